@@ -1,0 +1,2 @@
+//! fotovakt: keeps evidence photos out of personal cloud sync.
+pub mod classify;
