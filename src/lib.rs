@@ -1,2 +1,31 @@
-//! fotovakt: keeps evidence photos out of personal cloud sync.
+//! fotovakt keeps police and customs evidence photos out of personal cloud sync.
+//!
+//! Pipeline, one module per stage:
+//!
+//! * [`watch`]: notify on the camera folders → candidate paths; reconcile at start, on
+//!   overflow and on a timer.
+//! * [`media`]: which names are candidates, what the bytes are, EXIF facts.
+//! * [`classify`]: the on-device ONNX model (EfficientNet-Lite0 + a case head).
+//! * [`policy`]: a pure function from evidence and context to a verdict.
+//! * [`quarantine`]: the private store and the crash-safe, verified move.
+//! * [`ledger`]: SQLite chain-of-custody ledger with hash-chained events.
+//! * [`stats`]: counts and durations for admins.
+//!
+//! [`agent::Agent`] ties them together; the CLI ([`cli`]) and the Android bridge call it.
+
+pub mod agent;
 pub mod classify;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod fault;
+pub mod ledger;
+pub mod media;
+pub mod policy;
+pub mod quarantine;
+pub mod sample;
+pub mod stats;
+pub mod watch;
+
+pub use agent::{Agent, Outcome, OutcomeKind};
+pub use config::Config;

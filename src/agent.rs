@@ -1,0 +1,1154 @@
+//! The agent: one object that owns the store, the ledger and the classifier, and runs the
+//! pipeline for one file: open (no symlinks) → hash → EXIF → classify → policy → journal →
+//! move → record. The watcher, `scan`, the CLI's officer commands and the Android bridge all
+//! call the same methods here.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Serialize;
+use serde_json::json;
+use tracing::{debug, error, info, warn};
+
+use crate::classify::{self, Assessment, Classifier, ClassifyError};
+use crate::config::Config;
+use crate::ledger::{self, Direction, Item, ItemState, Ledger, LedgerError, MoveIntent, NewItem};
+use crate::media::{self, ExifFacts, MediaKind};
+use crate::policy::{self, Action, Evidence, Score, Verdict};
+use crate::quarantine::fsops::{self, FileId, OpenError};
+use crate::quarantine::{MoveError, Recovered, Store, StoreError};
+use crate::{fault, stats};
+
+/// Errors of the agent's operations. Each names the file or item and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    #[error(transparent)]
+    Move(#[from] MoveError),
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{0}")]
+    Refused(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    fn file(path: &Path, reason: impl Into<String>) -> Error {
+        Error::File {
+            path: path.to_path_buf(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// What happened to one file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OutcomeKind {
+    /// Moved into the store, verified.
+    Quarantined,
+    /// Decided not case material, left where it is.
+    Kept,
+    /// Not considered: not a media name, already decided, or gone before it could be read.
+    Skipped,
+    /// Bad input (symlink, FIFO, empty, too large, unreadable): left alone, logged, recorded.
+    Rejected,
+    /// Changed or vanished while being handled: left in place; it will be looked at again.
+    Retry,
+}
+
+/// The result of handling one file, as printed by `demo`/`scan` and returned to Android.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub path: String,
+    pub kind: OutcomeKind,
+    pub item: Option<i64>,
+    pub sha256: Option<String>,
+    pub source: Option<policy::Source>,
+    pub case_id: Option<String>,
+    pub rule: Option<String>,
+    pub score: Option<f32>,
+    /// Milliseconds from the start of handling to the verified move (or decision).
+    pub handle_ms: f64,
+    pub detail: Option<String>,
+}
+
+impl Outcome {
+    fn simple(
+        path: &Path,
+        kind: OutcomeKind,
+        detail: impl Into<String>,
+        started: Instant,
+    ) -> Outcome {
+        Outcome {
+            path: path.to_string_lossy().into_owned(),
+            kind,
+            item: None,
+            sha256: None,
+            source: None,
+            case_id: None,
+            rule: None,
+            score: None,
+            handle_ms: started.elapsed().as_secs_f64() * 1e3,
+            detail: Some(detail.into()),
+        }
+    }
+}
+
+/// An officer's manual tag carried into the pipeline.
+#[derive(Debug, Clone)]
+struct Tag<'a> {
+    case: &'a str,
+    officer: Option<&'a str>,
+    note: Option<&'a str>,
+}
+
+/// The classifier as loaded at start: ready, or why not.
+enum Model {
+    Ready(Box<Mutex<Classifier>>),
+    Unavailable(String),
+}
+
+/// The agent.
+pub struct Agent {
+    config: Config,
+    cameras: Vec<PathBuf>,
+    store: Store,
+    ledger: Mutex<Ledger>,
+    model: Model,
+    corrections_seen: Mutex<Option<usize>>,
+    rejected: Mutex<HashSet<(PathBuf, i64)>>,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    pub events: u64,
+    pub files: u64,
+    pub problems: Vec<String>,
+}
+
+/// What recovery did at start.
+#[derive(Debug, Default, Clone, Serialize)]
+pub struct RecoveryReport {
+    pub completed: usize,
+    pub rolled_back: usize,
+    pub vanished: usize,
+    pub temp_files_removed: usize,
+}
+
+impl Agent {
+    /// Open the store (placement and permission checks), the ledger, recover unfinished
+    /// moves, and load the classifier if it is enabled and available.
+    pub fn open(config: Config) -> Result<Agent, Error> {
+        Agent::open_with(config, true)
+    }
+
+    /// Like [`Agent::open`], but without loading the classifier (officer and admin commands
+    /// that never decide a new photo).
+    pub fn open_without_model(config: Config) -> Result<Agent, Error> {
+        Agent::open_with(config, false)
+    }
+
+    fn open_with(config: Config, load_model: bool) -> Result<Agent, Error> {
+        let store_dir = config.store_dir()?;
+        let cameras: Vec<PathBuf> = config
+            .cameras
+            .iter()
+            .map(|c| crate::quarantine::placement::resolve(c))
+            .collect();
+        let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
+        let ledger = Ledger::open(&store.ledger_path())?;
+        let model = if !load_model {
+            Model::Unavailable("not loaded for this command".into())
+        } else if !config.classifier.enabled {
+            Model::Unavailable("classifier disabled in the config".into())
+        } else {
+            match Classifier::load(&config.classifier) {
+                Ok(c) => Model::Ready(Box::new(Mutex::new(c))),
+                Err(e) => {
+                    warn!(error = %e, "classifier unavailable; deciding by context, sessions and manual tags only");
+                    Model::Unavailable(e.to_string())
+                }
+            }
+        };
+        let agent = Agent {
+            config,
+            cameras,
+            store,
+            ledger: Mutex::new(ledger),
+            model,
+            corrections_seen: Mutex::new(None),
+            rejected: Mutex::new(HashSet::new()),
+        };
+        let report = agent.recover()?;
+        if report.completed + report.rolled_back + report.vanished + report.temp_files_removed > 0 {
+            info!(?report, "recovered unfinished moves");
+        }
+        Ok(agent)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The camera folders, resolved.
+    pub fn cameras(&self) -> &[PathBuf] {
+        &self.cameras
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Is the classifier loaded? `Err` carries why not.
+    pub fn model_status(&self) -> Result<(), &str> {
+        match &self.model {
+            Model::Ready(_) => Ok(()),
+            Model::Unavailable(why) => Err(why),
+        }
+    }
+
+    /// Lock the ledger for reading (statistics, listing).
+    pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
+        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Complete or roll back moves left by a process that died, and sweep partial copies.
+    pub fn recover(&self) -> Result<RecoveryReport, Error> {
+        // Lock order everywhere: the ledger mutex, then the cross-process move lock.
+        let mut ledger = self.ledger();
+        let _lock = self.store.lock_moves()?;
+        let mut report = RecoveryReport::default();
+        for m in ledger.pending_moves()? {
+            let outcome = self.store.recover(&m).map_err(|source| Error::Io {
+                path: m.src.clone(),
+                source,
+            })?;
+            let mut tx = ledger.write()?;
+            match (m.direction, outcome) {
+                (Direction::In, Recovered::Completed) => {
+                    let name = self.store_name_of(&m.dst);
+                    tx.set_state(m.item_id, ItemState::Quarantined, Some(&name))?;
+                    tx.append(
+                        "quarantined",
+                        Some(m.item_id),
+                        json!({"state": "quarantined", "sha256": m.sha256, "store_name": name, "recovered": true}),
+                    )?;
+                    report.completed += 1;
+                }
+                (Direction::Out, Recovered::Completed) => {
+                    tx.set_state(m.item_id, ItemState::Released, None)?;
+                    tx.append(
+                        "released",
+                        Some(m.item_id),
+                        json!({"state": "released", "path": m.dst.to_string_lossy(), "recovered": true}),
+                    )?;
+                    report.completed += 1;
+                }
+                (Direction::In, Recovered::RolledBack) => {
+                    tx.set_state(m.item_id, ItemState::Aborted, None)?;
+                    tx.append(
+                        "move_rolled_back",
+                        Some(m.item_id),
+                        json!({"state": "aborted", "recovered": true}),
+                    )?;
+                    report.rolled_back += 1;
+                }
+                (Direction::Out, Recovered::RolledBack) => {
+                    tx.set_state(m.item_id, ItemState::Quarantined, None)?;
+                    tx.append(
+                        "release_rolled_back",
+                        Some(m.item_id),
+                        json!({"state": "quarantined", "recovered": true}),
+                    )?;
+                    report.rolled_back += 1;
+                }
+                (_, Recovered::Vanished) => {
+                    error!(path = %m.src.display(), item = m.item_id, "file was deleted by someone else before its move began");
+                    tx.set_state(m.item_id, ItemState::Aborted, None)?;
+                    tx.append(
+                        "vanished",
+                        Some(m.item_id),
+                        json!({"state": "aborted", "recovered": true}),
+                    )?;
+                    report.vanished += 1;
+                }
+            }
+            tx.finish_move(m.id)?;
+            tx.commit()?;
+        }
+        report.temp_files_removed = self.store.sweep_tmp().map_err(|source| Error::Io {
+            path: self.store.root().join("tmp"),
+            source,
+        })?;
+        Ok(report)
+    }
+
+    fn store_name_of(&self, dst: &Path) -> String {
+        dst.strip_prefix(self.store.root())
+            .unwrap_or(dst)
+            .to_string_lossy()
+            .into_owned()
+    }
+
+    /// Is `path` inside one of the camera folders?
+    pub fn in_camera_folder(&self, path: &Path) -> bool {
+        let resolved = crate::quarantine::placement::resolve(path.parent().unwrap_or(path));
+        self.cameras.iter().any(|c| resolved.starts_with(c))
+    }
+
+    /// Handle one new file in a camera folder: the whole pipeline.
+    pub fn on_media(&self, path: &Path) -> Outcome {
+        self.intake(path, None)
+    }
+
+    fn intake(&self, path: &Path, tag: Option<Tag<'_>>) -> Outcome {
+        let started = Instant::now();
+        let first_seen = ledger::now_ms();
+        match path.file_name() {
+            Some(name) if media::is_candidate_name(name) => {}
+            _ => {
+                return Outcome::simple(
+                    path,
+                    OutcomeKind::Skipped,
+                    "not a media file name",
+                    started,
+                )
+            }
+        }
+        // 1. Open without following symlinks; identity from the descriptor.
+        let (file, id) = match fsops::open_regular(path) {
+            Ok(x) => x,
+            Err(OpenError::Vanished) => {
+                debug!(path = %path.display(), "gone before it could be read");
+                return Outcome::simple(path, OutcomeKind::Skipped, "no longer there", started);
+            }
+            Err(e) => return self.reject(path, &e.to_string(), started),
+        };
+        if tag.is_none() {
+            match self.ledger().is_settled(path, id.size, id.mtime_ns) {
+                Ok(true) => {
+                    return Outcome::simple(path, OutcomeKind::Skipped, "already decided", started)
+                }
+                Ok(false) => {}
+                Err(e) => return self.failed(path, e.into(), started),
+            }
+        }
+        if id.size == 0 {
+            return self.reject_id(path, "empty file (0 bytes)", &id, started);
+        }
+        if id.size > self.config.max_file_bytes {
+            return self.reject_id(
+                path,
+                &format!(
+                    "{} bytes is over max_file_bytes ({})",
+                    id.size, self.config.max_file_bytes
+                ),
+                &id,
+                started,
+            );
+        }
+        // 2. Hash before anything reads the bytes for a decision; keep image bytes so the
+        //    classifier sees exactly what was hashed.
+        let (sha256, read, bytes) = match fsops::hash_fd(&file, Some(self.config.max_image_bytes)) {
+            Ok(x) => x,
+            Err(e) => return self.reject_id(path, &format!("unreadable: {e}"), &id, started),
+        };
+        let now = file.metadata().map(|m| FileId::of(&m));
+        if read != id.size || !matches!(&now, Ok(n) if n.same_content_as(&id)) {
+            info!(path = %path.display(), "file changed while it was hashed; will look again");
+            return Outcome::simple(path, OutcomeKind::Retry, "still being written", started);
+        }
+        // 3. What it is, and its EXIF facts.
+        let head = match &bytes {
+            Some(b) => b[..b.len().min(64)].to_vec(),
+            None => fsops::read_head(&file, 64).unwrap_or_default(),
+        };
+        let kind = MediaKind::sniff(&head);
+        let exif = match (&bytes, kind) {
+            (
+                Some(b),
+                MediaKind::Jpeg
+                | MediaKind::Tiff
+                | MediaKind::Png
+                | MediaKind::Webp
+                | MediaKind::Heif,
+            ) => ExifFacts::parse(b),
+            _ => ExifFacts::default(),
+        };
+        // 4. Classify (images only).
+        let (assessment, unscored) = self.assess(path, kind, bytes.as_deref());
+        drop(bytes);
+        // 5. Decide.
+        let shot_at = exif.capture_time.or_else(|| local_time(id.mtime_ns));
+        let shot_ms = id.mtime_ns / 1_000_000;
+        let mut ledger = self.ledger();
+        let (released_before, sessions) = match (
+            ledger.was_released(&sha256),
+            ledger.sessions_overlapping(shot_ms.min(first_seen), shot_ms.max(first_seen)),
+        ) {
+            (Ok(r), Ok(s)) => (r, s),
+            (Err(e), _) | (_, Err(e)) => return self.failed(path, e.into(), started),
+        };
+        let session = sessions
+            .iter()
+            .find(|s| s.covers(shot_ms) || s.covers(first_seen));
+        let evidence = Evidence {
+            manual_case: tag.as_ref().map(|t| t.case),
+            released_before,
+            session,
+            shot_at,
+            gps: exif.gps,
+            score: assessment.as_ref().map(|a| Score {
+                case_score: a.case_score,
+                threshold: a.threshold,
+            }),
+            unscored_because: unscored.as_deref(),
+        };
+        let ctx = policy::Context {
+            policy: &self.config.policy,
+            duty: &self.config.duty,
+            work_sites: &self.config.work_sites,
+        };
+        let verdict = policy::decide(&evidence, &ctx);
+        let facts = Facts {
+            path,
+            id: &id,
+            sha256: &sha256,
+            kind,
+            exif: &exif,
+            first_seen,
+            assessment: assessment.as_ref(),
+        };
+        let result = self.record_and_move(&mut ledger, &facts, &verdict, tag.as_ref(), &file);
+        drop(ledger);
+        match result {
+            Ok((item, kind_done, detail)) => {
+                let outcome = Outcome {
+                    path: path.to_string_lossy().into_owned(),
+                    kind: kind_done,
+                    item: Some(item),
+                    sha256: Some(sha256),
+                    source: Some(verdict.source),
+                    case_id: verdict.case_id.clone(),
+                    rule: Some(verdict.rule.clone()),
+                    score: assessment.as_ref().map(|a| a.case_score),
+                    handle_ms: started.elapsed().as_secs_f64() * 1e3,
+                    detail,
+                };
+                info!(
+                    path = %path.display(),
+                    item,
+                    outcome = ?outcome.kind,
+                    source = verdict.source.as_str(),
+                    rule = %verdict.rule,
+                    ms = outcome.handle_ms,
+                    "decided"
+                );
+                outcome
+            }
+            Err(e) => self.failed(path, e, started),
+        }
+    }
+
+    fn assess(
+        &self,
+        path: &Path,
+        kind: MediaKind,
+        bytes: Option<&[u8]>,
+    ) -> (Option<Assessment>, Option<String>) {
+        let classifier = match &self.model {
+            Model::Ready(c) => c,
+            Model::Unavailable(why) => return (None, Some(format!("no classifier ({why})"))),
+        };
+        if kind == MediaKind::Video {
+            return (
+                None,
+                Some("video: no decoder on this device; decided by context".into()),
+            );
+        }
+        if kind == MediaKind::Heif {
+            info!(path = %path.display(), "HEIC/HEIF cannot be decoded here; decided by context");
+            return (None, Some("HEIC/HEIF is not decodable here".into()));
+        }
+        if !kind.is_decodable_image() {
+            return (
+                None,
+                Some(format!(
+                    "content is not a known image format ({})",
+                    kind.as_str()
+                )),
+            );
+        }
+        let Some(bytes) = bytes else {
+            return (
+                None,
+                Some("image larger than max_image_bytes; not decoded".into()),
+            );
+        };
+        let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
+        self.refresh_corrections(&mut c);
+        match c.assess(bytes) {
+            Ok(a) => (Some(a), None),
+            Err(e) => {
+                warn!(path = %path.display(), error = %e, "classifier could not judge this file");
+                (
+                    None,
+                    Some(match e {
+                        ClassifyError::Decode(m) => format!("corrupt or undecodable image: {m}"),
+                        other => other.to_string(),
+                    }),
+                )
+            }
+        }
+    }
+
+    /// Replay officers' corrections into the classifier when they changed.
+    fn refresh_corrections(&self, c: &mut Classifier) {
+        let corrections = match self.ledger().corrections() {
+            Ok(v) => v,
+            Err(e) => {
+                warn!(error = %e, "cannot read corrections");
+                return;
+            }
+        };
+        let mut seen = self
+            .corrections_seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if *seen == Some(corrections.len()) {
+            return;
+        }
+        let list: Vec<classify::Correction> = corrections
+            .into_iter()
+            .map(|(embedding, case)| classify::Correction { embedding, case })
+            .collect();
+        c.set_corrections(&list);
+        *seen = Some(list.len());
+    }
+
+    fn record_and_move(
+        &self,
+        ledger: &mut Ledger,
+        f: &Facts<'_>,
+        verdict: &Verdict,
+        tag: Option<&Tag<'_>>,
+        file: &std::fs::File,
+    ) -> Result<(i64, OutcomeKind, Option<String>), Error> {
+        let quarantine = verdict.action == Action::Quarantine;
+        let _lock = if quarantine {
+            Some(self.store.lock_moves()?)
+        } else {
+            None
+        };
+        let tags: Vec<String> = tag
+            .and_then(|t| t.note)
+            .map(|n| vec![n.to_string()])
+            .unwrap_or_default();
+        let state = if quarantine {
+            ItemState::Moving
+        } else {
+            ItemState::Kept
+        };
+        let mut tx = ledger.write()?;
+        let item = tx.insert_item(&NewItem {
+            sha256: f.sha256,
+            size: f.id.size,
+            original_path: f.path,
+            kind: f.kind.as_str(),
+            capture_time: f
+                .exif
+                .capture_time
+                .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            gps: f.exif.gps,
+            file_mtime_ns: Some(f.id.mtime_ns),
+            first_seen_ms: f.first_seen,
+            state,
+            action: verdict.action.as_str(),
+            source: verdict.source.as_str(),
+            rule: &verdict.rule,
+            score: f.assessment.map(|a| a.case_score),
+            case_id: verdict.case_id.as_deref(),
+            officer: tag.and_then(|t| t.officer),
+            tags: &tags,
+            embedding: f
+                .assessment
+                .map(|a| a.embedding.as_slice())
+                .filter(|e| !e.is_empty()),
+        })?;
+        tx.append(
+            "intake",
+            Some(item),
+            json!({"sha256": f.sha256, "size": f.id.size, "kind": f.kind.as_str(), "path": f.path.to_string_lossy(),
+                   "mtime_ns": f.id.mtime_ns, "first_seen_ms": f.first_seen}),
+        )?;
+        tx.append(
+            "decided",
+            Some(item),
+            json!({"state": state.as_str(), "action": verdict.action.as_str(), "source": verdict.source.as_str(),
+                   "rule": verdict.rule, "case_id": verdict.case_id, "score": f.assessment.map(|a| a.case_score)}),
+        )?;
+        if let Some(t) = tag {
+            tx.append(
+                "tagged",
+                Some(item),
+                json!({"case_id": t.case, "officer": t.officer, "note": t.note}),
+            )?;
+            if let Some(a) = f.assessment.filter(|a| !a.embedding.is_empty()) {
+                tx.add_correction(item, true, &a.embedding)?;
+            }
+        }
+        if !quarantine {
+            tx.commit()?;
+            return Ok((item, OutcomeKind::Kept, None));
+        }
+        let (mut intent, name) = self.store.plan_in(item, f.path, f.sha256, f.id.size);
+        intent.id = tx.journal_move(&intent)?;
+        tx.commit()?;
+        fault::point("after_journal");
+        let moved = self.store.execute(&intent, file, f.id);
+        fault::point("before_commit");
+        let mut tx = ledger.write()?;
+        let result = match moved {
+            Ok(()) => {
+                tx.set_state(item, ItemState::Quarantined, Some(&name))?;
+                let exposure = tx.now() - (f.id.mtime_ns / 1_000_000).min(f.first_seen);
+                tx.append(
+                    "quarantined",
+                    Some(item),
+                    json!({"state": "quarantined", "sha256": f.sha256, "store_name": name, "exposure_ms": exposure}),
+                )?;
+                Ok((item, OutcomeKind::Quarantined, None))
+            }
+            Err(e) if e.rolled_back => {
+                warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
+                tx.set_state(item, ItemState::Aborted, None)?;
+                tx.append(
+                    "move_aborted",
+                    Some(item),
+                    json!({"state": "aborted", "reason": e.what.to_string()}),
+                )?;
+                Ok((item, OutcomeKind::Retry, Some(e.what.to_string())))
+            }
+            Err(e) => {
+                // Could not even undo cleanly: leave the journal row and let recovery decide now.
+                drop(tx);
+                error!(path = %f.path.display(), item, error = %e, "move failed midway; recovering");
+                let r = self.store.recover(&intent).map_err(|source| Error::Io {
+                    path: f.path.to_path_buf(),
+                    source,
+                })?;
+                let mut tx = ledger.write()?;
+                let outcome = match r {
+                    Recovered::Completed => {
+                        tx.set_state(item, ItemState::Quarantined, Some(&name))?;
+                        tx.append("quarantined", Some(item), json!({"state": "quarantined", "sha256": f.sha256, "store_name": name, "recovered": true}))?;
+                        (item, OutcomeKind::Quarantined, Some(e.to_string()))
+                    }
+                    _ => {
+                        tx.set_state(item, ItemState::Aborted, None)?;
+                        tx.append(
+                            "move_rolled_back",
+                            Some(item),
+                            json!({"state": "aborted", "reason": e.to_string()}),
+                        )?;
+                        (item, OutcomeKind::Retry, Some(e.to_string()))
+                    }
+                };
+                tx.finish_move(intent.id)?;
+                tx.commit()?;
+                return Ok(outcome);
+            }
+        };
+        tx.finish_move(intent.id)?;
+        tx.commit()?;
+        result
+    }
+
+    fn reject(&self, path: &Path, reason: &str, started: Instant) -> Outcome {
+        let key = std::fs::symlink_metadata(path)
+            .map(|m| FileId::of(&m).mtime_ns)
+            .unwrap_or(0);
+        self.reject_key(path, reason, key, started)
+    }
+
+    fn reject_id(&self, path: &Path, reason: &str, id: &FileId, started: Instant) -> Outcome {
+        self.reject_key(path, reason, id.mtime_ns ^ id.size as i64, started)
+    }
+
+    /// Bad input: one log line and one ledger event per file version; the agent goes on.
+    fn reject_key(&self, path: &Path, reason: &str, key: i64, started: Instant) -> Outcome {
+        let fresh = self
+            .rejected
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert((path.to_path_buf(), key));
+        if fresh {
+            warn!(path = %path.display(), reason, "rejected; left where it is");
+            let mut ledger = self.ledger();
+            let recorded = ledger.write().and_then(|mut tx| {
+                tx.append(
+                    "rejected",
+                    None,
+                    json!({"path": path.to_string_lossy(), "reason": reason}),
+                )?;
+                tx.commit()
+            });
+            if let Err(e) = recorded {
+                error!(path = %path.display(), error = %e, "could not record the rejection");
+            }
+        }
+        Outcome::simple(path, OutcomeKind::Rejected, reason, started)
+    }
+
+    fn failed(&self, path: &Path, e: Error, started: Instant) -> Outcome {
+        error!(path = %path.display(), error = %e, "could not handle file; it stays where it is");
+        Outcome::simple(path, OutcomeKind::Retry, e.to_string(), started)
+    }
+
+    /// Files in the camera folders that the ledger has not settled, older than `min_age`.
+    pub fn pending_files(&self, min_age: Duration) -> Result<Vec<PathBuf>, Error> {
+        let mut out = Vec::new();
+        let now = SystemTime::now();
+        for cam in &self.cameras {
+            let entries = match std::fs::read_dir(cam) {
+                Ok(e) => e,
+                Err(e) => {
+                    warn!(folder = %cam.display(), error = %e, "cannot read camera folder");
+                    continue;
+                }
+            };
+            let ledger = self.ledger();
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if !media::is_candidate_name(&name) {
+                    continue;
+                }
+                let path = entry.path();
+                let Ok(meta) = entry.metadata() else { continue };
+                if meta.is_file() {
+                    let id = FileId::of(&meta);
+                    let age = meta
+                        .modified()
+                        .ok()
+                        .and_then(|m| now.duration_since(m).ok())
+                        .unwrap_or_default();
+                    if age < min_age || ledger.is_settled(&path, id.size, id.mtime_ns)? {
+                        continue;
+                    }
+                } else if self
+                    .rejected
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .contains(&(path.clone(), FileId::of(&meta).mtime_ns))
+                {
+                    continue;
+                }
+                out.push(path);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// One reconcile pass: handle every unsettled file in the camera folders.
+    pub fn reconcile(&self, min_age: Duration) -> Result<Vec<Outcome>, Error> {
+        let files = self.pending_files(min_age)?;
+        if !files.is_empty() {
+            info!(files = files.len(), "reconcile: files not yet decided");
+        }
+        Ok(files.iter().map(|p| self.on_media(p)).collect())
+    }
+
+    /// Classify a keyframe of a video (JPEG bytes extracted by the Android shell).
+    pub fn classify_keyframe(&self, jpeg: &[u8]) -> Result<Option<Assessment>, Error> {
+        match &self.model {
+            Model::Ready(c) => {
+                let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
+                c.assess(jpeg)
+                    .map(Some)
+                    .map_err(|e| Error::Refused(format!("keyframe: {e}")))
+            }
+            Model::Unavailable(_) => Ok(None),
+        }
+    }
+
+    /// An officer marks a photo as case material: a file in a camera folder (it is
+    /// quarantined now) or an item already in the store (its case ID is set).
+    pub fn tag(
+        &self,
+        target: &str,
+        case: &str,
+        officer: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        let case = case.trim();
+        if case.is_empty() {
+            return Err(Error::Refused("a case ID is required".into()));
+        }
+        let path = Path::new(target);
+        if path.exists() || path.symlink_metadata().is_ok() {
+            let resolved = crate::quarantine::placement::resolve(path);
+            if resolved.starts_with(self.store.root()) {
+                let name = self.store_name_of(&resolved);
+                let item = self.find_by_store_name(&name)?;
+                return self.tag_item(item, case, officer, note);
+            }
+            if !self.in_camera_folder(path) {
+                return Err(Error::Refused(format!(
+                    "{}: not in a camera folder or the store; refusing to touch it",
+                    path.display()
+                )));
+            }
+            let outcome = self.intake(
+                path,
+                Some(Tag {
+                    case,
+                    officer,
+                    note,
+                }),
+            );
+            return match outcome.kind {
+                OutcomeKind::Quarantined => Ok(outcome),
+                _ => Err(Error::file(
+                    path,
+                    outcome
+                        .detail
+                        .clone()
+                        .unwrap_or_else(|| "could not be quarantined".into()),
+                )),
+            };
+        }
+        let item = self.ledger().find_item(target)?;
+        self.tag_item(item, case, officer, note)
+    }
+
+    fn find_by_store_name(&self, name: &str) -> Result<Item, Error> {
+        let ledger = self.ledger();
+        let id: Option<i64> = ledger
+            .conn()
+            .query_row("SELECT id FROM items WHERE store_name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .ok();
+        match id {
+            Some(id) => Ok(ledger.item(id)?),
+            None => Err(Error::Refused(format!("{name}: not an item of this store"))),
+        }
+    }
+
+    fn tag_item(
+        &self,
+        item: Item,
+        case: &str,
+        officer: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        if item.state != ItemState::Quarantined {
+            return Err(Error::Refused(format!(
+                "item {} is {}, not in the store; tag the file by its path instead",
+                item.id,
+                item.state.as_str()
+            )));
+        }
+        let mut tags = item.tags.clone();
+        if let Some(n) = note {
+            tags.push(n.to_string());
+        }
+        let mut ledger = self.ledger();
+        let embedding = ledger.embedding(item.id)?;
+        let mut tx = ledger.write()?;
+        tx.tag_item(item.id, case, officer, &tags)?;
+        tx.append(
+            "tagged",
+            Some(item.id),
+            json!({"case_id": case, "officer": officer, "note": note}),
+        )?;
+        if let Some(e) = embedding.filter(|_| item.source == "classifier") {
+            tx.add_correction(item.id, true, &e)?;
+        }
+        tx.commit()?;
+        info!(item = item.id, case, "tagged");
+        Ok(Outcome {
+            path: item.original_path.to_string_lossy().into_owned(),
+            kind: OutcomeKind::Quarantined,
+            item: Some(item.id),
+            sha256: Some(item.sha256),
+            source: None,
+            case_id: Some(case.to_string()),
+            rule: Some(format!("tagged as case {case}")),
+            score: item.score,
+            handle_ms: 0.0,
+            detail: None,
+        })
+    }
+
+    /// Put a false positive back where it came from, audited.
+    pub fn release(
+        &self,
+        key: &str,
+        reason: &str,
+        officer: Option<&str>,
+    ) -> Result<Outcome, Error> {
+        let started = Instant::now();
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::Refused(
+                "a reason is required to release an item".into(),
+            ));
+        }
+        let path = Path::new(key);
+        let item = if path.is_absolute() || key.contains('/') {
+            let resolved = crate::quarantine::placement::resolve(path);
+            if !resolved.starts_with(self.store.root()) {
+                return Err(Error::Refused(format!(
+                    "{key}: not a file of the store; give an item number or hash"
+                )));
+            }
+            self.find_by_store_name(&self.store_name_of(&resolved))?
+        } else {
+            self.ledger().find_item(key)?
+        };
+        if item.state != ItemState::Quarantined {
+            return Err(Error::Refused(format!(
+                "item {} is {}; only quarantined items can be released",
+                item.id,
+                item.state.as_str()
+            )));
+        }
+        let stored = item
+            .store_name
+            .clone()
+            .ok_or_else(|| Error::Refused(format!("item {} has no store file", item.id)))?;
+        let parent = item.original_path.parent().unwrap_or(Path::new("/"));
+        if !parent.is_dir() {
+            return Err(Error::file(
+                parent,
+                "original folder no longer exists; cannot release there",
+            ));
+        }
+        let dst = free_name(&item.original_path, item.id);
+        let src_path = self.store.path_of(&stored);
+        let mut ledger = self.ledger();
+        let lock = self.store.lock_moves()?;
+        let (file, id) =
+            fsops::open_regular(&src_path).map_err(|e| Error::file(&src_path, e.to_string()))?;
+        let mut intent: MoveIntent =
+            self.store
+                .plan_out(item.id, &stored, &dst, &item.sha256, item.size);
+        let embedding = ledger.embedding(item.id)?;
+        let mut tx = ledger.write()?;
+        tx.set_state(item.id, ItemState::Releasing, None)?;
+        tx.append(
+            "release_requested",
+            Some(item.id),
+            json!({"state": "releasing", "reason": reason, "officer": officer, "to": dst.to_string_lossy()}),
+        )?;
+        intent.id = tx.journal_move(&intent)?;
+        tx.commit()?;
+        fault::point("after_journal");
+        let moved = self.store.execute(&intent, &file, &id);
+        let mut tx = ledger.write()?;
+        match moved {
+            Ok(()) => {
+                tx.set_state(item.id, ItemState::Released, None)?;
+                tx.append(
+                    "released",
+                    Some(item.id),
+                    json!({"state": "released", "reason": reason, "officer": officer, "path": dst.to_string_lossy()}),
+                )?;
+                if let Some(e) = embedding.filter(|_| item.source == "classifier") {
+                    tx.add_correction(item.id, false, &e)?;
+                }
+                tx.finish_move(intent.id)?;
+                tx.commit()?;
+                info!(item = item.id, path = %dst.display(), reason, "released");
+                Ok(Outcome {
+                    path: dst.to_string_lossy().into_owned(),
+                    kind: OutcomeKind::Kept,
+                    item: Some(item.id),
+                    sha256: Some(item.sha256),
+                    source: Some(policy::Source::Released),
+                    case_id: item.case_id,
+                    rule: Some(format!("released: {reason}")),
+                    score: item.score,
+                    handle_ms: started.elapsed().as_secs_f64() * 1e3,
+                    detail: None,
+                })
+            }
+            Err(e) if e.rolled_back => {
+                tx.set_state(item.id, ItemState::Quarantined, None)?;
+                tx.append(
+                    "release_failed",
+                    Some(item.id),
+                    json!({"state": "quarantined", "reason": e.what.to_string()}),
+                )?;
+                tx.finish_move(intent.id)?;
+                tx.commit()?;
+                Err(e.into())
+            }
+            Err(e) => {
+                drop(tx);
+                drop(lock);
+                drop(ledger);
+                self.recover()?;
+                Err(e.into())
+            }
+        }
+    }
+
+    /// Open a case session (closing any open one first).
+    pub fn session_start(
+        &self,
+        case: &str,
+        officer: Option<&str>,
+        duration: Option<Duration>,
+    ) -> Result<ledger::Session, Error> {
+        let case = case.trim();
+        if case.is_empty() {
+            return Err(Error::Refused("a case ID is required".into()));
+        }
+        let mut ledger = self.ledger();
+        let mut tx = ledger.write()?;
+        for s in tx.stop_sessions()? {
+            tx.append(
+                "session_stopped",
+                None,
+                json!({"case_id": s.case_id, "session": s.id, "replaced": true}),
+            )?;
+        }
+        let until = duration.map(|d| tx.now() + d.as_millis() as i64);
+        let id = tx.start_session(case, officer, until)?;
+        tx.append(
+            "session_started",
+            None,
+            json!({"case_id": case, "session": id, "officer": officer, "until_ms": until}),
+        )?;
+        tx.commit()?;
+        info!(case, session = id, "case session opened");
+        Ok(ledger
+            .open_session()?
+            .ok_or_else(|| Error::Refused("session ended at once".into()))?)
+    }
+
+    /// Close the open case session; returns the sessions closed.
+    pub fn session_stop(&self) -> Result<Vec<ledger::Session>, Error> {
+        let mut ledger = self.ledger();
+        let mut tx = ledger.write()?;
+        let stopped = tx.stop_sessions()?;
+        for s in &stopped {
+            tx.append(
+                "session_stopped",
+                None,
+                json!({"case_id": s.case_id, "session": s.id}),
+            )?;
+        }
+        tx.commit()?;
+        Ok(stopped)
+    }
+
+    /// Re-hash every stored file and check the ledger's hash chain and item rows.
+    pub fn verify(&self) -> Result<VerifyReport, Error> {
+        let ledger = self.ledger();
+        let (events, mut problems) = ledger.verify_chain()?;
+        let mut files = 0u64;
+        let mut expected = HashSet::new();
+        for item in ledger.items(None)? {
+            if item.state != ItemState::Quarantined {
+                continue;
+            }
+            let Some(name) = item.store_name.as_deref() else {
+                problems.push(format!(
+                    "item {}: quarantined but has no store file name",
+                    item.id
+                ));
+                continue;
+            };
+            expected.insert(name.to_string());
+            files += 1;
+            match fsops::hash_path(&self.store.path_of(name)) {
+                Ok(h) if h == item.sha256 => {}
+                Ok(_) => problems.push(format!(
+                    "item {}: stored file {name} has changed (SHA-256 differs)",
+                    item.id
+                )),
+                Err(e) => problems.push(format!("item {}: stored file {name}: {e}", item.id)),
+            }
+        }
+        let on_disk = self.store.objects().map_err(|source| Error::Io {
+            path: self.store.root().join("objects"),
+            source,
+        })?;
+        for (name, _) in on_disk {
+            if !expected.contains(&name) {
+                problems.push(format!(
+                    "{name}: file in the store that no quarantined item accounts for"
+                ));
+            }
+        }
+        Ok(VerifyReport {
+            events,
+            files,
+            problems,
+        })
+    }
+
+    /// Statistics as JSON text (the shape documented in the README).
+    pub fn stats_json(&self) -> Result<String, Error> {
+        let s = stats::collect(&self.ledger(), &self.store)?;
+        Ok(serde_json::to_string_pretty(&s).unwrap_or_default())
+    }
+}
+
+/// Facts about one file gathered before the decision.
+struct Facts<'a> {
+    path: &'a Path,
+    id: &'a FileId,
+    sha256: &'a str,
+    kind: MediaKind,
+    exif: &'a ExifFacts,
+    first_seen: i64,
+    assessment: Option<&'a Assessment>,
+}
+
+/// `path` if free, else `stem-released-<item>.ext` beside it.
+fn free_name(path: &Path, item: i64) -> PathBuf {
+    if path.symlink_metadata().is_err() {
+        return path.to_path_buf();
+    }
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = path
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
+    path.with_file_name(format!("{stem}-released-{item}{ext}"))
+}
+
+/// Local wall-clock time of a nanosecond Unix timestamp.
+fn local_time(ns: i64) -> Option<chrono::NaiveDateTime> {
+    use chrono::TimeZone;
+    chrono::Local
+        .timestamp_opt(
+            ns.div_euclid(1_000_000_000),
+            ns.rem_euclid(1_000_000_000) as u32,
+        )
+        .single()
+        .map(|t| t.naive_local())
+}

@@ -1,0 +1,395 @@
+//! Configuration: one TOML file, every field with a documented default.
+//!
+//! Resolution order for the file: `--config FILE`, else `$FOTOVAKT_CONFIG`, else
+//! `<platform config dir>/fotovakt/config.toml` (from `directories`); a missing default
+//! file is not an error, a missing named file is. Command-line flags override the file.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::classify;
+
+/// Everything the agent can be told. `Config::default()` is the documented default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Quarantine store directory. Default: `<platform data dir>/fotovakt/store`
+    /// (`~/.local/share/fotovakt/store` on Linux).
+    pub store: Option<PathBuf>,
+    /// Camera folders to watch (not recursive). Default: none; `--camera` adds to them.
+    pub cameras: Vec<PathBuf>,
+    /// Extra folders to treat as sync-enabled: the store may never lie inside them.
+    pub sync_roots: Vec<PathBuf>,
+    /// Reconcile the camera folders against the ledger this often while watching. Default: `5m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub reconcile_interval: Duration,
+    /// A file that got a create event but no close-after-write is processed once its size
+    /// has been stable this long (hard links, FUSE). Default: `2s`.
+    #[serde(with = "humantime_serde_compat")]
+    pub settle: Duration,
+    /// Largest file hashed and moved, in bytes (videos included). Default: 8 GiB.
+    pub max_file_bytes: u64,
+    /// Largest image decoded for the classifier, in bytes. Default: 64 MiB.
+    pub max_image_bytes: u64,
+    /// Duty schedule: when the officer is at work.
+    pub duty: Duty,
+    /// Work sites: circles matched against EXIF GPS.
+    pub work_sites: Vec<WorkSite>,
+    /// How the inputs turn into a decision.
+    pub policy: PolicyConfig,
+    /// The on-device classifier.
+    pub classifier: classify::Settings,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            store: None,
+            cameras: Vec::new(),
+            sync_roots: Vec::new(),
+            reconcile_interval: Duration::from_secs(300),
+            settle: Duration::from_secs(2),
+            max_file_bytes: 8 << 30,
+            max_image_bytes: 64 << 20,
+            duty: Duty::default(),
+            work_sites: Vec::new(),
+            policy: PolicyConfig::default(),
+            classifier: classify::Settings::default(),
+        }
+    }
+}
+
+/// The duty schedule, a list of weekly shifts in local time.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Duty {
+    /// Default: none (never on duty by schedule).
+    pub shifts: Vec<Shift>,
+}
+
+/// One weekly shift, e.g. `{ days = ["mon","tue"], start = "07:00", end = "15:30" }`.
+/// An `end` before `start` runs past midnight into the next day.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Shift {
+    pub days: Vec<Weekday>,
+    pub start: ClockTime,
+    pub end: ClockTime,
+}
+
+/// Day of the week as written in the config: `mon` … `sun`.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Weekday {
+    Mon,
+    Tue,
+    Wed,
+    Thu,
+    Fri,
+    Sat,
+    Sun,
+}
+
+impl Weekday {
+    /// Days since Monday, 0..=6.
+    pub fn index(self) -> u32 {
+        self as u32
+    }
+}
+
+/// A wall-clock time `HH:MM`, stored as minutes after midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct ClockTime(pub u32);
+
+impl std::str::FromStr for ClockTime {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (h, m) = s
+            .split_once(':')
+            .ok_or_else(|| format!("time {s:?} is not HH:MM"))?;
+        let h: u32 = h.parse().map_err(|_| format!("time {s:?}: bad hour"))?;
+        let m: u32 = m.parse().map_err(|_| format!("time {s:?}: bad minute"))?;
+        if h > 24 || m > 59 || (h == 24 && m != 0) {
+            return Err(format!("time {s:?} is out of range"));
+        }
+        Ok(ClockTime(h * 60 + m))
+    }
+}
+
+impl Serialize for ClockTime {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format!("{:02}:{:02}", self.0 / 60, self.0 % 60))
+    }
+}
+
+impl<'de> Deserialize<'de> for ClockTime {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// A work site: a circle on the map. Photos whose EXIF GPS falls inside count as shot at work.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct WorkSite {
+    pub name: String,
+    pub lat: f64,
+    pub lon: f64,
+    /// Radius in metres.
+    pub radius_m: f64,
+}
+
+/// What a work-site match does.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum SiteAction {
+    /// Quarantine every photo shot inside a work site.
+    Quarantine,
+    /// Only lower the classifier's bar (by `work_site_threshold_factor`).
+    LowerThreshold,
+}
+
+/// What happens to a photo the model cannot judge (no runtime, video, HEIC) while on duty.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub enum UnjudgedAction {
+    Quarantine,
+    Keep,
+}
+
+/// Policy settings; see the decision table in the README.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PolicyConfig {
+    /// Classifier threshold on `case_score`. Default: none, use the model head's recall-biased threshold.
+    pub threshold: Option<f32>,
+    /// On duty the threshold is multiplied by this. Default: 0.6.
+    pub on_duty_threshold_factor: f32,
+    /// Inside a work site (when `work_site_action = "lower-threshold"`). Default: 0.3.
+    pub work_site_threshold_factor: f32,
+    /// Default: `quarantine`.
+    pub work_site_action: SiteAction,
+    /// Default: `quarantine` (recall first: a missed piece of evidence leaks).
+    pub unjudged_on_duty: UnjudgedAction,
+}
+
+impl Default for PolicyConfig {
+    fn default() -> Self {
+        PolicyConfig {
+            threshold: None,
+            on_duty_threshold_factor: 0.6,
+            work_site_threshold_factor: 0.3,
+            work_site_action: SiteAction::Quarantine,
+            unjudged_on_duty: UnjudgedAction::Quarantine,
+        }
+    }
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("config {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config {path}: {message}")]
+    Invalid { path: PathBuf, message: String },
+    #[error("no store configured and no platform data directory found; pass --store DIR")]
+    NoStore,
+}
+
+impl Config {
+    /// Parse a TOML text; `origin` names it in errors.
+    pub fn from_toml_str(text: &str, origin: &Path) -> Result<Config, ConfigError> {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: origin.to_path_buf(),
+            message: e.message().to_string() + &span_hint(text, e.span()),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Read and parse a config file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_toml_str(&text, path)
+    }
+
+    /// Resolve the config file as documented: explicit path, `$FOTOVAKT_CONFIG`, platform default.
+    pub fn resolve(explicit: Option<&Path>) -> Result<Config, ConfigError> {
+        if let Some(p) = explicit {
+            return Config::load(p);
+        }
+        if let Some(p) = std::env::var_os("FOTOVAKT_CONFIG") {
+            return Config::load(Path::new(&p));
+        }
+        match default_config_path() {
+            Some(p) if p.exists() => Config::load(&p),
+            _ => Ok(Config::default()),
+        }
+    }
+
+    /// The store directory: configured, else the platform data dir.
+    pub fn store_dir(&self) -> Result<PathBuf, ConfigError> {
+        if let Some(s) = &self.store {
+            return Ok(s.clone());
+        }
+        directories::ProjectDirs::from("no", "fotovakt", "fotovakt")
+            .map(|d| d.data_dir().join("store"))
+            .ok_or(ConfigError::NoStore)
+    }
+
+    fn validate(&self, origin: &Path) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: origin.to_path_buf(),
+            message,
+        };
+        for site in &self.work_sites {
+            if !(-90.0..=90.0).contains(&site.lat) || !(-180.0..=180.0).contains(&site.lon) {
+                return Err(invalid(format!(
+                    "work site {:?}: lat/lon out of range",
+                    site.name
+                )));
+            }
+            if !(site.radius_m.is_finite() && site.radius_m > 0.0) {
+                return Err(invalid(format!(
+                    "work site {:?}: radius_m must be > 0",
+                    site.name
+                )));
+            }
+        }
+        let p = &self.policy;
+        if let Some(t) = p.threshold {
+            if !(0.0..=1.0).contains(&t) {
+                return Err(invalid(format!("policy.threshold {t} is not within 0..1")));
+            }
+        }
+        for (name, f) in [
+            ("on_duty_threshold_factor", p.on_duty_threshold_factor),
+            ("work_site_threshold_factor", p.work_site_threshold_factor),
+        ] {
+            if !(f > 0.0 && f <= 1.0) {
+                return Err(invalid(format!("policy.{name} {f} is not within (0, 1]")));
+            }
+        }
+        if self.reconcile_interval < Duration::from_secs(1) {
+            return Err(invalid("reconcile_interval must be at least 1s".into()));
+        }
+        if self.max_file_bytes == 0 || self.max_image_bytes == 0 {
+            return Err(invalid(
+                "max_file_bytes and max_image_bytes must be > 0".into(),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `<platform config dir>/config.toml`, e.g. `~/.config/fotovakt/config.toml`.
+pub fn default_config_path() -> Option<PathBuf> {
+    directories::ProjectDirs::from("no", "fotovakt", "fotovakt")
+        .map(|d| d.config_dir().join("config.toml"))
+}
+
+fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    match span {
+        Some(r) => {
+            let start = r.start.min(text.len());
+            let line = text[..start].matches('\n').count() + 1;
+            let content = text.lines().nth(line - 1).unwrap_or("").trim();
+            format!(" (line {line}: {content})")
+        }
+        None => String::new(),
+    }
+}
+
+/// Durations written as humantime strings ("5m", "2s", "8h").
+mod humantime_serde_compat {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&humantime::format_duration(*d).to_string())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        let s = String::deserialize(d)?;
+        humantime::parse_duration(&s).map_err(|e| {
+            serde::de::Error::custom(format!("{s:?} is not a duration like 30s, 5m or 2h ({e})"))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_the_documented_default() {
+        let c = Config::from_toml_str("", Path::new("t.toml")).expect("empty config parses");
+        assert_eq!(c, Config::default());
+        assert_eq!(c.reconcile_interval, Duration::from_secs(300));
+        assert_eq!(c.policy.work_site_action, SiteAction::Quarantine);
+    }
+
+    #[test]
+    fn full_file_parses() {
+        let text = r#"
+            store = "/data/store"
+            cameras = ["/sdcard/DCIM/Camera"]
+            reconcile_interval = "30s"
+            [duty]
+            shifts = [{ days = ["mon", "fri"], start = "22:00", end = "06:00" }]
+            [[work_sites]]
+            name = "Storskog"
+            lat = 69.66
+            lon = 30.13
+            radius_m = 500
+            [policy]
+            threshold = 0.4
+            work_site_action = "lower-threshold"
+        "#;
+        let c = Config::from_toml_str(text, Path::new("t.toml")).expect("valid config parses");
+        assert_eq!(c.duty.shifts[0].start, ClockTime(22 * 60));
+        assert_eq!(c.duty.shifts[0].days, vec![Weekday::Mon, Weekday::Fri]);
+        assert_eq!(c.work_sites[0].radius_m, 500.0);
+        assert_eq!(c.policy.work_site_action, SiteAction::LowerThreshold);
+        assert_eq!(c.reconcile_interval, Duration::from_secs(30));
+    }
+
+    #[test]
+    fn bad_values_name_the_file_and_the_reason() {
+        for (text, needle) in [
+            ("stroe = \"/x\"", "unknown field"),
+            ("[policy]\nthreshold = 3.0", "policy.threshold"),
+            (
+                "[[work_sites]]\nname='a'\nlat=95\nlon=0\nradius_m=1",
+                "lat/lon",
+            ),
+            (
+                "[duty]\nshifts=[{days=['mon'],start='25:00',end='01:00'}]",
+                "out of range",
+            ),
+            ("reconcile_interval = \"soon\"", "reconcile_interval"),
+            (
+                "[duty]\nshifts=[{days=['moon'],start='01:00',end='02:00'}]",
+                "unknown variant",
+            ),
+        ] {
+            let err = Config::from_toml_str(text, Path::new("/etc/f.toml"))
+                .expect_err(text)
+                .to_string();
+            assert!(err.starts_with("config /etc/f.toml: "), "{err}");
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,281 @@
+//! `fotovakt demo`: the real agent on an embedded default. It builds a phone-like tree in a
+//! temporary folder (a camera folder inside a Syncthing-synced `DCIM`, a private store beside
+//! it), shows that a store inside the synced folder is refused, starts the real watcher, writes
+//! photos the way an Android camera does, prints each decision as it happens, lets an officer
+//! tag and release, verifies the ledger and prints the statistics.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::NaiveDateTime;
+use crossbeam_channel::Receiver;
+
+use crate::agent::{Agent, Outcome, OutcomeKind};
+use crate::config::{ClockTime, Config, Duty, Shift, Weekday, WorkSite};
+use crate::sample::{self, SamplePhoto};
+use crate::watch::{WatchGuard, WatchOptions};
+
+/// Errors of the demo (anything goes to the edge as text).
+pub type DemoResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
+
+const CASE: &str = "TOLL-2026-0142";
+
+fn at(s: &str) -> NaiveDateTime {
+    NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("demo timestamps are well-formed")
+}
+
+/// Run the demo, printing to `out`. The temporary tree is removed unless `keep`.
+pub fn run(out: &mut dyn Write, keep: bool) -> DemoResult<()> {
+    let root = std::env::temp_dir().join(format!("fotovakt-demo-{}", std::process::id()));
+    let result = run_in(&root, out);
+    if keep {
+        writeln!(out, "\nkept the demo tree at {}", root.display())?;
+    } else {
+        let _ = std::fs::remove_dir_all(&root);
+    }
+    result
+}
+
+fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
+    let dcim = root.join("phone/DCIM");
+    let camera = dcim.join("Camera");
+    std::fs::create_dir_all(&camera)?;
+    std::fs::create_dir_all(dcim.join(".stfolder"))?; // Syncthing syncs DCIM, like a backup app would
+    let store = root.join("private/fotovakt-store");
+
+    writeln!(
+        out,
+        "fotovakt demo: a work phone whose camera folder is synced to a personal cloud"
+    )?;
+    writeln!(out, "  camera folder  {}", camera.display())?;
+    writeln!(out, "  sync marker    {}", dcim.join(".stfolder").display())?;
+    writeln!(out, "  private store  {}\n", store.display())?;
+
+    let mut config = Config {
+        store: Some(dcim.join("fotovakt-store")),
+        cameras: vec![camera.clone()],
+        settle: Duration::from_millis(500),
+        duty: Duty {
+            shifts: vec![Shift {
+                days: vec![
+                    Weekday::Mon,
+                    Weekday::Tue,
+                    Weekday::Wed,
+                    Weekday::Thu,
+                    Weekday::Fri,
+                ],
+                start: ClockTime(7 * 60),
+                end: ClockTime(15 * 60),
+            }],
+        },
+        work_sites: vec![WorkSite {
+            name: "Storskog border crossing".into(),
+            lat: 69.6617,
+            lon: 30.1271,
+            radius_m: 500.0,
+        }],
+        ..Config::default()
+    };
+    writeln!(out, "1. A store inside the synced folder is refused:")?;
+    match Agent::open(config.clone()) {
+        Err(e) => writeln!(out, "   error: {e}\n")?,
+        Ok(_) => return Err("the demo's synced store was not refused".into()),
+    }
+
+    config.store = Some(store);
+    let agent = Arc::new(Agent::open(config)?);
+    match agent.model_status() {
+        Ok(()) => writeln!(out, "2. Agent started; on-device classifier loaded.")?,
+        Err(why) => writeln!(
+            out,
+            "2. Agent started; classifier unavailable ({why}): deciding by context and sessions."
+        )?,
+    }
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let guard = WatchGuard::spawn(
+        agent.clone(),
+        WatchOptions::default(),
+        move |o: &Outcome| {
+            let _ = tx.send(o.clone());
+        },
+    )?;
+    writeln!(out, "   watching {} (each line: time to hash, decide and, for case material, move and verify)\n", camera.display())?;
+
+    let mut seed = 100;
+    let mut shoot = |out: &mut dyn Write, name: &str, photo: SamplePhoto| -> DemoResult<Outcome> {
+        seed += 1;
+        let bytes = SamplePhoto { seed, ..photo }.jpeg();
+        sample::write_like_android(&camera, name, &bytes)?;
+        let o = wait_for(&rx, name, false)?;
+        print_outcome(out, &o)?;
+        Ok(o)
+    };
+
+    writeln!(
+        out,
+        "3. Off duty, no session: a personal photo stays in the camera roll"
+    )?;
+    let personal = shoot(
+        out,
+        "IMG_20261122_141500.jpg",
+        SamplePhoto {
+            capture_time: Some(at("2026-11-22 14:15")),
+            ..Default::default()
+        },
+    )?;
+
+    writeln!(
+        out,
+        "\n4. Officer opens a case session for {CASE}; three photos follow"
+    )?;
+    agent.session_start(
+        CASE,
+        Some("officer.hansen"),
+        Some(Duration::from_secs(3600)),
+    )?;
+    let mut session_items = Vec::new();
+    for (i, t) in ["10:01", "10:02", "10:04"].iter().enumerate() {
+        let name = format!("IMG_20261123_10{:02}0{}.jpg", i + 1, i);
+        let o = shoot(
+            out,
+            &name,
+            SamplePhoto {
+                capture_time: Some(at(&format!("2026-11-23 {t}"))),
+                ..Default::default()
+            },
+        )?;
+        session_items.push(o);
+    }
+    agent.session_stop()?;
+
+    writeln!(
+        out,
+        "\n5. Session closed. A photo whose EXIF GPS lies inside a work site"
+    )?;
+    shoot(
+        out,
+        "IMG_20261123_113000.jpg",
+        SamplePhoto {
+            capture_time: Some(at("2026-11-23 11:30")),
+            gps: Some((69.6625, 30.1290)),
+            ..Default::default()
+        },
+    )?;
+
+    writeln!(
+        out,
+        "\n6. The officer tags the earlier personal-looking photo as evidence"
+    )?;
+    let tagged = agent.tag(
+        &personal_path(&camera, &personal),
+        CASE,
+        Some("officer.hansen"),
+        Some("licence plate visible"),
+    )?;
+    print_outcome(out, &tagged)?;
+
+    writeln!(
+        out,
+        "\n7. One session photo was a false positive: the officer releases it"
+    )?;
+    let victim = session_items
+        .last()
+        .and_then(|o| o.item)
+        .ok_or("no session item to release")?;
+    let released = agent.release(
+        &victim.to_string(),
+        "photo of the canteen menu",
+        Some("officer.hansen"),
+    )?;
+    print_outcome(out, &released)?;
+    // The release lands back in the camera folder; the watcher sees it and leaves it alone.
+    let back = wait_for(
+        &rx,
+        Path::new(&released.path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default(),
+        true,
+    )?;
+    print_outcome(out, &back)?;
+
+    let report = guard.stop()?;
+    writeln!(
+        out,
+        "\n8. verify: re-hash every stored file, check the hash chain"
+    )?;
+    let v = agent.verify()?;
+    if v.problems.is_empty() {
+        writeln!(
+            out,
+            "   OK: {} events chained, {} stored files verified",
+            v.events, v.files
+        )?;
+    } else {
+        for p in &v.problems {
+            writeln!(out, "   PROBLEM: {p}")?;
+        }
+        return Err("verify found problems".into());
+    }
+    writeln!(out, "\n9. Admin statistics (counts and durations only):")?;
+    let s = crate::stats::collect(&agent.ledger(), agent.store())?;
+    for line in crate::stats::table(&s).lines() {
+        writeln!(out, "   {line}")?;
+    }
+    writeln!(
+        out,
+        "\n   watcher: {} events, {} files handled, {} reconciles",
+        report.events, report.handled, report.reconciles
+    )?;
+    let left: Vec<String> = std::fs::read_dir(&camera)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    writeln!(out, "   camera folder now holds: {}", left.join(", "))?;
+    Ok(())
+}
+
+fn personal_path(camera: &Path, o: &Outcome) -> String {
+    let p = PathBuf::from(&o.path);
+    camera
+        .join(p.file_name().unwrap_or_default())
+        .to_string_lossy()
+        .into_owned()
+}
+
+fn wait_for(rx: &Receiver<Outcome>, name: &str, skipped_too: bool) -> DemoResult<Outcome> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let o = rx
+            .recv_timeout(left)
+            .map_err(|_| format!("no decision for {name} within 20 s"))?;
+        if o.path.ends_with(name) && (skipped_too || o.kind != OutcomeKind::Skipped) {
+            return Ok(o);
+        }
+    }
+}
+
+fn print_outcome(out: &mut dyn Write, o: &Outcome) -> DemoResult<()> {
+    let name = Path::new(&o.path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let what = match o.kind {
+        OutcomeKind::Quarantined => "QUARANTINED",
+        OutcomeKind::Kept => "kept",
+        OutcomeKind::Skipped => "skipped",
+        OutcomeKind::Rejected => "rejected",
+        OutcomeKind::Retry => "retry",
+    };
+    let source = o.source.map(|s| s.as_str()).unwrap_or("-");
+    let rule = o.rule.as_deref().or(o.detail.as_deref()).unwrap_or("");
+    writeln!(
+        out,
+        "   [{:>7.2} ms] {name:<28} {what:<11} {source:<10} {rule}",
+        o.handle_ms
+    )?;
+    Ok(())
+}

@@ -1,0 +1,53 @@
+//! Fault points for crash campaigns: `FOTOVAKT_FAULT=NAME` (or `NAME:N` for the N-th hit)
+//! makes the process kill itself with SIGKILL when it reaches that point, exactly as a
+//! `kill -9` or a phone losing power would. Compiled in debug builds (the tests' binary) and
+//! with the `fault-injection` feature; a release build has no fault points at all.
+
+/// The fault points of a move, in the order a move reaches them.
+pub const POINTS: &[&str] = &[
+    "after_journal",
+    "mid_copy",
+    "after_copy_fsync",
+    "after_rename",
+    "after_dir_fsync",
+    "before_unlink",
+    "before_commit",
+];
+
+/// Die here if `FOTOVAKT_FAULT` names this point.
+#[inline]
+pub fn point(name: &'static str) {
+    #[cfg(any(debug_assertions, feature = "fault-injection"))]
+    imp::point(name);
+    #[cfg(not(any(debug_assertions, feature = "fault-injection")))]
+    let _ = name;
+}
+
+#[cfg(any(debug_assertions, feature = "fault-injection"))]
+mod imp {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::OnceLock;
+
+    static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
+    static HITS: AtomicU64 = AtomicU64::new(0);
+
+    pub fn point(name: &'static str) {
+        let target = TARGET.get_or_init(|| {
+            let spec = std::env::var("FOTOVAKT_FAULT").ok()?;
+            let (n, count) = match spec.split_once(':') {
+                Some((n, c)) => (n.to_string(), c.parse().unwrap_or(1)),
+                None => (spec, 1),
+            };
+            Some((n, count))
+        });
+        if let Some((target, nth)) = target {
+            if target == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *nth {
+                eprintln!("fotovakt: fault point {name}: killing myself (FOTOVAKT_FAULT)");
+                // SAFETY: kill(2) on our own pid has no memory-safety preconditions.
+                unsafe {
+                    libc::kill(libc::getpid(), libc::SIGKILL);
+                }
+            }
+        }
+    }
+}

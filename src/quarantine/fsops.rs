@@ -1,0 +1,260 @@
+//! Low-level file operations the custody chain relies on: opening without following
+//! symlinks, identifying a file by device/inode/size/mtime, hashing from the open
+//! descriptor, rename that never overwrites, and directory fsync.
+
+use std::ffi::CString;
+use std::fs::File;
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+/// Identity and state of a file at one instant. Two equal `FileId`s mean: same inode, same
+/// size, same modification time; the bytes are presumed unchanged.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileId {
+    pub dev: u64,
+    pub ino: u64,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub mode: u32,
+}
+
+impl FileId {
+    pub fn of(meta: &std::fs::Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+            size: meta.size(),
+            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            mode: meta.mode() & 0o7777,
+        }
+    }
+
+    /// Same inode, size and mtime (mode may differ: the store tightens it).
+    pub fn same_content_as(&self, other: &FileId) -> bool {
+        self.dev == other.dev
+            && self.ino == other.ino
+            && self.size == other.size
+            && self.mtime_ns == other.mtime_ns
+    }
+}
+
+/// Why a path could not be opened as a regular file.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("is a symbolic link; not followed")]
+    Symlink,
+    #[error("is not a regular file ({0})")]
+    NotRegular(&'static str),
+    #[error("vanished before it could be read")]
+    Vanished,
+    #[error("{0}")]
+    Io(#[from] io::Error),
+}
+
+/// Open `path` read-only without following a symlink and without blocking on a FIFO;
+/// return the descriptor and the file's identity taken from that descriptor.
+pub fn open_regular(path: &Path) -> Result<(File, FileId), OpenError> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => OpenError::Symlink,
+            Some(libc::ENOENT) => OpenError::Vanished,
+            Some(libc::ENXIO) => OpenError::NotRegular("socket or device"),
+            _ => OpenError::Io(e),
+        })?;
+    let meta = file.metadata()?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        use std::os::unix::fs::FileTypeExt;
+        let what = if ft.is_dir() {
+            "a directory"
+        } else if ft.is_fifo() {
+            "a FIFO"
+        } else if ft.is_socket() {
+            "a socket"
+        } else {
+            "a device"
+        };
+        return Err(OpenError::NotRegular(what));
+    }
+    Ok((file, FileId::of(&meta)))
+}
+
+/// Current identity of whatever is at `path` now, without following symlinks.
+pub fn lstat_id(path: &Path) -> io::Result<FileId> {
+    std::fs::symlink_metadata(path).map(|m| FileId::of(&m))
+}
+
+/// SHA-256 of a whole file read through its descriptor (from offset 0). When `keep` is
+/// `Some(limit)` and the file is no larger than `limit`, the bytes are returned too, so the
+/// classifier reads exactly the bytes that were hashed.
+pub fn hash_fd(file: &File, keep: Option<u64>) -> io::Result<(String, u64, Option<Vec<u8>>)> {
+    let mut hasher = Sha256::new();
+    let size_hint = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let keep_bytes = keep.is_some_and(|limit| size_hint <= limit);
+    let mut kept = if keep_bytes {
+        Vec::with_capacity(size_hint as usize)
+    } else {
+        Vec::new()
+    };
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let n = file.read_at(&mut buf, offset)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        if keep_bytes {
+            kept.extend_from_slice(&buf[..n]);
+        }
+        offset += n as u64;
+    }
+    Ok((
+        hex::encode(hasher.finalize()),
+        offset,
+        keep_bytes.then_some(kept),
+    ))
+}
+
+/// SHA-256 of the file at `path` (not following symlinks).
+pub fn hash_path(path: &Path) -> io::Result<String> {
+    let (file, _) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => e,
+        OpenError::Vanished => io::Error::from(io::ErrorKind::NotFound),
+        other => io::Error::other(other.to_string()),
+    })?;
+    hash_fd(&file, None).map(|(h, _, _)| h)
+}
+
+/// Read the start of a file for sniffing.
+pub fn read_head(file: &File, n: usize) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; n];
+    let mut got = 0;
+    while got < n {
+        let k = file.read_at(&mut buf[got..], got as u64)?;
+        if k == 0 {
+            break;
+        }
+        got += k;
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
+fn cstr(p: &Path) -> io::Result<CString> {
+    CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path has a NUL byte"))
+}
+
+/// `rename(2)` that fails with `AlreadyExists` instead of replacing `to`.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (cstr(from)?, cstr(to)?);
+    // SAFETY: both are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        // Filesystems without RENAME_NOREPLACE: link() also refuses to overwrite.
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
+            std::fs::hard_link(from, to)?;
+            std::fs::remove_file(from)
+        }
+        _ => Err(err),
+    }
+}
+
+/// `fsync` a directory so a rename or unlink in it is durable.
+pub fn fsync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+/// fsync the parent directory of `path`.
+pub fn fsync_parent(path: &Path) -> io::Result<()> {
+    fsync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Create a new file for writing, refusing to follow or replace anything, mode 0600.
+pub fn create_exclusive(path: &Path) -> io::Result<File> {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Copy all bytes of `src` (from offset 0) into `dst`, hashing what was written.
+/// `on_first_chunk` runs after the first chunk (a fault point for crash tests).
+pub fn copy_hashing(src: &File, dst: &mut File, on_first_chunk: impl Fn()) -> io::Result<String> {
+    use std::io::Write;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut offset = 0u64;
+    loop {
+        let n = src.read_at(&mut buf, offset)?;
+        if n == 0 {
+            break;
+        }
+        dst.write_all(&buf[..n])?;
+        hasher.update(&buf[..n]);
+        if offset == 0 {
+            on_first_chunk();
+        }
+        offset += n as u64;
+    }
+    Ok(hex::encode(hasher.finalize()))
+}
+
+/// Set a file's modification time from a nanosecond timestamp (keeps the capture mtime on copies).
+pub fn set_mtime(file: &File, mtime_ns: i64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    let ts = libc::timespec {
+        tv_sec: mtime_ns.div_euclid(1_000_000_000),
+        tv_nsec: mtime_ns.rem_euclid(1_000_000_000),
+    };
+    let times = [
+        libc::timespec {
+            tv_sec: 0,
+            tv_nsec: libc::UTIME_OMIT,
+        },
+        ts,
+    ];
+    // SAFETY: fd is open for the duration of the call; `times` points at two timespecs.
+    let rc = unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Set permission bits through the descriptor.
+pub fn set_mode(file: &File, mode: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+}
+
+/// Read a whole small file (used by recovery to verify).
+pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
+    let mut v = Vec::new();
+    File::open(path)?.read_to_end(&mut v)?;
+    Ok(v)
+}

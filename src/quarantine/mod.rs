@@ -1,0 +1,547 @@
+//! The quarantine store and the crash-safe move.
+//!
+//! Layout (directories 0700, files 0600):
+//! ```text
+//! STORE/.nomedia                   keeps MediaStore and galleries out
+//! STORE/ledger.sqlite (+ -wal)     the chain-of-custody ledger
+//! STORE/ledger.head                newest event seq + hash (truncation anchor)
+//! STORE/move.lock                  flock held by whoever moves or recovers
+//! STORE/objects/ab/<sha256>-<item>.<ext>   the originals, byte for byte
+//! STORE/tmp/                       cross-filesystem copies before they are verified
+//! ```
+//!
+//! The invariant: at every instant a photo is at its original path or verified (SHA-256)
+//! in the store. A move is journaled in the ledger first; then
+//! * same filesystem: `rename` (never replacing), `fsync` of both directories;
+//! * other filesystem: copy into `tmp/`, `fsync`, verify the hash, rename into place,
+//!   then unlink the original.
+//!
+//! A process that dies anywhere leaves a journal row; [`Store::recover`] completes the move
+//! if the destination verifies, else rolls it back, so after recovery the photo is in
+//! exactly one of the two places.
+
+pub mod fsops;
+pub mod placement;
+
+use std::fs::File;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use crate::fault;
+use crate::ledger::{Direction, MoveIntent};
+use fsops::FileId;
+pub use placement::PlacementError;
+
+/// Errors opening or checking the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Placement(#[from] PlacementError),
+    #[error("store {path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+    #[error("store {path}: mode {mode:o} lets others read it; run `chmod 700 {path}` (or `chmod 600` for files) and retry")]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error("store {path}: read-only filesystem or no write permission")]
+    ReadOnly { path: PathBuf },
+}
+
+/// Why a move did not happen. After any of these the photo is still at its source path
+/// unless `rolled_back` is false, in which case the journal row is kept for recovery.
+#[derive(Debug, thiserror::Error)]
+#[error("{path}: {what}")]
+pub struct MoveError {
+    pub path: PathBuf,
+    pub what: MoveProblem,
+    pub rolled_back: bool,
+}
+
+/// The kinds of failed moves.
+#[derive(Debug, thiserror::Error)]
+pub enum MoveProblem {
+    #[error("changed while it was being moved ({0}); left in place, will retry")]
+    Changed(&'static str),
+    #[error("vanished before it could be moved")]
+    Vanished,
+    #[error("destination already exists")]
+    Occupied,
+    #[error("{op} failed: {source}")]
+    Io { op: &'static str, source: io::Error },
+}
+
+/// What recovery did with one unfinished move.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recovered {
+    /// The destination verified; the source (if still there) was removed.
+    Completed,
+    /// The source is at its path; partial copies were removed.
+    RolledBack,
+    /// Neither place has the file: it was deleted by someone else before the move began.
+    Vanished,
+}
+
+/// An exclusive lock on moving files in this store (held across processes with `flock`).
+pub struct MoveLock {
+    _file: File,
+}
+
+/// The quarantine store.
+#[derive(Debug)]
+pub struct Store {
+    root: PathBuf,
+    objects: PathBuf,
+    tmp: PathBuf,
+}
+
+fn io_err(path: &Path) -> impl Fn(io::Error) -> StoreError + '_ {
+    move |source| {
+        if matches!(
+            source.raw_os_error(),
+            Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM)
+        ) {
+            StoreError::ReadOnly {
+                path: path.to_path_buf(),
+            }
+        } else {
+            StoreError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    }
+}
+
+impl Store {
+    /// Check the placement, create the layout with private permissions and refuse a store
+    /// that others can read.
+    pub fn open(
+        root: &Path,
+        cameras: &[PathBuf],
+        sync_roots: &[PathBuf],
+    ) -> Result<Store, StoreError> {
+        let root = placement::check(root, cameras, sync_roots)?;
+        let objects = root.join("objects");
+        let tmp = root.join("tmp");
+        for dir in [&root, &objects, &tmp] {
+            if !dir.exists() {
+                std::fs::DirBuilder::new()
+                    .recursive(true)
+                    .mode(0o700)
+                    .create(dir)
+                    .map_err(io_err(dir))?;
+            }
+            let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
+            if meta.mode() & 0o077 != 0 {
+                return Err(StoreError::Permissions {
+                    path: dir.clone(),
+                    mode: meta.mode() & 0o777,
+                });
+            }
+        }
+        let nomedia = root.join(".nomedia");
+        if !nomedia.exists() {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .mode(0o600)
+                .open(&nomedia)
+                .map_err(io_err(&nomedia))?;
+        }
+        // Probe writability now, so a read-only store is refused at start and not mid-move.
+        let probe = tmp.join(".write-probe");
+        match fsops::create_exclusive(&probe) {
+            Ok(_) => std::fs::remove_file(&probe).map_err(io_err(&probe))?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&probe).map_err(io_err(&probe))?;
+            }
+            Err(e) => return Err(io_err(&tmp)(e)),
+        }
+        Ok(Store { root, objects, tmp })
+    }
+
+    /// The store's root directory (canonical).
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Path of the ledger database.
+    pub fn ledger_path(&self) -> PathBuf {
+        self.root.join("ledger.sqlite")
+    }
+
+    /// Take the move lock (blocks while another process is moving a file).
+    pub fn lock_moves(&self) -> Result<MoveLock, StoreError> {
+        let path = self.root.join("move.lock");
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        // SAFETY: the fd is valid for the duration of the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(io_err(&path)(io::Error::last_os_error()));
+        }
+        Ok(MoveLock { _file: file })
+    }
+
+    /// The store-relative name of an item's file: derived from the content hash, unique per item.
+    pub fn object_name(sha256: &str, item_id: i64, ext: &str) -> String {
+        let ext: String = ext
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        let ext = if ext.is_empty() {
+            "bin".to_string()
+        } else {
+            ext
+        };
+        format!("objects/{}/{}-{}.{}", &sha256[..2], sha256, item_id, ext)
+    }
+
+    /// Absolute path of a store-relative name.
+    pub fn path_of(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    /// Plan a move into the store for a journal row.
+    pub fn plan_in(
+        &self,
+        item_id: i64,
+        src: &Path,
+        sha256: &str,
+        size: u64,
+    ) -> (MoveIntent, String) {
+        let ext = src
+            .extension()
+            .map(|e| e.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let name = Store::object_name(sha256, item_id, &ext);
+        let intent = MoveIntent {
+            id: 0,
+            item_id,
+            direction: Direction::In,
+            src: src.to_path_buf(),
+            dst: self.path_of(&name),
+            tmp: self.tmp.join(format!("{sha256}-{item_id}.part")),
+            sha256: sha256.to_string(),
+            size,
+        };
+        (intent, name)
+    }
+
+    /// Plan a move back out (release) to `dst`, staging a cross-filesystem copy beside it
+    /// under an Android `.pending-` name that MediaStore and sync clients skip.
+    pub fn plan_out(
+        &self,
+        item_id: i64,
+        stored: &str,
+        dst: &Path,
+        sha256: &str,
+        size: u64,
+    ) -> MoveIntent {
+        let name = dst
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let expiry = crate::ledger::now_ms() / 1000 + 7 * 86400;
+        MoveIntent {
+            id: 0,
+            item_id,
+            direction: Direction::Out,
+            src: self.path_of(stored),
+            dst: dst.to_path_buf(),
+            tmp: dst.with_file_name(format!(".pending-{expiry}-fotovakt-{item_id}-{name}")),
+            sha256: sha256.to_string(),
+            size,
+        }
+    }
+
+    fn ensure_parent(&self, path: &Path) -> io::Result<()> {
+        match path.parent() {
+            Some(p) if !p.exists() => std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(p),
+            _ => Ok(()),
+        }
+    }
+
+    /// Carry out a journaled move of the file open as `src_file` (identity `id`, as hashed).
+    ///
+    /// On success the destination holds the verified bytes and the source path no longer
+    /// refers to them. On failure with `rolled_back == true` the source is untouched and no
+    /// partial file is left; with `rolled_back == false` recovery must run.
+    pub fn execute(&self, m: &MoveIntent, src_file: &File, id: &FileId) -> Result<(), MoveError> {
+        let fail = |what, rolled_back| MoveError {
+            path: m.src.clone(),
+            what,
+            rolled_back,
+        };
+        let io_fail = |op, source, rolled_back| fail(MoveProblem::Io { op, source }, rolled_back);
+        // The path must still be the file we hashed, and the file unchanged since.
+        match fsops::lstat_id(&m.src) {
+            Ok(now) if now.same_content_as(id) => {}
+            Ok(_) => return Err(fail(MoveProblem::Changed("replaced or rewritten"), true)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(fail(MoveProblem::Vanished, true))
+            }
+            Err(e) => return Err(io_fail("stat", e, true)),
+        }
+        if let Err(e) = self.ensure_parent(&m.dst) {
+            return Err(io_fail("create store directory", e, true));
+        }
+        let final_mode = match m.direction {
+            Direction::In => 0o600,
+            Direction::Out => 0o644,
+        };
+        match fsops::rename_noreplace(&m.src, &m.dst) {
+            Ok(()) => {
+                fault::point("after_rename");
+                let _ = fsops::set_mode(src_file, final_mode);
+                let synced = fsops::fsync_parent(&m.dst).and_then(|_| fsops::fsync_parent(&m.src));
+                fault::point("after_dir_fsync");
+                let after = src_file.metadata().map(|m| FileId::of(&m));
+                let dst_now = fsops::lstat_id(&m.dst);
+                let unchanged = matches!((&after, &dst_now), (Ok(a), Ok(d)) if a.same_content_as(id) && d.same_content_as(id));
+                if synced.is_ok() && unchanged {
+                    return Ok(());
+                }
+                // Something wrote to the file during the move (or fsync failed): put it back.
+                let what = if unchanged {
+                    "fsync failed"
+                } else {
+                    "written to during the move"
+                };
+                let back = fsops::rename_noreplace(&m.dst, &m.src)
+                    .and_then(|_| fsops::fsync_parent(&m.src));
+                let _ = fsops::set_mode(src_file, id.mode);
+                Err(fail(MoveProblem::Changed(what), back.is_ok()))
+            }
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => self.copy_across(m, src_file, id),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(fail(MoveProblem::Vanished, true)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                Err(fail(MoveProblem::Occupied, true))
+            }
+            Err(e) => Err(io_fail("rename", e, true)),
+        }
+    }
+
+    /// The other-filesystem path: copy to tmp, fsync, verify, rename into place, unlink source.
+    fn copy_across(&self, m: &MoveIntent, src_file: &File, id: &FileId) -> Result<(), MoveError> {
+        let fail = |what, rolled_back| MoveError {
+            path: m.src.clone(),
+            what,
+            rolled_back,
+        };
+        let cleanup = |what: MoveProblem| {
+            let removed = match std::fs::remove_file(&m.tmp) {
+                Ok(()) => true,
+                Err(e) => e.kind() == io::ErrorKind::NotFound,
+            };
+            fail(what, removed)
+        };
+        if let Err(e) = self.ensure_parent(&m.tmp) {
+            return Err(fail(
+                MoveProblem::Io {
+                    op: "create staging directory",
+                    source: e,
+                },
+                true,
+            ));
+        }
+        let mut tmp = match fsops::create_exclusive(&m.tmp) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                // A stale partial copy of this very move: recovery's leftovers. Start over.
+                let _ = std::fs::remove_file(&m.tmp);
+                fsops::create_exclusive(&m.tmp).map_err(|e| {
+                    fail(
+                        MoveProblem::Io {
+                            op: "create copy",
+                            source: e,
+                        },
+                        true,
+                    )
+                })?
+            }
+            Err(e) => {
+                return Err(fail(
+                    MoveProblem::Io {
+                        op: "create copy",
+                        source: e,
+                    },
+                    true,
+                ))
+            }
+        };
+        let copied = fsops::copy_hashing(src_file, &mut tmp, || fault::point("mid_copy"));
+        let hash = match copied {
+            Ok(h) => h,
+            Err(e) => {
+                return Err(cleanup(MoveProblem::Io {
+                    op: "copy",
+                    source: e,
+                }))
+            }
+        };
+        let _ = fsops::set_mtime(&tmp, id.mtime_ns);
+        if m.direction == Direction::Out {
+            let _ = fsops::set_mode(&tmp, 0o644);
+        }
+        if let Err(e) = tmp.sync_all() {
+            return Err(cleanup(MoveProblem::Io {
+                op: "fsync copy",
+                source: e,
+            }));
+        }
+        drop(tmp);
+        fault::point("after_copy_fsync");
+        let after = src_file.metadata().map(|m| FileId::of(&m));
+        if hash != m.sha256 || !matches!(&after, Ok(a) if a.same_content_as(id)) {
+            return Err(cleanup(MoveProblem::Changed(
+                "bytes differ from the hash taken at intake",
+            )));
+        }
+        if let Err(e) = fsops::rename_noreplace(&m.tmp, &m.dst) {
+            let what = if e.kind() == io::ErrorKind::AlreadyExists {
+                MoveProblem::Occupied
+            } else {
+                MoveProblem::Io {
+                    op: "rename copy into place",
+                    source: e,
+                }
+            };
+            return Err(cleanup(what));
+        }
+        fault::point("after_rename");
+        if let Err(e) = fsops::fsync_parent(&m.dst) {
+            return Err(fail(
+                MoveProblem::Io {
+                    op: "fsync store directory",
+                    source: e,
+                },
+                false,
+            ));
+        }
+        fault::point("after_dir_fsync");
+        // Unlink the original only if the path still names the file we copied.
+        match fsops::lstat_id(&m.src) {
+            Ok(now) if now.same_content_as(id) => {
+                fault::point("before_unlink");
+                if let Err(e) = std::fs::remove_file(&m.src) {
+                    return Err(fail(
+                        MoveProblem::Io {
+                            op: "remove original",
+                            source: e,
+                        },
+                        false,
+                    ));
+                }
+                let _ = fsops::fsync_parent(&m.src);
+            }
+            // Replaced by another file meanwhile: ours is safe in the store, theirs stays.
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Finish or undo a move left by a process that died. Must run under the move lock.
+    pub fn recover(&self, m: &MoveIntent) -> io::Result<Recovered> {
+        let verified = |p: &Path| -> io::Result<Option<bool>> {
+            match fsops::hash_path(p) {
+                Ok(h) => Ok(Some(h == m.sha256)),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+                Err(e) => Err(e),
+            }
+        };
+        let remove_if_present = |p: &Path| match std::fs::remove_file(p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
+        let dst = verified(&m.dst)?;
+        let src = verified(&m.src)?;
+        let result = match (dst, src) {
+            (Some(true), Some(true)) => {
+                // Died between rename and unlink: the store copy is verified, drop the original.
+                std::fs::remove_file(&m.src)?;
+                fsops::fsync_parent(&m.src)?;
+                Recovered::Completed
+            }
+            (Some(true), _) => Recovered::Completed,
+            (Some(false), None) => {
+                // A same-filesystem rename of a file that then changed: it is the original, put it back.
+                fsops::rename_noreplace(&m.dst, &m.src)?;
+                fsops::fsync_parent(&m.src)?;
+                Recovered::RolledBack
+            }
+            (Some(false), Some(_)) => {
+                // Never lose bytes: keep the odd file beside the original under a visible name.
+                let aside = m.src.with_file_name(format!(
+                    "{}.fotovakt-recovered-{}",
+                    m.src
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    m.item_id
+                ));
+                fsops::rename_noreplace(&m.dst, &aside)?;
+                Recovered::RolledBack
+            }
+            (None, Some(_)) => Recovered::RolledBack,
+            (None, None) => match verified(&m.tmp)? {
+                Some(true) => {
+                    self.ensure_parent(&m.dst)?;
+                    fsops::rename_noreplace(&m.tmp, &m.dst)?;
+                    fsops::fsync_parent(&m.dst)?;
+                    Recovered::Completed
+                }
+                _ => Recovered::Vanished,
+            },
+        };
+        remove_if_present(&m.tmp)?;
+        Ok(result)
+    }
+
+    /// Remove staging files no journal row refers to (partial copies of dead processes).
+    pub fn sweep_tmp(&self) -> io::Result<usize> {
+        let mut n = 0;
+        for entry in std::fs::read_dir(&self.tmp)? {
+            let entry = entry?;
+            if entry.file_type()?.is_file() {
+                std::fs::remove_file(entry.path())?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every file under `objects/` with its store-relative name and size.
+    pub fn objects(&self) -> io::Result<Vec<(String, u64)>> {
+        let mut out = Vec::new();
+        for shard in std::fs::read_dir(&self.objects)? {
+            let shard = shard?;
+            if !shard.file_type()?.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(shard.path())? {
+                let f = f?;
+                let meta = f.metadata()?;
+                let name = format!(
+                    "objects/{}/{}",
+                    shard.file_name().to_string_lossy(),
+                    f.file_name().to_string_lossy()
+                );
+                out.push((name, meta.len()));
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+}
