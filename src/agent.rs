@@ -37,18 +37,12 @@ pub enum Error {
     #[error("{0}")]
     Refused(String),
     #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 }
 
 impl Error {
     fn file(path: &Path, reason: impl Into<String>) -> Error {
-        Error::File {
-            path: path.to_path_buf(),
-            reason: reason.into(),
-        }
+        Error::File { path: path.to_path_buf(), reason: reason.into() }
     }
 }
 
@@ -85,12 +79,7 @@ pub struct Outcome {
 }
 
 impl Outcome {
-    fn simple(
-        path: &Path,
-        kind: OutcomeKind,
-        detail: impl Into<String>,
-        started: Instant,
-    ) -> Outcome {
+    fn simple(path: &Path, kind: OutcomeKind, detail: impl Into<String>, started: Instant) -> Outcome {
         Outcome {
             path: path.to_string_lossy().into_owned(),
             kind,
@@ -129,6 +118,8 @@ pub struct Agent {
     model: Model,
     corrections_seen: Mutex<Option<usize>>,
     rejected: Mutex<HashSet<(PathBuf, i64)>>,
+    /// Directories renamed into or out of since the last durability barrier.
+    dirty: Mutex<Vec<PathBuf>>,
 }
 
 /// What `verify` found.
@@ -142,6 +133,7 @@ pub struct VerifyReport {
 /// What recovery did at start.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RecoveryReport {
+    pub adopted: usize,
     pub completed: usize,
     pub rolled_back: usize,
     pub vanished: usize,
@@ -163,11 +155,7 @@ impl Agent {
 
     fn open_with(config: Config, load_model: bool) -> Result<Agent, Error> {
         let store_dir = config.store_dir()?;
-        let cameras: Vec<PathBuf> = config
-            .cameras
-            .iter()
-            .map(|c| crate::quarantine::placement::resolve(c))
-            .collect();
+        let cameras: Vec<PathBuf> = config.cameras.iter().map(|c| crate::quarantine::placement::resolve(c)).collect();
         let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
         let ledger = Ledger::open(&store.ledger_path())?;
         let model = if !load_model {
@@ -191,9 +179,10 @@ impl Agent {
             model,
             corrections_seen: Mutex::new(None),
             rejected: Mutex::new(HashSet::new()),
+            dirty: Mutex::new(Vec::new()),
         };
         let report = agent.recover()?;
-        if report.completed + report.rolled_back + report.vanished + report.temp_files_removed > 0 {
+        if report.completed + report.rolled_back + report.vanished + report.temp_files_removed + report.adopted > 0 {
             info!(?report, "recovered unfinished moves");
         }
         Ok(agent)
@@ -234,10 +223,7 @@ impl Agent {
         let _lock = self.store.lock_moves()?;
         let mut report = RecoveryReport::default();
         for m in ledger.pending_moves()? {
-            let outcome = self.store.recover(&m).map_err(|source| Error::Io {
-                path: m.src.clone(),
-                source,
-            })?;
+            let outcome = self.store.recover(&m).map_err(|source| Error::Io { path: m.src.clone(), source })?;
             let mut tx = ledger.write()?;
             match (m.direction, outcome) {
                 (Direction::In, Recovered::Completed) => {
@@ -261,11 +247,7 @@ impl Agent {
                 }
                 (Direction::In, Recovered::RolledBack) => {
                     tx.set_state(m.item_id, ItemState::Aborted, None)?;
-                    tx.append(
-                        "move_rolled_back",
-                        Some(m.item_id),
-                        json!({"state": "aborted", "recovered": true}),
-                    )?;
+                    tx.append("move_rolled_back", Some(m.item_id), json!({"state": "aborted", "recovered": true}))?;
                     report.rolled_back += 1;
                 }
                 (Direction::Out, Recovered::RolledBack) => {
@@ -280,29 +262,93 @@ impl Agent {
                 (_, Recovered::Vanished) => {
                     error!(path = %m.src.display(), item = m.item_id, "file was deleted by someone else before its move began");
                     tx.set_state(m.item_id, ItemState::Aborted, None)?;
-                    tx.append(
-                        "vanished",
-                        Some(m.item_id),
-                        json!({"state": "aborted", "recovered": true}),
-                    )?;
+                    tx.append("vanished", Some(m.item_id), json!({"state": "aborted", "recovered": true}))?;
                     report.vanished += 1;
                 }
             }
             tx.finish_move(m.id)?;
             tx.commit()?;
         }
-        report.temp_files_removed = self.store.sweep_tmp().map_err(|source| Error::Io {
-            path: self.store.root().join("tmp"),
-            source,
-        })?;
+        report.adopted = self.adopt_orphans(&mut ledger)?;
+        report.temp_files_removed =
+            self.store.sweep_tmp().map_err(|source| Error::Io { path: self.store.root().join("tmp"), source })?;
         Ok(report)
     }
 
+    /// Durability barrier: fsync the directories of recent moves and the ledger's WAL, so
+    /// everything decided so far survives power loss. The watcher runs it whenever its queue
+    /// drains; one-shot commands run it before they exit.
+    pub fn flush(&self) -> Result<(), Error> {
+        let mut dirs = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
+        dirs.sort();
+        dirs.dedup();
+        for d in &dirs {
+            match fsops::fsync_dir(d) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(source) => return Err(Error::Io { path: d.clone(), source }),
+            }
+        }
+        self.ledger().sync()?;
+        Ok(())
+    }
+
+    /// Store files no ledger row accounts for: a power loss kept the rename but lost the
+    /// ledger's last rows. The name carries the SHA-256, so each is verified and adopted as
+    /// a quarantined item whose original path is unknown; one that does not verify is left
+    /// for `verify` to report.
+    fn adopt_orphans(&self, ledger: &mut Ledger) -> Result<usize, Error> {
+        let known = ledger.known_store_names()?;
+        let pending: HashSet<String> = ledger.pending_moves()?.iter().map(|m| self.store_name_of(&m.dst)).collect();
+        let on_disk =
+            self.store.objects().map_err(|source| Error::Io { path: self.store.root().join("objects"), source })?;
+        let mut adopted = 0;
+        for (name, size) in on_disk {
+            if known.contains(&name) || pending.contains(&name) {
+                continue;
+            }
+            let Some((sha, _)) = Store::parse_object_name(&name) else { continue };
+            match fsops::hash_path(&self.store.path_of(&name)) {
+                Ok(h) if h == sha => {}
+                _ => continue,
+            }
+            let unknown = PathBuf::from("(unknown: ledger rows lost in a power failure)");
+            let mut tx = ledger.write()?;
+            let now = tx.now();
+            let item = tx.insert_item(&NewItem {
+                sha256: &sha,
+                size,
+                original_path: &unknown,
+                kind: "unknown",
+                capture_time: None,
+                gps: None,
+                file_mtime_ns: None,
+                first_seen_ms: now,
+                state: ItemState::Moving,
+                action: "quarantine",
+                source: "recovered",
+                rule: "store file adopted at recovery",
+                score: None,
+                case_id: None,
+                officer: None,
+                tags: &[],
+                embedding: None,
+            })?;
+            tx.set_state(item, ItemState::Quarantined, Some(&name))?;
+            tx.append(
+                "adopted",
+                Some(item),
+                json!({"state": "quarantined", "sha256": sha, "store_name": name, "size": size}),
+            )?;
+            tx.commit()?;
+            warn!(store_name = %name, item, "adopted a verified store file the ledger had lost");
+            adopted += 1;
+        }
+        Ok(adopted)
+    }
+
     fn store_name_of(&self, dst: &Path) -> String {
-        dst.strip_prefix(self.store.root())
-            .unwrap_or(dst)
-            .to_string_lossy()
-            .into_owned()
+        dst.strip_prefix(self.store.root()).unwrap_or(dst).to_string_lossy().into_owned()
     }
 
     /// Is `path` inside one of the camera folders?
@@ -321,14 +367,7 @@ impl Agent {
         let first_seen = ledger::now_ms();
         match path.file_name() {
             Some(name) if media::is_candidate_name(name) => {}
-            _ => {
-                return Outcome::simple(
-                    path,
-                    OutcomeKind::Skipped,
-                    "not a media file name",
-                    started,
-                )
-            }
+            _ => return Outcome::simple(path, OutcomeKind::Skipped, "not a media file name", started),
         }
         // 1. Open without following symlinks; identity from the descriptor.
         let (file, id) = match fsops::open_regular(path) {
@@ -341,9 +380,7 @@ impl Agent {
         };
         if tag.is_none() {
             match self.ledger().is_settled(path, id.size, id.mtime_ns) {
-                Ok(true) => {
-                    return Outcome::simple(path, OutcomeKind::Skipped, "already decided", started)
-                }
+                Ok(true) => return Outcome::simple(path, OutcomeKind::Skipped, "already decided", started),
                 Ok(false) => {}
                 Err(e) => return self.failed(path, e.into(), started),
             }
@@ -354,10 +391,7 @@ impl Agent {
         if id.size > self.config.max_file_bytes {
             return self.reject_id(
                 path,
-                &format!(
-                    "{} bytes is over max_file_bytes ({})",
-                    id.size, self.config.max_file_bytes
-                ),
+                &format!("{} bytes is over max_file_bytes ({})", id.size, self.config.max_file_bytes),
                 &id,
                 started,
             );
@@ -380,14 +414,9 @@ impl Agent {
         };
         let kind = MediaKind::sniff(&head);
         let exif = match (&bytes, kind) {
-            (
-                Some(b),
-                MediaKind::Jpeg
-                | MediaKind::Tiff
-                | MediaKind::Png
-                | MediaKind::Webp
-                | MediaKind::Heif,
-            ) => ExifFacts::parse(b),
+            (Some(b), MediaKind::Jpeg | MediaKind::Tiff | MediaKind::Png | MediaKind::Webp | MediaKind::Heif) => {
+                ExifFacts::parse(b)
+            }
             _ => ExifFacts::default(),
         };
         // 4. Classify (images only).
@@ -404,19 +433,14 @@ impl Agent {
             (Ok(r), Ok(s)) => (r, s),
             (Err(e), _) | (_, Err(e)) => return self.failed(path, e.into(), started),
         };
-        let session = sessions
-            .iter()
-            .find(|s| s.covers(shot_ms) || s.covers(first_seen));
+        let session = sessions.iter().find(|s| s.covers(shot_ms) || s.covers(first_seen));
         let evidence = Evidence {
             manual_case: tag.as_ref().map(|t| t.case),
             released_before,
             session,
             shot_at,
             gps: exif.gps,
-            score: assessment.as_ref().map(|a| Score {
-                case_score: a.case_score,
-                threshold: a.threshold,
-            }),
+            score: assessment.as_ref().map(|a| Score { case_score: a.case_score, threshold: a.threshold }),
             unscored_because: unscored.as_deref(),
         };
         let ctx = policy::Context {
@@ -425,15 +449,8 @@ impl Agent {
             work_sites: &self.config.work_sites,
         };
         let verdict = policy::decide(&evidence, &ctx);
-        let facts = Facts {
-            path,
-            id: &id,
-            sha256: &sha256,
-            kind,
-            exif: &exif,
-            first_seen,
-            assessment: assessment.as_ref(),
-        };
+        let facts =
+            Facts { path, id: &id, sha256: &sha256, kind, exif: &exif, first_seen, assessment: assessment.as_ref() };
         let result = self.record_and_move(&mut ledger, &facts, &verdict, tag.as_ref(), &file);
         drop(ledger);
         match result {
@@ -465,40 +482,23 @@ impl Agent {
         }
     }
 
-    fn assess(
-        &self,
-        path: &Path,
-        kind: MediaKind,
-        bytes: Option<&[u8]>,
-    ) -> (Option<Assessment>, Option<String>) {
+    fn assess(&self, path: &Path, kind: MediaKind, bytes: Option<&[u8]>) -> (Option<Assessment>, Option<String>) {
         let classifier = match &self.model {
             Model::Ready(c) => c,
             Model::Unavailable(why) => return (None, Some(format!("no classifier ({why})"))),
         };
         if kind == MediaKind::Video {
-            return (
-                None,
-                Some("video: no decoder on this device; decided by context".into()),
-            );
+            return (None, Some("video: no decoder on this device; decided by context".into()));
         }
         if kind == MediaKind::Heif {
             info!(path = %path.display(), "HEIC/HEIF cannot be decoded here; decided by context");
             return (None, Some("HEIC/HEIF is not decodable here".into()));
         }
         if !kind.is_decodable_image() {
-            return (
-                None,
-                Some(format!(
-                    "content is not a known image format ({})",
-                    kind.as_str()
-                )),
-            );
+            return (None, Some(format!("content is not a known image format ({})", kind.as_str())));
         }
         let Some(bytes) = bytes else {
-            return (
-                None,
-                Some("image larger than max_image_bytes; not decoded".into()),
-            );
+            return (None, Some("image larger than max_image_bytes; not decoded".into()));
         };
         let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
         self.refresh_corrections(&mut c);
@@ -526,17 +526,12 @@ impl Agent {
                 return;
             }
         };
-        let mut seen = self
-            .corrections_seen
-            .lock()
-            .unwrap_or_else(|p| p.into_inner());
+        let mut seen = self.corrections_seen.lock().unwrap_or_else(|p| p.into_inner());
         if *seen == Some(corrections.len()) {
             return;
         }
-        let list: Vec<classify::Correction> = corrections
-            .into_iter()
-            .map(|(embedding, case)| classify::Correction { embedding, case })
-            .collect();
+        let list: Vec<classify::Correction> =
+            corrections.into_iter().map(|(embedding, case)| classify::Correction { embedding, case }).collect();
         c.set_corrections(&list);
         *seen = Some(list.len());
     }
@@ -550,30 +545,16 @@ impl Agent {
         file: &std::fs::File,
     ) -> Result<(i64, OutcomeKind, Option<String>), Error> {
         let quarantine = verdict.action == Action::Quarantine;
-        let _lock = if quarantine {
-            Some(self.store.lock_moves()?)
-        } else {
-            None
-        };
-        let tags: Vec<String> = tag
-            .and_then(|t| t.note)
-            .map(|n| vec![n.to_string()])
-            .unwrap_or_default();
-        let state = if quarantine {
-            ItemState::Moving
-        } else {
-            ItemState::Kept
-        };
+        let _lock = if quarantine { Some(self.store.lock_moves()?) } else { None };
+        let tags: Vec<String> = tag.and_then(|t| t.note).map(|n| vec![n.to_string()]).unwrap_or_default();
+        let state = if quarantine { ItemState::Moving } else { ItemState::Kept };
         let mut tx = ledger.write()?;
         let item = tx.insert_item(&NewItem {
             sha256: f.sha256,
             size: f.id.size,
             original_path: f.path,
             kind: f.kind.as_str(),
-            capture_time: f
-                .exif
-                .capture_time
-                .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+            capture_time: f.exif.capture_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
             gps: f.exif.gps,
             file_mtime_ns: Some(f.id.mtime_ns),
             first_seen_ms: f.first_seen,
@@ -585,10 +566,7 @@ impl Agent {
             case_id: verdict.case_id.as_deref(),
             officer: tag.and_then(|t| t.officer),
             tags: &tags,
-            embedding: f
-                .assessment
-                .map(|a| a.embedding.as_slice())
-                .filter(|e| !e.is_empty()),
+            embedding: f.assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
         })?;
         tx.append(
             "intake",
@@ -603,11 +581,7 @@ impl Agent {
                    "rule": verdict.rule, "case_id": verdict.case_id, "score": f.assessment.map(|a| a.case_score)}),
         )?;
         if let Some(t) = tag {
-            tx.append(
-                "tagged",
-                Some(item),
-                json!({"case_id": t.case, "officer": t.officer, "note": t.note}),
-            )?;
+            tx.append("tagged", Some(item), json!({"case_id": t.case, "officer": t.officer, "note": t.note}))?;
             if let Some(a) = f.assessment.filter(|a| !a.embedding.is_empty()) {
                 tx.add_correction(item, true, &a.embedding)?;
             }
@@ -616,11 +590,12 @@ impl Agent {
             tx.commit()?;
             return Ok((item, OutcomeKind::Kept, None));
         }
+        fault::point("before_journal");
         let (mut intent, name) = self.store.plan_in(item, f.path, f.sha256, f.id.size);
         intent.id = tx.journal_move(&intent)?;
         tx.commit()?;
         fault::point("after_journal");
-        let moved = self.store.execute(&intent, file, f.id);
+        let moved = self.store.execute(&intent, file, f.id, &mut self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
         fault::point("before_commit");
         let mut tx = ledger.write()?;
         let result = match moved {
@@ -637,26 +612,24 @@ impl Agent {
             Err(e) if e.rolled_back => {
                 warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
                 tx.set_state(item, ItemState::Aborted, None)?;
-                tx.append(
-                    "move_aborted",
-                    Some(item),
-                    json!({"state": "aborted", "reason": e.what.to_string()}),
-                )?;
+                tx.append("move_aborted", Some(item), json!({"state": "aborted", "reason": e.what.to_string()}))?;
                 Ok((item, OutcomeKind::Retry, Some(e.what.to_string())))
             }
             Err(e) => {
                 // Could not even undo cleanly: leave the journal row and let recovery decide now.
                 drop(tx);
                 error!(path = %f.path.display(), item, error = %e, "move failed midway; recovering");
-                let r = self.store.recover(&intent).map_err(|source| Error::Io {
-                    path: f.path.to_path_buf(),
-                    source,
-                })?;
+                let r =
+                    self.store.recover(&intent).map_err(|source| Error::Io { path: f.path.to_path_buf(), source })?;
                 let mut tx = ledger.write()?;
                 let outcome = match r {
                     Recovered::Completed => {
                         tx.set_state(item, ItemState::Quarantined, Some(&name))?;
-                        tx.append("quarantined", Some(item), json!({"state": "quarantined", "sha256": f.sha256, "store_name": name, "recovered": true}))?;
+                        tx.append(
+                            "quarantined",
+                            Some(item),
+                            json!({"state": "quarantined", "sha256": f.sha256, "store_name": name, "recovered": true}),
+                        )?;
                         (item, OutcomeKind::Quarantined, Some(e.to_string()))
                     }
                     _ => {
@@ -676,13 +649,12 @@ impl Agent {
         };
         tx.finish_move(intent.id)?;
         tx.commit()?;
+        fault::point("after_commit");
         result
     }
 
     fn reject(&self, path: &Path, reason: &str, started: Instant) -> Outcome {
-        let key = std::fs::symlink_metadata(path)
-            .map(|m| FileId::of(&m).mtime_ns)
-            .unwrap_or(0);
+        let key = std::fs::symlink_metadata(path).map(|m| FileId::of(&m).mtime_ns).unwrap_or(0);
         self.reject_key(path, reason, key, started)
     }
 
@@ -692,20 +664,12 @@ impl Agent {
 
     /// Bad input: one log line and one ledger event per file version; the agent goes on.
     fn reject_key(&self, path: &Path, reason: &str, key: i64, started: Instant) -> Outcome {
-        let fresh = self
-            .rejected
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert((path.to_path_buf(), key));
+        let fresh = self.rejected.lock().unwrap_or_else(|p| p.into_inner()).insert((path.to_path_buf(), key));
         if fresh {
             warn!(path = %path.display(), reason, "rejected; left where it is");
             let mut ledger = self.ledger();
             let recorded = ledger.write().and_then(|mut tx| {
-                tx.append(
-                    "rejected",
-                    None,
-                    json!({"path": path.to_string_lossy(), "reason": reason}),
-                )?;
+                tx.append("rejected", None, json!({"path": path.to_string_lossy(), "reason": reason}))?;
                 tx.commit()
             });
             if let Err(e) = recorded {
@@ -742,11 +706,7 @@ impl Agent {
                 let Ok(meta) = entry.metadata() else { continue };
                 if meta.is_file() {
                     let id = FileId::of(&meta);
-                    let age = meta
-                        .modified()
-                        .ok()
-                        .and_then(|m| now.duration_since(m).ok())
-                        .unwrap_or_default();
+                    let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
                     if age < min_age || ledger.is_settled(&path, id.size, id.mtime_ns)? {
                         continue;
                     }
@@ -779,9 +739,7 @@ impl Agent {
         match &self.model {
             Model::Ready(c) => {
                 let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
-                c.assess(jpeg)
-                    .map(Some)
-                    .map_err(|e| Error::Refused(format!("keyframe: {e}")))
+                c.assess(jpeg).map(Some).map_err(|e| Error::Refused(format!("keyframe: {e}")))
             }
             Model::Unavailable(_) => Ok(None),
         }
@@ -789,13 +747,7 @@ impl Agent {
 
     /// An officer marks a photo as case material: a file in a camera folder (it is
     /// quarantined now) or an item already in the store (its case ID is set).
-    pub fn tag(
-        &self,
-        target: &str,
-        case: &str,
-        officer: Option<&str>,
-        note: Option<&str>,
-    ) -> Result<Outcome, Error> {
+    pub fn tag(&self, target: &str, case: &str, officer: Option<&str>, note: Option<&str>) -> Result<Outcome, Error> {
         let case = case.trim();
         if case.is_empty() {
             return Err(Error::Refused("a case ID is required".into()));
@@ -814,23 +766,12 @@ impl Agent {
                     path.display()
                 )));
             }
-            let outcome = self.intake(
-                path,
-                Some(Tag {
-                    case,
-                    officer,
-                    note,
-                }),
-            );
+            let outcome = self.intake(path, Some(Tag { case, officer, note }));
             return match outcome.kind {
                 OutcomeKind::Quarantined => Ok(outcome),
-                _ => Err(Error::file(
-                    path,
-                    outcome
-                        .detail
-                        .clone()
-                        .unwrap_or_else(|| "could not be quarantined".into()),
-                )),
+                _ => {
+                    Err(Error::file(path, outcome.detail.clone().unwrap_or_else(|| "could not be quarantined".into())))
+                }
             };
         }
         let item = self.ledger().find_item(target)?;
@@ -839,25 +780,15 @@ impl Agent {
 
     fn find_by_store_name(&self, name: &str) -> Result<Item, Error> {
         let ledger = self.ledger();
-        let id: Option<i64> = ledger
-            .conn()
-            .query_row("SELECT id FROM items WHERE store_name = ?1", [name], |r| {
-                r.get(0)
-            })
-            .ok();
+        let id: Option<i64> =
+            ledger.conn().query_row("SELECT id FROM items WHERE store_name = ?1", [name], |r| r.get(0)).ok();
         match id {
             Some(id) => Ok(ledger.item(id)?),
             None => Err(Error::Refused(format!("{name}: not an item of this store"))),
         }
     }
 
-    fn tag_item(
-        &self,
-        item: Item,
-        case: &str,
-        officer: Option<&str>,
-        note: Option<&str>,
-    ) -> Result<Outcome, Error> {
+    fn tag_item(&self, item: Item, case: &str, officer: Option<&str>, note: Option<&str>) -> Result<Outcome, Error> {
         if item.state != ItemState::Quarantined {
             return Err(Error::Refused(format!(
                 "item {} is {}, not in the store; tag the file by its path instead",
@@ -873,11 +804,7 @@ impl Agent {
         let embedding = ledger.embedding(item.id)?;
         let mut tx = ledger.write()?;
         tx.tag_item(item.id, case, officer, &tags)?;
-        tx.append(
-            "tagged",
-            Some(item.id),
-            json!({"case_id": case, "officer": officer, "note": note}),
-        )?;
+        tx.append("tagged", Some(item.id), json!({"case_id": case, "officer": officer, "note": note}))?;
         if let Some(e) = embedding.filter(|_| item.source == "classifier") {
             tx.add_correction(item.id, true, &e)?;
         }
@@ -898,26 +825,17 @@ impl Agent {
     }
 
     /// Put a false positive back where it came from, audited.
-    pub fn release(
-        &self,
-        key: &str,
-        reason: &str,
-        officer: Option<&str>,
-    ) -> Result<Outcome, Error> {
+    pub fn release(&self, key: &str, reason: &str, officer: Option<&str>) -> Result<Outcome, Error> {
         let started = Instant::now();
         let reason = reason.trim();
         if reason.is_empty() {
-            return Err(Error::Refused(
-                "a reason is required to release an item".into(),
-            ));
+            return Err(Error::Refused("a reason is required to release an item".into()));
         }
         let path = Path::new(key);
         let item = if path.is_absolute() || key.contains('/') {
             let resolved = crate::quarantine::placement::resolve(path);
             if !resolved.starts_with(self.store.root()) {
-                return Err(Error::Refused(format!(
-                    "{key}: not a file of the store; give an item number or hash"
-                )));
+                return Err(Error::Refused(format!("{key}: not a file of the store; give an item number or hash")));
             }
             self.find_by_store_name(&self.store_name_of(&resolved))?
         } else {
@@ -930,26 +848,18 @@ impl Agent {
                 item.state.as_str()
             )));
         }
-        let stored = item
-            .store_name
-            .clone()
-            .ok_or_else(|| Error::Refused(format!("item {} has no store file", item.id)))?;
+        let stored =
+            item.store_name.clone().ok_or_else(|| Error::Refused(format!("item {} has no store file", item.id)))?;
         let parent = item.original_path.parent().unwrap_or(Path::new("/"));
         if !parent.is_dir() {
-            return Err(Error::file(
-                parent,
-                "original folder no longer exists; cannot release there",
-            ));
+            return Err(Error::file(parent, "original folder no longer exists; cannot release there"));
         }
         let dst = free_name(&item.original_path, item.id);
         let src_path = self.store.path_of(&stored);
         let mut ledger = self.ledger();
         let lock = self.store.lock_moves()?;
-        let (file, id) =
-            fsops::open_regular(&src_path).map_err(|e| Error::file(&src_path, e.to_string()))?;
-        let mut intent: MoveIntent =
-            self.store
-                .plan_out(item.id, &stored, &dst, &item.sha256, item.size);
+        let (file, id) = fsops::open_regular(&src_path).map_err(|e| Error::file(&src_path, e.to_string()))?;
+        let mut intent: MoveIntent = self.store.plan_out(item.id, &stored, &dst, &item.sha256, item.size);
         let embedding = ledger.embedding(item.id)?;
         let mut tx = ledger.write()?;
         tx.set_state(item.id, ItemState::Releasing, None)?;
@@ -961,7 +871,7 @@ impl Agent {
         intent.id = tx.journal_move(&intent)?;
         tx.commit()?;
         fault::point("after_journal");
-        let moved = self.store.execute(&intent, &file, &id);
+        let moved = self.store.execute(&intent, &file, &id, &mut self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
         let mut tx = ledger.write()?;
         match moved {
             Ok(()) => {
@@ -1025,11 +935,7 @@ impl Agent {
         let mut ledger = self.ledger();
         let mut tx = ledger.write()?;
         for s in tx.stop_sessions()? {
-            tx.append(
-                "session_stopped",
-                None,
-                json!({"case_id": s.case_id, "session": s.id, "replaced": true}),
-            )?;
+            tx.append("session_stopped", None, json!({"case_id": s.case_id, "session": s.id, "replaced": true}))?;
         }
         let until = duration.map(|d| tx.now() + d.as_millis() as i64);
         let id = tx.start_session(case, officer, until)?;
@@ -1040,9 +946,7 @@ impl Agent {
         )?;
         tx.commit()?;
         info!(case, session = id, "case session opened");
-        Ok(ledger
-            .open_session()?
-            .ok_or_else(|| Error::Refused("session ended at once".into()))?)
+        Ok(ledger.open_session()?.ok_or_else(|| Error::Refused("session ended at once".into()))?)
     }
 
     /// Close the open case session; returns the sessions closed.
@@ -1051,11 +955,7 @@ impl Agent {
         let mut tx = ledger.write()?;
         let stopped = tx.stop_sessions()?;
         for s in &stopped {
-            tx.append(
-                "session_stopped",
-                None,
-                json!({"case_id": s.case_id, "session": s.id}),
-            )?;
+            tx.append("session_stopped", None, json!({"case_id": s.case_id, "session": s.id}))?;
         }
         tx.commit()?;
         Ok(stopped)
@@ -1072,39 +972,25 @@ impl Agent {
                 continue;
             }
             let Some(name) = item.store_name.as_deref() else {
-                problems.push(format!(
-                    "item {}: quarantined but has no store file name",
-                    item.id
-                ));
+                problems.push(format!("item {}: quarantined but has no store file name", item.id));
                 continue;
             };
             expected.insert(name.to_string());
             files += 1;
             match fsops::hash_path(&self.store.path_of(name)) {
                 Ok(h) if h == item.sha256 => {}
-                Ok(_) => problems.push(format!(
-                    "item {}: stored file {name} has changed (SHA-256 differs)",
-                    item.id
-                )),
+                Ok(_) => problems.push(format!("item {}: stored file {name} has changed (SHA-256 differs)", item.id)),
                 Err(e) => problems.push(format!("item {}: stored file {name}: {e}", item.id)),
             }
         }
-        let on_disk = self.store.objects().map_err(|source| Error::Io {
-            path: self.store.root().join("objects"),
-            source,
-        })?;
+        let on_disk =
+            self.store.objects().map_err(|source| Error::Io { path: self.store.root().join("objects"), source })?;
         for (name, _) in on_disk {
             if !expected.contains(&name) {
-                problems.push(format!(
-                    "{name}: file in the store that no quarantined item accounts for"
-                ));
+                problems.push(format!("{name}: file in the store that no quarantined item accounts for"));
             }
         }
-        Ok(VerifyReport {
-            events,
-            files,
-            problems,
-        })
+        Ok(VerifyReport { events, files, problems })
     }
 
     /// Statistics as JSON text (the shape documented in the README).
@@ -1130,14 +1016,8 @@ fn free_name(path: &Path, item: i64) -> PathBuf {
     if path.symlink_metadata().is_err() {
         return path.to_path_buf();
     }
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let ext = path
-        .extension()
-        .map(|e| format!(".{}", e.to_string_lossy()))
-        .unwrap_or_default();
+    let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let ext = path.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
     path.with_file_name(format!("{stem}-released-{item}{ext}"))
 }
 
@@ -1145,10 +1025,7 @@ fn free_name(path: &Path, item: i64) -> PathBuf {
 fn local_time(ns: i64) -> Option<chrono::NaiveDateTime> {
     use chrono::TimeZone;
     chrono::Local
-        .timestamp_opt(
-            ns.div_euclid(1_000_000_000),
-            ns.rem_euclid(1_000_000_000) as u32,
-        )
+        .timestamp_opt(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
         .single()
         .map(|t| t.naive_local())
 }

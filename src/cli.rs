@@ -170,10 +170,7 @@ pub fn main() -> ExitCode {
         Err(e) => {
             let usage = e.downcast_ref::<Usage>().is_some()
                 || e.downcast_ref::<crate::config::ConfigError>().is_some()
-                || matches!(
-                    e.downcast_ref::<crate::agent::Error>(),
-                    Some(crate::agent::Error::Config(_))
-                );
+                || matches!(e.downcast_ref::<crate::agent::Error>(), Some(crate::agent::Error::Config(_)));
             eprintln!("fotovakt: {}", one_line(&e));
             ExitCode::from(if usage { exit::USAGE } else { exit::FAILURE })
         }
@@ -199,15 +196,8 @@ fn init_tracing(verbose: u8, json: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("FOTOVAKT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false);
-    let _ = if json {
-        builder.json().try_init()
-    } else {
-        builder.compact().try_init()
-    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false);
+    let _ = if json { builder.json().try_init() } else { builder.compact().try_init() };
 }
 
 fn load_config(cli: &Cli, cameras: &[PathBuf]) -> Result<Config> {
@@ -220,10 +210,7 @@ fn load_config(cli: &Cli, cameras: &[PathBuf]) -> Result<Config> {
 }
 
 fn officer(given: &Option<String>) -> Option<String> {
-    given
-        .clone()
-        .or_else(|| std::env::var("USER").ok())
-        .or_else(|| std::env::var("LOGNAME").ok())
+    given.clone().or_else(|| std::env::var("USER").ok()).or_else(|| std::env::var("LOGNAME").ok())
 }
 
 fn run(cli: Cli) -> Result<u8> {
@@ -237,10 +224,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Watch { camera } => {
             let agent = Agent::open(load_config(&cli, camera)?)?;
             if agent.cameras().is_empty() {
-                return Err(Usage(
-                    "no camera folder: pass --camera DIR or set `cameras` in the config".into(),
-                )
-                .into());
+                return Err(Usage("no camera folder: pass --camera DIR or set `cameras` in the config".into()).into());
             }
             let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
             spawn_signal_thread(stop_tx)?;
@@ -251,10 +235,7 @@ fn run(cli: Cli) -> Result<u8> {
         Command::Scan { camera, json } => {
             let agent = Agent::open(load_config(&cli, camera)?)?;
             if agent.cameras().is_empty() {
-                return Err(Usage(
-                    "no camera folder: pass --camera DIR or set `cameras` in the config".into(),
-                )
-                .into());
+                return Err(Usage("no camera folder: pass --camera DIR or set `cameras` in the config".into()).into());
             }
             let files = agent.pending_files(Duration::ZERO)?;
             let bar = if std::io::stderr().is_terminal() && !json {
@@ -287,67 +268,38 @@ fn run(cli: Cli) -> Result<u8> {
                 }
             }
             bar.finish_and_clear();
+            agent.flush()?;
             if !json {
                 let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{k} {v}")).collect();
                 writeln!(
                     out,
                     "scanned {} files: {}",
                     files.len(),
-                    if summary.is_empty() {
-                        "nothing new".into()
-                    } else {
-                        summary.join(", ")
-                    }
+                    if summary.is_empty() { "nothing new".into() } else { summary.join(", ") }
                 )?;
             }
             Ok(if failed { exit::FAILURE } else { exit::OK })
         }
-        Command::Tag {
-            path,
-            case,
-            officer: o,
-            note,
-        } => {
+        Command::Tag { path, case, officer: o, note } => {
             let agent = Agent::open(load_config(&cli, &[])?)?;
             let out_item = agent.tag(path, case, officer(o).as_deref(), note.as_deref())?;
-            writeln!(
-                out,
-                "item {} tagged as case {case} (in the store)",
-                out_item.item.unwrap_or_default()
-            )?;
+            agent.flush()?;
+            writeln!(out, "item {} tagged as case {case} (in the store)", out_item.item.unwrap_or_default())?;
             Ok(exit::OK)
         }
-        Command::Release {
-            item,
-            reason,
-            officer: o,
-        } => {
+        Command::Release { item, reason, officer: o } => {
             let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
             let r = agent.release(item, reason, officer(o).as_deref())?;
-            writeln!(
-                out,
-                "item {} released to {}",
-                r.item.unwrap_or_default(),
-                r.path
-            )?;
+            agent.flush()?;
+            writeln!(out, "item {} released to {}", r.item.unwrap_or_default(), r.path)?;
             Ok(exit::OK)
         }
         Command::Session { action } => {
             let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
             match action {
-                SessionAction::Start {
-                    case,
-                    duration,
-                    officer: o,
-                } => {
+                SessionAction::Start { case, duration, officer: o } => {
                     let s = agent.session_start(case, officer(o).as_deref(), *duration)?;
-                    writeln!(
-                        out,
-                        "session {} open for case {}{}",
-                        s.id,
-                        s.case_id,
-                        until_text(s.until_ms)
-                    )?;
+                    writeln!(out, "session {} open for case {}{}", s.id, s.case_id, until_text(s.until_ms))?;
                 }
                 SessionAction::Stop => {
                     let stopped = agent.session_stop()?;
@@ -397,9 +349,7 @@ fn run(cli: Cli) -> Result<u8> {
                         i.state.as_str(),
                         i.source,
                         i.case_id.as_deref().unwrap_or("-"),
-                        i.quarantined_at_ms
-                            .map(time_text)
-                            .unwrap_or_else(|| "-".into()),
+                        i.quarantined_at_ms.map(time_text).unwrap_or_else(|| "-".into()),
                         i.original_path.display()
                     )?;
                 }
@@ -412,46 +362,25 @@ fn run(cli: Cli) -> Result<u8> {
             let it = ledger.find_item(item)?;
             let events = ledger.events_of(it.id)?;
             if *json {
-                writeln!(
-                    out,
-                    "{}",
-                    serde_json::to_string_pretty(
-                        &serde_json::json!({"item": it, "events": events})
-                    )?
-                )?;
+                writeln!(out, "{}", serde_json::to_string_pretty(&serde_json::json!({"item": it, "events": events}))?)?;
             } else {
                 writeln!(out, "item {}  {}", it.id, it.state.as_str())?;
                 writeln!(out, "  sha256     {}", it.sha256)?;
                 writeln!(out, "  size       {} bytes ({})", it.size, it.kind)?;
                 writeln!(out, "  original   {}", it.original_path.display())?;
-                writeln!(
-                    out,
-                    "  captured   {}",
-                    it.capture_time.as_deref().unwrap_or("-")
-                )?;
+                writeln!(out, "  captured   {}", it.capture_time.as_deref().unwrap_or("-"))?;
                 if let Some((lat, lon)) = it.gps {
                     writeln!(out, "  gps        {lat:.6}, {lon:.6}")?;
                 }
                 writeln!(out, "  first seen {}", time_text(it.first_seen_ms))?;
-                writeln!(
-                    out,
-                    "  decision   {} by {}: {}",
-                    it.action, it.source, it.rule
-                )?;
+                writeln!(out, "  decision   {} by {}: {}", it.action, it.source, it.rule)?;
                 writeln!(out, "  case       {}", it.case_id.as_deref().unwrap_or("-"))?;
                 if let Some(n) = &it.store_name {
                     writeln!(out, "  stored as  {n}")?;
                 }
                 writeln!(out, "  custody log:")?;
                 for e in events {
-                    writeln!(
-                        out,
-                        "    #{:<6} {}  {:<18} {}",
-                        e.seq,
-                        time_text(e.at_ms),
-                        e.kind,
-                        e.data
-                    )?;
+                    writeln!(out, "    #{:<6} {}  {:<18} {}", e.seq, time_text(e.at_ms), e.kind, e.data)?;
                 }
             }
             Ok(exit::OK)
@@ -472,28 +401,14 @@ fn run(cli: Cli) -> Result<u8> {
             if *json {
                 writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
             } else if v.problems.is_empty() {
-                writeln!(
-                    out,
-                    "OK: {} events chained, {} stored files verified",
-                    v.events, v.files
-                )?;
+                writeln!(out, "OK: {} events chained, {} stored files verified", v.events, v.files)?;
             } else {
                 for p in &v.problems {
                     writeln!(out, "PROBLEM: {p}")?;
                 }
-                writeln!(
-                    out,
-                    "{} problem(s) in {} events and {} stored files",
-                    v.problems.len(),
-                    v.events,
-                    v.files
-                )?;
+                writeln!(out, "{} problem(s) in {} events and {} stored files", v.problems.len(), v.events, v.files)?;
             }
-            Ok(if v.problems.is_empty() {
-                exit::OK
-            } else {
-                exit::FAILURE
-            })
+            Ok(if v.problems.is_empty() { exit::OK } else { exit::FAILURE })
         }
     }
 }
@@ -503,11 +418,7 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
     let mut classifier = classify::Classifier::load(&config.classifier).context("classifier")?;
     let threshold_override = config.policy.threshold;
     if !json {
-        writeln!(
-            out,
-            "{:<40} {:>6} {:>5} {:>8} {:>8}  top labels",
-            "file", "score", "case", "decode", "infer"
-        )?;
+        writeln!(out, "{:<40} {:>6} {:>5} {:>8} {:>8}  top labels", "file", "score", "case", "decode", "infer")?;
     }
     let mut failed = false;
     for p in paths {
@@ -518,11 +429,8 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
                     .map_err(|e| anyhow!("{}: {e}", p.display()))
             })
             .and_then(|(sha, _, bytes)| {
-                let bytes =
-                    bytes.ok_or_else(|| anyhow!("{}: larger than max_image_bytes", p.display()))?;
-                let a = classifier
-                    .assess(&bytes)
-                    .map_err(|e| anyhow!("{}: {e}", p.display()))?;
+                let bytes = bytes.ok_or_else(|| anyhow!("{}: larger than max_image_bytes", p.display()))?;
+                let a = classifier.assess(&bytes).map_err(|e| anyhow!("{}: {e}", p.display()))?;
                 Ok((sha, a))
             });
         match result {
@@ -535,11 +443,7 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
                     });
                     writeln!(out, "{v}")?;
                 } else {
-                    let labels: Vec<String> = a
-                        .labels
-                        .iter()
-                        .map(|l| format!("{} {:.2}", l.label, l.p))
-                        .collect();
+                    let labels: Vec<String> = a.labels.iter().map(|l| format!("{} {:.2}", l.label, l.p)).collect();
                     writeln!(
                         out,
                         "{:<40} {:>6.3} {:>5} {:>6.1}ms {:>6.1}ms  {}",
@@ -555,11 +459,7 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
             Err(e) => {
                 failed = true;
                 if json {
-                    writeln!(
-                        out,
-                        "{}",
-                        serde_json::json!({"path": p.to_string_lossy(), "error": e.to_string()})
-                    )?;
+                    writeln!(out, "{}", serde_json::json!({"path": p.to_string_lossy(), "error": e.to_string()}))?;
                 }
                 eprintln!("fotovakt: {e}");
             }
@@ -570,22 +470,19 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
 
 fn spawn_signal_thread(stop: crossbeam_channel::Sender<()>) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("installing signal handlers")?;
-    std::thread::Builder::new()
-        .name("fotovakt-signals".into())
-        .spawn(move || {
-            let mut seen = 0;
-            for sig in signals.forever() {
-                seen += 1;
-                if seen == 1 {
-                    tracing::info!(signal = sig, "stopping (signal again to exit at once)");
-                    let _ = stop.send(());
-                } else {
-                    std::process::exit(130);
-                }
+    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
+    std::thread::Builder::new().name("fotovakt-signals".into()).spawn(move || {
+        let mut seen = 0;
+        for sig in signals.forever() {
+            seen += 1;
+            if seen == 1 {
+                tracing::info!(signal = sig, "stopping (signal again to exit at once)");
+                let _ = stop.send(());
+            } else {
+                std::process::exit(130);
             }
-        })?;
+        }
+    })?;
     Ok(())
 }
 
@@ -599,7 +496,5 @@ fn time_text(ms: i64) -> String {
 }
 
 fn until_text(until: Option<i64>) -> String {
-    until
-        .map(|u| format!(" until {}", time_text(u)))
-        .unwrap_or_default()
+    until.map(|u| format!(" until {}", time_text(u))).unwrap_or_default()
 }

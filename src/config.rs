@@ -106,9 +106,7 @@ pub struct ClockTime(pub u32);
 impl std::str::FromStr for ClockTime {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let (h, m) = s
-            .split_once(':')
-            .ok_or_else(|| format!("time {s:?} is not HH:MM"))?;
+        let (h, m) = s.split_once(':').ok_or_else(|| format!("time {s:?} is not HH:MM"))?;
         let h: u32 = h.parse().map_err(|_| format!("time {s:?}: bad hour"))?;
         let m: u32 = m.parse().map_err(|_| format!("time {s:?}: bad minute"))?;
         if h > 24 || m > 59 || (h == 24 && m != 0) {
@@ -192,10 +190,7 @@ impl Default for PolicyConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("config {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("config {path}: {message}")]
     Parse { path: PathBuf, message: String },
     #[error("config {path}: {message}")]
@@ -217,10 +212,8 @@ impl Config {
 
     /// Read and parse a config file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         Config::from_toml_str(&text, path)
     }
 
@@ -249,22 +242,13 @@ impl Config {
     }
 
     fn validate(&self, origin: &Path) -> Result<(), ConfigError> {
-        let invalid = |message: String| ConfigError::Invalid {
-            path: origin.to_path_buf(),
-            message,
-        };
+        let invalid = |message: String| ConfigError::Invalid { path: origin.to_path_buf(), message };
         for site in &self.work_sites {
             if !(-90.0..=90.0).contains(&site.lat) || !(-180.0..=180.0).contains(&site.lon) {
-                return Err(invalid(format!(
-                    "work site {:?}: lat/lon out of range",
-                    site.name
-                )));
+                return Err(invalid(format!("work site {:?}: lat/lon out of range", site.name)));
             }
             if !(site.radius_m.is_finite() && site.radius_m > 0.0) {
-                return Err(invalid(format!(
-                    "work site {:?}: radius_m must be > 0",
-                    site.name
-                )));
+                return Err(invalid(format!("work site {:?}: radius_m must be > 0", site.name)));
             }
         }
         let p = &self.policy;
@@ -285,9 +269,7 @@ impl Config {
             return Err(invalid("reconcile_interval must be at least 1s".into()));
         }
         if self.max_file_bytes == 0 || self.max_image_bytes == 0 {
-            return Err(invalid(
-                "max_file_bytes and max_image_bytes must be > 0".into(),
-            ));
+            return Err(invalid("max_file_bytes and max_image_bytes must be > 0".into()));
         }
         Ok(())
     }
@@ -295,8 +277,7 @@ impl Config {
 
 /// `<platform config dir>/config.toml`, e.g. `~/.config/fotovakt/config.toml`.
 pub fn default_config_path() -> Option<PathBuf> {
-    directories::ProjectDirs::from("no", "fotovakt", "fotovakt")
-        .map(|d| d.config_dir().join("config.toml"))
+    directories::ProjectDirs::from("no", "fotovakt", "fotovakt").map(|d| d.config_dir().join("config.toml"))
 }
 
 fn span_hint(text: &str, span: Option<std::ops::Range<usize>>) -> String {
@@ -323,9 +304,8 @@ mod humantime_serde_compat {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let s = String::deserialize(d)?;
-        humantime::parse_duration(&s).map_err(|e| {
-            serde::de::Error::custom(format!("{s:?} is not a duration like 30s, 5m or 2h ({e})"))
-        })
+        humantime::parse_duration(&s)
+            .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like 30s, 5m or 2h ({e})")))
     }
 }
 
@@ -371,23 +351,12 @@ mod tests {
         for (text, needle) in [
             ("stroe = \"/x\"", "unknown field"),
             ("[policy]\nthreshold = 3.0", "policy.threshold"),
-            (
-                "[[work_sites]]\nname='a'\nlat=95\nlon=0\nradius_m=1",
-                "lat/lon",
-            ),
-            (
-                "[duty]\nshifts=[{days=['mon'],start='25:00',end='01:00'}]",
-                "out of range",
-            ),
+            ("[[work_sites]]\nname='a'\nlat=95\nlon=0\nradius_m=1", "lat/lon"),
+            ("[duty]\nshifts=[{days=['mon'],start='25:00',end='01:00'}]", "out of range"),
             ("reconcile_interval = \"soon\"", "reconcile_interval"),
-            (
-                "[duty]\nshifts=[{days=['moon'],start='01:00',end='02:00'}]",
-                "unknown variant",
-            ),
+            ("[duty]\nshifts=[{days=['moon'],start='01:00',end='02:00'}]", "unknown variant"),
         ] {
-            let err = Config::from_toml_str(text, Path::new("/etc/f.toml"))
-                .expect_err(text)
-                .to_string();
+            let err = Config::from_toml_str(text, Path::new("/etc/f.toml")).expect_err(text).to_string();
             assert!(err.starts_with("config /etc/f.toml: "), "{err}");
             assert!(err.contains(needle), "{text}: {err}");
         }

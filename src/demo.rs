@@ -45,10 +45,7 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
     std::fs::create_dir_all(dcim.join(".stfolder"))?; // Syncthing syncs DCIM, like a backup app would
     let store = root.join("private/fotovakt-store");
 
-    writeln!(
-        out,
-        "fotovakt demo: a work phone whose camera folder is synced to a personal cloud"
-    )?;
+    writeln!(out, "fotovakt demo: a work phone whose camera folder is synced to a personal cloud")?;
     writeln!(out, "  camera folder  {}", camera.display())?;
     writeln!(out, "  sync marker    {}", dcim.join(".stfolder").display())?;
     writeln!(out, "  private store  {}\n", store.display())?;
@@ -59,13 +56,7 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         settle: Duration::from_millis(500),
         duty: Duty {
             shifts: vec![Shift {
-                days: vec![
-                    Weekday::Mon,
-                    Weekday::Tue,
-                    Weekday::Wed,
-                    Weekday::Thu,
-                    Weekday::Fri,
-                ],
+                days: vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri],
                 start: ClockTime(7 * 60),
                 end: ClockTime(15 * 60),
             }],
@@ -88,20 +79,19 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
     let agent = Arc::new(Agent::open(config)?);
     match agent.model_status() {
         Ok(()) => writeln!(out, "2. Agent started; on-device classifier loaded.")?,
-        Err(why) => writeln!(
-            out,
-            "2. Agent started; classifier unavailable ({why}): deciding by context and sessions."
-        )?,
+        Err(why) => {
+            writeln!(out, "2. Agent started; classifier unavailable ({why}): deciding by context and sessions.")?
+        }
     }
     let (tx, rx) = crossbeam_channel::unbounded();
-    let guard = WatchGuard::spawn(
-        agent.clone(),
-        WatchOptions::default(),
-        move |o: &Outcome| {
-            let _ = tx.send(o.clone());
-        },
+    let guard = WatchGuard::spawn(agent.clone(), WatchOptions::default(), move |o: &Outcome| {
+        let _ = tx.send(o.clone());
+    })?;
+    writeln!(
+        out,
+        "   watching {} (each line: time to hash, decide and, for case material, move and verify)\n",
+        camera.display()
     )?;
-    writeln!(out, "   watching {} (each line: time to hash, decide and, for case material, move and verify)\n", camera.display())?;
 
     let mut seed = 100;
     let mut shoot = |out: &mut dyn Write, name: &str, photo: SamplePhoto| -> DemoResult<Outcome> {
@@ -113,106 +103,52 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         Ok(o)
     };
 
-    writeln!(
-        out,
-        "3. Off duty, no session: a personal photo stays in the camera roll"
-    )?;
+    writeln!(out, "3. Off duty, no session: a personal photo stays in the camera roll")?;
     let personal = shoot(
         out,
         "IMG_20261122_141500.jpg",
-        SamplePhoto {
-            capture_time: Some(at("2026-11-22 14:15")),
-            ..Default::default()
-        },
+        SamplePhoto { capture_time: Some(at("2026-11-22 14:15")), ..Default::default() },
     )?;
 
-    writeln!(
-        out,
-        "\n4. Officer opens a case session for {CASE}; three photos follow"
-    )?;
-    agent.session_start(
-        CASE,
-        Some("officer.hansen"),
-        Some(Duration::from_secs(3600)),
-    )?;
+    writeln!(out, "\n4. Officer opens a case session for {CASE}; three photos follow")?;
+    agent.session_start(CASE, Some("officer.hansen"), Some(Duration::from_secs(3600)))?;
     let mut session_items = Vec::new();
     for (i, t) in ["10:01", "10:02", "10:04"].iter().enumerate() {
         let name = format!("IMG_20261123_10{:02}0{}.jpg", i + 1, i);
         let o = shoot(
             out,
             &name,
-            SamplePhoto {
-                capture_time: Some(at(&format!("2026-11-23 {t}"))),
-                ..Default::default()
-            },
+            SamplePhoto { capture_time: Some(at(&format!("2026-11-23 {t}"))), ..Default::default() },
         )?;
         session_items.push(o);
     }
     agent.session_stop()?;
 
-    writeln!(
-        out,
-        "\n5. Session closed. A photo whose EXIF GPS lies inside a work site"
-    )?;
+    writeln!(out, "\n5. Session closed. A photo whose EXIF GPS lies inside a work site")?;
     shoot(
         out,
         "IMG_20261123_113000.jpg",
-        SamplePhoto {
-            capture_time: Some(at("2026-11-23 11:30")),
-            gps: Some((69.6625, 30.1290)),
-            ..Default::default()
-        },
+        SamplePhoto { capture_time: Some(at("2026-11-23 11:30")), gps: Some((69.6625, 30.1290)), ..Default::default() },
     )?;
 
-    writeln!(
-        out,
-        "\n6. The officer tags the earlier personal-looking photo as evidence"
-    )?;
-    let tagged = agent.tag(
-        &personal_path(&camera, &personal),
-        CASE,
-        Some("officer.hansen"),
-        Some("licence plate visible"),
-    )?;
+    writeln!(out, "\n6. The officer tags the earlier personal-looking photo as evidence")?;
+    let tagged =
+        agent.tag(&personal_path(&camera, &personal), CASE, Some("officer.hansen"), Some("licence plate visible"))?;
     print_outcome(out, &tagged)?;
 
-    writeln!(
-        out,
-        "\n7. One session photo was a false positive: the officer releases it"
-    )?;
-    let victim = session_items
-        .last()
-        .and_then(|o| o.item)
-        .ok_or("no session item to release")?;
-    let released = agent.release(
-        &victim.to_string(),
-        "photo of the canteen menu",
-        Some("officer.hansen"),
-    )?;
+    writeln!(out, "\n7. One session photo was a false positive: the officer releases it")?;
+    let victim = session_items.last().and_then(|o| o.item).ok_or("no session item to release")?;
+    let released = agent.release(&victim.to_string(), "photo of the canteen menu", Some("officer.hansen"))?;
     print_outcome(out, &released)?;
     // The release lands back in the camera folder; the watcher sees it and leaves it alone.
-    let back = wait_for(
-        &rx,
-        Path::new(&released.path)
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or_default(),
-        true,
-    )?;
+    let back = wait_for(&rx, Path::new(&released.path).file_name().and_then(|n| n.to_str()).unwrap_or_default(), true)?;
     print_outcome(out, &back)?;
 
     let report = guard.stop()?;
-    writeln!(
-        out,
-        "\n8. verify: re-hash every stored file, check the hash chain"
-    )?;
+    writeln!(out, "\n8. verify: re-hash every stored file, check the hash chain")?;
     let v = agent.verify()?;
     if v.problems.is_empty() {
-        writeln!(
-            out,
-            "   OK: {} events chained, {} stored files verified",
-            v.events, v.files
-        )?;
+        writeln!(out, "   OK: {} events chained, {} stored files verified", v.events, v.files)?;
     } else {
         for p in &v.problems {
             writeln!(out, "   PROBLEM: {p}")?;
@@ -229,29 +165,22 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         "\n   watcher: {} events, {} files handled, {} reconciles",
         report.events, report.handled, report.reconciles
     )?;
-    let left: Vec<String> = std::fs::read_dir(&camera)?
-        .flatten()
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .collect();
+    let left: Vec<String> =
+        std::fs::read_dir(&camera)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     writeln!(out, "   camera folder now holds: {}", left.join(", "))?;
     Ok(())
 }
 
 fn personal_path(camera: &Path, o: &Outcome) -> String {
     let p = PathBuf::from(&o.path);
-    camera
-        .join(p.file_name().unwrap_or_default())
-        .to_string_lossy()
-        .into_owned()
+    camera.join(p.file_name().unwrap_or_default()).to_string_lossy().into_owned()
 }
 
 fn wait_for(rx: &Receiver<Outcome>, name: &str, skipped_too: bool) -> DemoResult<Outcome> {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
-        let o = rx
-            .recv_timeout(left)
-            .map_err(|_| format!("no decision for {name} within 20 s"))?;
+        let o = rx.recv_timeout(left).map_err(|_| format!("no decision for {name} within 20 s"))?;
         if o.path.ends_with(name) && (skipped_too || o.kind != OutcomeKind::Skipped) {
             return Ok(o);
         }
@@ -259,10 +188,7 @@ fn wait_for(rx: &Receiver<Outcome>, name: &str, skipped_too: bool) -> DemoResult
 }
 
 fn print_outcome(out: &mut dyn Write, o: &Outcome) -> DemoResult<()> {
-    let name = Path::new(&o.path)
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = Path::new(&o.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let what = match o.kind {
         OutcomeKind::Quarantined => "QUARANTINED",
         OutcomeKind::Kept => "kept",
@@ -272,10 +198,6 @@ fn print_outcome(out: &mut dyn Write, o: &Outcome) -> DemoResult<()> {
     };
     let source = o.source.map(|s| s.as_str()).unwrap_or("-");
     let rule = o.rule.as_deref().or(o.detail.as_deref()).unwrap_or("");
-    writeln!(
-        out,
-        "   [{:>7.2} ms] {name:<28} {what:<11} {source:<10} {rule}",
-        o.handle_ms
-    )?;
+    writeln!(out, "   [{:>7.2} ms] {name:<28} {what:<11} {source:<10} {rule}", o.handle_ms)?;
     Ok(())
 }

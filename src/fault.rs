@@ -5,13 +5,14 @@
 
 /// The fault points of a move, in the order a move reaches them.
 pub const POINTS: &[&str] = &[
+    "before_journal",
     "after_journal",
     "mid_copy",
     "after_copy_fsync",
     "after_rename",
-    "after_dir_fsync",
     "before_unlink",
     "before_commit",
+    "after_commit",
 ];
 
 /// Die here if `FOTOVAKT_FAULT` names this point.

@@ -10,8 +10,8 @@ use serde::Serialize;
 
 /// Extensions the agent looks at (lower case). Everything else in a camera folder is ignored.
 pub const MEDIA_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "png", "webp", "heic", "heif", "gif", "bmp", "tif", "tiff", "dng", "mp4", "3gp",
-    "mov", "m4v", "mkv", "webm",
+    "jpg", "jpeg", "png", "webp", "heic", "heif", "gif", "bmp", "tif", "tiff", "dng", "mp4", "3gp", "mov", "m4v",
+    "mkv", "webm",
 ];
 
 /// Is this file name something the agent should consider?
@@ -59,13 +59,10 @@ impl MediaKind {
             [b'G', b'I', b'F', b'8', ..] => MediaKind::Gif,
             [b'B', b'M', ..] => MediaKind::Bmp,
             [b'I', b'I', 0x2A, 0x00, ..] | [b'M', b'M', 0x00, 0x2A, ..] => MediaKind::Tiff,
-            [_, _, _, _, b'f', b't', b'y', b'p', brand @ ..] if brand.len() >= 4 => {
-                match &brand[..4] {
-                    b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1"
-                    | b"avif" => MediaKind::Heif,
-                    _ => MediaKind::Video,
-                }
-            }
+            [_, _, _, _, b'f', b't', b'y', b'p', brand @ ..] if brand.len() >= 4 => match &brand[..4] {
+                b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" | b"avif" => MediaKind::Heif,
+                _ => MediaKind::Video,
+            },
             [0x1A, 0x45, 0xDF, 0xA3, ..] => MediaKind::Video, // Matroska / WebM
             _ => MediaKind::Unknown,
         }
@@ -75,12 +72,7 @@ impl MediaKind {
     pub fn is_decodable_image(self) -> bool {
         matches!(
             self,
-            MediaKind::Jpeg
-                | MediaKind::Png
-                | MediaKind::Webp
-                | MediaKind::Gif
-                | MediaKind::Bmp
-                | MediaKind::Tiff
+            MediaKind::Jpeg | MediaKind::Png | MediaKind::Webp | MediaKind::Gif | MediaKind::Bmp | MediaKind::Tiff
         )
     }
 
@@ -129,8 +121,11 @@ impl ExifFacts {
                 _ => None,
             })
             .and_then(|d| {
-                chrono::NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())?
-                    .and_hms_opt(d.hour.into(), d.minute.into(), d.second.into())
+                chrono::NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())?.and_hms_opt(
+                    d.hour.into(),
+                    d.minute.into(),
+                    d.second.into(),
+                )
             });
         let coord = |value_tag, ref_tag, negative: u8| -> Option<f64> {
             let f = field(value_tag)?;
@@ -142,11 +137,7 @@ impl ExifFacts {
                 _ => return None,
             };
             let sign = match field(ref_tag).map(|f| &f.value) {
-                Some(exif::Value::Ascii(v))
-                    if v.first().and_then(|s| s.first()) == Some(&negative) =>
-                {
-                    -1.0
-                }
+                Some(exif::Value::Ascii(v)) if v.first().and_then(|s| s.first()) == Some(&negative) => -1.0,
                 _ => 1.0,
             };
             deg.is_finite().then_some(sign * deg)
@@ -155,9 +146,7 @@ impl ExifFacts {
             coord(exif::Tag::GPSLatitude, exif::Tag::GPSLatitudeRef, b'S'),
             coord(exif::Tag::GPSLongitude, exif::Tag::GPSLongitudeRef, b'W'),
         ) {
-            (Some(lat), Some(lon))
-                if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) =>
-            {
+            (Some(lat), Some(lon)) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => {
                 Some((lat, lon))
             }
             _ => None,
@@ -166,11 +155,7 @@ impl ExifFacts {
             .and_then(|f| f.value.get_uint(0))
             .and_then(|o| u16::try_from(o).ok())
             .filter(|o| (1..=8).contains(o));
-        ExifFacts {
-            capture_time,
-            gps,
-            orientation,
-        }
+        ExifFacts { capture_time, gps, orientation }
     }
 }
 
@@ -180,13 +165,7 @@ mod tests {
 
     #[test]
     fn candidate_names_follow_android_conventions() {
-        for ok in [
-            "IMG_20261123_101500.jpg",
-            "PXL_1.JPG",
-            "VID_2.mp4",
-            "a.heic",
-            "x.Png",
-        ] {
+        for ok in ["IMG_20261123_101500.jpg", "PXL_1.JPG", "VID_2.mp4", "a.heic", "x.Png"] {
             assert!(is_candidate_name(OsStr::new(ok)), "{ok}");
         }
         for no in [
@@ -209,14 +188,8 @@ mod tests {
         assert_eq!(MediaKind::sniff(b"\x89PNG\r\n\x1a\n...."), MediaKind::Png);
         assert_eq!(MediaKind::sniff(b"RIFF\0\0\0\0WEBPVP8 "), MediaKind::Webp);
         assert_eq!(MediaKind::sniff(b"\0\0\0\x18ftypheic\0\0"), MediaKind::Heif);
-        assert_eq!(
-            MediaKind::sniff(b"\0\0\0\x18ftypisom\0\0"),
-            MediaKind::Video
-        );
-        assert_eq!(
-            MediaKind::sniff(b"\0\0\0\x14ftyp3gp4\0\0"),
-            MediaKind::Video
-        );
+        assert_eq!(MediaKind::sniff(b"\0\0\0\x18ftypisom\0\0"), MediaKind::Video);
+        assert_eq!(MediaKind::sniff(b"\0\0\0\x14ftyp3gp4\0\0"), MediaKind::Video);
         assert_eq!(MediaKind::sniff(b""), MediaKind::Unknown);
         assert_eq!(MediaKind::sniff(b"root:x:0:0"), MediaKind::Unknown);
     }
@@ -224,9 +197,6 @@ mod tests {
     #[test]
     fn garbage_exif_gives_empty_facts() {
         assert_eq!(ExifFacts::parse(b""), ExifFacts::default());
-        assert_eq!(
-            ExifFacts::parse(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x02]),
-            ExifFacts::default()
-        );
+        assert_eq!(ExifFacts::parse(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x02]), ExifFacts::default());
     }
 }

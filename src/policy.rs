@@ -121,20 +121,10 @@ pub fn decide(e: &Evidence<'_>, ctx: &Context<'_>) -> Verdict {
         rule,
     };
     if let Some(case) = e.manual_case {
-        return verdict(
-            Action::Quarantine,
-            Source::Manual,
-            Some(case),
-            format!("tagged by an officer as case {case}"),
-        );
+        return verdict(Action::Quarantine, Source::Manual, Some(case), format!("tagged by an officer as case {case}"));
     }
     if e.released_before {
-        return verdict(
-            Action::Keep,
-            Source::Released,
-            None,
-            "released by an officer before (same SHA-256)".into(),
-        );
+        return verdict(Action::Keep, Source::Released, None, "released by an officer before (same SHA-256)".into());
     }
     if let Some(s) = e.session {
         return verdict(
@@ -146,12 +136,7 @@ pub fn decide(e: &Evidence<'_>, ctx: &Context<'_>) -> Verdict {
     }
     let site = e.gps.and_then(|g| site_containing(ctx.work_sites, g));
     if let (Some(site), SiteAction::Quarantine) = (site, ctx.policy.work_site_action) {
-        return verdict(
-            Action::Quarantine,
-            Source::WorkSite,
-            None,
-            format!("GPS inside work site {}", site.name),
-        );
+        return verdict(Action::Quarantine, Source::WorkSite, None, format!("GPS inside work site {}", site.name));
     }
     let on_duty = e.shot_at.is_some_and(|t| on_duty(ctx.duty, t));
     if let Some(score) = e.score {
@@ -165,49 +150,29 @@ pub fn decide(e: &Evidence<'_>, ctx: &Context<'_>) -> Verdict {
             threshold *= ctx.policy.work_site_threshold_factor;
             why.push(format!("at {}", site.name));
         }
-        let context = if why.is_empty() {
-            String::new()
-        } else {
-            format!(" ({})", why.join(", "))
-        };
+        let context = if why.is_empty() { String::new() } else { format!(" ({})", why.join(", ")) };
         return if score.case_score >= threshold {
             verdict(
                 Action::Quarantine,
                 Source::Classifier,
                 None,
-                format!(
-                    "case score {:.3} ≥ threshold {:.3}{context}",
-                    score.case_score, threshold
-                ),
+                format!("case score {:.3} ≥ threshold {:.3}{context}", score.case_score, threshold),
             )
         } else {
             verdict(
                 Action::Keep,
                 Source::Classifier,
                 None,
-                format!(
-                    "case score {:.3} < threshold {:.3}{context}",
-                    score.case_score, threshold
-                ),
+                format!("case score {:.3} < threshold {:.3}{context}", score.case_score, threshold),
             )
         };
     }
     let because = e.unscored_because.unwrap_or("no classifier score");
     if on_duty && ctx.policy.unjudged_on_duty == UnjudgedAction::Quarantine {
-        return verdict(
-            Action::Quarantine,
-            Source::DutyHours,
-            None,
-            format!("on duty and {because}"),
-        );
+        return verdict(Action::Quarantine, Source::DutyHours, None, format!("on duty and {because}"));
     }
     let when = if on_duty { "on duty" } else { "off duty" };
-    verdict(
-        Action::Keep,
-        Source::Default,
-        None,
-        format!("{when}, no session, {because}"),
-    )
+    verdict(Action::Keep, Source::Default, None, format!("{when}, no session, {because}"))
 }
 
 /// Is local time `t` inside a shift? Shifts with `end <= start` run past midnight.
@@ -228,9 +193,7 @@ pub fn on_duty(duty: &Duty, t: NaiveDateTime) -> bool {
 
 /// The first work site whose circle contains `(lat, lon)`.
 pub fn site_containing(sites: &[WorkSite], (lat, lon): (f64, f64)) -> Option<&WorkSite> {
-    sites
-        .iter()
-        .find(|s| haversine_m((s.lat, s.lon), (lat, lon)) <= s.radius_m)
+    sites.iter().find(|s| haversine_m((s.lat, s.lon), (lat, lon)) <= s.radius_m)
 }
 
 /// Great-circle distance in metres.
@@ -255,50 +218,23 @@ mod tests {
     fn duty() -> Duty {
         Duty {
             shifts: vec![
-                Shift {
-                    days: vec![Weekday::Mon, Weekday::Tue],
-                    start: ClockTime(7 * 60),
-                    end: ClockTime(15 * 60),
-                },
-                Shift {
-                    days: vec![Weekday::Fri],
-                    start: ClockTime(22 * 60),
-                    end: ClockTime(6 * 60),
-                },
+                Shift { days: vec![Weekday::Mon, Weekday::Tue], start: ClockTime(7 * 60), end: ClockTime(15 * 60) },
+                Shift { days: vec![Weekday::Fri], start: ClockTime(22 * 60), end: ClockTime(6 * 60) },
             ],
         }
     }
 
     fn sites() -> Vec<WorkSite> {
-        vec![WorkSite {
-            name: "Storskog".into(),
-            lat: 69.6617,
-            lon: 30.1271,
-            radius_m: 400.0,
-        }]
+        vec![WorkSite { name: "Storskog".into(), lat: 69.6617, lon: 30.1271, radius_m: 400.0 }]
     }
 
     fn session() -> Session {
-        Session {
-            id: 1,
-            case_id: "K-7".into(),
-            officer: None,
-            started_ms: 0,
-            until_ms: None,
-            stopped_ms: None,
-        }
+        Session { id: 1, case_id: "K-7".into(), officer: None, started_ms: 0, until_ms: None, stopped_ms: None }
     }
 
     fn run(e: &Evidence<'_>, policy: &PolicyConfig) -> Verdict {
         let (d, s) = (duty(), sites());
-        decide(
-            e,
-            &Context {
-                policy,
-                duty: &d,
-                work_sites: &s,
-            },
-        )
+        decide(e, &Context { policy, duty: &d, work_sites: &s })
     }
 
     // 2026-11-23 is a Monday.
@@ -319,10 +255,7 @@ mod tests {
         assert!(on_duty(&d, t("2026-11-27 23:00")), "Friday night");
         assert!(on_duty(&d, t(SAT_0300)), "overnight into Saturday");
         assert!(!on_duty(&d, t(SAT_0700)));
-        assert!(
-            !on_duty(&d, t("2026-11-22 03:00")),
-            "Sunday early: Saturday has no shift"
-        );
+        assert!(!on_duty(&d, t("2026-11-22 03:00")), "Sunday early: Saturday has no shift");
     }
 
     #[test]
@@ -330,20 +263,14 @@ mod tests {
         assert!(site_containing(&sites(), INSIDE).is_some());
         assert!(site_containing(&sites(), OUTSIDE).is_none());
         let d = haversine_m((59.9139, 10.7522), (60.3913, 5.3221));
-        assert!(
-            (d - 305_000.0).abs() < 5_000.0,
-            "Oslo–Bergen ≈ 305 km, got {d}"
-        );
+        assert!((d - 305_000.0).abs() < 5_000.0, "Oslo–Bergen ≈ 305 km, got {d}");
     }
 
     #[test]
     fn first_matching_rule_wins() {
         let p = PolicyConfig::default();
         let s = session();
-        let high = Some(Score {
-            case_score: 0.99,
-            threshold: 0.5,
-        });
+        let high = Some(Score { case_score: 0.99, threshold: 0.5 });
         let all = Evidence {
             manual_case: Some("K-1"),
             released_before: true,
@@ -354,202 +281,64 @@ mod tests {
             unscored_because: None,
         };
         let v = run(&all, &p);
-        assert_eq!(
-            (v.action, v.source, v.case_id.as_deref()),
-            (Action::Quarantine, Source::Manual, Some("K-1"))
-        );
-        let v = run(
-            &Evidence {
-                manual_case: None,
-                ..all.clone()
-            },
-            &p,
-        );
+        assert_eq!((v.action, v.source, v.case_id.as_deref()), (Action::Quarantine, Source::Manual, Some("K-1")));
+        let v = run(&Evidence { manual_case: None, ..all.clone() }, &p);
         assert_eq!((v.action, v.source), (Action::Keep, Source::Released));
-        let v = run(
-            &Evidence {
-                manual_case: None,
-                released_before: false,
-                ..all.clone()
-            },
-            &p,
-        );
-        assert_eq!(
-            (v.action, v.source, v.case_id.as_deref()),
-            (Action::Quarantine, Source::Session, Some("K-7"))
-        );
-        let v = run(
-            &Evidence {
-                manual_case: None,
-                released_before: false,
-                session: None,
-                ..all.clone()
-            },
-            &p,
-        );
+        let v = run(&Evidence { manual_case: None, released_before: false, ..all.clone() }, &p);
+        assert_eq!((v.action, v.source, v.case_id.as_deref()), (Action::Quarantine, Source::Session, Some("K-7")));
+        let v = run(&Evidence { manual_case: None, released_before: false, session: None, ..all.clone() }, &p);
         assert_eq!((v.action, v.source), (Action::Quarantine, Source::WorkSite));
         assert!(v.rule.contains("Storskog"));
     }
 
     #[test]
     fn classifier_threshold_is_lowered_by_context() {
-        let p = PolicyConfig {
-            work_site_action: SiteAction::LowerThreshold,
-            ..PolicyConfig::default()
-        };
-        let score = |s| {
-            Some(Score {
-                case_score: s,
-                threshold: 0.5,
-            })
-        };
-        let off = Evidence {
-            shot_at: Some(t(MON_2000)),
-            gps: Some(OUTSIDE),
-            score: score(0.45),
-            ..Default::default()
-        };
+        let p = PolicyConfig { work_site_action: SiteAction::LowerThreshold, ..PolicyConfig::default() };
+        let score = |s| Some(Score { case_score: s, threshold: 0.5 });
+        let off = Evidence { shot_at: Some(t(MON_2000)), gps: Some(OUTSIDE), score: score(0.45), ..Default::default() };
         assert_eq!(run(&off, &p).action, Action::Keep);
         assert_eq!(
-            run(
-                &Evidence {
-                    score: score(0.5),
-                    ..off.clone()
-                },
-                &p
-            )
-            .action,
+            run(&Evidence { score: score(0.5), ..off.clone() }, &p).action,
             Action::Quarantine,
             "≥ is inclusive"
         );
         // On duty: 0.5 × 0.6 = 0.3.
-        let on = Evidence {
-            shot_at: Some(t(MON_0900)),
-            ..off.clone()
-        };
-        let v = run(
-            &Evidence {
-                score: score(0.31),
-                ..on.clone()
-            },
-            &p,
-        );
-        assert_eq!(
-            (v.action, v.source),
-            (Action::Quarantine, Source::Classifier)
-        );
+        let on = Evidence { shot_at: Some(t(MON_0900)), ..off.clone() };
+        let v = run(&Evidence { score: score(0.31), ..on.clone() }, &p);
+        assert_eq!((v.action, v.source), (Action::Quarantine, Source::Classifier));
         assert!(v.rule.contains("on duty"), "{}", v.rule);
-        assert_eq!(
-            run(
-                &Evidence {
-                    score: score(0.29),
-                    ..on.clone()
-                },
-                &p
-            )
-            .action,
-            Action::Keep
-        );
+        assert_eq!(run(&Evidence { score: score(0.29), ..on.clone() }, &p).action, Action::Keep);
         // At a work site, off duty: 0.5 × 0.3 = 0.15.
-        let site = Evidence {
-            gps: Some(INSIDE),
-            ..off.clone()
-        };
-        assert_eq!(
-            run(
-                &Evidence {
-                    score: score(0.16),
-                    ..site.clone()
-                },
-                &p
-            )
-            .action,
-            Action::Quarantine
-        );
-        assert_eq!(
-            run(
-                &Evidence {
-                    score: score(0.14),
-                    ..site.clone()
-                },
-                &p
-            )
-            .action,
-            Action::Keep
-        );
+        let site = Evidence { gps: Some(INSIDE), ..off.clone() };
+        assert_eq!(run(&Evidence { score: score(0.16), ..site.clone() }, &p).action, Action::Quarantine);
+        assert_eq!(run(&Evidence { score: score(0.14), ..site.clone() }, &p).action, Action::Keep);
         // Both: 0.5 × 0.6 × 0.3 = 0.09.
-        let both = Evidence {
-            shot_at: Some(t(MON_0900)),
-            ..site
-        };
-        assert_eq!(
-            run(
-                &Evidence {
-                    score: score(0.10),
-                    ..both
-                },
-                &p
-            )
-            .action,
-            Action::Quarantine
-        );
+        let both = Evidence { shot_at: Some(t(MON_0900)), ..site };
+        assert_eq!(run(&Evidence { score: score(0.10), ..both }, &p).action, Action::Quarantine);
         // A configured threshold replaces the model's.
-        let fixed = PolicyConfig {
-            threshold: Some(0.9),
-            ..p
-        };
-        assert_eq!(
-            run(
-                &Evidence {
-                    score: score(0.8),
-                    ..off
-                },
-                &fixed
-            )
-            .action,
-            Action::Keep
-        );
+        let fixed = PolicyConfig { threshold: Some(0.9), ..p };
+        assert_eq!(run(&Evidence { score: score(0.8), ..off }, &fixed).action, Action::Keep);
     }
 
     #[test]
     fn without_a_score_duty_decides_with_recall_first() {
         let p = PolicyConfig::default();
-        let on = Evidence {
-            shot_at: Some(t(MON_0900)),
-            unscored_because: Some("video"),
-            ..Default::default()
-        };
+        let on = Evidence { shot_at: Some(t(MON_0900)), unscored_because: Some("video"), ..Default::default() };
         let v = run(&on, &p);
-        assert_eq!(
-            (v.action, v.source),
-            (Action::Quarantine, Source::DutyHours)
-        );
+        assert_eq!((v.action, v.source), (Action::Quarantine, Source::DutyHours));
         assert!(v.rule.contains("video"));
-        let off = Evidence {
-            shot_at: Some(t(MON_2000)),
-            ..on.clone()
-        };
+        let off = Evidence { shot_at: Some(t(MON_2000)), ..on.clone() };
         assert_eq!(run(&off, &p).action, Action::Keep);
-        let unknown_time = Evidence {
-            shot_at: None,
-            ..on.clone()
-        };
+        let unknown_time = Evidence { shot_at: None, ..on.clone() };
         assert_eq!(run(&unknown_time, &p).source, Source::Default);
-        let keep = PolicyConfig {
-            unjudged_on_duty: UnjudgedAction::Keep,
-            ..p
-        };
+        let keep = PolicyConfig { unjudged_on_duty: UnjudgedAction::Keep, ..p };
         assert_eq!(run(&on, &keep).action, Action::Keep);
     }
 
     #[test]
     fn work_site_outside_and_missing_gps_do_not_match() {
         let p = PolicyConfig::default();
-        let e = Evidence {
-            shot_at: Some(t(MON_2000)),
-            gps: Some(OUTSIDE),
-            ..Default::default()
-        };
+        let e = Evidence { shot_at: Some(t(MON_2000)), gps: Some(OUTSIDE), ..Default::default() };
         assert_eq!(run(&e, &p).source, Source::Default);
         let e = Evidence { gps: None, ..e };
         assert_eq!(run(&e, &p).source, Source::Default);

@@ -24,15 +24,7 @@ pub struct SamplePhoto {
 
 impl Default for SamplePhoto {
     fn default() -> Self {
-        SamplePhoto {
-            width: 640,
-            height: 480,
-            seed: 1,
-            capture_time: None,
-            gps: None,
-            orientation: None,
-            quality: 90,
-        }
+        SamplePhoto { width: 640, height: 480, seed: 1, capture_time: None, gps: None, orientation: None, quality: 90 }
     }
 }
 
@@ -41,11 +33,7 @@ impl SamplePhoto {
     pub fn jpeg(&self) -> Vec<u8> {
         let (w, h) = (self.width.max(1), self.height.max(1));
         let s = self.seed;
-        let (a, b, c) = (
-            (s % 7 + 1) as u32,
-            (s / 7 % 5 + 1) as u32,
-            (s / 35 % 3 + 1) as u32,
-        );
+        let (a, b, c) = ((s % 7 + 1) as u32, (s / 7 % 5 + 1) as u32, (s / 35 % 3 + 1) as u32);
         let img = image::RgbImage::from_fn(w, h, |x, y| {
             let cx = x as i64 - (w as i64 * ((s % 5) as i64 + 1) / 6);
             let cy = y as i64 - (h as i64 / 2);
@@ -57,12 +45,8 @@ impl SamplePhoto {
             ])
         });
         let mut out = Vec::new();
-        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(
-            &mut out,
-            self.quality.clamp(1, 100),
-        );
-        enc.encode_image(&img)
-            .expect("encoding an in-memory RGB image cannot fail");
+        let mut enc = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, self.quality.clamp(1, 100));
+        enc.encode_image(&img).expect("encoding an in-memory RGB image cannot fail");
         match self.exif_block() {
             Some(app1) => {
                 let mut with = Vec::with_capacity(out.len() + app1.len());
@@ -85,18 +69,10 @@ impl SamplePhoto {
                 ifd_num: In::PRIMARY,
                 value: Value::Ascii(vec![s.clone()]),
             });
-            fields.push(Field {
-                tag: Tag::DateTime,
-                ifd_num: In::PRIMARY,
-                value: Value::Ascii(vec![s]),
-            });
+            fields.push(Field { tag: Tag::DateTime, ifd_num: In::PRIMARY, value: Value::Ascii(vec![s]) });
         }
         if let Some(o) = self.orientation {
-            fields.push(Field {
-                tag: Tag::Orientation,
-                ifd_num: In::PRIMARY,
-                value: Value::Short(vec![o]),
-            });
+            fields.push(Field { tag: Tag::Orientation, ifd_num: In::PRIMARY, value: Value::Short(vec![o]) });
         }
         if let Some((lat, lon)) = self.gps {
             let dms = |v: f64| {
@@ -105,18 +81,9 @@ impl SamplePhoto {
                 let m = ((v - d) * 60.0).floor();
                 let sec = (v - d - m / 60.0) * 3600.0;
                 vec![
-                    Rational {
-                        num: d as u32,
-                        denom: 1,
-                    },
-                    Rational {
-                        num: m as u32,
-                        denom: 1,
-                    },
-                    Rational {
-                        num: (sec * 10_000.0).round() as u32,
-                        denom: 10_000,
-                    },
+                    Rational { num: d as u32, denom: 1 },
+                    Rational { num: m as u32, denom: 1 },
+                    Rational { num: (sec * 10_000.0).round() as u32, denom: 10_000 },
                 ]
             };
             let r = |s: &str| Value::Ascii(vec![s.as_bytes().to_vec()]);
@@ -125,21 +92,13 @@ impl SamplePhoto {
                 ifd_num: In::PRIMARY,
                 value: r(if lat < 0.0 { "S" } else { "N" }),
             });
-            fields.push(Field {
-                tag: Tag::GPSLatitude,
-                ifd_num: In::PRIMARY,
-                value: Value::Rational(dms(lat)),
-            });
+            fields.push(Field { tag: Tag::GPSLatitude, ifd_num: In::PRIMARY, value: Value::Rational(dms(lat)) });
             fields.push(Field {
                 tag: Tag::GPSLongitudeRef,
                 ifd_num: In::PRIMARY,
                 value: r(if lon < 0.0 { "W" } else { "E" }),
             });
-            fields.push(Field {
-                tag: Tag::GPSLongitude,
-                ifd_num: In::PRIMARY,
-                value: Value::Rational(dms(lon)),
-            });
+            fields.push(Field { tag: Tag::GPSLongitude, ifd_num: In::PRIMARY, value: Value::Rational(dms(lon)) });
         }
         if fields.is_empty() {
             return None;
@@ -149,8 +108,7 @@ impl SamplePhoto {
             w.push_field(f);
         }
         let mut tiff = Cursor::new(Vec::new());
-        w.write(&mut tiff, false)
-            .expect("writing EXIF to memory cannot fail");
+        w.write(&mut tiff, false).expect("writing EXIF to memory cannot fail");
         let tiff = tiff.into_inner();
         let len = u16::try_from(2 + 6 + tiff.len()).expect("EXIF block fits in one segment");
         let mut app1 = vec![0xFF, 0xE1];
@@ -182,8 +140,7 @@ mod tests {
 
     #[test]
     fn samples_are_real_jpegs_with_readable_exif() {
-        let t = NaiveDateTime::parse_from_str("2026-11-23 09:15:00", "%Y-%m-%d %H:%M:%S")
-            .expect("time");
+        let t = NaiveDateTime::parse_from_str("2026-11-23 09:15:00", "%Y-%m-%d %H:%M:%S").expect("time");
         let p = SamplePhoto {
             capture_time: Some(t),
             gps: Some((69.6617, -30.1271)),
@@ -198,18 +155,7 @@ mod tests {
         assert_eq!(facts.capture_time, Some(t));
         assert_eq!(facts.orientation, Some(6));
         let (lat, lon) = facts.gps.expect("gps");
-        assert!(
-            (lat - 69.6617).abs() < 1e-5 && (lon + 30.1271).abs() < 1e-5,
-            "{lat} {lon}"
-        );
-        assert_ne!(
-            SamplePhoto {
-                seed: 2,
-                ..p.clone()
-            }
-            .jpeg(),
-            bytes,
-            "seeds differ"
-        );
+        assert!((lat - 69.6617).abs() < 1e-5 && (lon + 30.1271).abs() < 1e-5, "{lat} {lon}");
+        assert_ne!(SamplePhoto { seed: 2, ..p.clone() }.jpeg(), bytes, "seeds differ");
     }
 }

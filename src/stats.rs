@@ -87,10 +87,7 @@ fn q<T>(
     sql: &str,
     f: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
 ) -> Result<Vec<T>, LedgerError> {
-    let err = |source| LedgerError::Sqlite {
-        path: l.path().to_path_buf(),
-        source,
-    };
+    let err = |source| LedgerError::Sqlite { path: l.path().to_path_buf(), source };
     let mut stmt = l.conn().prepare(sql).map_err(err)?;
     let rows = stmt.query_map([], f).map_err(err)?;
     rows.collect::<rusqlite::Result<_>>().map_err(err)
@@ -139,9 +136,11 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
         },
     )?;
     let mut decisions = BTreeMap::new();
-    for (source, action, n) in q(l, "SELECT source, action, count(*) FROM items WHERE state != 'aborted' GROUP BY source, action", |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))
-    })? {
+    for (source, action, n) in
+        q(l, "SELECT source, action, count(*) FROM items WHERE state != 'aborted' GROUP BY source, action", |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))
+        })?
+    {
         let e: &mut ByAction = decisions.entry(source).or_default();
         if action == "quarantine" {
             e.quarantine += n;
@@ -149,14 +148,10 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
             e.keep += n;
         }
     }
-    let rejected = q(
-        l,
-        "SELECT count(*) FROM events WHERE kind = 'rejected'",
-        |r| r.get::<_, i64>(0),
-    )?
-    .first()
-    .copied()
-    .unwrap_or(0) as u64;
+    let rejected = q(l, "SELECT count(*) FROM events WHERE kind = 'rejected'", |r| r.get::<_, i64>(0))?
+        .first()
+        .copied()
+        .unwrap_or(0) as u64;
     let mut exposure = q(
         l,
         "SELECT quarantined_at_ms - min(coalesce(file_mtime_ns / 1000000, first_seen_ms), first_seen_ms) \
@@ -170,13 +165,12 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
         p95: percentile(&exposure, 95.0),
         max: exposure.last().copied(),
     };
-    let (files, bytes) = store
-        .objects()
-        .map(|o| (o.len() as u64, o.iter().map(|(_, s)| s).sum()))
-        .unwrap_or((0, 0));
-    let per_case = q(l, "SELECT case_id, count(*) FROM items WHERE case_id IS NOT NULL AND state = 'quarantined' GROUP BY case_id", |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-    })?;
+    let (files, bytes) = store.objects().map(|o| (o.len() as u64, o.iter().map(|(_, s)| s).sum())).unwrap_or((0, 0));
+    let per_case = q(
+        l,
+        "SELECT case_id, count(*) FROM items WHERE case_id IS NOT NULL AND state = 'quarantined' GROUP BY case_id",
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)),
+    )?;
     let mut counts: Vec<i64> = per_case.iter().map(|(_, n)| *n).collect();
     counts.sort_unstable();
     let cases = Cases {
@@ -210,60 +204,23 @@ pub fn table(s: &Stats) -> String {
     let _ = writeln!(o, "rejected    {}", s.rejected);
     let fmt = |v: Option<i64>| v.map(|x| format!("{x} ms")).unwrap_or_else(|| "-".into());
     let e = &s.exposure_ms;
-    let _ = writeln!(
-        o,
-        "exposure    p50 {}  p95 {}  max {}  (n={})",
-        fmt(e.p50),
-        fmt(e.p95),
-        fmt(e.max),
-        e.count
-    );
-    let _ = writeln!(
-        o,
-        "store       {} files, {} bytes",
-        s.store.files, s.store.bytes
-    );
+    let _ = writeln!(o, "exposure    p50 {}  p95 {}  max {}  (n={})", fmt(e.p50), fmt(e.p95), fmt(e.max), e.count);
+    let _ = writeln!(o, "store       {} files, {} bytes", s.store.files, s.store.bytes);
     let _ = writeln!(
         o,
         "cases       {}  items/case p50 {}  max {}",
         s.cases.count,
-        s.cases
-            .items_per_case_p50
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "-".into()),
-        s.cases
-            .items_per_case_max
-            .map(|v| v.to_string())
-            .unwrap_or_else(|| "-".into())
+        s.cases.items_per_case_p50.map(|v| v.to_string()).unwrap_or_else(|| "-".into()),
+        s.cases.items_per_case_max.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
     );
-    let _ = writeln!(
-        o,
-        "session     {}",
-        if s.session_open { "open" } else { "none" }
-    );
-    let _ = writeln!(
-        o,
-        "decisions   {:<12} {:>10} {:>6}",
-        "source", "quarantine", "keep"
-    );
+    let _ = writeln!(o, "session     {}", if s.session_open { "open" } else { "none" });
+    let _ = writeln!(o, "decisions   {:<12} {:>10} {:>6}", "source", "quarantine", "keep");
     for (src, a) in &s.decisions {
-        let _ = writeln!(
-            o,
-            "            {:<12} {:>10} {:>6}",
-            src, a.quarantine, a.keep
-        );
+        let _ = writeln!(o, "            {:<12} {:>10} {:>6}", src, a.quarantine, a.keep);
     }
-    let _ = writeln!(
-        o,
-        "per day     {:<10} {:>6} {:>11} {:>8}",
-        "date", "seen", "quarantined", "released"
-    );
+    let _ = writeln!(o, "per day     {:<10} {:>6} {:>11} {:>8}", "date", "seen", "quarantined", "released");
     for d in &s.per_day {
-        let _ = writeln!(
-            o,
-            "            {:<10} {:>6} {:>11} {:>8}",
-            d.date, d.seen, d.quarantined, d.released
-        );
+        let _ = writeln!(o, "            {:<10} {:>6} {:>11} {:>8}", d.date, d.seen, d.quarantined, d.released);
     }
     if let Some(by) = &s.cases.by_case {
         for (case, n) in by {
@@ -276,17 +233,16 @@ pub fn table(s: &Stats) -> String {
 /// OpenMetrics / Prometheus text exposition.
 pub fn openmetrics(s: &Stats) -> String {
     let mut o = String::new();
-    let mut family =
-        |name: &str, kind: &str, unit: Option<&str>, help: &str, samples: Vec<(String, String)>| {
-            let _ = writeln!(o, "# TYPE {name} {kind}");
-            if let Some(u) = unit {
-                let _ = writeln!(o, "# UNIT {name} {u}");
-            }
-            let _ = writeln!(o, "# HELP {name} {help}");
-            for (suffix_labels, value) in samples {
-                let _ = writeln!(o, "{name}{suffix_labels} {value}");
-            }
-        };
+    let mut family = |name: &str, kind: &str, unit: Option<&str>, help: &str, samples: Vec<(String, String)>| {
+        let _ = writeln!(o, "# TYPE {name} {kind}");
+        if let Some(u) = unit {
+            let _ = writeln!(o, "# UNIT {name} {u}");
+        }
+        let _ = writeln!(o, "# HELP {name} {help}");
+        for (suffix_labels, value) in samples {
+            let _ = writeln!(o, "{name}{suffix_labels} {value}");
+        }
+    };
     let c = &s.items;
     family(
         "fotovakt_items",
@@ -313,22 +269,10 @@ pub fn openmetrics(s: &Stats) -> String {
     );
     let mut dec = Vec::new();
     for (src, a) in &s.decisions {
-        dec.push((
-            format!("_total{{source=\"{src}\",action=\"quarantine\"}}"),
-            a.quarantine.to_string(),
-        ));
-        dec.push((
-            format!("_total{{source=\"{src}\",action=\"keep\"}}"),
-            a.keep.to_string(),
-        ));
+        dec.push((format!("_total{{source=\"{src}\",action=\"quarantine\"}}"), a.quarantine.to_string()));
+        dec.push((format!("_total{{source=\"{src}\",action=\"keep\"}}"), a.keep.to_string()));
     }
-    family(
-        "fotovakt_decisions",
-        "counter",
-        None,
-        "Decisions by the rule that made them and the action.",
-        dec,
-    );
+    family("fotovakt_decisions", "counter", None, "Decisions by the rule that made them and the action.", dec);
     family(
         "fotovakt_rejected",
         "counter",
@@ -337,10 +281,7 @@ pub fn openmetrics(s: &Stats) -> String {
         vec![("_total".into(), s.rejected.to_string())],
     );
     let e = &s.exposure_ms;
-    let secs = |v: Option<i64>| {
-        v.map(|x| format!("{:.3}", x as f64 / 1000.0))
-            .unwrap_or_else(|| "NaN".into())
-    };
+    let secs = |v: Option<i64>| v.map(|x| format!("{:.3}", x as f64 / 1000.0)).unwrap_or_else(|| "NaN".into());
     family(
         "fotovakt_exposure_seconds",
         "gauge",

@@ -47,10 +47,7 @@ pub struct WatchOptions {
 
 impl Default for WatchOptions {
     fn default() -> Self {
-        WatchOptions {
-            lane_capacity: 4096,
-            consumer_delay: Duration::ZERO,
-        }
+        WatchOptions { lane_capacity: 4096, consumer_delay: Duration::ZERO }
     }
 }
 
@@ -104,15 +101,9 @@ impl notify::EventHandler for Collector {
             return;
         }
         let (path, trigger) = match (&event.kind, event.paths.as_slice()) {
-            (EventKind::Access(AccessKind::Close(AccessMode::Write)), [p, ..]) => {
-                (p, Trigger::Complete)
-            }
-            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), [p, ..]) => {
-                (p, Trigger::Complete)
-            }
-            (EventKind::Create(CreateKind::File | CreateKind::Any), [p, ..]) => {
-                (p, Trigger::Created)
-            }
+            (EventKind::Access(AccessKind::Close(AccessMode::Write)), [p, ..]) => (p, Trigger::Complete),
+            (EventKind::Modify(ModifyKind::Name(RenameMode::To)), [p, ..]) => (p, Trigger::Complete),
+            (EventKind::Create(CreateKind::File | CreateKind::Any), [p, ..]) => (p, Trigger::Created),
             _ => return,
         };
         if !path.file_name().is_some_and(media::is_candidate_name) {
@@ -169,13 +160,8 @@ pub fn run(
     }
     let settle = agent.config().settle;
     let interval = agent.config().reconcile_interval;
-    let mut cx = Consumer {
-        agent,
-        opts,
-        settle,
-        report: WatchReport::default(),
-        settling: HashMap::new(),
-    };
+    let mut cx =
+        Consumer { agent, opts, settle, report: WatchReport::default(), settling: HashMap::new(), unflushed: false };
     cx.reconcile(&mut observe);
     let mut next_reconcile = Instant::now() + interval;
     loop {
@@ -201,12 +187,22 @@ pub fn run(
             default(timeout) => {}
         }
         cx.settle_due(&mut observe);
+        if cx.unflushed && lane_rx.is_empty() {
+            cx.unflushed = false;
+            if let Err(e) = agent.flush() {
+                warn!(error = %e, "durability barrier failed; will retry");
+                cx.unflushed = true;
+            }
+        }
         if Instant::now() >= next_reconcile {
             cx.reconcile(&mut observe);
             next_reconcile = Instant::now() + interval;
         }
     }
     drop(watcher);
+    if let Err(e) = agent.flush() {
+        warn!(error = %e, "final durability barrier failed");
+    }
     let mut report = cx.report;
     report.events = events.load(Ordering::Relaxed);
     report.lane_full = lane_full.load(Ordering::Relaxed);
@@ -221,6 +217,8 @@ struct Consumer<'a> {
     settle: Duration,
     report: WatchReport,
     settling: HashMap<PathBuf, (Instant, Option<fsops::FileId>)>,
+    /// Files were handled since the last durability barrier.
+    unflushed: bool,
 }
 
 impl Consumer<'_> {
@@ -230,6 +228,7 @@ impl Consumer<'_> {
         }
         let o = self.agent.on_media(path);
         self.report.handled += 1;
+        self.unflushed = true;
         observe(&o);
     }
 
@@ -275,12 +274,8 @@ impl Consumer<'_> {
     fn settle_due(&mut self, observe: &mut dyn FnMut(&Outcome)) {
         let now = Instant::now();
         let settle = self.settle;
-        let due: Vec<PathBuf> = self
-            .settling
-            .iter()
-            .filter(|(_, (t, _))| now >= *t + settle)
-            .map(|(p, _)| p.clone())
-            .collect();
+        let due: Vec<PathBuf> =
+            self.settling.iter().filter(|(_, (t, _))| now >= *t + settle).map(|(p, _)| p.clone()).collect();
         for p in due {
             let current = fsops::lstat_id(&p).ok();
             let previous = self.settling.get(&p).and_then(|(_, id)| *id);
@@ -318,10 +313,7 @@ impl WatchGuard {
         let thread = std::thread::Builder::new()
             .name("fotovakt-watch".into())
             .spawn(move || run(&agent, &stop_rx, &opts, observe))?;
-        Ok(WatchGuard {
-            stop: Some(stop_tx),
-            thread: Some(thread),
-        })
+        Ok(WatchGuard { stop: Some(stop_tx), thread: Some(thread) })
     }
 
     /// Stop and return the run's counters.
@@ -331,9 +323,7 @@ impl WatchGuard {
 
     fn finish(&mut self) -> Option<Result<WatchReport, WatchError>> {
         drop(self.stop.take());
-        self.thread
-            .take()
-            .map(|t| t.join().unwrap_or_else(|_| Ok(WatchReport::default())))
+        self.thread.take().map(|t| t.join().unwrap_or_else(|_| Ok(WatchReport::default())))
     }
 }
 

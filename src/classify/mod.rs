@@ -25,13 +25,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            enabled: true,
-            model: None,
-            head: None,
-            ort_dylib: None,
-            threads: 1,
-        }
+        Settings { enabled: true, model: None, head: None, ort_dylib: None, threads: 1 }
     }
 }
 
@@ -89,16 +83,12 @@ pub struct Classifier {
 impl Classifier {
     /// Load ONNX Runtime, the model and the head once.
     pub fn load(_settings: &Settings) -> Result<Classifier, ClassifyError> {
-        Err(ClassifyError::RuntimeMissing(
-            "classifier not built yet".into(),
-        ))
+        Err(ClassifyError::RuntimeMissing("classifier not built yet".into()))
     }
 
     /// Decode `bytes` (already hashed by the caller) and score them.
     pub fn assess(&mut self, _bytes: &[u8]) -> Result<Assessment, ClassifyError> {
-        Err(ClassifyError::RuntimeMissing(
-            "classifier not built yet".into(),
-        ))
+        Err(ClassifyError::RuntimeMissing("classifier not built yet".into()))
     }
 
     /// Replace the on-device corrections the decision adapts to.

@@ -35,10 +35,7 @@ impl FileId {
 
     /// Same inode, size and mtime (mode may differ: the store tightens it).
     pub fn same_content_as(&self, other: &FileId) -> bool {
-        self.dev == other.dev
-            && self.ino == other.ino
-            && self.size == other.size
-            && self.mtime_ns == other.mtime_ns
+        self.dev == other.dev && self.ino == other.ino && self.size == other.size && self.mtime_ns == other.mtime_ns
     }
 }
 
@@ -98,11 +95,7 @@ pub fn hash_fd(file: &File, keep: Option<u64>) -> io::Result<(String, u64, Optio
     let mut hasher = Sha256::new();
     let size_hint = file.metadata().map(|m| m.len()).unwrap_or(0);
     let keep_bytes = keep.is_some_and(|limit| size_hint <= limit);
-    let mut kept = if keep_bytes {
-        Vec::with_capacity(size_hint as usize)
-    } else {
-        Vec::new()
-    };
+    let mut kept = if keep_bytes { Vec::with_capacity(size_hint as usize) } else { Vec::new() };
     let mut buf = vec![0u8; 1 << 20];
     let mut offset = 0u64;
     loop {
@@ -116,11 +109,7 @@ pub fn hash_fd(file: &File, keep: Option<u64>) -> io::Result<(String, u64, Optio
         }
         offset += n as u64;
     }
-    Ok((
-        hex::encode(hasher.finalize()),
-        offset,
-        keep_bytes.then_some(kept),
-    ))
+    Ok((hex::encode(hasher.finalize()), offset, keep_bytes.then_some(kept)))
 }
 
 /// SHA-256 of the file at `path` (not following symlinks).
@@ -226,17 +215,8 @@ pub fn copy_hashing(src: &File, dst: &mut File, on_first_chunk: impl Fn()) -> io
 /// Set a file's modification time from a nanosecond timestamp (keeps the capture mtime on copies).
 pub fn set_mtime(file: &File, mtime_ns: i64) -> io::Result<()> {
     use std::os::fd::AsRawFd;
-    let ts = libc::timespec {
-        tv_sec: mtime_ns.div_euclid(1_000_000_000),
-        tv_nsec: mtime_ns.rem_euclid(1_000_000_000),
-    };
-    let times = [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        ts,
-    ];
+    let ts = libc::timespec { tv_sec: mtime_ns.div_euclid(1_000_000_000), tv_nsec: mtime_ns.rem_euclid(1_000_000_000) };
+    let times = [libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT }, ts];
     // SAFETY: fd is open for the duration of the call; `times` points at two timespecs.
     let rc = unsafe { libc::futimens(file.as_raw_fd(), times.as_ptr()) };
     if rc == 0 {

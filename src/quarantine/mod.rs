@@ -41,7 +41,9 @@ pub enum StoreError {
     Placement(#[from] PlacementError),
     #[error("store {path}: {source}")]
     Io { path: PathBuf, source: io::Error },
-    #[error("store {path}: mode {mode:o} lets others read it; run `chmod 700 {path}` (or `chmod 600` for files) and retry")]
+    #[error(
+        "store {path}: mode {mode:o} lets others read it; run `chmod 700 {path}` (or `chmod 600` for files) and retry"
+    )]
     Permissions { path: PathBuf, mode: u32 },
     #[error("store {path}: read-only filesystem or no write permission")]
     ReadOnly { path: PathBuf },
@@ -96,18 +98,10 @@ pub struct Store {
 
 fn io_err(path: &Path) -> impl Fn(io::Error) -> StoreError + '_ {
     move |source| {
-        if matches!(
-            source.raw_os_error(),
-            Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM)
-        ) {
-            StoreError::ReadOnly {
-                path: path.to_path_buf(),
-            }
+        if matches!(source.raw_os_error(), Some(libc::EROFS) | Some(libc::EACCES) | Some(libc::EPERM)) {
+            StoreError::ReadOnly { path: path.to_path_buf() }
         } else {
-            StoreError::Io {
-                path: path.to_path_buf(),
-                source,
-            }
+            StoreError::Io { path: path.to_path_buf(), source }
         }
     }
 }
@@ -115,28 +109,17 @@ fn io_err(path: &Path) -> impl Fn(io::Error) -> StoreError + '_ {
 impl Store {
     /// Check the placement, create the layout with private permissions and refuse a store
     /// that others can read.
-    pub fn open(
-        root: &Path,
-        cameras: &[PathBuf],
-        sync_roots: &[PathBuf],
-    ) -> Result<Store, StoreError> {
+    pub fn open(root: &Path, cameras: &[PathBuf], sync_roots: &[PathBuf]) -> Result<Store, StoreError> {
         let root = placement::check(root, cameras, sync_roots)?;
         let objects = root.join("objects");
         let tmp = root.join("tmp");
         for dir in [&root, &objects, &tmp] {
             if !dir.exists() {
-                std::fs::DirBuilder::new()
-                    .recursive(true)
-                    .mode(0o700)
-                    .create(dir)
-                    .map_err(io_err(dir))?;
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).map_err(io_err(dir))?;
             }
             let meta = std::fs::metadata(dir).map_err(io_err(dir))?;
             if meta.mode() & 0o077 != 0 {
-                return Err(StoreError::Permissions {
-                    path: dir.clone(),
-                    mode: meta.mode() & 0o777,
-                });
+                return Err(StoreError::Permissions { path: dir.clone(), mode: meta.mode() & 0o777 });
             }
         }
         let nomedia = root.join(".nomedia");
@@ -191,17 +174,9 @@ impl Store {
 
     /// The store-relative name of an item's file: derived from the content hash, unique per item.
     pub fn object_name(sha256: &str, item_id: i64, ext: &str) -> String {
-        let ext: String = ext
-            .chars()
-            .filter(|c| c.is_ascii_alphanumeric())
-            .take(8)
-            .collect::<String>()
-            .to_ascii_lowercase();
-        let ext = if ext.is_empty() {
-            "bin".to_string()
-        } else {
-            ext
-        };
+        let ext: String =
+            ext.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_ascii_lowercase();
+        let ext = if ext.is_empty() { "bin".to_string() } else { ext };
         format!("objects/{}/{}-{}.{}", &sha256[..2], sha256, item_id, ext)
     }
 
@@ -211,17 +186,8 @@ impl Store {
     }
 
     /// Plan a move into the store for a journal row.
-    pub fn plan_in(
-        &self,
-        item_id: i64,
-        src: &Path,
-        sha256: &str,
-        size: u64,
-    ) -> (MoveIntent, String) {
-        let ext = src
-            .extension()
-            .map(|e| e.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    pub fn plan_in(&self, item_id: i64, src: &Path, sha256: &str, size: u64) -> (MoveIntent, String) {
+        let ext = src.extension().map(|e| e.to_string_lossy().into_owned()).unwrap_or_default();
         let name = Store::object_name(sha256, item_id, &ext);
         let intent = MoveIntent {
             id: 0,
@@ -238,18 +204,8 @@ impl Store {
 
     /// Plan a move back out (release) to `dst`, staging a cross-filesystem copy beside it
     /// under an Android `.pending-` name that MediaStore and sync clients skip.
-    pub fn plan_out(
-        &self,
-        item_id: i64,
-        stored: &str,
-        dst: &Path,
-        sha256: &str,
-        size: u64,
-    ) -> MoveIntent {
-        let name = dst
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+    pub fn plan_out(&self, item_id: i64, stored: &str, dst: &Path, sha256: &str, size: u64) -> MoveIntent {
+        let name = dst.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let expiry = crate::ledger::now_ms() / 1000 + 7 * 86400;
         MoveIntent {
             id: 0,
@@ -265,10 +221,7 @@ impl Store {
 
     fn ensure_parent(&self, path: &Path) -> io::Result<()> {
         match path.parent() {
-            Some(p) if !p.exists() => std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(p),
+            Some(p) if !p.exists() => std::fs::DirBuilder::new().recursive(true).mode(0o700).create(p),
             _ => Ok(()),
         }
     }
@@ -278,20 +231,25 @@ impl Store {
     /// On success the destination holds the verified bytes and the source path no longer
     /// refers to them. On failure with `rolled_back == true` the source is untouched and no
     /// partial file is left; with `rolled_back == false` recovery must run.
-    pub fn execute(&self, m: &MoveIntent, src_file: &File, id: &FileId) -> Result<(), MoveError> {
-        let fail = |what, rolled_back| MoveError {
-            path: m.src.clone(),
-            what,
-            rolled_back,
-        };
+    ///
+    /// A same-filesystem rename is not fsynced here: it is atomic, so after power loss the
+    /// file is at one of its two names either way. The directories to fsync are added to
+    /// `dirty` for the next durability barrier. A cross-filesystem copy is fsynced (data and
+    /// store directory) before the original is unlinked, because there the order matters.
+    pub fn execute(
+        &self,
+        m: &MoveIntent,
+        src_file: &File,
+        id: &FileId,
+        dirty: &mut Vec<PathBuf>,
+    ) -> Result<(), MoveError> {
+        let fail = |what, rolled_back| MoveError { path: m.src.clone(), what, rolled_back };
         let io_fail = |op, source, rolled_back| fail(MoveProblem::Io { op, source }, rolled_back);
         // The path must still be the file we hashed, and the file unchanged since.
         match fsops::lstat_id(&m.src) {
             Ok(now) if now.same_content_as(id) => {}
             Ok(_) => return Err(fail(MoveProblem::Changed("replaced or rewritten"), true)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Err(fail(MoveProblem::Vanished, true))
-            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Err(fail(MoveProblem::Vanished, true)),
             Err(e) => return Err(io_fail("stat", e, true)),
         }
         if let Err(e) = self.ensure_parent(&m.dst) {
@@ -305,41 +263,36 @@ impl Store {
             Ok(()) => {
                 fault::point("after_rename");
                 let _ = fsops::set_mode(src_file, final_mode);
-                let synced = fsops::fsync_parent(&m.dst).and_then(|_| fsops::fsync_parent(&m.src));
-                fault::point("after_dir_fsync");
                 let after = src_file.metadata().map(|m| FileId::of(&m));
                 let dst_now = fsops::lstat_id(&m.dst);
-                let unchanged = matches!((&after, &dst_now), (Ok(a), Ok(d)) if a.same_content_as(id) && d.same_content_as(id));
-                if synced.is_ok() && unchanged {
+                let unchanged =
+                    matches!((&after, &dst_now), (Ok(a), Ok(d)) if a.same_content_as(id) && d.same_content_as(id));
+                if unchanged {
+                    dirty.extend(m.dst.parent().map(Path::to_path_buf));
+                    dirty.extend(m.src.parent().map(Path::to_path_buf));
                     return Ok(());
                 }
-                // Something wrote to the file during the move (or fsync failed): put it back.
-                let what = if unchanged {
-                    "fsync failed"
-                } else {
-                    "written to during the move"
-                };
-                let back = fsops::rename_noreplace(&m.dst, &m.src)
-                    .and_then(|_| fsops::fsync_parent(&m.src));
+                // Something wrote to the file during the move: put it back.
+                let back = fsops::rename_noreplace(&m.dst, &m.src).and_then(|_| fsops::fsync_parent(&m.src));
                 let _ = fsops::set_mode(src_file, id.mode);
-                Err(fail(MoveProblem::Changed(what), back.is_ok()))
+                Err(fail(MoveProblem::Changed("written to during the move"), back.is_ok()))
             }
-            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => self.copy_across(m, src_file, id),
+            Err(e) if e.raw_os_error() == Some(libc::EXDEV) => self.copy_across(m, src_file, id, dirty),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Err(fail(MoveProblem::Vanished, true)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                Err(fail(MoveProblem::Occupied, true))
-            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(fail(MoveProblem::Occupied, true)),
             Err(e) => Err(io_fail("rename", e, true)),
         }
     }
 
     /// The other-filesystem path: copy to tmp, fsync, verify, rename into place, unlink source.
-    fn copy_across(&self, m: &MoveIntent, src_file: &File, id: &FileId) -> Result<(), MoveError> {
-        let fail = |what, rolled_back| MoveError {
-            path: m.src.clone(),
-            what,
-            rolled_back,
-        };
+    fn copy_across(
+        &self,
+        m: &MoveIntent,
+        src_file: &File,
+        id: &FileId,
+        dirty: &mut Vec<PathBuf>,
+    ) -> Result<(), MoveError> {
+        let fail = |what, rolled_back| MoveError { path: m.src.clone(), what, rolled_back };
         let cleanup = |what: MoveProblem| {
             let removed = match std::fs::remove_file(&m.tmp) {
                 Ok(()) => true,
@@ -348,103 +301,56 @@ impl Store {
             fail(what, removed)
         };
         if let Err(e) = self.ensure_parent(&m.tmp) {
-            return Err(fail(
-                MoveProblem::Io {
-                    op: "create staging directory",
-                    source: e,
-                },
-                true,
-            ));
+            return Err(fail(MoveProblem::Io { op: "create staging directory", source: e }, true));
         }
         let mut tmp = match fsops::create_exclusive(&m.tmp) {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 // A stale partial copy of this very move: recovery's leftovers. Start over.
                 let _ = std::fs::remove_file(&m.tmp);
-                fsops::create_exclusive(&m.tmp).map_err(|e| {
-                    fail(
-                        MoveProblem::Io {
-                            op: "create copy",
-                            source: e,
-                        },
-                        true,
-                    )
-                })?
+                fsops::create_exclusive(&m.tmp)
+                    .map_err(|e| fail(MoveProblem::Io { op: "create copy", source: e }, true))?
             }
-            Err(e) => {
-                return Err(fail(
-                    MoveProblem::Io {
-                        op: "create copy",
-                        source: e,
-                    },
-                    true,
-                ))
-            }
+            Err(e) => return Err(fail(MoveProblem::Io { op: "create copy", source: e }, true)),
         };
         let copied = fsops::copy_hashing(src_file, &mut tmp, || fault::point("mid_copy"));
         let hash = match copied {
             Ok(h) => h,
-            Err(e) => {
-                return Err(cleanup(MoveProblem::Io {
-                    op: "copy",
-                    source: e,
-                }))
-            }
+            Err(e) => return Err(cleanup(MoveProblem::Io { op: "copy", source: e })),
         };
         let _ = fsops::set_mtime(&tmp, id.mtime_ns);
         if m.direction == Direction::Out {
             let _ = fsops::set_mode(&tmp, 0o644);
         }
         if let Err(e) = tmp.sync_all() {
-            return Err(cleanup(MoveProblem::Io {
-                op: "fsync copy",
-                source: e,
-            }));
+            return Err(cleanup(MoveProblem::Io { op: "fsync copy", source: e }));
         }
         drop(tmp);
         fault::point("after_copy_fsync");
         let after = src_file.metadata().map(|m| FileId::of(&m));
         if hash != m.sha256 || !matches!(&after, Ok(a) if a.same_content_as(id)) {
-            return Err(cleanup(MoveProblem::Changed(
-                "bytes differ from the hash taken at intake",
-            )));
+            return Err(cleanup(MoveProblem::Changed("bytes differ from the hash taken at intake")));
         }
         if let Err(e) = fsops::rename_noreplace(&m.tmp, &m.dst) {
             let what = if e.kind() == io::ErrorKind::AlreadyExists {
                 MoveProblem::Occupied
             } else {
-                MoveProblem::Io {
-                    op: "rename copy into place",
-                    source: e,
-                }
+                MoveProblem::Io { op: "rename copy into place", source: e }
             };
             return Err(cleanup(what));
         }
         fault::point("after_rename");
         if let Err(e) = fsops::fsync_parent(&m.dst) {
-            return Err(fail(
-                MoveProblem::Io {
-                    op: "fsync store directory",
-                    source: e,
-                },
-                false,
-            ));
+            return Err(fail(MoveProblem::Io { op: "fsync store directory", source: e }, false));
         }
-        fault::point("after_dir_fsync");
         // Unlink the original only if the path still names the file we copied.
         match fsops::lstat_id(&m.src) {
             Ok(now) if now.same_content_as(id) => {
                 fault::point("before_unlink");
                 if let Err(e) = std::fs::remove_file(&m.src) {
-                    return Err(fail(
-                        MoveProblem::Io {
-                            op: "remove original",
-                            source: e,
-                        },
-                        false,
-                    ));
+                    return Err(fail(MoveProblem::Io { op: "remove original", source: e }, false));
                 }
-                let _ = fsops::fsync_parent(&m.src);
+                dirty.extend(m.src.parent().map(Path::to_path_buf));
             }
             // Replaced by another file meanwhile: ours is safe in the store, theirs stays.
             _ => {}
@@ -485,10 +391,7 @@ impl Store {
                 // Never lose bytes: keep the odd file beside the original under a visible name.
                 let aside = m.src.with_file_name(format!(
                     "{}.fotovakt-recovered-{}",
-                    m.src
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
+                    m.src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                     m.item_id
                 ));
                 fsops::rename_noreplace(&m.dst, &aside)?;
@@ -522,6 +425,16 @@ impl Store {
         Ok(n)
     }
 
+    /// Parse a store-relative object name (`objects/ab/<sha256>-<item>.<ext>`) into (sha256, item).
+    pub fn parse_object_name(name: &str) -> Option<(String, i64)> {
+        let file = name.rsplit('/').next()?;
+        let stem = file.split('.').next()?;
+        let (sha, id) = stem.split_once('-')?;
+        let ok = sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit());
+        ok.then_some(())?;
+        Some((sha.to_string(), id.parse().ok()?))
+    }
+
     /// Every file under `objects/` with its store-relative name and size.
     pub fn objects(&self) -> io::Result<Vec<(String, u64)>> {
         let mut out = Vec::new();
@@ -533,11 +446,8 @@ impl Store {
             for f in std::fs::read_dir(shard.path())? {
                 let f = f?;
                 let meta = f.metadata()?;
-                let name = format!(
-                    "objects/{}/{}",
-                    shard.file_name().to_string_lossy(),
-                    f.file_name().to_string_lossy()
-                );
+                let name =
+                    format!("objects/{}/{}", shard.file_name().to_string_lossy(), f.file_name().to_string_lossy());
                 out.push((name, meta.len()));
             }
         }

@@ -38,9 +38,7 @@ pub fn resolve(path: &Path) -> PathBuf {
     let abs = if path.is_absolute() {
         path.to_path_buf()
     } else {
-        std::env::current_dir()
-            .map(|d| d.join(path))
-            .unwrap_or_else(|_| path.to_path_buf())
+        std::env::current_dir().map(|d| d.join(path)).unwrap_or_else(|_| path.to_path_buf())
     };
     let mut existing = abs.as_path();
     let mut rest: Vec<&OsStr> = Vec::new();
@@ -106,24 +104,13 @@ pub fn sync_marker_in(dir: &Path) -> Option<(&'static str, PathBuf)> {
 }
 
 /// Is `store` an acceptable place for the quarantine store?
-pub fn check(
-    store: &Path,
-    cameras: &[PathBuf],
-    sync_roots: &[PathBuf],
-) -> Result<PathBuf, PlacementError> {
+pub fn check(store: &Path, cameras: &[PathBuf], sync_roots: &[PathBuf]) -> Result<PathBuf, PlacementError> {
     let resolved = resolve(store);
-    let refuse = |reason: String, marker: PathBuf| PlacementError {
-        store: store.to_path_buf(),
-        reason,
-        marker,
-    };
+    let refuse = |reason: String, marker: PathBuf| PlacementError { store: store.to_path_buf(), reason, marker };
     for cam in cameras {
         let cam = resolve(cam);
         if resolved.starts_with(&cam) {
-            return Err(refuse(
-                "it lies inside the watched camera folder".into(),
-                cam,
-            ));
+            return Err(refuse("it lies inside the watched camera folder".into(), cam));
         }
         if cam.starts_with(&resolved) {
             return Err(refuse("a watched camera folder lies inside it".into(), cam));
@@ -141,19 +128,13 @@ pub fn check(
         }
         if let Some(name) = anc.file_name().and_then(|n| n.to_str()) {
             if MEDIA_FOLDERS.contains(&name) {
-                return Err(refuse(
-                    format!("it lies inside the media-indexed folder {name}"),
-                    anc.to_path_buf(),
-                ));
+                return Err(refuse(format!("it lies inside the media-indexed folder {name}"), anc.to_path_buf()));
             }
         }
     }
     for shared in ["/storage/emulated", "/sdcard", "/storage/self"] {
         if resolved.starts_with(shared) {
-            return Err(refuse(
-                "it lies on Android shared storage".into(),
-                PathBuf::from(shared),
-            ));
+            return Err(refuse("it lies on Android shared storage".into(), PathBuf::from(shared)));
         }
     }
     Ok(resolved)
@@ -184,18 +165,12 @@ mod tests {
             let err = check(&root.join("deep/store"), &[], &[]).expect_err(marker);
             assert!(err.marker.ends_with(marker), "{marker}: {err}");
             assert!(err.to_string().contains("refusing store"), "{err}");
-            assert!(
-                root.join(marker).exists(),
-                "a sync marker must never be touched"
-            );
+            assert!(root.join(marker).exists(), "a sync marker must never be touched");
         }
         let resilio = base.join("resilio");
         std::fs::create_dir_all(resilio.join(".sync")).expect("mkdir");
         std::fs::write(resilio.join(".sync/ID"), b"x").expect("id");
-        assert!(check(&resilio.join("s"), &[], &[])
-            .expect_err("resilio")
-            .to_string()
-            .contains("Resilio"));
+        assert!(check(&resilio.join("s"), &[], &[]).expect_err("resilio").to_string().contains("Resilio"));
     }
 
     #[test]
@@ -205,11 +180,9 @@ mod tests {
         let e = check(&base.join("Pictures/store"), &[], &[]).expect_err("Pictures");
         assert!(e.reason.contains("Pictures"), "{e}");
         let cam = base.join("phone/cam");
-        let e =
-            check(&cam.join("store"), std::slice::from_ref(&cam), &[]).expect_err("inside camera");
+        let e = check(&cam.join("store"), std::slice::from_ref(&cam), &[]).expect_err("inside camera");
         assert!(e.reason.contains("camera"), "{e}");
-        let e = check(&base.join("phone"), std::slice::from_ref(&cam), &[])
-            .expect_err("camera inside store");
+        let e = check(&base.join("phone"), std::slice::from_ref(&cam), &[]).expect_err("camera inside store");
         assert!(e.reason.contains("camera"), "{e}");
         let e = check(&base.join("sync/x/y"), &[], &[base.join("sync")]).expect_err("sync root");
         assert!(e.reason.contains("sync root"), "{e}");
