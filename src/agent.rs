@@ -385,6 +385,10 @@ impl Agent {
                 Err(e) => return self.failed(path, e.into(), started),
             }
         }
+        if fsops::open_for_writing(&file) == Some(true) {
+            debug!(path = %path.display(), "still open for writing; will look again");
+            return Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started);
+        }
         if id.size == 0 {
             return self.reject_id(path, "empty file (0 bytes)", &id, started);
         }
@@ -454,7 +458,8 @@ impl Agent {
         let result = self.record_and_move(&mut ledger, &facts, &verdict, tag.as_ref(), &file);
         drop(ledger);
         match result {
-            Ok((item, kind_done, detail)) => {
+            Ok(None) => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
+            Ok(Some((item, kind_done, detail))) => {
                 let outcome = Outcome {
                     path: path.to_string_lossy().into_owned(),
                     kind: kind_done,
@@ -543,9 +548,16 @@ impl Agent {
         verdict: &Verdict,
         tag: Option<&Tag<'_>>,
         file: &std::fs::File,
-    ) -> Result<(i64, OutcomeKind, Option<String>), Error> {
+    ) -> Result<Option<(i64, OutcomeKind, Option<String>)>, Error> {
         let quarantine = verdict.action == Action::Quarantine;
-        let _lock = if quarantine { Some(self.store.lock_moves()?) } else { None };
+        // Under the move lock (across processes) nobody else is deciding or moving: if the
+        // path no longer names the file we hashed, or another handler (the watcher and the
+        // Android MediaStore observer can both see one file) settled it meanwhile, step back.
+        let _lock = self.store.lock_moves()?;
+        let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(f.id));
+        if !still_there || (tag.is_none() && ledger.is_settled(f.path, f.id.size, f.id.mtime_ns)?) {
+            return Ok(None);
+        }
         let tags: Vec<String> = tag.and_then(|t| t.note).map(|n| vec![n.to_string()]).unwrap_or_default();
         let state = if quarantine { ItemState::Moving } else { ItemState::Kept };
         let mut tx = ledger.write()?;
@@ -588,7 +600,7 @@ impl Agent {
         }
         if !quarantine {
             tx.commit()?;
-            return Ok((item, OutcomeKind::Kept, None));
+            return Ok(Some((item, OutcomeKind::Kept, None)));
         }
         fault::point("before_journal");
         let (mut intent, name) = self.store.plan_in(item, f.path, f.sha256, f.id.size);
@@ -607,13 +619,13 @@ impl Agent {
                     Some(item),
                     json!({"state": "quarantined", "sha256": f.sha256, "store_name": name, "exposure_ms": exposure}),
                 )?;
-                Ok((item, OutcomeKind::Quarantined, None))
+                Ok(Some((item, OutcomeKind::Quarantined, None)))
             }
             Err(e) if e.rolled_back => {
                 warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
                 tx.set_state(item, ItemState::Aborted, None)?;
                 tx.append("move_aborted", Some(item), json!({"state": "aborted", "reason": e.what.to_string()}))?;
-                Ok((item, OutcomeKind::Retry, Some(e.what.to_string())))
+                Ok(Some((item, OutcomeKind::Retry, Some(e.what.to_string()))))
             }
             Err(e) => {
                 // Could not even undo cleanly: leave the journal row and let recovery decide now.
@@ -644,7 +656,7 @@ impl Agent {
                 };
                 tx.finish_move(intent.id)?;
                 tx.commit()?;
-                return Ok(outcome);
+                return Ok(Some(outcome));
             }
         };
         tx.finish_move(intent.id)?;

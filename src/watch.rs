@@ -227,6 +227,10 @@ impl Consumer<'_> {
             std::thread::sleep(self.opts.consumer_delay);
         }
         let o = self.agent.on_media(path);
+        if o.kind == crate::agent::OutcomeKind::Retry && path.exists() {
+            // Still being written or changed under us: look again once it has settled.
+            self.settling.insert(path.to_path_buf(), (Instant::now(), None));
+        }
         self.report.handled += 1;
         self.unflushed = true;
         observe(&o);

@@ -238,3 +238,23 @@ pub fn read_all(path: &Path) -> io::Result<Vec<u8>> {
     File::open(path)?.read_to_end(&mut v)?;
     Ok(v)
 }
+
+/// Does another process hold this file open for writing? Probed with a read lease, which
+/// Linux refuses while any writer has the file open; the lease is dropped at once so no
+/// writer is ever delayed. `None` where leases are not allowed (not the file's owner and no
+/// CAP_LEASE, or a filesystem without leases): callers then rely on events and settling.
+pub fn open_for_writing(file: &File) -> Option<bool> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor we own; F_SETLEASE takes an int argument.
+    let rc = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
+    if rc == 0 {
+        // SAFETY: as above.
+        unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
+        return Some(false);
+    }
+    match io::Error::last_os_error().raw_os_error() {
+        Some(libc::EAGAIN) | Some(libc::EBUSY) => Some(true),
+        _ => None,
+    }
+}

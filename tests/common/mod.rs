@@ -1,0 +1,158 @@
+//! Shared helpers for the integration tests: a phone-like temp tree and a runner for the
+//! real `fotovakt` binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, Instant};
+
+use fotovakt::sample::SamplePhoto;
+
+/// A temporary phone: `phone/DCIM/Camera` (synced by Syncthing) and a private store.
+pub struct Phone {
+    pub dir: tempfile::TempDir,
+    pub camera: PathBuf,
+    pub store: PathBuf,
+}
+
+impl Phone {
+    pub fn new() -> Phone {
+        Phone::with_store_under(None)
+    }
+
+    /// A phone whose store lives under `store_parent` (another filesystem, say).
+    pub fn with_store_under(store_parent: Option<&Path>) -> Phone {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let camera = dir.path().join("phone/DCIM/Camera");
+        std::fs::create_dir_all(&camera).expect("camera dir");
+        std::fs::create_dir_all(dir.path().join("phone/DCIM/.stfolder")).expect("sync marker");
+        let store = match store_parent {
+            Some(p) => p.join(format!("store-{}", dir.path().file_name().unwrap_or_default().to_string_lossy())),
+            None => dir.path().join("private/store"),
+        };
+        Phone { dir, camera, store }
+    }
+
+    /// Config for the library API.
+    pub fn config(&self) -> fotovakt::Config {
+        fotovakt::Config {
+            store: Some(self.store.clone()),
+            cameras: vec![self.camera.clone()],
+            settle: Duration::from_millis(300),
+            ..fotovakt::Config::default()
+        }
+    }
+
+    /// Run the binary with `--store` and the given args; camera folders via `--camera` where the
+    /// command takes it.
+    pub fn run(&self, args: &[&str]) -> Output {
+        self.run_env(args, &[])
+    }
+
+    pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_fotovakt"));
+        cmd.arg("--store").arg(&self.store);
+        cmd.args(args);
+        if matches!(args.first(), Some(&"scan") | Some(&"watch")) {
+            cmd.arg("--camera").arg(&self.camera);
+        }
+        cmd.env_remove("FOTOVAKT_CONFIG").env("FOTOVAKT_LOG", "fotovakt=info").env("NO_COLOR", "1");
+        // A config file that turns the model off keeps these tests about the core.
+        let cfg = self.dir.path().join("test-config.toml");
+        if !cfg.exists() {
+            std::fs::write(&cfg, "[classifier]\nenabled = false\n").expect("config");
+        }
+        cmd.env("FOTOVAKT_CONFIG", &cfg);
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        cmd.output().expect("run fotovakt")
+    }
+
+    /// Write a sample JPEG the way Android does; returns its final path.
+    pub fn shoot(&self, name: &str, seed: u64) -> PathBuf {
+        let bytes = SamplePhoto { seed, ..SamplePhoto::default() }.jpeg();
+        fotovakt::sample::write_like_android(&self.camera, name, &bytes).expect("write photo")
+    }
+
+    /// Files in the store's objects directory.
+    pub fn stored(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        if let Ok(shards) = std::fs::read_dir(self.store.join("objects")) {
+            for s in shards.flatten() {
+                for f in std::fs::read_dir(s.path()).into_iter().flatten().flatten() {
+                    out.push(f.path());
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    /// Media files left in the camera folder (dotfiles excluded).
+    pub fn in_camera(&self) -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(&self.camera)
+            .expect("camera")
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        v.sort();
+        v
+    }
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256(path: &Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).expect("read")))
+}
+
+/// Poll until `f` holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let end = Instant::now() + timeout;
+    while Instant::now() < end {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    f()
+}
+
+/// The nothing-lost invariant for a set of photos (name → sha256): each is either at its
+/// original path with those bytes, or verified in the store — exactly one of the two.
+pub fn assert_invariant(phone: &Phone, photos: &[(String, String)]) {
+    let stored: Vec<(PathBuf, String)> = phone
+        .stored()
+        .into_iter()
+        .map(|p| {
+            let h = sha256(&p);
+            (p, h)
+        })
+        .collect();
+    for (name, sha) in photos {
+        let at_origin = phone.camera.join(name);
+        let here = at_origin.exists() && &sha256(&at_origin) == sha;
+        let in_store = stored.iter().filter(|(p, h)| h == sha && p.to_string_lossy().contains(sha.as_str())).count();
+        assert!(
+            (here as usize) + in_store == 1,
+            "{name}: at original path: {here}, verified copies in store: {in_store} (must be exactly one place)"
+        );
+    }
+    let tmp = phone.store.join("tmp");
+    let leftovers: Vec<_> = std::fs::read_dir(&tmp).map(|r| r.flatten().collect()).unwrap_or_default();
+    assert!(
+        leftovers.is_empty(),
+        "temp files left in the store: {:?}",
+        leftovers.iter().map(|e| e.path()).collect::<Vec<_>>()
+    );
+}

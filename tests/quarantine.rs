@@ -1,0 +1,236 @@
+//! The store and the move: placement refusals, cross-filesystem moves, crash recovery at
+//! every fault point (the real binary, killed with SIGKILL), tamper detection, officers'
+//! tag and release.
+
+mod common;
+
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::os::unix::process::ExitStatusExt;
+use std::path::Path;
+
+use common::{assert_invariant, sha256, stderr, stdout, Phone};
+use fotovakt::agent::{Agent, OutcomeKind};
+
+fn session(phone: &Phone, case: &str) {
+    let o = phone.run(&["session", "start", "--case", case]);
+    assert!(o.status.success(), "session start: {}", stderr(&o));
+}
+
+#[test]
+fn a_store_inside_a_synced_or_media_folder_is_refused_at_start() {
+    let phone = Phone::new();
+    let synced = phone.dir.path().join("phone/DCIM/fotovakt-store");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"));
+    let out = cmd.arg("--store").arg(&synced).args(["scan", "--camera"]).arg(&phone.camera).output().expect("run");
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("refusing store") && err.contains(".stfolder"), "{err}");
+    assert!(!synced.exists(), "nothing was created inside the synced folder");
+    assert!(phone.dir.path().join("phone/DCIM/.stfolder").is_dir(), "the sync marker is untouched");
+
+    let dropbox = phone.dir.path().join("Dropbox");
+    std::fs::create_dir_all(&dropbox).expect("mkdir");
+    std::fs::write(dropbox.join(".dropbox"), b"{}").expect("marker");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
+        .arg("--store")
+        .arg(dropbox.join("a/b"))
+        .arg("stats")
+        .output()
+        .expect("run");
+    assert!(!out.status.success() && stderr(&out).contains("Dropbox"), "{}", stderr(&out));
+
+    let pictures = phone.dir.path().join("Pictures/store");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
+        .arg("--store")
+        .arg(&pictures)
+        .arg("stats")
+        .output()
+        .expect("run");
+    assert!(stderr(&out).contains("media-indexed folder Pictures"), "{}", stderr(&out));
+}
+
+#[test]
+fn store_layout_is_private() {
+    let phone = Phone::new();
+    session(&phone, "K-1");
+    phone.shoot("IMG_1.jpg", 1);
+    let o = phone.run(&["scan"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for dir in [phone.store.clone(), phone.store.join("objects"), phone.store.join("tmp")] {
+        assert_eq!(std::fs::metadata(&dir).expect("dir").mode() & 0o777, 0o700, "{}", dir.display());
+    }
+    assert!(phone.store.join(".nomedia").exists());
+    for f in phone.stored() {
+        assert_eq!(std::fs::metadata(&f).expect("file").mode() & 0o777, 0o600, "{}", f.display());
+    }
+    // A store others can read is refused.
+    std::fs::set_permissions(&phone.store, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let o = phone.run(&["stats"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("lets others read it"), "{}", stderr(&o));
+}
+
+#[test]
+fn a_move_across_filesystems_is_copied_verified_and_the_original_removed() {
+    let shm = Path::new("/dev/shm");
+    if !shm.is_dir() {
+        eprintln!("SKIP: /dev/shm is not available on this machine");
+        return;
+    }
+    let phone = Phone::with_store_under(Some(shm));
+    let camera_dev = std::fs::metadata(&phone.camera).expect("camera").dev();
+    let mut config = phone.config();
+    config.classifier.enabled = false;
+    let agent = Agent::open(config).expect("agent");
+    assert_ne!(camera_dev, std::fs::metadata(agent.store().root()).expect("store").dev(), "different filesystems");
+    agent.session_start("X-1", None, None).expect("session");
+    let p = phone.shoot("IMG_x.jpg", 42);
+    let sha = sha256(&p);
+    let mtime = std::fs::metadata(&p).expect("meta").mtime();
+    let o = agent.on_media(&p);
+    assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
+    assert!(!p.exists());
+    let stored = &phone.stored()[0];
+    assert_eq!(sha256(stored), sha);
+    assert_eq!(std::fs::metadata(stored).expect("meta").mtime(), mtime, "capture mtime kept on the copy");
+    assert_invariant(&phone, &[("IMG_x.jpg".into(), sha.clone())]);
+    // And back out again across filesystems.
+    let r = agent.release(&o.item.expect("item").to_string(), "test", Some("me")).expect("release");
+    assert_eq!(sha256(Path::new(&r.path)), sha);
+    assert!(phone.stored().is_empty());
+    assert!(agent.verify().expect("verify").problems.is_empty());
+    let _ = std::fs::remove_dir_all(&phone.store);
+}
+
+/// Kill the agent with SIGKILL at one fault point while it quarantines a photo, restart it,
+/// and check the invariant and the ledger.
+fn crash_at(point: &str, store_parent: Option<&Path>) {
+    let phone = Phone::with_store_under(store_parent);
+    session(&phone, "CRASH");
+    let p = phone.shoot("IMG_c.jpg", 9);
+    let photos = vec![("IMG_c.jpg".to_string(), sha256(&p))];
+    let killed = phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", point)]);
+    let was_killed = killed.status.signal() == Some(libc::SIGKILL);
+    // At every instant: at the original path or in the store (possibly both, mid-way), never neither.
+    let at_origin = p.exists();
+    let in_store = !phone.stored().is_empty();
+    assert!(at_origin || in_store, "{point}: photo is nowhere after the kill");
+    // Restart: recovery completes or rolls back, then the scan finishes the job.
+    let again = phone.run(&["scan"]);
+    assert!(again.status.success(), "{point}: restart failed: {}", stderr(&again));
+    assert_invariant(&phone, &photos);
+    assert_eq!(phone.stored().len(), 1, "{point}: quarantined after restart");
+    let v = phone.run(&["verify"]);
+    assert!(v.status.success(), "{point}: verify after recovery: {}", stdout(&v));
+    if let Some(parent) = store_parent {
+        let _ = std::fs::remove_dir_all(parent.join(phone.store.file_name().unwrap_or_default()));
+    }
+    eprintln!("{point}: killed={was_killed} at_origin={at_origin} in_store={in_store}: recovered");
+}
+
+#[test]
+fn crash_at_every_fault_point_same_filesystem() {
+    for point in fotovakt::fault::POINTS {
+        crash_at(point, None);
+    }
+}
+
+#[test]
+fn crash_at_every_fault_point_across_filesystems() {
+    if !Path::new("/dev/shm").is_dir() {
+        eprintln!("SKIP: /dev/shm is not available on this machine");
+        return;
+    }
+    for point in fotovakt::fault::POINTS {
+        crash_at(point, Some(Path::new("/dev/shm")));
+    }
+}
+
+#[test]
+fn verify_detects_a_changed_file_and_an_edited_ledger() {
+    let phone = Phone::new();
+    session(&phone, "T-1");
+    for i in 0..3 {
+        phone.shoot(&format!("IMG_{i}.jpg"), 20 + i);
+    }
+    assert!(phone.run(&["scan"]).status.success());
+    let ok = phone.run(&["verify"]);
+    assert!(ok.status.success(), "{}", stdout(&ok));
+    assert!(stdout(&ok).contains("3 stored files verified"), "{}", stdout(&ok));
+
+    // Flip one byte of a stored original.
+    let victim = phone.stored()[1].clone();
+    let mut bytes = std::fs::read(&victim).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x01;
+    std::fs::write(&victim, &bytes).expect("write");
+    let bad = phone.run(&["verify"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&bad).contains("has changed"), "{}", stdout(&bad));
+    bytes[mid] ^= 0x01;
+    std::fs::write(&victim, &bytes).expect("restore");
+    assert!(phone.run(&["verify"]).status.success());
+
+    // Edit a ledger row behind the agent's back.
+    let db = rusqlite::Connection::open(phone.store.join("ledger.sqlite")).expect("db");
+    db.execute("UPDATE events SET data = replace(data, 'T-1', 'T-2') WHERE kind = 'decided'", []).expect("edit");
+    drop(db);
+    let bad = phone.run(&["verify"]);
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stdout(&bad).contains("do not match its hash"), "{}", stdout(&bad));
+}
+
+#[test]
+fn officers_tag_and_release_with_an_audit_trail() {
+    let phone = Phone::new();
+    let p = phone.shoot("IMG_tag.jpg", 77);
+    let sha = sha256(&p);
+    // No session, no model: kept.
+    assert!(phone.run(&["scan"]).status.success());
+    assert!(p.exists());
+    // Paths outside the camera folders and the store are refused.
+    let outside = phone.dir.path().join("elsewhere.jpg");
+    std::fs::write(&outside, b"x").expect("write");
+    let o = phone.run(&["tag", outside.to_str().expect("utf8"), "--case", "K-5"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("not in a camera folder"), "{}", stderr(&o));
+    // Tag by path: config must know the camera folder.
+    let cfg = phone.dir.path().join("cam.toml");
+    std::fs::write(&cfg, format!("cameras = [{:?}]\n[classifier]\nenabled = false\n", phone.camera)).expect("cfg");
+    let cfgs = cfg.to_str().expect("utf8");
+    let o = phone.run(&[
+        "--config",
+        cfgs,
+        "tag",
+        p.to_str().expect("utf8"),
+        "--case",
+        "K-5",
+        "--officer",
+        "anna",
+        "--note",
+        "plate",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!p.exists());
+    let list = phone.run(&["list", "--case", "K-5", "--json"]);
+    let items: serde_json::Value = serde_json::from_str(&stdout(&list)).expect("json");
+    assert_eq!(items.as_array().map(Vec::len), Some(1));
+    assert_eq!(items[0]["source"], "manual");
+    assert_eq!(items[0]["officer"], "anna");
+    let id = items[0]["id"].as_i64().expect("id").to_string();
+    // Release needs a reason.
+    let o = phone.run(&["release", &id]);
+    assert_eq!(o.status.code(), Some(2), "missing --reason is a usage error");
+    let o = phone.run(&["release", &id, "--reason", "not evidence after all", "--officer", "anna"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(sha256(&p), sha, "released byte for byte to where it came from");
+    let show = phone.run(&["show", &sha[..10], "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&show)).expect("json");
+    let kinds: Vec<&str> = v["events"].as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(kinds.ends_with(&["release_requested", "released"]), "{kinds:?}");
+    assert!(kinds.contains(&"tagged"), "{kinds:?}");
+    // The released file is not quarantined again by the next pass.
+    assert!(phone.run(&["scan"]).status.success());
+    assert!(p.exists());
+    assert!(phone.run(&["verify"]).status.success());
+}
