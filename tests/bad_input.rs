@@ -1,0 +1,251 @@
+//! Bad input: every case gets a clear result, a log line and a ledger event where it is
+//! input the agent saw; the agent keeps running and nothing is lost.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use common::{sha256, stderr, stdout, Phone};
+use fotovakt::agent::{Agent, OutcomeKind};
+use fotovakt::sample::SamplePhoto;
+
+fn agent_in_session(phone: &Phone) -> Agent {
+    let mut config = phone.config();
+    config.classifier.enabled = false;
+    let agent = Agent::open(config).expect("agent");
+    agent.session_start("BAD-1", None, None).expect("session");
+    agent
+}
+
+fn rejected_events(agent: &Agent) -> Vec<String> {
+    let ledger = agent.ledger();
+    let mut stmt = ledger.conn().prepare("SELECT data FROM events WHERE kind = 'rejected'").expect("prepare");
+    stmt.query_map([], |r| r.get::<_, String>(0)).expect("query").map(|r| r.expect("row")).collect()
+}
+
+#[test]
+fn unusable_files_are_rejected_one_event_each_and_left_alone() {
+    let phone = Phone::new();
+    let agent = agent_in_session(&phone);
+    let cam = &phone.camera;
+
+    let empty = cam.join("IMG_empty.jpg");
+    std::fs::write(&empty, b"").expect("write");
+    let dir = cam.join("IMG_dir.jpg");
+    std::fs::create_dir(&dir).expect("mkdir");
+    let fifo = cam.join("IMG_fifo.jpg");
+    let c = std::ffi::CString::new(fifo.as_os_str().as_bytes()).expect("cstr");
+    // SAFETY: valid path string.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    let passwd = cam.join("IMG_passwd.jpg");
+    std::os::unix::fs::symlink("/etc/passwd", &passwd).expect("symlink");
+    let outside_target = phone.dir.path().join("outside.jpg");
+    std::fs::write(&outside_target, SamplePhoto::default().jpeg()).expect("write");
+    let outside = cam.join("IMG_outside.jpg");
+    std::os::unix::fs::symlink(&outside_target, &outside).expect("symlink");
+    let passwd_before = sha256(Path::new("/etc/passwd"));
+
+    let cases: [(&PathBuf, &str); 5] = [
+        (&empty, "empty file"),
+        (&dir, "a directory"),
+        (&fifo, "a FIFO"),
+        (&passwd, "symbolic link"),
+        (&outside, "symbolic link"),
+    ];
+    for (path, why) in cases {
+        let o = agent.on_media(path);
+        assert_eq!(o.kind, OutcomeKind::Rejected, "{}: {o:?}", path.display());
+        assert!(o.detail.as_deref().unwrap_or("").contains(why), "{}: {o:?}", path.display());
+        // Seen again (another event, a reconcile): no second event.
+        assert_eq!(agent.on_media(path).kind, OutcomeKind::Rejected);
+    }
+    let events = rejected_events(&agent);
+    assert_eq!(events.len(), 5, "one ledger event per bad file: {events:?}");
+    assert!(
+        empty.exists() && dir.is_dir() && fifo.exists() && passwd.symlink_metadata().is_ok() && outside_target.exists()
+    );
+    assert_eq!(sha256(Path::new("/etc/passwd")), passwd_before);
+    assert!(phone.stored().is_empty(), "nothing followed into the store");
+    // And the agent still works.
+    let good = phone.shoot("IMG_good.jpg", 5);
+    assert_eq!(agent.on_media(&good).kind, OutcomeKind::Quarantined);
+}
+
+#[test]
+fn corrupt_truncated_and_mislabelled_images_are_still_protected() {
+    let phone = Phone::new();
+    let agent = agent_in_session(&phone);
+    let full = SamplePhoto { seed: 3, ..Default::default() }.jpeg();
+    let mut names = Vec::new();
+    for pct in [10, 50, 90] {
+        let name = format!("IMG_trunc{pct}.jpg");
+        std::fs::write(phone.camera.join(&name), &full[..full.len() * pct / 100]).expect("write");
+        names.push(name);
+    }
+    let png = {
+        let mut v = Vec::new();
+        image::DynamicImage::new_rgb8(16, 16)
+            .write_to(&mut std::io::Cursor::new(&mut v), image::ImageFormat::Png)
+            .expect("png");
+        v
+    };
+    std::fs::write(phone.camera.join("IMG_png.jpg"), &png).expect("write");
+    names.push("IMG_png.jpg".into());
+    std::fs::write(phone.camera.join("IMG_text.jpg"), b"this is not a photo\n").expect("write");
+    names.push("IMG_text.jpg".into());
+    for name in &names {
+        let o = agent.on_media(&phone.camera.join(name));
+        // Shot during a session: case material whatever its bytes. Evidence is kept as-is.
+        assert_eq!(o.kind, OutcomeKind::Quarantined, "{name}: {o:?}");
+    }
+    let items = agent.ledger().items(None).expect("items");
+    let kind_of = |n: &str| items.iter().find(|i| i.original_path.ends_with(n)).map(|i| i.kind.clone());
+    assert_eq!(kind_of("IMG_png.jpg").as_deref(), Some("png"), "sniffed, not trusted from the extension");
+    assert_eq!(kind_of("IMG_text.jpg").as_deref(), Some("unknown"));
+    assert!(agent.verify().expect("verify").problems.is_empty());
+}
+
+#[test]
+fn odd_file_names_newlines_and_invalid_utf8() {
+    let phone = Phone::new();
+    let agent = agent_in_session(&phone);
+    let bytes = SamplePhoto { seed: 11, ..Default::default() }.jpeg();
+    let newline = phone.camera.join("IMG_line\nbreak.jpg");
+    std::fs::write(&newline, &bytes).expect("write");
+    let mut raw = b"IMG_\xff\xfe_latin1_".to_vec();
+    raw.extend_from_slice(b".jpg");
+    let invalid = phone.camera.join(OsStr::from_bytes(&raw));
+    std::fs::write(&invalid, SamplePhoto { seed: 12, ..Default::default() }.jpeg()).expect("write");
+    for p in [&newline, &invalid] {
+        let o = agent.on_media(p);
+        assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
+    }
+    let items = agent.ledger().items(None).expect("items");
+    assert!(items.iter().any(|i| i.original_path == invalid), "raw bytes of the name are kept");
+    // Released back under the exact same (non-UTF-8) name.
+    let id = items.iter().find(|i| i.original_path == invalid).map(|i| i.id).expect("item");
+    agent.release(&id.to_string(), "test", None).expect("release");
+    assert!(invalid.exists());
+}
+
+#[test]
+fn a_full_disk_leaves_the_original_in_place_and_the_agent_running() {
+    let phone = Phone::new();
+    let mnt = phone.dir.path().join("tiny");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIP: cannot mount a small tmpfs here (needs root); full-disk case not exercised");
+        return;
+    }
+    let result = std::panic::catch_unwind(|| {
+        let mut config = phone.config();
+        config.store = Some(mnt.join("store"));
+        config.classifier.enabled = false;
+        let agent = Agent::open(config).expect("agent");
+        agent.session_start("DISK", None, None).expect("session");
+        // Several MB: does not fit in 1 MB (the ledger's WAL takes some of it too).
+        let big = SamplePhoto { width: 3000, height: 2000, seed: 1, quality: 100, ..Default::default() }.jpeg();
+        assert!(big.len() > 1 << 20, "test photo must be larger than the disk: {}", big.len());
+        let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_big.jpg", &big).expect("write");
+        let sha = sha256(&p);
+        let o = agent.on_media(&p);
+        assert_eq!(o.kind, OutcomeKind::Retry, "{o:?}");
+        assert!(o.detail.as_deref().unwrap_or("").contains("No space"), "{o:?}");
+        assert_eq!(sha256(&p), sha, "the original is untouched");
+        assert!(std::fs::read_dir(mnt.join("store/tmp")).expect("tmp").next().is_none(), "partial copy removed");
+        // The agent goes on: a small photo still fits.
+        let tiny = SamplePhoto { width: 32, height: 24, seed: 2, ..Default::default() }.jpeg();
+        let small = fotovakt::sample::write_like_android(&phone.camera, "IMG_small.jpg", &tiny).expect("write");
+        let o = agent.on_media(&small);
+        assert_eq!(
+            o.kind,
+            OutcomeKind::Quarantined,
+            "{o:?} (store holds {:?})",
+            std::fs::read_dir(mnt.join("store")).map(|d| d
+                .flatten()
+                .map(|e| (e.file_name(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+                .collect::<Vec<_>>())
+        );
+    });
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    if let Err(e) = result {
+        std::panic::resume_unwind(e);
+    }
+}
+
+#[test]
+fn a_read_only_store_is_refused_with_a_clear_error() {
+    let phone = Phone::new();
+    let mnt = phone.dir.path().join("ro");
+    std::fs::create_dir_all(&mnt).expect("mkdir");
+    let mounted = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "ro,size=64k,mode=0700", "tmpfs"])
+        .arg(&mnt)
+        .status()
+        .is_ok_and(|s| s.success());
+    if !mounted {
+        eprintln!("SKIP: cannot mount a read-only tmpfs here (needs root)");
+        return;
+    }
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
+        .arg("--store")
+        .arg(mnt.join("store"))
+        .arg("stats")
+        .output()
+        .expect("run");
+    let _ = std::process::Command::new("umount").arg(&mnt).status();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("read-only") && err.contains("/ro/store"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+}
+
+#[test]
+fn files_over_the_size_limit_are_rejected() {
+    let phone = Phone::new();
+    let mut config = phone.config();
+    config.classifier.enabled = false;
+    config.max_file_bytes = 1000;
+    let agent = Agent::open(config).expect("agent");
+    let p = phone.shoot("IMG_huge.jpg", 1);
+    let o = agent.on_media(&p);
+    assert_eq!(o.kind, OutcomeKind::Rejected);
+    assert!(o.detail.as_deref().unwrap_or("").contains("max_file_bytes"), "{o:?}");
+    assert!(p.exists());
+}
+
+#[test]
+fn bad_config_and_bad_arguments_exit_2_with_one_line() {
+    let phone = Phone::new();
+    let cfg = phone.dir.path().join("bad.toml");
+    std::fs::write(&cfg, "[policy]\nthreshold = 7\n").expect("write");
+    let o = phone.run(&["--config", cfg.to_str().expect("utf8"), "stats"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.toml") && stderr(&o).contains("policy.threshold"), "{}", stderr(&o));
+    let o = phone.run(&["--config", "/nonexistent/fotovakt.toml", "stats"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("/nonexistent/fotovakt.toml"), "{}", stderr(&o));
+    for args in [
+        vec!["frobnicate"],
+        vec!["session", "start"],
+        vec!["session", "start", "--case", "K", "--for", "soon"],
+        vec!["stats", "--format", "xml"],
+        vec!["classify"],
+    ] {
+        let o = phone.run(&args);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
+    }
+    let o = phone.run(&["release", "999", "--reason", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no item matches"), "{}", stderr(&o));
+    let o = phone.run(&["scan"]);
+    assert!(o.status.success(), "empty camera folder is fine: {}", stderr(&o));
+    assert!(stdout(&o).contains("nothing new"), "{}", stdout(&o));
+}

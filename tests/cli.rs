@@ -1,0 +1,135 @@
+//! The CLI contract: officers' and admins' commands through the real binary.
+
+mod common;
+
+use common::{stderr, stdout, Phone};
+use fotovakt::sample::SamplePhoto;
+
+fn phone_with_history() -> Phone {
+    let phone = Phone::new();
+    let gps_photo = SamplePhoto { seed: 5, gps: Some((59.9127, 10.7461)), ..Default::default() }.jpeg();
+    fotovakt::sample::write_like_android(&phone.camera, "IMG_personal.jpg", &gps_photo).expect("write");
+    assert!(phone.run(&["scan"]).status.success());
+    let o = phone.run(&["session", "start", "--case", "SECRET-CASE-77", "--for", "2h", "--officer", "bo"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("open for case SECRET-CASE-77 until"), "{}", stdout(&o));
+    for i in 0..3 {
+        phone.shoot(&format!("IMG_case{i}.jpg"), 30 + i);
+    }
+    let o = phone.run(&["scan"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("quarantined 3"), "{}", stdout(&o));
+    phone
+}
+
+#[test]
+fn sessions_open_show_and_close() {
+    let phone = phone_with_history();
+    let s = phone.run(&["session", "status"]);
+    assert!(stdout(&s).contains("open for case SECRET-CASE-77"), "{}", stdout(&s));
+    let s = phone.run(&["session", "stop"]);
+    assert!(stdout(&s).contains("closed"), "{}", stdout(&s));
+    let s = phone.run(&["session", "status"]);
+    assert!(stdout(&s).contains("no session open"), "{}", stdout(&s));
+    phone.shoot("IMG_after.jpg", 99);
+    assert!(phone.run(&["scan"]).status.success());
+    assert!(phone.camera.join("IMG_after.jpg").exists(), "after the session: kept");
+}
+
+#[test]
+fn stats_have_the_documented_keys_and_no_names_gps_or_case_ids() {
+    let phone = phone_with_history();
+    let o = phone.run(&["stats", "--format", "json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let text = stdout(&o);
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    for key in [
+        "generated_at_ms",
+        "items",
+        "per_day",
+        "decisions",
+        "rejected",
+        "exposure_ms",
+        "store",
+        "cases",
+        "session_open",
+    ] {
+        assert!(v.get(key).is_some(), "missing key {key}");
+    }
+    assert_eq!(v["items"]["seen"], 4);
+    assert_eq!(v["items"]["quarantined"], 3);
+    assert_eq!(v["items"]["kept"], 1);
+    assert_eq!(v["decisions"]["session"]["quarantine"], 3);
+    assert_eq!(v["exposure_ms"]["count"], 3);
+    assert!(v["exposure_ms"]["p50"].as_i64().is_some() && v["exposure_ms"]["p95"].as_i64().is_some());
+    assert_eq!(v["store"]["files"], 3);
+    assert_eq!(v["cases"]["count"], 1);
+    assert_eq!(v["cases"]["items_per_case_max"], 3);
+    for secret in ["IMG_", "SECRET-CASE", "59.91", "10.74", "Camera", "bo\""] {
+        assert!(!text.contains(secret), "stats leak {secret:?}: {text}");
+    }
+    let by_case = stdout(&phone.run(&["stats", "--format", "json", "--by-case"]));
+    assert!(by_case.contains("SECRET-CASE-77"), "--by-case names the case");
+    let table = stdout(&phone.run(&["stats"]));
+    assert!(table.contains("quarantined 3") && !table.contains("SECRET"), "{table}");
+}
+
+#[test]
+fn openmetrics_follows_the_exposition_format() {
+    let phone = phone_with_history();
+    let text = stdout(&phone.run(&["stats", "--format", "openmetrics"]));
+    assert!(text.ends_with("# EOF\n"), "{text}");
+    let mut typed = std::collections::HashSet::new();
+    let mut helped = std::collections::HashSet::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let mut p = rest.split(' ');
+            typed.insert(p.next().expect("name").to_string());
+            assert!(matches!(p.next(), Some("gauge" | "counter")), "{line}");
+        } else if let Some(rest) = line.strip_prefix("# HELP ") {
+            helped.insert(rest.split(' ').next().expect("name").to_string());
+        } else if line.starts_with("# UNIT ") || line == "# EOF" {
+        } else {
+            let (name_labels, value) = line.rsplit_once(' ').expect("sample has a value");
+            let name = name_labels.split('{').next().expect("name");
+            let family = name.strip_suffix("_total").unwrap_or(name);
+            assert!(typed.contains(family) && helped.contains(family), "sample {line} before its TYPE/HELP");
+            assert!(value == "NaN" || value.parse::<f64>().is_ok(), "{line}");
+            assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
+        }
+    }
+    assert!(text.contains("fotovakt_items{state=\"quarantined\"} 3"), "{text}");
+    assert!(text.contains("fotovakt_decisions_total{source=\"session\",action=\"quarantine\"} 3"), "{text}");
+}
+
+#[test]
+fn list_and_show_tell_the_custody_story() {
+    let phone = phone_with_history();
+    let list = stdout(&phone.run(&["list"]));
+    assert_eq!(list.lines().count(), 4, "header + 3 quarantined: {list}");
+    let all = stdout(&phone.run(&["list", "--all", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&all).expect("json");
+    assert_eq!(items.as_array().map(Vec::len), Some(4));
+    let personal = items.as_array().and_then(|a| a.iter().find(|i| i["state"] == "kept")).expect("kept item");
+    assert!(personal["gps"].is_array(), "EXIF GPS recorded for the ledger: {personal}");
+    let id = items[0]["id"].as_i64().expect("id").to_string();
+    let show = stdout(&phone.run(&["show", &id]));
+    for needle in
+        ["sha256", "original", "decision   quarantine by session", "custody log:", "intake", "decided", "quarantined"]
+    {
+        assert!(show.contains(needle), "{needle}: {show}");
+    }
+    let o = phone.run(&["show", "zz"]);
+    assert_eq!(o.status.code(), Some(1));
+}
+
+#[test]
+fn help_and_version_work() {
+    let phone = Phone::new();
+    let o = phone.run(&["--help"]);
+    assert!(o.status.success());
+    for cmd in ["watch", "scan", "tag", "release", "session", "list", "show", "stats", "verify", "classify", "demo"] {
+        assert!(stdout(&o).contains(cmd), "{cmd} in --help");
+    }
+    assert!(phone.run(&["--version"]).status.success());
+}
