@@ -427,7 +427,16 @@ class PyiReader:
                 return T("array", args=[self.type(a.slice)])
             if base in ("typing.ClassVar", "typing.Optional"):
                 return self.type(a.slice, ret)
-            return T("cls", self.resolve(base)) if base else T("cls", "java/lang/Object")
+            if not base:
+                return T("cls", "java/lang/Object")
+            # Keep type arguments only when all are concrete classes (e.g. Iterator<String>);
+            # anything with type variables or primitives stays raw (erased).
+            elts = a.slice.elts if isinstance(a.slice, ast.Tuple) else [a.slice]
+            args = [self.type(e) for e in elts]
+            if all(x.kind == "cls" and x.name != "java/lang/Object" and
+                   not (dotted(e) or "").split(".")[-1].startswith("_") for x, e in zip(args, elts)):
+                return T("cls", self.resolve(base), args)
+            return T("cls", self.resolve(base))
         if n:
             return T("cls", self.resolve(n))
         return T("cls", "java/lang/Object")
@@ -470,21 +479,28 @@ class PyiReader:
         out[name] = (bases, members, "$" in name)
 
 
+# Parts of the chaquopy wheel that Android has and the host JDK lacks (java.*, javax.*,
+# org.w3c and org.xml come from the JDK instead).
+CHAQUOPY_ROOTS = (("android-stubs", "android"), ("dalvik-stubs", "dalvik"),
+                  ("org-stubs/json", "org.json"), ("org-stubs/xmlpull", "org.xmlpull"))
+
+
 def read_chaquopy(root: str) -> dict:
     out = {}
-    base = os.path.join(root, "android-stubs")
-    for dirpath, _, files in os.walk(base):
-        for fn in files:
-            if not fn.endswith(".pyi"):
-                continue
-            rel = os.path.relpath(dirpath, base)
-            pkg = "android" if rel == "." else "android." + rel.replace(os.sep, ".")
-            with open(os.path.join(dirpath, fn), encoding="utf-8") as f:
-                tree = ast.parse(f.read())
-            reader = PyiReader(pkg)
-            for node in tree.body:
-                if isinstance(node, ast.ClassDef):
-                    reader.read_class(node, "", out)
+    for sub, prefix in CHAQUOPY_ROOTS:
+        base = os.path.join(root, sub)
+        for dirpath, _, files in os.walk(base):
+            for fn in files:
+                if not fn.endswith(".pyi"):
+                    continue
+                rel = os.path.relpath(dirpath, base)
+                pkg = prefix if rel == "." else prefix + "." + rel.replace(os.sep, ".")
+                with open(os.path.join(dirpath, fn), encoding="utf-8") as f:
+                    tree = ast.parse(f.read())
+                reader = PyiReader(pkg)
+                for node in tree.body:
+                    if isinstance(node, ast.ClassDef):
+                        reader.read_class(node, "", out)
     return out
 
 
