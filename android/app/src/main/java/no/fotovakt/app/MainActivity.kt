@@ -78,8 +78,10 @@ class MainActivity : Activity() {
         val list = JSONArray(core.listJson(DAYS))
         val lines = (0 until list.length()).map { i ->
             val o = list.getJSONObject(i)
-            val case = o.optString("case_id").ifEmpty { getString(R.string.no_case) }
-            "${o.optString("taken_at")}  ${o.optString("name")}  [$case]  ${o.optString("state")}"
+            val case = if (o.isNull("case_id")) getString(R.string.no_case) else o.optString("case_id")
+            val name = o.optString("original_path").substringAfterLast('/')
+            val at = android.text.format.DateFormat.format("MM-dd HH:mm", o.optLong("decided_at_ms"))
+            "#${o.optLong("id")}  $at  $name  [$case]  ${o.optString("state")}"
         }
         val json = core.statsJson()
         runOnUiThread {

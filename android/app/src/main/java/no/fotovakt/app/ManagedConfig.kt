@@ -14,11 +14,11 @@ data class ManagedConfig(
     val dutySchedule: String,
     /** Work sites as "name;lat;lon;radius_m" lines. */
     val workSites: List<String>,
-    /** Classifier score at or above which a photo is quarantined (0..1). */
-    val caseThreshold: Float,
+    /** Classifier score at or above which a photo is quarantined (0..1); null: the model head's own. */
+    val caseThreshold: Float?,
     /** Camera folders below shared storage, relative ("DCIM/Camera") or absolute. */
     val cameraFolders: List<String>,
-    /** Days a released or exported item stays before it is purged. */
+    /** Days a released item stays before it is purged (not yet applied: the core has no retention setting). */
     val retentionDays: Int,
     /** Minutes between full reconcile passes. */
     val reconcileMinutes: Int,
@@ -29,7 +29,7 @@ data class ManagedConfig(
         val DEFAULT = ManagedConfig(
             dutySchedule = "",
             workSites = emptyList(),
-            caseThreshold = 0.5f,
+            caseThreshold = null,
             cameraFolders = listOf("DCIM/Camera", "Pictures", "DCIM"),
             retentionDays = 30,
             reconcileMinutes = 15,
@@ -46,7 +46,7 @@ data class ManagedConfig(
             return ManagedConfig(
                 dutySchedule = b.getString("duty_schedule") ?: d.dutySchedule,
                 workSites = lines(b.getString("work_sites")) ?: d.workSites,
-                caseThreshold = (b.getString("case_threshold")?.toFloatOrNull() ?: d.caseThreshold).coerceIn(0f, 1f),
+                caseThreshold = b.getString("case_threshold")?.toFloatOrNull()?.coerceIn(0f, 1f) ?: d.caseThreshold,
                 cameraFolders = lines(b.getString("camera_folders")) ?: d.cameraFolders,
                 retentionDays = b.getInt("retention_days", d.retentionDays).coerceAtLeast(1),
                 reconcileMinutes = b.getInt("reconcile_minutes", d.reconcileMinutes).coerceIn(5, 24 * 60),

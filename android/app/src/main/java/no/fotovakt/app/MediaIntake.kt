@@ -69,7 +69,11 @@ class MediaIntake(private val context: Context) {
         if (mime.startsWith("video/")) classifyKeyframe(path)
         val json = CoreHolder.call(context, "on_media $displayName") { it.onMedia(path) } ?: return
         val outcome = Outcome.parse(json) ?: return
-        if (!outcome.quarantined) return
+        if (!outcome.quarantined) {
+            // Already moved by the core's own watcher: only the stale MediaStore row is left.
+            if (!java.io.File(path).exists()) removeMediaRow(uri, path)
+            return
+        }
         removeMediaRow(uri, path)
         Notifications.quarantined(context, QuarantinedItem(outcome.itemId ?: path, displayName, "", outcome.caseId, "quarantined"))
         CoreHolder.call(context, "stats") { it.statsJson() }?.let { stats ->
@@ -109,16 +113,15 @@ class MediaIntake(private val context: Context) {
         MediaScannerConnection.scanFile(context, arrayOf(path), null, null)
     }
 
-    /** The part of the core's `Outcome` JSON the app acts on. */
+    /** The part of the core's `Outcome` JSON (src/agent.rs) the app acts on. */
     data class Outcome(val quarantined: Boolean, val itemId: String?, val caseId: String?) {
         companion object {
             fun parse(json: String): Outcome? = try {
                 val o = JSONObject(json)
-                val item = o.optJSONObject("item")
                 Outcome(
-                    quarantined = o.optString("action") == "quarantined" || o.optBoolean("quarantined", false),
-                    itemId = item?.optString("id")?.takeIf { it.isNotEmpty() } ?: o.optString("item_id").takeIf { it.isNotEmpty() },
-                    caseId = item?.optString("case_id")?.takeIf { it.isNotEmpty() },
+                    quarantined = o.optString("kind") == "quarantined",
+                    itemId = if (o.isNull("item")) null else o.optLong("item").toString(),
+                    caseId = if (o.isNull("case_id")) null else o.optString("case_id"),
                 )
             } catch (e: org.json.JSONException) {
                 Log.e(TAG, "bad outcome JSON: ${e.message}")
