@@ -231,11 +231,31 @@ fi
 
 # ---------------------------------------------------------------- 4. cargo check for Android
 log "4. cargo check --target aarch64-linux-android --features android"
-if ! command -v cargo >/dev/null; then
+if [ ! -f src/agent.rs ]; then
+  skip "cargo check for Android: the core (src/agent.rs) is not on this branch yet"
+elif ! command -v cargo >/dev/null; then
   skip "cargo not installed"
 elif rustup target list --installed 2>/dev/null | grep -q aarch64-linux-android || rustup target add aarch64-linux-android >/dev/null 2>&1; then
+  # Build scripts (bundled SQLite via the cc crate) want the NDK's clang even for `cargo check`.
+  # Without an NDK, a stand-in writes empty objects: Rust code is fully checked, the C parts
+  # are not compiled for Android here (nothing is linked in check mode anyway).
+  if ! command -v aarch64-linux-android29-clang >/dev/null && [ -z "${ANDROID_NDK_HOME:-}" ]; then
+    FAKE="$BC/fake-ndk"
+    mkdir -p "$FAKE"
+    cat > "$FAKE/cc" <<'CC'
+#!/bin/sh
+# check-only stand-in for the NDK's clang: creates the requested output, compiles nothing
+out=""
+while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out="$2"; shift; done
+[ -n "$out" ] && : > "$out"
+exit 0
+CC
+    chmod +x "$FAKE/cc"
+    export CC_aarch64_linux_android="$FAKE/cc" AR_aarch64_linux_android=ar
+    echo "no NDK: C code of build scripts is stubbed for this check"
+  fi
   if cargo check --quiet --lib --locked --target aarch64-linux-android --features android; then
-    ok "cargo check aarch64-linux-android (no NDK here: checked, not linked)"
+    ok "cargo check aarch64-linux-android --features android (checked, not linked: no NDK)"
   else
     bad "cargo check --target aarch64-linux-android --features android"
   fi
@@ -245,7 +265,9 @@ fi
 
 # ---------------------------------------------------------------- 5. host cdylib: symbols + JVM harness
 log "5. JNI bridge on the host JVM"
-if command -v cargo >/dev/null && cargo build --quiet --lib --locked --features android; then
+if [ ! -f src/agent.rs ]; then
+  skip "host JNI bridge: the core (src/agent.rs) is not on this branch yet"
+elif command -v cargo >/dev/null && cargo build --quiet --lib --locked --features android; then
   SO="$CARGO_TARGET_DIR/debug/libfotovakt.so"
   H="$BC/host"
   rm -rf "$H" && mkdir -p "$H/classes" "$H/headers"
