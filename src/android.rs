@@ -129,7 +129,7 @@ fn android_config(toml: &str, files_dir: &Path) -> BridgeResult<Config> {
 }
 
 #[no_mangle]
-pub extern "system" fn Java_no_fotovakt_core_NativeCore_version<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>) -> jstring {
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeVersion<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| jstr(env, env!("CARGO_PKG_VERSION")))
 }
 

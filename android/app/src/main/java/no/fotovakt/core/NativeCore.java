@@ -104,8 +104,13 @@ public final class NativeCore implements AutoCloseable {
         return handle;
     }
 
-    /** The crate version the library was built from. */
-    public static native String version();
+    /** The crate version the library was built from (loads the library first). */
+    public static String version() {
+        load();
+        return nativeVersion();
+    }
+
+    private static native String nativeVersion();
 
     private static native long nativeStart(String configToml, String filesDir, String cacheDir, String nativeLibDir);
     private static native String nativeOnMedia(long handle, String path);
