@@ -244,9 +244,14 @@ elif rustup target list --installed 2>/dev/null | grep -q aarch64-linux-android 
     mkdir -p "$FAKE"
     cat > "$FAKE/cc" <<'CC'
 #!/bin/sh
-# check-only stand-in for the NDK's clang: creates the requested output, compiles nothing
+# check-only stand-in for the NDK's clang: creates the requested output, compiles nothing.
+# Fails the MSVC probe so the cc crate treats it as a GNU-style compiler.
+[ "$1" = "-?" ] && exit 1
 out=""
-while [ $# -gt 0 ]; do [ "$1" = "-o" ] && out="$2"; shift; done
+while [ $# -gt 0 ]; do
+  case "$1" in -o) out="$2" ;; -Fo*) out="${1#-Fo}" ;; esac
+  shift
+done
 [ -n "$out" ] && : > "$out"
 exit 0
 CC
