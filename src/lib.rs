@@ -13,6 +13,9 @@
 //!
 //! [`agent::Agent`] ties them together; the CLI ([`cli`]) and the Android bridge call it.
 
+/// JNI bridge for the Android app shell (feature `android`).
+#[cfg(feature = "android")]
+pub mod android;
 pub mod agent;
 pub mod classify;
 pub mod cli;

@@ -1,0 +1,126 @@
+package no.fotovakt.core;
+
+/**
+ * The JNI surface of the Rust core ({@code src/android.rs}, cargo feature {@code android}).
+ *
+ * <p>Plain Java with no Android imports, so the very same class is compiled into the app and into
+ * the host JVM harness ({@code android/host-test}) that drives the bridge on a desktop JVM.
+ * Every method calls the same {@code Agent} functions the CLI uses; results are JSON strings.
+ * Errors and Rust panics arrive as {@link FotovaktException}.
+ *
+ * <p>Thread safety: the Rust agent is {@code Send + Sync}; calls may come from any thread.
+ * {@link #close()} must not race other calls on the same instance (the service owns it).
+ */
+public final class NativeCore implements AutoCloseable {
+    private static volatile boolean loaded;
+
+    /** Loads {@code libfotovakt.so} (on a host JVM: {@code -Djava.library.path} names its folder). */
+    public static synchronized void load() {
+        if (!loaded) {
+            System.loadLibrary("fotovakt");
+            loaded = true;
+        }
+    }
+
+    private long handle;
+
+    private NativeCore(long handle) {
+        this.handle = handle;
+    }
+
+    /**
+     * Opens the agent.
+     *
+     * @param configToml the config file contents (same schema as the CLI's config), built by the
+     *     app from managed configuration; its paths point into {@code filesDir}
+     * @param filesDir app-private files dir (the quarantine store lives below it)
+     * @param cacheDir app-private cache dir (scratch)
+     * @param nativeLibDir {@code ApplicationInfo.nativeLibraryDir}, for diagnostics only: ONNX
+     *     Runtime is loaded by bare soname {@code libonnxruntime.so}
+     */
+    public static NativeCore start(String configToml, String filesDir, String cacheDir, String nativeLibDir) {
+        load();
+        return new NativeCore(nativeStart(configToml, filesDir, cacheDir, nativeLibDir));
+    }
+
+    /** A new photo or video at {@code path}: hash, classify, decide, maybe quarantine. Outcome JSON. */
+    public String onMedia(String path) {
+        return nativeOnMedia(h(), path);
+    }
+
+    /** Classify one JPEG keyframe of a video (decoded by the app). Assessment JSON, or "null". */
+    public String classifyKeyframe(byte[] jpeg) {
+        return nativeClassifyKeyframe(h(), jpeg);
+    }
+
+    /** Tag a quarantined item (or "session") with a case ID. ItemSummary JSON. */
+    public String tag(String target, String caseId, String officer, String note) {
+        return nativeTag(h(), target, caseId, officer, note);
+    }
+
+    /** Release a quarantined item as not case material, with a reason. ItemSummary JSON. */
+    public String release(String item, String reason, String officer) {
+        return nativeRelease(h(), item, reason, officer);
+    }
+
+    /** Open a case session: new photos are taken as material of {@code caseId}. 0 = no limit. */
+    public void sessionStart(String caseId, long durationSeconds) {
+        nativeSessionStart(h(), caseId, durationSeconds);
+    }
+
+    public void sessionStop() {
+        nativeSessionStop(h());
+    }
+
+    /** Quarantined items of the last {@code days} days (no image data), JSON array. */
+    public String listJson(int days) {
+        return nativeListJson(h(), days);
+    }
+
+    /** Walk the camera folders for anything the observers missed. ReconcileReport JSON. */
+    public String reconcile() {
+        return nativeReconcile(h());
+    }
+
+    /** Counts only (for the EMM): JSON object. */
+    public String statsJson() {
+        return nativeStatsJson(h());
+    }
+
+    /** Stops the agent (flushes the ledger). Idempotent. */
+    @Override
+    public synchronized void close() {
+        long h = handle;
+        handle = 0;
+        if (h != 0) {
+            nativeStop(h);
+        }
+    }
+
+    private synchronized long h() {
+        if (handle == 0) {
+            throw new FotovaktException("agent is stopped");
+        }
+        return handle;
+    }
+
+    /** The crate version the library was built from (loads the library first). */
+    public static String version() {
+        load();
+        return nativeVersion();
+    }
+
+    private static native String nativeVersion();
+
+    private static native long nativeStart(String configToml, String filesDir, String cacheDir, String nativeLibDir);
+    private static native String nativeOnMedia(long handle, String path);
+    private static native String nativeClassifyKeyframe(long handle, byte[] jpeg);
+    private static native String nativeTag(long handle, String target, String caseId, String officer, String note);
+    private static native String nativeRelease(long handle, String item, String reason, String officer);
+    private static native void nativeSessionStart(long handle, String caseId, long durationSeconds);
+    private static native void nativeSessionStop(long handle);
+    private static native String nativeListJson(long handle, int days);
+    private static native String nativeReconcile(long handle);
+    private static native String nativeStatsJson(long handle);
+    private static native void nativeStop(long handle);
+}

@@ -1,0 +1,312 @@
+#!/usr/bin/env bash
+# Checks of the Android app shell and the JNI bridge that run without an Android SDK/NDK.
+# Called by .ci/run on a fresh clone; installs its own prerequisites (idempotent) and caches
+# downloads and the generated android.jar under build-check/ (git-ignored).
+#
+#   1. android.jar stubs from AOSP API signature files (+ chaquopy API 36 stubs)
+#   2. aapt2 links the manifest, resources and app_restrictions.xml; manifest rules
+#   3. the app's Java (javac) and Kotlin (kotlinc, -Werror) sources compile against the stubs;
+#      a negative control proves the stubs reject a misspelled method and a missing override
+#   4. cargo check --target aarch64-linux-android --features android
+#   5. the bridge as a host cdylib: every `native` method has its Java_ symbol (javac -h vs nm -D),
+#      and a host JVM harness calls every native method with real JPEGs
+#
+# Exit status: non-zero on any real failure. Anything that cannot run here prints "SKIP: why".
+# Closing line: "android-checks: N passed, N failed, N skipped".
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+BC="$ROOT/build-check"
+mkdir -p "$BC"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+START=$(date +%s)
+PASS=0 FAIL=0 SKIP=0
+FAILED=()
+
+log() { printf '\n== %s\n' "$*"; }
+ok() { PASS=$((PASS + 1)); echo "PASS: $*"; }
+bad() { FAIL=$((FAIL + 1)); FAILED+=("$*"); echo "FAIL: $*"; }
+skip() { SKIP=$((SKIP + 1)); echo "SKIP: $*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; then sudo -n "$@"; else return 1; fi; }
+
+# ---------------------------------------------------------------- prerequisites
+# Pinned inputs: Debian trixie's android-platform-frameworks-base 14~beta1 (AOSP API files).
+AOSP_VER="14~beta1"
+AOSP_TAR="android-platform-frameworks-base_${AOSP_VER}.orig.tar.xz"
+AOSP_SHA="c1d64d78588fc7641923ad05b5ef12c3366f73b8bbca429f13f60c981e166d35"
+CHQ_VER="36.20260406"
+KOTLIN_VER="2.4.20"
+DL="$BC/dl"
+mkdir -p "$DL"
+
+need_apt=()
+command -v javac >/dev/null || need_apt+=(openjdk-17-jdk-headless)
+command -v aapt2 >/dev/null || need_apt+=(aapt)
+[ -f /usr/share/android-framework-res/framework-res.apk ] || need_apt+=(android-framework-res)
+command -v python3 >/dev/null || need_apt+=(python3)
+command -v nm >/dev/null || need_apt+=(binutils)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "apt-get install ${need_apt[*]}"
+  as_root apt-get update -qq >/dev/null 2>&1
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null 2>&1 \
+    || echo "warning: apt-get install ${need_apt[*]} failed"
+fi
+
+API_TXT="$DL/t14/core/api/current.txt"
+if [ ! -s "$API_TXT" ]; then
+  log "fetching AOSP API signature files (Debian source package, $AOSP_VER)"
+  APT="$BC/apt"
+  mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
+  echo "deb-src http://deb.debian.org/debian trixie main" > "$APT/sources.list"
+  AOPT=(-o "Dir::Etc::SourceList=$APT/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
+        -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache")
+  if [ ! -s "$DL/$AOSP_TAR" ]; then
+    apt-get "${AOPT[@]}" update -qq >/dev/null 2>&1
+    # Only the orig tarball is needed; the .dsc may be missing from a mirror snapshot.
+    (cd "$DL" && apt-get "${AOPT[@]}" source --download-only "android-platform-frameworks-base=1:$AOSP_VER-3" >/dev/null 2>&1)
+  fi
+  if [ -s "$DL/$AOSP_TAR" ] && echo "$AOSP_SHA  $DL/$AOSP_TAR" | sha256sum -c --quiet; then
+    mkdir -p "$DL/t14"
+    tar -xJf "$DL/$AOSP_TAR" -C "$DL/t14" ./core/api/current.txt
+  else
+    rm -f "$DL/$AOSP_TAR"
+  fi
+fi
+
+CHQ="$DL/chq"
+if [ ! -d "$CHQ/android-stubs" ]; then
+  log "fetching chaquopy-stubs-android $CHQ_VER (PyPI)"
+  python3 -m pip download -q --no-deps "chaquopy-stubs-android==$CHQ_VER" -d "$DL" >/dev/null 2>&1
+  whl=$(ls "$DL"/chaquopy_stubs_android-"$CHQ_VER"-*.whl 2>/dev/null | head -1)
+  [ -n "$whl" ] && mkdir -p "$CHQ" && python3 -m zipfile -e "$whl" "$CHQ"
+fi
+
+KOTLINC="$BC/kotlinc/node_modules/kotlin-compiler/bin/kotlinc"
+if [ ! -x "$KOTLINC" ] && command -v npm >/dev/null; then
+  log "installing kotlin-compiler $KOTLIN_VER (npm)"
+  mkdir -p "$BC/kotlinc"
+  (cd "$BC/kotlinc" && npm install --no-audit --no-fund --silent "kotlin-compiler@$KOTLIN_VER" >/dev/null 2>&1)
+  chmod +x "$BC"/kotlinc/node_modules/kotlin-compiler/bin/* 2>/dev/null
+fi
+
+# ---------------------------------------------------------------- 1. android.jar stubs
+log "1. android.jar stubs"
+STUBGEN=android/host-test/stubgen
+JAR="$BC/stubs/android.jar"
+if [ -s "$API_TXT" ] && [ -d "$CHQ/android-stubs" ]; then
+  mkdir -p "$BC/stubs"
+  key=$(cat "$STUBGEN"/*.py "$STUBGEN"/*.txt "$API_TXT" | sha256sum | cut -c1-16)-$CHQ_VER
+  if [ ! -s "$JAR" ] || [ "$(cat "$BC/stubs/key" 2>/dev/null)" != "$key" ]; then
+    if python3 "$STUBGEN/android_stubs.py" --api "$API_TXT" --api "$STUBGEN/androidx-enterprise-feedback.txt" \
+        --chaquopy "$CHQ" --overrides "$STUBGEN/api-overrides.txt" --out "$JAR" | tee "$BC/stubs/summary.txt"; then
+      echo "$key" > "$BC/stubs/key"
+    else
+      rm -f "$JAR"
+    fi
+  else
+    cat "$BC/stubs/summary.txt"
+  fi
+  [ -s "$JAR" ] && ok "android.jar stubs ($(python3 -c "import zipfile,sys;print(len(zipfile.ZipFile(sys.argv[1]).namelist()))" "$JAR") classes)" \
+    || bad "android.jar stub generation"
+else
+  skip "android.jar stubs: AOSP API file or chaquopy stubs could not be fetched (no registry access?)"
+fi
+
+# ---------------------------------------------------------------- 2. aapt2 + manifest rules
+log "2. aapt2 link of manifest, resources and app_restrictions.xml"
+MAN=android/app/src/main/AndroidManifest.xml
+RES=android/app/src/main/res
+FWRES=/usr/share/android-framework-res/framework-res.apk
+A="$BC/aapt"
+rm -rf "$A" && mkdir -p "$A/gen"
+# Manifest rules the platform enforces only at install/run time on Android 14/15.
+python3 - "$MAN" "$RES/xml/app_restrictions.xml" android/app/src/main/java <<'EOF' && ok "manifest rules (FGS type + subtype, exported explicit, immutable PendingIntents, restrictions keys)" || bad "manifest rules"
+import os, re, sys, xml.etree.ElementTree as ET
+A = "{http://schemas.android.com/apk/res/android}"
+man, rx, src = sys.argv[1:4]
+root = ET.parse(man).getroot()
+app = root.find("application")
+errs = []
+perms = {p.get(A + "name") for p in root.findall("uses-permission")}
+for svc in app.findall("service"):
+    t = svc.get(A + "foregroundServiceType")
+    if t:
+        if t == "specialUse":
+            props = {p.get(A + "name"): p.get(A + "value") for p in svc.findall("property")}
+            if not props.get("android.app.PROPERTY_SPECIAL_USE_FGS_SUBTYPE"):
+                errs.append(f"{svc.get(A+'name')}: specialUse without PROPERTY_SPECIAL_USE_FGS_SUBTYPE")
+            if "android.permission.FOREGROUND_SERVICE_SPECIAL_USE" not in perms:
+                errs.append("specialUse without FOREGROUND_SERVICE_SPECIAL_USE permission")
+        if t == "dataSync":
+            errs.append("dataSync FGS: capped at 6h/24h and not startable from BOOT_COMPLETED on Android 15")
+for tag in ("activity", "service", "receiver", "provider"):
+    for c in app.findall(tag):
+        if c.get(A + "exported") is None:
+            errs.append(f"{c.get(A+'name')}: android:exported not explicit")
+        if c.get(A + "exported") == "true" and tag != "activity" and not c.get(A + "permission"):
+            errs.append(f"{c.get(A+'name')}: exported without a permission")
+if app.get(A + "allowBackup") != "false":
+    errs.append("allowBackup must be false (the store holds evidence)")
+md = {m.get(A + "name"): m.get(A + "resource") for m in app.findall("meta-data")}
+if md.get("android.content.APP_RESTRICTIONS") != "@xml/app_restrictions":
+    errs.append("APP_RESTRICTIONS meta-data missing")
+keys = {r.get(A + "key") for r in ET.parse(rx).getroot()}
+kt = open(os.path.join(src, "no/fotovakt/app/ManagedConfig.kt")).read()
+for k in sorted(keys):
+    if f'"{k}"' not in kt:
+        errs.append(f"restriction {k} is not read by ManagedConfig.kt")
+for read in sorted(set(re.findall(r'b\.get\w+\("([a-z_]+)"', kt)) - keys):
+    errs.append(f"ManagedConfig.kt reads {read}, which app_restrictions.xml does not declare")
+for dp, _, fs in os.walk(src):
+    for f in fs:
+        text = open(os.path.join(dp, f)).read()
+        for m in re.finditer(r"PendingIntent\.get(?:Activity|Broadcast|Service|ForegroundService)\(", text):
+            call = text[m.start(): m.start() + 400]
+            if "FLAG_IMMUTABLE" not in call:
+                errs.append(f"{f}: PendingIntent without FLAG_IMMUTABLE")
+        if re.search(r"setLargeIcon|BigPictureStyle|loadThumbnail|Thumbnails\.", text):
+            errs.append(f"{f}: thumbnail/picture of evidence outside the app")
+for e in errs:
+    print("  " + e)
+sys.exit(1 if errs else 0)
+EOF
+if command -v aapt2 >/dev/null && [ -f "$FWRES" ]; then
+  # Debian's framework-res.apk is API 29; the few newer manifest features are substituted for
+  # the link only (each is checked above in the real manifest): <property> (API 31),
+  # android:dataExtractionRules (31), foregroundServiceType="specialUse" (34).
+  sed -e 's#<manifest xmlns:android="http://schemas.android.com/apk/res/android">#<manifest xmlns:android="http://schemas.android.com/apk/res/android" package="no.fotovakt.app">#' \
+      -e 's#android:dataExtractionRules="@xml/data_extraction_rules"##' \
+      -e 's#android:foregroundServiceType="specialUse"#android:foregroundServiceType="dataSync"#' "$MAN" |
+    python3 -c "import re,sys; print(re.sub(r'<property\b.*?/>', '', sys.stdin.read(), flags=re.S))" > "$A/AndroidManifest.xml"
+  if aapt2 compile --dir "$RES" -o "$A/res.zip" && \
+     aapt2 link -I "$FWRES" --manifest "$A/AndroidManifest.xml" --min-sdk-version 29 --target-sdk-version 35 \
+       --version-code 1 --version-name 0.1.0 --java "$A/gen" -o "$A/app.apk" "$A/res.zip"; then
+    ok "aapt2 link ($(unzip -l "$A/res.zip" 2>/dev/null | tail -1 | awk '{print $2}') compiled resources, R.java generated)"
+  else
+    bad "aapt2 link"
+  fi
+else
+  skip "aapt2 / android-framework-res not installed"
+fi
+
+# ---------------------------------------------------------------- 3. compile app sources
+log "3. app sources against the stubs"
+C="$BC/compile"
+rm -rf "$C" && mkdir -p "$C/java" "$C/kt" "$C/neg"
+JAVA_SRC=(android/app/src/main/java/no/fotovakt/core/*.java)
+KT_SRC=(android/app/src/main/java/no/fotovakt/app/*.kt)
+if [ -s "$JAR" ] && [ -f "$A/gen/no/fotovakt/app/R.java" ]; then
+  if javac -d "$C/java" -cp "$JAR" --release 17 -Xlint:all -Werror "${JAVA_SRC[@]}" "$A/gen/no/fotovakt/app/R.java"; then
+    ok "javac: ${#JAVA_SRC[@]} Java sources + R.java"
+  else
+    bad "javac of the app's Java sources"
+  fi
+  if [ -x "$KOTLINC" ]; then
+    t0=$(date +%s)
+    if "$KOTLINC" -jvm-target 17 -Werror -nowarn -cp "$JAR:$C/java" -d "$C/kt" "${KT_SRC[@]}" 2>&1 | grep -v '^warning: unable to find kotlin-stdlib' ; [ "${PIPESTATUS[0]}" = 0 ]; then
+      ok "kotlinc: ${#KT_SRC[@]} Kotlin sources, $(find "$C/kt" -name '*.class' | wc -l) classes ($(( $(date +%s) - t0 )) s)"
+    else
+      bad "kotlinc of the app's Kotlin sources"
+    fi
+  else
+    skip "kotlinc: npm kotlin-compiler not installed"
+  fi
+  # Negative control: the stubs must reject a misspelled method and a missing abstract override.
+  mkdir -p "$C/neg/src/neg"
+  cat > "$C/neg/src/neg/Broken.java" <<'EOF'
+package neg;
+public class Broken extends android.app.Service {   // no onBind: must fail
+    void f(android.content.Context c) {
+        new android.app.Notification.Builder(c, "x").setContentTitel("typo");   // must fail
+        android.provider.MediaStore.getGenerashun(c, "external");              // must fail
+    }
+}
+EOF
+  neg=$(javac -d "$C/neg" -cp "$JAR" "$C/neg/src/neg/Broken.java" 2>&1 | grep -c "error:")
+  if [ "$neg" -ge 3 ]; then ok "negative control: $neg/3 planted API errors rejected"; else bad "negative control: only $neg/3 planted errors rejected"; fi
+else
+  skip "app compile: stubs or R.java missing (see above)"
+fi
+
+# ---------------------------------------------------------------- 4. cargo check for Android
+log "4. cargo check --target aarch64-linux-android --features android"
+if [ ! -f src/agent.rs ]; then
+  skip "cargo check for Android: the core (src/agent.rs) is not on this branch yet"
+elif ! command -v cargo >/dev/null; then
+  skip "cargo not installed"
+elif rustup target list --installed 2>/dev/null | grep -q aarch64-linux-android || rustup target add aarch64-linux-android >/dev/null 2>&1; then
+  # Build scripts (bundled SQLite via the cc crate) want the NDK's clang even for `cargo check`.
+  # Without an NDK, a stand-in writes empty objects: Rust code is fully checked, the C parts
+  # are not compiled for Android here (nothing is linked in check mode anyway).
+  if ! command -v aarch64-linux-android29-clang >/dev/null && [ -z "${ANDROID_NDK_HOME:-}" ]; then
+    FAKE="$BC/fake-ndk"
+    mkdir -p "$FAKE"
+    cat > "$FAKE/cc" <<'CC'
+#!/bin/sh
+# check-only stand-in for the NDK's clang: creates the requested output, compiles nothing.
+# Fails the MSVC probe so the cc crate treats it as a GNU-style compiler.
+[ "$1" = "-?" ] && exit 1
+out=""
+while [ $# -gt 0 ]; do
+  case "$1" in -o) out="$2" ;; -Fo*) out="${1#-Fo}" ;; esac
+  shift
+done
+[ -n "$out" ] && : > "$out"
+exit 0
+CC
+    chmod +x "$FAKE/cc"
+    export CC_aarch64_linux_android="$FAKE/cc" AR_aarch64_linux_android=ar
+    echo "no NDK: C code of build scripts is stubbed for this check"
+  fi
+  if cargo check --quiet --lib --locked --target aarch64-linux-android --features android; then
+    ok "cargo check aarch64-linux-android --features android (checked, not linked: no NDK)"
+  else
+    bad "cargo check --target aarch64-linux-android --features android"
+  fi
+else
+  skip "rustup target add aarch64-linux-android failed (offline?)"
+fi
+
+# ---------------------------------------------------------------- 5. host cdylib: symbols + JVM harness
+log "5. JNI bridge on the host JVM"
+if [ ! -f src/agent.rs ]; then
+  skip "host JNI bridge: the core (src/agent.rs) is not on this branch yet"
+elif command -v cargo >/dev/null && cargo build --quiet --lib --locked --features android; then
+  SO="$CARGO_TARGET_DIR/debug/libfotovakt.so"
+  H="$BC/host"
+  rm -rf "$H" && mkdir -p "$H/classes" "$H/headers"
+  if javac -d "$H/classes" -h "$H/headers" --release 17 "${JAVA_SRC[@]}" \
+       $(find android/host-test/src -name '*.java'); then
+    grep -ho 'JNICALL Java_[A-Za-z0-9_]*' "$H/headers"/*.h | awk '{print $2}' | sort -u > "$H/declared.txt"
+    nm -D --defined-only "$SO" | awk '{print $3}' | grep '^Java_' | sort -u > "$H/exported.txt"
+    missing=$(comm -23 "$H/declared.txt" "$H/exported.txt")
+    extra=$(comm -13 "$H/declared.txt" "$H/exported.txt")
+    nd=$(wc -l < "$H/declared.txt"); ne=$(wc -l < "$H/exported.txt")
+    if [ -z "$missing" ] && [ -z "$extra" ] && [ "$nd" -gt 0 ]; then
+      ok "JNI symbols: $nd native methods declared (javac -h), $ne Java_ symbols exported (nm -D), all matched"
+    else
+      bad "JNI symbols: missing in .so: ${missing:-none}; exported without a declaration: ${extra:-none}"
+    fi
+    if java -Djava.library.path="$(dirname "$SO")" -cp "$H/classes" no.fotovakt.hosttest.BridgeHarness "$H/run" | tee "$H/harness.log"; then
+      ok "host JVM harness: $(tail -1 "$H/harness.log")"
+    else
+      bad "host JVM harness: $(tail -1 "$H/harness.log")"
+    fi
+  else
+    bad "javac -h of NativeCore and the harness"
+  fi
+elif command -v cargo >/dev/null; then
+  bad "cargo build --lib --features android (host cdylib)"
+else
+  skip "cargo not installed: host JVM harness"
+fi
+
+# ---------------------------------------------------------------- summary
+echo
+echo "Not checked here (needs a device or the SDK/NDK): APK packaging, R8, linking the .so for"
+echo "Android, ONNX Runtime from the AAR, MediaStore/notifications/FGS behaviour. See android/README.md."
+for f in "${FAILED[@]}"; do echo "FAILED: $f"; done
+echo "android checks took $(( $(date +%s) - START )) s"
+echo "android-checks: $PASS passed, $FAIL failed, $SKIP skipped"
+[ "$FAIL" -eq 0 ]

@@ -1,0 +1,372 @@
+//! JNI bridge for the Android app shell (cargo feature `android`).
+//!
+//! The Java side is `no.fotovakt.core.NativeCore` (android/app/src/main/java). This module only
+//! converts JNI types, calls the same [`Agent`] methods the CLI uses, and hands back JSON
+//! strings. Core errors become `no.fotovakt.core.FotovaktException`; so do Rust panics (caught
+//! with `catch_unwind` at every entry point: unwinding into the JVM is undefined behaviour).
+//!
+//! Agents live in a registry keyed by an opaque handle (not a raw pointer): `nativeStop`
+//! removes the entry while calls already in flight keep their own `Arc`, so a stop racing
+//! a call can never free an agent under it.
+//!
+//! On Android, logs go to logcat (tag `fotovakt`) through liblog; on a host JVM they go to
+//! stderr. ONNX Runtime is the `onnxruntime-android` AAR's `libonnxruntime.so`, named by bare
+//! soname so the dynamic linker finds it inside the APK.
+
+use std::collections::HashMap;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use jni::objects::{JByteArray, JClass, JString};
+use jni::sys::{jint, jlong, jstring};
+use jni::JNIEnv;
+
+use crate::agent::Agent;
+use crate::config::Config;
+use crate::watch::{WatchGuard, WatchOptions};
+
+const EXCEPTION: &str = "no/fotovakt/core/FotovaktException";
+/// The AAR's library, found by the dynamic linker inside the APK (no path on purpose).
+pub const ORT_SONAME: &str = "libonnxruntime.so";
+
+/// A running agent plus the core's own file watcher (the second source after MediaStore).
+struct Running {
+    agent: Arc<Agent>,
+    _watch: Option<WatchGuard>,
+}
+
+fn registry() -> &'static Mutex<HashMap<i64, Arc<Running>>> {
+    static AGENTS: OnceLock<Mutex<HashMap<i64, Arc<Running>>>> = OnceLock::new();
+    AGENTS.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+static NEXT_HANDLE: AtomicI64 = AtomicI64::new(1);
+
+type BridgeResult<T> = Result<T, String>;
+
+fn lookup(handle: jlong) -> BridgeResult<Arc<Agent>> {
+    let map = registry().lock().unwrap_or_else(|e| e.into_inner());
+    map.get(&handle).map(|r| Arc::clone(&r.agent)).ok_or_else(|| format!("no running agent with handle {handle}"))
+}
+
+/// Runs `body`, turning an `Err` or a panic into a pending `FotovaktException` and returning
+/// `fallback` to the JVM (which ignores it once the exception is pending).
+fn guard<'l, T>(env: &mut JNIEnv<'l>, fallback: T, body: impl FnOnce(&mut JNIEnv<'l>) -> BridgeResult<T>) -> T {
+    let result = catch_unwind(AssertUnwindSafe(|| body(env)));
+    let message = match result {
+        Ok(Ok(v)) => return v,
+        Ok(Err(msg)) => msg,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".into());
+            format!("panic: {what}")
+        }
+    };
+    tracing::error!(target: "fotovakt::android", "{message}");
+    // If throwing fails, a JVM exception is already pending; nothing better can be done.
+    if !env.exception_check().unwrap_or(true) {
+        let _ = env.throw_new(EXCEPTION, &message);
+    }
+    fallback
+}
+
+fn string(env: &mut JNIEnv<'_>, s: &JString<'_>, what: &str) -> BridgeResult<String> {
+    if s.is_null() {
+        return Err(format!("{what} is null"));
+    }
+    env.get_string(s).map(Into::into).map_err(|e| format!("{what}: {e}"))
+}
+
+fn opt_string(env: &mut JNIEnv<'_>, s: &JString<'_>, what: &str) -> BridgeResult<Option<String>> {
+    if s.is_null() {
+        return Ok(None);
+    }
+    string(env, s, what).map(|v| Some(v).filter(|v| !v.is_empty()))
+}
+
+fn jstr(env: &mut JNIEnv<'_>, s: &str) -> BridgeResult<jstring> {
+    env.new_string(s).map(|j| j.into_raw()).map_err(|e| format!("new_string: {e}"))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> BridgeResult<String> {
+    serde_json::to_string(v).map_err(|e| format!("json: {e}"))
+}
+
+/// Installs the log subscriber once: logcat on Android, stderr elsewhere.
+fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let filter = tracing_subscriber::EnvFilter::try_from_env("FOTOVAKT_LOG")
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
+        #[cfg(target_os = "android")]
+        let builder = builder.without_time().with_writer(logcat::MakeLogcat);
+        #[cfg(not(target_os = "android"))]
+        let builder = builder.with_writer(std::io::stderr);
+        // Fails only if the host process already installed a subscriber: keep that one.
+        let _ = builder.try_init();
+    });
+}
+
+/// Builds the config from the app's TOML and paths. The `directories` crate finds nothing on
+/// Android, so the store defaults to `<filesDir>/quarantine` (app-private, never shared storage).
+fn android_config(toml: &str, files_dir: &Path) -> BridgeResult<Config> {
+    let origin = files_dir.join("fotovakt.toml");
+    let mut config = Config::from_toml_str(toml, &origin).map_err(|e| e.to_string())?;
+    if config.store.is_none() {
+        config.store = Some(files_dir.join("quarantine"));
+    }
+    if cfg!(target_os = "android") && config.classifier.ort_dylib.is_none() {
+        config.classifier.ort_dylib = Some(PathBuf::from(ORT_SONAME));
+    }
+    Ok(config)
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeVersion<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| jstr(env, env!("CARGO_PKG_VERSION")))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStart<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    config_toml: JString<'l>,
+    files_dir: JString<'l>,
+    cache_dir: JString<'l>,
+    native_lib_dir: JString<'l>,
+) -> jlong {
+    init_logging();
+    guard(&mut env, 0, |env| {
+        let toml = string(env, &config_toml, "configToml")?;
+        let files = PathBuf::from(string(env, &files_dir, "filesDir")?);
+        let cache = opt_string(env, &cache_dir, "cacheDir")?;
+        let libs = opt_string(env, &native_lib_dir, "nativeLibDir")?;
+        tracing::info!(target: "fotovakt::android", files = %files.display(), cache = ?cache, libs = ?libs, "starting agent");
+        let config = android_config(&toml, &files)?;
+        let watch_camera = !config.cameras.is_empty();
+        let agent = Arc::new(Agent::open(config).map_err(|e| e.to_string())?);
+        let watch = if watch_camera {
+            match WatchGuard::spawn(Arc::clone(&agent), WatchOptions::default(), |o| {
+                tracing::info!(target: "fotovakt::android", path = %o.path, kind = ?o.kind, "watcher");
+            }) {
+                Ok(w) => Some(w),
+                Err(e) => {
+                    // MediaStore stays the primary source; the watcher is a second one.
+                    tracing::warn!(target: "fotovakt::android", "core watcher not started: {e}");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+        registry()
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(handle, Arc::new(Running { agent, _watch: watch }));
+        Ok(handle)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeOnMedia<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    path: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let path = string(env, &path, "path")?;
+        let outcome = lookup(handle)?.on_media(Path::new(&path));
+        jstr(env, &json(&outcome)?)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeClassifyKeyframe<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    jpeg: JByteArray<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        if jpeg.is_null() {
+            return Err("jpeg is null".into());
+        }
+        let bytes = env.convert_byte_array(&jpeg).map_err(|e| format!("jpeg: {e}"))?;
+        let assessment = lookup(handle)?.classify_keyframe(&bytes).map_err(|e| e.to_string())?;
+        jstr(env, &json(&assessment)?)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeTag<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    target: JString<'l>,
+    case_id: JString<'l>,
+    officer: JString<'l>,
+    note: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let target = string(env, &target, "target")?;
+        let case = string(env, &case_id, "caseId")?;
+        let officer = opt_string(env, &officer, "officer")?;
+        let note = opt_string(env, &note, "note")?;
+        let out = lookup(handle)?
+            .tag(&target, &case, officer.as_deref(), note.as_deref())
+            .map_err(|e| e.to_string())?;
+        jstr(env, &json(&out)?)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeRelease<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    item: JString<'l>,
+    reason: JString<'l>,
+    officer: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let item = string(env, &item, "item")?;
+        let reason = string(env, &reason, "reason")?;
+        let officer = opt_string(env, &officer, "officer")?;
+        let out = lookup(handle)?.release(&item, &reason, officer.as_deref()).map_err(|e| e.to_string())?;
+        jstr(env, &json(&out)?)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStart<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    case_id: JString<'l>,
+    duration_seconds: jlong,
+) {
+    guard(&mut env, (), |env| {
+        let case = string(env, &case_id, "caseId")?;
+        let duration = u64::try_from(duration_seconds).ok().filter(|s| *s > 0).map(Duration::from_secs);
+        let session = lookup(handle)?.session_start(&case, None, duration).map_err(|e| e.to_string())?;
+        tracing::info!(target: "fotovakt::android", session = %json(&session)?, "case session opened");
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStop<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, handle: jlong) {
+    guard(&mut env, (), |_env| {
+        let closed = lookup(handle)?.session_stop().map_err(|e| e.to_string())?;
+        tracing::info!(target: "fotovakt::android", closed = closed.len(), "case session closed");
+        Ok(())
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeListJson<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    days: jint,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let agent = lookup(handle)?;
+        let since = crate::ledger::now_ms() - i64::from(days.max(0)) * 86_400_000;
+        // The same ledger query as `fotovakt list`, narrowed to the last `days`.
+        let items: Vec<_> = agent
+            .ledger()
+            .items(None)
+            .map_err(|e| e.to_string())?
+            .into_iter()
+            .filter(|i| i.decided_at_ms >= since)
+            .collect();
+        jstr(env, &json(&items)?)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeReconcile<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let agent = lookup(handle)?;
+        let settle = agent.config().settle;
+        let outcomes = agent.reconcile(settle).map_err(|e| e.to_string())?;
+        jstr(env, &json(&outcomes)?)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStatsJson<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let stats = lookup(handle)?.stats_json().map_err(|e| e.to_string())?;
+        jstr(env, &stats)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStop<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, handle: jlong) {
+    guard(&mut env, (), |_env| {
+        let removed = registry().lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
+        // Dropping the last Arc stops the watcher (WatchGuard) and closes the ledger; calls
+        // still in flight hold their own Arc and finish first.
+        drop(removed);
+        Ok(())
+    })
+}
+
+#[cfg(target_os = "android")]
+mod logcat {
+    //! A `tracing_subscriber` writer that sends each formatted line to logcat via liblog.
+    use std::ffi::CString;
+    use std::io::{self, Write};
+    use std::os::raw::{c_char, c_int};
+
+    #[link(name = "log")]
+    extern "C" {
+        fn __android_log_write(prio: c_int, tag: *const c_char, text: *const c_char) -> c_int;
+    }
+
+    const ANDROID_LOG_INFO: c_int = 4;
+
+    pub struct MakeLogcat;
+
+    pub struct Line(Vec<u8>);
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MakeLogcat {
+        type Writer = Line;
+        fn make_writer(&'a self) -> Line {
+            Line(Vec::with_capacity(256))
+        }
+    }
+
+    impl Write for Line {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl Drop for Line {
+        fn drop(&mut self) {
+            let text: Vec<u8> = self.0.iter().copied().filter(|b| *b != 0).collect();
+            if let (Ok(tag), Ok(msg)) = (CString::new("fotovakt"), CString::new(text)) {
+                // SAFETY: both pointers are valid NUL-terminated strings for the call's duration.
+                unsafe {
+                    __android_log_write(ANDROID_LOG_INFO, tag.as_ptr(), msg.as_ptr());
+                }
+            }
+        }
+    }
+}
