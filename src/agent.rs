@@ -958,7 +958,7 @@ impl Agent {
         )?;
         tx.commit()?;
         info!(case, session = id, "case session opened");
-        Ok(ledger.open_session()?.ok_or_else(|| Error::Refused("session ended at once".into()))?)
+        ledger.open_session()?.ok_or_else(|| Error::Refused("session ended at once".into()))
     }
 
     /// Close the open case session; returns the sessions closed.

@@ -129,7 +129,10 @@ fn android_config(toml: &str, files_dir: &Path) -> BridgeResult<Config> {
 }
 
 #[no_mangle]
-pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeVersion<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>) -> jstring {
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeVersion<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| jstr(env, env!("CARGO_PKG_VERSION")))
 }
 
@@ -167,10 +170,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStart<'l>(
             None
         };
         let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-        registry()
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(handle, Arc::new(Running { agent, _watch: watch }));
+        registry().lock().unwrap_or_else(|e| e.into_inner()).insert(handle, Arc::new(Running { agent, _watch: watch }));
         Ok(handle)
     })
 }
@@ -221,9 +221,8 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeTag<'l>(
         let case = string(env, &case_id, "caseId")?;
         let officer = opt_string(env, &officer, "officer")?;
         let note = opt_string(env, &note, "note")?;
-        let out = lookup(handle)?
-            .tag(&target, &case, officer.as_deref(), note.as_deref())
-            .map_err(|e| e.to_string())?;
+        let out =
+            lookup(handle)?.tag(&target, &case, officer.as_deref(), note.as_deref()).map_err(|e| e.to_string())?;
         jstr(env, &json(&out)?)
     })
 }
@@ -264,7 +263,11 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStart<'l>(
 }
 
 #[no_mangle]
-pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStop<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, handle: jlong) {
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStop<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) {
     guard(&mut env, (), |_env| {
         let closed = lookup(handle)?.session_stop().map_err(|e| e.to_string())?;
         tracing::info!(target: "fotovakt::android", closed = closed.len(), "case session closed");
@@ -295,7 +298,11 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeListJson<'l>(
 }
 
 #[no_mangle]
-pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeReconcile<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeReconcile<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let agent = lookup(handle)?;
         let settle = agent.config().settle;
@@ -305,7 +312,11 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeReconcile<'l>(mut 
 }
 
 #[no_mangle]
-pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStatsJson<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, handle: jlong) -> jstring {
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStatsJson<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let stats = lookup(handle)?.stats_json().map_err(|e| e.to_string())?;
         jstr(env, &stats)
@@ -313,7 +324,11 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStatsJson<'l>(mut 
 }
 
 #[no_mangle]
-pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStop<'l>(mut env: JNIEnv<'l>, _class: JClass<'l>, handle: jlong) {
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStop<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) {
     guard(&mut env, (), |_env| {
         let removed = registry().lock().unwrap_or_else(|e| e.into_inner()).remove(&handle);
         // Dropping the last Arc stops the watcher (WatchGuard) and closes the ledger; calls

@@ -13,10 +13,10 @@
 //!
 //! [`agent::Agent`] ties them together; the CLI ([`cli`]) and the Android bridge call it.
 
+pub mod agent;
 /// JNI bridge for the Android app shell (feature `android`).
 #[cfg(feature = "android")]
 pub mod android;
-pub mod agent;
 pub mod classify;
 pub mod cli;
 pub mod config;
