@@ -295,6 +295,11 @@ def main() -> None:
 
     head = Head(args.C, args.prior_gain).fit(F, cat, case_of_cat)
     W, b = head.export()
+    # embedding-only category model: tells which category an officer's correction belongs to
+    # (corrections keep only the embedding)
+    dim = emb.shape[1]
+    emb_head = Head(args.C, 0.0).fit(F[:, :dim], cat, case_of_cat)
+    Wq, bq = emb_head.export()
     doc = {
         "format": "fotovakt-case-head/1",
         "model_sha256": hashlib.sha256(args.model.read_bytes()).hexdigest(),
@@ -307,6 +312,10 @@ def main() -> None:
         "combine": "p = softmax(W x + b); head = sum(p[case categories]); "
                    "score = 1 - (1 - head) * (1 - min(1, prior_gain * max(sum softmax(logits)[strong group])))",
         "categories": [{"name": c, "case": bool(case_of_cat[k])} for k, c in enumerate(categories)],
+        # centre for the on-device corrections' cosine similarity (view-0 embeddings)
+        "embedding_mean": [round(float(v), 6) for v in F[view == 0, : emb.shape[1]].mean(0)],
+        "category_weights": [[round(float(v), 5) for v in row] for row in Wq],
+        "category_bias": [round(float(v), 5) for v in bq],
         "weights": [[round(float(v), 6) for v in row] for row in W],
         "bias": [round(float(v), 6) for v in b],
         "threshold": round(thr, 4),
