@@ -165,13 +165,13 @@ pub fn jpeg_exif(bytes: &[u8]) -> JpegExif {
     out
 }
 
+/// RGB8 pixels, their width and height, and the photo's full-size (width, height).
+pub type Decoded = (Vec<u8>, u32, u32, (u32, u32));
+
 /// Decode a JPEG with `jpeg-decoder`, DCT-scaled so the short side stays >= `min_short`
 /// (not scaled at all when it is already that small).
 /// Returns RGB8 pixels, width, height and the full-size dimensions.
-pub fn decode_jpeg_scaled(
-    bytes: &[u8],
-    min_short: u32,
-) -> Result<(Vec<u8>, u32, u32, (u32, u32)), ClassifyError> {
+pub fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Result<Decoded, ClassifyError> {
     let mut dec = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     dec.read_info()
         .map_err(|e| ClassifyError::Decode(format!("jpeg header: {e}")))?;

@@ -128,6 +128,9 @@ pub enum ClassifyError {
     Inference(String),
 }
 
+/// Head score, top-3 labels and embedding of one photo.
+type Scored = (head::HeadScore, Vec<Label>, Vec<f32>);
+
 /// A loaded model plus head; load once, assess many.
 pub struct Classifier {
     session: Session,
@@ -370,14 +373,11 @@ impl Classifier {
         bytes: &[u8],
         thumbnail: bool,
     ) -> Result<decode::Prepared, ClassifyError> {
-        decode::prepare(&mut self.resizer, bytes, thumbnail).inspect_err(|e| log_skip(e))
+        decode::prepare(&mut self.resizer, bytes, thumbnail).inspect_err(log_skip)
     }
 
     /// Run the model on prepared inputs; per input: head score, top labels, embedding.
-    fn infer(
-        &mut self,
-        inputs: &[Vec<f32>],
-    ) -> Result<Vec<(head::HeadScore, Vec<Label>, Vec<f32>)>, ClassifyError> {
+    fn infer(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Scored>, ClassifyError> {
         let n = inputs.len();
         let plane = 3 * decode::SIDE * decode::SIDE;
         let mut flat = Vec::with_capacity(n * plane);
@@ -424,7 +424,7 @@ fn top3(labels: &[String], probs: &[f32]) -> Vec<Label> {
 impl Classifier {
     fn assessment(
         &self,
-        (score, labels, embedding): (head::HeadScore, Vec<Label>, Vec<f32>),
+        (score, labels, embedding): Scored,
         decode_ms: f64,
         infer_ms: f64,
         source: Source,
