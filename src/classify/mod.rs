@@ -2,10 +2,41 @@
 //!
 //! Seam owned by the classifier issue: the agent only needs [`Classifier::load`] and
 //! [`Classifier::assess`]; everything else here is the classifier's business.
+//!
+//! * [`runtime`]: finds ONNX Runtime (nothing is downloaded) and keeps one environment.
+//! * [`decode`]: bytes to model input; EXIF thumbnail / DCT-scaled JPEG fast paths,
+//!   orientation, limits against decompression bombs.
+//! * [`head`]: the case head trained by `models/train_head.py`, and the on-device
+//!   adaptation to officers' corrections.
+//!
+//! Videos are not decoded here: the Android shell extracts a keyframe and passes its JPEG
+//! bytes to [`Classifier::assess`]; on the host a video is decided by context rules.
 
-use std::path::PathBuf;
+pub mod decode;
+pub mod head;
+pub mod runtime;
 
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use fast_image_resize::Resizer;
+use ort::session::builder::GraphOptimizationLevel;
+use ort::session::Session;
+use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
+
+pub use decode::Source;
+
+/// Default model file name inside `models/`.
+pub const MODEL_FILE: &str = "efficientnet_lite0.int8.onnx";
+/// Default head file name inside `models/`.
+pub const HEAD_FILE: &str = "case_head.json";
+/// ImageNet class names, one a line, index order.
+pub const LABELS_FILE: &str = "imagenet_labels.txt";
+/// A thumbnail-based score inside `[threshold * REFINE_LOW, threshold + REFINE_HIGH)` is
+/// re-scored from the DCT-scaled decode of the photo itself.
+pub const REFINE_LOW: f32 = 0.4;
+pub const REFINE_HIGH: f32 = 0.3;
 
 /// Settings of the classifier, the `[classifier]` table of the config file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -21,11 +52,20 @@ pub struct Settings {
     pub ort_dylib: Option<PathBuf>,
     /// Intra-op threads per session. Default: 1.
     pub threads: usize,
+    /// Use the EXIF thumbnail of a JPEG first (re-scored from the photo near the threshold). Default: true.
+    pub thumbnail_first: bool,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { enabled: true, model: None, head: None, ort_dylib: None, threads: 1 }
+        Settings {
+            enabled: true,
+            model: None,
+            head: None,
+            ort_dylib: None,
+            threads: 1,
+            thumbnail_first: true,
+        }
     }
 }
 
@@ -39,7 +79,7 @@ pub struct Label {
 /// What the classifier says about one image.
 #[derive(Debug, Clone, Serialize)]
 pub struct Assessment {
-    /// Probability-like score in 0..1 that this is case material.
+    /// Probability-like score in 0..1 that this is case material (after corrections).
     pub case_score: f32,
     /// The head's recommended threshold (recall-biased).
     pub threshold: f32,
@@ -50,6 +90,19 @@ pub struct Assessment {
     pub embedding: Vec<f32>,
     pub decode_ms: f64,
     pub infer_ms: f64,
+    /// Score of the shipped model and head alone, before corrections.
+    pub model_score: f32,
+    /// The head's most likely photo category (e.g. `weapons`, `pets`).
+    pub category: String,
+    /// Which decode the score comes from.
+    pub source: Source,
+}
+
+impl Assessment {
+    /// `case_score >= threshold`: the classifier's own verdict, before policy context.
+    pub fn is_case(&self) -> bool {
+        self.case_score >= self.threshold
+    }
 }
 
 /// An officer's correction, replayed into the classifier so it adapts on the device.
@@ -75,22 +128,388 @@ pub enum ClassifyError {
     Inference(String),
 }
 
-/// A loaded model plus head. Not yet implemented in this seam.
+/// Head score, top-3 labels and embedding of one photo.
+type Scored = (head::HeadScore, Vec<Label>, Vec<f32>);
+
+/// A loaded model plus head; load once, assess many.
 pub struct Classifier {
-    _private: (),
+    session: Session,
+    head: head::Head,
+    labels: Vec<String>,
+    resizer: Resizer,
+    settings: Settings,
+    model_path: PathBuf,
+}
+
+/// The `models/` directories searched for default files, in order.
+pub fn model_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(exe_dir) = std::env::current_exe()
+        .ok()
+        .as_deref()
+        .and_then(Path::parent)
+    {
+        dirs.push(exe_dir.join("models"));
+        if let Some(up) = exe_dir.parent() {
+            dirs.push(up.join("models"));
+        }
+    }
+    dirs.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"));
+    dirs
+}
+
+fn find_default(name: &str) -> Option<PathBuf> {
+    model_dirs()
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// One model output, by name, as a flat slice.
+fn output<'a>(
+    outputs: &'a ort::session::SessionOutputs<'_>,
+    name: &str,
+) -> Result<&'a [f32], ClassifyError> {
+    let value = outputs
+        .get(name)
+        .ok_or_else(|| ClassifyError::Inference(format!("model has no output {name}")))?;
+    let (_, data) = value
+        .try_extract_tensor::<f32>()
+        .map_err(|e| ClassifyError::Inference(e.to_string()))?;
+    Ok(data)
 }
 
 impl Classifier {
     /// Load ONNX Runtime, the model and the head once.
-    pub fn load(_settings: &Settings) -> Result<Classifier, ClassifyError> {
-        Err(ClassifyError::RuntimeMissing("classifier not built yet".into()))
+    pub fn load(settings: &Settings) -> Result<Classifier, ClassifyError> {
+        let model_path = match &settings.model {
+            Some(p) => p.clone(),
+            None => find_default(MODEL_FILE).ok_or_else(|| ClassifyError::Model {
+                path: PathBuf::from("models").join(MODEL_FILE),
+                reason: format!("not found in {:?}", model_dirs()),
+            })?,
+        };
+        let model_dir = model_path
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default();
+        let head_path = settings
+            .head
+            .clone()
+            .unwrap_or_else(|| model_dir.join(HEAD_FILE));
+        let labels_path = [model_dir.join(LABELS_FILE)]
+            .into_iter()
+            .find(|p| p.is_file())
+            .or_else(|| find_default(LABELS_FILE));
+        let head = head::Head::load(&head_path)?;
+        let labels: Vec<String> = match labels_path {
+            Some(p) => std::fs::read_to_string(&p)
+                .map_err(|e| ClassifyError::Model {
+                    path: p.clone(),
+                    reason: e.to_string(),
+                })?
+                .lines()
+                .map(str::to_string)
+                .collect(),
+            None => (0..1000).map(|i| format!("class {i}")).collect(),
+        };
+        let (env, dylib) = runtime::environment(settings.ort_dylib.as_deref())?;
+        let model_err = |reason: String| ClassifyError::Model {
+            path: model_path.clone(),
+            reason,
+        };
+        let session = Session::builder(env)
+            .map_err(|e| model_err(e.to_string()))?
+            .with_intra_threads(settings.threads.max(1))
+            .map_err(|e| model_err(e.to_string()))?
+            .with_inter_threads(1)
+            .map_err(|e| model_err(e.to_string()))?
+            .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| model_err(e.to_string()))?
+            .commit_from_file(&model_path)
+            .map_err(|e| model_err(e.to_string()))?;
+        tracing::info!(
+            model = %model_path.display(),
+            head = %head_path.display(),
+            ort = %dylib.display(),
+            threshold = head.threshold(),
+            threads = settings.threads.max(1),
+            "classifier loaded"
+        );
+        Ok(Classifier {
+            session,
+            head,
+            labels,
+            resizer: Resizer::new(),
+            settings: settings.clone(),
+            model_path,
+        })
+    }
+
+    /// The model file in use.
+    pub fn model_path(&self) -> &Path {
+        &self.model_path
+    }
+
+    /// The head's recommended threshold.
+    pub fn threshold(&self) -> f32 {
+        self.head.threshold()
     }
 
     /// Decode `bytes` (already hashed by the caller) and score them.
-    pub fn assess(&mut self, _bytes: &[u8]) -> Result<Assessment, ClassifyError> {
-        Err(ClassifyError::RuntimeMissing("classifier not built yet".into()))
+    ///
+    /// JPEG keyframes extracted from videos by the Android shell come through here too.
+    pub fn assess(&mut self, bytes: &[u8]) -> Result<Assessment, ClassifyError> {
+        let t0 = Instant::now();
+        let prepared = self.prepare(bytes, self.settings.thumbnail_first)?;
+        let mut decode_ms = ms(t0);
+        let t1 = Instant::now();
+        let mut out = self.infer(std::slice::from_ref(&prepared.input))?;
+        let mut infer_ms = ms(t1);
+        let mut a = out
+            .pop()
+            .ok_or_else(|| ClassifyError::Inference("empty batch".into()))?;
+        let mut source = prepared.source;
+        if prepared.can_refine && self.near_threshold(a.0.model_score) {
+            let t2 = Instant::now();
+            let full = self.prepare(bytes, false)?;
+            decode_ms += ms(t2);
+            let t3 = Instant::now();
+            if let Some(b) = self.infer(std::slice::from_ref(&full.input))?.pop() {
+                a = b;
+                source = full.source;
+            }
+            infer_ms += ms(t3);
+        }
+        Ok(self.assessment(a, decode_ms, infer_ms, source))
+    }
+
+    /// Score many photos at once (a backlog scan): decode on all cores, infer in one batch.
+    /// One result per input, in order; a bad file is an error in its slot only.
+    pub fn assess_batch(&mut self, items: &[&[u8]]) -> Vec<Result<Assessment, ClassifyError>> {
+        let workers = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(items.len().max(1));
+        let thumbs = self.settings.thumbnail_first;
+        let decoded = parallel_prepare(items, workers, thumbs);
+        let mut results: Vec<Option<Result<Assessment, ClassifyError>>> =
+            (0..items.len()).map(|_| None).collect();
+        let mut pending: Vec<(usize, decode::Prepared, f64)> = Vec::new();
+        for (i, r) in decoded.into_iter().enumerate() {
+            match r {
+                Ok((p, d)) => pending.push((i, p, d)),
+                Err(e) => results[i] = Some(Err(e)),
+            }
+        }
+        let mut refine = Vec::new();
+        self.run_batch(&pending, &mut results, &mut refine);
+        if !refine.is_empty() {
+            let again: Vec<&[u8]> = refine.iter().map(|&(i, _)| items[i]).collect();
+            let decoded = parallel_prepare(&again, workers, false);
+            let mut second = Vec::new();
+            for ((i, first_ms), r) in refine.into_iter().zip(decoded) {
+                match r {
+                    Ok((p, d)) => second.push((i, p, first_ms + d)),
+                    Err(e) => results[i] = Some(Err(e)),
+                }
+            }
+            let mut none = Vec::new();
+            self.run_batch(&second, &mut results, &mut none);
+        }
+        results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(ClassifyError::Inference("not scored".into()))))
+            .collect()
+    }
+
+    fn run_batch(
+        &mut self,
+        pending: &[(usize, decode::Prepared, f64)],
+        results: &mut [Option<Result<Assessment, ClassifyError>>],
+        refine: &mut Vec<(usize, f64)>,
+    ) {
+        if pending.is_empty() {
+            return;
+        }
+        let inputs: Vec<Vec<f32>> = pending.iter().map(|(_, p, _)| p.input.clone()).collect();
+        let t = Instant::now();
+        let scored = self.infer(&inputs);
+        let per = ms(t) / pending.len() as f64;
+        match scored {
+            Ok(scores) => {
+                for ((i, p, d), s) in pending.iter().zip(scores) {
+                    if p.can_refine && self.near_threshold(s.0.model_score) {
+                        refine.push((*i, *d));
+                    } else {
+                        results[*i] = Some(Ok(self.assessment(s, *d, per, p.source)));
+                    }
+                }
+            }
+            Err(e) => {
+                for (i, _, _) in pending {
+                    results[*i] = Some(Err(ClassifyError::Inference(e.to_string())));
+                }
+            }
+        }
     }
 
     /// Replace the on-device corrections the decision adapts to.
-    pub fn set_corrections(&mut self, _corrections: &[Correction]) {}
+    pub fn set_corrections(&mut self, corrections: &[Correction]) {
+        self.head.set_corrections(corrections);
+    }
+
+    /// Number of corrections in effect.
+    pub fn corrections(&self) -> usize {
+        self.head.corrections()
+    }
+
+    fn near_threshold(&self, score: f32) -> bool {
+        let t = self.head.threshold();
+        score >= t * REFINE_LOW && score < (t + REFINE_HIGH).min(0.97)
+    }
+
+    fn prepare(
+        &mut self,
+        bytes: &[u8],
+        thumbnail: bool,
+    ) -> Result<decode::Prepared, ClassifyError> {
+        decode::prepare(&mut self.resizer, bytes, thumbnail).inspect_err(log_skip)
+    }
+
+    /// Run the model on prepared inputs; per input: head score, top labels, embedding.
+    fn infer(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Scored>, ClassifyError> {
+        let n = inputs.len();
+        let plane = 3 * decode::SIDE * decode::SIDE;
+        let mut flat = Vec::with_capacity(n * plane);
+        inputs.iter().for_each(|v| flat.extend_from_slice(v));
+        let tensor = TensorRef::from_array_view(([n, 3, decode::SIDE, decode::SIDE], &flat[..]))
+            .map_err(|e| ClassifyError::Inference(e.to_string()))?;
+        let (session, head, labels) = (&mut self.session, &self.head, &self.labels);
+        let outputs = session
+            .run(ort::inputs!["input" => tensor])
+            .map_err(|e| ClassifyError::Inference(e.to_string()))?;
+        let logits = output(&outputs, "logits")?;
+        let emb = output(&outputs, "embedding")?;
+        let dim = head.embedding_dim();
+        if logits.len() != n * 1000 || emb.len() != n * dim {
+            return Err(ClassifyError::Inference("unexpected output shapes".into()));
+        }
+        let mut out = Vec::with_capacity(n);
+        for k in 0..n {
+            let probs = softmax(&logits[k * 1000..(k + 1) * 1000]);
+            let e = emb[k * dim..(k + 1) * dim].to_vec();
+            let score = head.score(&probs, &e);
+            out.push((score, top3(labels, &probs), e));
+        }
+        Ok(out)
+    }
+}
+
+fn top3(labels: &[String], probs: &[f32]) -> Vec<Label> {
+    let mut idx: Vec<usize> = (0..probs.len()).collect();
+    idx.select_nth_unstable_by(2, |a, b| probs[*b].total_cmp(&probs[*a]));
+    idx.truncate(3);
+    idx.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
+    idx.into_iter()
+        .map(|i| Label {
+            label: labels
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("class {i}")),
+            p: probs[i],
+        })
+        .collect()
+}
+
+impl Classifier {
+    fn assessment(
+        &self,
+        (score, labels, embedding): Scored,
+        decode_ms: f64,
+        infer_ms: f64,
+        source: Source,
+    ) -> Assessment {
+        let a = Assessment {
+            case_score: score.score,
+            threshold: self.head.threshold(),
+            labels,
+            embedding,
+            decode_ms,
+            infer_ms,
+            model_score: score.model_score,
+            category: score.category,
+            source,
+        };
+        tracing::debug!(
+            case_score = a.case_score,
+            model_score = a.model_score,
+            correction_shift = score.correction_shift,
+            category = %a.category,
+            source = ?a.source,
+            decode_ms = a.decode_ms,
+            infer_ms = a.infer_ms,
+            "photo assessed"
+        );
+        a
+    }
+}
+
+fn log_skip(e: &ClassifyError) {
+    match e {
+        ClassifyError::Unsupported(what) => {
+            tracing::info!(format = %what, "not classified: unsupported format, decided by context and manual rules")
+        }
+        other => tracing::warn!(error = %other, "not classified: decode failed"),
+    }
+}
+
+fn parallel_prepare(
+    items: &[&[u8]],
+    workers: usize,
+    thumbs: bool,
+) -> Vec<Result<(decode::Prepared, f64), ClassifyError>> {
+    let run = |chunk: &[&[u8]]| -> Vec<Result<(decode::Prepared, f64), ClassifyError>> {
+        let mut resizer = Resizer::new();
+        chunk
+            .iter()
+            .map(|b| {
+                let t = Instant::now();
+                decode::prepare(&mut resizer, b, thumbs)
+                    .inspect_err(log_skip)
+                    .map(|p| (p, ms(t)))
+            })
+            .collect()
+    };
+    if workers <= 1 || items.len() <= 1 {
+        return run(items);
+    }
+    let size = items.len().div_ceil(workers);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(size)
+            .map(|c| (c.len(), s.spawn(move || run(c))))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|(len, h)| {
+                h.join().unwrap_or_else(|_| {
+                    (0..len)
+                        .map(|_| Err(ClassifyError::Decode("decoder thread panicked".into())))
+                        .collect()
+                })
+            })
+            .collect()
+    })
+}
+
+fn softmax(logits: &[f32]) -> Vec<f32> {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut p: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
+    let s: f32 = p.iter().sum();
+    p.iter_mut().for_each(|v| *v /= s);
+    p
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
 }

@@ -1,0 +1,458 @@
+//! From file bytes to the model's input: format sniffing, the fast JPEG paths, EXIF
+//! orientation, centre crop, resize and normalisation.
+//!
+//! Decoding dominates the cost of a photo, so JPEGs take the cheapest path that is good
+//! enough: the EXIF thumbnail (well under a millisecond) when it exists and matches the
+//! photo's aspect, else a DCT-scaled decode (`jpeg-decoder` at 1/8, 1/4 or 1/2 so the short
+//! side stays >= 224). The classifier asks for the scaled decode when a thumbnail's score is
+//! near the threshold. Other formats go through the `image` crate with limits set, so
+//! decompression bombs and absurd dimensions fail as an error for that file.
+//!
+//! The centre square is cropped and resized before orientation is applied: rotating or
+//! flipping the 224x224 result is the same as cropping the rotated photo, and much cheaper.
+
+use std::io::Cursor;
+
+use fast_image_resize::images::Image;
+use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
+use image::ImageDecoder;
+
+use super::ClassifyError;
+
+/// Model input side.
+pub const SIDE: usize = 224;
+/// Largest image we decode, in pixels (a 200 MP camera is the extreme); more is a bomb.
+pub const MAX_PIXELS: u64 = 200_000_000;
+/// Largest side accepted, in pixels.
+pub const MAX_SIDE: u32 = 30_000;
+/// Memory the `image` crate may allocate for one non-JPEG decode.
+pub const MAX_ALLOC: u64 = 160 * 1024 * 1024;
+/// A thumbnail smaller than this on its short side is not used.
+pub const MIN_THUMB_SIDE: u32 = 96;
+
+/// File kinds told apart by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Jpeg,
+    /// Anything the `image` crate decodes here (PNG, WebP, GIF, BMP, TIFF).
+    Other(image::ImageFormat),
+    /// Recognised but not decodable here (HEIC/AVIF, videos, ...): name for the log line.
+    Unsupported(&'static str),
+}
+
+/// Which decode produced the pixels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Source {
+    /// The JPEG's embedded EXIF thumbnail.
+    Thumbnail,
+    /// A DCT-scaled JPEG decode.
+    Scaled,
+    /// A full decode through the `image` crate (non-JPEG).
+    Full,
+}
+
+/// A photo prepared for the model.
+pub struct Prepared {
+    /// `[3, 224, 224]`, `(pixel - 127) / 128`, RGB planes.
+    pub input: Vec<f32>,
+    pub source: Source,
+    /// Whether a better decode (scaled JPEG) than this one is available.
+    pub can_refine: bool,
+}
+
+/// Recognise the format from magic bytes.
+pub fn sniff(bytes: &[u8]) -> Format {
+    if bytes.len() >= 3 && bytes[..3] == [0xFF, 0xD8, 0xFF] {
+        return Format::Jpeg;
+    }
+    if bytes.len() >= 12 && &bytes[4..8] == b"ftyp" {
+        let brand = &bytes[8..12];
+        return Format::Unsupported(match brand {
+            b"heic" | b"heix" | b"hevc" | b"heim" | b"heis" | b"mif1" | b"msf1" => "HEIC/HEIF",
+            b"avif" | b"avis" => "AVIF",
+            b"qt  " => "QuickTime video",
+            b"3gp4" | b"3gp5" | b"3gp6" | b"3g2a" => "3GP video",
+            _ => "MP4/ISO-BMFF video",
+        });
+    }
+    match image::guess_format(bytes) {
+        Ok(image::ImageFormat::Jpeg) => Format::Jpeg,
+        Ok(
+            f @ (image::ImageFormat::Png
+            | image::ImageFormat::WebP
+            | image::ImageFormat::Gif
+            | image::ImageFormat::Bmp
+            | image::ImageFormat::Tiff),
+        ) => Format::Other(f),
+        Ok(_) => Format::Unsupported("image format without a decoder here"),
+        Err(_) if bytes.is_empty() => Format::Unsupported("empty file"),
+        Err(_) => Format::Unsupported("unknown format"),
+    }
+}
+
+/// EXIF facts of a JPEG: orientation (1..=8) and the thumbnail's byte range, if any.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct JpegExif {
+    pub orientation: u16,
+    pub thumbnail: Option<std::ops::Range<usize>>,
+}
+
+/// Find the EXIF APP1 segment of a JPEG; returns the TIFF payload's range in `bytes`.
+fn exif_segment(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
+    let mut i = 2;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        // markers without a length
+        if marker == 0xD8 || (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
+            i += 2;
+            continue;
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return None; // start of scan: no EXIF before it
+        }
+        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
+        let body = i + 4..(i + 2 + len).min(bytes.len());
+        if marker == 0xE1 && len >= 8 && bytes.get(body.start..body.start + 6) == Some(b"Exif\0\0")
+        {
+            return Some(body.start + 6..body.end);
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// Read orientation and thumbnail location; a broken EXIF block is just ignored.
+pub fn jpeg_exif(bytes: &[u8]) -> JpegExif {
+    let mut out = JpegExif {
+        orientation: 1,
+        thumbnail: None,
+    };
+    let Some(seg) = exif_segment(bytes) else {
+        return out;
+    };
+    let Ok(exif) = exif::Reader::new().read_raw(bytes[seg.clone()].to_vec()) else {
+        return out;
+    };
+    if let Some(o) = exif
+        .get_field(exif::Tag::Orientation, exif::In::PRIMARY)
+        .and_then(|f| f.value.get_uint(0))
+    {
+        if (1..=8).contains(&o) {
+            out.orientation = o as u16;
+        }
+    }
+    let off = exif
+        .get_field(exif::Tag::JPEGInterchangeFormat, exif::In::THUMBNAIL)
+        .and_then(|f| f.value.get_uint(0));
+    let len = exif
+        .get_field(exif::Tag::JPEGInterchangeFormatLength, exif::In::THUMBNAIL)
+        .and_then(|f| f.value.get_uint(0));
+    if let (Some(off), Some(len)) = (off, len) {
+        let start = seg.start.saturating_add(off as usize);
+        let end = start.saturating_add(len as usize);
+        if len > 0 && end <= seg.end {
+            out.thumbnail = Some(start..end);
+        }
+    }
+    out
+}
+
+/// RGB8 pixels, their width and height, and the photo's full-size (width, height).
+pub type Decoded = (Vec<u8>, u32, u32, (u32, u32));
+
+/// Decode a JPEG with `jpeg-decoder`, DCT-scaled so the short side stays >= `min_short`
+/// (not scaled at all when it is already that small).
+/// Returns RGB8 pixels, width, height and the full-size dimensions.
+pub fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Result<Decoded, ClassifyError> {
+    let mut dec = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    dec.read_info()
+        .map_err(|e| ClassifyError::Decode(format!("jpeg header: {e}")))?;
+    let info = dec
+        .info()
+        .ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
+    let (w, h) = (u32::from(info.width), u32::from(info.height));
+    check_dims(w, h)?;
+    let short = w.min(h).max(1);
+    let req_w = (u64::from(w) * u64::from(min_short))
+        .div_ceil(u64::from(short))
+        .min(65535) as u16;
+    let req_h = (u64::from(h) * u64::from(min_short))
+        .div_ceil(u64::from(short))
+        .min(65535) as u16;
+    let (ow, oh) = if short > min_short {
+        let (ow, oh) = dec
+            .scale(req_w, req_h)
+            .map_err(|e| ClassifyError::Decode(format!("jpeg scale: {e}")))?;
+        (u32::from(ow), u32::from(oh))
+    } else {
+        (w, h)
+    };
+    dec.set_max_decoding_buffer_size(MAX_ALLOC as usize);
+    let data = dec
+        .decode()
+        .map_err(|e| ClassifyError::Decode(format!("jpeg: {e}")))?;
+    let n = (ow as usize) * (oh as usize);
+    let rgb = match info.pixel_format {
+        jpeg_decoder::PixelFormat::RGB24 => data,
+        jpeg_decoder::PixelFormat::L8 => data.iter().flat_map(|&v| [v, v, v]).collect(),
+        jpeg_decoder::PixelFormat::L16 => data
+            .chunks_exact(2)
+            .flat_map(|c| [c[0], c[0], c[0]])
+            .collect(),
+        // jpeg-decoder undoes Adobe's inversion: C,M,Y,K are ink amounts (0 = no ink)
+        jpeg_decoder::PixelFormat::CMYK32 => data
+            .chunks_exact(4)
+            .flat_map(|p| {
+                let k = 255 - u32::from(p[3]);
+                [p[0], p[1], p[2]].map(|c| (((255 - u32::from(c)) * k + 127) / 255) as u8)
+            })
+            .collect(),
+    };
+    if rgb.len() < n * 3 {
+        return Err(ClassifyError::Decode("jpeg: short pixel buffer".into()));
+    }
+    Ok((rgb, ow, oh, (w, h)))
+}
+
+fn check_dims(w: u32, h: u32) -> Result<(), ClassifyError> {
+    if w == 0 || h == 0 {
+        return Err(ClassifyError::Decode(format!("zero dimension {w}x{h}")));
+    }
+    if w > MAX_SIDE || h > MAX_SIDE || u64::from(w) * u64::from(h) > MAX_PIXELS {
+        return Err(ClassifyError::Decode(format!(
+            "{w}x{h} exceeds the limits ({MAX_SIDE} px a side, {MAX_PIXELS} px): refusing a possible decompression bomb"
+        )));
+    }
+    Ok(())
+}
+
+/// Decode any non-JPEG image with the `image` crate under limits; RGB8 plus orientation.
+pub fn decode_other(
+    bytes: &[u8],
+    format: image::ImageFormat,
+) -> Result<(Vec<u8>, u32, u32, u16), ClassifyError> {
+    let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
+    let mut limits = image::Limits::default();
+    limits.max_image_width = Some(MAX_SIDE);
+    limits.max_image_height = Some(MAX_SIDE);
+    limits.max_alloc = Some(MAX_ALLOC);
+    reader.limits(limits);
+    let mut decoder = reader
+        .into_decoder()
+        .map_err(|e| ClassifyError::Decode(e.to_string()))?;
+    let (w, h) = decoder.dimensions();
+    check_dims(w, h)?;
+    let orientation = decoder.orientation().map(orientation_code).unwrap_or(1);
+    let img = image::DynamicImage::from_decoder(decoder)
+        .map_err(|e| ClassifyError::Decode(e.to_string()))?;
+    let rgb = match img {
+        image::DynamicImage::ImageRgb8(b) => b,
+        // transparent pixels over white, as a viewer shows them
+        other if other.color().has_alpha() => {
+            let rgba = other.to_rgba8();
+            let (w, h) = rgba.dimensions();
+            let mut out = image::RgbImage::new(w, h);
+            for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
+                let a = u32::from(p[3]);
+                *o = image::Rgb(
+                    [0, 1, 2].map(|c| ((u32::from(p[c]) * a + 255 * (255 - a) + 127) / 255) as u8),
+                );
+            }
+            out
+        }
+        other => other.to_rgb8(),
+    };
+    let (w, h) = rgb.dimensions();
+    Ok((rgb.into_raw(), w, h, orientation))
+}
+
+fn orientation_code(o: image::metadata::Orientation) -> u16 {
+    use image::metadata::Orientation as O;
+    match o {
+        O::NoTransforms => 1,
+        O::FlipHorizontal => 2,
+        O::Rotate180 => 3,
+        O::FlipVertical => 4,
+        O::Rotate90FlipH => 5,
+        O::Rotate90 => 6,
+        O::Rotate270FlipH => 7,
+        O::Rotate270 => 8,
+    }
+}
+
+/// Centre square crop of `rgb` resized to 224, oriented, normalised into NCHW planes.
+pub fn to_input(
+    resizer: &mut Resizer,
+    rgb: Vec<u8>,
+    w: u32,
+    h: u32,
+    orientation: u16,
+) -> Result<Vec<f32>, ClassifyError> {
+    let src = Image::from_vec_u8(w, h, rgb, PixelType::U8x3)
+        .map_err(|e| ClassifyError::Decode(e.to_string()))?;
+    let side = w.min(h);
+    let mut dst = Image::new(SIDE as u32, SIDE as u32, PixelType::U8x3);
+    let opts = ResizeOptions::new()
+        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
+        .crop(
+            f64::from((w - side) / 2),
+            f64::from((h - side) / 2),
+            f64::from(side),
+            f64::from(side),
+        );
+    resizer
+        .resize(&src, &mut dst, &opts)
+        .map_err(|e| ClassifyError::Decode(format!("resize: {e}")))?;
+    Ok(normalise_oriented(dst.buffer(), orientation))
+}
+
+/// Write `(p - 127) / 128` planes, reading the 224x224 RGB square through the EXIF orientation.
+fn normalise_oriented(sq: &[u8], orientation: u16) -> Vec<f32> {
+    const N: usize = SIDE;
+    let mut out = vec![0f32; 3 * N * N];
+    let (r, rest) = out.split_at_mut(N * N);
+    let (g, b) = rest.split_at_mut(N * N);
+    for y in 0..N {
+        for x in 0..N {
+            // (x, y) in the displayed image -> (sx, sy) in the stored one
+            let (sx, sy) = match orientation {
+                2 => (N - 1 - x, y),
+                3 => (N - 1 - x, N - 1 - y),
+                4 => (x, N - 1 - y),
+                5 => (y, x),
+                6 => (y, N - 1 - x),
+                7 => (N - 1 - y, N - 1 - x),
+                8 => (N - 1 - y, x),
+                _ => (x, y),
+            };
+            let s = (sy * N + sx) * 3;
+            let d = y * N + x;
+            r[d] = (f32::from(sq[s]) - 127.0) / 128.0;
+            g[d] = (f32::from(sq[s + 1]) - 127.0) / 128.0;
+            b[d] = (f32::from(sq[s + 2]) - 127.0) / 128.0;
+        }
+    }
+    out
+}
+
+/// Prepare a photo. `allow_thumbnail`: take the EXIF thumbnail of a JPEG when usable.
+pub fn prepare(
+    resizer: &mut Resizer,
+    bytes: &[u8],
+    allow_thumbnail: bool,
+) -> Result<Prepared, ClassifyError> {
+    match sniff(bytes) {
+        Format::Unsupported(what) => Err(ClassifyError::Unsupported(what.to_string())),
+        Format::Other(fmt) => {
+            let (rgb, w, h, orientation) = decode_other(bytes, fmt)?;
+            Ok(Prepared {
+                input: to_input(resizer, rgb, w, h, orientation)?,
+                source: Source::Full,
+                can_refine: false,
+            })
+        }
+        Format::Jpeg => {
+            let exif = jpeg_exif(bytes);
+            if allow_thumbnail {
+                if let Some(range) = exif.thumbnail.clone() {
+                    match thumbnail(resizer, bytes, range, exif.orientation) {
+                        Ok(Some(input)) => {
+                            return Ok(Prepared {
+                                input,
+                                source: Source::Thumbnail,
+                                can_refine: true,
+                            })
+                        }
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::debug!(error = %e, "EXIF thumbnail unusable, decoding the photo")
+                        }
+                    }
+                }
+            }
+            let (rgb, w, h, _) = decode_jpeg_scaled(bytes, SIDE as u32)?;
+            Ok(Prepared {
+                input: to_input(resizer, rgb, w, h, exif.orientation)?,
+                source: Source::Scaled,
+                can_refine: false,
+            })
+        }
+    }
+}
+
+/// The thumbnail as model input, if it is big enough and has the photo's aspect
+/// (letter-boxed thumbnails would feed black bars to the model).
+fn thumbnail(
+    resizer: &mut Resizer,
+    bytes: &[u8],
+    range: std::ops::Range<usize>,
+    orientation: u16,
+) -> Result<Option<Vec<f32>>, ClassifyError> {
+    let mut main = jpeg_decoder::Decoder::new(Cursor::new(bytes));
+    main.read_info()
+        .map_err(|e| ClassifyError::Decode(format!("jpeg header: {e}")))?;
+    let info = main
+        .info()
+        .ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
+    check_dims(u32::from(info.width), u32::from(info.height))?;
+    let (rgb, tw, th, _) = decode_jpeg_scaled(&bytes[range], SIDE as u32)?;
+    if tw.min(th) < MIN_THUMB_SIDE {
+        return Ok(None);
+    }
+    let photo_aspect = f64::from(info.width) / f64::from(info.height);
+    let thumb_aspect = f64::from(tw) / f64::from(th);
+    if (photo_aspect / thumb_aspect - 1.0).abs() > 0.04 {
+        return Ok(None);
+    }
+    to_input(resizer, rgb, tw, th, orientation).map(Some)
+}
+
+/// Insert an EXIF block (orientation, optional JPEG thumbnail) after a JPEG's SOI marker,
+/// the way a phone camera writes it. Used by tests and the benchmark to make camera-like
+/// photos from generated images; returns `None` if `jpeg` is not a JPEG or the block
+/// would not fit a segment.
+pub fn with_exif(jpeg: &[u8], orientation: u16, thumbnail: Option<&[u8]>) -> Option<Vec<u8>> {
+    if sniff(jpeg) != Format::Jpeg {
+        return None;
+    }
+    let entry = |tag: u16, typ: u16, value: u32| -> Vec<u8> {
+        let mut e = Vec::with_capacity(12);
+        e.extend_from_slice(&tag.to_le_bytes());
+        e.extend_from_slice(&typ.to_le_bytes());
+        e.extend_from_slice(&1u32.to_le_bytes());
+        e.extend_from_slice(&value.to_le_bytes());
+        e
+    };
+    let mut tiff = b"II*\0".to_vec();
+    tiff.extend_from_slice(&8u32.to_le_bytes());
+    // IFD0 at 8: one entry (2 + 12 + 4 bytes), IFD1 right after at 26
+    tiff.extend_from_slice(&1u16.to_le_bytes());
+    tiff.extend_from_slice(&entry(0x0112, 3, u32::from(orientation)));
+    let ifd1 = 26u32;
+    tiff.extend_from_slice(&(if thumbnail.is_some() { ifd1 } else { 0 }).to_le_bytes());
+    if let Some(t) = thumbnail {
+        let data_at = ifd1 + 2 + 2 * 12 + 4;
+        tiff.extend_from_slice(&2u16.to_le_bytes());
+        tiff.extend_from_slice(&entry(0x0201, 4, data_at));
+        tiff.extend_from_slice(&entry(0x0202, 4, u32::try_from(t.len()).ok()?));
+        tiff.extend_from_slice(&0u32.to_le_bytes());
+        tiff.extend_from_slice(t);
+    }
+    let len = u16::try_from(2 + 6 + tiff.len()).ok()?;
+    let mut out = Vec::with_capacity(jpeg.len() + tiff.len() + 10);
+    out.extend_from_slice(&jpeg[..2]);
+    out.extend_from_slice(&[0xFF, 0xE1]);
+    out.extend_from_slice(&len.to_be_bytes());
+    out.extend_from_slice(b"Exif\0\0");
+    out.extend_from_slice(&tiff);
+    out.extend_from_slice(&jpeg[2..]);
+    Some(out)
+}
