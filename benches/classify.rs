@@ -14,12 +14,7 @@ fn photos() -> Vec<PathBuf> {
     let dir = std::env::var_os("FOTOVAKT_BENCH_PHOTOS")
         .map_or_else(|| PathBuf::from("/tmp/fotovakt-bench-12mp"), PathBuf::from);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| {
-            panic!(
-                "{}: {e}; run python3 bench/classify_make_photos.py first",
-                dir.display()
-            )
-        })
+        .unwrap_or_else(|e| panic!("{}: {e}; run python3 bench/classify_make_photos.py first", dir.display()))
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|e| e == "jpg"))
@@ -32,16 +27,8 @@ fn photos() -> Vec<PathBuf> {
 fn peak_rss_mb() -> f64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .map(|l| l.to_string())
-        })
-        .and_then(|l| {
-            l.split_whitespace()
-                .nth(1)
-                .and_then(|v| v.parse::<f64>().ok())
-        })
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).map(|l| l.to_string()))
+        .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse::<f64>().ok()))
         .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
@@ -52,12 +39,8 @@ fn median(mut v: Vec<f64>) -> f64 {
 
 fn summary(files: &[PathBuf]) {
     for thumbs in [true, false] {
-        let mut c = Classifier::load(&Settings {
-            threads: 1,
-            thumbnail_first: thumbs,
-            ..Settings::default()
-        })
-        .expect("load");
+        let mut c =
+            Classifier::load(&Settings { threads: 1, thumbnail_first: thumbs, ..Settings::default() }).expect("load");
         let mut times = Vec::new();
         let mut sources = [0usize; 3];
         for round in 0..3 {
@@ -87,15 +70,8 @@ fn summary(files: &[PathBuf]) {
         );
     }
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mut c = Classifier::load(&Settings {
-        threads,
-        ..Settings::default()
-    })
-    .expect("load");
-    let bytes: Vec<Vec<u8>> = files
-        .iter()
-        .map(|f| std::fs::read(f).expect("read"))
-        .collect();
+    let mut c = Classifier::load(&Settings { threads, ..Settings::default() }).expect("load");
+    let bytes: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("read")).collect();
     // warm-up round, not timed
     for chunk in bytes.chunks(16) {
         let items: Vec<&[u8]> = chunk.iter().map(Vec::as_slice).collect();
@@ -121,16 +97,8 @@ fn main() {
     let mut crit = Criterion::default().configure_from_args().sample_size(20);
     let mut c = Classifier::load(&Settings::default()).expect("load");
     let one = std::fs::read(&files[0]).expect("read");
-    crit.bench_function("assess_12mp_thumbnail_first_1thread", |b| {
-        b.iter(|| c.assess(&one).expect("assess"))
-    });
-    let mut slow = Classifier::load(&Settings {
-        thumbnail_first: false,
-        ..Settings::default()
-    })
-    .expect("load");
-    crit.bench_function("assess_12mp_scaled_decode_1thread", |b| {
-        b.iter(|| slow.assess(&one).expect("assess"))
-    });
+    crit.bench_function("assess_12mp_thumbnail_first_1thread", |b| b.iter(|| c.assess(&one).expect("assess")));
+    let mut slow = Classifier::load(&Settings { thumbnail_first: false, ..Settings::default() }).expect("load");
+    crit.bench_function("assess_12mp_scaled_decode_1thread", |b| b.iter(|| slow.assess(&one).expect("assess")));
     crit.final_summary();
 }

@@ -79,6 +79,27 @@ pub struct Outcome {
 }
 
 impl Outcome {
+    /// The outcome an earlier decision on `item` stands for.
+    fn of_item(item: &Item, detail: &str, started: Instant) -> Outcome {
+        let kind = match item.state {
+            ItemState::Quarantined | ItemState::Moving => OutcomeKind::Quarantined,
+            ItemState::Kept | ItemState::Released | ItemState::Releasing => OutcomeKind::Kept,
+            ItemState::Aborted => OutcomeKind::Retry,
+        };
+        Outcome {
+            path: item.original_path.to_string_lossy().into_owned(),
+            kind,
+            item: Some(item.id),
+            sha256: Some(item.sha256.clone()),
+            source: policy::Source::parse(&item.source),
+            case_id: item.case_id.clone(),
+            rule: Some(item.rule.clone()),
+            score: item.score,
+            handle_ms: started.elapsed().as_secs_f64() * 1e3,
+            detail: Some(detail.to_string()),
+        }
+    }
+
     fn simple(path: &Path, kind: OutcomeKind, detail: impl Into<String>, started: Instant) -> Outcome {
         Outcome {
             path: path.to_string_lossy().into_owned(),
@@ -359,10 +380,16 @@ impl Agent {
 
     /// Handle one new file in a camera folder: the whole pipeline.
     pub fn on_media(&self, path: &Path) -> Outcome {
-        self.intake(path, None)
+        self.intake(path, None, None)
     }
 
-    fn intake(&self, path: &Path, tag: Option<Tag<'_>>) -> Outcome {
+    /// Like [`Agent::on_media`] for a video whose keyframe (JPEG bytes, extracted by the
+    /// Android shell) the classifier may judge when context does not decide.
+    pub fn on_media_with_keyframe(&self, path: &Path, keyframe: &[u8]) -> Outcome {
+        self.intake(path, None, Some(keyframe))
+    }
+
+    fn intake(&self, path: &Path, tag: Option<Tag<'_>>, keyframe: Option<&[u8]>) -> Outcome {
         let started = Instant::now();
         let first_seen = ledger::now_ms();
         match path.file_name() {
@@ -373,6 +400,14 @@ impl Agent {
         let (file, id) = match fsops::open_regular(path) {
             Ok(x) => x,
             Err(OpenError::Vanished) => {
+                // Another handler (the watcher, the MediaStore observer) may have just moved it.
+                let recent = self.ledger().latest_item_for_path(path, None).ok().flatten().filter(|i| {
+                    i.state == ItemState::Quarantined
+                        && i.quarantined_at_ms.is_some_and(|q| ledger::now_ms() - q < 10 * 60 * 1000)
+                });
+                if let Some(item) = recent {
+                    return Outcome::of_item(&item, "already quarantined by another handler", started);
+                }
                 debug!(path = %path.display(), "gone before it could be read");
                 return Outcome::simple(path, OutcomeKind::Skipped, "no longer there", started);
             }
@@ -380,7 +415,7 @@ impl Agent {
         };
         if tag.is_none() {
             match self.ledger().is_settled(path, id.size, id.mtime_ns) {
-                Ok(true) => return Outcome::simple(path, OutcomeKind::Skipped, "already decided", started),
+                Ok(true) => return self.earlier_outcome(path, &id, started),
                 Ok(false) => {}
                 Err(e) => return self.failed(path, e.into(), started),
             }
@@ -423,42 +458,62 @@ impl Agent {
             }
             _ => ExifFacts::default(),
         };
-        // 4. Classify (images only).
-        let (assessment, unscored) = self.assess(path, kind, bytes.as_deref());
-        drop(bytes);
-        // 5. Decide.
+        // 4. Decide from context first: a tag, a release, a session or a work site settles it
+        //    without the model, so the classifier only runs when the verdict depends on it.
         let shot_at = exif.capture_time.or_else(|| local_time(id.mtime_ns));
         let shot_ms = id.mtime_ns / 1_000_000;
-        let mut ledger = self.ledger();
-        let (released_before, sessions) = match (
-            ledger.was_released(&sha256),
-            ledger.sessions_overlapping(shot_ms.min(first_seen), shot_ms.max(first_seen)),
-        ) {
-            (Ok(r), Ok(s)) => (r, s),
-            (Err(e), _) | (_, Err(e)) => return self.failed(path, e.into(), started),
+        let lookups = {
+            let ledger = self.ledger();
+            ledger
+                .was_released(&sha256)
+                .and_then(|r| Ok((r, ledger.sessions_overlapping(shot_ms.min(first_seen), shot_ms.max(first_seen))?)))
+        };
+        let (released_before, sessions) = match lookups {
+            Ok(x) => x,
+            Err(e) => return self.failed(path, e.into(), started),
         };
         let session = sessions.iter().find(|s| s.covers(shot_ms) || s.covers(first_seen));
-        let evidence = Evidence {
+        let context = Evidence {
             manual_case: tag.as_ref().map(|t| t.case),
             released_before,
             session,
             shot_at,
             gps: exif.gps,
-            score: assessment.as_ref().map(|a| Score { case_score: a.case_score, threshold: a.threshold }),
-            unscored_because: unscored.as_deref(),
+            score: None,
+            unscored_because: None,
         };
         let ctx = policy::Context {
             policy: &self.config.policy,
             duty: &self.config.duty,
             work_sites: &self.config.work_sites,
         };
-        let verdict = policy::decide(&evidence, &ctx);
+        let mut verdict = policy::decide(&context, &ctx);
+        // 5. Classify (images, or a video's keyframe from the Android shell).
+        // An officer's tag still runs the model: its embedding is what the classifier learns from.
+        let (assessment, unscored) = if verdict.source.needs_no_score() && tag.is_none() {
+            (None, None)
+        } else {
+            match keyframe {
+                Some(frame) if kind == MediaKind::Video => self.assess(path, MediaKind::Jpeg, Some(frame)),
+                _ => self.assess(path, kind, bytes.as_deref()),
+            }
+        };
+        drop(bytes);
+        if assessment.is_some() || unscored.is_some() {
+            let scored = Evidence {
+                score: assessment.as_ref().map(|a| Score { case_score: a.case_score, threshold: a.threshold }),
+                unscored_because: unscored.as_deref(),
+                ..context
+            };
+            verdict = policy::decide(&scored, &ctx);
+        }
         let facts =
             Facts { path, id: &id, sha256: &sha256, kind, exif: &exif, first_seen, assessment: assessment.as_ref() };
+        let mut ledger = self.ledger();
         let result = self.record_and_move(&mut ledger, &facts, &verdict, tag.as_ref(), &file);
         drop(ledger);
         match result {
-            Ok(None) => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
+            Ok(None) => self.earlier_outcome(path, &id, started),
             Ok(Some((item, kind_done, detail))) => {
                 let outcome = Outcome {
                     path: path.to_string_lossy().into_owned(),
@@ -484,6 +539,15 @@ impl Agent {
                 outcome
             }
             Err(e) => self.failed(path, e, started),
+        }
+    }
+
+    /// The outcome of a file another handler (or an earlier pass) already decided, so that
+    /// `on_media` answers the same whoever got there first.
+    fn earlier_outcome(&self, path: &Path, id: &FileId, started: Instant) -> Outcome {
+        match self.ledger().latest_item_for_path(path, Some(id.mtime_ns)) {
+            Ok(Some(item)) => Outcome::of_item(&item, "already decided", started),
+            _ => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
         }
     }
 
@@ -778,7 +842,7 @@ impl Agent {
                     path.display()
                 )));
             }
-            let outcome = self.intake(path, Some(Tag { case, officer, note }));
+            let outcome = self.intake(path, Some(Tag { case, officer, note }), None);
             return match outcome.kind {
                 OutcomeKind::Quarantined => Ok(outcome),
                 _ => {

@@ -181,10 +181,17 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeOnMedia<'l>(
     _class: JClass<'l>,
     handle: jlong,
     path: JString<'l>,
+    keyframe: JByteArray<'l>,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let path = string(env, &path, "path")?;
-        let outcome = lookup(handle)?.on_media(Path::new(&path));
+        let agent = lookup(handle)?;
+        let outcome = if keyframe.is_null() {
+            agent.on_media(Path::new(&path))
+        } else {
+            let frame = env.convert_byte_array(&keyframe).map_err(|e| format!("keyframe: {e}"))?;
+            agent.on_media_with_keyframe(Path::new(&path), &frame)
+        };
         jstr(env, &json(&outcome)?)
     })
 }

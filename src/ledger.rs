@@ -429,6 +429,21 @@ impl Ledger {
             .map_err(self.err())
     }
 
+    /// The newest item recorded for `path` (optionally with this exact mtime).
+    pub fn latest_item_for_path(&self, path: &Path, mtime_ns: Option<i64>) -> Result<Option<Item>> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE original_path = ?1 \
+                     AND (?2 IS NULL OR file_mtime_ns = ?2) AND state != 'aborted' ORDER BY id DESC LIMIT 1"
+                ),
+                params![path_bytes(path), mtime_ns],
+                item_from_row,
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
     /// Was a file with this hash released by an officer (declared not case material)?
     pub fn was_released(&self, sha256: &str) -> Result<bool> {
         self.conn

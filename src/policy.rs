@@ -81,6 +81,26 @@ pub enum Source {
 }
 
 impl Source {
+    /// Rules 1–4 decide whatever the classifier would say, so the model need not run.
+    pub fn needs_no_score(self) -> bool {
+        matches!(self, Source::Manual | Source::Released | Source::Session | Source::WorkSite)
+    }
+
+    /// The source named by [`Source::as_str`], if it is one.
+    pub fn parse(s: &str) -> Option<Source> {
+        [
+            Source::Manual,
+            Source::Released,
+            Source::Session,
+            Source::WorkSite,
+            Source::Classifier,
+            Source::DutyHours,
+            Source::Default,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Source::Manual => "manual",
@@ -333,6 +353,49 @@ mod tests {
         assert_eq!(run(&unknown_time, &p).source, Source::Default);
         let keep = PolicyConfig { unjudged_on_duty: UnjudgedAction::Keep, ..p };
         assert_eq!(run(&on, &keep).action, Action::Keep);
+    }
+
+    #[test]
+    fn context_rules_do_not_depend_on_the_score() {
+        // The agent skips the model when context decides; that is only sound if no score
+        // could change such a verdict.
+        let s = session();
+        let policies = [
+            PolicyConfig::default(),
+            PolicyConfig { work_site_action: SiteAction::LowerThreshold, ..PolicyConfig::default() },
+        ];
+        for p in &policies {
+            for manual in [None, Some("K-3")] {
+                for released in [false, true] {
+                    for sess in [None, Some(&s)] {
+                        for gps in [None, Some(INSIDE), Some(OUTSIDE)] {
+                            for when in [MON_0900, MON_2000] {
+                                let e = Evidence {
+                                    manual_case: manual,
+                                    released_before: released,
+                                    session: sess,
+                                    shot_at: Some(t(when)),
+                                    gps,
+                                    score: None,
+                                    unscored_because: None,
+                                };
+                                let v = run(&e, p);
+                                if !v.source.needs_no_score() {
+                                    continue;
+                                }
+                                for sc in [0.0, 0.2, 0.5, 1.0] {
+                                    let scored = Evidence {
+                                        score: Some(Score { case_score: sc, threshold: 0.31 }),
+                                        ..e.clone()
+                                    };
+                                    assert_eq!(run(&scored, p), v, "score {sc} changed a context verdict");
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]

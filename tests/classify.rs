@@ -40,10 +40,7 @@ fn encode(img: &image::DynamicImage, fmt: ImageFormat) -> Vec<u8> {
 }
 
 fn jpeg(img: &RgbImage) -> Vec<u8> {
-    encode(
-        &image::DynamicImage::ImageRgb8(img.clone()),
-        ImageFormat::Jpeg,
-    )
+    encode(&image::DynamicImage::ImageRgb8(img.clone()), ImageFormat::Jpeg)
 }
 
 fn cosine(a: &[f32], b: &[f32]) -> f32 {
@@ -57,22 +54,11 @@ fn cosine(a: &[f32], b: &[f32]) -> f32 {
 fn scores_a_generated_jpeg() {
     let mut c = classifier();
     let a = c.assess(&jpeg(&picture(640, 480))).expect("assess");
-    assert!(
-        (0.0..=1.0).contains(&a.case_score),
-        "score {}",
-        a.case_score
-    );
-    assert!(
-        a.threshold > 0.0 && a.threshold < 1.0,
-        "threshold {} from the head file",
-        a.threshold
-    );
+    assert!((0.0..=1.0).contains(&a.case_score), "score {}", a.case_score);
+    assert!(a.threshold > 0.0 && a.threshold < 1.0, "threshold {} from the head file", a.threshold);
     assert_eq!(a.labels.len(), 3);
     assert!(a.labels[0].p >= a.labels[1].p && a.labels[1].p >= a.labels[2].p);
-    assert!(a
-        .labels
-        .iter()
-        .all(|l| !l.label.is_empty() && !l.label.starts_with("class ")));
+    assert!(a.labels.iter().all(|l| !l.label.is_empty() && !l.label.starts_with("class ")));
     assert_eq!(a.embedding.len(), 1280);
     assert!(a.decode_ms > 0.0 && a.infer_ms > 0.0);
     assert_eq!(a.source, Source::Scaled);
@@ -92,29 +78,17 @@ fn exif_orientation_is_applied() {
     let untagged_emb = c.assess(&untagged).expect("untagged").embedding;
     let good = cosine(&ref_emb, &tagged_emb);
     let bad = cosine(&ref_emb, &untagged_emb);
-    assert!(
-        good > 0.97,
-        "oriented photo should match the upright one: cosine {good}"
-    );
-    assert!(
-        good > bad + 0.02,
-        "orientation must matter: tagged {good} vs untagged {bad}"
-    );
+    assert!(good > 0.97, "oriented photo should match the upright one: cosine {good}");
+    assert!(good > bad + 0.02, "orientation must matter: tagged {good} vs untagged {bad}");
     // all eight orientations decode to the same upright picture
     let variants: [(u16, RgbImage); 8] = [
         (1, upright.clone()),
         (2, image::imageops::flip_horizontal(&upright)),
         (3, image::imageops::rotate180(&upright)),
         (4, image::imageops::flip_vertical(&upright)),
-        (
-            5,
-            image::imageops::flip_horizontal(&image::imageops::rotate90(&upright)),
-        ),
+        (5, image::imageops::flip_horizontal(&image::imageops::rotate90(&upright))),
         (6, image::imageops::rotate270(&upright)),
-        (
-            7,
-            image::imageops::flip_horizontal(&image::imageops::rotate270(&upright)),
-        ),
+        (7, image::imageops::flip_horizontal(&image::imageops::rotate270(&upright))),
         (8, image::imageops::rotate90(&upright)),
     ];
     for (o, img) in variants {
@@ -138,11 +112,7 @@ fn exif_thumbnail_is_the_fast_path() {
     let fast = c.assess(&photo).expect("thumbnail path");
     assert!(matches!(fast.source, Source::Thumbnail | Source::Scaled));
     drop(c);
-    let mut slow = Classifier::load(&Settings {
-        thumbnail_first: false,
-        ..Settings::default()
-    })
-    .expect("load");
+    let mut slow = Classifier::load(&Settings { thumbnail_first: false, ..Settings::default() }).expect("load");
     let full = slow.assess(&photo).expect("scaled path");
     assert_eq!(full.source, Source::Scaled);
     let cs = cosine(&fast.embedding, &full.embedding);
@@ -160,14 +130,9 @@ fn other_formats_and_colour_models() {
     let img = image::DynamicImage::ImageRgb8(picture(320, 240));
     // lossless formats see the same pixels: same embedding; GIF's palette and JPEG's
     // quantisation shift it a little
-    let reference = c
-        .assess(&encode(&img, ImageFormat::Png))
-        .expect("png")
-        .embedding;
+    let reference = c.assess(&encode(&img, ImageFormat::Png)).expect("png").embedding;
     let mut q95 = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut q95, 95)
-        .encode_image(&img)
-        .expect("jpeg q95");
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut q95, 95).encode_image(&img).expect("jpeg q95");
     for (fmt, bytes, min) in [
         (ImageFormat::WebP, encode(&img, ImageFormat::WebP), 0.999),
         (ImageFormat::Bmp, encode(&img, ImageFormat::Bmp), 0.999),
@@ -176,11 +141,7 @@ fn other_formats_and_colour_models() {
         (ImageFormat::Jpeg, q95, 0.75),
     ] {
         let a = c.assess(&bytes).unwrap_or_else(|e| panic!("{fmt:?}: {e}"));
-        let want = if fmt == ImageFormat::Jpeg {
-            Source::Scaled
-        } else {
-            Source::Full
-        };
+        let want = if fmt == ImageFormat::Jpeg { Source::Scaled } else { Source::Full };
         assert_eq!(a.source, want);
         let cs = cosine(&reference, &a.embedding);
         eprintln!("{fmt:?} vs PNG: cosine {cs:.4}");
@@ -190,17 +151,12 @@ fn other_formats_and_colour_models() {
     let rgba = image::DynamicImage::ImageRgba8(image::RgbaImage::from_fn(33, 517, |x, y| {
         image::Rgba([x as u8 * 7, y as u8, 99, if x > 16 { 255 } else { 0 }])
     }));
-    c.assess(&encode(&rgba, ImageFormat::Png))
-        .expect("rgba png");
+    c.assess(&encode(&rgba, ImageFormat::Png)).expect("rgba png");
     let gray = image::DynamicImage::ImageLuma8(image::imageops::grayscale(&picture(301, 199)));
-    let a = c
-        .assess(&encode(&gray, ImageFormat::Jpeg))
-        .expect("gray jpeg");
+    let a = c.assess(&encode(&gray, ImageFormat::Jpeg)).expect("gray jpeg");
     assert_eq!(a.source, Source::Scaled);
-    let deep =
-        image::DynamicImage::ImageRgb16(image::DynamicImage::ImageRgb8(picture(97, 61)).to_rgb16());
-    c.assess(&encode(&deep, ImageFormat::Png))
-        .expect("16-bit png");
+    let deep = image::DynamicImage::ImageRgb16(image::DynamicImage::ImageRgb8(picture(97, 61)).to_rgb16());
+    c.assess(&encode(&deep, ImageFormat::Png)).expect("16-bit png");
     c.assess(&jpeg(&picture(1, 1))).expect("1x1 jpeg");
     c.assess(&jpeg(&picture(5000, 3))).expect("5000x3 jpeg");
     // CMYK JPEG (written by Pillow, pure red): decoded as red
@@ -208,10 +164,7 @@ fn other_formats_and_colour_models() {
     let (rgb, w, h, _) = decode::decode_jpeg_scaled(cmyk, 224).expect("cmyk decodes");
     assert_eq!((w, h), (64, 48));
     let px = &rgb[(20 * 64 + 20) * 3..][..3];
-    assert!(
-        px[0] > 200 && px[1] < 60 && px[2] < 60,
-        "CMYK red came out as {px:?}"
-    );
+    assert!(px[0] > 200 && px[1] < 60 && px[2] < 60, "CMYK red came out as {px:?}");
     c.assess(cmyk).expect("cmyk assess");
 }
 
@@ -221,10 +174,7 @@ fn bad_input_is_an_error_for_that_file() {
     let good = jpeg(&picture(800, 600));
     let cases: Vec<(&str, Vec<u8>)> = vec![
         ("zero bytes", Vec::new()),
-        (
-            "garbage",
-            b"definitely not a picture, just some text".to_vec(),
-        ),
+        ("garbage", b"definitely not a picture, just some text".to_vec()),
         ("truncated jpeg", good[..good.len() / 3].to_vec()),
         ("jpeg header only", good[..200].to_vec()),
         ("corrupt jpeg", {
@@ -277,11 +227,7 @@ fn crc32(data: &[u8]) -> u32 {
     for &b in data {
         c ^= u32::from(b);
         for _ in 0..8 {
-            c = if c & 1 != 0 {
-                0xEDB8_8320 ^ (c >> 1)
-            } else {
-                c >> 1
-            };
+            c = if c & 1 != 0 { 0xEDB8_8320 ^ (c >> 1) } else { c >> 1 };
         }
     }
     !c
@@ -299,21 +245,13 @@ fn jpeg_with_size(jpeg: &[u8], w: u16, h: u16) -> Vec<u8> {
 #[test]
 fn batch_matches_single() {
     let mut c = classifier();
-    let photos: Vec<Vec<u8>> = (0..5)
-        .map(|i| jpeg(&picture(200 + 50 * i, 300 - 20 * i)))
-        .collect();
+    let photos: Vec<Vec<u8>> = (0..5).map(|i| jpeg(&picture(200 + 50 * i, 300 - 20 * i))).collect();
     let mut items: Vec<&[u8]> = photos.iter().map(Vec::as_slice).collect();
     items.insert(2, b"broken");
     let batch = c.assess_batch(&items);
     assert_eq!(batch.len(), 6);
     assert!(batch[2].is_err());
-    for (i, b) in [0usize, 1, 3, 4, 5].iter().zip(
-        batch
-            .iter()
-            .enumerate()
-            .filter(|(k, _)| *k != 2)
-            .map(|(_, r)| r),
-    ) {
+    for (i, b) in [0usize, 1, 3, 4, 5].iter().zip(batch.iter().enumerate().filter(|(k, _)| *k != 2).map(|(_, r)| r)) {
         let single = c.assess(items[*i]).expect("single");
         let b = b.as_ref().expect("batch item");
         assert!((single.case_score - b.case_score).abs() < 1e-3, "item {i}");

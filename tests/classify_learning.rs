@@ -35,13 +35,7 @@ fn labelled(dir: &Path) -> Vec<(PathBuf, String)> {
 }
 
 fn assess_all(c: &mut Classifier, paths: &[PathBuf]) -> Vec<Assessment> {
-    paths
-        .iter()
-        .map(|p| {
-            c.assess(&std::fs::read(p).expect("read photo"))
-                .expect("assess photo")
-        })
-        .collect()
+    paths.iter().map(|p| c.assess(&std::fs::read(p).expect("read photo")).expect("assess photo")).collect()
 }
 
 fn count_case(c: &mut Classifier, paths: &[PathBuf]) -> usize {
@@ -55,13 +49,7 @@ fn corrections_reduce_errors_of_their_kind_on_unseen_photos() {
         return;
     };
     let photos = labelled(&dir);
-    let of = |cat: &str| -> Vec<PathBuf> {
-        photos
-            .iter()
-            .filter(|(_, c)| c == cat)
-            .map(|(p, _)| p.clone())
-            .collect()
-    };
+    let of = |cat: &str| -> Vec<PathBuf> { photos.iter().filter(|(_, c)| c == cat).map(|(p, _)| p.clone()).collect() };
     let mut c = Classifier::load(&Settings::default()).expect("classifier loads");
     const N: usize = 10;
 
@@ -71,13 +59,8 @@ fn corrections_reduce_errors_of_their_kind_on_unseen_photos() {
     let food = of("food");
     let missed_before = unseen.len() - count_case(&mut c, unseen);
     let food_fp_before = count_case(&mut c, &food);
-    let tags: Vec<Correction> = assess_all(&mut c, train)
-        .into_iter()
-        .map(|a| Correction {
-            embedding: a.embedding,
-            case: true,
-        })
-        .collect();
+    let tags: Vec<Correction> =
+        assess_all(&mut c, train).into_iter().map(|a| Correction { embedding: a.embedding, case: true }).collect();
     c.set_corrections(&tags);
     let after = assess_all(&mut c, unseen);
     let missed_after = after.iter().filter(|a| !a.is_case()).count();
@@ -88,36 +71,19 @@ fn corrections_reduce_errors_of_their_kind_on_unseen_photos() {
         unseen.len(),
         food.len()
     );
-    assert!(
-        missed_before * 2 > unseen.len(),
-        "the shipped head calls pets personal"
-    );
-    assert!(
-        missed_after * 4 <= missed_before,
-        "tagging should fix at least 3/4 of those errors"
-    );
-    assert!(
-        food_fp_after <= food_fp_before + food.len() / 10,
-        "other personal photos barely move"
-    );
+    assert!(missed_before * 2 > unseen.len(), "the shipped head calls pets personal");
+    assert!(missed_after * 4 <= missed_before, "tagging should fix at least 3/4 of those errors");
+    assert!(food_fp_after <= food_fp_before + food.len() / 10, "other personal photos barely move");
 
     // --- story 2: release N car photos as personal
     let cars = of("vehicles_plates");
     let (train, unseen) = cars.split_at(N);
-    let guard: Vec<PathBuf> = ["weapons", "documents", "id_documents", "cash"]
-        .iter()
-        .flat_map(|k| of(k))
-        .collect();
+    let guard: Vec<PathBuf> = ["weapons", "documents", "id_documents", "cash"].iter().flat_map(|k| of(k)).collect();
     c.set_corrections(&[]);
     let fp_before = count_case(&mut c, unseen);
     let guard_before = count_case(&mut c, &guard);
-    let releases: Vec<Correction> = assess_all(&mut c, train)
-        .into_iter()
-        .map(|a| Correction {
-            embedding: a.embedding,
-            case: false,
-        })
-        .collect();
+    let releases: Vec<Correction> =
+        assess_all(&mut c, train).into_iter().map(|a| Correction { embedding: a.embedding, case: false }).collect();
     c.set_corrections(&releases);
     let fp_after = count_case(&mut c, unseen);
     let guard_after = count_case(&mut c, &guard);
@@ -127,37 +93,22 @@ fn corrections_reduce_errors_of_their_kind_on_unseen_photos() {
         unseen.len(),
         guard.len()
     );
-    assert!(
-        fp_before * 2 > unseen.len(),
-        "the shipped head calls cars case material"
-    );
-    assert!(
-        fp_after * 4 <= fp_before,
-        "releasing should fix at least 3/4 of those errors"
-    );
-    assert!(
-        guard_after + 1 >= guard_before,
-        "weapons, documents and cash stay caught"
-    );
+    assert!(fp_before * 2 > unseen.len(), "the shipped head calls cars case material");
+    assert!(fp_after * 4 <= fp_before, "releasing should fix at least 3/4 of those errors");
+    assert!(guard_after + 1 >= guard_before, "weapons, documents and cash stay caught");
 
     // --- bounded: one mistaken release of a weapon photo does not unflag the other weapons
     let weapons = of("weapons");
     c.set_corrections(&[]);
     let caught_before = count_case(&mut c, &weapons[1..]);
     let one = assess_all(&mut c, &weapons[..1]).remove(0);
-    c.set_corrections(&[Correction {
-        embedding: one.embedding,
-        case: false,
-    }]);
+    c.set_corrections(&[Correction { embedding: one.embedding, case: false }]);
     let caught_after = count_case(&mut c, &weapons[1..]);
     eprintln!(
         "one mistaken weapon release: other weapons caught {caught_before} -> {caught_after}/{}",
         weapons.len() - 1
     );
-    assert!(
-        caught_after + 1 >= caught_before,
-        "a single correction is bounded"
-    );
+    assert!(caught_after + 1 >= caught_before, "a single correction is bounded");
 
     // --- reversible: no corrections, shipped scores exactly
     c.set_corrections(&[]);

@@ -120,8 +120,7 @@ fn exif_segment(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
         }
         let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
         let body = i + 4..(i + 2 + len).min(bytes.len());
-        if marker == 0xE1 && len >= 8 && bytes.get(body.start..body.start + 6) == Some(b"Exif\0\0")
-        {
+        if marker == 0xE1 && len >= 8 && bytes.get(body.start..body.start + 6) == Some(b"Exif\0\0") {
             return Some(body.start + 6..body.end);
         }
         i += 2 + len;
@@ -131,30 +130,21 @@ fn exif_segment(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
 
 /// Read orientation and thumbnail location; a broken EXIF block is just ignored.
 pub fn jpeg_exif(bytes: &[u8]) -> JpegExif {
-    let mut out = JpegExif {
-        orientation: 1,
-        thumbnail: None,
-    };
+    let mut out = JpegExif { orientation: 1, thumbnail: None };
     let Some(seg) = exif_segment(bytes) else {
         return out;
     };
     let Ok(exif) = exif::Reader::new().read_raw(bytes[seg.clone()].to_vec()) else {
         return out;
     };
-    if let Some(o) = exif
-        .get_field(exif::Tag::Orientation, exif::In::PRIMARY)
-        .and_then(|f| f.value.get_uint(0))
-    {
+    if let Some(o) = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY).and_then(|f| f.value.get_uint(0)) {
         if (1..=8).contains(&o) {
             out.orientation = o as u16;
         }
     }
-    let off = exif
-        .get_field(exif::Tag::JPEGInterchangeFormat, exif::In::THUMBNAIL)
-        .and_then(|f| f.value.get_uint(0));
-    let len = exif
-        .get_field(exif::Tag::JPEGInterchangeFormatLength, exif::In::THUMBNAIL)
-        .and_then(|f| f.value.get_uint(0));
+    let off = exif.get_field(exif::Tag::JPEGInterchangeFormat, exif::In::THUMBNAIL).and_then(|f| f.value.get_uint(0));
+    let len =
+        exif.get_field(exif::Tag::JPEGInterchangeFormatLength, exif::In::THUMBNAIL).and_then(|f| f.value.get_uint(0));
     if let (Some(off), Some(len)) = (off, len) {
         let start = seg.start.saturating_add(off as usize);
         let end = start.saturating_add(len as usize);
@@ -173,40 +163,26 @@ pub type Decoded = (Vec<u8>, u32, u32, (u32, u32));
 /// Returns RGB8 pixels, width, height and the full-size dimensions.
 pub fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Result<Decoded, ClassifyError> {
     let mut dec = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    dec.read_info()
-        .map_err(|e| ClassifyError::Decode(format!("jpeg header: {e}")))?;
-    let info = dec
-        .info()
-        .ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
+    dec.read_info().map_err(|e| ClassifyError::Decode(format!("jpeg header: {e}")))?;
+    let info = dec.info().ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     check_dims(w, h)?;
     let short = w.min(h).max(1);
-    let req_w = (u64::from(w) * u64::from(min_short))
-        .div_ceil(u64::from(short))
-        .min(65535) as u16;
-    let req_h = (u64::from(h) * u64::from(min_short))
-        .div_ceil(u64::from(short))
-        .min(65535) as u16;
+    let req_w = (u64::from(w) * u64::from(min_short)).div_ceil(u64::from(short)).min(65535) as u16;
+    let req_h = (u64::from(h) * u64::from(min_short)).div_ceil(u64::from(short)).min(65535) as u16;
     let (ow, oh) = if short > min_short {
-        let (ow, oh) = dec
-            .scale(req_w, req_h)
-            .map_err(|e| ClassifyError::Decode(format!("jpeg scale: {e}")))?;
+        let (ow, oh) = dec.scale(req_w, req_h).map_err(|e| ClassifyError::Decode(format!("jpeg scale: {e}")))?;
         (u32::from(ow), u32::from(oh))
     } else {
         (w, h)
     };
     dec.set_max_decoding_buffer_size(MAX_ALLOC as usize);
-    let data = dec
-        .decode()
-        .map_err(|e| ClassifyError::Decode(format!("jpeg: {e}")))?;
+    let data = dec.decode().map_err(|e| ClassifyError::Decode(format!("jpeg: {e}")))?;
     let n = (ow as usize) * (oh as usize);
     let rgb = match info.pixel_format {
         jpeg_decoder::PixelFormat::RGB24 => data,
         jpeg_decoder::PixelFormat::L8 => data.iter().flat_map(|&v| [v, v, v]).collect(),
-        jpeg_decoder::PixelFormat::L16 => data
-            .chunks_exact(2)
-            .flat_map(|c| [c[0], c[0], c[0]])
-            .collect(),
+        jpeg_decoder::PixelFormat::L16 => data.chunks_exact(2).flat_map(|c| [c[0], c[0], c[0]]).collect(),
         // jpeg-decoder undoes Adobe's inversion: C,M,Y,K are ink amounts (0 = no ink)
         jpeg_decoder::PixelFormat::CMYK32 => data
             .chunks_exact(4)
@@ -235,24 +211,18 @@ fn check_dims(w: u32, h: u32) -> Result<(), ClassifyError> {
 }
 
 /// Decode any non-JPEG image with the `image` crate under limits; RGB8 plus orientation.
-pub fn decode_other(
-    bytes: &[u8],
-    format: image::ImageFormat,
-) -> Result<(Vec<u8>, u32, u32, u16), ClassifyError> {
+pub fn decode_other(bytes: &[u8], format: image::ImageFormat) -> Result<(Vec<u8>, u32, u32, u16), ClassifyError> {
     let mut reader = image::ImageReader::with_format(Cursor::new(bytes), format);
     let mut limits = image::Limits::default();
     limits.max_image_width = Some(MAX_SIDE);
     limits.max_image_height = Some(MAX_SIDE);
     limits.max_alloc = Some(MAX_ALLOC);
     reader.limits(limits);
-    let mut decoder = reader
-        .into_decoder()
-        .map_err(|e| ClassifyError::Decode(e.to_string()))?;
+    let mut decoder = reader.into_decoder().map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let (w, h) = decoder.dimensions();
     check_dims(w, h)?;
     let orientation = decoder.orientation().map(orientation_code).unwrap_or(1);
-    let img = image::DynamicImage::from_decoder(decoder)
-        .map_err(|e| ClassifyError::Decode(e.to_string()))?;
+    let img = image::DynamicImage::from_decoder(decoder).map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let rgb = match img {
         image::DynamicImage::ImageRgb8(b) => b,
         // transparent pixels over white, as a viewer shows them
@@ -262,9 +232,7 @@ pub fn decode_other(
             let mut out = image::RgbImage::new(w, h);
             for (o, p) in out.pixels_mut().zip(rgba.pixels()) {
                 let a = u32::from(p[3]);
-                *o = image::Rgb(
-                    [0, 1, 2].map(|c| ((u32::from(p[c]) * a + 255 * (255 - a) + 127) / 255) as u8),
-                );
+                *o = image::Rgb([0, 1, 2].map(|c| ((u32::from(p[c]) * a + 255 * (255 - a) + 127) / 255) as u8));
             }
             out
         }
@@ -296,21 +264,16 @@ pub fn to_input(
     h: u32,
     orientation: u16,
 ) -> Result<Vec<f32>, ClassifyError> {
-    let src = Image::from_vec_u8(w, h, rgb, PixelType::U8x3)
-        .map_err(|e| ClassifyError::Decode(e.to_string()))?;
+    let src = Image::from_vec_u8(w, h, rgb, PixelType::U8x3).map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let side = w.min(h);
     let mut dst = Image::new(SIDE as u32, SIDE as u32, PixelType::U8x3);
-    let opts = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Bilinear))
-        .crop(
-            f64::from((w - side) / 2),
-            f64::from((h - side) / 2),
-            f64::from(side),
-            f64::from(side),
-        );
-    resizer
-        .resize(&src, &mut dst, &opts)
-        .map_err(|e| ClassifyError::Decode(format!("resize: {e}")))?;
+    let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)).crop(
+        f64::from((w - side) / 2),
+        f64::from((h - side) / 2),
+        f64::from(side),
+        f64::from(side),
+    );
+    resizer.resize(&src, &mut dst, &opts).map_err(|e| ClassifyError::Decode(format!("resize: {e}")))?;
     Ok(normalise_oriented(dst.buffer(), orientation))
 }
 
@@ -344,33 +307,19 @@ fn normalise_oriented(sq: &[u8], orientation: u16) -> Vec<f32> {
 }
 
 /// Prepare a photo. `allow_thumbnail`: take the EXIF thumbnail of a JPEG when usable.
-pub fn prepare(
-    resizer: &mut Resizer,
-    bytes: &[u8],
-    allow_thumbnail: bool,
-) -> Result<Prepared, ClassifyError> {
+pub fn prepare(resizer: &mut Resizer, bytes: &[u8], allow_thumbnail: bool) -> Result<Prepared, ClassifyError> {
     match sniff(bytes) {
         Format::Unsupported(what) => Err(ClassifyError::Unsupported(what.to_string())),
         Format::Other(fmt) => {
             let (rgb, w, h, orientation) = decode_other(bytes, fmt)?;
-            Ok(Prepared {
-                input: to_input(resizer, rgb, w, h, orientation)?,
-                source: Source::Full,
-                can_refine: false,
-            })
+            Ok(Prepared { input: to_input(resizer, rgb, w, h, orientation)?, source: Source::Full, can_refine: false })
         }
         Format::Jpeg => {
             let exif = jpeg_exif(bytes);
             if allow_thumbnail {
                 if let Some(range) = exif.thumbnail.clone() {
                     match thumbnail(resizer, bytes, range, exif.orientation) {
-                        Ok(Some(input)) => {
-                            return Ok(Prepared {
-                                input,
-                                source: Source::Thumbnail,
-                                can_refine: true,
-                            })
-                        }
+                        Ok(Some(input)) => return Ok(Prepared { input, source: Source::Thumbnail, can_refine: true }),
                         Ok(None) => {}
                         Err(e) => {
                             tracing::debug!(error = %e, "EXIF thumbnail unusable, decoding the photo")
@@ -397,11 +346,8 @@ fn thumbnail(
     orientation: u16,
 ) -> Result<Option<Vec<f32>>, ClassifyError> {
     let mut main = jpeg_decoder::Decoder::new(Cursor::new(bytes));
-    main.read_info()
-        .map_err(|e| ClassifyError::Decode(format!("jpeg header: {e}")))?;
-    let info = main
-        .info()
-        .ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
+    main.read_info().map_err(|e| ClassifyError::Decode(format!("jpeg header: {e}")))?;
+    let info = main.info().ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
     check_dims(u32::from(info.width), u32::from(info.height))?;
     let (rgb, tw, th, _) = decode_jpeg_scaled(&bytes[range], SIDE as u32)?;
     if tw.min(th) < MIN_THUMB_SIDE {

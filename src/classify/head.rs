@@ -101,13 +101,9 @@ pub struct HeadScore {
 
 impl Head {
     pub fn load(path: &Path) -> Result<Head, ClassifyError> {
-        let err = |reason: String| ClassifyError::Model {
-            path: path.to_path_buf(),
-            reason,
-        };
+        let err = |reason: String| ClassifyError::Model { path: path.to_path_buf(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
-        let file: HeadFile =
-            serde_json::from_str(&text).map_err(|e| err(format!("bad head file: {e}")))?;
+        let file: HeadFile = serde_json::from_str(&text).map_err(|e| err(format!("bad head file: {e}")))?;
         if file.format != "fotovakt-case-head/1" {
             return Err(err(format!("unknown head format {}", file.format)));
         }
@@ -118,34 +114,14 @@ impl Head {
             || file.embedding_mean.len() != file.embedding_dim
             || file.category_weights.len() != file.categories.len()
             || file.category_bias.len() != file.categories.len()
-            || file
-                .category_weights
-                .iter()
-                .any(|w| w.len() != file.embedding_dim)
-            || file
-                .groups
-                .iter()
-                .flat_map(|g| &g.classes)
-                .any(|&c| c >= 1000)
+            || file.category_weights.iter().any(|w| w.len() != file.embedding_dim)
+            || file.groups.iter().flat_map(|g| &g.classes).any(|&c| c >= 1000)
         {
             return Err(err("head dimensions do not match".into()));
         }
-        let strong = file
-            .strong_groups
-            .iter()
-            .filter_map(|s| file.groups.iter().position(|g| &g.name == s))
-            .collect();
-        let rates = file
-            .categories
-            .iter()
-            .map(|c| if c.case { 1.0 } else { 0.0 })
-            .collect();
-        Ok(Head {
-            file,
-            strong,
-            protos: Vec::new(),
-            rates,
-        })
+        let strong = file.strong_groups.iter().filter_map(|s| file.groups.iter().position(|g| &g.name == s)).collect();
+        let rates = file.categories.iter().map(|c| if c.case { 1.0 } else { 0.0 }).collect();
+        Ok(Head { file, strong, protos: Vec::new(), rates })
     }
 
     pub fn threshold(&self) -> f32 {
@@ -159,48 +135,22 @@ impl Head {
     /// Score one photo from its ImageNet probabilities (softmax) and embedding.
     pub fn score(&self, probs: &[f32], embedding: &[f32]) -> HeadScore {
         let f = &self.file;
-        let norm = embedding
-            .iter()
-            .map(|v| v * v)
-            .sum::<f32>()
-            .sqrt()
-            .max(1e-12);
+        let norm = embedding.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
         let mut x: Vec<f32> = embedding.iter().map(|v| v / norm).collect();
-        let group_p: Vec<f32> = f
-            .groups
-            .iter()
-            .map(|g| g.classes.iter().map(|&c| probs[c]).sum())
-            .collect();
+        let group_p: Vec<f32> = f.groups.iter().map(|g| g.classes.iter().map(|&c| probs[c]).sum()).collect();
         x.extend(group_p.iter().map(|p| (p + f.eps).ln()));
-        let logits: Vec<f32> = f
-            .weights
-            .iter()
-            .zip(&f.bias)
-            .map(|(w, b)| w.iter().zip(&x).map(|(a, b)| a * b).sum::<f32>() + b)
-            .collect();
+        let logits: Vec<f32> =
+            f.weights.iter().zip(&f.bias).map(|(w, b)| w.iter().zip(&x).map(|(a, b)| a * b).sum::<f32>() + b).collect();
         let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
         let exp: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
         let total: f32 = exp.iter().sum();
-        let head_p: f32 = exp
-            .iter()
-            .zip(&f.categories)
-            .filter(|(_, c)| c.case)
-            .map(|(e, _)| e / total)
-            .sum();
+        let head_p: f32 = exp.iter().zip(&f.categories).filter(|(_, c)| c.case).map(|(e, _)| e / total).sum();
         let strong = self.strong.iter().map(|&g| group_p[g]).fold(0f32, f32::max);
         let prior = (f.prior_gain * strong).clamp(0.0, 1.0);
         let model_score = (1.0 - (1.0 - head_p) * (1.0 - prior)).clamp(0.0, 1.0);
-        let adapted_p: f32 = exp
-            .iter()
-            .zip(&self.rates)
-            .map(|(e, r)| e / total * r)
-            .sum();
+        let adapted_p: f32 = exp.iter().zip(&self.rates).map(|(e, r)| e / total * r).sum();
         // a released kind also quiets the weapon/drug prior in proportion
-        let prior_keep = if head_p > 1e-6 {
-            (adapted_p / head_p).min(1.0)
-        } else {
-            1.0
-        };
+        let prior_keep = if head_p > 1e-6 { (adapted_p / head_p).min(1.0) } else { 1.0 };
         let adapted = (1.0 - (1.0 - adapted_p) * (1.0 - prior * prior_keep)).clamp(0.0, 1.0);
         let best = exp
             .iter()
@@ -212,26 +162,14 @@ impl Head {
             (model_score, 0.0)
         } else {
             let k = self.correction_shift(&x[..f.embedding_dim]);
-            (
-                shift_score(adapted, k),
-                logit(shift_score(adapted, k)) - logit(model_score),
-            )
+            (shift_score(adapted, k), logit(shift_score(adapted, k)) - logit(model_score))
         };
-        HeadScore {
-            score,
-            model_score,
-            category: best,
-            correction_shift: shift,
-        }
+        HeadScore { score, model_score, category: best, correction_shift: shift }
     }
 
     /// Centred, re-normalised embedding used for similarity between photos.
     fn unit(&self, l2: &[f32]) -> Vec<f32> {
-        let mut v: Vec<f32> = l2
-            .iter()
-            .zip(&self.file.embedding_mean)
-            .map(|(a, m)| a - m)
-            .collect();
+        let mut v: Vec<f32> = l2.iter().zip(&self.file.embedding_mean).map(|(a, m)| a - m).collect();
         let n = v.iter().map(|a| a * a).sum::<f32>().sqrt().max(1e-12);
         v.iter_mut().for_each(|a| *a /= n);
         v
@@ -245,35 +183,17 @@ impl Head {
             .iter()
             .filter(|c| c.embedding.len() == dim && c.embedding.iter().all(|v| v.is_finite()))
             .map(|c| {
-                let n = c
-                    .embedding
-                    .iter()
-                    .map(|v| v * v)
-                    .sum::<f32>()
-                    .sqrt()
-                    .max(1e-12);
+                let n = c.embedding.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
                 let l2: Vec<f32> = c.embedding.iter().map(|v| v / n).collect();
-                Proto {
-                    unit: self.unit(&l2),
-                    case: c.case,
-                }
+                Proto { unit: self.unit(&l2), case: c.case }
             })
             .collect();
         // per-category case rates from the embedding-only category model
         let f = &self.file;
         let mut mass = vec![0f32; f.categories.len()];
         let mut case_mass = vec![0f32; f.categories.len()];
-        for c in corrections[start..]
-            .iter()
-            .filter(|c| c.embedding.len() == dim)
-        {
-            let n = c
-                .embedding
-                .iter()
-                .map(|v| v * v)
-                .sum::<f32>()
-                .sqrt()
-                .max(1e-12);
+        for c in corrections[start..].iter().filter(|c| c.embedding.len() == dim) {
+            let n = c.embedding.iter().map(|v| v * v).sum::<f32>().sqrt().max(1e-12);
             let l2: Vec<f32> = c.embedding.iter().map(|v| v / n).collect();
             let q = softmax(
                 &f.category_weights
@@ -299,11 +219,7 @@ impl Head {
             })
             .collect();
         let tagged = self.protos.iter().filter(|p| p.case).count();
-        tracing::info!(
-            tagged,
-            released = self.protos.len() - tagged,
-            "classifier corrections set"
-        );
+        tracing::info!(tagged, released = self.protos.len() - tagged, "classifier corrections set");
     }
 
     pub fn corrections(&self) -> usize {

@@ -58,14 +58,7 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings {
-            enabled: true,
-            model: None,
-            head: None,
-            ort_dylib: None,
-            threads: 1,
-            thumbnail_first: true,
-        }
+        Settings { enabled: true, model: None, head: None, ort_dylib: None, threads: 1, thumbnail_first: true }
     }
 }
 
@@ -144,11 +137,7 @@ pub struct Classifier {
 /// The `models/` directories searched for default files, in order.
 pub fn model_dirs() -> Vec<PathBuf> {
     let mut dirs = Vec::new();
-    if let Some(exe_dir) = std::env::current_exe()
-        .ok()
-        .as_deref()
-        .and_then(Path::parent)
-    {
+    if let Some(exe_dir) = std::env::current_exe().ok().as_deref().and_then(Path::parent) {
         dirs.push(exe_dir.join("models"));
         if let Some(up) = exe_dir.parent() {
             dirs.push(up.join("models"));
@@ -159,23 +148,13 @@ pub fn model_dirs() -> Vec<PathBuf> {
 }
 
 fn find_default(name: &str) -> Option<PathBuf> {
-    model_dirs()
-        .into_iter()
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
+    model_dirs().into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
 /// One model output, by name, as a flat slice.
-fn output<'a>(
-    outputs: &'a ort::session::SessionOutputs<'_>,
-    name: &str,
-) -> Result<&'a [f32], ClassifyError> {
-    let value = outputs
-        .get(name)
-        .ok_or_else(|| ClassifyError::Inference(format!("model has no output {name}")))?;
-    let (_, data) = value
-        .try_extract_tensor::<f32>()
-        .map_err(|e| ClassifyError::Inference(e.to_string()))?;
+fn output<'a>(outputs: &'a ort::session::SessionOutputs<'_>, name: &str) -> Result<&'a [f32], ClassifyError> {
+    let value = outputs.get(name).ok_or_else(|| ClassifyError::Inference(format!("model has no output {name}")))?;
+    let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| ClassifyError::Inference(e.to_string()))?;
     Ok(data)
 }
 
@@ -189,35 +168,21 @@ impl Classifier {
                 reason: format!("not found in {:?}", model_dirs()),
             })?,
         };
-        let model_dir = model_path
-            .parent()
-            .map(Path::to_path_buf)
-            .unwrap_or_default();
-        let head_path = settings
-            .head
-            .clone()
-            .unwrap_or_else(|| model_dir.join(HEAD_FILE));
-        let labels_path = [model_dir.join(LABELS_FILE)]
-            .into_iter()
-            .find(|p| p.is_file())
-            .or_else(|| find_default(LABELS_FILE));
+        let model_dir = model_path.parent().map(Path::to_path_buf).unwrap_or_default();
+        let head_path = settings.head.clone().unwrap_or_else(|| model_dir.join(HEAD_FILE));
+        let labels_path =
+            [model_dir.join(LABELS_FILE)].into_iter().find(|p| p.is_file()).or_else(|| find_default(LABELS_FILE));
         let head = head::Head::load(&head_path)?;
         let labels: Vec<String> = match labels_path {
             Some(p) => std::fs::read_to_string(&p)
-                .map_err(|e| ClassifyError::Model {
-                    path: p.clone(),
-                    reason: e.to_string(),
-                })?
+                .map_err(|e| ClassifyError::Model { path: p.clone(), reason: e.to_string() })?
                 .lines()
                 .map(str::to_string)
                 .collect(),
             None => (0..1000).map(|i| format!("class {i}")).collect(),
         };
         let (env, dylib) = runtime::environment(settings.ort_dylib.as_deref())?;
-        let model_err = |reason: String| ClassifyError::Model {
-            path: model_path.clone(),
-            reason,
-        };
+        let model_err = |reason: String| ClassifyError::Model { path: model_path.clone(), reason };
         let session = Session::builder(env)
             .map_err(|e| model_err(e.to_string()))?
             .with_intra_threads(settings.threads.max(1))
@@ -236,14 +201,7 @@ impl Classifier {
             threads = settings.threads.max(1),
             "classifier loaded"
         );
-        Ok(Classifier {
-            session,
-            head,
-            labels,
-            resizer: Resizer::new(),
-            settings: settings.clone(),
-            model_path,
-        })
+        Ok(Classifier { session, head, labels, resizer: Resizer::new(), settings: settings.clone(), model_path })
     }
 
     /// The model file in use.
@@ -266,9 +224,7 @@ impl Classifier {
         let t1 = Instant::now();
         let mut out = self.infer(std::slice::from_ref(&prepared.input))?;
         let mut infer_ms = ms(t1);
-        let mut a = out
-            .pop()
-            .ok_or_else(|| ClassifyError::Inference("empty batch".into()))?;
+        let mut a = out.pop().ok_or_else(|| ClassifyError::Inference("empty batch".into()))?;
         let mut source = prepared.source;
         if prepared.can_refine && self.near_threshold(a.0.model_score) {
             let t2 = Instant::now();
@@ -287,13 +243,10 @@ impl Classifier {
     /// Score many photos at once (a backlog scan): decode on all cores, infer in one batch.
     /// One result per input, in order; a bad file is an error in its slot only.
     pub fn assess_batch(&mut self, items: &[&[u8]]) -> Vec<Result<Assessment, ClassifyError>> {
-        let workers = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(items.len().max(1));
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(items.len().max(1));
         let thumbs = self.settings.thumbnail_first;
         let decoded = parallel_prepare(items, workers, thumbs);
-        let mut results: Vec<Option<Result<Assessment, ClassifyError>>> =
-            (0..items.len()).map(|_| None).collect();
+        let mut results: Vec<Option<Result<Assessment, ClassifyError>>> = (0..items.len()).map(|_| None).collect();
         let mut pending: Vec<(usize, decode::Prepared, f64)> = Vec::new();
         for (i, r) in decoded.into_iter().enumerate() {
             match r {
@@ -316,10 +269,7 @@ impl Classifier {
             let mut none = Vec::new();
             self.run_batch(&second, &mut results, &mut none);
         }
-        results
-            .into_iter()
-            .map(|r| r.unwrap_or_else(|| Err(ClassifyError::Inference("not scored".into()))))
-            .collect()
+        results.into_iter().map(|r| r.unwrap_or_else(|| Err(ClassifyError::Inference("not scored".into())))).collect()
     }
 
     fn run_batch(
@@ -368,11 +318,7 @@ impl Classifier {
         score >= t * REFINE_LOW && score < (t + REFINE_HIGH).min(0.97)
     }
 
-    fn prepare(
-        &mut self,
-        bytes: &[u8],
-        thumbnail: bool,
-    ) -> Result<decode::Prepared, ClassifyError> {
+    fn prepare(&mut self, bytes: &[u8], thumbnail: bool) -> Result<decode::Prepared, ClassifyError> {
         decode::prepare(&mut self.resizer, bytes, thumbnail).inspect_err(log_skip)
     }
 
@@ -385,9 +331,8 @@ impl Classifier {
         let tensor = TensorRef::from_array_view(([n, 3, decode::SIDE, decode::SIDE], &flat[..]))
             .map_err(|e| ClassifyError::Inference(e.to_string()))?;
         let (session, head, labels) = (&mut self.session, &self.head, &self.labels);
-        let outputs = session
-            .run(ort::inputs!["input" => tensor])
-            .map_err(|e| ClassifyError::Inference(e.to_string()))?;
+        let outputs =
+            session.run(ort::inputs!["input" => tensor]).map_err(|e| ClassifyError::Inference(e.to_string()))?;
         let logits = output(&outputs, "logits")?;
         let emb = output(&outputs, "embedding")?;
         let dim = head.embedding_dim();
@@ -411,13 +356,7 @@ fn top3(labels: &[String], probs: &[f32]) -> Vec<Label> {
     idx.truncate(3);
     idx.sort_by(|a, b| probs[*b].total_cmp(&probs[*a]));
     idx.into_iter()
-        .map(|i| Label {
-            label: labels
-                .get(i)
-                .cloned()
-                .unwrap_or_else(|| format!("class {i}")),
-            p: probs[i],
-        })
+        .map(|i| Label { label: labels.get(i).cloned().unwrap_or_else(|| format!("class {i}")), p: probs[i] })
         .collect()
 }
 
@@ -474,9 +413,7 @@ fn parallel_prepare(
             .iter()
             .map(|b| {
                 let t = Instant::now();
-                decode::prepare(&mut resizer, b, thumbs)
-                    .inspect_err(log_skip)
-                    .map(|p| (p, ms(t)))
+                decode::prepare(&mut resizer, b, thumbs).inspect_err(log_skip).map(|p| (p, ms(t)))
             })
             .collect()
     };
@@ -485,17 +422,12 @@ fn parallel_prepare(
     }
     let size = items.len().div_ceil(workers);
     std::thread::scope(|s| {
-        let handles: Vec<_> = items
-            .chunks(size)
-            .map(|c| (c.len(), s.spawn(move || run(c))))
-            .collect();
+        let handles: Vec<_> = items.chunks(size).map(|c| (c.len(), s.spawn(move || run(c)))).collect();
         handles
             .into_iter()
             .flat_map(|(len, h)| {
                 h.join().unwrap_or_else(|_| {
-                    (0..len)
-                        .map(|_| Err(ClassifyError::Decode("decoder thread panicked".into())))
-                        .collect()
+                    (0..len).map(|_| Err(ClassifyError::Decode("decoder thread panicked".into()))).collect()
                 })
             })
             .collect()

@@ -39,11 +39,7 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
             out.push(PathBuf::from(p));
         }
     }
-    if let Some(dir) = std::env::current_exe()
-        .ok()
-        .as_deref()
-        .and_then(Path::parent)
-    {
+    if let Some(dir) = std::env::current_exe().ok().as_deref().and_then(Path::parent) {
         out.extend(libs_in(dir));
         // cargo puts test and bench executables in target/*/deps
         if dir.ends_with("deps") {
@@ -66,9 +62,7 @@ fn libs_in(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| n.starts_with(LIB_PREFIX) && !n.ends_with(".dbg"))
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(LIB_PREFIX) && !n.ends_with(".dbg"))
         })
         .collect();
     found.sort_by_key(|p| p.as_os_str().len());
@@ -92,9 +86,7 @@ fn python_capi_dir() -> Option<PathBuf> {
 }
 
 /// Load ONNX Runtime once per process; later calls return the same outcome.
-pub fn environment(
-    explicit: Option<&Path>,
-) -> Result<(&'static Environment, &'static Path), ClassifyError> {
+pub fn environment(explicit: Option<&Path>) -> Result<(&'static Environment, &'static Path), ClassifyError> {
     let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
     let outcome = ENV.get_or_init(|| init(explicit));
     match outcome {
@@ -111,7 +103,10 @@ fn init(explicit: Option<&Path>) -> Result<(Environment, PathBuf), String> {
 /// (with how to get ONNX Runtime). Only the first successful call in a process can succeed.
 pub fn try_candidates(tried: &[PathBuf]) -> Result<(Environment, PathBuf), String> {
     let mut reasons = Vec::new();
-    for path in tried.iter().filter(|p| p.is_file()) {
+    // A bare soname ("libonnxruntime.so", no slash) is handed to dlopen as is, which searches
+    // the library path: on Android that finds the AAR's library inside the APK.
+    let bare = |p: &Path| p.components().count() == 1 && !p.as_os_str().is_empty();
+    for path in tried.iter().filter(|p| p.is_file() || bare(p)) {
         match ort::init_from(path) {
             Ok(builder) => {
                 return builder
@@ -130,14 +125,7 @@ pub fn try_candidates(tried: &[PathBuf]) -> Result<(Environment, PathBuf), Strin
     let looked = if tried.is_empty() {
         "no ORT_DYLIB_PATH, nothing beside the executable, no Python onnxruntime".to_string()
     } else if reasons.is_empty() {
-        format!(
-            "none of {} exists",
-            tried
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        )
+        format!("none of {} exists", tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
     } else {
         reasons.join("; ")
     };

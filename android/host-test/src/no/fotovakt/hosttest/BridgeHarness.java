@@ -75,7 +75,8 @@ public final class BridgeHarness {
         check("store is below filesDir", Files.isDirectory(files.resolve("quarantine")), files.toString());
 
         String again = core.onMedia(a.toString());
-        check("onMedia on a vanished path is not a quarantine", !field(again, "kind").equals("quarantined"), again);
+        check("onMedia again answers the same item (idempotent, whichever handler came first)",
+                field(again, "item").equals(item) && field(again, "kind").equals("quarantined"), again);
 
         core.sessionStop();
         check("sessionStop", true, "no exception");
@@ -108,6 +109,12 @@ public final class BridgeHarness {
             check("classifyKeyframe without a model reports why", e.getMessage() != null && !e.getMessage().isEmpty(), e.getMessage());
         }
         expectThrows("classifyKeyframe(null) throws", () -> core.classifyKeyframe(null));
+        Path video = camera.resolve("VID_0001.mp4");
+        byte[] mp4 = new byte[4096];
+        System.arraycopy("\0\0\0\030ftypisom".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1), 0, mp4, 0, 12);
+        Files.write(video, mp4);
+        String vid = core.onVideo(video.toString(), jpeg);
+        check("onVideo with a keyframe returns an outcome for the video", vid.contains("VID_0001.mp4") && !field(vid, "kind").isEmpty(), vid);
 
         String reconcile = core.reconcile();
         check("reconcile returns a JSON array", reconcile.startsWith("["), reconcile);

@@ -66,8 +66,10 @@ class MediaIntake(private val context: Context) {
 
     /** One file: the core decides; on quarantine the MediaStore row goes and the officer is told. */
     fun handle(uri: Uri, path: String, displayName: String, mime: String) {
-        if (mime.startsWith("video/")) classifyKeyframe(path)
-        val json = CoreHolder.call(context, "on_media $displayName") { it.onMedia(path) } ?: return
+        val keyframe = if (mime.startsWith("video/")) keyframe(path) else null
+        val json = CoreHolder.call(context, "on_media $displayName") {
+            if (keyframe != null) it.onVideo(path, keyframe) else it.onMedia(path)
+        } ?: return
         val outcome = Outcome.parse(json) ?: return
         if (!outcome.quarantined) {
             // Already moved by the core's own watcher: only the stale MediaStore row is left.
@@ -86,20 +88,18 @@ class MediaIntake(private val context: Context) {
      * A video's keyframe, decoded here (MediaMetadataRetriever uses the platform codecs) and
      * handed to the core as JPEG bytes in memory: nothing is written outside the app.
      */
-    private fun classifyKeyframe(path: String) {
-        val bytes = MediaMetadataRetriever().let { mmr ->
-            try {
-                mmr.setDataSource(path)
-                val frame = mmr.getFrameAtTime(0, MediaMetadataRetriever.OPTION_CLOSEST_SYNC) ?: return
-                ByteArrayOutputStream().also { frame.compress(Bitmap.CompressFormat.JPEG, 90, it); frame.recycle() }.toByteArray()
-            } catch (e: RuntimeException) {
-                Log.w(TAG, "no keyframe for $path: ${e.message}")
-                return
-            } finally {
-                mmr.release()
-            }
+    private fun keyframe(path: String): ByteArray? {
+        val mmr = MediaMetadataRetriever()
+        return try {
+            mmr.setDataSource(path)
+            val frame = mmr.getFrameAtTime(0, MediaMetadataRetriever.OPTION_CLOSEST_SYNC) ?: return null
+            ByteArrayOutputStream().also { frame.compress(Bitmap.CompressFormat.JPEG, 90, it); frame.recycle() }.toByteArray()
+        } catch (e: RuntimeException) {
+            Log.w(TAG, "no keyframe for $path: ${e.message}")
+            null
+        } finally {
+            mmr.release()
         }
-        CoreHolder.call(context, "classify_keyframe") { it.classifyKeyframe(bytes) }?.let { Log.i(TAG, "keyframe: $it") }
     }
 
     private fun removeMediaRow(uri: Uri, path: String) {

@@ -45,7 +45,15 @@ public final class NativeCore implements AutoCloseable {
 
     /** A new photo or video at {@code path}: hash, classify, decide, maybe quarantine. Outcome JSON. */
     public String onMedia(String path) {
-        return nativeOnMedia(h(), path);
+        return nativeOnMedia(h(), path, null);
+    }
+
+    /**
+     * A new video at {@code path} with one keyframe decoded by the app (JPEG bytes, in memory):
+     * when no context rule decides, the classifier judges the keyframe. Outcome JSON.
+     */
+    public String onVideo(String path, byte[] keyframeJpeg) {
+        return nativeOnMedia(h(), path, keyframeJpeg);
     }
 
     /** Classify one JPEG keyframe of a video (decoded by the app). Assessment JSON, or "null". */
@@ -113,7 +121,7 @@ public final class NativeCore implements AutoCloseable {
     private static native String nativeVersion();
 
     private static native long nativeStart(String configToml, String filesDir, String cacheDir, String nativeLibDir);
-    private static native String nativeOnMedia(long handle, String path);
+    private static native String nativeOnMedia(long handle, String path, byte[] keyframeJpeg);
     private static native String nativeClassifyKeyframe(long handle, byte[] jpeg);
     private static native String nativeTag(long handle, String target, String caseId, String officer, String note);
     private static native String nativeRelease(long handle, String item, String reason, String officer);
