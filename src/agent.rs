@@ -414,7 +414,9 @@ impl Agent {
             Err(e) => return self.reject(path, &e.to_string(), started),
         };
         if tag.is_none() {
-            match self.ledger().is_settled(path, id.size, id.mtime_ns) {
+            // Bind first: a guard temporary in the match head would live through the arms.
+            let settled = self.ledger().is_settled(path, id.size, id.mtime_ns);
+            match settled {
                 Ok(true) => return self.earlier_outcome(path, &id, started),
                 Ok(false) => {}
                 Err(e) => return self.failed(path, e.into(), started),

@@ -234,3 +234,24 @@ fn officers_tag_and_release_with_an_audit_trail() {
     assert!(p.exists());
     assert!(phone.run(&["verify"]).status.success());
 }
+
+#[test]
+fn on_media_is_idempotent_whoever_handles_a_file_first() {
+    let phone = Phone::new();
+    let mut config = phone.config();
+    config.classifier.enabled = false;
+    let agent = Agent::open(config).expect("agent");
+    let kept = phone.shoot("IMG_k.jpg", 1);
+    let first = agent.on_media(&kept);
+    assert_eq!(first.kind, OutcomeKind::Kept);
+    let again = agent.on_media(&kept);
+    assert_eq!((again.kind, again.item), (OutcomeKind::Kept, first.item), "{again:?}");
+    agent.session_start("I-1", None, None).expect("session");
+    let case = phone.shoot("IMG_q.jpg", 2);
+    let first = agent.on_media(&case);
+    assert_eq!(first.kind, OutcomeKind::Quarantined);
+    // The second handler finds the file gone and answers with the same item.
+    let again = agent.on_media(&case);
+    assert_eq!((again.kind, again.item, again.case_id.as_deref()), (OutcomeKind::Quarantined, first.item, Some("I-1")));
+    assert_eq!(agent.ledger().items(None).expect("items").len(), 2, "no duplicate rows");
+}
