@@ -2,7 +2,7 @@
 """Python peer for the classifier benchmark: read + Pillow decode (draft, DCT-scaled) +
 centre crop/resize + onnxruntime, same model, same thread count as fotovakt.
 
-Usage: python3 bench/classify_peer.py [--photos /tmp/fotovakt-bench-12mp] [--threads 1]
+Usage: python3 bench/classify_peer.py [--photos /tmp/fotovakt-bench-12mp-noisy] [--threads 1]
 Prints one JSON line: median/mean ms per photo.
 """
 import argparse
@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent.parent
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--photos", type=Path, default=Path("/tmp/fotovakt-bench-12mp"))
+    ap.add_argument("--photos", type=Path, default=Path("/tmp/fotovakt-bench-12mp-noisy"))
     ap.add_argument("--model", type=Path, default=HERE / "models/efficientnet_lite0.int8.onnx")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--rounds", type=int, default=3)

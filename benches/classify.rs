@@ -1,7 +1,7 @@
 //! Classifier benchmark (not a timed test): per-photo time for 12 MP camera JPEGs
 //! (read + decode + infer) on 1 thread, backlog throughput with batching on all cores,
 //! and peak RSS. Photos come from `bench/classify_make_photos.py` (default
-//! `/tmp/fotovakt-bench-12mp`, or `FOTOVAKT_BENCH_PHOTOS`); `bench/classify_bench.sh`
+//! `/tmp/fotovakt-bench-12mp-noisy`, or `FOTOVAKT_BENCH_PHOTOS`); `bench/classify_bench.sh`
 //! runs this beside the Python peer.
 
 use std::path::PathBuf;
@@ -12,7 +12,7 @@ use fotovakt::classify::{Classifier, Settings, Source};
 
 fn photos() -> Vec<PathBuf> {
     let dir = std::env::var_os("FOTOVAKT_BENCH_PHOTOS")
-        .map_or_else(|| PathBuf::from("/tmp/fotovakt-bench-12mp"), PathBuf::from);
+        .map_or_else(|| PathBuf::from("/tmp/fotovakt-bench-12mp-noisy"), PathBuf::from);
     let mut v: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}; run python3 bench/classify_make_photos.py first", dir.display()))
         .flatten()

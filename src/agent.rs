@@ -86,14 +86,20 @@ impl Outcome {
             ItemState::Kept | ItemState::Released | ItemState::Releasing => OutcomeKind::Kept,
             ItemState::Aborted => OutcomeKind::Retry,
         };
+        let released = matches!(item.state, ItemState::Released | ItemState::Releasing);
+        let (source, rule) = if released {
+            (Some(policy::Source::Released), "released by an officer".to_string())
+        } else {
+            (policy::Source::parse(&item.source), item.rule.clone())
+        };
         Outcome {
             path: item.original_path.to_string_lossy().into_owned(),
             kind,
             item: Some(item.id),
             sha256: Some(item.sha256.clone()),
-            source: policy::Source::parse(&item.source),
+            source,
             case_id: item.case_id.clone(),
-            rule: Some(item.rule.clone()),
+            rule: Some(rule),
             score: item.score,
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: Some(detail.to_string()),

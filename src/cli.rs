@@ -164,7 +164,9 @@ struct Usage(String);
 /// Parse arguments, run, map to an exit code.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing(cli.verbose, cli.log_json);
+    // The demo tells its own story on stdout; its logs stay quiet unless asked for with -v.
+    let quiet = matches!(cli.command, Command::Demo { .. }) && cli.verbose == 0;
+    init_tracing(cli.verbose, cli.log_json, quiet);
     match run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
@@ -188,8 +190,9 @@ fn one_line(e: &anyhow::Error) -> String {
     parts.join(": ").replace('\n', " ")
 }
 
-fn init_tracing(verbose: u8, json: bool) {
+fn init_tracing(verbose: u8, json: bool, quiet: bool) {
     let default = match verbose {
+        0 if quiet => "fotovakt=warn",
         0 => "fotovakt=info",
         1 => "fotovakt=debug",
         _ => "fotovakt=trace",

@@ -55,11 +55,11 @@ fn unusable_files_are_rejected_one_event_each_and_left_alone() {
         (&outside, "symbolic link"),
     ];
     for (path, why) in cases {
-        let o = agent.on_media(path);
+        let o = common::handle(&agent, path);
         assert_eq!(o.kind, OutcomeKind::Rejected, "{}: {o:?}", path.display());
         assert!(o.detail.as_deref().unwrap_or("").contains(why), "{}: {o:?}", path.display());
         // Seen again (another event, a reconcile): no second event.
-        assert_eq!(agent.on_media(path).kind, OutcomeKind::Rejected);
+        assert_eq!(common::handle(&agent, path).kind, OutcomeKind::Rejected);
     }
     let events = rejected_events(&agent);
     assert_eq!(events.len(), 5, "one ledger event per bad file: {events:?}");
@@ -70,7 +70,7 @@ fn unusable_files_are_rejected_one_event_each_and_left_alone() {
     assert!(phone.stored().is_empty(), "nothing followed into the store");
     // And the agent still works.
     let good = phone.shoot("IMG_good.jpg", 5);
-    assert_eq!(agent.on_media(&good).kind, OutcomeKind::Quarantined);
+    assert_eq!(common::handle(&agent, &good).kind, OutcomeKind::Quarantined);
 }
 
 #[test]
@@ -96,7 +96,7 @@ fn corrupt_truncated_and_mislabelled_images_are_still_protected() {
     std::fs::write(phone.camera.join("IMG_text.jpg"), b"this is not a photo\n").expect("write");
     names.push("IMG_text.jpg".into());
     for name in &names {
-        let o = agent.on_media(&phone.camera.join(name));
+        let o = common::handle(&agent, &phone.camera.join(name));
         // Shot during a session: case material whatever its bytes. Evidence is kept as-is.
         assert_eq!(o.kind, OutcomeKind::Quarantined, "{name}: {o:?}");
     }
@@ -119,7 +119,7 @@ fn odd_file_names_newlines_and_invalid_utf8() {
     let invalid = phone.camera.join(OsStr::from_bytes(&raw));
     std::fs::write(&invalid, SamplePhoto { seed: 12, ..Default::default() }.jpeg()).expect("write");
     for p in [&newline, &invalid] {
-        let o = agent.on_media(p);
+        let o = common::handle(&agent, p);
         assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
     }
     let items = agent.ledger().items(None).expect("items");
@@ -155,7 +155,7 @@ fn a_full_disk_leaves_the_original_in_place_and_the_agent_running() {
         assert!(big.len() > 1 << 20, "test photo must be larger than the disk: {}", big.len());
         let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_big.jpg", &big).expect("write");
         let sha = sha256(&p);
-        let o = agent.on_media(&p);
+        let o = common::handle(&agent, &p);
         assert_eq!(o.kind, OutcomeKind::Retry, "{o:?}");
         assert!(o.detail.as_deref().unwrap_or("").contains("No space"), "{o:?}");
         assert_eq!(sha256(&p), sha, "the original is untouched");
@@ -163,7 +163,7 @@ fn a_full_disk_leaves_the_original_in_place_and_the_agent_running() {
         // The agent goes on: a small photo still fits.
         let tiny = SamplePhoto { width: 32, height: 24, seed: 2, ..Default::default() }.jpeg();
         let small = fotovakt::sample::write_like_android(&phone.camera, "IMG_small.jpg", &tiny).expect("write");
-        let o = agent.on_media(&small);
+        let o = common::handle(&agent, &small);
         assert_eq!(
             o.kind,
             OutcomeKind::Quarantined,
@@ -215,7 +215,7 @@ fn files_over_the_size_limit_are_rejected() {
     config.max_file_bytes = 1000;
     let agent = Agent::open(config).expect("agent");
     let p = phone.shoot("IMG_huge.jpg", 1);
-    let o = agent.on_media(&p);
+    let o = common::handle(&agent, &p);
     assert_eq!(o.kind, OutcomeKind::Rejected);
     assert!(o.detail.as_deref().unwrap_or("").contains("max_file_bytes"), "{o:?}");
     assert!(p.exists());

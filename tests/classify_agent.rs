@@ -51,18 +51,18 @@ fn the_model_decides_when_context_does_not_and_learns_from_officers() {
     let pets = pick(&dir, "pets", 3);
     let mut quarantined = Vec::new();
     for (i, p) in passports.iter().enumerate() {
-        let o = agent.on_media(&copy(p, &format!("IMG_id{i}.jpg")));
+        let o = common::handle(&agent, &copy(p, &format!("IMG_id{i}.jpg")));
         assert_eq!((o.kind, o.source), (OutcomeKind::Quarantined, Some(Source::Classifier)), "{o:?}");
         assert!(o.score.is_some_and(|s| s >= 0.31), "{o:?}");
         quarantined.push(o.item.expect("item"));
     }
     for (i, p) in pets.iter().enumerate() {
-        let o = agent.on_media(&copy(p, &format!("IMG_pet{i}.jpg")));
+        let o = common::handle(&agent, &copy(p, &format!("IMG_pet{i}.jpg")));
         assert_eq!((o.kind, o.source), (OutcomeKind::Kept, Some(Source::Classifier)), "{o:?}");
     }
     // A session decides without the model: no score recorded.
     agent.session_start("K-55", None, None).expect("session");
-    let o = agent.on_media(&copy(&pets[0], "IMG_in_session.jpg"));
+    let o = common::handle(&agent, &copy(&pets[0], "IMG_in_session.jpg"));
     assert_eq!((o.kind, o.source, o.score), (OutcomeKind::Quarantined, Some(Source::Session), None), "{o:?}");
     agent.session_stop().expect("stop");
     // Corrections: a release of a classifier decision and a tag of a kept photo.
@@ -73,7 +73,7 @@ fn the_model_decides_when_context_does_not_and_learns_from_officers() {
     assert_eq!(corrections.iter().map(|(_, case)| *case).collect::<Vec<_>>(), vec![false, true]);
     assert!(corrections.iter().all(|(e, _)| e.len() == 1280), "pooled embeddings");
     // The next decision runs with the corrections replayed into the classifier.
-    let o = agent.on_media(&copy(&pets[2], "IMG_pet_again.jpg"));
+    let o = common::handle(&agent, &copy(&pets[2], "IMG_pet_again.jpg"));
     assert_eq!(o.source, Some(Source::Classifier), "{o:?}");
     assert!(agent.verify().expect("verify").problems.is_empty());
 }

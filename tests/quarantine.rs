@@ -87,7 +87,7 @@ fn a_move_across_filesystems_is_copied_verified_and_the_original_removed() {
     let p = phone.shoot("IMG_x.jpg", 42);
     let sha = sha256(&p);
     let mtime = std::fs::metadata(&p).expect("meta").mtime();
-    let o = agent.on_media(&p);
+    let o = common::handle(&agent, &p);
     assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
     assert!(!p.exists());
     let stored = &phone.stored()[0];
@@ -242,16 +242,16 @@ fn on_media_is_idempotent_whoever_handles_a_file_first() {
     config.classifier.enabled = false;
     let agent = Agent::open(config).expect("agent");
     let kept = phone.shoot("IMG_k.jpg", 1);
-    let first = agent.on_media(&kept);
-    assert_eq!(first.kind, OutcomeKind::Kept);
-    let again = agent.on_media(&kept);
+    let first = common::handle(&agent, &kept);
+    assert_eq!(first.kind, OutcomeKind::Kept, "{first:?}");
+    let again = common::handle(&agent, &kept);
     assert_eq!((again.kind, again.item), (OutcomeKind::Kept, first.item), "{again:?}");
     agent.session_start("I-1", None, None).expect("session");
     let case = phone.shoot("IMG_q.jpg", 2);
-    let first = agent.on_media(&case);
-    assert_eq!(first.kind, OutcomeKind::Quarantined);
+    let first = common::handle(&agent, &case);
+    assert_eq!(first.kind, OutcomeKind::Quarantined, "{first:?}");
     // The second handler finds the file gone and answers with the same item.
-    let again = agent.on_media(&case);
+    let again = common::handle(&agent, &case);
     assert_eq!((again.kind, again.item, again.case_id.as_deref()), (OutcomeKind::Quarantined, first.item, Some("I-1")));
     assert_eq!(agent.ledger().items(None).expect("items").len(), 2, "no duplicate rows");
 }

@@ -156,3 +156,17 @@ pub fn assert_invariant(phone: &Phone, photos: &[(String, String)]) {
         leftovers.iter().map(|e| e.path()).collect::<Vec<_>>()
     );
 }
+
+/// `agent.on_media(path)` as the watcher does it: a file reported "still open for writing"
+/// is looked at again shortly. (Parallel tests fork child processes, and a child briefly
+/// holds copies of the test's own write descriptors until it execs.)
+pub fn handle(agent: &fotovakt::Agent, path: &Path) -> fotovakt::Outcome {
+    for _ in 0..100 {
+        let o = agent.on_media(path);
+        if !(o.kind == fotovakt::OutcomeKind::Retry && o.detail.as_deref() == Some("still open for writing")) {
+            return o;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    agent.on_media(path)
+}
