@@ -45,7 +45,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let tmp = std::env::temp_dir().join(format!("fotovakt-bench-{}", std::process::id()));
     let camera = tmp.join("phone/DCIM/Camera");
     std::fs::create_dir_all(&camera)?;
-    let config = Config { store: Some(tmp.join("private/store")), cameras: vec![camera.clone()], ..Config::default() };
+    // The core's own cost by default; FOTOVAKT_BENCH_MODEL=1 also loads the classifier (ONNX
+    // Runtime + model: memory, not time, since a session decides without running it).
+    let with_model = std::env::var("FOTOVAKT_BENCH_MODEL").is_ok_and(|v| v == "1");
+    let mut config =
+        Config { store: Some(tmp.join("private/store")), cameras: vec![camera.clone()], ..Config::default() };
+    config.classifier.enabled = with_model;
     let agent = Arc::new(Agent::open(config)?);
     agent.session_start("BENCH-1", Some("bench"), None)?;
 
@@ -99,6 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     println!("fotovakt latency benchmark (rename into camera folder -> verified in store)");
     println!("  photos            {n} × {mean_size} bytes (JPEG 1024×768), decided by an open case session");
+    println!("  classifier        {}", if with_model { "loaded (not run: the session decides)" } else { "not loaded" });
     println!("  latency p50       {:.2} ms", percentile(&lat, 50.0));
     println!("  latency p90       {:.2} ms", percentile(&lat, 90.0));
     println!("  latency p99       {:.2} ms", percentile(&lat, 99.0));
