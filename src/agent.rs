@@ -596,21 +596,27 @@ impl Agent {
 
     /// Replay officers' corrections into the classifier when they changed.
     fn refresh_corrections(&self, c: &mut Classifier) {
-        let corrections = match self.ledger().corrections() {
-            Ok(v) => v,
+        // Count first: the embeddings are loaded only when an officer added a correction.
+        let mut seen = self.corrections_seen.lock().unwrap_or_else(|p| p.into_inner());
+        let count = self.ledger().correction_count();
+        match count {
+            Ok(n) if *seen == Some(n) => return,
+            Ok(_) => {}
             Err(e) => {
                 warn!(error = %e, "cannot read corrections");
                 return;
             }
-        };
-        let mut seen = self.corrections_seen.lock().unwrap_or_else(|p| p.into_inner());
-        if *seen == Some(corrections.len()) {
-            return;
         }
-        let list: Vec<classify::Correction> =
-            corrections.into_iter().map(|(embedding, case)| classify::Correction { embedding, case }).collect();
-        c.set_corrections(&list);
-        *seen = Some(list.len());
+        let corrections = self.ledger().corrections();
+        match corrections {
+            Ok(v) => {
+                let list: Vec<classify::Correction> =
+                    v.into_iter().map(|(embedding, case)| classify::Correction { embedding, case }).collect();
+                c.set_corrections(&list);
+                *seen = Some(list.len());
+            }
+            Err(e) => warn!(error = %e, "cannot read corrections"),
+        }
     }
 
     fn record_and_move(

@@ -496,6 +496,14 @@ impl Ledger {
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 
+    /// How many corrections are kept (cheap; the classifier reloads them only when it changes).
+    pub fn correction_count(&self) -> Result<usize> {
+        self.conn
+            .query_row("SELECT count(*) FROM corrections", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as usize)
+            .map_err(self.err())
+    }
+
     /// Officers' corrections (embedding, is case material), oldest first.
     pub fn corrections(&self) -> Result<Vec<(Vec<f32>, bool)>> {
         let mut stmt =

@@ -19,6 +19,15 @@ fn agent_in_session(phone: &Phone) -> Agent {
     agent
 }
 
+/// Mount a small tmpfs (needs root); false where this machine does not allow it.
+fn mount_tmpfs(dir: &Path, options: &str) -> bool {
+    std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+        .arg(dir)
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 fn rejected_events(agent: &Agent) -> Vec<String> {
     let ledger = agent.ledger();
     let mut stmt = ledger.conn().prepare("SELECT data FROM events WHERE kind = 'rejected'").expect("prepare");
@@ -135,12 +144,7 @@ fn a_full_disk_leaves_the_original_in_place_and_the_agent_running() {
     let phone = Phone::new();
     let mnt = phone.dir.path().join("tiny");
     std::fs::create_dir_all(&mnt).expect("mkdir");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=1m,mode=0700", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    if !mount_tmpfs(&mnt, "size=1m,mode=0700") {
         eprintln!("SKIP: cannot mount a small tmpfs here (needs root); full-disk case not exercised");
         return;
     }
@@ -185,12 +189,7 @@ fn a_read_only_store_is_refused_with_a_clear_error() {
     let phone = Phone::new();
     let mnt = phone.dir.path().join("ro");
     std::fs::create_dir_all(&mnt).expect("mkdir");
-    let mounted = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "ro,size=64k,mode=0700", "tmpfs"])
-        .arg(&mnt)
-        .status()
-        .is_ok_and(|s| s.success());
-    if !mounted {
+    if !mount_tmpfs(&mnt, "ro,size=64k,mode=0700") {
         eprintln!("SKIP: cannot mount a read-only tmpfs here (needs root)");
         return;
     }

@@ -16,7 +16,7 @@ fn eval_dev() -> Option<PathBuf> {
     dir.join("labels.tsv").is_file().then_some(dir)
 }
 
-fn pick(dir: &PathBuf, category: &str, n: usize) -> Vec<PathBuf> {
+fn pick(dir: &std::path::Path, category: &str, n: usize) -> Vec<PathBuf> {
     let labels = std::fs::read_to_string(dir.join("labels.tsv")).expect("labels");
     labels
         .lines()
