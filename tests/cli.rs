@@ -133,3 +133,39 @@ fn help_and_version_work() {
     }
     assert!(phone.run(&["--version"]).status.success());
 }
+
+#[test]
+fn classify_prints_one_json_object_per_file_and_moves_nothing() {
+    let phone = Phone::new();
+    let good = phone.shoot("IMG_c1.jpg", 8);
+    let bad = phone.camera.join("IMG_broken.jpg");
+    std::fs::write(&bad, b"\xff\xd8\xff\xe0 not really a jpeg").expect("write");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
+        .args(["classify", "--json"])
+        .arg(&good)
+        .arg(&bad)
+        .env("FOTOVAKT_CONFIG", "/dev/null")
+        .output()
+        .expect("run");
+    if stderr(&out).contains("ONNX Runtime not found") {
+        eprintln!("SKIP: ONNX Runtime is not installed (scripts/test installs it): {}", stderr(&out));
+        return;
+    }
+    assert_eq!(out.status.code(), Some(1), "one file failed: {}", stderr(&out));
+    let lines: Vec<serde_json::Value> =
+        stdout(&out).lines().map(|l| serde_json::from_str(l).expect("one JSON object per line")).collect();
+    assert_eq!(lines.len(), 2, "{}", stdout(&out));
+    let v = &lines[0];
+    assert_eq!(v["path"], good.to_string_lossy().as_ref());
+    assert_eq!(v["sha256"], common::sha256(&good));
+    let score = v["case_score"].as_f64().expect("score");
+    assert!((0.0..=1.0).contains(&score), "{v}");
+    assert!(v["case"].is_boolean());
+    let labels = v["labels"].as_array().expect("labels");
+    assert_eq!(labels.len(), 3, "top-3 ImageNet labels: {v}");
+    assert!(labels.iter().all(|l| l["label"].is_string() && l["p"].as_f64().is_some()));
+    assert!(v["decode_ms"].as_f64().is_some() && v["infer_ms"].as_f64().is_some());
+    assert!(lines[1]["error"].as_str().is_some_and(|e| e.contains("IMG_broken.jpg")), "{}", lines[1]);
+    assert!(good.exists() && bad.exists(), "classify moves nothing");
+    assert!(!phone.store.exists(), "classify does not even open a store");
+}
