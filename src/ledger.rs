@@ -523,11 +523,6 @@ impl Ledger {
             .map_err(self.err())
     }
 
-    /// A number that changes whenever another connection commits (SQLite `data_version`).
-    pub fn data_version(&self) -> Result<i64> {
-        self.conn.query_row("PRAGMA data_version", [], |r| r.get(0)).map_err(self.err())
-    }
-
     /// The custody log of one item: its events, oldest first.
     pub fn events_of(&self, item_id: i64) -> Result<Vec<Event>> {
         let mut stmt = self
