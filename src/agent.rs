@@ -18,7 +18,7 @@ use crate::ledger::{self, Direction, Item, ItemState, Ledger, LedgerError, MoveI
 use crate::media::{self, ExifFacts, MediaKind};
 use crate::policy::{self, Action, Evidence, Score, Verdict};
 use crate::quarantine::fsops::{self, FileId, OpenError};
-use crate::quarantine::{MoveError, Recovered, Store, StoreError};
+use crate::quarantine::{MoveError, MoveProblem, Recovered, Store, StoreError};
 use crate::{fault, stats};
 
 /// Errors of the agent's operations. Each names the file or item and the reason.
@@ -628,6 +628,7 @@ impl Agent {
         file: &std::fs::File,
     ) -> Result<Option<(i64, OutcomeKind, Option<String>)>, Error> {
         let quarantine = verdict.action == Action::Quarantine;
+        fault::point("before_lock");
         // Under the move lock (across processes) nobody else is deciding or moving: if the
         // path no longer names the file we hashed, or another handler (the watcher and the
         // Android MediaStore observer can both see one file) settled it meanwhile, step back.
@@ -703,7 +704,12 @@ impl Agent {
                 warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
                 tx.set_state(item, ItemState::Aborted, None)?;
                 tx.append("move_aborted", Some(item), json!({"state": "aborted", "reason": e.what.to_string()}))?;
-                Ok(Some((item, OutcomeKind::Retry, Some(e.what.to_string()))))
+                // Gone (deleted or moved by someone else): nothing to retry. Changed: look again.
+                let kind = match e.what {
+                    MoveProblem::Vanished => OutcomeKind::Skipped,
+                    _ => OutcomeKind::Retry,
+                };
+                Ok(Some((item, kind, Some(e.what.to_string()))))
             }
             Err(e) => {
                 // Could not even undo cleanly: leave the journal row and let recovery decide now.
@@ -940,6 +946,7 @@ impl Agent {
         }
         let stored =
             item.store_name.clone().ok_or_else(|| Error::Refused(format!("item {} has no store file", item.id)))?;
+        self.check_release_destination(&item)?;
         let parent = item.original_path.parent().unwrap_or(Path::new("/"));
         if !parent.is_dir() {
             return Err(Error::file(parent, "original folder no longer exists; cannot release there"));
@@ -1009,6 +1016,35 @@ impl Agent {
                 Err(e.into())
             }
         }
+    }
+
+    /// A release writes where the item came from. That path must be the one its hash-chained
+    /// `intake` event recorded (an edited `items` row cannot redirect a release), must not be
+    /// in the store, and must be in a camera folder when the config names any.
+    fn check_release_destination(&self, item: &Item) -> Result<(), Error> {
+        let events = self.ledger().events_of(item.id)?;
+        let recorded =
+            events.iter().find(|e| e.kind == "intake").and_then(|e| e.data["path"].as_str().map(PathBuf::from));
+        let dst = &item.original_path;
+        // Non-UTF-8 names are recorded lossily in the event; compare what can be compared.
+        if recorded.as_deref() != Some(Path::new(dst.to_string_lossy().as_ref())) {
+            return Err(Error::Refused(format!(
+                "item {}: its original path does not match its intake event; run `fotovakt verify`",
+                item.id
+            )));
+        }
+        let parent = crate::quarantine::placement::resolve(dst.parent().unwrap_or(Path::new("/")));
+        if parent.starts_with(self.store.root()) {
+            return Err(Error::Refused(format!("item {}: original path is inside the store", item.id)));
+        }
+        if !self.cameras.is_empty() && !self.cameras.iter().any(|c| parent.starts_with(c)) {
+            return Err(Error::Refused(format!(
+                "item {}: {} is not in a configured camera folder; refusing to write there",
+                item.id,
+                dst.display()
+            )));
+        }
+        Ok(())
     }
 
     /// Open a case session (closing any open one first).

@@ -42,6 +42,11 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// How often `scan` looks again at a file that changed while it was handled, and how long it
+/// waits before each look.
+const SCAN_RETRY_PASSES: usize = 3;
+const SCAN_RETRY_PAUSE: Duration = Duration::from_millis(300);
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run until SIGINT/SIGTERM; reconcile at start, on watcher overflow, and on a timer.
@@ -251,25 +256,39 @@ fn run(cli: Cli) -> Result<u8> {
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
             let mut counts = std::collections::BTreeMap::<&str, u64>::new();
-            let mut failed = false;
-            for f in &files {
-                let o = agent.on_media(f);
-                bar.inc(1);
-                let k = match o.kind {
-                    OutcomeKind::Quarantined => "quarantined",
-                    OutcomeKind::Kept => "kept",
-                    OutcomeKind::Skipped => "skipped",
-                    OutcomeKind::Rejected => "rejected",
-                    OutcomeKind::Retry => {
-                        failed = true;
-                        "retry"
+            // A file that changed under the agent (replaced, still being written) is looked at
+            // again a few times before the scan gives up on it and says so in its exit code.
+            let mut todo = files.clone();
+            for pass in 0..=SCAN_RETRY_PASSES {
+                if pass > 0 {
+                    std::thread::sleep(SCAN_RETRY_PAUSE);
+                }
+                let mut again = Vec::new();
+                for f in &todo {
+                    let o = agent.on_media(f);
+                    if o.kind == OutcomeKind::Retry && pass < SCAN_RETRY_PASSES {
+                        again.push(f.clone());
+                        continue;
                     }
-                };
-                *counts.entry(k).or_default() += 1;
-                if *json {
-                    writeln!(out, "{}", serde_json::to_string(&o)?)?;
+                    bar.inc(1);
+                    let k = match o.kind {
+                        OutcomeKind::Quarantined => "quarantined",
+                        OutcomeKind::Kept => "kept",
+                        OutcomeKind::Skipped => "skipped",
+                        OutcomeKind::Rejected => "rejected",
+                        OutcomeKind::Retry => "retry",
+                    };
+                    *counts.entry(k).or_default() += 1;
+                    if *json {
+                        writeln!(out, "{}", serde_json::to_string(&o)?)?;
+                    }
+                }
+                todo = again;
+                if todo.is_empty() {
+                    break;
                 }
             }
+            let failed = counts.contains_key("retry");
             bar.finish_and_clear();
             agent.flush()?;
             if !json {

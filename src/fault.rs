@@ -1,10 +1,13 @@
 //! Fault points for crash campaigns: `FOTOVAKT_FAULT=NAME` (or `NAME:N` for the N-th hit)
 //! makes the process kill itself with SIGKILL when it reaches that point, exactly as a
-//! `kill -9` or a phone losing power would. Compiled in debug builds (the tests' binary) and
-//! with the `fault-injection` feature; a release build has no fault points at all.
+//! `kill -9` or a phone losing power would. `FOTOVAKT_PAUSE=NAME:MS` instead sleeps there for
+//! MS milliseconds (announcing it on stderr), so a test can change the file under the agent's
+//! feet at exactly that moment. Compiled in debug builds (the tests' binary) and with the
+//! `fault-injection` feature; a release build has no fault points at all.
 
 /// The fault points of a move, in the order a move reaches them.
 pub const POINTS: &[&str] = &[
+    "before_lock",
     "before_journal",
     "after_journal",
     "mid_copy",
@@ -15,7 +18,7 @@ pub const POINTS: &[&str] = &[
     "after_commit",
 ];
 
-/// Die here if `FOTOVAKT_FAULT` names this point.
+/// Die here if `FOTOVAKT_FAULT` names this point; pause here if `FOTOVAKT_PAUSE` does.
 #[inline]
 pub fn point(name: &'static str) {
     #[cfg(any(debug_assertions, feature = "fault-injection"))]
@@ -31,8 +34,20 @@ mod imp {
 
     static TARGET: OnceLock<Option<(String, u64)>> = OnceLock::new();
     static HITS: AtomicU64 = AtomicU64::new(0);
+    static PAUSE: OnceLock<Option<(String, u64)>> = OnceLock::new();
 
     pub fn point(name: &'static str) {
+        let pause = PAUSE.get_or_init(|| {
+            let spec = std::env::var("FOTOVAKT_PAUSE").ok()?;
+            let (n, ms) = spec.split_once(':')?;
+            Some((n.to_string(), ms.parse().ok()?))
+        });
+        if let Some((target, ms)) = pause {
+            if target == name {
+                eprintln!("fotovakt: fault point {name}: pausing {ms} ms (FOTOVAKT_PAUSE)");
+                std::thread::sleep(std::time::Duration::from_millis(*ms));
+            }
+        }
         let target = TARGET.get_or_init(|| {
             let spec = std::env::var("FOTOVAKT_FAULT").ok()?;
             let (n, count) = match spec.split_once(':') {

@@ -248,3 +248,138 @@ fn bad_config_and_bad_arguments_exit_2_with_one_line() {
     assert!(o.status.success(), "empty camera folder is fine: {}", stderr(&o));
     assert!(stdout(&o).contains("nothing new"), "{}", stdout(&o));
 }
+
+/// Start `scan` paused at `point` (FOTOVAKT_PAUSE), wait until it says it paused, run
+/// `meddle`, and let it finish.
+fn scan_meddling_at(phone: &Phone, point: &str, meddle: impl FnOnce()) -> std::process::Output {
+    use std::io::BufRead;
+    let pause = format!("{point}:1500");
+    let mut child = phone
+        .command(&["scan"], &[("FOTOVAKT_PAUSE", pause.as_str())])
+        .stderr(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn scan");
+    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let mut log = String::new();
+    loop {
+        let mut line = String::new();
+        let n = err.read_line(&mut line).expect("read stderr");
+        log.push_str(&line);
+        assert!(n > 0, "{point}: scan ended before it paused:\n{log}");
+        if line.contains("pausing") {
+            break;
+        }
+    }
+    meddle();
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut err, &mut rest).expect("read stderr");
+    let out = child.wait_with_output().expect("wait");
+    assert!(out.status.success(), "{point}: scan failed:\n{log}{rest}");
+    out
+}
+
+#[test]
+fn a_file_deleted_or_replaced_between_decision_and_move_is_never_lost() {
+    // Two windows: after the hash and decision, before the move lock; and after the move is
+    // journaled, right before the rename. In each, the officer's gallery app deletes the
+    // file, replaces it with another photo, or swaps in a symlink to /etc/passwd.
+    let passwd_before = sha256(Path::new("/etc/passwd"));
+    for point in ["before_lock", "after_journal"] {
+        for meddling in ["deleted", "replaced", "symlinked"] {
+            let phone = Phone::new();
+            assert!(phone.run(&["session", "start", "--case", "RACE-1"]).status.success());
+            let p = phone.shoot("IMG_race.jpg", 31);
+            let original = sha256(&p);
+            let other = SamplePhoto { seed: 32, ..Default::default() }.jpeg();
+            let other_sha = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&other));
+            scan_meddling_at(&phone, point, || match meddling {
+                "deleted" => std::fs::remove_file(&p).expect("delete"),
+                "replaced" => {
+                    let tmp = phone.camera.join(".pending-race.jpg");
+                    std::fs::write(&tmp, &other).expect("write");
+                    std::fs::rename(&tmp, &p).expect("rename over");
+                }
+                _ => {
+                    std::fs::remove_file(&p).expect("delete");
+                    std::os::unix::fs::symlink("/etc/passwd", &p).expect("symlink");
+                }
+            });
+            let ctx = format!("{meddling} at {point}");
+            // The agent must not have stored what it did not hash, nor followed the link.
+            let stored: Vec<String> = phone.stored().iter().map(|s| sha256(s)).collect();
+            assert!(stored.iter().all(|s| *s == original || *s == other_sha), "{ctx}: stored {stored:?}");
+            assert_eq!(sha256(Path::new("/etc/passwd")), passwd_before, "{ctx}");
+            // A second pass settles whatever is there now; the ledger verifies.
+            let again = phone.run(&["scan"]);
+            assert!(again.status.success(), "{ctx}: {}", stderr(&again));
+            let stored: Vec<String> = phone.stored().iter().map(|s| sha256(s)).collect();
+            match meddling {
+                // The photo the agent hashed was taken away by someone else before it moved:
+                // nothing of ours is stored, and the ledger says the move did not happen.
+                "deleted" => assert!(stored.is_empty(), "{ctx}: {stored:?}"),
+                // The new photo was shot during the session too: quarantined exactly once.
+                "replaced" => {
+                    assert_eq!(stored, vec![other_sha.clone()], "{ctx}");
+                    assert!(!p.exists(), "{ctx}: never both");
+                }
+                _ => {
+                    assert!(stored.is_empty(), "{ctx}: {stored:?}");
+                    assert!(p.symlink_metadata().expect("link").file_type().is_symlink(), "{ctx}: link left alone");
+                }
+            }
+            let v = phone.run(&["verify"]);
+            assert!(v.status.success(), "{ctx}: {}", stdout(&v));
+            let list = phone.run(&["list", "--all", "--json"]);
+            let items: serde_json::Value = serde_json::from_str(&stdout(&list)).expect("json");
+            let states: Vec<&str> =
+                items.as_array().expect("array").iter().filter_map(|i| i["state"].as_str()).collect();
+            assert!(!states.contains(&"moving"), "{ctx}: {states:?}");
+            eprintln!("{ctx}: states {states:?}, stored {}", stored.len());
+        }
+    }
+}
+
+#[test]
+fn a_real_jpeg_truncated_at_every_tenth_gets_a_clear_result_from_intake_and_classifier() {
+    // The committed fixture is a real JPEG (CMYK, Adobe APP14); plus a synthesized one with
+    // EXIF and a thumbnail. Each prefix goes through the whole intake: hash, sniff, EXIF, the
+    // classifier (no context rule applies, so the model is asked when ONNX Runtime is here),
+    // then the policy; and straight through the classifier as well.
+    let fixture =
+        std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/cmyk_red.jpg")).expect("fixture");
+    let synthesized = SamplePhoto { seed: 5, ..Default::default() }.jpeg();
+    let phone = Phone::new();
+    let agent = Agent::open(phone.config()).expect("agent");
+    let classifier = agent.model_status().is_ok();
+    let mut sources = std::collections::BTreeMap::<String, usize>::new();
+    for (label, full) in [("fixture", &fixture), ("synthesized", &synthesized)] {
+        for tenth in 0..=10 {
+            let bytes = &full[..full.len() * tenth / 10];
+            let name = format!("IMG_{label}_{tenth}.jpg");
+            let path = phone.camera.join(&name);
+            std::fs::write(&path, bytes).expect("write");
+            if classifier && tenth > 0 {
+                match agent.classify_keyframe(bytes) {
+                    Ok(Some(a)) => assert!((0.0..=1.0).contains(&a.case_score), "{name}: {}", a.case_score),
+                    Ok(None) => panic!("{name}: classifier is loaded"),
+                    Err(e) => assert!(e.to_string().contains("keyframe: "), "{name}: {e}"),
+                }
+            }
+            let o = common::handle(&agent, &path);
+            if tenth == 0 {
+                assert_eq!(o.kind, OutcomeKind::Rejected, "{name}: {o:?}");
+                continue;
+            }
+            assert!(matches!(o.kind, OutcomeKind::Kept | OutcomeKind::Quarantined), "{name}: {o:?}");
+            assert!(o.rule.as_deref().is_some_and(|r| !r.is_empty()), "{name}: a decision says why: {o:?}");
+            let source = o.source.map(|s| s.as_str().to_string()).unwrap_or_default();
+            if classifier && tenth == 10 {
+                assert_eq!(source, "classifier", "{name}: a whole photo is judged by the model: {o:?}");
+            }
+            *sources.entry(source).or_default() += 1;
+        }
+    }
+    eprintln!("classifier loaded: {classifier}; decisions by source: {sources:?}");
+    assert!(agent.verify().expect("verify").problems.is_empty());
+}

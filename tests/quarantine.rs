@@ -255,3 +255,35 @@ fn on_media_is_idempotent_whoever_handles_a_file_first() {
     assert_eq!((again.kind, again.item, again.case_id.as_deref()), (OutcomeKind::Quarantined, first.item, Some("I-1")));
     assert_eq!(agent.ledger().items(None).expect("items").len(), 2, "no duplicate rows");
 }
+
+#[test]
+fn release_writes_only_where_the_chained_intake_event_says_the_photo_came_from() {
+    let phone = Phone::new();
+    session(&phone, "R-1");
+    let p = phone.shoot("IMG_r.jpg", 61);
+    assert!(phone.run(&["scan"]).status.success());
+    assert!(!p.exists());
+    // Someone edits the items row to make a release write into /etc.
+    let db = rusqlite::Connection::open(phone.store.join("ledger.sqlite")).expect("db");
+    db.execute("UPDATE items SET original_path = CAST('/etc/fotovakt-planted.jpg' AS BLOB)", []).expect("edit");
+    let o = phone.run(&["release", "1", "--reason", "test"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("does not match its intake event"), "{}", stderr(&o));
+    assert!(!Path::new("/etc/fotovakt-planted.jpg").exists());
+    assert_eq!(phone.stored().len(), 1, "still in the store");
+    // Restored, but the config's camera folders do not include where it came from: refused.
+    db.execute("UPDATE items SET original_path = CAST(?1 AS BLOB)", [p.to_str().expect("utf8")]).expect("restore");
+    drop(db);
+    let other = phone.dir.path().join("other-camera");
+    std::fs::create_dir_all(&other).expect("dir");
+    let cfg = phone.dir.path().join("other.toml");
+    std::fs::write(&cfg, format!("cameras = [{other:?}]\n[classifier]\nenabled = false\n")).expect("cfg");
+    let o = phone.run(&["--config", cfg.to_str().expect("utf8"), "release", "1", "--reason", "test"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("not in a configured camera folder"), "{}", stderr(&o));
+    // With the right folder it goes back, byte for byte.
+    let o = phone.run(&["release", "1", "--reason", "false positive"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(p.exists());
+    assert!(phone.run(&["verify"]).status.success());
+}

@@ -50,6 +50,11 @@ impl Phone {
     }
 
     pub fn run_env(&self, args: &[&str], env: &[(&str, &str)]) -> Output {
+        self.command(args, env).output().expect("run fotovakt")
+    }
+
+    /// The command `run_env` runs, for tests that need to interact with it while it runs.
+    pub fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_fotovakt"));
         cmd.arg("--store").arg(&self.store);
         cmd.args(args);
@@ -66,7 +71,7 @@ impl Phone {
         for (k, v) in env {
             cmd.env(k, v);
         }
-        cmd.output().expect("run fotovakt")
+        cmd
     }
 
     /// Write a sample JPEG the way Android does; returns its final path.
