@@ -444,26 +444,48 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
     }
     let mut failed = false;
     for p in paths {
-        let result = crate::quarantine::fsops::open_regular(p)
-            .map_err(|e| anyhow!("{}: {e}", p.display()))
-            .and_then(|(f, _)| {
+        // Read as the agent does (no symlinks, hash first), then what it is and its EXIF, then
+        // the model: each file gets one line, with whatever could be learnt before an error.
+        let read = crate::quarantine::fsops::open_regular(p).map_err(|e| anyhow!("{}: {e}", p.display())).and_then(
+            |(f, _)| {
                 crate::quarantine::fsops::hash_fd(&f, Some(config.max_image_bytes))
                     .map_err(|e| anyhow!("{}: {e}", p.display()))
-            })
-            .and_then(|(sha, _, bytes)| {
-                let bytes = bytes.ok_or_else(|| anyhow!("{}: larger than max_image_bytes", p.display()))?;
-                let a = classifier.assess(&bytes).map_err(|e| anyhow!("{}: {e}", p.display()))?;
-                Ok((sha, a))
-            });
+            },
+        );
+        let (facts, result) = match read {
+            Ok((sha, _, Some(bytes))) => {
+                let kind = crate::media::MediaKind::sniff(&bytes[..bytes.len().min(64)]);
+                let exif = crate::media::ExifFacts::parse(&bytes);
+                let facts = serde_json::json!({
+                    "sha256": sha, "kind": kind.as_str(),
+                    "exif": {
+                        "capture_time": exif.capture_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                        "gps": exif.gps.map(|(lat, lon)| [lat, lon]), "orientation": exif.orientation,
+                    },
+                });
+                (facts, classifier.assess(&bytes).map_err(|e| anyhow!("{}: {e}", p.display())))
+            }
+            Ok((sha, _, None)) => {
+                (serde_json::json!({"sha256": sha}), Err(anyhow!("{}: larger than max_image_bytes", p.display())))
+            }
+            Err(e) => (serde_json::json!({}), Err(e)),
+        };
+        let mut row = serde_json::json!({"path": p.to_string_lossy()});
+        if let (Some(row), Some(facts)) = (row.as_object_mut(), facts.as_object()) {
+            row.extend(facts.clone());
+        }
         match result {
-            Ok((sha, a)) => {
+            Ok(a) => {
                 let case = a.case_score >= threshold_override.unwrap_or(a.threshold);
                 if json {
-                    let v = serde_json::json!({
-                        "path": p.to_string_lossy(), "sha256": sha, "case_score": a.case_score, "case": case,
+                    let more = serde_json::json!({
+                        "case_score": a.case_score, "case": case,
                         "labels": a.labels, "decode_ms": a.decode_ms, "infer_ms": a.infer_ms,
                     });
-                    writeln!(out, "{v}")?;
+                    if let (Some(row), Some(more)) = (row.as_object_mut(), more.as_object()) {
+                        row.extend(more.clone());
+                    }
+                    writeln!(out, "{row}")?;
                 } else {
                     let labels: Vec<String> = a.labels.iter().map(|l| format!("{} {:.2}", l.label, l.p)).collect();
                     writeln!(
@@ -481,7 +503,10 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
             Err(e) => {
                 failed = true;
                 if json {
-                    writeln!(out, "{}", serde_json::json!({"path": p.to_string_lossy(), "error": e.to_string()}))?;
+                    if let Some(row) = row.as_object_mut() {
+                        row.insert("error".into(), e.to_string().into());
+                    }
+                    writeln!(out, "{row}")?;
                 }
                 eprintln!("fotovakt: {e}");
             }
