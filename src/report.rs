@@ -63,7 +63,11 @@ svg .val { font-size: 11px; font-weight: 600; }
 .legend svg { vertical-align: -3px; margin-right: 5px; }
 .empty { color: var(--muted); font-style: italic; padding: 24px 0; }
 table.facts { border-collapse: collapse; font-size: 13px; margin-top: 6px; }
-table.facts td { padding: 2px 14px 2px 0; } table.facts td.n { text-align: right; font-variant-numeric: tabular-nums; }
+table.facts td, table.facts th { padding: 2px 14px 2px 0; text-align: left; font-weight: normal; }
+table.facts th { color: var(--muted); }
+details.data { font-size: 13px; color: var(--muted); margin: 2px 0 4px; }
+details.data summary { cursor: pointer; }
+table.facts .n { text-align: right; font-variant-numeric: tabular-nums; }
 footer { color: var(--muted); font-size: 12px; padding: 0 32px 24px; }
 @media print {
   body { background: #fff; font-size: 12px; } header { background: #fff; color: #000; border-bottom: 2px solid #000; }
@@ -251,7 +255,8 @@ fn bar_chart(
     }
     let n = cats.len().max(1) as f64;
     let group_w = plot_w / n;
-    let bar_w = (group_w * 0.8 / series.len().max(1) as f64).min(40.0);
+    let bar_w = (group_w * if cats.len() > 20 { 0.9 } else { 0.8 } / series.len().max(1) as f64).min(40.0);
+    let gap = (bar_w * 0.15).min(2.0);
     let label_every = (cats.len() / 14).max(1);
     for (ci, cat) in cats.iter().enumerate() {
         let gx = left + group_w * ci as f64 + (group_w - bar_w * series.len() as f64) / 2.0;
@@ -262,17 +267,17 @@ fn bar_chart(
             let _ = write!(
                 o,
                 r##"<rect x="{x:.1}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{}" stroke="#333" stroke-width="0.4"><title>{}: {} {v}</title></rect>"##,
-                (bar_w - 2.0).max(1.0),
+                (bar_w - gap).max(0.5),
                 (top + plot_h - yy).max(0.0),
                 s.style.fill(&format!("{id}-p{si}")),
                 esc(cat),
                 esc(s.name)
             );
-            if bar_w >= 9.0 || *v > 0 {
+            if bar_w >= 9.0 {
                 let _ = write!(
                     o,
                     r#"<text class="val" x="{:.1}" y="{:.1}" text-anchor="middle" data-metric="{}" data-value="{v}">{v}</text>"#,
-                    x + (bar_w - 2.0) / 2.0,
+                    x + (bar_w - gap) / 2.0,
                     yy - 3.0,
                     esc(metric)
                 );
@@ -283,13 +288,13 @@ fn bar_chart(
             if slant {
                 let _ = write!(
                     o,
-                    r#"<text class="tick" x="{:.1}" y="{y:.1}" text-anchor="end" transform="rotate(-35 {x:.1} {y:.1})">{}</text>"#,
+                    r#"<text class="tick x" x="{:.1}" y="{y:.1}" text-anchor="end" transform="rotate(-35 {x:.1} {y:.1})">{}</text>"#,
                     x + 4.0,
                     esc(cat)
                 );
             } else {
                 let _ =
-                    write!(o, r#"<text class="tick" x="{x:.1}" y="{y:.1}" text-anchor="middle">{}</text>"#, esc(cat));
+                    write!(o, r#"<text class="tick x" x="{x:.1}" y="{y:.1}" text-anchor="middle">{}</text>"#, esc(cat));
             }
         }
     }
@@ -310,6 +315,22 @@ fn bar_chart(
         top + plot_h / 2.0,
         esc(y_label)
     );
+    // The numbers behind the bars, for screen readers, narrow bars and anyone who prefers a table.
+    let _ =
+        write!(o, r#"<details class="data"><summary>Data</summary><table class="facts"><tr><th>{}</th>"#, esc(x_label));
+    for s in series {
+        let _ = write!(o, r#"<th class="n">{}</th>"#, esc(s.name));
+    }
+    o.push_str("</tr>");
+    for (ci, cat) in cats.iter().enumerate() {
+        let _ = write!(o, "<tr><td>{}</td>", esc(cat));
+        for s in series {
+            let (v, metric) = &s.values[ci];
+            let _ = write!(o, r#"<td class="n">{}</td>"#, num(metric, &v.to_string(), &v.to_string()));
+        }
+        o.push_str("</tr>");
+    }
+    o.push_str("</table></details>");
     o
 }
 
@@ -602,6 +623,70 @@ mod tests {
         assert_eq!(human_ms(90_000), "1.5 min");
         assert_eq!(bucket_label(Some(2_500)), "≤2.5 s");
         assert_eq!(bucket_label(None), ">1 h");
+    }
+
+    /// Two months of history: a plausible fleet laptop.
+    fn two_months() -> Stats {
+        use crate::stats::{Bucket, ByAction, Cases, Counts, Day, DayCount, Exposure, StoreDay, StoreSize};
+        let dates: Vec<String> = (0..60).map(|i| format!("2026-{:02}-{:02}", 9 + i / 30, 1 + i % 30)).collect();
+        let per_day: Vec<Day> = dates
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Day {
+                date: d.clone(),
+                seen: 20 + (i as u64 * 7) % 31,
+                quarantined: (i as u64 * 3) % 9,
+                released: (i % 7 == 0) as u64,
+            })
+            .collect();
+        let mut decisions = std::collections::BTreeMap::new();
+        decisions.insert("session".to_string(), ByAction { quarantine: 180, keep: 0 });
+        decisions.insert("default".to_string(), ByAction { quarantine: 0, keep: 1400 });
+        Stats {
+            generated_at_ms: 1_795_000_000_000,
+            items: Counts { seen: 1600, quarantined: 171, released: 9, kept: 1400, pending: 0, aborted: 20 },
+            per_day,
+            decisions,
+            rejected: 3,
+            exposure_ms: Exposure {
+                count: 180,
+                p50: Some(900),
+                p95: Some(4_000),
+                max: Some(70_000),
+                sum: 250_000,
+                buckets: EXPOSURE_BUCKETS_MS
+                    .iter()
+                    .map(|&le| Some(le))
+                    .chain([None])
+                    .enumerate()
+                    .map(|(i, le)| Bucket { le, count: [5, 20, 60, 50, 30, 10, 3, 1, 0, 1, 0, 0, 0][i] })
+                    .collect(),
+            },
+            releases_per_day: dates.iter().step_by(7).map(|d| DayCount { date: d.clone(), count: 1 }).collect(),
+            store: StoreSize { files: 171, bytes: 900_000_000 },
+            store_per_day: dates
+                .iter()
+                .enumerate()
+                .map(|(i, d)| StoreDay { date: d.clone(), files: 3 * i as u64, bytes: 15_000_000 * i as u64 })
+                .collect(),
+            cases: Cases { count: 12, items_per_case_p50: Some(9), items_per_case_max: Some(40), by_case: None },
+            session_open: false,
+        }
+    }
+
+    #[test]
+    fn long_histories_keep_axis_labels_apart_and_every_number_in_a_table() {
+        let s = two_months();
+        let html = html(&s);
+        let chart = &html[html.find(r#"id="chart-per-day""#).expect("chart")..];
+        let chart = &chart[..chart.find("</svg>").expect("end")];
+        let day_labels = chart.matches(r#"<text class="tick x""#).count();
+        assert!((10..=15).contains(&day_labels), "at most ~14 day labels under 60 days of bars: {day_labels}");
+        assert!(!chart.contains("data-metric"), "no value labels crammed over 120 narrow bars");
+        for (i, d) in s.per_day.iter().enumerate() {
+            let cell = format!(r#"data-metric="per_day[{i}].seen" data-value="{}""#, d.seen);
+            assert!(html.contains(&cell), "{cell} in the data table");
+        }
     }
 
     #[test]

@@ -132,7 +132,21 @@ fn help_and_version_work() {
     let phone = Phone::new();
     let o = phone.run(&["--help"]);
     assert!(o.status.success());
-    for cmd in ["watch", "scan", "tag", "release", "session", "list", "show", "stats", "verify", "classify", "demo"] {
+    for cmd in [
+        "watch",
+        "scan",
+        "tag",
+        "release",
+        "session",
+        "list",
+        "show",
+        "stats",
+        "verify",
+        "classify",
+        "demo",
+        "report",
+        "serve-metrics",
+    ] {
         assert!(stdout(&o).contains(cmd), "{cmd} in --help");
     }
     assert!(phone.run(&["--version"]).status.success());
