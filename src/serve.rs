@@ -2,7 +2,8 @@
 //! `GET /metrics` (or `HEAD`) answers the statistics, collected afresh per scrape, as
 //! OpenMetrics when the `Accept` header asks for it and as the classic text format otherwise;
 //! every other path is 404. One connection, one request; requests are bounded in size and
-//! time, and a bad one is answered (or dropped) without stopping the server. It listens on
+//! time, and a bad one is answered (or dropped) without stopping the server. Requests are
+//! answered one at a time, which is plenty for a scrape a minute. It listens on
 //! loopback only unless the caller allows a remote address.
 
 use std::io::{self, Read, Write};
@@ -91,11 +92,18 @@ impl Server {
     }
 }
 
-/// Read the request head: up to the blank line, at most [`MAX_REQUEST_BYTES`].
+/// Read the request head: up to the blank line, at most [`MAX_REQUEST_BYTES`], within
+/// [`IO_TIMEOUT`] in all (a client dribbling a byte at a time does not hold the server longer).
 fn read_head(stream: &mut TcpStream) -> io::Result<Option<Vec<u8>>> {
+    let deadline = std::time::Instant::now() + IO_TIMEOUT;
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 1024];
     loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "request head not complete in time"));
+        }
+        stream.set_read_timeout(Some(left))?;
         if buf.windows(4).any(|w| w == b"\r\n\r\n") || buf.windows(2).any(|w| w == b"\n\n") {
             return Ok(Some(buf));
         }

@@ -273,6 +273,13 @@ fn serve_metrics_answers_scrapes_survives_bad_requests_and_stops_on_sigterm() {
     let _ = s.read_to_string(&mut answer);
     assert!(answer.starts_with("HTTP/1.1 431"), "oversized request: {answer:?}");
     drop(TcpStream::connect(("127.0.0.1", port)).expect("connect and hang up"));
+    // A client that starts a request and stalls is cut off after the request time limit.
+    let mut stalled = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    stalled.write_all(b"GET /metrics HTTP/1.1\r\nHost: x\r\n").expect("half a request");
+    let t = std::time::Instant::now();
+    assert_eq!(http(port, OM).0, 200, "served after the stalled client");
+    assert!(t.elapsed() < Duration::from_secs(15), "stalled client held the server {:?}", t.elapsed());
+    drop(stalled);
 
     // Numbers are taken per scrape: a new photo shows up without a restart.
     phone.shoot("IMG_later.jpg", 77);
