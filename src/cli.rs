@@ -112,6 +112,21 @@ pub enum Command {
         #[arg(long)]
         by_case: bool,
     },
+    /// Write the statistics as one self-contained HTML page with charts (no network, no scripts).
+    Report {
+        /// Where to write the page.
+        #[arg(long, value_name = "FILE")]
+        out: PathBuf,
+    },
+    /// Serve the statistics for Prometheus at http://ADDR/metrics until SIGINT/SIGTERM.
+    ServeMetrics {
+        /// IP address and port to listen on.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9464")]
+        listen: String,
+        /// Allow a non-loopback address (the counts become readable from the network).
+        #[arg(long)]
+        allow_remote: bool,
+    },
     /// Re-hash every stored file and check the ledger's hash chain; non-zero exit on any mismatch.
     Verify {
         #[arg(long)]
@@ -415,6 +430,31 @@ fn run(cli: Cli) -> Result<u8> {
                 StatsFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?,
                 StatsFormat::Openmetrics => write!(out, "{}", stats::openmetrics(&s))?,
             }
+            Ok(exit::OK)
+        }
+        Command::Report { out: path } => {
+            let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
+            let s = stats::collect(&agent.ledger(), agent.store())?;
+            std::fs::write(path, crate::report::html(&s)).with_context(|| format!("writing {}", path.display()))?;
+            writeln!(out, "report written to {}", path.display())?;
+            Ok(exit::OK)
+        }
+        Command::ServeMetrics { listen, allow_remote } => {
+            let addr: std::net::SocketAddr = listen.parse().map_err(|e| {
+                Usage(format!("--listen {listen:?}: not an IP address and port such as 127.0.0.1:9464 ({e})"))
+            })?;
+            let server = match crate::serve::Server::bind(addr, *allow_remote) {
+                Err(e @ crate::serve::ServeError::NotLoopback { .. }) => return Err(Usage(e.to_string()).into()),
+                r => r?,
+            };
+            let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)).context("installing signal handlers")?;
+            }
+            writeln!(out, "serving metrics at http://{}/metrics", server.local_addr()?)?;
+            out.flush()?;
+            server.run(&stop, || stats::collect(&agent.ledger(), agent.store()))?;
             Ok(exit::OK)
         }
         Command::Verify { json } => {

@@ -9,7 +9,8 @@
 //! * [`policy`]: a pure function from evidence and context to a verdict.
 //! * [`quarantine`]: the private store and the crash-safe, verified move.
 //! * [`ledger`]: SQLite chain-of-custody ledger with hash-chained events.
-//! * [`stats`]: counts and durations for admins.
+//! * [`stats`]: counts and durations for admins; [`report`] draws them as one HTML page and
+//!   [`serve`] exposes them for Prometheus scrapes.
 //!
 //! [`agent::Agent`] ties them together; the CLI ([`cli`]) and the Android bridge call it.
 
@@ -26,7 +27,9 @@ pub mod ledger;
 pub mod media;
 pub mod policy;
 pub mod quarantine;
+pub mod report;
 pub mod sample;
+pub mod serve;
 pub mod stats;
 pub mod watch;
 

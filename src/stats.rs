@@ -25,9 +25,14 @@ pub struct Stats {
     /// Files rejected as bad input (symlinks, FIFOs, empty, unreadable, too large).
     pub rejected: u64,
     /// Exposure window: from the file's write time (or first sight, if earlier) to its verified arrival in the store.
-    pub exposure_ms: Quantiles,
+    pub exposure_ms: Exposure,
+    /// Releases (false positives put back) per local calendar day of the release.
+    pub releases_per_day: Vec<DayCount>,
     /// The store on disk.
     pub store: StoreSize,
+    /// Files and bytes held at the end of each local day on which something entered or left the
+    /// store, derived from the ledger (quarantined minus released). `store` is the disk's word for now.
+    pub store_per_day: Vec<StoreDay>,
     /// Cases: how many, and items per case.
     pub cases: Cases,
     /// Is a case session open now?
@@ -58,12 +63,41 @@ pub struct ByAction {
     pub keep: u64,
 }
 
+/// Upper bounds (ms, inclusive) of the exposure histogram's buckets; a last, open bucket follows.
+/// Log-ish: a healthy agent lands in the first few, a stalled one in the last.
+pub const EXPOSURE_BUCKETS_MS: [i64; 12] =
+    [100, 250, 500, 1_000, 2_500, 5_000, 10_000, 30_000, 60_000, 300_000, 900_000, 3_600_000];
+
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Quantiles {
+pub struct Exposure {
     pub count: u64,
     pub p50: Option<i64>,
     pub p95: Option<i64>,
     pub max: Option<i64>,
+    /// Sum of all exposure windows (ms), for averages and the OpenMetrics histogram.
+    pub sum: i64,
+    /// Histogram: items per bucket (not cumulative); `le` is the bucket's inclusive upper
+    /// bound in ms, `null` for the last, open bucket.
+    pub buckets: Vec<Bucket>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Bucket {
+    pub le: Option<i64>,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DayCount {
+    pub date: String,
+    pub count: u64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct StoreDay {
+    pub date: String,
+    pub files: u64,
+    pub bytes: u64,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -152,19 +186,52 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
         .first()
         .copied()
         .unwrap_or(0) as u64;
+    // A file stamped in the future (clock skew) counts as exposed for 0 ms, not a negative time.
     let mut exposure = q(
         l,
-        "SELECT quarantined_at_ms - min(coalesce(file_mtime_ns / 1000000, first_seen_ms), first_seen_ms) \
+        "SELECT max(quarantined_at_ms - min(coalesce(file_mtime_ns / 1000000, first_seen_ms), first_seen_ms), 0) \
          FROM items WHERE quarantined_at_ms IS NOT NULL",
         |r| r.get::<_, i64>(0),
     )?;
     exposure.sort_unstable();
-    let exposure_ms = Quantiles {
+    let mut buckets: Vec<Bucket> = EXPOSURE_BUCKETS_MS.iter().map(|&le| Bucket { le: Some(le), count: 0 }).collect();
+    buckets.push(Bucket { le: None, count: 0 });
+    for &v in &exposure {
+        let i = EXPOSURE_BUCKETS_MS.iter().position(|&le| v <= le).unwrap_or(EXPOSURE_BUCKETS_MS.len());
+        buckets[i].count += 1;
+    }
+    let exposure_ms = Exposure {
         count: exposure.len() as u64,
         p50: percentile(&exposure, 50.0),
         p95: percentile(&exposure, 95.0),
         max: exposure.last().copied(),
+        sum: exposure.iter().sum(),
+        buckets,
     };
+    let releases_per_day = q(
+        l,
+        "SELECT date(released_at_ms / 1000, 'unixepoch', 'localtime') AS d, count(*) FROM items \
+         WHERE released_at_ms IS NOT NULL GROUP BY d ORDER BY d",
+        |r| Ok(DayCount { date: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }),
+    )?;
+    let mut held = (0i64, 0i64);
+    let store_per_day = q(
+        l,
+        "SELECT d, sum(n), sum(b) FROM ( \
+           SELECT date(quarantined_at_ms / 1000, 'unixepoch', 'localtime') AS d, 1 AS n, size AS b \
+             FROM items WHERE quarantined_at_ms IS NOT NULL \
+           UNION ALL \
+           SELECT date(released_at_ms / 1000, 'unixepoch', 'localtime'), -1, -size \
+             FROM items WHERE quarantined_at_ms IS NOT NULL AND released_at_ms IS NOT NULL) \
+         GROUP BY d ORDER BY d",
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)),
+    )?
+    .into_iter()
+    .map(|(date, n, b)| {
+        held = (held.0 + n, held.1 + b);
+        StoreDay { date, files: held.0.max(0) as u64, bytes: held.1.max(0) as u64 }
+    })
+    .collect();
     let (files, bytes) = store.objects().map(|o| (o.len() as u64, o.iter().map(|(_, s)| s).sum())).unwrap_or((0, 0));
     let per_case = q(
         l,
@@ -186,7 +253,9 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
         decisions,
         rejected,
         exposure_ms,
+        releases_per_day,
         store: StoreSize { files, bytes },
+        store_per_day,
         cases,
         session_open: l.open_session()?.is_some(),
     })
@@ -230,98 +299,161 @@ pub fn table(s: &Stats) -> String {
     o
 }
 
-/// OpenMetrics / Prometheus text exposition.
+/// The content type of [`openmetrics`] text.
+pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+/// The content type of [`prometheus_text`] (the classic text format).
+pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+
+/// One metric family, rendered either way.
+struct Family {
+    name: &'static str,
+    kind: &'static str,
+    unit: Option<&'static str>,
+    help: &'static str,
+    /// (suffix, labels, value)
+    samples: Vec<(&'static str, String, String)>,
+}
+
+fn float(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else if v == f64::INFINITY {
+        "+Inf".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn ms_to_seconds(v: Option<i64>) -> String {
+    v.map(|x| float(x as f64 / 1000.0)).unwrap_or_else(|| "NaN".into())
+}
+
+/// The metric families, in one place so both formats say the same. Labels only ever carry
+/// states, deciding rules, actions and bucket bounds: never names, places or case IDs.
+fn families(s: &Stats) -> Vec<Family> {
+    let c = &s.items;
+    let gauge = |name, unit, help, value: String| Family {
+        name,
+        kind: "gauge",
+        unit,
+        help,
+        samples: vec![("", String::new(), value)],
+    };
+    let counter = |name, help, value: u64| Family {
+        name,
+        kind: "counter",
+        unit: None,
+        help,
+        samples: vec![("_total", String::new(), value.to_string())],
+    };
+    let mut decisions = Vec::new();
+    for (src, a) in &s.decisions {
+        for (action, n) in [("quarantine", a.quarantine), ("keep", a.keep)] {
+            decisions.push(("", format!("{{source=\"{src}\",action=\"{action}\"}}"), n.to_string()));
+        }
+    }
+    let e = &s.exposure_ms;
+    let mut hist = Vec::new();
+    let mut cumulative = 0;
+    for b in &e.buckets {
+        cumulative += b.count;
+        let le = b.le.map(|ms| float(ms as f64 / 1000.0)).unwrap_or_else(|| "+Inf".into());
+        hist.push(("_bucket", format!("{{le=\"{le}\"}}"), cumulative.to_string()));
+    }
+    hist.push(("_count", String::new(), e.count.to_string()));
+    hist.push(("_sum", String::new(), float(e.sum as f64 / 1000.0)));
+    vec![
+        Family {
+            name: "fotovakt_items",
+            kind: "gauge",
+            unit: None,
+            help: "Items decided by the agent, by current state.",
+            samples: [
+                ("quarantined", c.quarantined),
+                ("released", c.released),
+                ("kept", c.kept),
+                ("pending", c.pending),
+                ("aborted", c.aborted),
+            ]
+            .iter()
+            .map(|(st, n)| ("", format!("{{state=\"{st}\"}}"), n.to_string()))
+            .collect(),
+        },
+        counter("fotovakt_seen", "Files decided since the store was created.", c.seen),
+        Family {
+            name: "fotovakt_decisions",
+            kind: "gauge",
+            unit: None,
+            help: "Items by the rule that made their current decision, and the action.",
+            samples: decisions,
+        },
+        counter("fotovakt_rejected", "Files rejected as bad input.", s.rejected),
+        Family {
+            name: "fotovakt_exposure_seconds",
+            kind: "histogram",
+            unit: Some("seconds"),
+            help: "Exposure window from file write to verified quarantine.",
+            samples: hist,
+        },
+        gauge(
+            "fotovakt_exposure_p50_seconds",
+            Some("seconds"),
+            "Median exposure window on this device.",
+            ms_to_seconds(e.p50),
+        ),
+        gauge(
+            "fotovakt_exposure_p95_seconds",
+            Some("seconds"),
+            "95th percentile exposure window on this device.",
+            ms_to_seconds(e.p95),
+        ),
+        gauge(
+            "fotovakt_exposure_max_seconds",
+            Some("seconds"),
+            "Longest exposure window on this device.",
+            ms_to_seconds(e.max),
+        ),
+        gauge(
+            "fotovakt_store_bytes",
+            Some("bytes"),
+            "Bytes of original files held in the store.",
+            s.store.bytes.to_string(),
+        ),
+        gauge("fotovakt_store_files", None, "Files held in the store.", s.store.files.to_string()),
+        gauge("fotovakt_cases", None, "Cases with at least one quarantined item.", s.cases.count.to_string()),
+        gauge("fotovakt_session_open", None, "1 while a case session is open.", (s.session_open as u8).to_string()),
+    ]
+}
+
+/// OpenMetrics 1.0 text exposition (`application/openmetrics-text`), ending with `# EOF`.
 pub fn openmetrics(s: &Stats) -> String {
     let mut o = String::new();
-    let mut family = |name: &str, kind: &str, unit: Option<&str>, help: &str, samples: Vec<(String, String)>| {
-        let _ = writeln!(o, "# TYPE {name} {kind}");
-        if let Some(u) = unit {
-            let _ = writeln!(o, "# UNIT {name} {u}");
+    for f in families(s) {
+        let _ = writeln!(o, "# TYPE {} {}", f.name, f.kind);
+        if let Some(u) = f.unit {
+            let _ = writeln!(o, "# UNIT {} {u}", f.name);
         }
-        let _ = writeln!(o, "# HELP {name} {help}");
-        for (suffix_labels, value) in samples {
-            let _ = writeln!(o, "{name}{suffix_labels} {value}");
+        let _ = writeln!(o, "# HELP {} {}", f.name, f.help);
+        for (suffix, labels, value) in &f.samples {
+            let _ = writeln!(o, "{}{suffix}{labels} {value}", f.name);
         }
-    };
-    let c = &s.items;
-    family(
-        "fotovakt_items",
-        "gauge",
-        None,
-        "Items decided by the agent, by current state.",
-        [
-            ("quarantined", c.quarantined),
-            ("released", c.released),
-            ("kept", c.kept),
-            ("pending", c.pending),
-            ("aborted", c.aborted),
-        ]
-        .iter()
-        .map(|(st, n)| (format!("{{state=\"{st}\"}}"), n.to_string()))
-        .collect(),
-    );
-    family(
-        "fotovakt_seen",
-        "counter",
-        None,
-        "Files decided since the store was created.",
-        vec![("_total".into(), c.seen.to_string())],
-    );
-    let mut dec = Vec::new();
-    for (src, a) in &s.decisions {
-        dec.push((format!("_total{{source=\"{src}\",action=\"quarantine\"}}"), a.quarantine.to_string()));
-        dec.push((format!("_total{{source=\"{src}\",action=\"keep\"}}"), a.keep.to_string()));
     }
-    family("fotovakt_decisions", "counter", None, "Decisions by the rule that made them and the action.", dec);
-    family(
-        "fotovakt_rejected",
-        "counter",
-        None,
-        "Files rejected as bad input.",
-        vec![("_total".into(), s.rejected.to_string())],
-    );
-    let e = &s.exposure_ms;
-    let secs = |v: Option<i64>| v.map(|x| format!("{:.3}", x as f64 / 1000.0)).unwrap_or_else(|| "NaN".into());
-    family(
-        "fotovakt_exposure_seconds",
-        "gauge",
-        Some("seconds"),
-        "Exposure window from file write to verified quarantine, by quantile.",
-        vec![
-            ("{quantile=\"0.5\"}".into(), secs(e.p50)),
-            ("{quantile=\"0.95\"}".into(), secs(e.p95)),
-            ("{quantile=\"1\"}".into(), secs(e.max)),
-        ],
-    );
-    family(
-        "fotovakt_store_bytes",
-        "gauge",
-        Some("bytes"),
-        "Bytes of original files held in the store.",
-        vec![(String::new(), s.store.bytes.to_string())],
-    );
-    family(
-        "fotovakt_store_files",
-        "gauge",
-        None,
-        "Files held in the store.",
-        vec![(String::new(), s.store.files.to_string())],
-    );
-    family(
-        "fotovakt_cases",
-        "gauge",
-        None,
-        "Cases with at least one quarantined item.",
-        vec![(String::new(), s.cases.count.to_string())],
-    );
-    family(
-        "fotovakt_session_open",
-        "gauge",
-        None,
-        "1 while a case session is open.",
-        vec![(String::new(), (s.session_open as u8).to_string())],
-    );
     o.push_str("# EOF\n");
+    o
+}
+
+/// The classic Prometheus text format 0.0.4 (`text/plain`): the same samples; counters are
+/// declared under their `_total` name, and there are no `# UNIT` or `# EOF` lines.
+pub fn prometheus_text(s: &Stats) -> String {
+    let mut o = String::new();
+    for f in families(s) {
+        let declared = if f.kind == "counter" { format!("{}_total", f.name) } else { f.name.to_string() };
+        let _ = writeln!(o, "# HELP {declared} {}", f.help);
+        let _ = writeln!(o, "# TYPE {declared} {}", f.kind);
+        for (suffix, labels, value) in &f.samples {
+            let _ = writeln!(o, "{}{suffix}{labels} {value}", f.name);
+        }
+    }
     o
 }
 

@@ -85,21 +85,25 @@ fn openmetrics_follows_the_exposition_format() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let mut p = rest.split(' ');
             typed.insert(p.next().expect("name").to_string());
-            assert!(matches!(p.next(), Some("gauge" | "counter")), "{line}");
+            assert!(matches!(p.next(), Some("gauge" | "counter" | "histogram")), "{line}");
         } else if let Some(rest) = line.strip_prefix("# HELP ") {
             helped.insert(rest.split(' ').next().expect("name").to_string());
         } else if line.starts_with("# UNIT ") || line == "# EOF" {
         } else {
             let (name_labels, value) = line.rsplit_once(' ').expect("sample has a value");
             let name = name_labels.split('{').next().expect("name");
-            let family = name.strip_suffix("_total").unwrap_or(name);
+            let family = ["_total", "_bucket", "_count", "_sum"]
+                .iter()
+                .find_map(|s| name.strip_suffix(s).filter(|f| typed.contains(*f)))
+                .unwrap_or(name);
             assert!(typed.contains(family) && helped.contains(family), "sample {line} before its TYPE/HELP");
             assert!(value == "NaN" || value.parse::<f64>().is_ok(), "{line}");
             assert!(name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'), "{line}");
         }
     }
     assert!(text.contains("fotovakt_items{state=\"quarantined\"} 3"), "{text}");
-    assert!(text.contains("fotovakt_decisions_total{source=\"session\",action=\"quarantine\"} 3"), "{text}");
+    assert!(text.contains("fotovakt_decisions{source=\"session\",action=\"quarantine\"} 3"), "{text}");
+    assert!(text.contains("fotovakt_exposure_seconds_count 3"), "{text}");
 }
 
 #[test]
@@ -128,7 +132,21 @@ fn help_and_version_work() {
     let phone = Phone::new();
     let o = phone.run(&["--help"]);
     assert!(o.status.success());
-    for cmd in ["watch", "scan", "tag", "release", "session", "list", "show", "stats", "verify", "classify", "demo"] {
+    for cmd in [
+        "watch",
+        "scan",
+        "tag",
+        "release",
+        "session",
+        "list",
+        "show",
+        "stats",
+        "verify",
+        "classify",
+        "demo",
+        "report",
+        "serve-metrics",
+    ] {
         assert!(stdout(&o).contains(cmd), "{cmd} in --help");
     }
     assert!(phone.run(&["--version"]).status.success());

@@ -49,6 +49,7 @@ fn no_command_makes_a_network_call() {
     let bin = env!("CARGO_BIN_EXE_fotovakt");
     let store = phone.store.to_str().expect("utf8");
     let cfgs = cfg.to_str().expect("utf8");
+    let report = phone.dir.path().join("report.html");
     let commands: Vec<Vec<&str>> = vec![
         vec!["scan"],
         vec!["classify", "--json", photo.to_str().expect("utf8")],
@@ -56,6 +57,7 @@ fn no_command_makes_a_network_call() {
         vec!["list", "--all", "--json"],
         vec!["verify"],
         vec!["stats", "--format", "openmetrics"],
+        vec!["report", "--out", report.to_str().expect("utf8")],
     ];
     // Control: the same trace does see a program that opens a socket.
     let log = phone.dir.path().join("trace-control.log");

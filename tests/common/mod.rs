@@ -175,3 +175,48 @@ pub fn handle(agent: &fotovakt::Agent, path: &Path) -> fotovakt::Outcome {
     }
     agent.on_media(path)
 }
+
+/// A phone whose ledger holds every kind of outcome, all made through the real binary:
+/// two personal photos kept (one later tagged by hand: a new, manual item), four shot during
+/// a case session and quarantined, one of those released as a false positive, and an empty
+/// file rejected. Afterwards: quarantined 4 (3 by session, 1 manual), released 1.
+pub fn phone_with_all_states() -> Phone {
+    let phone = Phone::new();
+    let ok = |o: Output| {
+        assert!(o.status.success(), "stdout: {}\nstderr: {}", stdout(&o), stderr(&o));
+        o
+    };
+    phone.shoot("IMG_personal1.jpg", 1);
+    phone.shoot("IMG_personal2.jpg", 2);
+    std::fs::write(phone.camera.join("IMG_empty.jpg"), b"").expect("empty file");
+    ok(phone.run(&["scan"]));
+    ok(phone.run(&["session", "start", "--case", "CASE-SECRET-9", "--officer", "officer-a"]));
+    for i in 0..4 {
+        phone.shoot(&format!("IMG_case{i}.jpg"), 10 + i);
+    }
+    let o = ok(phone.run(&["scan"]));
+    assert!(stdout(&o).contains("quarantined 4"), "{}", stdout(&o));
+    ok(phone.run(&["session", "stop"]));
+    // Tag by path: the config must know the camera folder.
+    let cfg = phone.dir.path().join("cam.toml");
+    std::fs::write(&cfg, format!("cameras = [{:?}]\n[classifier]\nenabled = false\n", phone.camera)).expect("cfg");
+    let personal = phone.camera.join("IMG_personal2.jpg");
+    ok(phone.run(&[
+        "--config",
+        &cfg.to_string_lossy(),
+        "tag",
+        &personal.to_string_lossy(),
+        "--case",
+        "CASE-SECRET-9",
+        "--officer",
+        "officer-a",
+    ]));
+    let list: serde_json::Value = serde_json::from_str(&stdout(&ok(phone.run(&["list", "--json"])))).expect("json");
+    let session_item = list
+        .as_array()
+        .and_then(|a| a.iter().find(|i| i["source"] == "session"))
+        .and_then(|i| i["id"].as_i64())
+        .expect("a session item");
+    ok(phone.run(&["release", &session_item.to_string(), "--reason", "not case material", "--officer", "officer-a"]));
+    phone
+}

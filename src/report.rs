@@ -1,0 +1,696 @@
+//! `fotovakt report`: one self-contained HTML page of the numbers `stats --format json` prints,
+//! with inline SVG charts. No scripts, no fonts, no network: a strict Content-Security-Policy
+//! in the page itself forbids every fetch. Every number carries `data-metric` (its JSON path in
+//! [`Stats`], e.g. `items.seen` or `per_day[2].quarantined`) and `data-value` (the raw value),
+//! so a test can read the page back and compare it with the JSON.
+
+use std::fmt::Write as _;
+
+use crate::stats::{Stats, EXPOSURE_BUCKETS_MS};
+
+/// A headline number of the report's "extra" panel.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Gauge {
+    /// JSON path of the number in [`Stats`] (also the `data-metric` attribute).
+    pub metric: &'static str,
+    /// What a person reads next to it.
+    pub label: &'static str,
+    pub value: u64,
+    /// One line under the number.
+    pub note: &'static str,
+}
+
+/// The retention panel's numbers (overdue for export or purge, …). Empty until `Stats`
+/// carries retention figures; then one `Gauge` per figure, e.g.
+/// `Gauge { metric: "retention.overdue", label: "Overdue", value: s.retention.overdue, note: "…" }`.
+/// An empty list renders as "not reported by this build", never as a made-up zero.
+pub fn retention_gauges(_s: &Stats) -> Vec<Gauge> {
+    Vec::new()
+}
+
+const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+
+const STYLE: &str = r#"
+:root { --ink:#1d2733; --muted:#5b6775; --line:#d5dbe3; --bg:#f4f6f9; --card:#fff;
+  --seen:#3b6ea5; --quar:#c4462b; --keep:#7c8794; --rel:#7a4fa0; --store:#2f8a5b; }
+* { box-sizing: border-box; }
+body { margin:0; font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, "DejaVu Sans", sans-serif;
+  color: var(--ink); background: var(--bg); }
+header { background: #1f2d3d; color: #fff; padding: 18px 32px; }
+header h1 { margin: 0; font-size: 22px; font-weight: 600; }
+header p { margin: 4px 0 0; color: #c9d3de; font-size: 13px; }
+main { padding: 20px 32px 40px; max-width: 1280px; }
+.kpis { display: grid; grid-template-columns: repeat(auto-fit, minmax(128px, 1fr)); gap: 12px; margin-bottom: 20px; }
+.kpi { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 12px 14px; }
+.kpi .label { color: var(--muted); font-size: 12px; text-transform: uppercase; letter-spacing: .04em; }
+.kpi .value { font-size: 24px; white-space: nowrap; font-weight: 650; margin-top: 2px; font-variant-numeric: tabular-nums; }
+.kpi .note { color: var(--muted); font-size: 12px; }
+.kpi.quar { border-top: 4px solid var(--quar); } .kpi.seen { border-top: 4px solid var(--seen); }
+.kpi.rel { border-top: 4px solid var(--rel); } .kpi.keep { border-top: 4px solid var(--keep); }
+.kpi.store { border-top: 4px solid var(--store); } .kpi.exp { border-top: 4px solid #c08a1e; }
+.grid { display: grid; grid-template-columns: repeat(auto-fit, minmax(560px, 1fr)); gap: 16px; }
+section.card { background: var(--card); border: 1px solid var(--line); border-radius: 8px; padding: 14px 16px 10px; }
+section.card h2 { margin: 0 0 2px; font-size: 16px; }
+section.card p.sub { margin: 0 0 8px; color: var(--muted); font-size: 13px; }
+svg.chart { width: 100%; height: auto; display: block; }
+svg text { font-family: inherit; fill: var(--ink); }
+svg .axis { stroke: #8a96a3; stroke-width: 1; }
+svg .grid { stroke: #e6eaf0; stroke-width: 1; }
+svg .tick { font-size: 11px; fill: var(--muted); }
+svg .axis-label { font-size: 12px; fill: var(--muted); }
+svg .val { font-size: 11px; font-weight: 600; }
+.legend { display: flex; gap: 16px; flex-wrap: wrap; font-size: 13px; color: var(--muted); margin: 2px 0 6px; }
+.legend svg { vertical-align: -3px; margin-right: 5px; }
+.empty { color: var(--muted); font-style: italic; padding: 24px 0; }
+table.facts { border-collapse: collapse; font-size: 13px; margin-top: 6px; }
+table.facts td, table.facts th { padding: 2px 14px 2px 0; text-align: left; font-weight: normal; }
+table.facts th { color: var(--muted); }
+details.data { font-size: 13px; color: var(--muted); margin: 2px 0 4px; }
+details.data summary { cursor: pointer; }
+table.facts .n { text-align: right; font-variant-numeric: tabular-nums; }
+footer { color: var(--muted); font-size: 12px; padding: 0 32px 24px; }
+@media print {
+  body { background: #fff; font-size: 12px; } header { background: #fff; color: #000; border-bottom: 2px solid #000; }
+  header p { color: #333; } .kpi, section.card { break-inside: avoid; border-color: #999; }
+  .grid { grid-template-columns: 1fr 1fr; } main { padding: 8px; }
+}
+"#;
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+/// `1234567` → `1.2 MB` (decimal units, as file managers show them).
+pub fn human_bytes(b: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "kB", "MB", "GB", "TB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < UNITS.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+/// `1530` → `1.5 s`; `90000` → `1.5 min`.
+pub fn human_ms(ms: i64) -> String {
+    let a = ms.abs();
+    if a < 1_000 {
+        format!("{ms} ms")
+    } else if a < 60_000 {
+        format!("{:.1} s", ms as f64 / 1e3)
+    } else if a < 3_600_000 {
+        format!("{:.1} min", ms as f64 / 6e4)
+    } else {
+        format!("{:.1} h", ms as f64 / 3.6e6)
+    }
+}
+
+/// A bucket's upper bound as a label: `≤ 250 ms`, `≤ 1 min`, `> 1 h` for the open one.
+fn bucket_label(le: Option<i64>) -> String {
+    let short = |ms: i64| {
+        if ms < 1_000 {
+            format!("{ms} ms")
+        } else if ms < 60_000 {
+            format!("{} s", ms as f64 / 1e3)
+        } else if ms < 3_600_000 {
+            format!("{} min", ms / 60_000)
+        } else {
+            format!("{} h", ms / 3_600_000)
+        }
+    };
+    match le {
+        Some(ms) => format!("≤{}", short(ms)),
+        None => format!(">{}", short(*EXPOSURE_BUCKETS_MS.last().unwrap_or(&0))),
+    }
+}
+
+/// A number in the page: shown as `text`, read back through `data-metric`/`data-value`.
+fn num(metric: &str, raw: &str, text: &str) -> String {
+    format!(r#"<span data-metric="{}" data-value="{}">{}</span>"#, esc(metric), esc(raw), esc(text))
+}
+
+fn opt_raw(v: Option<i64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "null".into())
+}
+
+fn kpi(class: &str, label: &str, value_html: &str, note: &str) -> String {
+    format!(
+        r#"<div class="kpi {class}"><div class="label">{}</div><div class="value">{value_html}</div><div class="note">{note}</div></div>"#,
+        esc(label)
+    )
+}
+
+/// How a series is drawn: colour plus a pattern, so it reads without colour too.
+#[derive(Clone, Copy)]
+enum Style {
+    Solid(&'static str),
+    Hatched(&'static str),
+    Dotted(&'static str),
+}
+
+impl Style {
+    fn defs(self, id: &str) -> String {
+        match self {
+            Style::Solid(_) => String::new(),
+            Style::Hatched(c) => format!(
+                r##"<pattern id="{id}" width="6" height="6" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="6" height="6" fill="{c}"/><line x1="0" y1="0" x2="0" y2="6" stroke="#fff" stroke-width="2.2"/></pattern>"##
+            ),
+            Style::Dotted(c) => format!(
+                r##"<pattern id="{id}" width="6" height="6" patternUnits="userSpaceOnUse"><rect width="6" height="6" fill="{c}"/><circle cx="3" cy="3" r="1.3" fill="#fff"/></pattern>"##
+            ),
+        }
+    }
+    fn fill(self, id: &str) -> String {
+        match self {
+            Style::Solid(c) => c.to_string(),
+            _ => format!("url(#{id})"),
+        }
+    }
+}
+
+struct Series<'a> {
+    name: &'a str,
+    style: Style,
+    /// (value, data-metric path)
+    values: Vec<(u64, String)>,
+}
+
+/// A round axis maximum ≥ `max` (1, 2, 5 × 10^k) and a tick step.
+fn nice_axis(max: u64) -> (u64, u64) {
+    let max = max.max(1);
+    let mut step = 1u64;
+    loop {
+        for m in [1, 2, 5] {
+            let s = step * m;
+            if max.div_ceil(s) <= 5 {
+                return (max.div_ceil(s) * s, s);
+            }
+        }
+        step *= 10;
+    }
+}
+
+fn legend(chart_id: &str, series: &[Series<'_>]) -> String {
+    let mut o = String::from(r#"<div class="legend">"#);
+    for (i, s) in series.iter().enumerate() {
+        let pid = format!("{chart_id}-lg{i}");
+        let _ = write!(
+            o,
+            r##"<span><svg width="14" height="14" aria-hidden="true"><defs>{}</defs><rect width="14" height="14" rx="2" fill="{}" stroke="#333" stroke-width="0.5"/></svg>{}</span>"##,
+            s.style.defs(&pid),
+            s.style.fill(&pid),
+            esc(s.name)
+        );
+    }
+    o.push_str("</div>");
+    o
+}
+
+/// A grouped vertical bar chart with axes, ticks, labels and a value over each bar.
+fn bar_chart(
+    id: &str,
+    title: &str,
+    desc: &str,
+    x_label: &str,
+    y_label: &str,
+    cats: &[String],
+    series: &[Series<'_>],
+) -> String {
+    let (w, h) = (560.0, 270.0);
+    // Many categories: slant their labels so they do not run into each other.
+    let slant = cats.len() > 8;
+    let (left, right, top, bottom) = (52.0, 12.0, 14.0, if slant { 72.0 } else { 58.0 });
+    let plot_w = w - left - right;
+    let plot_h = h - top - bottom;
+    let max = series.iter().flat_map(|s| s.values.iter().map(|v| v.0)).max().unwrap_or(0);
+    let (axis_max, step) = nice_axis(max);
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        r#"<svg class="chart" id="{id}" viewBox="0 0 {w} {h}" role="img" aria-labelledby="{id}-t {id}-d"><title id="{id}-t">{}</title><desc id="{id}-d">{}</desc><defs>"#,
+        esc(title),
+        esc(desc)
+    );
+    for (i, s) in series.iter().enumerate() {
+        o.push_str(&s.style.defs(&format!("{id}-p{i}")));
+    }
+    o.push_str("</defs>");
+    let y = |v: f64| top + plot_h - plot_h * v / axis_max as f64;
+    let mut t = 0;
+    while t <= axis_max {
+        let yy = y(t as f64);
+        let _ = write!(
+            o,
+            r#"<line class="grid" x1="{left}" x2="{}" y1="{yy:.1}" y2="{yy:.1}"/><text class="tick" x="{}" y="{:.1}" text-anchor="end">{t}</text>"#,
+            w - right,
+            left - 6.0,
+            yy + 4.0
+        );
+        t += step;
+    }
+    let n = cats.len().max(1) as f64;
+    let group_w = plot_w / n;
+    let bar_w = (group_w * if cats.len() > 20 { 0.9 } else { 0.8 } / series.len().max(1) as f64).min(40.0);
+    let gap = (bar_w * 0.15).min(2.0);
+    let label_every = (cats.len() / 14).max(1);
+    for (ci, cat) in cats.iter().enumerate() {
+        let gx = left + group_w * ci as f64 + (group_w - bar_w * series.len() as f64) / 2.0;
+        for (si, s) in series.iter().enumerate() {
+            let (v, metric) = &s.values[ci];
+            let x = gx + bar_w * si as f64;
+            let yy = y(*v as f64);
+            let _ = write!(
+                o,
+                r##"<rect x="{x:.1}" y="{yy:.1}" width="{:.1}" height="{:.1}" fill="{}" stroke="#333" stroke-width="0.4"><title>{}: {} {v}</title></rect>"##,
+                (bar_w - gap).max(0.5),
+                (top + plot_h - yy).max(0.0),
+                s.style.fill(&format!("{id}-p{si}")),
+                esc(cat),
+                esc(s.name)
+            );
+            if bar_w >= 9.0 {
+                let _ = write!(
+                    o,
+                    r#"<text class="val" x="{:.1}" y="{:.1}" text-anchor="middle" data-metric="{}" data-value="{v}">{v}</text>"#,
+                    x + (bar_w - gap) / 2.0,
+                    yy - 3.0,
+                    esc(metric)
+                );
+            }
+        }
+        if ci % label_every == 0 {
+            let (x, y) = (left + group_w * (ci as f64 + 0.5), top + plot_h + 16.0);
+            if slant {
+                let _ = write!(
+                    o,
+                    r#"<text class="tick x" x="{:.1}" y="{y:.1}" text-anchor="end" transform="rotate(-35 {x:.1} {y:.1})">{}</text>"#,
+                    x + 4.0,
+                    esc(cat)
+                );
+            } else {
+                let _ =
+                    write!(o, r#"<text class="tick x" x="{x:.1}" y="{y:.1}" text-anchor="middle">{}</text>"#, esc(cat));
+            }
+        }
+    }
+    let _ = write!(
+        o,
+        r#"<line class="axis" x1="{left}" x2="{left}" y1="{top}" y2="{}"/><line class="axis" x1="{left}" x2="{}" y1="{}" y2="{}"/>"#,
+        top + plot_h,
+        w - right,
+        top + plot_h,
+        top + plot_h
+    );
+    let _ = write!(
+        o,
+        r#"<text class="axis-label" x="{:.1}" y="{:.1}" text-anchor="middle">{}</text><text class="axis-label" transform="translate(14 {:.1}) rotate(-90)" text-anchor="middle">{}</text></svg>"#,
+        left + plot_w / 2.0,
+        h - 12.0,
+        esc(x_label),
+        top + plot_h / 2.0,
+        esc(y_label)
+    );
+    // The numbers behind the bars, for screen readers, narrow bars and anyone who prefers a table.
+    let _ =
+        write!(o, r#"<details class="data"><summary>Data</summary><table class="facts"><tr><th>{}</th>"#, esc(x_label));
+    for s in series {
+        let _ = write!(o, r#"<th class="n">{}</th>"#, esc(s.name));
+    }
+    o.push_str("</tr>");
+    for (ci, cat) in cats.iter().enumerate() {
+        let _ = write!(o, "<tr><td>{}</td>", esc(cat));
+        for s in series {
+            let (v, metric) = &s.values[ci];
+            let _ = write!(o, r#"<td class="n">{}</td>"#, num(metric, &v.to_string(), &v.to_string()));
+        }
+        o.push_str("</tr>");
+    }
+    o.push_str("</table></details>");
+    o
+}
+
+fn card(title: &str, sub: &str, body: &str) -> String {
+    format!(r#"<section class="card"><h2>{}</h2><p class="sub">{}</p>{body}</section>"#, esc(title), esc(sub))
+}
+
+fn empty(what: &str) -> String {
+    format!(r#"<div class="empty">{}</div>"#, esc(what))
+}
+
+fn short_date(d: &str) -> String {
+    d.get(5..).unwrap_or(d).to_string()
+}
+
+/// Render the report.
+pub fn html(s: &Stats) -> String {
+    let c = &s.items;
+    let e = &s.exposure_ms;
+    let generated = chrono::DateTime::from_timestamp_millis(s.generated_at_ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_else(|| s.generated_at_ms.to_string());
+    let mut o = String::new();
+    let _ = write!(
+        o,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta http-equiv="Content-Security-Policy" content="{CSP}"><meta name="viewport" content="width=device-width, initial-scale=1"><meta name="referrer" content="no-referrer"><title>fotovakt statistics</title><style>{STYLE}</style></head><body>"#
+    );
+    let _ = write!(
+        o,
+        r#"<header><h1>fotovakt — device statistics</h1><p>Taken <time data-metric="generated_at_ms" data-value="{}">{}</time> · counts and durations only: no photos, file names, GPS or case IDs</p></header><main>"#,
+        s.generated_at_ms,
+        esc(&generated)
+    );
+    let quar_share =
+        if c.seen > 0 { format!("{:.0}% of seen", 100.0 * c.quarantined as f64 / c.seen as f64) } else { "—".into() };
+    let exp = |metric: &str, v: Option<i64>| num(metric, &opt_raw(v), &v.map(human_ms).unwrap_or_else(|| "—".into()));
+    o.push_str(r#"<div class="kpis" role="list">"#);
+    for k in [
+        kpi("seen", "Photos seen", &num("items.seen", &c.seen.to_string(), &c.seen.to_string()), "all decided files"),
+        kpi(
+            "quar",
+            "Quarantined",
+            &num("items.quarantined", &c.quarantined.to_string(), &c.quarantined.to_string()),
+            &quar_share,
+        ),
+        kpi(
+            "rel",
+            "Released",
+            &num("items.released", &c.released.to_string(), &c.released.to_string()),
+            "false positives put back",
+        ),
+        kpi("keep", "Kept", &num("items.kept", &c.kept.to_string(), &c.kept.to_string()), "personal, left in place"),
+        kpi(
+            "store",
+            "Store size",
+            &num("store.bytes", &s.store.bytes.to_string(), &human_bytes(s.store.bytes)),
+            &format!("{} files", num("store.files", &s.store.files.to_string(), &s.store.files.to_string())),
+        ),
+        kpi("exp", "Exposure p50", &exp("exposure_ms.p50", e.p50), "write → in the store"),
+        kpi(
+            "exp",
+            "Exposure p95",
+            &exp("exposure_ms.p95", e.p95),
+            &format!(
+                "of {} moves into the store",
+                num("exposure_ms.count", &e.count.to_string(), &e.count.to_string())
+            ),
+        ),
+        kpi("exp", "Exposure max", &exp("exposure_ms.max", e.max), "longest window"),
+    ] {
+        o.push_str(&k);
+    }
+    o.push_str("</div><div class=\"grid\">");
+
+    // Seen vs quarantined per day.
+    let days: Vec<String> = s.per_day.iter().map(|d| short_date(&d.date)).collect();
+    let seen_style = Style::Solid("#3b6ea5");
+    let quar_style = Style::Hatched("#c4462b");
+    let body = if s.per_day.is_empty() {
+        empty("No photos seen yet.")
+    } else {
+        let series = [
+            Series {
+                name: "seen",
+                style: seen_style,
+                values: s.per_day.iter().enumerate().map(|(i, d)| (d.seen, format!("per_day[{i}].seen"))).collect(),
+            },
+            Series {
+                name: "quarantined",
+                style: quar_style,
+                values: s
+                    .per_day
+                    .iter()
+                    .enumerate()
+                    .map(|(i, d)| (d.quarantined, format!("per_day[{i}].quarantined")))
+                    .collect(),
+            },
+        ];
+        legend("per-day", &series)
+            + &bar_chart(
+                "chart-per-day",
+                "Photos seen and quarantined per day",
+                "Grouped bars per local day of first sight: photos seen (solid blue) and, of those, still quarantined (hatched red).",
+                "day of first sight (month-day)",
+                "photos",
+                &days,
+                &series,
+            )
+    };
+    o.push_str(&card("Seen vs quarantined", "Per local day on which the agent first saw the photo.", &body));
+
+    // Decision sources.
+    let sources: Vec<String> = s.decisions.keys().cloned().collect();
+    let body = if sources.is_empty() {
+        empty("No decisions yet.")
+    } else {
+        let series = [
+            Series {
+                name: "quarantine",
+                style: quar_style,
+                values: s.decisions.iter().map(|(k, a)| (a.quarantine, format!("decisions.{k}.quarantine"))).collect(),
+            },
+            Series {
+                name: "keep",
+                style: Style::Solid("#7c8794"),
+                values: s.decisions.iter().map(|(k, a)| (a.keep, format!("decisions.{k}.keep"))).collect(),
+            },
+        ];
+        legend("decisions", &series)
+            + &bar_chart(
+                "chart-decisions",
+                "Decisions by source",
+                "Bars per deciding rule: items quarantined (hatched red) and kept (solid grey).",
+                "deciding rule",
+                "items",
+                &sources,
+                &series,
+            )
+    };
+    o.push_str(&card("Decision sources", "Which rule made each item's current decision.", &body));
+
+    // Exposure histogram.
+    let cats: Vec<String> = e.buckets.iter().map(|b| bucket_label(b.le)).collect();
+    let body = if e.count == 0 {
+        empty("Nothing quarantined yet.")
+    } else {
+        let series = [Series {
+            name: "quarantined items",
+            style: Style::Solid("#c08a1e"),
+            values: e
+                .buckets
+                .iter()
+                .enumerate()
+                .map(|(i, b)| (b.count, format!("exposure_ms.buckets[{i}].count")))
+                .collect(),
+        }];
+        bar_chart(
+            "chart-exposure",
+            "Exposure window distribution",
+            "Histogram of the time from a photo's write to its verified arrival in the store, in log-like buckets.",
+            "exposure window (upper bound of bucket)",
+            "quarantined items",
+            &cats,
+            &series,
+        )
+    };
+    o.push_str(&card(
+        "Exposure window",
+        "How long case photos sat in a synced folder: from write to verified arrival in the store.",
+        &body,
+    ));
+
+    // Releases per day.
+    let rel_days: Vec<String> = s.releases_per_day.iter().map(|d| short_date(&d.date)).collect();
+    let body = if s.releases_per_day.is_empty() {
+        empty("No releases: no false positives put back yet.")
+    } else {
+        let series = [Series {
+            name: "released",
+            style: Style::Dotted("#7a4fa0"),
+            values: s
+                .releases_per_day
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.count, format!("releases_per_day[{i}].count")))
+                .collect(),
+        }];
+        bar_chart(
+            "chart-releases",
+            "Releases per day",
+            "Bars per local day: items released from the store as false positives (dotted purple).",
+            "day of release (month-day)",
+            "released items",
+            &rel_days,
+            &series,
+        )
+    };
+    o.push_str(&card("Releases (false positives)", "Items an officer put back, per day of release.", &body));
+
+    // Store over time.
+    let store_days: Vec<String> = s.store_per_day.iter().map(|d| short_date(&d.date)).collect();
+    let body = if s.store_per_day.is_empty() {
+        empty("The store is empty.")
+    } else {
+        let series = [Series {
+            name: "files held",
+            style: Style::Solid("#2f8a5b"),
+            values: s
+                .store_per_day
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d.files, format!("store_per_day[{i}].files")))
+                .collect(),
+        }];
+        let mut facts = String::from(
+            r#"<table class="facts"><tr><td>day</td><td class="n">files</td><td class="n">size</td></tr>"#,
+        );
+        for (i, d) in s.store_per_day.iter().enumerate().rev().take(5) {
+            let _ = write!(
+                facts,
+                r#"<tr><td>{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+                esc(&d.date),
+                num(&format!("store_per_day[{i}].files"), &d.files.to_string(), &d.files.to_string()),
+                num(&format!("store_per_day[{i}].bytes"), &d.bytes.to_string(), &human_bytes(d.bytes))
+            );
+        }
+        facts.push_str("</table>");
+        bar_chart(
+            "chart-store",
+            "Store size over time",
+            "Bars per local day: files held in the store at the end of the day, from the ledger (quarantined minus released).",
+            "day (month-day)",
+            "files held",
+            &store_days,
+            &series,
+        ) + &facts
+    };
+    o.push_str(&card(
+        "Store",
+        &format!("Now: {} files, {} on disk. History from the ledger.", s.store.files, human_bytes(s.store.bytes)),
+        &body,
+    ));
+
+    o.push_str(&retention_panel(&retention_gauges(s)));
+    o.push_str("</div></main>");
+    let _ = write!(
+        o,
+        r#"<footer>Rejected as bad input: {} · cases with quarantined items: {} · case session open: {}. Generated by fotovakt {}; the same numbers as <code>fotovakt stats --format json</code>.</footer></body></html>"#,
+        num("rejected", &s.rejected.to_string(), &s.rejected.to_string()),
+        num("cases.count", &s.cases.count.to_string(), &s.cases.count.to_string()),
+        num("session_open", &s.session_open.to_string(), if s.session_open { "yes" } else { "no" }),
+        env!("CARGO_PKG_VERSION")
+    );
+    o.push('\n');
+    o
+}
+
+/// The overdue/retention panel: one headline per gauge, or an honest "not reported".
+fn retention_panel(gauges: &[Gauge]) -> String {
+    let body = if gauges.is_empty() {
+        empty("Retention figures (overdue for export or purge) are not reported by this build.")
+    } else {
+        let mut k = String::from(r#"<div class="kpis">"#);
+        for g in gauges {
+            k.push_str(&kpi("rel", g.label, &num(g.metric, &g.value.to_string(), &g.value.to_string()), g.note));
+        }
+        k + "</div>"
+    };
+    card("Overdue", "Quarantined material past its retention deadline.", &body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn axis_maxima_are_round() {
+        assert_eq!(nice_axis(0), (1, 1));
+        assert_eq!(nice_axis(7), (8, 2));
+        assert_eq!(nice_axis(23), (25, 5));
+        assert_eq!(nice_axis(4321), (5000, 1000));
+    }
+
+    #[test]
+    fn units_read_like_a_person_writes_them() {
+        assert_eq!(human_bytes(999), "999 B");
+        assert_eq!(human_bytes(1_234_567), "1.2 MB");
+        assert_eq!(human_ms(250), "250 ms");
+        assert_eq!(human_ms(1_500), "1.5 s");
+        assert_eq!(human_ms(90_000), "1.5 min");
+        assert_eq!(bucket_label(Some(2_500)), "≤2.5 s");
+        assert_eq!(bucket_label(None), ">1 h");
+    }
+
+    /// Two months of history: a plausible fleet laptop.
+    fn two_months() -> Stats {
+        use crate::stats::{Bucket, ByAction, Cases, Counts, Day, DayCount, Exposure, StoreDay, StoreSize};
+        let dates: Vec<String> = (0..60).map(|i| format!("2026-{:02}-{:02}", 9 + i / 30, 1 + i % 30)).collect();
+        let per_day: Vec<Day> = dates
+            .iter()
+            .enumerate()
+            .map(|(i, d)| Day {
+                date: d.clone(),
+                seen: 20 + (i as u64 * 7) % 31,
+                quarantined: (i as u64 * 3) % 9,
+                released: (i % 7 == 0) as u64,
+            })
+            .collect();
+        let mut decisions = std::collections::BTreeMap::new();
+        decisions.insert("session".to_string(), ByAction { quarantine: 180, keep: 0 });
+        decisions.insert("default".to_string(), ByAction { quarantine: 0, keep: 1400 });
+        Stats {
+            generated_at_ms: 1_795_000_000_000,
+            items: Counts { seen: 1600, quarantined: 171, released: 9, kept: 1400, pending: 0, aborted: 20 },
+            per_day,
+            decisions,
+            rejected: 3,
+            exposure_ms: Exposure {
+                count: 180,
+                p50: Some(900),
+                p95: Some(4_000),
+                max: Some(70_000),
+                sum: 250_000,
+                buckets: EXPOSURE_BUCKETS_MS
+                    .iter()
+                    .map(|&le| Some(le))
+                    .chain([None])
+                    .enumerate()
+                    .map(|(i, le)| Bucket { le, count: [5, 20, 60, 50, 30, 10, 3, 1, 0, 1, 0, 0, 0][i] })
+                    .collect(),
+            },
+            releases_per_day: dates.iter().step_by(7).map(|d| DayCount { date: d.clone(), count: 1 }).collect(),
+            store: StoreSize { files: 171, bytes: 900_000_000 },
+            store_per_day: dates
+                .iter()
+                .enumerate()
+                .map(|(i, d)| StoreDay { date: d.clone(), files: 3 * i as u64, bytes: 15_000_000 * i as u64 })
+                .collect(),
+            cases: Cases { count: 12, items_per_case_p50: Some(9), items_per_case_max: Some(40), by_case: None },
+            session_open: false,
+        }
+    }
+
+    #[test]
+    fn long_histories_keep_axis_labels_apart_and_every_number_in_a_table() {
+        let s = two_months();
+        let html = html(&s);
+        let chart = &html[html.find(r#"id="chart-per-day""#).expect("chart")..];
+        let chart = &chart[..chart.find("</svg>").expect("end")];
+        let day_labels = chart.matches(r#"<text class="tick x""#).count();
+        assert!((10..=15).contains(&day_labels), "at most ~14 day labels under 60 days of bars: {day_labels}");
+        assert!(!chart.contains("data-metric"), "no value labels crammed over 120 narrow bars");
+        for (i, d) in s.per_day.iter().enumerate() {
+            let cell = format!(r#"data-metric="per_day[{i}].seen" data-value="{}""#, d.seen);
+            assert!(html.contains(&cell), "{cell} in the data table");
+        }
+    }
+
+    #[test]
+    fn text_is_escaped() {
+        assert_eq!(esc(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+}
