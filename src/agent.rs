@@ -639,32 +639,55 @@ impl Agent {
         }
         let tags: Vec<String> = tag.and_then(|t| t.note).map(|n| vec![n.to_string()]).unwrap_or_default();
         let state = if quarantine { ItemState::Moving } else { ItemState::Kept };
+        // An officer tagging a photo the agent kept: the same item is decided again, so its
+        // custody log runs from its first intake and it is counted once.
+        let earlier = match tag {
+            Some(_) => ledger
+                .latest_item_for_path(f.path, Some(f.id.mtime_ns))?
+                .filter(|i| i.state == ItemState::Kept && i.sha256 == f.sha256 && i.size == f.id.size),
+            None => None,
+        };
         let mut tx = ledger.write()?;
-        let item = tx.insert_item(&NewItem {
-            sha256: f.sha256,
-            size: f.id.size,
-            original_path: f.path,
-            kind: f.kind.as_str(),
-            capture_time: f.exif.capture_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
-            gps: f.exif.gps,
-            file_mtime_ns: Some(f.id.mtime_ns),
-            first_seen_ms: f.first_seen,
-            state,
-            action: verdict.action.as_str(),
-            source: verdict.source.as_str(),
-            rule: &verdict.rule,
-            score: f.assessment.map(|a| a.case_score),
-            case_id: verdict.case_id.as_deref(),
-            officer: tag.and_then(|t| t.officer),
-            tags: &tags,
-            embedding: f.assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
-        })?;
-        tx.append(
-            "intake",
-            Some(item),
-            json!({"sha256": f.sha256, "size": f.id.size, "kind": f.kind.as_str(), "path": f.path.to_string_lossy(),
-                   "mtime_ns": f.id.mtime_ns, "first_seen_ms": f.first_seen}),
-        )?;
+        let item = if let Some(earlier) = earlier {
+            tx.redecide_item(
+                earlier.id,
+                state,
+                verdict.action.as_str(),
+                verdict.source.as_str(),
+                &verdict.rule,
+                verdict.case_id.as_deref(),
+                tag.and_then(|t| t.officer),
+                &tags,
+            )?;
+            earlier.id
+        } else {
+            let item = tx.insert_item(&NewItem {
+                sha256: f.sha256,
+                size: f.id.size,
+                original_path: f.path,
+                kind: f.kind.as_str(),
+                capture_time: f.exif.capture_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+                gps: f.exif.gps,
+                file_mtime_ns: Some(f.id.mtime_ns),
+                first_seen_ms: f.first_seen,
+                state,
+                action: verdict.action.as_str(),
+                source: verdict.source.as_str(),
+                rule: &verdict.rule,
+                score: f.assessment.map(|a| a.case_score),
+                case_id: verdict.case_id.as_deref(),
+                officer: tag.and_then(|t| t.officer),
+                tags: &tags,
+                embedding: f.assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
+            })?;
+            tx.append(
+                "intake",
+                Some(item),
+                json!({"sha256": f.sha256, "size": f.id.size, "kind": f.kind.as_str(), "path": f.path.to_string_lossy(),
+                       "mtime_ns": f.id.mtime_ns, "first_seen_ms": f.first_seen}),
+            )?;
+            item
+        };
         tx.append(
             "decided",
             Some(item),
@@ -764,8 +787,19 @@ impl Agent {
         if fresh {
             warn!(path = %path.display(), reason, "rejected; left where it is");
             let mut ledger = self.ledger();
+            // One event per file version across restarts too (a later scan sees the same file).
+            let data = json!({"path": path.to_string_lossy(), "reason": reason, "key": key});
+            let text = data.to_string();
+            let seen: rusqlite::Result<bool> = ledger.conn().query_row(
+                "SELECT EXISTS(SELECT 1 FROM events WHERE kind = 'rejected' AND item_id IS NULL AND data = ?1)",
+                [&text],
+                |r| r.get(0),
+            );
+            if seen.unwrap_or(false) {
+                return Outcome::simple(path, OutcomeKind::Rejected, reason, started);
+            }
             let recorded = ledger.write().and_then(|mut tx| {
-                tx.append("rejected", None, json!({"path": path.to_string_lossy(), "reason": reason}))?;
+                tx.append("rejected", None, data)?;
                 tx.commit()
             });
             if let Err(e) = recorded {

@@ -804,6 +804,40 @@ impl Tx<'_> {
         Ok(())
     }
 
+    /// Decide an item again (an officer tagged a photo the agent had kept): new state, action,
+    /// source, rule, case and tags; first-seen and the intake facts stay.
+    #[allow(clippy::too_many_arguments)]
+    pub fn redecide_item(
+        &mut self,
+        id: i64,
+        state: ItemState,
+        action: &str,
+        source: &str,
+        rule: &str,
+        case_id: Option<&str>,
+        officer: Option<&str>,
+        tags: &[String],
+    ) -> Result<()> {
+        self.tx
+            .execute(
+                "UPDATE items SET state = ?2, action = ?3, source = ?4, rule = ?5, case_id = ?6, \
+                 officer = coalesce(?7, officer), tags = ?8, decided_at_ms = ?9 WHERE id = ?1",
+                params![
+                    id,
+                    state.as_str(),
+                    action,
+                    source,
+                    rule,
+                    case_id,
+                    officer,
+                    serde_json::to_string(tags).unwrap_or_else(|_| "[]".into()),
+                    self.now
+                ],
+            )
+            .map_err(self.err())?;
+        Ok(())
+    }
+
     /// Record an officer's tag on an item: case ID, tag list, officer.
     pub fn tag_item(&mut self, id: i64, case: &str, officer: Option<&str>, tags: &[String]) -> Result<()> {
         self.tx

@@ -80,6 +80,13 @@ fn unusable_files_are_rejected_one_event_each_and_left_alone() {
     // And the agent still works.
     let good = phone.shoot("IMG_good.jpg", 5);
     assert_eq!(common::handle(&agent, &good).kind, OutcomeKind::Quarantined);
+    // A restarted agent (a later scan) sees the same bad files: still one event each.
+    drop(agent);
+    let again = agent_in_session(&phone);
+    for (path, _) in cases {
+        assert_eq!(common::handle(&again, path).kind, OutcomeKind::Rejected);
+    }
+    assert_eq!(rejected_events(&again).len(), 5, "one event per bad file across restarts");
 }
 
 #[test]

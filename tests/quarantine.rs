@@ -217,7 +217,16 @@ fn officers_tag_and_release_with_an_audit_trail() {
     assert_eq!(items.as_array().map(Vec::len), Some(1));
     assert_eq!(items[0]["source"], "manual");
     assert_eq!(items[0]["officer"], "anna");
+    // The photo the agent had kept is the same item, decided again: counted once, one story.
+    let all = phone.run(&["list", "--all", "--json"]);
+    let all: serde_json::Value = serde_json::from_str(&stdout(&all)).expect("json");
+    assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
     let id = items[0]["id"].as_i64().expect("id").to_string();
+    let show = phone.run(&["show", &id, "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&show)).expect("json");
+    let kinds: Vec<&str> = v["events"].as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert_eq!(kinds, ["intake", "decided", "decided", "tagged", "quarantined"], "{kinds:?}");
+    assert!(phone.run(&["verify"]).status.success());
     // Release needs a reason.
     let o = phone.run(&["release", &id]);
     assert_eq!(o.status.code(), Some(2), "missing --reason is a usage error");
