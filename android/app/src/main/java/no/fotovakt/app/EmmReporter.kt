@@ -8,7 +8,9 @@ import org.json.JSONObject
 
 /**
  * Statistics (counts only, never file names or case IDs) sent to the EMM as keyed app states:
- * one state per top-level numeric field of the core's `stats_json`.
+ * one state per numeric field of the core's `stats_json`, nested objects flattened to dotted
+ * keys (`items.quarantined`, `exposure_ms.p95`, `retention.overdue`, ...). Per-day series
+ * (arrays) stay on the device: the EMM gets today's totals, the report has the history.
  */
 object EmmReporter {
     private const val TAG = "fotovakt"
@@ -18,17 +20,14 @@ object EmmReporter {
     fun report(context: Context, statsJson: String) {
         if (!ManagedConfig.read(context).reportStats) return
         val states = try {
-            val o = JSONObject(statsJson)
-            o.keys().asSequence().mapNotNull { key ->
-                val v = o.opt(key)
-                if (v !is Number) return@mapNotNull null
+            numbers(JSONObject(statsJson), "").map { (key, v) ->
                 KeyedAppState.builder()
                     .setKey("fotovakt.$key".take(KeyedAppState.MAX_KEY_LENGTH))
                     .setSeverity(KeyedAppState.SEVERITY_INFO)
                     .setMessage(key)
                     .setData(v.toString())
                     .build()
-            }.toList()
+            }
         } catch (e: org.json.JSONException) {
             Log.e(TAG, "stats JSON: ${e.message}")
             return
@@ -39,4 +38,14 @@ object EmmReporter {
             if (error != null) Log.w(TAG, "keyed app states: status $status: ${error.message}")
         }
     }
+
+    /** Numeric leaves of a JSON object, with dotted keys; arrays are left out. */
+    private fun numbers(o: JSONObject, prefix: String): List<Pair<String, Number>> =
+        o.keys().asSequence().flatMap { key ->
+            when (val v = o.opt(key)) {
+                is Number -> sequenceOf("$prefix$key" to v)
+                is JSONObject -> numbers(v, "$prefix$key.").asSequence()
+                else -> emptySequence()
+            }
+        }.toList()
 }
