@@ -10,6 +10,8 @@
 //! * [`quarantine`]: the private store and the crash-safe, verified move.
 //! * [`ledger`]: SQLite chain-of-custody ledger with hash-chained events.
 //! * [`stats`]: counts and durations for admins.
+//! * [`export`]: case packages (directory or zip) and their offline check.
+//! * [`retention`]: when a store file's time is up, and removing it.
 //!
 //! [`agent::Agent`] ties them together; the CLI ([`cli`]) and the Android bridge call it.
 
@@ -21,11 +23,13 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod fault;
 pub mod ledger;
 pub mod media;
 pub mod policy;
 pub mod quarantine;
+pub mod retention;
 pub mod sample;
 pub mod stats;
 pub mod watch;

@@ -32,6 +32,23 @@ pub struct Stats {
     pub cases: Cases,
     /// Is a case session open now?
     pub session_open: bool,
+    /// Retention: overdue, exported, acknowledged and purged items.
+    pub retention: RetentionStats,
+}
+
+/// Retention counts (see `src/retention.rs`). Items in the store except `purged` (all time).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RetentionStats {
+    /// Never exported and past `retention.quarantined_days`.
+    pub overdue: u64,
+    /// Exported at least once (acknowledged or not).
+    pub exported: u64,
+    /// Exported and acknowledged by the receiver (`fotovakt ack`): purged `exported_days` later.
+    pub acknowledged: u64,
+    /// Purged since the store was created (rows and custody log kept, file removed).
+    pub purged: u64,
+    /// How many days the most overdue item is past its `quarantined_days`.
+    pub oldest_overdue_days: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -107,8 +124,21 @@ pub fn collect(l: &Ledger, store: &Store) -> Result<Stats, LedgerError> {
     collect_with(l, store, false)
 }
 
-/// Take the numbers; `by_case` adds per-case counts keyed by case ID.
+/// Take the numbers; `by_case` adds per-case counts keyed by case ID. Retention is counted
+/// against the default `[retention]` settings: use [`collect_configured`] (or
+/// `Agent::stats`) for the configured ones.
 pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, LedgerError> {
+    collect_configured(l, store, by_case, &crate::config::RetentionConfig::default())
+}
+
+/// Take the numbers, with retention counted against `retention`.
+pub fn collect_configured(
+    l: &Ledger,
+    store: &Store,
+    by_case: bool,
+    retention: &crate::config::RetentionConfig,
+) -> Result<Stats, LedgerError> {
+    let now = crate::ledger::now_ms();
     let mut items = Counts::default();
     for (state, n) in q(l, "SELECT state, count(*) FROM items GROUP BY state", |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -119,6 +149,7 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
             "released" => items.released += n,
             "kept" => items.kept += n,
             "moving" | "releasing" => items.pending += n,
+            "purged" => {}
             _ => items.aborted += n,
         }
     }
@@ -180,7 +211,7 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
         by_case: by_case.then(|| per_case.into_iter().map(|(c, n)| (c, n as u64)).collect()),
     };
     Ok(Stats {
-        generated_at_ms: crate::ledger::now_ms(),
+        generated_at_ms: now,
         items,
         per_day,
         decisions,
@@ -189,6 +220,7 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
         store: StoreSize { files, bytes },
         cases,
         session_open: l.open_session()?.is_some(),
+        retention: crate::retention::stats(l, retention, now)?,
     })
 }
 
@@ -214,6 +246,16 @@ pub fn table(s: &Stats) -> String {
         s.cases.items_per_case_max.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
     );
     let _ = writeln!(o, "session     {}", if s.session_open { "open" } else { "none" });
+    let r = &s.retention;
+    let _ = writeln!(
+        o,
+        "retention   overdue {}{}  exported {}  acknowledged {}  purged {}",
+        r.overdue,
+        r.oldest_overdue_days.map(|d| format!(" (oldest {d:.1} days past due)")).unwrap_or_default(),
+        r.exported,
+        r.acknowledged,
+        r.purged
+    );
     let _ = writeln!(o, "decisions   {:<12} {:>10} {:>6}", "source", "quarantine", "keep");
     for (src, a) in &s.decisions {
         let _ = writeln!(o, "            {:<12} {:>10} {:>6}", src, a.quarantine, a.keep);
@@ -320,6 +362,45 @@ pub fn openmetrics(s: &Stats) -> String {
         None,
         "1 while a case session is open.",
         vec![(String::new(), (s.session_open as u8).to_string())],
+    );
+    let r = &s.retention;
+    family(
+        "fotovakt_items_overdue",
+        "gauge",
+        None,
+        "Quarantined items never exported and past retention.quarantined_days.",
+        vec![(String::new(), r.overdue.to_string())],
+    );
+    family(
+        "fotovakt_items_exported",
+        "gauge",
+        None,
+        "Quarantined items exported in a case package (acknowledged or not).",
+        vec![(String::new(), r.exported.to_string())],
+    );
+    family(
+        "fotovakt_items_acknowledged",
+        "gauge",
+        None,
+        "Quarantined items whose package the receiving case file acknowledged.",
+        vec![(String::new(), r.acknowledged.to_string())],
+    );
+    family(
+        "fotovakt_items_purged",
+        "counter",
+        None,
+        "Items whose store file was purged at the end of its retention.",
+        vec![("_total".into(), r.purged.to_string())],
+    );
+    family(
+        "fotovakt_overdue_oldest_seconds",
+        "gauge",
+        Some("seconds"),
+        "How long the most overdue item is past its retention (NaN when none is).",
+        vec![(
+            String::new(),
+            r.oldest_overdue_days.map(|d| format!("{:.0}", d * 86400.0)).unwrap_or_else(|| "NaN".into()),
+        )],
     );
     o.push_str("# EOF\n");
     o
