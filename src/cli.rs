@@ -273,7 +273,7 @@ fn run(cli: Cli) -> Result<u8> {
                     writeln!(out, "PROBLEM: {p}")?;
                 }
                 let summary = format!(
-                    "case {}: {} files, {} custody events ({} links checked, {} gaps where other items' events sit)",
+                    "case {}: {} files, {} custody events ({} links checked, {} gap(s) where other items' events sit)",
                     r.case_id.as_deref().unwrap_or("?"),
                     r.files,
                     r.events,

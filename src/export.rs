@@ -427,9 +427,28 @@ impl Sink for DirSink {
 struct ZipSink {
     path: PathBuf,
     zip: zip::ZipWriter<File>,
+    /// Entry time: when the package was built (UTC; zip has no zone), not 1980.
+    mtime: zip::DateTime,
 }
 
 impl ZipSink {
+    fn entry_time(ms: i64) -> zip::DateTime {
+        use chrono::{Datelike, Timelike};
+        chrono::DateTime::from_timestamp_millis(ms)
+            .and_then(|t| {
+                zip::DateTime::from_date_and_time(
+                    u16::try_from(t.year()).ok()?,
+                    t.month() as u8,
+                    t.day() as u8,
+                    t.hour() as u8,
+                    t.minute() as u8,
+                    t.second() as u8,
+                )
+                .ok()
+            })
+            .unwrap_or_default()
+    }
+
     fn zip_err(&self, e: zip::result::ZipError) -> PackageError {
         PackageError::Zip { path: self.path.clone(), message: e.to_string() }
     }
@@ -439,6 +458,7 @@ impl Sink for ZipSink {
     fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), PackageError> {
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(self.mtime)
             .unix_permissions(0o600);
         self.zip.start_file(name, opts).map_err(|e| self.zip_err(e))?;
         self.zip.write_all(bytes).map_err(io_at(&self.path))
@@ -449,6 +469,7 @@ impl Sink for ZipSink {
         // Photos and videos are compressed already: stored, so the bytes sit in the archive as they are.
         let opts = zip::write::SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(self.mtime)
             .unix_permissions(0o600)
             .large_file(size >= u32::MAX as u64);
         self.zip.start_file(name, opts).map_err(|e| self.zip_err(e))?;
@@ -499,7 +520,11 @@ pub fn stage(dest: &Path, input: &PackageInput<'_>) -> Result<Staged, PackageErr
         PackageFormat::Zip => {
             let f =
                 std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io_at(&tmp))?;
-            Box::new(ZipSink { path: tmp.clone(), zip: zip::ZipWriter::new(f) })
+            Box::new(ZipSink {
+                path: tmp.clone(),
+                zip: zip::ZipWriter::new(f),
+                mtime: ZipSink::entry_time(input.now_ms),
+            })
         }
     };
     let staged =
