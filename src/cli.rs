@@ -132,6 +132,45 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Export a case as a package (a directory, or a .zip): originals, manifest, custody log.
+    Export {
+        #[arg(long)]
+        case: String,
+        /// Where to write it: a new (or empty) folder, or a file ending in .zip.
+        #[arg(long, value_name = "PATH")]
+        out: PathBuf,
+        /// Who exports it (default: $USER).
+        #[arg(long)]
+        officer: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check a case package offline (no config, no store); non-zero exit on any problem.
+    VerifyPackage {
+        /// The package folder or .zip.
+        path: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Record that the receiving case file has the case's package (starts `exported_days`).
+    Ack {
+        #[arg(long)]
+        case: String,
+        /// Who confirms it (default: $USER).
+        #[arg(long)]
+        officer: Option<String>,
+    },
+    /// Remove store files whose retention ran out (ledger rows and custody log are kept).
+    Purge {
+        /// Only list what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        json: bool,
+        /// Who runs it (default: $USER).
+        #[arg(long)]
+        officer: Option<String>,
+    },
     /// Run the classifier on files; moves nothing.
     Classify {
         #[arg(long)]
@@ -244,6 +283,83 @@ fn run(cli: Cli) -> Result<u8> {
             Ok(exit::OK)
         }
         Command::Classify { json, paths } => classify_cmd(&cli, paths, *json, &mut out),
+        // Offline: needs neither the config nor a store.
+        Command::VerifyPackage { path, json } => {
+            let r = crate::export::verify_package(path)?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                for p in &r.problems {
+                    writeln!(out, "PROBLEM: {p}")?;
+                }
+                let summary = format!(
+                    "case {}: {} files, {} custody events ({} links checked, {} gap(s) where other items' events sit)",
+                    r.case_id.as_deref().unwrap_or("?"),
+                    r.files,
+                    r.events,
+                    r.links_checked,
+                    r.gaps
+                );
+                if r.problems.is_empty() {
+                    writeln!(out, "OK: {summary}")?;
+                    writeln!(out, "package sha256 {}", r.digest.as_deref().unwrap_or("-"))?;
+                } else {
+                    writeln!(out, "{} problem(s); {summary}", r.problems.len())?;
+                }
+            }
+            Ok(if r.problems.is_empty() { exit::OK } else { exit::FAILURE })
+        }
+        Command::Export { case, out: path, officer: o, json } => {
+            let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
+            let r = agent.export(case, path, officer(o).as_deref())?;
+            agent.flush()?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                writeln!(
+                    out,
+                    "case {} exported to {}: {} files, {} bytes\npackage sha256 {}",
+                    r.case_id,
+                    r.path.display(),
+                    r.items.len(),
+                    r.bytes,
+                    r.package_sha256
+                )?;
+            }
+            Ok(exit::OK)
+        }
+        Command::Ack { case, officer: o } => {
+            let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
+            let r = agent.ack(case, officer(o).as_deref())?;
+            agent.flush()?;
+            writeln!(out, "case {}: receipt recorded for {} item(s)", r.case_id, r.items.len())?;
+            Ok(exit::OK)
+        }
+        Command::Purge { dry_run, json, officer: o } => {
+            let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
+            let r = agent.purge(*dry_run, officer(o).as_deref())?;
+            agent.flush()?;
+            if *json {
+                writeln!(out, "{}", serde_json::to_string_pretty(&r)?)?;
+            } else {
+                let verb = if r.dry_run { "would purge" } else { "purged" };
+                for d in &r.items {
+                    writeln!(
+                        out,
+                        "{verb} item {} (case {}, {}, due {})",
+                        d.item,
+                        d.case_id.as_deref().unwrap_or("-"),
+                        d.reason.as_str(),
+                        time_text(d.due_at_ms)
+                    )?;
+                }
+                for f in &r.failures {
+                    writeln!(out, "PROBLEM: {f}")?;
+                }
+                writeln!(out, "{verb} {} item(s), {} bytes", r.items.len(), r.bytes)?;
+            }
+            Ok(if r.failures.is_empty() { exit::OK } else { exit::FAILURE })
+        }
         Command::Watch { camera } => {
             let agent = Agent::open(load_config(&cli, camera)?)?;
             if agent.cameras().is_empty() {
@@ -424,7 +540,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Stats { format, by_case } => {
             let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
-            let s = stats::collect_with(&agent.ledger(), agent.store(), *by_case)?;
+            let s = agent.stats(*by_case)?;
             match format {
                 StatsFormat::Table => write!(out, "{}", stats::table(&s))?,
                 StatsFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?,
@@ -434,7 +550,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Report { out: path } => {
             let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
-            let s = stats::collect(&agent.ledger(), agent.store())?;
+            let s = agent.stats(false)?;
             std::fs::write(path, crate::report::html(&s)).with_context(|| format!("writing {}", path.display()))?;
             writeln!(out, "report written to {}", path.display())?;
             Ok(exit::OK)
@@ -454,7 +570,7 @@ fn run(cli: Cli) -> Result<u8> {
             }
             writeln!(out, "serving metrics at http://{}/metrics", server.local_addr()?)?;
             out.flush()?;
-            server.run(&stop, || stats::collect(&agent.ledger(), agent.store()))?;
+            server.run(&stop, || agent.stats(false))?;
             Ok(exit::OK)
         }
         Command::Verify { json } => {

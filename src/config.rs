@@ -41,6 +41,8 @@ pub struct Config {
     pub policy: PolicyConfig,
     /// The on-device classifier.
     pub classifier: classify::Settings,
+    /// How long store files are kept; see [`RetentionConfig`].
+    pub retention: RetentionConfig,
 }
 
 impl Default for Config {
@@ -57,7 +59,29 @@ impl Default for Config {
             work_sites: Vec::new(),
             policy: PolicyConfig::default(),
             classifier: classify::Settings::default(),
+            retention: RetentionConfig::default(),
         }
+    }
+}
+
+/// Retention of store files (`fotovakt purge`, the overdue warning, `stats.retention`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct RetentionConfig {
+    /// Days a quarantined item that was never exported may stay in the store before it is
+    /// reported overdue (counted from its arrival in the store). Default: 90.
+    pub quarantined_days: u32,
+    /// Days an exported item is kept after the receiving case file acknowledged the package
+    /// (`fotovakt ack`); then `purge` removes it. Default: 7.
+    pub exported_days: u32,
+    /// Also purge overdue items that were never exported. Default: `false`: nothing that never
+    /// left the phone is removed unless this says so explicitly.
+    pub purge_unexported: bool,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        RetentionConfig { quarantined_days: 90, exported_days: 7, purge_unexported: false }
     }
 }
 
@@ -319,6 +343,7 @@ mod tests {
         assert_eq!(c, Config::default());
         assert_eq!(c.reconcile_interval, Duration::from_secs(300));
         assert_eq!(c.policy.work_site_action, SiteAction::Quarantine);
+        assert_eq!(c.retention, RetentionConfig { quarantined_days: 90, exported_days: 7, purge_unexported: false });
     }
 
     #[test]
@@ -337,6 +362,10 @@ mod tests {
             [policy]
             threshold = 0.4
             work_site_action = "lower-threshold"
+            [retention]
+            quarantined_days = 30
+            exported_days = 0
+            purge_unexported = true
         "#;
         let c = Config::from_toml_str(text, Path::new("t.toml")).expect("valid config parses");
         assert_eq!(c.duty.shifts[0].start, ClockTime(22 * 60));
@@ -344,6 +373,7 @@ mod tests {
         assert_eq!(c.work_sites[0].radius_m, 500.0);
         assert_eq!(c.policy.work_site_action, SiteAction::LowerThreshold);
         assert_eq!(c.reconcile_interval, Duration::from_secs(30));
+        assert_eq!(c.retention, RetentionConfig { quarantined_days: 30, exported_days: 0, purge_unexported: true });
     }
 
     #[test]
@@ -355,6 +385,8 @@ mod tests {
             ("[duty]\nshifts=[{days=['mon'],start='25:00',end='01:00'}]", "out of range"),
             ("reconcile_interval = \"soon\"", "reconcile_interval"),
             ("[duty]\nshifts=[{days=['moon'],start='01:00',end='02:00'}]", "unknown variant"),
+            ("[retention]\npurge_everything = true", "unknown field"),
+            ("[retention]\nexported_days = -1", "exported_days"),
         ] {
             let err = Config::from_toml_str(text, Path::new("/etc/f.toml")).expect_err(text).to_string();
             assert!(err.starts_with("config /etc/f.toml: "), "{err}");

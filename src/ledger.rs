@@ -136,6 +136,9 @@ pub enum ItemState {
     /// A move that did not happen (file changed or vanished mid-way); the file stayed put and
     /// is decided again as a new item.
     Aborted,
+    /// Its retention ran out and its store file was wiped and removed (`fotovakt purge`); the
+    /// row and the custody log stay.
+    Purged,
 }
 
 impl ItemState {
@@ -147,6 +150,7 @@ impl ItemState {
             ItemState::Releasing => "releasing",
             ItemState::Released => "released",
             ItemState::Aborted => "aborted",
+            ItemState::Purged => "purged",
         }
     }
 
@@ -157,6 +161,7 @@ impl ItemState {
             "quarantined" => ItemState::Quarantined,
             "releasing" => ItemState::Releasing,
             "released" => ItemState::Released,
+            "purged" => ItemState::Purged,
             _ => ItemState::Aborted,
         }
     }
@@ -234,6 +239,19 @@ pub struct Event {
     pub at_ms: i64,
     pub kind: String,
     pub data: serde_json::Value,
+    pub hash: String,
+}
+
+/// One event row exactly as stored: every field [`event_hash`] covers, plus the hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct RawEvent {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub item: Option<i64>,
+    /// The event's JSON text, byte for byte as hashed.
+    pub data: String,
+    pub prev_hash: String,
     pub hash: String,
 }
 
@@ -540,6 +558,46 @@ impl Ledger {
                 })
             })
             .map_err(self.err())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.err())
+    }
+
+    /// Every event of the given items, oldest first, exactly as stored (the fields its hash is
+    /// computed over), for case packages.
+    pub fn raw_events_of(&self, item_ids: &[i64]) -> Result<Vec<RawEvent>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT seq, at_ms, kind, item_id, data, prev_hash, hash FROM events WHERE item_id = ?1")
+            .map_err(self.err())?;
+        let mut out = Vec::new();
+        for id in item_ids {
+            let rows = stmt
+                .query_map([id], |r| {
+                    Ok(RawEvent {
+                        seq: r.get(0)?,
+                        at_ms: r.get(1)?,
+                        kind: r.get(2)?,
+                        item: r.get(3)?,
+                        data: r.get(4)?,
+                        prev_hash: r.get(5)?,
+                        hash: r.get(6)?,
+                    })
+                })
+                .map_err(self.err())?;
+            for e in rows {
+                out.push(e.map_err(self.err())?);
+            }
+        }
+        out.sort_by_key(|e| e.seq);
+        Ok(out)
+    }
+
+    /// For each item with at least one event of `kind`, the time of its newest such event.
+    pub fn last_event_times(&self, kind: &str) -> Result<std::collections::HashMap<i64, i64>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT item_id, max(at_ms) FROM events WHERE kind = ?1 AND item_id IS NOT NULL GROUP BY item_id")
+            .map_err(self.err())?;
+        let rows = stmt.query_map([kind], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).map_err(self.err())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.err())
     }
 

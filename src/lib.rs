@@ -11,6 +11,8 @@
 //! * [`ledger`]: SQLite chain-of-custody ledger with hash-chained events.
 //! * [`stats`]: counts and durations for admins; [`report`] draws them as one HTML page and
 //!   [`serve`] exposes them for Prometheus scrapes.
+//! * [`export`]: case packages (directory or zip) and their offline check.
+//! * [`retention`]: when a store file's time is up, and removing it.
 //!
 //! [`agent::Agent`] ties them together; the CLI ([`cli`]) and the Android bridge call it.
 
@@ -22,12 +24,14 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod demo;
+pub mod export;
 pub mod fault;
 pub mod ledger;
 pub mod media;
 pub mod policy;
 pub mod quarantine;
 pub mod report;
+pub mod retention;
 pub mod sample;
 pub mod serve;
 pub mod stats;

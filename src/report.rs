@@ -20,12 +20,30 @@ pub struct Gauge {
     pub note: &'static str,
 }
 
-/// The retention panel's numbers (overdue for export or purge, …). Empty until `Stats`
-/// carries retention figures; then one `Gauge` per figure, e.g.
-/// `Gauge { metric: "retention.overdue", label: "Overdue", value: s.retention.overdue, note: "…" }`.
-/// An empty list renders as "not reported by this build", never as a made-up zero.
-pub fn retention_gauges(_s: &Stats) -> Vec<Gauge> {
-    Vec::new()
+/// The retention panel's numbers: what is overdue, exported, acknowledged and purged.
+pub fn retention_gauges(s: &Stats) -> Vec<Gauge> {
+    let r = &s.retention;
+    vec![
+        Gauge {
+            metric: "retention.overdue",
+            label: "Overdue",
+            value: r.overdue,
+            note: "never exported, past quarantined_days",
+        },
+        Gauge {
+            metric: "retention.exported",
+            label: "Exported",
+            value: r.exported,
+            note: "in the store, handed off at least once",
+        },
+        Gauge {
+            metric: "retention.acknowledged",
+            label: "Acknowledged",
+            value: r.acknowledged,
+            note: "received by the case file; purged after exported_days",
+        },
+        Gauge { metric: "retention.purged", label: "Purged", value: r.purged, note: "files removed, custody log kept" },
+    ]
 }
 
 const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
@@ -588,7 +606,7 @@ pub fn html(s: &Stats) -> String {
     o
 }
 
-/// The overdue/retention panel: one headline per gauge, or an honest "not reported".
+/// The overdue/retention panel: one headline per gauge.
 fn retention_panel(gauges: &[Gauge]) -> String {
     let body = if gauges.is_empty() {
         empty("Retention figures (overdue for export or purge) are not reported by this build.")
@@ -627,7 +645,9 @@ mod tests {
 
     /// Two months of history: a plausible fleet laptop.
     fn two_months() -> Stats {
-        use crate::stats::{Bucket, ByAction, Cases, Counts, Day, DayCount, Exposure, StoreDay, StoreSize};
+        use crate::stats::{
+            Bucket, ByAction, Cases, Counts, Day, DayCount, Exposure, RetentionStats, StoreDay, StoreSize,
+        };
         let dates: Vec<String> = (0..60).map(|i| format!("2026-{:02}-{:02}", 9 + i / 30, 1 + i % 30)).collect();
         let per_day: Vec<Day> = dates
             .iter()
@@ -671,6 +691,13 @@ mod tests {
                 .collect(),
             cases: Cases { count: 12, items_per_case_p50: Some(9), items_per_case_max: Some(40), by_case: None },
             session_open: false,
+            retention: RetentionStats {
+                overdue: 4,
+                exported: 60,
+                acknowledged: 50,
+                purged: 90,
+                oldest_overdue_days: Some(3.5),
+            },
         }
     }
 

@@ -37,6 +37,23 @@ pub struct Stats {
     pub cases: Cases,
     /// Is a case session open now?
     pub session_open: bool,
+    /// Retention: overdue, exported, acknowledged and purged items.
+    pub retention: RetentionStats,
+}
+
+/// Retention counts (see `src/retention.rs`). Items in the store except `purged` (all time).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RetentionStats {
+    /// Never exported and past `retention.quarantined_days`.
+    pub overdue: u64,
+    /// Exported at least once (acknowledged or not).
+    pub exported: u64,
+    /// Exported and acknowledged by the receiver (`fotovakt ack`): purged `exported_days` later.
+    pub acknowledged: u64,
+    /// Purged since the store was created (rows and custody log kept, file removed).
+    pub purged: u64,
+    /// How many days the most overdue item is past its `quarantined_days`.
+    pub oldest_overdue_days: Option<f64>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -141,8 +158,21 @@ pub fn collect(l: &Ledger, store: &Store) -> Result<Stats, LedgerError> {
     collect_with(l, store, false)
 }
 
-/// Take the numbers; `by_case` adds per-case counts keyed by case ID.
+/// Take the numbers; `by_case` adds per-case counts keyed by case ID. Retention is counted
+/// against the default `[retention]` settings: use [`collect_configured`] (or
+/// `Agent::stats`) for the configured ones.
 pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, LedgerError> {
+    collect_configured(l, store, by_case, &crate::config::RetentionConfig::default())
+}
+
+/// Take the numbers, with retention counted against `retention`.
+pub fn collect_configured(
+    l: &Ledger,
+    store: &Store,
+    by_case: bool,
+    retention: &crate::config::RetentionConfig,
+) -> Result<Stats, LedgerError> {
+    let now = crate::ledger::now_ms();
     let mut items = Counts::default();
     for (state, n) in q(l, "SELECT state, count(*) FROM items GROUP BY state", |r| {
         Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
@@ -153,6 +183,7 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
             "released" => items.released += n,
             "kept" => items.kept += n,
             "moving" | "releasing" => items.pending += n,
+            "purged" => {}
             _ => items.aborted += n,
         }
     }
@@ -247,7 +278,7 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
         by_case: by_case.then(|| per_case.into_iter().map(|(c, n)| (c, n as u64)).collect()),
     };
     Ok(Stats {
-        generated_at_ms: crate::ledger::now_ms(),
+        generated_at_ms: now,
         items,
         per_day,
         decisions,
@@ -258,6 +289,7 @@ pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, L
         store_per_day,
         cases,
         session_open: l.open_session()?.is_some(),
+        retention: crate::retention::stats(l, retention, now)?,
     })
 }
 
@@ -283,6 +315,16 @@ pub fn table(s: &Stats) -> String {
         s.cases.items_per_case_max.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
     );
     let _ = writeln!(o, "session     {}", if s.session_open { "open" } else { "none" });
+    let r = &s.retention;
+    let _ = writeln!(
+        o,
+        "retention   overdue {}{}  exported {}  acknowledged {}  purged {}",
+        r.overdue,
+        r.oldest_overdue_days.map(|d| format!(" (oldest {d:.1} days past due)")).unwrap_or_default(),
+        r.exported,
+        r.acknowledged,
+        r.purged
+    );
     let _ = writeln!(o, "decisions   {:<12} {:>10} {:>6}", "source", "quarantine", "keep");
     for (src, a) in &s.decisions {
         let _ = writeln!(o, "            {:<12} {:>10} {:>6}", src, a.quarantine, a.keep);
@@ -422,6 +464,31 @@ fn families(s: &Stats) -> Vec<Family> {
         gauge("fotovakt_store_files", None, "Files held in the store.", s.store.files.to_string()),
         gauge("fotovakt_cases", None, "Cases with at least one quarantined item.", s.cases.count.to_string()),
         gauge("fotovakt_session_open", None, "1 while a case session is open.", (s.session_open as u8).to_string()),
+        gauge(
+            "fotovakt_items_overdue",
+            None,
+            "Items in the store never exported and past quarantined_days.",
+            s.retention.overdue.to_string(),
+        ),
+        gauge(
+            "fotovakt_items_exported",
+            None,
+            "Items in the store exported at least once.",
+            s.retention.exported.to_string(),
+        ),
+        gauge(
+            "fotovakt_items_acknowledged",
+            None,
+            "Items in the store whose newest export was acknowledged.",
+            s.retention.acknowledged.to_string(),
+        ),
+        counter("fotovakt_items_purged", "Store files purged after their retention ran out.", s.retention.purged),
+        gauge(
+            "fotovakt_overdue_oldest_seconds",
+            Some("seconds"),
+            "How long the most overdue item is past its retention (NaN when none is).",
+            s.retention.oldest_overdue_days.map(|d| float(d * 86400.0)).unwrap_or_else(|| "NaN".into()),
+        ),
     ]
 }
 

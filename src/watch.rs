@@ -163,6 +163,7 @@ pub fn run(
     let mut cx =
         Consumer { agent, opts, settle, report: WatchReport::default(), settling: HashMap::new(), unflushed: false };
     cx.reconcile(&mut observe);
+    agent.warn_overdue();
     let mut next_reconcile = Instant::now() + interval;
     loop {
         let next_settle = cx.settling.values().map(|(t, _)| *t + settle).min();
@@ -196,6 +197,7 @@ pub fn run(
         }
         if Instant::now() >= next_reconcile {
             cx.reconcile(&mut observe);
+            agent.warn_overdue();
             next_reconcile = Instant::now() + interval;
         }
     }

@@ -28,6 +28,11 @@ object CoreConfig {
             appendLine("ort_dylib = ${q("libonnxruntime.so")}")
             appendLine("model = ${q(File(models, "efficientnet_lite0.int8.onnx").absolutePath)}")
             appendLine("head = ${q(File(models, "case_head.json").absolutePath)}")
+            appendLine()
+            // Managed `retention_days`: how long a never-exported item may stay before the core
+            // reports it overdue. Purging stays off for never-exported items (the core's default).
+            appendLine("[retention]")
+            appendLine("quarantined_days = ${mc.retentionDays}")
             for (shift in parseShifts(mc.dutySchedule)) {
                 appendLine()
                 appendLine("[[duty.shifts]]")

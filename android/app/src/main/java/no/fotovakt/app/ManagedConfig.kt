@@ -18,7 +18,7 @@ data class ManagedConfig(
     val caseThreshold: Float?,
     /** Camera folders below shared storage, relative ("DCIM/Camera") or absolute. */
     val cameraFolders: List<String>,
-    /** Days a released item stays before it is purged (not yet applied: the core has no retention setting). */
+    /** Days a quarantined item that was never exported may stay before it is reported overdue (`[retention] quarantined_days`). */
     val retentionDays: Int,
     /** Minutes between full reconcile passes. */
     val reconcileMinutes: Int,
@@ -31,7 +31,7 @@ data class ManagedConfig(
             workSites = emptyList(),
             caseThreshold = null,
             cameraFolders = listOf("DCIM/Camera", "Pictures", "DCIM"),
-            retentionDays = 30,
+            retentionDays = 90,
             reconcileMinutes = 15,
             reportStats = true,
         )
