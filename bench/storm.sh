@@ -21,7 +21,7 @@ SAVED="$(cat "$LIMIT")"
 trap 'if [ "$(id -u)" = 0 ] && [ "$(cat "$LIMIT")" != "$SAVED" ]; then echo "$SAVED" > "$LIMIT"; fi' EXIT INT TERM
 run() {
   FOTOVAKT_STORM_PHOTOS="$PHOTOS" nice -n 10 cargo test --locked --test storm storm -- --ignored --exact \
-    --nocapture --test-threads=1 2>&1 | grep -E '^storm|panicked|test result'
+    --nocapture --test-threads=1 2>&1 | grep -oE 'storm( \(inotify overflow forced\))?: photos=.*|panicked.*|test result.*'
 }
 echo "== (a) normal: $PHOTOS photos"
 FOTOVAKT_STORM_OVERFLOW=0 run
