@@ -843,11 +843,11 @@ impl Tx<'_> {
         let now = self.now;
         let sql = match state {
             ItemState::Quarantined => {
-                "UPDATE items SET state = ?2, store_name = ?3, quarantined_at_ms = coalesce(quarantined_at_ms, ?4) WHERE id = ?1"
+                // A release rolled back passes no name: the item keeps the store file it has.
+                "UPDATE items SET state = ?2, store_name = coalesce(?3, store_name), \
+                 quarantined_at_ms = coalesce(quarantined_at_ms, ?4) WHERE id = ?1"
             }
-            ItemState::Released => {
-                "UPDATE items SET state = ?2, store_name = ?3, released_at_ms = ?4 WHERE id = ?1"
-            }
+            ItemState::Released => "UPDATE items SET state = ?2, store_name = ?3, released_at_ms = ?4 WHERE id = ?1",
             _ => {
                 self.tx
                     .execute(

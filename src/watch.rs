@@ -59,6 +59,8 @@ pub struct WatchReport {
     pub rescans: u64,
     pub reconciles: u64,
     pub lane_full: u64,
+    /// inotify's own queue overflowed (events were lost in the kernel): each one asked for a rescan.
+    pub overflows: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,6 +78,7 @@ struct Collector {
     rescan: Arc<AtomicBool>,
     events: Arc<AtomicU64>,
     lane_full: Arc<AtomicU64>,
+    overflows: Arc<AtomicU64>,
 }
 
 impl Collector {
@@ -97,6 +100,7 @@ impl notify::EventHandler for Collector {
             }
         };
         if event.need_rescan() {
+            self.overflows.fetch_add(1, Ordering::Relaxed);
             self.ask_rescan();
             return;
         }
@@ -133,12 +137,14 @@ pub fn run(
     let rescan = Arc::new(AtomicBool::new(false));
     let events = Arc::new(AtomicU64::new(0));
     let lane_full = Arc::new(AtomicU64::new(0));
+    let overflows = Arc::new(AtomicU64::new(0));
     let collector = Collector {
         lane: lane_tx,
         control: ctl_tx,
         rescan: rescan.clone(),
         events: events.clone(),
         lane_full: lane_full.clone(),
+        overflows: overflows.clone(),
     };
     let mut watcher = notify::recommended_watcher(collector).map_err(WatchError::Start)?;
     let mut failures = Vec::new();
@@ -174,7 +180,12 @@ pub fn run(
             recv(ctl_rx) -> _ => {
                 rescan.store(false, Ordering::SeqCst);
                 cx.report.rescans += 1;
-                info!("rescan requested (watcher queue overflow or lane full); reconciling");
+                // The totals so far say which it was: the kernel's queue or our own lane.
+                info!(
+                    overflows = overflows.load(Ordering::Relaxed),
+                    lane_full = lane_full.load(Ordering::Relaxed),
+                    "rescan requested (watcher queue overflow or lane full); reconciling"
+                );
                 // Drain what is queued first: those are real events, cheaper than a walk.
                 while let Ok((p, t)) = lane_rx.try_recv() {
                     cx.accept(p, t, &mut observe);
@@ -208,6 +219,7 @@ pub fn run(
     let mut report = cx.report;
     report.events = events.load(Ordering::Relaxed);
     report.lane_full = lane_full.load(Ordering::Relaxed);
+    report.overflows = overflows.load(Ordering::Relaxed);
     info!(?report, "watcher stopped");
     Ok(report)
 }

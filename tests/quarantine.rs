@@ -296,3 +296,38 @@ fn release_writes_only_where_the_chained_intake_event_says_the_photo_came_from()
     assert!(p.exists());
     assert!(phone.run(&["verify"]).status.success());
 }
+
+/// Found by the crash campaign: a release killed before its file moved was rolled back to
+/// `quarantined` without its store file name, so `verify` failed, the item could not be
+/// released again, and the next start adopted its own file as a second, orphan item.
+#[test]
+fn a_release_killed_before_the_move_is_rolled_back_with_its_store_file() {
+    for store_parent in [None, Some(Path::new("/dev/shm")).filter(|p| p.is_dir())] {
+        let phone = Phone::with_store_under(store_parent);
+        session(&phone, "R-1");
+        let p = phone.shoot("IMG_r.jpg", 31);
+        let sha = sha256(&p);
+        assert!(phone.run(&["scan"]).status.success());
+        let stored = phone.stored();
+        assert_eq!(stored.len(), 1);
+        let killed = phone.run_env(&["release", "1", "--reason", "test"], &[("FOTOVAKT_FAULT", "after_journal")]);
+        assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{}", stderr(&killed));
+        let v = phone.run(&["verify"]);
+        assert!(v.status.success(), "verify after a killed release: {}", stdout(&v));
+        assert_eq!(phone.stored(), stored, "the store file stays, under its name");
+        let list = phone.run(&["list", "--all", "--json"]);
+        let items: serde_json::Value = serde_json::from_str(&stdout(&list)).expect("json");
+        assert_eq!(items.as_array().map(Vec::len), Some(1), "no orphan adopted: {items}");
+        assert_eq!(items[0]["state"], "quarantined");
+        assert!(items[0]["store_name"].as_str().is_some_and(|n| n.contains(&sha)), "{items}");
+        // And the officer can release it after all.
+        let o = phone.run(&["release", "1", "--reason", "test"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_eq!(sha256(&p), sha);
+        assert_invariant(&phone, &[]);
+        assert!(phone.run(&["verify"]).status.success());
+        if store_parent.is_some() {
+            let _ = std::fs::remove_dir_all(&phone.store);
+        }
+    }
+}

@@ -8,6 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{assert_invariant, sha256, wait_until, Phone};
+
+fn sha256_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
 use fotovakt::agent::{Agent, Outcome, OutcomeKind};
 use fotovakt::sample::SamplePhoto;
 use fotovakt::watch::{WatchGuard, WatchOptions};
@@ -34,8 +39,10 @@ fn android_style_writes_during_a_session_are_quarantined_and_others_kept() {
     agent.session_start("K-1", Some("test"), None).expect("session");
     let mut photos = Vec::new();
     for i in 0..3 {
-        let p = phone.shoot(&format!("IMG_case_{i}.jpg"), 10 + i);
-        photos.push((format!("IMG_case_{i}.jpg"), sha256(&p)));
+        phone.shoot(&format!("IMG_case_{i}.jpg"), 10 + i);
+        // The same bytes `shoot` wrote; the file itself may be in the store already.
+        let bytes = SamplePhoto { seed: 10 + i, ..SamplePhoto::default() }.jpeg();
+        photos.push((format!("IMG_case_{i}.jpg"), sha256_of(&bytes)));
     }
     assert!(wait_until(Duration::from_secs(10), || phone.stored().len() == 3), "3 photos in the store");
     let report = guard.stop().expect("watcher stops");
@@ -92,8 +99,9 @@ fn a_burst_of_1000_photos_none_missed() {
     for i in 0..1000u64 {
         let bytes = SamplePhoto { width: 64, height: 48, seed: i + 1, quality: 80, ..Default::default() }.jpeg();
         let name = format!("IMG_{i:04}.jpg");
-        let p = fotovakt::sample::write_like_android(&phone.camera, &name, &bytes).expect("write");
-        photos.push((name, sha256(&p)));
+        // Hash the bytes, not the file: the watcher may have moved it already.
+        fotovakt::sample::write_like_android(&phone.camera, &name, &bytes).expect("write");
+        photos.push((name, sha256_of(&bytes)));
     }
     assert!(
         wait_until(Duration::from_secs(180), || phone.stored().len() == 1000),
@@ -119,8 +127,9 @@ fn a_full_lane_turns_into_a_rescan_and_nothing_is_missed() {
     for i in 0..60u64 {
         let bytes = SamplePhoto { width: 32, height: 32, seed: 500 + i, ..Default::default() }.jpeg();
         let name = format!("IMG_o{i:03}.jpg");
-        let p = fotovakt::sample::write_like_android(&phone.camera, &name, &bytes).expect("write");
-        photos.push((name, sha256(&p)));
+        // Hash the bytes, not the file: the watcher may have moved it already.
+        fotovakt::sample::write_like_android(&phone.camera, &name, &bytes).expect("write");
+        photos.push((name, sha256_of(&bytes)));
     }
     assert!(wait_until(Duration::from_secs(60), || phone.stored().len() == 60), "have {}", phone.stored().len());
     let report = guard.stop().expect("stop");
