@@ -21,7 +21,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use jni::objects::{JByteArray, JClass, JString};
-use jni::sys::{jint, jlong, jstring};
+use jni::sys::{jboolean, jint, jlong, jstring, JNI_FALSE};
 use jni::JNIEnv;
 
 use crate::agent::Agent;
@@ -327,6 +327,54 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStatsJson<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let stats = lookup(handle)?.stats_json().map_err(|e| e.to_string())?;
         jstr(env, &stats)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeExport<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    case_id: JString<'l>,
+    out_path: JString<'l>,
+    officer: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let case_id = string(env, &case_id, "caseId")?;
+        let out_path = string(env, &out_path, "outPath")?;
+        let officer = opt_string(env, &officer, "officer")?;
+        let report =
+            lookup(handle)?.export(&case_id, Path::new(&out_path), officer.as_deref()).map_err(|e| e.to_string())?;
+        jstr(env, &json(&report)?)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeAck<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    case_id: JString<'l>,
+    officer: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let case_id = string(env, &case_id, "caseId")?;
+        let officer = opt_string(env, &officer, "officer")?;
+        let report = lookup(handle)?.ack(&case_id, officer.as_deref()).map_err(|e| e.to_string())?;
+        jstr(env, &json(&report)?)
+    })
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativePurge<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    dry_run: jboolean,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let report = lookup(handle)?.purge(dry_run != JNI_FALSE, None).map_err(|e| e.to_string())?;
+        jstr(env, &json(&report)?)
     })
 }
 

@@ -95,6 +95,19 @@ public final class BridgeHarness {
         String before = core.statsJson();
         check("statsJson counts the quarantine", Pattern.compile("\"[a-z_]*quarantin[a-z_]*\"\\s*:\\s*[1-9]").matcher(before).find(), before);
 
+        // Hand-off: a case package, the receiver's acknowledgement, and a retention pass.
+        Path pkg = work.resolve("handoff/CASE-2024-002.zip");
+        Files.createDirectories(pkg.getParent());
+        String exported = core.export("CASE-2024-002", pkg.toString(), "officer-17");
+        check("export writes a case package", Files.isRegularFile(pkg) && exported.contains("package_sha256"), exported);
+        expectThrows("export of an unknown case throws", () -> core.export("NO-SUCH-CASE", work.resolve("x.zip").toString(), null));
+        String acked = core.ack("CASE-2024-002", "receiver-1");
+        check("ack records the receipt", acked.contains("CASE-2024-002"), acked);
+        String dry = core.purge(true);
+        check("purge dry run reports, removes nothing", dry.contains("\"dry_run\":true") && !Files.exists(a), dry);
+        String purged = core.purge(false);
+        check("purge removes nothing before exported_days", purged.contains("\"items\":[]"), purged);
+
         String released = core.release(item, "private", "officer-17");
         check("release returns an outcome for the item", released.contains(item), released);
         expectThrows("release of an unknown item throws", () -> core.release("999999", "private", null));

@@ -53,6 +53,9 @@ class AgentService : Service() {
     private val reconcileRunnable = object : Runnable {
         override fun run() {
             CoreHolder.call(this@AgentService, "reconcile") { it.reconcile() }?.let { Log.i(TAG, "reconcile: $it") }
+            // Retention: only what the managed config allows (acknowledged exports past
+            // exported_days; never-exported items only with purge_unexported).
+            CoreHolder.call(this@AgentService, "purge") { it.purge(false) }?.let { Log.i(TAG, "purge: $it") }
             CoreHolder.call(this@AgentService, "stats") { it.statsJson() }?.let {
                 CoreHolder.writeStats(this@AgentService, it)
                 EmmReporter.report(this@AgentService, it)

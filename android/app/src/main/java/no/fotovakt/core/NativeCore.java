@@ -95,6 +95,24 @@ public final class NativeCore implements AutoCloseable {
         return nativeStatsJson(h());
     }
 
+    /**
+     * Writes a case package (a folder, or a zip when {@code outPath} ends in .zip) for the
+     * receiving case file, audited in the ledger. ExportReport JSON.
+     */
+    public String export(String caseId, String outPath, String officer) {
+        return nativeExport(h(), caseId, outPath, officer);
+    }
+
+    /** Records that the case file received the package. AckReport JSON. */
+    public String ack(String caseId, String officer) {
+        return nativeAck(h(), caseId, officer);
+    }
+
+    /** Removes store files whose retention ran out (ledger rows kept). PurgeReport JSON. */
+    public String purge(boolean dryRun) {
+        return nativePurge(h(), dryRun);
+    }
+
     /** Stops the agent (flushes the ledger). Idempotent. */
     @Override
     public synchronized void close() {
@@ -130,5 +148,8 @@ public final class NativeCore implements AutoCloseable {
     private static native String nativeListJson(long handle, int days);
     private static native String nativeReconcile(long handle);
     private static native String nativeStatsJson(long handle);
+    private static native String nativeExport(long handle, String caseId, String outPath, String officer);
+    private static native String nativeAck(long handle, String caseId, String officer);
+    private static native String nativePurge(long handle, boolean dryRun);
     private static native void nativeStop(long handle);
 }
