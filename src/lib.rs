@@ -22,6 +22,9 @@ pub mod cli;
 pub mod config;
 pub mod demo;
 pub mod fault;
+/// Fuzz target bodies (`fuzz/`, `tests/fuzz_regressions.rs`); not part of the agent's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ledger;
 pub mod media;
 pub mod policy;
