@@ -167,6 +167,7 @@ pub fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Result<Decoded, Class
     let info = dec.info().ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     check_dims(w, h)?;
+    check_jpeg_working_memory(&info)?;
     let short = w.min(h).max(1);
     let req_w = (u64::from(w) * u64::from(min_short)).div_ceil(u64::from(short)).min(65535) as u16;
     let req_h = (u64::from(h) * u64::from(min_short)).div_ceil(u64::from(short)).min(65535) as u16;
@@ -196,6 +197,35 @@ pub fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Result<Decoded, Class
         return Err(ClassifyError::Decode("jpeg: short pixel buffer".into()));
     }
     Ok((rgb, ow, oh, (w, h)))
+}
+
+/// `jpeg-decoder` keeps every DCT coefficient of a progressive JPEG (every sample of a
+/// lossless one) for the whole frame at full size, 2 bytes each, whatever the DCT scale, and
+/// checks its own buffer limit only after all scans: a 129-byte file declaring 29000x6800
+/// made it allocate and touch 1.2 GB. Bound that memory by [`MAX_ALLOC`] before decoding
+/// (about 26 MP for a colour progressive JPEG; sequential JPEGs decode row by row).
+fn check_jpeg_working_memory(info: &jpeg_decoder::ImageInfo) -> Result<(), ClassifyError> {
+    use jpeg_decoder::{CodingProcess, PixelFormat};
+    if info.coding_process == CodingProcess::DctSequential {
+        return Ok(());
+    }
+    let components: u64 = match info.pixel_format {
+        PixelFormat::L8 | PixelFormat::L16 => 1,
+        PixelFormat::RGB24 => 3,
+        PixelFormat::CMYK32 => 4,
+    };
+    let need = u64::from(info.width) * u64::from(info.height) * components * 2;
+    if need > MAX_ALLOC {
+        return Err(ClassifyError::Decode(format!(
+            "{:?} JPEG {}x{} needs {} MiB to decode, over the {} MiB limit: refusing a possible decompression bomb",
+            info.coding_process,
+            info.width,
+            info.height,
+            need >> 20,
+            MAX_ALLOC >> 20
+        )));
+    }
+    Ok(())
 }
 
 fn check_dims(w: u32, h: u32) -> Result<(), ClassifyError> {
@@ -401,4 +431,44 @@ pub fn with_exif(jpeg: &[u8], orientation: u16, thumbnail: Option<&[u8]>) -> Opt
     out.extend_from_slice(&tiff);
     out.extend_from_slice(&jpeg[2..]);
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A progressive JPEG frame (SOF2) of `w`x`h` with three components and one DC scan
+    /// whose entropy data is a single byte: the decoder fills the rest with zero bits.
+    fn progressive(w: u16, h: u16) -> Vec<u8> {
+        let mut j = vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00];
+        j.extend([1u8; 64]);
+        j.extend([0xFF, 0xC2, 0x00, 0x11, 0x08]);
+        j.extend(h.to_be_bytes());
+        j.extend(w.to_be_bytes());
+        j.extend([3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
+        // DC table 0: one code of length 1 for category 0
+        j.extend([0xFF, 0xC4, 0x00, 0x14, 0x00, 1]);
+        j.extend([0u8; 16]);
+        j.extend([0xFF, 0xDA, 0x00, 0x0C, 3, 1, 0x00, 2, 0x00, 3, 0x00, 0, 0, 0, 0x00, 0xFF, 0xD9]);
+        j
+    }
+
+    #[test]
+    fn a_tiny_progressive_jpeg_declaring_a_huge_frame_is_refused_before_decoding() {
+        // Found while fuzzing the intake path: 129 bytes made jpeg-decoder allocate and
+        // touch 1.2 GB of coefficients and spend seconds on them.
+        let bomb = progressive(29_000, 6_800);
+        assert_eq!(bomb.len(), 129);
+        let started = std::time::Instant::now();
+        let err = decode_jpeg_scaled(&bomb, SIDE as u32).expect_err("refused");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+        let err = prepare(&mut Resizer::new(), &bomb, true).err().expect("refused");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+        assert!(started.elapsed().as_secs() < 2, "refused only after {:?}", started.elapsed());
+        // within the limit a progressive JPEG still decodes
+        let (rgb, w, h, full) = decode_jpeg_scaled(&progressive(2_000, 1_500), SIDE as u32).expect("decodes");
+        assert_eq!((w, h, full), (500, 375, (2_000, 1_500)), "1/4 keeps the short side >= 224");
+        assert_eq!(rgb.len(), 500 * 375 * 3);
+        assert_eq!(prepare(&mut Resizer::new(), &progressive(640, 480), true).expect("decodes").source, Source::Scaled);
+    }
 }
