@@ -251,6 +251,18 @@ pub fn decode_other(bytes: &[u8], format: image::ImageFormat) -> Result<(Vec<u8>
     let mut decoder = reader.into_decoder().map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let (w, h) = decoder.dimensions();
     check_dims(w, h)?;
+    // The conversions below hold a copy of the image as RGBA or RGB (8 bits) beside the
+    // decoded one: keep that copy within MAX_ALLOC too. Without this a 150 KB grey PNG
+    // declaring 12600x12600 (160 MB as decoded, just within the decoder's limit) grew to
+    // 600 MB of memory. Non-JPEG images are screenshots and edits: about 42 MP is plenty.
+    let rgba_bytes = u64::from(w) * u64::from(h) * 4;
+    if rgba_bytes > MAX_ALLOC {
+        return Err(ClassifyError::Decode(format!(
+            "{w}x{h} needs {} MiB as RGBA, over the {} MiB limit: refusing a possible decompression bomb",
+            rgba_bytes >> 20,
+            MAX_ALLOC >> 20
+        )));
+    }
     let orientation = decoder.orientation().map(orientation_code).unwrap_or(1);
     let img = image::DynamicImage::from_decoder(decoder).map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let rgb = match img {
@@ -470,5 +482,33 @@ mod tests {
         assert_eq!((w, h, full), (500, 375, (2_000, 1_500)), "1/4 keeps the short side >= 224");
         assert_eq!(rgb.len(), 500 * 375 * 3);
         assert_eq!(prepare(&mut Resizer::new(), &progressive(640, 480), true).expect("decodes").source, Source::Scaled);
+    }
+
+    /// A grey PNG of `side` x `side` (zeros compress to almost nothing).
+    fn grey_png(side: u32) -> Vec<u8> {
+        use image::ImageEncoder;
+        let mut out = Vec::new();
+        let pixels = vec![0u8; (side * side) as usize];
+        image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(&pixels, side, side, image::ExtendedColorType::L8)
+            .expect("in-memory encode");
+        out
+    }
+
+    #[test]
+    fn a_small_png_whose_rgb_copy_would_exceed_the_budget_is_refused_before_decoding() {
+        // Found while fuzzing the intake path: 154 KB of PNG (12600x12600 grey, 160 MB
+        // decoded) took 600 MB through the conversion to RGB. Refused from the header now.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/intake/grey-png-12600x12600.png");
+        let bomb = std::fs::read(path).expect("reproducer");
+        assert!(bomb.len() < 200_000);
+        let err = decode_other(&bomb, image::ImageFormat::Png).expect_err("refused");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+        // about 42 MP (160 MiB / 4) is the largest non-JPEG image decoded; one within still is
+        let ok = grey_png(6_000);
+        let (rgb, w, h, _) = decode_other(&ok, image::ImageFormat::Png).expect("decodes");
+        assert_eq!((w, h, rgb.len()), (6_000, 6_000, 6_000 * 6_000 * 3));
+        let err = decode_other(&grey_png(6_500), image::ImageFormat::Png).expect_err("refused");
+        assert!(err.to_string().contains("RGBA"), "{err}");
     }
 }
