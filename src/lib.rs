@@ -26,6 +26,9 @@ pub mod config;
 pub mod demo;
 pub mod export;
 pub mod fault;
+/// Fuzz target bodies (`fuzz/`, `tests/fuzz_regressions.rs`); not part of the agent's API.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ledger;
 pub mod media;
 pub mod policy;

@@ -167,6 +167,7 @@ pub fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Result<Decoded, Class
     let info = dec.info().ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
     let (w, h) = (u32::from(info.width), u32::from(info.height));
     check_dims(w, h)?;
+    check_jpeg_working_memory(&info)?;
     let short = w.min(h).max(1);
     let req_w = (u64::from(w) * u64::from(min_short)).div_ceil(u64::from(short)).min(65535) as u16;
     let req_h = (u64::from(h) * u64::from(min_short)).div_ceil(u64::from(short)).min(65535) as u16;
@@ -198,6 +199,35 @@ pub fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Result<Decoded, Class
     Ok((rgb, ow, oh, (w, h)))
 }
 
+/// `jpeg-decoder` keeps every DCT coefficient of a progressive JPEG (every sample of a
+/// lossless one) for the whole frame at full size, 2 bytes each, whatever the DCT scale, and
+/// checks its own buffer limit only after all scans: a 129-byte file declaring 29000x6800
+/// made it allocate and touch 1.2 GB. Bound that memory by [`MAX_ALLOC`] before decoding
+/// (about 26 MP for a colour progressive JPEG; sequential JPEGs decode row by row).
+fn check_jpeg_working_memory(info: &jpeg_decoder::ImageInfo) -> Result<(), ClassifyError> {
+    use jpeg_decoder::{CodingProcess, PixelFormat};
+    if info.coding_process == CodingProcess::DctSequential {
+        return Ok(());
+    }
+    let components: u64 = match info.pixel_format {
+        PixelFormat::L8 | PixelFormat::L16 => 1,
+        PixelFormat::RGB24 => 3,
+        PixelFormat::CMYK32 => 4,
+    };
+    let need = u64::from(info.width) * u64::from(info.height) * components * 2;
+    if need > MAX_ALLOC {
+        return Err(ClassifyError::Decode(format!(
+            "{:?} JPEG {}x{} needs {} MiB to decode, over the {} MiB limit: refusing a possible decompression bomb",
+            info.coding_process,
+            info.width,
+            info.height,
+            need >> 20,
+            MAX_ALLOC >> 20
+        )));
+    }
+    Ok(())
+}
+
 fn check_dims(w: u32, h: u32) -> Result<(), ClassifyError> {
     if w == 0 || h == 0 {
         return Err(ClassifyError::Decode(format!("zero dimension {w}x{h}")));
@@ -221,6 +251,18 @@ pub fn decode_other(bytes: &[u8], format: image::ImageFormat) -> Result<(Vec<u8>
     let mut decoder = reader.into_decoder().map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let (w, h) = decoder.dimensions();
     check_dims(w, h)?;
+    // The conversions below hold a copy of the image as RGBA or RGB (8 bits) beside the
+    // decoded one: keep that copy within MAX_ALLOC too. Without this a 150 KB grey PNG
+    // declaring 12600x12600 (160 MB as decoded, just within the decoder's limit) grew to
+    // 600 MB of memory. Non-JPEG images are screenshots and edits: about 42 MP is plenty.
+    let rgba_bytes = u64::from(w) * u64::from(h) * 4;
+    if rgba_bytes > MAX_ALLOC {
+        return Err(ClassifyError::Decode(format!(
+            "{w}x{h} needs {} MiB as RGBA, over the {} MiB limit: refusing a possible decompression bomb",
+            rgba_bytes >> 20,
+            MAX_ALLOC >> 20
+        )));
+    }
     let orientation = decoder.orientation().map(orientation_code).unwrap_or(1);
     let img = image::DynamicImage::from_decoder(decoder).map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let rgb = match img {
@@ -401,4 +443,72 @@ pub fn with_exif(jpeg: &[u8], orientation: u16, thumbnail: Option<&[u8]>) -> Opt
     out.extend_from_slice(&tiff);
     out.extend_from_slice(&jpeg[2..]);
     Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A progressive JPEG frame (SOF2) of `w`x`h` with three components and one DC scan
+    /// whose entropy data is a single byte: the decoder fills the rest with zero bits.
+    fn progressive(w: u16, h: u16) -> Vec<u8> {
+        let mut j = vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00];
+        j.extend([1u8; 64]);
+        j.extend([0xFF, 0xC2, 0x00, 0x11, 0x08]);
+        j.extend(h.to_be_bytes());
+        j.extend(w.to_be_bytes());
+        j.extend([3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
+        // DC table 0: one code of length 1 for category 0
+        j.extend([0xFF, 0xC4, 0x00, 0x14, 0x00, 1]);
+        j.extend([0u8; 16]);
+        j.extend([0xFF, 0xDA, 0x00, 0x0C, 3, 1, 0x00, 2, 0x00, 3, 0x00, 0, 0, 0, 0x00, 0xFF, 0xD9]);
+        j
+    }
+
+    #[test]
+    fn a_tiny_progressive_jpeg_declaring_a_huge_frame_is_refused_before_decoding() {
+        // Found while fuzzing the intake path: 129 bytes made jpeg-decoder allocate and
+        // touch 1.2 GB of coefficients and spend seconds on them.
+        let bomb = progressive(29_000, 6_800);
+        assert_eq!(bomb.len(), 129);
+        let started = std::time::Instant::now();
+        let err = decode_jpeg_scaled(&bomb, SIDE as u32).expect_err("refused");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+        let err = prepare(&mut Resizer::new(), &bomb, true).err().expect("refused");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+        assert!(started.elapsed().as_secs() < 2, "refused only after {:?}", started.elapsed());
+        // within the limit a progressive JPEG still decodes
+        let (rgb, w, h, full) = decode_jpeg_scaled(&progressive(2_000, 1_500), SIDE as u32).expect("decodes");
+        assert_eq!((w, h, full), (500, 375, (2_000, 1_500)), "1/4 keeps the short side >= 224");
+        assert_eq!(rgb.len(), 500 * 375 * 3);
+        assert_eq!(prepare(&mut Resizer::new(), &progressive(640, 480), true).expect("decodes").source, Source::Scaled);
+    }
+
+    /// A grey PNG of `side` x `side` (zeros compress to almost nothing).
+    fn grey_png(side: u32) -> Vec<u8> {
+        use image::ImageEncoder;
+        let mut out = Vec::new();
+        let pixels = vec![0u8; (side * side) as usize];
+        image::codecs::png::PngEncoder::new(&mut out)
+            .write_image(&pixels, side, side, image::ExtendedColorType::L8)
+            .expect("in-memory encode");
+        out
+    }
+
+    #[test]
+    fn a_small_png_whose_rgb_copy_would_exceed_the_budget_is_refused_before_decoding() {
+        // Found while fuzzing the intake path: 154 KB of PNG (12600x12600 grey, 160 MB
+        // decoded) took 600 MB through the conversion to RGB. Refused from the header now.
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz/regressions/intake/grey-png-12600x12600.png");
+        let bomb = std::fs::read(path).expect("reproducer");
+        assert!(bomb.len() < 200_000);
+        let err = decode_other(&bomb, image::ImageFormat::Png).expect_err("refused");
+        assert!(err.to_string().contains("decompression bomb"), "{err}");
+        // about 42 MP (160 MiB / 4) is the largest non-JPEG image decoded; one within still is
+        let ok = grey_png(6_000);
+        let (rgb, w, h, _) = decode_other(&ok, image::ImageFormat::Png).expect("decodes");
+        assert_eq!((w, h, rgb.len()), (6_000, 6_000, 6_000 * 6_000 * 3));
+        let err = decode_other(&grey_png(6_500), image::ImageFormat::Png).expect_err("refused");
+        assert!(err.to_string().contains("RGBA"), "{err}");
+    }
 }
