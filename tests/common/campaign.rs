@@ -32,8 +32,10 @@ use crate::common::{sha256, Phone};
 const SITE: (f64, f64) = (69.6617, 30.1271);
 
 /// Fault points a move into the store reaches, per filesystem layout.
-const IN_SAME_FS: &[&str] = &["before_journal", "after_journal", "after_rename", "before_commit", "after_commit"];
+const IN_SAME_FS: &[&str] =
+    &["before_lock", "before_journal", "after_journal", "after_rename", "before_commit", "after_commit"];
 const IN_CROSS_FS: &[&str] = &[
+    "before_lock",
     "before_journal",
     "after_journal",
     "mid_copy",
