@@ -177,18 +177,9 @@ fn intake_seeds() -> Vec<(String, Vec<u8>)> {
         j.extend_from_slice(&[0xFF, 0xDA, 0x00, 0x0C, 0x03, 1, 0, 2, 0x11, 3, 0x11, 0, 0x3F, 0, 0xFF, 0xD9]);
         s.push((format!("bomb-{w}x{h}.jpg"), j));
     }
-    // Progressive (SOF2) frames with one DC scan of a single byte: jpeg-decoder pads the rest
-    // with zero bits, so a small file touches every coefficient of the declared frame.
+    // Progressive (SOF2) frames with one DC scan of a single byte (see `progressive_jpeg`).
     for (w, h) in [(640u16, 480u16), (4_000, 3_000)] {
-        let mut j = vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00];
-        j.extend([1u8; 64]);
-        j.extend([0xFF, 0xC2, 0x00, 0x11, 0x08]);
-        j.extend(h.to_be_bytes());
-        j.extend(w.to_be_bytes());
-        j.extend([3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
-        j.extend([0xFF, 0xC4, 0x00, 0x14, 0x00, 1]);
-        j.extend([0u8; 16]);
-        j.extend([0xFF, 0xDA, 0x00, 0x0C, 3, 1, 0x00, 2, 0x00, 3, 0x00, 0, 0, 0, 0x00, 0xFF, 0xD9]);
+        let j = fotovakt::sample::progressive_jpeg(w, h);
         s.push((format!("progressive-{w}x{h}.jpg"), j));
     }
     let mut gif = b"GIF89a\xff\xff\xff\xff\x00\x00\x00".to_vec();

@@ -133,6 +133,24 @@ pub fn write_like_android(dir: &Path, name: &str, bytes: &[u8]) -> std::io::Resu
     Ok(dst)
 }
 
+/// A progressive JPEG (SOF2) declaring `w`x`h` with three components and one DC scan whose
+/// entropy data is a single byte: a decoder pads the rest with zero bits, so a file of ~150
+/// bytes makes it touch every coefficient of the declared frame (a decompression-bomb shape
+/// for the decode limits' tests and the fuzz seeds).
+pub fn progressive_jpeg(w: u16, h: u16) -> Vec<u8> {
+    let mut j = vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00];
+    j.extend([1u8; 64]);
+    j.extend([0xFF, 0xC2, 0x00, 0x11, 0x08]);
+    j.extend(h.to_be_bytes());
+    j.extend(w.to_be_bytes());
+    j.extend([3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
+    // DC table 0: one code of length 1 for category 0.
+    j.extend([0xFF, 0xC4, 0x00, 0x14, 0x00, 1]);
+    j.extend([0u8; 16]);
+    j.extend([0xFF, 0xDA, 0x00, 0x0C, 3, 1, 0x00, 2, 0x00, 3, 0x00, 0, 0, 0, 0x00, 0xFF, 0xD9]);
+    j
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -449,21 +449,7 @@ pub fn with_exif(jpeg: &[u8], orientation: u16, thumbnail: Option<&[u8]>) -> Opt
 mod tests {
     use super::*;
 
-    /// A progressive JPEG frame (SOF2) of `w`x`h` with three components and one DC scan
-    /// whose entropy data is a single byte: the decoder fills the rest with zero bits.
-    fn progressive(w: u16, h: u16) -> Vec<u8> {
-        let mut j = vec![0xFF, 0xD8, 0xFF, 0xDB, 0x00, 0x43, 0x00];
-        j.extend([1u8; 64]);
-        j.extend([0xFF, 0xC2, 0x00, 0x11, 0x08]);
-        j.extend(h.to_be_bytes());
-        j.extend(w.to_be_bytes());
-        j.extend([3, 1, 0x11, 0, 2, 0x11, 0, 3, 0x11, 0]);
-        // DC table 0: one code of length 1 for category 0
-        j.extend([0xFF, 0xC4, 0x00, 0x14, 0x00, 1]);
-        j.extend([0u8; 16]);
-        j.extend([0xFF, 0xDA, 0x00, 0x0C, 3, 1, 0x00, 2, 0x00, 3, 0x00, 0, 0, 0, 0x00, 0xFF, 0xD9]);
-        j
-    }
+    use crate::sample::progressive_jpeg as progressive;
 
     #[test]
     fn a_tiny_progressive_jpeg_declaring_a_huge_frame_is_refused_before_decoding() {
