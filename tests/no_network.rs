@@ -1,9 +1,13 @@
-//! The agent makes no network connection at all: every command a phone or an officer runs is
-//! traced with strace (the process and its children, the ONNX Runtime lookup included) for
-//! every call that creates or connects a socket, and must show none; the one exception is
-//! the signal handler's self-pipe, a `socketpair(AF_UNIX)` that never leaves the process. And
-//! it runs unchanged in a network namespace with no interfaces. (`serve-metrics` listens on a
-//! socket by design and is not part of this.)
+//! The agent makes no network connection at all, and starts no other program: every
+//! command a phone or an officer runs is traced with strace (the process and its threads,
+//! ONNX Runtime included) for every call that creates, names or connects a socket, and for
+//! every `execve`. Allowed are only local sockets that never leave the machine: the signal
+//! handler's self-pipe (`socketpair(AF_UNIX)`) and glibc's name-service cache probe
+//! (`connect(AF_UNIX, /var/run/nscd/socket)`, made when ONNX Runtime looks up the user
+//! because `HOME` is unset, as on some CI runners; the commands run here with `HOME`
+//! unset so that path is taken everywhere). And it runs unchanged in a network namespace
+//! with no interfaces. (`serve-metrics` listens on a socket by design and is not part of
+//! this.)
 
 mod common;
 
@@ -21,21 +25,67 @@ fn strace() -> &'static str {
     path
 }
 
-/// The socket calls strace is asked to show: everything that makes, names or connects one.
-const TRACE: &str = "trace=socket,socketpair,connect,bind,listen,accept,accept4";
+/// The calls strace is asked to show: everything that makes, names or connects a socket,
+/// and every program started.
+const TRACE: &str = "trace=socket,socketpair,connect,bind,listen,accept,accept4,execve";
 
-/// Socket calls in an strace log (signals and exits are not calls), less the AF_UNIX
-/// self-pipe of the signal handler.
+/// AF_UNIX sockets glibc's name service connects to for a user lookup (nscd, systemd's
+/// userdb): local IPC, never a network.
+const NAME_SERVICE_SOCKETS: [&str; 3] = ["\"/var/run/nscd/socket\"", "\"/run/nscd/socket\"", "\"/run/systemd/userdb/"];
+
+/// The calls in an strace log (`PID  call(...)`), without signals, exits and resumptions.
+fn calls(log: &str) -> impl Iterator<Item = &str> {
+    log.lines().filter_map(|l| {
+        let rest = l.split_once(' ').map_or(l, |(_, r)| r.trim_start());
+        (!rest.is_empty() && !rest.starts_with("---") && !rest.starts_with("+++") && !rest.starts_with("<..."))
+            .then_some(rest)
+    })
+}
+
+/// Socket calls that could reach past this machine: anything but an AF_UNIX socket, the
+/// self-pipe, and a connect to the name service's local socket.
 fn network_calls(log: &str) -> Vec<&str> {
-    log.lines()
-        .filter(|l| {
-            let rest = l.split_once(' ').map_or(*l, |(_, r)| r.trim_start());
-            !rest.is_empty()
-                && !rest.starts_with("---")
-                && !rest.starts_with("+++")
-                && !rest.starts_with("socketpair(AF_UNIX,")
+    calls(log)
+        .filter(|c| !c.starts_with("execve("))
+        .filter(|c| {
+            let local_socket = c.starts_with("socket(AF_UNIX,") || c.starts_with("socketpair(AF_UNIX,");
+            let name_service = c.starts_with("connect(")
+                && c.contains("sa_family=AF_UNIX")
+                && NAME_SERVICE_SOCKETS.iter().any(|s| c.contains(&format!("sun_path={s}")));
+            !(local_socket || name_service)
         })
         .collect()
+}
+
+/// Programs started (or tried) other than `allowed`.
+fn other_programs<'a>(log: &'a str, allowed: &[&str]) -> Vec<&'a str> {
+    calls(log)
+        .filter(|c| c.starts_with("execve("))
+        .filter(|c| !allowed.iter().any(|a| c.starts_with(&format!("execve({a:?},"))))
+        .collect()
+}
+
+#[test]
+fn the_filter_tells_local_ipc_from_network_calls() {
+    let log = r#"100  execve("/bin/fotovakt", ["fotovakt"], 0x7ffe /* 3 vars */) = 0
+100  socketpair(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC, 0, [3, 4]) = 0
+100  socket(AF_UNIX, SOCK_STREAM|SOCK_CLOEXEC|SOCK_NONBLOCK, 0) = 6
+100  connect(6, {sa_family=AF_UNIX, sun_path="/var/run/nscd/socket"}, 110) = -1 ENOENT (No such file or directory)
+101  connect(7, {sa_family=AF_UNIX, sun_path="/run/dbus/system_bus_socket"}, 110 <unfinished ...>
+101  <... connect resumed>) = 0
+102  socket(AF_INET, SOCK_DGRAM|SOCK_CLOEXEC|SOCK_NONBLOCK, IPPROTO_IP) = 8
+102  connect(8, {sa_family=AF_INET, sin_port=htons(53), sin_addr=inet_addr("10.0.0.1")}, 16) = 0
+103  execve("/usr/bin/python3", ["python3", "-c", "..."], 0x7ffe /* 3 vars */) = -1 ENOENT (No such file or directory)
+100  --- SIGTERM {si_signo=SIGTERM, si_code=SI_USER} ---
+100  +++ exited with 0 +++
+"#;
+    let net = network_calls(log);
+    assert_eq!(net.len(), 3, "{net:?}");
+    assert!(net[0].contains("system_bus_socket"), "another local service is not let through: {net:?}");
+    assert!(net[1].starts_with("socket(AF_INET,") && net[2].contains("sin_port=htons(53)"), "{net:?}");
+    let progs = other_programs(log, &["/bin/fotovakt"]);
+    assert_eq!(progs.len(), 1, "{progs:?}");
+    assert!(progs[0].contains("python3"), "even a failed try to start a program counts: {progs:?}");
 }
 
 #[test]
@@ -78,11 +128,13 @@ fn no_command_makes_a_network_call() {
             .arg(&log)
             .args([bin, "--store", store, "--config", cfgs])
             .args(args)
+            .env_remove("HOME")
             .output()
             .expect("strace");
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         let text = std::fs::read_to_string(&log).expect("trace");
         assert!(network_calls(&text).is_empty(), "{args:?} made network calls: {:?}", network_calls(&text));
+        assert_eq!(other_programs(&text, &[bin]), Vec::<&str>::new(), "{args:?} started another program");
         traced += 1;
     }
     // The long-running watcher, with a photo arriving while it runs; stopped by SIGTERM.
@@ -91,6 +143,7 @@ fn no_command_makes_a_network_call() {
         .args(["-f", "-qq", "-e", TRACE, "-o"])
         .arg(&log)
         .args(["timeout", "--preserve-status", "-s", "TERM", "4", bin, "--store", store, "--config", cfgs, "watch"])
+        .env_remove("HOME")
         .spawn()
         .expect("strace watch");
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -99,9 +152,11 @@ fn no_command_makes_a_network_call() {
     assert!(out.status.success(), "watch under strace: {:?}", out.status);
     let text = std::fs::read_to_string(&log).expect("trace");
     assert!(network_calls(&text).is_empty(), "watch made network calls: {:?}", network_calls(&text));
+    let timeout = calls(&text).find(|c| c.starts_with("execve(")).and_then(|c| c.split('"').nth(1)).expect("timeout");
+    assert_eq!(other_programs(&text, &[timeout, bin]), Vec::<&str>::new(), "watch started another program");
     assert!(!during.exists(), "the watcher quarantined the photo shot during the session");
     traced += 1;
-    eprintln!("{traced} commands traced, 0 network calls");
+    eprintln!("{traced} commands traced: 0 network calls, 0 other programs");
 }
 
 #[test]

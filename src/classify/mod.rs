@@ -48,7 +48,8 @@ pub struct Settings {
     pub model: Option<PathBuf>,
     /// Case head file. Default: `models/case_head.json` beside the model.
     pub head: Option<PathBuf>,
-    /// ONNX Runtime shared library; default search: `ORT_DYLIB_PATH`, beside the binary, Python's `onnxruntime`.
+    /// ONNX Runtime shared library; default search: `ORT_DYLIB_PATH`, beside the binary,
+    /// pip's `onnxruntime` (found by reading directories, never by running Python).
     pub ort_dylib: Option<PathBuf>,
     /// Intra-op threads per session. Default: 1.
     pub threads: usize,

@@ -2,12 +2,15 @@
 //!
 //! Nothing is downloaded: the shared library is searched, in this order, at
 //! `Settings.ort_dylib`, `$ORT_DYLIB_PATH`, beside the executable, and in the PyPI
-//! `onnxruntime` package (`onnxruntime/capi/libonnxruntime.so.*`) of whichever Python is
-//! on `PATH`. The process-wide `ort` environment is built once and kept for the life of
-//! the process (`ort` allows only one per process).
+//! `onnxruntime` package (`onnxruntime/capi/libonnxruntime.so.*`) of the Python
+//! installations found by reading directories (a virtualenv, the prefixes of `PATH`,
+//! pyenv, `~/.local`, `/usr/local`, `/usr`). The agent never runs an interpreter to ask:
+//! an evidence agent starts no program it found on `PATH`. The process-wide `ort`
+//! environment is built once and kept for the life of the process (`ort` allows only one
+//! per process).
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use ort::environment::Environment;
@@ -48,7 +51,7 @@ pub fn candidates(explicit: Option<&Path>) -> Vec<PathBuf> {
             }
         }
     }
-    if let Some(capi) = python_capi_dir() {
+    for capi in python_capi_dirs() {
         out.extend(libs_in(&capi));
     }
     out
@@ -69,20 +72,74 @@ fn libs_in(dir: &Path) -> Vec<PathBuf> {
     found
 }
 
-/// Where Python's `onnxruntime` package keeps its shared library, if Python has it.
-fn python_capi_dir() -> Option<PathBuf> {
-    const SCRIPT: &str = "import importlib.util as u, os; s = u.find_spec('onnxruntime'); \
-                          print(os.path.join(os.path.dirname(s.origin), 'capi') if s and s.origin else '')";
-    for python in ["python3", "python"] {
-        let Ok(out) = Command::new(python).args(["-c", SCRIPT]).output() else {
-            continue;
-        };
-        let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
-        if out.status.success() && !dir.is_empty() {
-            return Some(PathBuf::from(dir));
+/// Where the PyPI `onnxruntime` package keeps its shared library, in every Python
+/// installation that has it, found by reading directories only.
+fn python_capi_dirs() -> Vec<PathBuf> {
+    let env = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(PathBuf::from);
+    let path: Vec<PathBuf> = env("PATH").map(|p| std::env::split_paths(&p).collect()).unwrap_or_default();
+    capi_dirs(&python_prefixes(env("VIRTUAL_ENV"), &path, env("PYENV_ROOT"), env("HOME")))
+}
+
+/// `onnxruntime/capi` in the site-packages of each prefix, in prefix order.
+fn capi_dirs(prefixes: &[PathBuf]) -> Vec<PathBuf> {
+    prefixes
+        .iter()
+        .flat_map(|prefix| site_packages(prefix))
+        .map(|sp| sp.join("onnxruntime").join("capi"))
+        .filter(|capi| capi.is_dir())
+        .collect()
+}
+
+/// Installation prefixes that may hold a Python, most specific first: the active
+/// virtualenv, the parent of every `PATH` entry with a `python3` in it, pyenv's versions
+/// (its `shims` on `PATH`, or `$PYENV_ROOT`), pip's `--user` prefix, then the system ones.
+fn python_prefixes(
+    venv: Option<PathBuf>,
+    path: &[PathBuf],
+    pyenv: Option<PathBuf>,
+    home: Option<PathBuf>,
+) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = venv.into_iter().collect();
+    let mut pyenv_roots: Vec<PathBuf> = pyenv.into_iter().collect();
+    for dir in path {
+        if dir.file_name() == Some(OsStr::new("shims")) {
+            pyenv_roots.extend(dir.parent().map(Path::to_path_buf));
+        } else if dir.join("python3").is_file() {
+            out.extend(dir.parent().map(Path::to_path_buf));
         }
     }
-    None
+    for root in pyenv_roots {
+        out.extend(sorted_dirs(&root.join("versions"), |_| true));
+    }
+    out.extend(home.map(|h| h.join(".local")));
+    out.extend(["/usr/local", "/usr"].map(PathBuf::from));
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
+    out
+}
+
+/// `PREFIX/lib*/python3*/{site,dist}-packages` directories that exist.
+fn site_packages(prefix: &Path) -> Vec<PathBuf> {
+    ["lib", "lib64"]
+        .iter()
+        .flat_map(|lib| sorted_dirs(&prefix.join(lib), |n| n.starts_with("python3")))
+        .flat_map(|py| ["site-packages", "dist-packages"].map(|sp| py.join(sp)))
+        .filter(|sp| sp.is_dir())
+        .collect()
+}
+
+/// Subdirectories of `dir` whose names pass `keep`, newest name last.
+fn sorted_dirs(dir: &Path, keep: impl Fn(&str) -> bool) -> Vec<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(&keep))
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    found.sort();
+    found
 }
 
 /// Load ONNX Runtime once per process; later calls return the same outcome.
@@ -123,11 +180,48 @@ pub fn try_candidates(tried: &[PathBuf]) -> Result<(Environment, PathBuf), Strin
         }
     }
     let looked = if tried.is_empty() {
-        "no ORT_DYLIB_PATH, nothing beside the executable, no Python onnxruntime".to_string()
+        "no ORT_DYLIB_PATH, nothing beside the executable, no onnxruntime in any Python found".to_string()
     } else if reasons.is_empty() {
         format!("none of {} exists", tried.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))
     } else {
         reasons.join("; ")
     };
     Err(format!("{looked}; {HOW_TO_GET}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn python_installs_are_found_by_reading_directories_in_order() {
+        let t = tempfile::tempdir().expect("tempdir");
+        let root = t.path();
+        let mk = |rel: &str| {
+            let p = root.join(rel);
+            std::fs::create_dir_all(&p).expect("mkdir");
+            p
+        };
+        let venv_capi = mk("venv/lib/python3.12/site-packages/onnxruntime/capi");
+        let local_capi = mk("usr-local/lib/python3.11/dist-packages/onnxruntime/capi");
+        mk("usr-local/bin");
+        std::fs::write(root.join("usr-local/bin/python3"), b"").expect("python3");
+        mk("no-python/bin");
+        mk("no-python/lib/python3.11/site-packages/onnxruntime/capi");
+        let shims = mk("pyenv/shims");
+        let pyenv_old = mk("pyenv/versions/3.10.1/lib/python3.10/site-packages/onnxruntime/capi");
+        let pyenv_new = mk("pyenv/versions/3.11.7/lib/python3.11/site-packages/onnxruntime/capi");
+        mk("pyenv/versions/3.12.0/lib/python3.12/site-packages"); // a Python without onnxruntime
+        let user_capi = mk("home/.local/lib64/python3.11/site-packages/onnxruntime/capi");
+        mk("home/.local/lib/perl5/site-packages/onnxruntime/capi"); // not a Python
+        let path = [root.join("no-python/bin"), shims, root.join("usr-local/bin")];
+        let prefixes = python_prefixes(Some(root.join("venv")), &path, None, Some(root.join("home")));
+        let found: Vec<PathBuf> = capi_dirs(&prefixes).into_iter().filter(|p| p.starts_with(root)).collect();
+        assert_eq!(found, vec![venv_capi, local_capi, pyenv_old, pyenv_new, user_capi]);
+        // Nothing is listed twice when a prefix comes from two places.
+        let twice = python_prefixes(Some(root.join("usr-local")), &path, Some(root.join("pyenv")), None);
+        let unique: std::collections::HashSet<&PathBuf> = twice.iter().collect();
+        assert_eq!(unique.len(), twice.len(), "{twice:?}");
+        assert_eq!(twice.iter().filter(|p| p.ends_with("usr-local")).count(), 1);
+    }
 }
