@@ -671,18 +671,27 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
     Ok(if failed { exit::FAILURE } else { exit::OK })
 }
 
+/// SIGINT or SIGTERM asks the agent to stop cleanly; a second one, a moment later, makes
+/// it exit at once (a move cut short is recovered at the next start). A repeat within
+/// [`SAME_STOP`] is the same request delivered twice (`timeout`, shells and service
+/// managers signal the child and then its whole process group) and is ignored.
 fn spawn_signal_thread(stop: crossbeam_channel::Sender<()>) -> Result<()> {
     use signal_hook::consts::{SIGINT, SIGTERM};
+    const SAME_STOP: std::time::Duration = std::time::Duration::from_secs(1);
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]).context("installing signal handlers")?;
     std::thread::Builder::new().name("fotovakt-signals".into()).spawn(move || {
-        let mut seen = 0;
+        let mut first: Option<std::time::Instant> = None;
         for sig in signals.forever() {
-            seen += 1;
-            if seen == 1 {
-                tracing::info!(signal = sig, "stopping (signal again to exit at once)");
-                let _ = stop.send(());
-            } else {
-                std::process::exit(130);
+            match first {
+                None => {
+                    tracing::info!(signal = sig, "stopping (signal again to exit at once)");
+                    first = Some(std::time::Instant::now());
+                    let _ = stop.send(());
+                }
+                Some(at) if at.elapsed() < SAME_STOP => {
+                    tracing::debug!(signal = sig, "repeated stop signal ignored");
+                }
+                Some(_) => std::process::exit(130),
             }
         }
     })?;
