@@ -2,7 +2,8 @@
 //! temporary folder (a camera folder inside a Syncthing-synced `DCIM`, a private store beside
 //! it), shows that a store inside the synced folder is refused, starts the real watcher, writes
 //! photos the way an Android camera does, prints each decision as it happens, lets an officer
-//! tag and release, verifies the ledger and prints the statistics.
+//! tag and release, verifies the ledger, hands the case over as a package that is verified
+//! offline, and ends with the statistics and the admin's HTML report.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -33,6 +34,7 @@ pub fn run(out: &mut dyn Write, keep: bool) -> DemoResult<()> {
     if keep {
         writeln!(out, "\nkept the demo tree at {}", root.display())?;
     } else {
+        writeln!(out, "\n(the demo tree is removed now; `demo --keep` keeps it, package and report included)")?;
         let _ = std::fs::remove_dir_all(&root);
     }
     result
@@ -155,11 +157,37 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         }
         return Err("verify found problems".into());
     }
-    writeln!(out, "\n9. Admin statistics (counts and durations only):")?;
-    let s = crate::stats::collect(&agent.ledger(), agent.store())?;
+    writeln!(out, "\n9. Hand-off: the case package for the case file, checked the way its receiver would")?;
+    let package = root.join(format!("handoff/{CASE}.zip"));
+    std::fs::create_dir_all(root.join("handoff"))?;
+    let exported = agent.export(CASE, &package, Some("officer.hansen"))?;
+    writeln!(
+        out,
+        "   exported {} originals ({} bytes) with manifest and custody log to {}",
+        exported.items.len(),
+        exported.bytes,
+        package.display()
+    )?;
+    let checked = crate::export::verify_package(&package)?;
+    if !checked.problems.is_empty() {
+        return Err(format!("verify-package: {}", checked.problems.join("; ")).into());
+    }
+    writeln!(
+        out,
+        "   verify-package OK: {} files re-hashed, {} custody events, package sha256 {}",
+        checked.files,
+        checked.events,
+        checked.digest.as_deref().unwrap_or("-")
+    )?;
+
+    writeln!(out, "\n10. Admin statistics (counts and durations only):")?;
+    let s = agent.stats(false)?;
     for line in crate::stats::table(&s).lines() {
         writeln!(out, "   {line}")?;
     }
+    let report_path = root.join("report.html");
+    std::fs::write(&report_path, crate::report::html(&s))?;
+    writeln!(out, "   the same as charts, one self-contained HTML file: {}", report_path.display())?;
     writeln!(
         out,
         "\n   watcher: {} events, {} files handled, {} reconciles",

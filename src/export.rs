@@ -980,7 +980,8 @@ pub fn verify_package(path: &Path) -> Result<PackageReport, PackageError> {
                 }
             }
         }
-        if let Some(e) = events.iter().find(|e| e.kind == "decided") {
+        // The latest decision: a photo first kept and then tagged was decided twice.
+        if let Some(e) = events.iter().rev().find(|e| e.kind == "decided") {
             let d = data(e);
             for (field, value) in [("action", &m.action), ("source", &m.source), ("rule", &m.rule)] {
                 if d[field].as_str() != Some(value.as_str()) {

@@ -187,3 +187,50 @@ fn classify_prints_one_json_object_per_file_and_moves_nothing() {
     assert!(good.exists() && bad.exists(), "classify moves nothing");
     assert!(!phone.store.exists(), "classify does not even open a store");
 }
+
+/// The README's first command, end to end: the real watcher, agent, ledger and hand-off.
+#[test]
+fn demo_runs_the_whole_story_and_keeps_its_tree_when_asked() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
+        .args(["demo", "--keep"])
+        .env("FOTOVAKT_CONFIG", "/dev/null")
+        .output()
+        .expect("run demo");
+    let text = stdout(&out);
+    assert!(out.status.success(), "demo failed: {}\n{text}", stderr(&out));
+    let kept = text.lines().find_map(|l| l.strip_prefix("kept the demo tree at ")).expect("kept tree line");
+    let tree = std::path::PathBuf::from(kept.trim());
+    let cleanup = scopeguard(&tree);
+    assert!(text.contains("1. A store inside the synced folder is refused:\n   error:"), "{text}");
+    // The session's three photos, the work-site photo and the tagged one; the package holds
+    // the three with the case ID (the work-site photo has none yet).
+    assert_eq!(text.matches("QUARANTINED").count(), 5, "{text}");
+    assert!(text.contains("released"), "{text}");
+    assert!(text.contains("   OK: ") && text.contains("stored files verified"), "{text}");
+    assert!(text.contains("verify-package OK: 3 files re-hashed"), "{text}");
+    let package = tree.join("handoff/TOLL-2026-0142.zip");
+    let report = std::fs::read_to_string(tree.join("report.html")).expect("report written");
+    assert!(report.contains("<svg") && !report.contains("http://") && !report.contains("https://"));
+    // The receiver's own check, from the binary, agrees.
+    let v = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
+        .arg("verify-package")
+        .arg(&package)
+        .output()
+        .expect("verify-package");
+    assert!(v.status.success() && stdout(&v).starts_with("OK: case TOLL-2026-0142: 3 files"), "{}", stdout(&v));
+    // Only the released photo is left in the camera folder.
+    let left = text.lines().find_map(|l| l.trim().strip_prefix("camera folder now holds: ")).expect("left line");
+    assert_eq!(left.split(", ").count(), 1, "{left}");
+    drop(cleanup);
+}
+
+/// Removes the demo tree when the test ends, pass or fail.
+fn scopeguard(tree: &std::path::Path) -> impl Drop + '_ {
+    struct Rm<'a>(&'a std::path::Path);
+    impl Drop for Rm<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(self.0);
+        }
+    }
+    Rm(tree)
+}

@@ -160,6 +160,39 @@ fn export_then_verify_package_passes_for_dir_and_zip() {
     assert_eq!(phone.stored().len(), 3, "export copies; the store keeps the originals");
 }
 
+/// A photo first kept and later tagged has two `decided` events; the package carries the
+/// latest decision and must verify (found by the demo, which tags a kept photo).
+#[test]
+fn a_kept_photo_tagged_later_exports_and_verifies_with_its_latest_decision() {
+    let phone = phone_with_case("");
+    let personal = phone.camera.join("IMG_personal.jpg");
+    // Tagging by path: the config must know the camera folder.
+    let cfg = format!("cameras = [{:?}]\n[classifier]\nenabled = false\n", phone.camera);
+    std::fs::write(phone.dir.path().join("test-config.toml"), cfg).expect("config");
+    let o = phone.run(&["tag", personal.to_str().expect("utf-8"), "--case", "C-1", "--officer", "ola"]);
+    assert!(o.status.success(), "tag: {}", stderr(&o));
+    let dir = out_dir(&phone).join("C-1");
+    export(&phone, "C-1", &dir);
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("manifest.json")).expect("manifest")).expect("json");
+    let items = manifest["items"].as_array().expect("items");
+    assert_eq!(items.len(), 4);
+    let tagged = items.iter().find(|i| i["original_name"] == "IMG_personal.jpg").expect("tagged photo");
+    assert_eq!(tagged["source"], "manual", "{tagged}");
+    assert_eq!(tagged["action"], "quarantine", "{tagged}");
+    let custody: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("custody.json")).expect("custody")).expect("json");
+    let decided = custody["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .filter(|e| e["item"] == tagged["item"] && e["kind"] == "decided")
+        .count();
+    assert_eq!(decided, 2, "kept, then quarantined by the tag");
+    let v = verify_package(&dir);
+    assert!(v.status.success(), "verify-package: {}", stdout(&v));
+}
+
 fn problems_of(path: &Path) -> String {
     let v = verify_package(path);
     assert_eq!(v.status.code(), Some(1), "a damaged package must fail: {}", stdout(&v));
