@@ -917,8 +917,11 @@ impl Agent {
         if case.is_empty() {
             return Err(Error::Refused("a case ID is required".into()));
         }
-        let path = Path::new(target);
-        if path.exists() || path.symlink_metadata().is_ok() {
+        let given = Path::new(target);
+        if given.exists() || given.symlink_metadata().is_ok() {
+            // The path the custody log records, and the one scan and watch would have used
+            // for this file: never relative to wherever the officer's shell happened to be.
+            let path = &ledger_path(given);
             let resolved = crate::quarantine::placement::resolve(path);
             if resolved.starts_with(self.store.root()) {
                 let name = self.store_name_of(&resolved);
@@ -1477,4 +1480,15 @@ fn local_time(ns: i64) -> Option<chrono::NaiveDateTime> {
         .timestamp_opt(ns.div_euclid(1_000_000_000), ns.rem_euclid(1_000_000_000) as u32)
         .single()
         .map(|t| t.naive_local())
+}
+
+/// A camera-folder path as the ledger keeps it: absolute, its folder canonical, the file's
+/// own name as given (a link there is refused by intake, never followed).
+fn ledger_path(path: &Path) -> PathBuf {
+    use crate::quarantine::placement::resolve;
+    match (path.parent(), path.file_name()) {
+        (Some(parent), Some(name)) if parent.as_os_str().is_empty() => resolve(Path::new(".")).join(name),
+        (Some(parent), Some(name)) => resolve(parent).join(name),
+        _ => resolve(path),
+    }
 }

@@ -180,6 +180,37 @@ fn verify_detects_a_changed_file_and_an_edited_ledger() {
     assert!(stdout(&bad).contains("do not match its hash"), "{}", stdout(&bad));
 }
 
+/// `tag` given a path relative to the officer's shell records the absolute path scan used,
+/// and re-decides the kept photo's own item instead of starting a second one.
+#[test]
+fn tagging_by_a_relative_path_records_the_absolute_one_on_the_same_item() {
+    let phone = Phone::new();
+    let p = phone.shoot("IMG_rel.jpg", 78);
+    assert!(phone.run(&["scan"]).status.success());
+    assert!(p.exists(), "kept: no session, no model");
+    let cfg = phone.dir.path().join("cam.toml");
+    std::fs::write(&cfg, format!("cameras = [{:?}]\n[classifier]\nenabled = false\n", phone.camera)).expect("cfg");
+    let dcim = phone.camera.parent().expect("DCIM");
+    let o = phone
+        .command(&["--config", cfg.to_str().expect("utf8"), "tag", "Camera/IMG_rel.jpg", "--case", "K-7"], &[])
+        .current_dir(dcim)
+        .output()
+        .expect("tag");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!p.exists());
+    let list: serde_json::Value =
+        serde_json::from_str(&stdout(&phone.run(&["list", "--all", "--json"]))).expect("list json");
+    let items = list.as_array().expect("items");
+    assert_eq!(items.len(), 1, "the kept item was re-decided, not doubled: {list}");
+    let canonical = phone.camera.canonicalize().expect("camera").join("IMG_rel.jpg");
+    assert_eq!(items[0]["original_path"], canonical.to_str().expect("utf8"), "{list}");
+    assert_eq!(items[0]["case_id"], "K-7");
+    // And so a release puts it back where it was shot, whatever the releasing shell's folder.
+    let o = phone.run(&["release", &items[0]["id"].to_string(), "--reason", "test"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(p.exists());
+}
+
 #[test]
 fn officers_tag_and_release_with_an_audit_trail() {
     let phone = Phone::new();
