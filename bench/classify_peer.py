@@ -5,6 +5,12 @@ centre crop/resize + onnxruntime, same model, same thread count as fotovakt.
 Usage: python3 bench/classify_peer.py [--photos /tmp/fotovakt-bench-12mp-noisy] [--threads 1]
 Prints one JSON line: median/mean ms per photo.
 """
+import os
+
+# ONNX Runtime 1.31+ uploads telemetry unless told not to, before it initialises; the
+# agent turns it off the same way (src/classify/runtime.rs).
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+
 import argparse
 import json
 import statistics

@@ -22,6 +22,12 @@ Usage: python3 models/train_head.py [--data ../shared/data/eval-dev] [--model mo
 
 from __future__ import annotations
 
+import os
+
+# ONNX Runtime 1.31+ uploads telemetry unless told not to, before it initialises; the
+# agent turns it off the same way (src/classify/runtime.rs).
+os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+
 import argparse
 import csv
 import hashlib

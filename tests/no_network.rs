@@ -8,6 +8,12 @@
 //! unset so that path is taken everywhere). And it runs unchanged in a network namespace
 //! with no interfaces. (`serve-metrics` listens on a socket by design and is not part of
 //! this.)
+//!
+//! ONNX Runtime 1.31's own telemetry is the reason the watcher is traced for 15 s: unguarded,
+//! the runtime writes a device ID under `$HOME/.cache/Microsoft` at once and looks up
+//! Microsoft's collector about 9 s after start. The agent turns it off itself; every command
+//! here runs with the opt-out variable and the CI markers the runtime honours removed, so
+//! the test proves the agent's own guard, and that it leaves `$HOME` untouched.
 
 mod common;
 
@@ -32,6 +38,47 @@ const TRACE: &str = "trace=socket,socketpair,connect,bind,listen,accept,accept4,
 /// AF_UNIX sockets glibc's name service connects to for a user lookup (nscd, systemd's
 /// userdb): local IPC, never a network.
 const NAME_SERVICE_SOCKETS: [&str; 3] = ["\"/var/run/nscd/socket\"", "\"/run/nscd/socket\"", "\"/run/systemd/userdb/"];
+
+/// Variables that would turn ONNX Runtime's telemetry off without the agent's help: its
+/// opt-out, and the CI markers it treats as "do not collect".
+const TELEMETRY_SWITCHES: [&str; 12] = [
+    "ORT_DISABLE_TELEMETRY",
+    "TF_BUILD",
+    "GITHUB_ACTIONS",
+    "GITLAB_CI",
+    "CIRCLECI",
+    "TRAVIS",
+    "JENKINS_URL",
+    "CODEBUILD_BUILD_ID",
+    "BUILDKITE",
+    "TEAMCITY_VERSION",
+    "APPVEYOR",
+    "BITBUCKET_BUILD_NUMBER",
+];
+
+/// `cmd` with none of [`TELEMETRY_SWITCHES`] inherited.
+fn unguarded(cmd: &mut Command) -> &mut Command {
+    for v in TELEMETRY_SWITCHES {
+        cmd.env_remove(v);
+    }
+    cmd
+}
+
+/// Every file under `dir`.
+fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            } else {
+                out.push(e.path());
+            }
+        }
+    }
+    out
+}
 
 /// The calls in an strace log (`PID  call(...)`), without signals, exits and resumptions.
 fn calls(log: &str) -> impl Iterator<Item = &str> {
@@ -123,7 +170,7 @@ fn no_command_makes_a_network_call() {
     let mut traced = 0;
     for args in &commands {
         let log = phone.dir.path().join("trace.log");
-        let out = Command::new(strace)
+        let out = unguarded(&mut Command::new(strace))
             .args(["-f", "-qq", "-e", TRACE, "-o"])
             .arg(&log)
             .args([bin, "--store", store, "--config", cfgs])
@@ -137,13 +184,17 @@ fn no_command_makes_a_network_call() {
         assert_eq!(other_programs(&text, &[bin]), Vec::<&str>::new(), "{args:?} started another program");
         traced += 1;
     }
-    // The long-running watcher, with a photo arriving while it runs; stopped by SIGTERM.
+    // The long-running watcher, with a photo arriving while it runs, for longer than ONNX
+    // Runtime waits before its first upload; stopped by SIGTERM. Its HOME is an empty
+    // folder that must stay empty.
     let log = phone.dir.path().join("trace-watch.log");
-    let child = Command::new(strace)
+    let home = phone.dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let child = unguarded(&mut Command::new(strace))
         .args(["-f", "-qq", "-e", TRACE, "-o"])
         .arg(&log)
-        .args(["timeout", "--preserve-status", "-s", "TERM", "4", bin, "--store", store, "--config", cfgs, "watch"])
-        .env_remove("HOME")
+        .args(["timeout", "--preserve-status", "-s", "TERM", "15", bin, "--store", store, "--config", cfgs, "watch"])
+        .env("HOME", &home)
         .spawn()
         .expect("strace watch");
     std::thread::sleep(std::time::Duration::from_millis(1500));
@@ -155,8 +206,58 @@ fn no_command_makes_a_network_call() {
     let timeout = calls(&text).find(|c| c.starts_with("execve(")).and_then(|c| c.split('"').nth(1)).expect("timeout");
     assert_eq!(other_programs(&text, &[timeout, bin]), Vec::<&str>::new(), "watch started another program");
     assert!(!during.exists(), "the watcher quarantined the photo shot during the session");
+    assert_eq!(files_under(&home), Vec::<std::path::PathBuf>::new(), "the watcher wrote into HOME");
     traced += 1;
     eprintln!("{traced} commands traced: 0 network calls, 0 other programs");
+}
+
+/// ONNX Runtime, unguarded, writes a persistent device ID into `$HOME` (the control, through
+/// Python's binding of the same library); the agent's commands that load it leave `$HOME`
+/// empty.
+#[test]
+fn onnx_runtime_writes_no_device_id_for_the_agent() {
+    let phone = Phone::new();
+    let model = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/efficientnet_lite0.int8.onnx");
+    let control = phone.dir.path().join("control-home");
+    std::fs::create_dir_all(&control).expect("home");
+    let out = unguarded(&mut Command::new("python3"))
+        .args([
+            "-c",
+            "import sys, onnxruntime as o; o.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])",
+        ])
+        .arg(&model)
+        .env("HOME", &control)
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "control needs Python's onnxruntime (scripts/test installs it): {}", stderr(&out));
+    let written = files_under(&control);
+    assert!(
+        written.iter().any(|p| p.ends_with("deviceid")),
+        "control: the unguarded runtime wrote no device ID, so this test would prove nothing: {written:?}"
+    );
+
+    let home = phone.dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let cfg = phone.dir.path().join("with-model.toml");
+    std::fs::write(&cfg, format!("cameras = [{:?}]\n", phone.camera)).expect("cfg");
+    let photo = phone.shoot("IMG_home.jpg", 74);
+    let bin = env!("CARGO_BIN_EXE_fotovakt");
+    for args in [vec!["classify", "--json", photo.to_str().expect("utf8")], vec!["scan"]] {
+        let out = unguarded(&mut Command::new(bin))
+            .arg("--store")
+            .arg(&phone.store)
+            .arg("--config")
+            .arg(&cfg)
+            .args(&args)
+            .env("HOME", &home)
+            .env("NO_COLOR", "1")
+            .env("FOTOVAKT_LOG", "fotovakt=info")
+            .output()
+            .expect("run");
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains("ONNX Runtime loaded"), "{args:?} loaded the runtime: {}", stderr(&out));
+        assert_eq!(files_under(&home), Vec::<std::path::PathBuf>::new(), "{args:?} wrote into HOME");
+    }
 }
 
 #[test]

@@ -8,6 +8,15 @@
 //! an evidence agent starts no program it found on `PATH`. The process-wide `ort`
 //! environment is built once and kept for the life of the process (`ort` allows only one
 //! per process).
+//!
+//! ONNX Runtime's telemetry is always off. Official builds since 1.31 carry a 1DS client on
+//! Linux, macOS and Android that writes a device ID and an event cache under
+//! `$HOME/.cache/Microsoft/DeveloperTools/.onnxruntime` and, some seconds after start,
+//! uploads a process-information event (device ID, executable path, OS, CPU) to
+//! `mobile.events.data.microsoft.com`. `with_telemetry(false)` only quiets the per-session
+//! events; the runtime's full opt-out is the environment variable [`TELEMETRY_OFF`], read
+//! when it initialises, which fotovakt sets before it loads the library. There is no
+//! setting to turn it on.
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
@@ -25,6 +34,21 @@ pub const HOW_TO_GET: &str = "install it with `python3 -m pip install onnxruntim
 const LIB_PREFIX: &str = "libonnxruntime";
 #[cfg(not(target_os = "macos"))]
 const LIB_PREFIX: &str = "libonnxruntime.so";
+
+/// ONNX Runtime's full telemetry opt-out (name, value): with it set before the runtime
+/// initialises there is no uploader, no device ID and no offline event cache.
+pub const TELEMETRY_OFF: (&str, &str) = ("ORT_DISABLE_TELEMETRY", "1");
+
+/// Put [`TELEMETRY_OFF`] into this process's environment, whatever it held before. The
+/// binary calls this first thing in `main`, while it is the only thread; loading the
+/// runtime calls it again for library users (the JNI bridge, tests), where it is a no-op
+/// unless someone changed it.
+pub fn disable_telemetry() {
+    let (name, value) = TELEMETRY_OFF;
+    if std::env::var_os(name).as_deref() != Some(OsStr::new(value)) {
+        std::env::set_var(name, value);
+    }
+}
 
 /// The environment once it was built, or why it could not be.
 static ENV: OnceLock<Result<(Environment, PathBuf), String>> = OnceLock::new();
@@ -163,6 +187,7 @@ pub fn try_candidates(tried: &[PathBuf]) -> Result<(Environment, PathBuf), Strin
     // A bare soname ("libonnxruntime.so", no slash) is handed to dlopen as is, which searches
     // the library path: on Android that finds the AAR's library inside the APK.
     let bare = |p: &Path| p.components().count() == 1 && !p.as_os_str().is_empty();
+    disable_telemetry();
     for path in tried.iter().filter(|p| p.is_file() || bare(p)) {
         match ort::init_from(path) {
             Ok(builder) => {
@@ -171,7 +196,7 @@ pub fn try_candidates(tried: &[PathBuf]) -> Result<(Environment, PathBuf), Strin
                     .with_telemetry(false)
                     .build()
                     .map(|env| {
-                        tracing::info!(path = %path.display(), "ONNX Runtime loaded");
+                        tracing::info!(path = %path.display(), telemetry = "off", "ONNX Runtime loaded");
                         (env, path.clone())
                     })
                     .map_err(|e| format!("{}: {e}", path.display()));
