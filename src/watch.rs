@@ -7,16 +7,22 @@
 //! overflowed (`need_rescan()`), a lossless flag asks for a rescan instead. The ledger, not
 //! the event stream, is the source of truth: the consumer reconciles the folders against it
 //! at start, on that flag, and on a timer.
+//!
+//! A camera folder that is not there yet (a new phone's camera app makes `DCIM/Camera` with
+//! its first photo), or that is deleted and made again, is checked for every second: it is
+//! watched as soon as it exists and reconciled at once, so its first photos wait for a
+//! second, not for the reconcile timer.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender, TrySendError};
 use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
-use notify::{EventKind, RecursiveMode, Watcher as _};
+use notify::{EventKind, RecursiveMode};
 use serde::Serialize;
 use tracing::{debug, info, warn};
 
@@ -29,7 +35,7 @@ use crate::quarantine::fsops;
 pub enum WatchError {
     #[error("cannot start the file watcher: {0}")]
     Start(#[source] notify::Error),
-    #[error("no camera folder could be watched ({0})")]
+    #[error("no camera folder to watch ({0})")]
     NothingWatched(String),
     #[error(transparent)]
     Agent(#[from] crate::agent::Error),
@@ -79,6 +85,10 @@ struct Collector {
     events: Arc<AtomicU64>,
     lane_full: Arc<AtomicU64>,
     overflows: Arc<AtomicU64>,
+    /// The camera folders, and a flag raised when one of them is removed (its watch is gone
+    /// with it, even if a new folder with the same inode number appears at once).
+    cameras: Vec<PathBuf>,
+    folder_gone: Arc<AtomicBool>,
 }
 
 impl Collector {
@@ -102,6 +112,10 @@ impl notify::EventHandler for Collector {
         if event.need_rescan() {
             self.overflows.fetch_add(1, Ordering::Relaxed);
             self.ask_rescan();
+            return;
+        }
+        if matches!(event.kind, EventKind::Remove(_)) && event.paths.iter().any(|p| self.cameras.contains(p)) {
+            self.folder_gone.store(true, Ordering::SeqCst);
             return;
         }
         let (path, trigger) = match (&event.kind, event.paths.as_slice()) {
@@ -138,6 +152,7 @@ pub fn run(
     let events = Arc::new(AtomicU64::new(0));
     let lane_full = Arc::new(AtomicU64::new(0));
     let overflows = Arc::new(AtomicU64::new(0));
+    let folder_gone = Arc::new(AtomicBool::new(false));
     let collector = Collector {
         lane: lane_tx,
         control: ctl_tx,
@@ -145,25 +160,15 @@ pub fn run(
         events: events.clone(),
         lane_full: lane_full.clone(),
         overflows: overflows.clone(),
+        cameras: agent.cameras().to_vec(),
+        folder_gone: folder_gone.clone(),
     };
     let mut watcher = notify::recommended_watcher(collector).map_err(WatchError::Start)?;
-    let mut failures = Vec::new();
-    for cam in agent.cameras() {
-        match watcher.watch(cam, RecursiveMode::NonRecursive) {
-            Ok(()) => info!(folder = %cam.display(), "watching"),
-            Err(e) => {
-                warn!(folder = %cam.display(), error = %e, "cannot watch camera folder");
-                failures.push(format!("{}: {e}", cam.display()));
-            }
-        }
+    if agent.cameras().is_empty() {
+        return Err(WatchError::NothingWatched("none configured; use --camera DIR".into()));
     }
-    if failures.len() == agent.cameras().len() {
-        return Err(WatchError::NothingWatched(if failures.is_empty() {
-            "none configured; use --camera DIR".into()
-        } else {
-            failures.join("; ")
-        }));
-    }
+    let mut folders = Folders::new(agent.cameras());
+    folders.refresh(&mut watcher);
     let settle = agent.config().settle;
     let interval = agent.config().reconcile_interval;
     let mut cx =
@@ -171,9 +176,11 @@ pub fn run(
     cx.reconcile(&mut observe);
     agent.warn_overdue();
     let mut next_reconcile = Instant::now() + interval;
+    let mut next_folder_check = Instant::now() + FOLDER_CHECK;
     loop {
         let next_settle = cx.settling.values().map(|(t, _)| *t + settle).min();
-        let deadline = next_settle.map_or(next_reconcile, |s| s.min(next_reconcile));
+        let next = next_reconcile.min(next_folder_check);
+        let deadline = next_settle.map_or(next, |s| s.min(next));
         let timeout = deadline.saturating_duration_since(Instant::now());
         select! {
             recv(stop) -> _ => break,
@@ -206,6 +213,16 @@ pub fn run(
                 cx.unflushed = true;
             }
         }
+        if Instant::now() >= next_folder_check {
+            if folder_gone.swap(false, Ordering::SeqCst) {
+                folders.forget_watches();
+            }
+            if folders.refresh(&mut watcher) {
+                // Whatever was written before the watch took hold.
+                cx.reconcile(&mut observe);
+            }
+            next_folder_check = Instant::now() + FOLDER_CHECK;
+        }
         if Instant::now() >= next_reconcile {
             cx.reconcile(&mut observe);
             agent.warn_overdue();
@@ -222,6 +239,77 @@ pub fn run(
     report.overflows = overflows.load(Ordering::Relaxed);
     info!(?report, "watcher stopped");
     Ok(report)
+}
+
+/// How often the camera folders themselves are checked (appeared, gone, replaced).
+const FOLDER_CHECK: Duration = Duration::from_secs(1);
+
+/// The camera folders and which directory of each is watched now, by its identity.
+struct Folders {
+    list: Vec<Folder>,
+}
+
+struct Folder {
+    path: PathBuf,
+    /// (device, inode) of the directory the watch is on; `None` while not watched.
+    watched: Option<(u64, u64)>,
+    /// The last problem logged, so a lasting one is logged once, not every second.
+    problem: Option<String>,
+}
+
+impl Folders {
+    fn new(paths: &[PathBuf]) -> Folders {
+        Folders { list: paths.iter().map(|p| Folder { path: p.clone(), watched: None, problem: None }).collect() }
+    }
+
+    /// A camera folder was removed: watch every folder afresh at the next refresh.
+    fn forget_watches(&mut self) {
+        for f in &mut self.list {
+            f.watched = None;
+        }
+    }
+
+    /// Bring the watches in line with the folders on disk. True when a folder was newly
+    /// watched (it appeared, or was replaced): the caller reconciles.
+    fn refresh(&mut self, watcher: &mut impl notify::Watcher) -> bool {
+        let mut added = false;
+        for f in &mut self.list {
+            let now = dir_identity(&f.path);
+            if now.is_some() && now == f.watched {
+                continue;
+            }
+            // Deleted or replaced: the kernel dropped the old watch with the directory.
+            f.watched = None;
+            let _ = watcher.unwatch(&f.path);
+            let Some(id) = now else {
+                note(f, "camera folder does not exist (yet); it is watched as soon as it appears");
+                continue;
+            };
+            match watcher.watch(&f.path, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    info!(folder = %f.path.display(), "watching");
+                    f.watched = Some(id);
+                    f.problem = None;
+                    added = true;
+                }
+                Err(e) => note(f, &format!("cannot watch camera folder: {e}")),
+            }
+        }
+        added
+    }
+}
+
+/// Log `problem` for `f` unless it is the one logged last.
+fn note(f: &mut Folder, problem: &str) {
+    if f.problem.as_deref() != Some(problem) {
+        warn!(folder = %f.path.display(), "{problem}");
+        f.problem = Some(problem.to_string());
+    }
+}
+
+/// (device, inode) of `path` if it is a directory (links followed, as the watch does).
+fn dir_identity(path: &Path) -> Option<(u64, u64)> {
+    std::fs::metadata(path).ok().filter(|m| m.is_dir()).map(|m| (m.dev(), m.ino()))
 }
 
 /// The consumer side: handles paths, tracks files that are still settling, reconciles.

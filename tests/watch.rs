@@ -179,3 +179,39 @@ fn watch_command_runs_until_sigterm_and_reconciles_at_start() {
     assert!(report["handled"].as_u64().unwrap_or(0) >= 2, "{report}");
     assert!(phone.in_camera().is_empty());
 }
+
+/// A camera folder that is not there at start (a new phone's camera app makes it with the
+/// first photo) is watched as soon as it appears, and again after it is deleted and made
+/// anew (same path, perhaps the same inode number); its photos are handled within seconds,
+/// not at the reconcile timer (an hour here).
+#[test]
+fn a_camera_folder_that_appears_later_or_is_made_again_is_watched_at_once() {
+    let phone = Phone::new();
+    std::fs::remove_dir(&phone.camera).expect("no camera folder yet");
+    let mut config = phone.config();
+    config.classifier.enabled = false;
+    config.reconcile_interval = Duration::from_secs(3600);
+    let agent = Arc::new(Agent::open(config).expect("agent opens without its camera folder"));
+    agent.session_start("K-20", None, None).expect("session");
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let guard = WatchGuard::spawn(agent.clone(), WatchOptions::default(), move |o: &Outcome| {
+        let _ = tx.send(o.clone());
+    })
+    .expect("the watcher starts and waits for the folder");
+    std::thread::sleep(Duration::from_millis(300));
+    std::fs::create_dir(&phone.camera).expect("camera app makes the folder");
+    let first = phone.shoot("IMG_first.jpg", 40);
+    assert!(wait_until(Duration::from_secs(10), || phone.stored().len() == 1), "the first photo was handled");
+    assert!(!first.exists());
+    // Deleted and made again at once (a user clearing the folder, a camera app reset).
+    std::fs::remove_dir_all(&phone.camera).expect("rm");
+    std::fs::create_dir(&phone.camera).expect("mkdir");
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = phone.shoot("IMG_second.jpg", 41);
+    assert!(wait_until(Duration::from_secs(10), || phone.stored().len() == 2), "the remade folder is watched");
+    assert!(!second.exists());
+    let report = guard.stop().expect("stop");
+    let quarantined = rx.try_iter().filter(|o| o.kind == OutcomeKind::Quarantined).count();
+    assert_eq!(quarantined, 2, "{report:?}");
+    assert!(report.reconciles < 5, "handled by watches, not by a reconcile loop: {report:?}");
+}
