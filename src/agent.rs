@@ -1217,10 +1217,17 @@ impl Agent {
                 )))
             }
         }
+        self.check_private_place(out, "a case package", "an evidence package")
+    }
+
+    /// `out` is neither in a camera folder, a synced or media-indexed place, nor the store:
+    /// what the agent writes for people (packages, reports) never lands where a sync client
+    /// or a gallery would take it.
+    fn check_private_place(&self, out: &Path, what: &str, why: &str) -> Result<(), Error> {
         if let Err(e) = crate::quarantine::placement::check(out, &self.cameras, &self.config.sync_roots) {
             return Err(Error::Refused(format!(
-                "refusing to write a case package to {}: {} ({}); an evidence package there could be synced or \
-                 indexed: choose a private folder",
+                "refusing to write {what} to {}: {} ({}); {why} there could be synced or indexed: choose a private \
+                 folder",
                 out.display(),
                 e.reason,
                 e.marker.display()
@@ -1233,6 +1240,26 @@ impl Agent {
             )));
         }
         Ok(())
+    }
+
+    /// Write the admin report (`report::html` of [`Agent::stats`]) to `out`, never into a
+    /// camera folder, a synced or media-indexed place, or the store. Replaces an earlier
+    /// report there in one step (written beside it, then renamed).
+    pub fn write_report(&self, out: &Path) -> Result<(), Error> {
+        self.check_private_place(out, "the report", "the quarantine statistics")?;
+        let html = crate::report::html(&self.stats(false)?);
+        let name = out.file_name().ok_or_else(|| Error::Refused(format!("{}: not a file name", out.display())))?;
+        let tmp = out.with_file_name(format!(".{}.fotovakt-partial-{}", name.to_string_lossy(), std::process::id()));
+        let written = (|| {
+            let mut f = std::fs::File::create(&tmp)?;
+            std::io::Write::write_all(&mut f, html.as_bytes())?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, out)
+        })();
+        written.map_err(|source| {
+            let _ = std::fs::remove_file(&tmp);
+            Error::Io { path: out.to_path_buf(), source }
+        })
     }
 
     /// Export a case: its quarantined items' originals, a manifest (JSON and CSV) and their

@@ -376,6 +376,16 @@ fn run(cli: Cli) -> Result<u8> {
             if agent.cameras().is_empty() {
                 return Err(Usage("no camera folder: pass --camera DIR or set `cameras` in the config".into()).into());
             }
+            // A camera folder that cannot be read is an error of this scan (the others are
+            // still scanned), not "nothing new".
+            let unreadable: Vec<String> = agent
+                .cameras()
+                .iter()
+                .filter_map(|c| std::fs::read_dir(c).err().map(|e| format!("{}: {e}", c.display())))
+                .collect();
+            for u in &unreadable {
+                eprintln!("fotovakt: cannot read camera folder {u}");
+            }
             let files = agent.pending_files(Duration::ZERO)?;
             let bar = if std::io::stderr().is_terminal() && !json {
                 indicatif::ProgressBar::new(files.len() as u64)
@@ -419,7 +429,7 @@ fn run(cli: Cli) -> Result<u8> {
                     break;
                 }
             }
-            let failed = counts.contains_key("retry");
+            let failed = counts.contains_key("retry") || !unreadable.is_empty();
             bar.finish_and_clear();
             agent.flush()?;
             if !json {
@@ -451,6 +461,10 @@ fn run(cli: Cli) -> Result<u8> {
             let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
             match action {
                 SessionAction::Start { case, duration, officer: o } => {
+                    // Opening a session closes the one open (the ledger says "replaced"); say so.
+                    if let Some(prev) = agent.ledger().open_session()? {
+                        writeln!(out, "session {} for case {} closed (replaced)", prev.id, prev.case_id)?;
+                    }
                     let s = agent.session_start(case, officer(o).as_deref(), *duration)?;
                     writeln!(out, "session {} open for case {}{}", s.id, s.case_id, until_text(s.until_ms))?;
                 }
@@ -550,8 +564,7 @@ fn run(cli: Cli) -> Result<u8> {
         }
         Command::Report { out: path } => {
             let agent = Agent::open_without_model(load_config(&cli, &[])?)?;
-            let s = agent.stats(false)?;
-            std::fs::write(path, crate::report::html(&s)).with_context(|| format!("writing {}", path.display()))?;
+            agent.write_report(path)?;
             writeln!(out, "report written to {}", path.display())?;
             Ok(exit::OK)
         }

@@ -186,7 +186,7 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         writeln!(out, "   {line}")?;
     }
     let report_path = root.join("report.html");
-    std::fs::write(&report_path, crate::report::html(&s))?;
+    agent.write_report(&report_path)?;
     writeln!(out, "   the same as charts, one self-contained HTML file: {}", report_path.display())?;
     writeln!(
         out,

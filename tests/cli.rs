@@ -31,6 +31,12 @@ fn sessions_open_show_and_close() {
     assert!(stdout(&s).contains("closed"), "{}", stdout(&s));
     let s = phone.run(&["session", "status"]);
     assert!(stdout(&s).contains("no session open"), "{}", stdout(&s));
+    // Opening a session while one is open closes that one, and says so.
+    assert!(phone.run(&["session", "start", "--case", "A-1"]).status.success());
+    let s = phone.run(&["session", "start", "--case", "B-2"]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert!(stdout(&s).contains("for case A-1 closed (replaced)") && stdout(&s).contains("open for case B-2"));
+    assert!(stdout(&phone.run(&["session", "stop"])).contains("for case B-2 closed"));
     phone.shoot("IMG_after.jpg", 99);
     assert!(phone.run(&["scan"]).status.success());
     assert!(phone.camera.join("IMG_after.jpg").exists(), "after the session: kept");
@@ -125,6 +131,18 @@ fn list_and_show_tell_the_custody_story() {
     }
     let o = phone.run(&["show", "zz"]);
     assert_eq!(o.status.code(), Some(1));
+}
+
+/// `scan` of a camera folder that is not there says so and fails; the others are scanned.
+#[test]
+fn scan_of_a_missing_camera_folder_is_an_error_not_nothing_new() {
+    let phone = Phone::new();
+    phone.shoot("IMG_there.jpg", 5);
+    let missing = phone.dir.path().join("phone/DCIM/Kamera");
+    let o = phone.run(&["scan", "--camera", missing.to_str().expect("utf8")]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    assert!(stderr(&o).contains("cannot read camera folder") && stderr(&o).contains("Kamera"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("kept 1"), "the real camera folder was still scanned: {}", stdout(&o));
 }
 
 #[test]

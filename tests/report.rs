@@ -163,6 +163,34 @@ fn assert_metrics_match(markup: &str, json: &serde_json::Value) -> usize {
     pairs.len()
 }
 
+/// The report goes where people keep documents, never where a sync client or gallery takes
+/// files; an earlier report is replaced whole.
+#[test]
+fn report_refuses_synced_camera_and_store_places_and_replaces_an_old_one() {
+    let phone = phone_with_all_states();
+    for (place, why) in [
+        (phone.camera.join("report.html"), "refusing to write the report"),
+        (phone.dir.path().join("phone/DCIM/report.html"), "Syncthing"),
+        (phone.store.join("report.html"), "inside the quarantine store"),
+    ] {
+        let o = phone.run(&["report", "--out", &place.to_string_lossy()]);
+        assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+        assert!(stderr(&o).contains(why), "{place:?}: {}", stderr(&o));
+        assert!(!place.exists(), "nothing written to {place:?}");
+    }
+    let path = phone.dir.path().join("report.html");
+    std::fs::write(&path, b"yesterday's report").expect("old report");
+    let (_, html) = write_report(&phone);
+    assert!(html.starts_with("<!DOCTYPE html>") || html.starts_with("<!doctype html>"), "{}", &html[..40]);
+    let left: Vec<String> = std::fs::read_dir(phone.dir.path())
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("fotovakt-partial"))
+        .collect();
+    assert!(left.is_empty(), "{left:?}");
+}
+
 #[test]
 fn report_is_self_contained_and_tells_the_same_numbers_as_stats_json() {
     let phone = phone_with_all_states();
