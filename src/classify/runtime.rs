@@ -42,7 +42,10 @@ pub const TELEMETRY_OFF: (&str, &str) = ("ORT_DISABLE_TELEMETRY", "1");
 /// Put [`TELEMETRY_OFF`] into this process's environment, whatever it held before. The
 /// binary calls this first thing in `main`, while it is the only thread; loading the
 /// runtime calls it again for library users (the JNI bridge, tests), where it is a no-op
-/// unless someone changed it.
+/// unless someone changed it. There other threads may exist, and glibc's `setenv` is not
+/// safe against a concurrent `getenv`: a host embedding the library should set the
+/// variable itself before it starts threads (the Android shell's process is the one case,
+/// and it loads the runtime once, early).
 pub fn disable_telemetry() {
     let (name, value) = TELEMETRY_OFF;
     if std::env::var_os(name).as_deref() != Some(OsStr::new(value)) {
