@@ -20,7 +20,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{stderr, Phone};
+use common::{files_under, stderr, Phone};
 
 fn strace() -> &'static str {
     let path = "/usr/bin/strace";
@@ -62,22 +62,6 @@ fn unguarded(cmd: &mut Command) -> &mut Command {
         cmd.env_remove(v);
     }
     cmd
-}
-
-/// Every file under `dir`.
-fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                stack.push(e.path());
-            } else {
-                out.push(e.path());
-            }
-        }
-    }
-    out
 }
 
 /// The calls in an strace log (`PID  call(...)`), without signals, exits and resumptions.

@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use fotovakt::sample::SamplePhoto;
 
-use crate::common::{sha256, Phone};
+use crate::common::{files_under, sha256, Phone};
 
 /// The work site of the rig's config; photos shot inside it are quarantined.
 const SITE: (f64, f64) = (69.6617, 30.1271);
@@ -34,17 +34,7 @@ const SITE: (f64, f64) = (69.6617, 30.1271);
 /// Fault points a move into the store reaches, per filesystem layout.
 const IN_SAME_FS: &[&str] =
     &["before_lock", "before_journal", "after_journal", "after_rename", "before_commit", "after_commit"];
-const IN_CROSS_FS: &[&str] = &[
-    "before_lock",
-    "before_journal",
-    "after_journal",
-    "mid_copy",
-    "after_copy_fsync",
-    "after_rename",
-    "before_unlink",
-    "before_commit",
-    "after_commit",
-];
+const IN_CROSS_FS: &[&str] = fotovakt::fault::POINTS;
 /// Fault points a release (move back out) reaches.
 const OUT_SAME_FS: &[&str] = &["after_journal", "after_rename"];
 const OUT_CROSS_FS: &[&str] = &["after_journal", "mid_copy", "after_copy_fsync", "after_rename", "before_unlink"];
@@ -414,12 +404,12 @@ impl Rig {
         }
         // No staging or partial files anywhere; nothing unexpected in the camera folder.
         let mut leftovers = Vec::new();
-        walk(&self.phone.store, &mut |p| {
+        for p in files_under(&self.phone.store) {
             let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
             if p.starts_with(self.phone.store.join("tmp")) || n.ends_with(".part") || n.ends_with(".tmp") {
                 leftovers.push(p.display().to_string());
             }
-        });
+        }
         let expected: std::collections::HashSet<&str> = self.photos.iter().map(|p| p.name.as_str()).collect();
         for e in std::fs::read_dir(&self.phone.camera).map_err(|e| format!("camera: {e}"))?.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
@@ -464,15 +454,15 @@ impl Rig {
     fn listing(&self) -> String {
         let mut s = String::new();
         for root in [&self.phone.camera, &self.phone.store] {
-            walk(root, &mut |p| {
-                let len = std::fs::symlink_metadata(p).map(|m| m.len()).unwrap_or(0);
+            for p in files_under(root) {
+                let len = std::fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0);
                 let h = if p.to_string_lossy().contains("ledger") || p.ends_with("move.lock") {
                     String::new()
                 } else {
-                    std::fs::read(p).map(|b| short_hash(&b)).unwrap_or_default()
+                    std::fs::read(&p).map(|b| short_hash(&b)).unwrap_or_default()
                 };
                 s.push_str(&format!("    {} {len} {h}\n", p.display()));
-            });
+            }
         }
         s
     }
@@ -481,19 +471,6 @@ impl Rig {
 fn short_hash(b: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(b))[..16].to_string()
-}
-
-fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
-    let Ok(rd) = std::fs::read_dir(dir) else { return };
-    let mut entries: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
-    entries.sort();
-    for p in entries {
-        if p.is_dir() {
-            walk(&p, f);
-        } else {
-            f(&p);
-        }
-    }
 }
 
 fn tail(log: &Path) -> String {

@@ -220,3 +220,19 @@ pub fn phone_with_all_states() -> Phone {
     ok(phone.run(&["release", &session_item.to_string(), "--reason", "not case material", "--officer", "officer-a"]));
     phone
 }
+
+/// Every file under `dir` (not the directories), recursively, sorted; nothing if `dir` is
+/// missing.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir).into_iter().flatten().flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        if p.is_dir() {
+            out.extend(files_under(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
