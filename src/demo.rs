@@ -144,6 +144,7 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
     print_outcome(out, &released)?;
     // The release lands back in the camera folder; the watcher sees it and leaves it alone.
     let back = wait_for(&rx, Path::new(&released.path).file_name().and_then(|n| n.to_str()).unwrap_or_default(), true)?;
+    writeln!(out, "   back in the camera folder; the watcher sees it and leaves it (same SHA-256 as the release):")?;
     print_outcome(out, &back)?;
 
     let report = guard.stop()?;
