@@ -43,6 +43,12 @@ pub struct Config {
     pub classifier: classify::Settings,
     /// How long store files are kept; see [`RetentionConfig`].
     pub retention: RetentionConfig,
+    /// Whether reads of camera files return exactly the bytes the camera wrote. On Android
+    /// this is `false` while `ACCESS_MEDIA_LOCATION` is not granted: MediaProvider then
+    /// redacts EXIF GPS on read, and the agent must not store (or delete the original on the
+    /// strength of) altered bytes. The Android shell sets it from the permission at every
+    /// start. Default: `true` (a host filesystem returns what was written).
+    pub media_location_access: bool,
 }
 
 impl Default for Config {
@@ -60,6 +66,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             classifier: classify::Settings::default(),
             retention: RetentionConfig::default(),
+            media_location_access: true,
         }
     }
 }
