@@ -27,6 +27,10 @@ import os
 # ONNX Runtime 1.31+ uploads telemetry unless told not to, before it initialises; the
 # agent turns it off the same way (src/classify/runtime.rs).
 os.environ["ORT_DISABLE_TELEMETRY"] = "1"
+# One BLAS thread: the fits are small, and on a shared 2-core machine a thread pool per fit
+# made each one ~8x slower than a single thread.
+for _v in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
 
 import argparse
 import csv
@@ -141,31 +145,58 @@ def to_input(views) -> np.ndarray:
     return ((a - 127.0) / 128.0).transpose(0, 3, 1, 2).copy()
 
 
-def extract(data: Path, model: Path, n_aug: int, seed: int, cache: Path | None):
+def file_sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def extract_dir(data: Path, model: Path, n_aug: int, seed: int, cache: Path | None):
+    """Run the model on every photo of one labelled folder (view 0 + n_aug views).
+
+    Cached in `cache` by (model sha256, labels.tsv sha256, views, seed): each model's
+    features are extracted once. Photo k's augmentations use its own generator
+    (seed, k), so a folder's features do not depend on which other folders are used.
+    """
     import onnxruntime as ort
 
-    rows = list(csv.DictReader(open(data / "labels.tsv"), delimiter="\t"))
-    key = hashlib.sha256(f"{model.read_bytes()[:1<<20]!r}{n_aug}{seed}{len(rows)}".encode()).hexdigest()[:16]
-    if cache and (cache / f"feat-{key}.npz").exists():
-        z = np.load(cache / f"feat-{key}.npz", allow_pickle=False)
+    labels = data / "labels.tsv"
+    rows = list(csv.DictReader(open(labels), delimiter="\t"))
+    key = hashlib.sha256(f"{file_sha(model)}|{file_sha(labels)}|{n_aug}|{seed}".encode()).hexdigest()[:16]
+    f = cache / f"feat-{data.name}-{key}.npz" if cache else None
+    if f is not None and f.exists():
+        z = np.load(f, allow_pickle=False)
         return rows, z["logits"], z["emb"], z["img"], z["view"]
     so = ort.SessionOptions()
-    so.intra_op_num_threads = 2
+    so.intra_op_num_threads = int(os.environ.get("FOTOVAKT_TRAIN_THREADS", "1"))
     sess = ort.InferenceSession(str(model), so, providers=["CPUExecutionProvider"])
-    rng = np.random.default_rng(seed)
     L, E, I, V = [], [], [], []
     for i, r in enumerate(rows):
+        rng = np.random.default_rng([seed, i])
         views = load_views(data / r["path"], rng, n_aug)
         lg, em = sess.run(None, {"input": to_input(views)})
         L.append(lg)
         E.append(em)
         I += [i] * len(views)
         V += list(range(len(views)))
+        if i % 50 == 0:
+            print(f"  {data.name} {i}/{len(rows)}", file=sys.stderr, flush=True)
     out = (np.concatenate(L), np.concatenate(E), np.array(I), np.array(V))
-    if cache:
+    if f is not None:
         cache.mkdir(exist_ok=True)
-        np.savez(cache / f"feat-{key}.npz", logits=out[0], emb=out[1], img=out[2], view=out[3])
+        np.savez(f, logits=out[0], emb=out[1], img=out[2], view=out[3])
     return (rows, *out)
+
+
+def extract(datas: list[Path], model: Path, n_aug: int, seed: int, cache: Path | None):
+    """All folders together; rows get `dataset` (folder name) added."""
+    R, L, E, I, V = [], [], [], [], []
+    for d in datas:
+        rows, lg, em, im, vw = extract_dir(d, model, n_aug, seed, cache)
+        I.append(im + len(R))
+        R += [dict(r, dataset=d.name) for r in rows]
+        L.append(lg)
+        E.append(em)
+        V.append(vw)
+    return R, np.concatenate(L), np.concatenate(E), np.concatenate(I), np.concatenate(V)
 
 
 # ----------------------------------------------------------------------------- head
@@ -173,25 +204,30 @@ class Head:
     """Multinomial logistic regression over the photo categories; case_score sums the case ones.
 
     Learning the personal categories too (pets, food, family indoors, ...) gives the
-    case/personal boundary more shape than a binary fit on 305 photos.
+    case/personal boundary more shape than a binary fit on a few hundred photos.
     """
 
     def __init__(self, C: float = 0.3, prior_gain: float = 1.0):
         self.C, self.prior_gain = C, prior_gain
 
-    def fit(self, X: np.ndarray, cat: np.ndarray, case_of_cat: np.ndarray):
+    def fit(self, X: np.ndarray, cat: np.ndarray, case_of_cat: np.ndarray, weight: np.ndarray):
         from sklearn.linear_model import LogisticRegression
 
         self.case_of_cat = case_of_cat
         self.mean = X.mean(0)
         self.std = X.std(0) + 1e-6
-        self.lr = LogisticRegression(C=self.C, max_iter=5000, class_weight="balanced")
-        self.lr.fit((X - self.mean) / self.std, cat)
+        self.lr = LogisticRegression(C=self.C, max_iter=5000)
+        self.lr.fit((X - self.mean) / self.std, cat, sample_weight=weight * len(weight) / weight.sum())
         return self
 
-    def head_prob(self, X: np.ndarray) -> np.ndarray:
+    def cat_prob(self, X: np.ndarray) -> np.ndarray:
+        """Category probabilities, columns in category order (all categories are trained)."""
         P = self.lr.predict_proba((X - self.mean) / self.std)
-        return P[:, self.case_of_cat[self.lr.classes_] == 1].sum(1)
+        assert list(self.lr.classes_) == list(range(len(self.case_of_cat)))
+        return P
+
+    def head_prob(self, X: np.ndarray) -> np.ndarray:
+        return self.cat_prob(X)[:, self.case_of_cat == 1].sum(1)
 
     def score(self, X: np.ndarray, strong: np.ndarray) -> np.ndarray:
         return combine(self.head_prob(X), strong, self.prior_gain)
@@ -201,6 +237,27 @@ class Head:
         W = self.lr.coef_ / self.std
         b = self.lr.intercept_ - (self.lr.coef_ * self.mean / self.std).sum(1)
         return W, b
+
+
+def photo_weights(cats: np.ndarray, sources: np.ndarray, scheme: str) -> np.ndarray:
+    """Per-photo training weight.
+
+    `category`: every category weighs the same (the old `class_weight="balanced"`), so the
+    extra set's lean to case material (221 of 276) does not tilt the case/personal line.
+    `source`: as `category`, and inside a category a source weighs sqrt(its photos), not
+    its photos: 61 augmented web handguns from one Roboflow export count as ~8 photos'
+    worth against the 19 of another source, so the look of one source teaches less.
+    """
+    w = np.ones(len(cats))
+    if scheme == "source":
+        for c in set(cats):
+            for s_ in set(sources[cats == c]):
+                m = (cats == c) & (sources == s_)
+                w[m] = 1.0 / np.sqrt(m.sum())
+    for c in set(cats):
+        m = cats == c
+        w[m] /= w[m].sum()
+    return w / w.mean()
 
 
 def combine(p_head: np.ndarray, strong: np.ndarray, gain: float) -> np.ndarray:
@@ -223,6 +280,7 @@ def report(scores, y, cats, thr) -> dict:
     out = {"threshold": round(float(thr), 4),
            "case_precision": round(tp / max(tp + fp, 1), 4),
            "case_recall": round(tp / max(tp + fn, 1), 4),
+           "personal_taken": round(fp / max(int((y == 0).sum()), 1), 4),
            "categories": {}}
     for c in sorted(set(cats)):
         m = cats == c
@@ -230,85 +288,189 @@ def report(scores, y, cats, thr) -> dict:
         correct = (pred[m] == (truth == 1)).mean()
         out["categories"][c] = {"label": "case" if truth else "personal", "n": int(m.sum()),
                                 "correct": round(float(correct), 4)}
+    out["worst"] = min(out["categories"], key=lambda c: out["categories"][c]["correct"])
     return out
 
 
-def cross_validate(F, strong, cat, img, view, cats_img, case_of_cat, C, gain, folds, repeats, seed):
-    from sklearn.model_selection import StratifiedKFold
-
-    n = len(cats_img)
-    oof = np.zeros((repeats, n))
-    for r in range(repeats):
-        skf = StratifiedKFold(folds, shuffle=True, random_state=seed + r)
-        for tr, te in skf.split(np.zeros(n), cats_img):
-            trm = np.isin(img, tr)
-            tem = np.isin(img, te) & (view == 0)
-            h = Head(C, gain).fit(F[trm], cat[trm], case_of_cat)
-            oof[r, img[tem]] = h.score(F[tem], strong[tem])
+def cross_validate(X_of, cat, img, w, splits, case_of_cat, C):
+    """Out-of-fold category probabilities (one row per photo) for the given photo splits;
+    augmented views of a test photo never train its fold."""
+    n = int(img.max()) + 1
+    oof = np.full((n, len(case_of_cat)), np.nan)
+    for tr, te in splits:
+        trm = np.isin(img, tr)
+        h = Head(C).fit(X_of["train"][trm], cat[trm], case_of_cat, w[img[trm]])
+        oof[te] = h.cat_prob(X_of["test"][te])
     return oof
+
+
+def scores_with_priors(P, strong, case_of_cat, gain, delta):
+    """Case score from category probabilities after per-category log-prior shifts `delta`
+    (what adding `delta` to the head's category biases does)."""
+    Q = P * np.exp(delta)[None, :]
+    Q /= Q.sum(1, keepdims=True)
+    return combine(Q[:, case_of_cat == 1].sum(1), strong, gain)
+
+
+PRIOR_STEPS = [0.0, 0.5, 1.0, 1.5, 2.0, 3.0]
+
+
+def fit_priors(P, strong, y, case_of_cat, gain, recall):
+    """Per-category log-prior shifts for the case categories (0..3, coordinate ascent, two
+    passes) that minimise the personal photos taken at the threshold keeping `recall`.
+    A category a held-out source shows to be under-scored (broken windows of buildings when
+    the only other damage photos are cars) gets more prior instead of every photo a lower
+    threshold. Ties keep the smaller shift."""
+    delta = np.zeros(len(case_of_cat))
+
+    def cost(d):
+        sc = scores_with_priors(P, strong, case_of_cat, gain, d)
+        thr = pick_threshold(sc, y, recall)
+        return (sc[y == 0] >= thr).mean()
+
+    best = cost(delta)
+    for _ in range(2):
+        for k in np.where(case_of_cat == 1)[0]:
+            for step in PRIOR_STEPS:
+                d = delta.copy()
+                d[k] = step
+                c = cost(d)
+                if c < best - 1e-9 or (abs(c - best) <= 1e-9 and step < delta[k]):
+                    best, delta = c, d
+    return delta
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--data", type=Path, default=HERE.parent.parent / "shared/data/eval-dev")
+    shared = HERE.parent.parent / "shared/data"
+    ap.add_argument("--data", type=Path, action="append",
+                    help="labelled photo folder (repeatable); default eval-dev and train-extra")
     ap.add_argument("--model", type=Path, default=HERE / "efficientnet_lite0.int8.onnx")
     ap.add_argument("--out", type=Path, default=HERE / "case_head.json")
     ap.add_argument("--aug", type=int, default=8, help="augmented views per photo")
     ap.add_argument("--C", type=float, default=0.3)
     ap.add_argument("--prior-gain", type=float, default=1.0)
+    ap.add_argument("--weighting", choices=["category", "source"], default="source")
+    ap.add_argument("--tta", action="store_true", help="score the mean of centre crop and mirror")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--cache", type=Path, default=HERE / ".cache")
-    ap.add_argument("--sweep", action="store_true", help="print CV for a grid of C / prior gain")
+    ap.add_argument("--sweep", action="store_true", help="print grouped CV for a grid of C / prior gain")
+    ap.add_argument("--sweep-C", default="0.1,0.3,1.0")
+    ap.add_argument("--sweep-weighting", default="category,source")
+    ap.add_argument("--sweep-gain", default="1.0")
+    ap.add_argument("--no-write", action="store_true", help="cross-validate only")
     args = ap.parse_args()
+    datas = args.data or [shared / "eval-dev", shared / "train-extra"]
 
-    rows, logits, emb, img, view = extract(args.data, args.model, args.aug, args.seed, args.cache)
+    rows, logits, emb, img, view = extract(datas, args.model, args.aug, args.seed, args.cache)
     cats_img = np.array([r["category"] for r in rows])
+    src_img = np.array([r["source_repo"] for r in rows])
     yi = np.array([1 if r["label"] == "case" else 0 for r in rows])
     categories = sorted(set(cats_img))
     case_of_cat = np.array([int(yi[cats_img == c][0]) for c in categories])
     cat = np.array([categories.index(c) for c in cats_img])[img]
     F = features(logits, emb)
-    strong = strong_prob(logits)
+    n = len(rows)
+    v0 = np.zeros(n, int)
+    v0[img[view == 0]] = np.where(view == 0)[0]
+    if args.tta:
+        v1 = np.zeros(n, int)
+        v1[img[view == 1]] = np.where(view == 1)[0]
+        lt, et = (logits[v0] + logits[v1]) / 2, (emb[v0] + emb[v1]) / 2
+    else:
+        lt, et = logits[v0], emb[v0]
+    X_of = {"train": F, "test": features(lt, et)}
+    strong_t = strong_prob(lt)
 
-    def run(C, gain):
-        oof = cross_validate(F, strong, cat, img, view, cats_img, case_of_cat, C, gain,
-                             args.folds, args.repeats, args.seed)
-        # one threshold from all repeats' out-of-fold scores
-        thr = pick_threshold(oof.ravel(), np.tile(yi, oof.shape[0]), TARGET_RECALL)
-        cv = report(oof.mean(0), yi, cats_img, thr)
-        cv["per_repeat"] = [{k: r[k] for k in ("case_precision", "case_recall")}
-                            for r in (report(o, yi, cats_img, thr) for o in oof)]
-        return oof, thr, cv
+    from sklearn.model_selection import LeaveOneGroupOut, StratifiedKFold
+
+    grouped = list(LeaveOneGroupOut().split(np.zeros(n), groups=src_img))
+    photo = [list(StratifiedKFold(args.folds, shuffle=True, random_state=args.seed + r).split(np.zeros(n), cats_img))
+             for r in range(args.repeats)]
+
+    fitted = {}
+
+    def run(C, gain, weighting, with_photo=True, priors=True):
+        w = photo_weights(cats_img, src_img, weighting)
+        if (C, weighting) not in fitted:  # the prior gain needs no refit
+            fitted[(C, weighting)] = cross_validate(X_of, cat, img, w, grouped, case_of_cat, C)
+        Pg = fitted[(C, weighting)]
+        delta = (fit_priors(Pg, strong_t, yi, case_of_cat, gain, TARGET_RECALL) if priors
+                 else np.zeros(len(categories)))
+        g = scores_with_priors(Pg, strong_t, case_of_cat, gain, delta)
+        thr = pick_threshold(g, yi, TARGET_RECALL)
+        cv = {"scheme": f"leave one source out ({len(grouped)} sources)", **report(g, yi, cats_img, thr)}
+        cv["category_priors"] = {categories[k]: float(d) for k, d in enumerate(delta) if d}
+        g0 = scores_with_priors(Pg, strong_t, case_of_cat, gain, np.zeros(len(categories)))
+        cv["without_priors"] = {k: v for k, v in report(g0, yi, cats_img, pick_threshold(g0, yi, TARGET_RECALL)).items()
+                                if k != "categories"}
+        cv["per_source"] = {s_: {"n": int((src_img == s_).sum()),
+                                 "correct": round(float(((g >= thr) == (yi == 1))[src_img == s_].mean()), 4)}
+                            for s_ in sorted(set(src_img))}
+        out = {"grouped": cv, "grouped_oof": g, "delta": delta}
+        if with_photo:
+            P = np.stack([scores_with_priors(cross_validate(X_of, cat, img, w, sp, case_of_cat, C), strong_t,
+                                             case_of_cat, gain, delta)
+                          for sp in photo])
+            pcv = {"scheme": f"{args.folds}-fold stratified by category, {args.repeats} repeats, per photo",
+                   "at_grouped_threshold": report(P.mean(0), yi, cats_img, thr)}
+            pthr = pick_threshold(P.ravel(), np.tile(yi, len(photo)), TARGET_RECALL)
+            pcv["own_threshold"] = report(P.mean(0), yi, cats_img, pthr)
+            pcv["per_repeat_at_grouped_threshold"] = [
+                {k: r[k] for k in ("case_precision", "case_recall", "personal_taken")}
+                for r in (report(o, yi, cats_img, thr) for o in P)]
+            out["photo"] = pcv
+            out["photo_oof"] = P.mean(0)
+        return thr, out
+
+    def line(tag, cv):
+        c = cv["categories"][cv["worst"]]["correct"]
+        return (f"{tag} thr={cv['threshold']:.3f} P={cv['case_precision']:.3f} R={cv['case_recall']:.3f} "
+                f"personal_taken={cv['personal_taken']:.3f} worst={cv['worst']}:{c:.3f}")
 
     if args.sweep:
-        for C in [0.03, 0.1, 0.3, 1.0]:
-            for gain in [0.0, 1.0, 3.0]:
-                _, thr, cv = run(C, gain)
-                worst = min(cv["categories"].items(), key=lambda kv: kv[1]["correct"])
-                print(f"C={C:<5} gain={gain:<4} thr={thr:.3f} P={cv['case_precision']:.3f} "
-                      f"R={cv['case_recall']:.3f} worst={worst[0]}:{worst[1]['correct']:.3f}")
+        for weighting in args.sweep_weighting.split(","):
+            for C in [float(v) for v in args.sweep_C.split(",")]:
+                for gain in [float(v) for v in args.sweep_gain.split(",")]:
+                    _, o = run(C, gain, weighting, with_photo=False)
+                    if args.cache:  # for later looks at the tails without refitting
+                        np.savez(args.cache / f"oof-{args.model.stem}-tta{int(args.tta)}-{weighting}-C{C}-g{gain}.npz",
+                                 score=o["grouped_oof"], y=yi, cats=cats_img, src=src_img)
+                    wp = o["grouped"]["without_priors"]
+                    print(line(f"grouped {args.model.name} tta={int(args.tta)} w={weighting} C={C} gain={gain}",
+                               o["grouped"]) + f" priors={o['grouped']['category_priors']} | without priors: "
+                          f"thr={wp['threshold']:.3f} P={wp['case_precision']:.3f} "
+                          f"taken={wp['personal_taken']:.3f}", flush=True)
         return
 
-    oof, thr, cv = run(args.C, args.prior_gain)
+    thr, o = run(args.C, args.prior_gain, args.weighting)
+    print(line("grouped", o["grouped"]))
+    print(line("per-photo@grouped-thr", o["photo"]["at_grouped_threshold"]))
+    print(line("per-photo@own-thr", o["photo"]["own_threshold"]))
+    cv = {"grouped": o["grouped"], "per_photo": o["photo"]}
     print(json.dumps(cv, indent=1))
-    pred = oof.mean(0) >= thr
-    cv["errors"] = []
-    for i in np.where(pred != (yi == 1))[0]:
-        cv["errors"].append({"path": rows[i]["path"], "score": round(float(oof.mean(0)[i]), 4)})
-        print(f"  error {rows[i]['path']} score={oof.mean(0)[i]:.3f}")
+    g = o["grouped_oof"]
+    cv["grouped"]["errors"] = []
+    for i in np.where((g >= thr) != (yi == 1))[0]:
+        cv["grouped"]["errors"].append({"path": f"{rows[i]['dataset']}/{rows[i]['path']}", "score": round(float(g[i]), 4)})
+        print(f"  grouped error {rows[i]['dataset']}/{rows[i]['path']} score={g[i]:.3f}")
+    if args.no_write:
+        return
 
-    head = Head(args.C, args.prior_gain).fit(F, cat, case_of_cat)
+    w = photo_weights(cats_img, src_img, args.weighting)
+    head = Head(args.C, args.prior_gain).fit(F, cat, case_of_cat, w[img])
     W, b = head.export()
+    b = b + o["delta"]  # the per-category priors chosen on the grouped out-of-fold scores
     # embedding-only category model: tells which category an officer's correction belongs to
     # (corrections keep only the embedding)
     dim = emb.shape[1]
-    emb_head = Head(args.C, 0.0).fit(F[:, :dim], cat, case_of_cat)
+    emb_head = Head(args.C, 0.0).fit(F[:, :dim], cat, case_of_cat, w[img])
     Wq, bq = emb_head.export()
     doc = {
         "format": "fotovakt-case-head/1",
-        "model_sha256": hashlib.sha256(args.model.read_bytes()).hexdigest(),
+        "model_sha256": file_sha(args.model),
         "embedding_dim": int(emb.shape[1]),
         "features": "concat(l2norm(embedding), ln(sum(softmax(logits)[group]) + eps) for group in groups)",
         "eps": EPS,
@@ -326,8 +488,9 @@ def main() -> None:
         "bias": [round(float(v), 6) for v in b],
         "threshold": round(thr, 4),
         "target_recall": TARGET_RECALL,
-        "train": {"photos": len(rows), "views_per_photo": int(view.max()) + 1, "C": args.C,
-                  "folds": args.folds, "repeats": args.repeats, "seed": args.seed},
+        "train": {"photos": len(rows), "datasets": [d.name for d in datas],
+                  "views_per_photo": int(view.max()) + 1, "C": args.C, "weighting": args.weighting,
+                  "tta": args.tta, "folds": args.folds, "repeats": args.repeats, "seed": args.seed},
         "cv": cv,
     }
     args.out.write_text(json.dumps(doc, separators=(",", ":")) + "\n")
