@@ -3,13 +3,18 @@
 # Called by .ci/run on a fresh clone; installs its own prerequisites (idempotent) and caches
 # downloads and the generated android.jar under build-check/ (git-ignored).
 #
-#   1. android.jar stubs from AOSP API signature files (+ chaquopy API 36 stubs)
-#   2. aapt2 links the manifest, resources and app_restrictions.xml; manifest rules
-#   3. the app's Java (javac) and Kotlin (kotlinc, -Werror) sources compile against the stubs;
-#      a negative control proves the stubs reject a misspelled method and a missing override
+#   1. android.jar stubs from AOSP API signature files (+ chaquopy API 36 stubs), and a second
+#      jar of exactly API 29 (minSdk) from Android 10's own API file
+#   2. aapt2 links the manifest, resources and app_restrictions.xml; manifest rules; static
+#      rules of the app's sources (permissions, guarded starts, MediaStore use, job IDs)
+#   3. the app's Java (javac) and Kotlin (kotlinc, -Werror) sources compile: Platform.kt (the
+#      only file with calls newer than API 29, each behind SDK_INT) against the newest stubs,
+#      everything else against the API 29 jar ("minSdk 29"); negative controls prove both
+#      jars reject what they must
 #   4. cargo check --target aarch64-linux-android --features android
 #   5. the bridge as a host cdylib: every `native` method has its Java_ symbol (javac -h vs nm -D),
-#      and a host JVM harness calls every native method with real JPEGs
+#      and a host JVM harness calls every native method with real JPEGs, and feeds managed
+#      configurations through ManagedSettings -> TOML -> the core and checks its decisions
 #
 # Exit status: non-zero on any real failure. Anything that cannot run here prints "SKIP: why".
 # Closing line: "android-checks: N passed, N failed, N skipped".
@@ -35,6 +40,10 @@ as_root() { if [ "$(id -u)" = 0 ]; then "$@"; elif command -v sudo >/dev/null; t
 AOSP_VER="14~beta1"
 AOSP_TAR="android-platform-frameworks-base_${AOSP_VER}.orig.tar.xz"
 AOSP_SHA="c1d64d78588fc7641923ad05b5ef12c3366f73b8bbca429f13f60c981e166d35"
+# Debian bookworm's android-platform-frameworks-base 10.0.0+r36: Android 10 = API 29 = minSdk.
+AOSP29_VER="10.0.0+r36"
+AOSP29_TAR="android-platform-frameworks-base_${AOSP29_VER}.orig.tar.xz"
+AOSP29_SHA="67251bc9a4152b0d4783653d9d45ec815349771f501f28a8f96479848cfee26b"
 CHQ_VER="36.20260406"
 KOTLIN_VER="2.4.20"
 DL="$BC/dl"
@@ -71,6 +80,26 @@ if [ ! -s "$API_TXT" ]; then
     tar -xJf "$DL/$AOSP_TAR" -C "$DL/t14" ./core/api/current.txt
   else
     rm -f "$DL/$AOSP_TAR"
+  fi
+fi
+
+API29_TXT="$DL/t10/api/current.txt"
+if [ ! -s "$API29_TXT" ]; then
+  log "fetching the API 29 signature file (Debian bookworm source package, $AOSP29_VER)"
+  APT29="$BC/apt29"
+  mkdir -p "$APT29/lists/partial" "$APT29/cache/archives/partial"
+  echo "deb-src http://deb.debian.org/debian bookworm main" > "$APT29/sources.list"
+  AOPT29=(-o "Dir::Etc::SourceList=$APT29/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
+          -o "Dir::State::Lists=$APT29/lists" -o "Dir::Cache=$APT29/cache")
+  if [ ! -s "$DL/$AOSP29_TAR" ]; then
+    apt-get "${AOPT29[@]}" update -qq >/dev/null 2>&1
+    (cd "$DL" && apt-get "${AOPT29[@]}" source --download-only "android-platform-frameworks-base=1:$AOSP29_VER-10" >/dev/null 2>&1)
+  fi
+  if [ -s "$DL/$AOSP29_TAR" ] && echo "$AOSP29_SHA  $DL/$AOSP29_TAR" | sha256sum -c --quiet; then
+    mkdir -p "$DL/t10"
+    tar -xJf "$DL/$AOSP29_TAR" -C "$DL/t10" api/current.txt
+  else
+    rm -f "$DL/$AOSP29_TAR"
   fi
 fi
 
@@ -113,6 +142,28 @@ else
   skip "android.jar stubs: AOSP API file or chaquopy stubs could not be fetched (no registry access?)"
 fi
 
+# The minSdk jar: Android 10's API file alone (no newer sources, no overrides), plus the
+# androidx enterprise-feedback library (a library, the same on every API level).
+JAR29="$BC/stubs29/android.jar"
+if [ -s "$API29_TXT" ]; then
+  mkdir -p "$BC/stubs29"
+  key29=$(cat "$STUBGEN"/*.py "$STUBGEN/androidx-enterprise-feedback.txt" "$API29_TXT" | sha256sum | cut -c1-16)
+  if [ ! -s "$JAR29" ] || [ "$(cat "$BC/stubs29/key" 2>/dev/null)" != "$key29" ]; then
+    if python3 "$STUBGEN/android_stubs.py" --api "$API29_TXT" --api "$STUBGEN/androidx-enterprise-feedback.txt" \
+        --out "$JAR29" | tee "$BC/stubs29/summary.txt"; then
+      echo "$key29" > "$BC/stubs29/key"
+    else
+      rm -f "$JAR29"
+    fi
+  else
+    cat "$BC/stubs29/summary.txt"
+  fi
+  [ -s "$JAR29" ] && ok "API 29 android.jar stubs ($(python3 -c "import zipfile,sys;print(len(zipfile.ZipFile(sys.argv[1]).namelist()))" "$JAR29") classes)" \
+    || bad "API 29 android.jar stub generation"
+else
+  skip "API 29 stubs: Android 10 API file could not be fetched (no registry access?)"
+fi
+
 # ---------------------------------------------------------------- 2. aapt2 + manifest rules
 log "2. aapt2 link of manifest, resources and app_restrictions.xml"
 MAN=android/app/src/main/AndroidManifest.xml
@@ -151,13 +202,22 @@ if app.get(A + "allowBackup") != "false":
 md = {m.get(A + "name"): m.get(A + "resource") for m in app.findall("meta-data")}
 if md.get("android.content.APP_RESTRICTIONS") != "@xml/app_restrictions":
     errs.append("APP_RESTRICTIONS meta-data missing")
-keys = {r.get(A + "key") for r in ET.parse(rx).getroot()}
-kt = open(os.path.join(src, "no/fotovakt/app/ManagedConfig.kt")).read()
-for k in sorted(keys):
-    if f'"{k}"' not in kt:
-        errs.append(f"restriction {k} is not read by ManagedConfig.kt")
-for read in sorted(set(re.findall(r'b\.get\w+\("([a-z_]+)"', kt)) - keys):
-    errs.append(f"ManagedConfig.kt reads {read}, which app_restrictions.xml does not declare")
+keys = [r.get(A + "key") for r in ET.parse(rx).getroot()]
+ms = open(os.path.join(src, "no/fotovakt/core/ManagedSettings.java")).read()
+m = re.search(r"KEYS = Collections\.unmodifiableList\(Arrays\.asList\((.*?)\)\);", ms, re.S)
+declared = re.findall(r'"([a-z_]+)"', m.group(1)) if m else []
+if declared != keys:
+    errs.append(f"ManagedSettings.KEYS {declared} != app_restrictions.xml keys {keys} (same keys, same order)")
+for k in keys:
+    if len(re.findall(f'"{k}"', ms)) < 2:
+        errs.append(f"restriction {k} is declared but never read by ManagedSettings.java")
+if "android.permission.ACCESS_MEDIA_LOCATION" not in perms:
+    errs.append("ACCESS_MEDIA_LOCATION not declared: MediaProvider would redact GPS on read (evidence altered)")
+if "android.permission.USE_BIOMETRIC" not in perms:
+    errs.append("USE_BIOMETRIC not declared: the device-credential prompt before a release needs it")
+for act in app.findall("activity"):
+    if act.get(A + "name") in (".ReviewActivity", ".HandoffActivity", ".ItemActionActivity") and act.get(A + "excludeFromRecents") != "true":
+        errs.append(f"{act.get(A + 'name')}: shows evidence or custody actions; must be excludeFromRecents")
 for dp, _, fs in os.walk(src):
     for f in fs:
         text = open(os.path.join(dp, f)).read()
@@ -167,6 +227,82 @@ for dp, _, fs in os.walk(src):
                 errs.append(f"{f}: PendingIntent without FLAG_IMMUTABLE")
         if re.search(r"setLargeIcon|BigPictureStyle|loadThumbnail|Thumbnails\.", text):
             errs.append(f"{f}: thumbnail/picture of evidence outside the app")
+for e in errs:
+    print("  " + e)
+sys.exit(1 if errs else 0)
+EOF
+# Static rules of the sources for what the platform only enforces (or breaks) at run time.
+python3 - android/app/src/main/java <<'EOF' && ok "source rules (media location to the core, guarded starts, getVersion with getGeneration, no MediaStore delete, no same-ID reschedule, API >29 only in Platform.kt)" || bad "source rules"
+import os, re, sys
+src = sys.argv[1]
+files = {}
+for dp, _, fs in os.walk(src):
+    for f in fs:
+        files[f] = open(os.path.join(dp, f)).read()
+errs = []
+def funcs(text):
+    """(name, body) of each Kotlin `fun`, body up to the next `fun` (good enough for these files)."""
+    parts = re.split(r"\n\s*(?:(?:private|internal|override|inline|@\w+(?:\([^)]*\))?)\s+)*fun ", text)
+    return [(p.split("(", 1)[0].split("<")[-1].strip(), p) for p in parts[1:]]
+app = {f: t for f, t in files.items() if f.endswith(".kt")}
+# 1. the core is told whether ACCESS_MEDIA_LOCATION is granted
+ms = files.get("ManagedSettings.java", "")
+if "media_location_access = " not in ms:
+    errs.append("ManagedSettings.java does not write media_location_access into the core's TOML")
+if "ACCESS_MEDIA_LOCATION" not in app.get("CoreConfig.kt", ""):
+    errs.append("CoreConfig.kt does not check ACCESS_MEDIA_LOCATION")
+# 2. every foreground start is guarded: startForeground only in Platform.kt; each call of it
+#    and of startForegroundService sits in a try whose catches take IllegalStateException
+for f, t in app.items():
+    if f != "Platform.kt" and re.search(r"(?<![.\w])startForeground\(|\bthis\.startForeground\(", t):
+        errs.append(f"{f}: startForeground outside Platform.kt")
+    for m in re.finditer(r"Platform\.startForeground\(|\.startForegroundService\(", t):
+        before, after = t[max(0, m.start() - 200): m.start()], t[m.end(): m.end() + 700]
+        if "try" not in before or not re.search(r"catch \(e: IllegalStateException\)", after):
+            errs.append(f"{f}: unguarded foreground start at offset {m.start()} (ForegroundServiceStartNotAllowedException)")
+# 3. MediaStore: generations only with their version, per volume from getExternalVolumeNames
+for f, t in app.items():
+    if f == "Platform.kt":
+        continue
+    for m in re.finditer(r"Platform\.generation\(|MediaStore\.getGeneration\(", t):
+        if "MediaStore.getVersion(" not in t[max(0, m.start() - 600): m.start()]:
+            errs.append(f"{f}: generation read without MediaStore.getVersion just before it (generations reset with the version)")
+        if "VOLUME_EXTERNAL" in t[m.start(): m.start() + 80]:
+            errs.append(f"{f}: generation of VOLUME_EXTERNAL (needs a volume name from getExternalVolumeNames)")
+    if re.search(r"Platform\.generation\(", t) and "getExternalVolumeNames(" not in t:
+        errs.append(f"{f}: generations without MediaStore.getExternalVolumeNames")
+# 4. never delete a MediaStore row (that deletes the file, maybe one the core left in place)
+for f, t in list(app.items()) + [(k, v) for k, v in files.items() if k.endswith(".java")]:
+    if re.search(r"contentResolver\.delete\(|ContentResolver\.delete\(|getContentResolver\(\)\.delete\(|\.delete\(\s*uri", t):
+        errs.append(f"{f}: ContentResolver.delete (deletes the file; only scans of vanished paths drop rows)")
+# 5. no schedule() with the ID of a job that may be running
+for f, t in app.items():
+    for name, body in funcs(t):
+        for m in re.finditer(r"\bsubmit\([^,]+,\s*\w+,\s*(\w+)\)", body):
+            if f"getPendingJob({m.group(1)})" not in body:
+                errs.append(f"{f}:{name}: schedules job {m.group(1)} without checking getPendingJob({m.group(1)})")
+        if re.search(r"\.schedule\(", body) and name != "submit":
+            errs.append(f"{f}:{name}: JobScheduler.schedule outside submit() (which its callers guard)")
+        if name == "onStartJob" and re.search(r"submit\([^)]*params\.jobId", body):
+            errs.append(f"{f}: onStartJob reschedules its own job ID (stops the running job)")
+# 6. every function of Platform.kt tests SDK_INT; no full-resolution video frames
+for part in re.split(r"\n    (?:@\w+(?:\([^)]*\))?\s+)*fun ", app.get("Platform.kt", ""))[1:]:
+    name, body = part.split("(", 1)[0].strip(), part
+    if "SDK_INT" not in body:
+        errs.append(f"Platform.kt:{name}: no Build.VERSION.SDK_INT check")
+for f, t in app.items():
+    if re.search(r"\.getFrameAtTime\(", t):
+        errs.append(f"{f}: getFrameAtTime decodes full resolution; use getScaledFrameAtTime")
+# 7. evidence pixels stay in FLAG_SECURE windows
+for f in ("ReviewActivity.kt", "HandoffActivity.kt", "ItemActionActivity.kt", "MainActivity.kt"):
+    if "FLAG_SECURE" not in app.get(f, ""):
+        errs.append(f"{f}: no FLAG_SECURE")
+if re.search(r"FileProvider|getUriForFile|content://", "".join(app.values())):
+    errs.append("a content URI for store files: previews are decoded in-app only")
+# 8. nothing thrown from the core reaches a handler thread: CoreHolder catches
+ch = app.get("CoreHolder.kt", "")
+if "catch (e: RuntimeException)" not in ch or "catch (e: LinkageError)" not in ch:
+    errs.append("CoreHolder.kt: core start must catch RuntimeException and LinkageError")
 for e in errs:
     print("  " + e)
 sys.exit(1 if errs else 0)
@@ -193,21 +329,42 @@ fi
 # ---------------------------------------------------------------- 3. compile app sources
 log "3. app sources against the stubs"
 C="$BC/compile"
-rm -rf "$C" && mkdir -p "$C/java" "$C/kt" "$C/neg"
+rm -rf "$C" && mkdir -p "$C/java" "$C/platform" "$C/kt" "$C/neg"
 JAVA_SRC=(android/app/src/main/java/no/fotovakt/core/*.java)
 KT_SRC=(android/app/src/main/java/no/fotovakt/app/*.kt)
+PLATFORM_KT=android/app/src/main/java/no/fotovakt/app/Platform.kt
+KT_REST=()
+for f in "${KT_SRC[@]}"; do [ "$f" = "$PLATFORM_KT" ] || KT_REST+=("$f"); done
+kotlinc_ok() { "$KOTLINC" -jvm-target 17 -Werror -nowarn "$@" 2>&1 | grep -v '^warning: unable to find kotlin-stdlib'; [ "${PIPESTATUS[0]}" = 0 ]; }
 if [ -s "$JAR" ] && [ -f "$A/gen/no/fotovakt/app/R.java" ]; then
-  if javac -d "$C/java" -cp "$JAR" --release 17 -Xlint:all -Werror "${JAVA_SRC[@]}" "$A/gen/no/fotovakt/app/R.java"; then
-    ok "javac: ${#JAVA_SRC[@]} Java sources + R.java"
+  # The core's Java (shared with the host harness) uses the Java 8 library only: Android 10
+  # has no List.of or String.isBlank, and D8 does not backport every newer method.
+  MINJAR="$JAR"; [ -s "$JAR29" ] && MINJAR="$JAR29"
+  if javac -d "$C/java" -cp "$MINJAR" --release 8 -Xlint:all,-options -Werror "${JAVA_SRC[@]}" "$A/gen/no/fotovakt/app/R.java"; then
+    ok "javac: ${#JAVA_SRC[@]} Java sources + R.java (--release 8, against $( [ "$MINJAR" = "$JAR29" ] && echo 'API 29' || echo 'API 36') stubs)"
   else
     bad "javac of the app's Java sources"
   fi
   if [ -x "$KOTLINC" ]; then
     t0=$(date +%s)
-    if "$KOTLINC" -jvm-target 17 -Werror -nowarn -cp "$JAR:$C/java" -d "$C/kt" "${KT_SRC[@]}" 2>&1 | grep -v '^warning: unable to find kotlin-stdlib' ; [ "${PIPESTATUS[0]}" = 0 ]; then
-      ok "kotlinc: ${#KT_SRC[@]} Kotlin sources, $(find "$C/kt" -name '*.class' | wc -l) classes ($(( $(date +%s) - t0 )) s)"
+    # Platform.kt: the only file allowed to name API > 29 (each use behind SDK_INT, rule above).
+    if kotlinc_ok -cp "$JAR:$C/java" -d "$C/platform" "$PLATFORM_KT"; then
+      ok "kotlinc: Platform.kt against the API 36 stubs"
     else
-      bad "kotlinc of the app's Kotlin sources"
+      bad "kotlinc of Platform.kt"
+    fi
+    if [ -s "$JAR29" ]; then
+      if kotlinc_ok -cp "$JAR29:$C/java:$C/platform" -d "$C/kt" "${KT_REST[@]}"; then
+        ok "minSdk 29: ${#KT_REST[@]} Kotlin sources compile against the API 29 stubs (newer APIs only through Platform.kt), $(find "$C/kt" -name '*.class' | wc -l) classes ($(( $(date +%s) - t0 )) s)"
+      else
+        bad "minSdk 29: a Kotlin source outside Platform.kt uses an API newer than 29 (or does not compile)"
+      fi
+    else
+      if kotlinc_ok -cp "$JAR:$C/java:$C/platform" -d "$C/kt" "${KT_REST[@]}"; then
+        ok "kotlinc: ${#KT_REST[@]} Kotlin sources against the API 36 stubs (API 29 jar missing: minSdk not checked)"
+      else
+        bad "kotlinc of the app's Kotlin sources"
+      fi
     fi
   else
     skip "kotlinc: npm kotlin-compiler not installed"
@@ -225,6 +382,24 @@ public class Broken extends android.app.Service {   // no onBind: must fail
 EOF
   neg=$(javac -d "$C/neg" -cp "$JAR" "$C/neg/src/neg/Broken.java" 2>&1 | grep -c "error:")
   if [ "$neg" -ge 3 ]; then ok "negative control: $neg/3 planted API errors rejected"; else bad "negative control: only $neg/3 planted errors rejected"; fi
+  if [ -s "$JAR29" ]; then
+    # The API 29 jar must reject the calls that crashed minSdk 29/30 phones, and accept their API 29 neighbours.
+    cat > "$C/neg/src/neg/Newer.java" <<'EOF'
+package neg;
+public class Newer {
+    void f(android.content.Context c, android.app.Notification.Builder b) {
+        b.setForegroundServiceBehavior(1);                           // API 31: must fail
+        android.provider.MediaStore.getGeneration(c, "external");    // API 30: must fail
+        android.os.Environment.isExternalStorageManager();           // API 30: must fail
+        android.provider.MediaStore.getVersion(c, "external");       // API 29: fine
+        android.provider.MediaStore.getExternalVolumeNames(c);       // API 29: fine
+    }
+}
+EOF
+    neg29=$(javac -d "$C/neg" -cp "$JAR29" "$C/neg/src/neg/Newer.java" 2>&1 | grep -c "error:")
+    if [ "$neg29" = 3 ]; then ok "negative control (API 29 jar): 3/3 newer calls rejected, API 29 calls accepted"
+    else bad "negative control (API 29 jar): $neg29 errors, expected exactly 3"; fi
+  fi
 else
   skip "app compile: stubs or R.java missing (see above)"
 fi

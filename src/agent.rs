@@ -536,8 +536,16 @@ impl Agent {
         let (assessment, unscored) = if verdict.source.needs_no_score() && tag.is_none() {
             (None, None)
         } else {
-            match keyframe {
-                Some(frame) if kind == MediaKind::Video => self.assess(path, MediaKind::Jpeg, Some(frame)),
+            // Videos and HEIC/HEIF/AVIF: a frame the platform decoded (handed in, or asked
+            // for now, after the hash), judged as a JPEG; see `crate::frames`.
+            let asked = match keyframe {
+                None if crate::frames::needs_platform_frame(kind) && matches!(self.model, Model::Ready(_)) => {
+                    crate::frames::fetch(path, kind)
+                }
+                _ => None,
+            };
+            match keyframe.or(asked.as_deref()) {
+                Some(frame) if crate::frames::needs_platform_frame(kind) => self.assess(path, MediaKind::Jpeg, Some(frame)),
                 _ => self.assess(path, kind, bytes.as_deref()),
             }
         };
@@ -897,6 +905,66 @@ impl Agent {
             info!(files = files.len(), "reconcile: files not yet decided");
         }
         Ok(files.iter().map(|p| self.on_media(p)).collect())
+    }
+
+    /// The first-run pass over what was in the camera folders before the agent was installed
+    /// (the Android shell calls it once, at the first start). `backlog = "record"` (default):
+    /// each file is hashed and recorded as kept, rule `backlog`, and nothing is moved;
+    /// `backlog = "quarantine"`: each is decided like a new photo. Files already settled in
+    /// the ledger are skipped either way, so a pass cut short is simply run again.
+    pub fn record_backlog(&self) -> Result<Vec<Outcome>, Error> {
+        let files = self.pending_files(Duration::ZERO)?;
+        info!(files = files.len(), policy = ?self.config.backlog, "first-run backlog");
+        if self.config.backlog == crate::config::Backlog::Quarantine {
+            return Ok(files.iter().map(|p| self.on_media(p)).collect());
+        }
+        Ok(files.iter().map(|p| self.record_kept(p)).collect())
+    }
+
+    /// Hash `path` and record it as kept (the backlog), without classifying or moving it.
+    fn record_kept(&self, path: &Path) -> Outcome {
+        let started = Instant::now();
+        let (file, id) = match fsops::open_regular(path) {
+            Ok(x) => x,
+            Err(OpenError::Vanished) => return Outcome::simple(path, OutcomeKind::Skipped, "no longer there", started),
+            Err(e) => return self.reject(path, &e.to_string(), started),
+        };
+        if id.size == 0 {
+            return self.reject_id(path, "empty file (0 bytes)", &id, started);
+        }
+        let sha256 = match fsops::hash_fd(&file, None) {
+            Ok((sha, read, _)) if read == id.size => sha,
+            Ok(_) => return Outcome::simple(path, OutcomeKind::Retry, "still being written", started),
+            Err(e) => return self.reject_id(path, &format!("unreadable: {e}"), &id, started),
+        };
+        let kind = MediaKind::sniff(&fsops::read_head(&file, 64).unwrap_or_default());
+        let exif = ExifFacts::default();
+        let verdict = Verdict {
+            action: Action::Keep,
+            source: policy::Source::Default,
+            case_id: None,
+            rule: "backlog: in the camera folder before the agent was installed (backlog = record)".into(),
+        };
+        let facts = Facts { path, id: &id, sha256: &sha256, kind, exif: &exif, first_seen: ledger::now_ms(), assessment: None };
+        let mut ledger = self.ledger();
+        let result = self.record_and_move(&mut ledger, &facts, &verdict, None, &file);
+        drop(ledger);
+        match result {
+            Ok(Some((item, kind_done, detail))) => Outcome {
+                path: path.to_string_lossy().into_owned(),
+                kind: kind_done,
+                item: Some(item),
+                sha256: Some(sha256),
+                source: Some(verdict.source),
+                case_id: None,
+                rule: Some(verdict.rule),
+                score: None,
+                handle_ms: started.elapsed().as_secs_f64() * 1e3,
+                detail,
+            },
+            Ok(None) => self.earlier_outcome(path, &id, started),
+            Err(e) => self.failed(path, e, started),
+        }
     }
 
     /// Classify a keyframe of a video (JPEG bytes extracted by the Android shell).

@@ -9,6 +9,12 @@
 //! removes the entry while calls already in flight keep their own `Arc`, so a stop racing
 //! a call can never free an agent under it.
 //!
+//! Videos and HEIC/HEIF/AVIF: the app installs a `no.fotovakt.core.FrameSource`
+//! (`nativeSetFrameSource`); the core calls it (through [`crate::frames`]) from whichever
+//! thread found the file (MediaStore pass, the core's watcher, reconcile), after hashing, so
+//! every path gets the same frame-based decision. Officers' previews are decoded here from
+//! the store with the classifier's own decoders (`nativePreviewJpeg`), never via a content URI.
+//!
 //! On Android, logs go to logcat (tag `fotovakt`) through liblog; on a host JVM they go to
 //! stderr. ONNX Runtime is the `onnxruntime-android` AAR's `libonnxruntime.so`, named by bare
 //! soname so the dynamic linker finds it inside the APK.
@@ -20,12 +26,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use jni::objects::{JByteArray, JClass, JString};
-use jni::sys::{jboolean, jint, jlong, jstring, JNI_FALSE};
-use jni::JNIEnv;
+use jni::objects::{GlobalRef, JByteArray, JClass, JObject, JString, JValue};
+use jni::sys::{jboolean, jbyteArray, jint, jlong, jstring, JNI_FALSE};
+use jni::{JNIEnv, JavaVM};
 
 use crate::agent::Agent;
 use crate::config::Config;
+use crate::media::MediaKind;
 use crate::watch::{WatchGuard, WatchOptions};
 
 const EXCEPTION: &str = "no/fotovakt/core/FotovaktException";
@@ -258,12 +265,15 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStart<'l>(
     _class: JClass<'l>,
     handle: jlong,
     case_id: JString<'l>,
+    officer: JString<'l>,
     duration_seconds: jlong,
 ) {
     guard(&mut env, (), |env| {
         let case = string(env, &case_id, "caseId")?;
+        let officer = opt_string(env, &officer, "officer")?;
         let duration = u64::try_from(duration_seconds).ok().filter(|s| *s > 0).map(Duration::from_secs);
-        let session = lookup(handle)?.session_start(&case, None, duration).map_err(|e| e.to_string())?;
+        let session =
+            lookup(handle)?.session_start(&case, officer.as_deref(), duration).map_err(|e| e.to_string())?;
         tracing::info!(target: "fotovakt::android", session = %json(&session)?, "case session opened");
         Ok(())
     })
@@ -376,6 +386,227 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativePurge<'l>(
         let report = lookup(handle)?.purge(dry_run != JNI_FALSE, None).map_err(|e| e.to_string())?;
         jstr(env, &json(&report)?)
     })
+}
+
+/// Parses and validates a config as `nativeStart` would, without opening anything: the
+/// effective config as JSON (what the core will do), or a `FotovaktException` naming the bad
+/// value. The app shows the error as a keyed app state; the host harness checks both.
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeCheckConfig<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    config_toml: JString<'l>,
+    files_dir: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let toml = string(env, &config_toml, "configToml")?;
+        let files = PathBuf::from(string(env, &files_dir, "filesDir")?);
+        let config = android_config(&toml, &files)?;
+        jstr(env, &json(&config)?)
+    })
+}
+
+/// What the admin's health states need from the core: is the model loaded (and if not,
+/// why), the settings that change what the agent may do, and the last intake.
+#[derive(serde::Serialize)]
+struct Health {
+    version: &'static str,
+    model_loaded: bool,
+    model_error: Option<String>,
+    model_path: Option<PathBuf>,
+    media_location_access: bool,
+    backlog: crate::config::Backlog,
+    cameras: Vec<PathBuf>,
+    last_decided_ms: Option<i64>,
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let agent = lookup(handle)?;
+        let last_decided_ms = agent
+            .ledger()
+            .conn()
+            .query_row("SELECT MAX(decided_at_ms) FROM items", [], |r| r.get::<_, Option<i64>>(0))
+            .map_err(|e| format!("last intake: {e}"))?;
+        let config = agent.config();
+        let health = Health {
+            version: env!("CARGO_PKG_VERSION"),
+            model_loaded: agent.model_status().is_ok(),
+            model_error: agent.model_status().err().map(str::to_string),
+            model_path: config.classifier.model.clone(),
+            media_location_access: config.media_location_access,
+            backlog: config.backlog,
+            cameras: agent.cameras().to_vec(),
+            last_decided_ms,
+        };
+        jstr(env, &json(&health)?)
+    })
+}
+
+/// The first-run backlog pass (`backlog` in the config): Outcome JSON array.
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeRecordBacklog<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let outcomes = lookup(handle)?.record_backlog().map_err(|e| e.to_string())?;
+        jstr(env, &json(&outcomes)?)
+    })
+}
+
+/// The store file of a quarantined item (app-private), for the app's in-app preview of
+/// what the core cannot decode (HEIC, video): the app decodes it with the platform and shows
+/// it in a FLAG_SECURE window. Never handed to another app.
+fn store_file(agent: &Agent, key: &str) -> BridgeResult<PathBuf> {
+    let item = agent.ledger().find_item(key).map_err(|e| e.to_string())?;
+    if item.state != crate::ledger::ItemState::Quarantined {
+        return Err(format!("item {} is {}, not in the store", item.id, item.state.as_str()));
+    }
+    let name = item.store_name.ok_or_else(|| format!("item {} has no store file", item.id))?;
+    Ok(agent.store().root().join(name))
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeItemFile<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    item: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let item = string(env, &item, "item")?;
+        let path = store_file(&lookup(handle)?, &item)?;
+        jstr(env, &path.to_string_lossy())
+    })
+}
+
+/// A downscaled JPEG (longest side <= `max_side`, EXIF orientation applied) of a quarantined
+/// item, decoded from the store with the classifier's decoders and their limits. Errors for
+/// formats the core cannot decode (the app then decodes [`store_file`] with the platform).
+pub fn preview_jpeg(agent: &Agent, key: &str, max_side: u32) -> BridgeResult<Vec<u8>> {
+    use crate::classify::decode;
+    let path = store_file(agent, key)?;
+    let limit = agent.config().max_image_bytes;
+    let len = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len();
+    if len > limit {
+        return Err(format!("{} bytes is over max_image_bytes ({limit}); no preview", len));
+    }
+    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let max_side = max_side.clamp(64, 4096);
+    let (rgb, w, h, orientation) = match decode::sniff(&bytes) {
+        decode::Format::Jpeg => {
+            let (rgb, w, h, _) = decode::decode_jpeg_scaled(&bytes, max_side / 2).map_err(|e| e.to_string())?;
+            (rgb, w, h, decode::jpeg_exif(&bytes).orientation)
+        }
+        decode::Format::Other(f) => decode::decode_other(&bytes, f).map_err(|e| e.to_string())?,
+        decode::Format::Unsupported(what) => return Err(format!("no decoder here for {what}; decode it on the platform")),
+    };
+    let img = image::RgbImage::from_raw(w, h, rgb).ok_or("decoded buffer does not match its size")?;
+    let mut img = image::DynamicImage::ImageRgb8(img);
+    if w.max(h) > max_side {
+        img = img.thumbnail(max_side, max_side);
+    }
+    if let Some(o) = image::metadata::Orientation::from_exif(orientation.min(255) as u8) {
+        img.apply_orientation(o);
+    }
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
+        .encode_image(&img.to_rgb8())
+        .map_err(|e| format!("preview encode: {e}"))?;
+    Ok(out)
+}
+
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativePreviewJpeg<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    item: JString<'l>,
+    max_side: jint,
+) -> jbyteArray {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let item = string(env, &item, "item")?;
+        let jpeg = preview_jpeg(&lookup(handle)?, &item, u32::try_from(max_side).unwrap_or(0))?;
+        env.byte_array_from_slice(&jpeg).map(|a| a.into_raw()).map_err(|e| format!("byte array: {e}"))
+    })
+}
+
+/// Installs (`source` non-null) or removes the app's frame source for videos and
+/// HEIC/HEIF/AVIF. Process-wide, like the app's single agent.
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSetFrameSource<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    source: JObject<'l>,
+) {
+    guard(&mut env, (), |env| {
+        if source.is_null() {
+            crate::frames::install(None);
+            return Ok(());
+        }
+        let vm = env.get_java_vm().map_err(|e| format!("java vm: {e}"))?;
+        let target = env.new_global_ref(&source).map_err(|e| format!("global ref: {e}"))?;
+        let callback = JavaFrames { vm, target };
+        crate::frames::install(Some(Arc::new(move |path: &Path, kind: MediaKind| callback.frame(path, kind))));
+        Ok(())
+    })
+}
+
+/// The app's `FrameSource`, called from any thread (attached for the call if it is a core
+/// thread). A Java exception or a null return means "no frame": the core decides by context.
+struct JavaFrames {
+    vm: JavaVM,
+    target: GlobalRef,
+}
+
+impl JavaFrames {
+    fn frame(&self, path: &Path, kind: MediaKind) -> Option<Vec<u8>> {
+        let mut env = match self.vm.attach_current_thread() {
+            Ok(env) => env,
+            Err(e) => {
+                tracing::warn!(target: "fotovakt::android", "frame source: attach failed: {e}");
+                return None;
+            }
+        };
+        let result = env.with_local_frame(8, |env| -> jni::errors::Result<Option<Vec<u8>>> {
+            let jpath = env.new_string(path.to_string_lossy())?;
+            let jkind = env.new_string(kind.as_str())?;
+            let out = env.call_method(
+                self.target.as_obj(),
+                "frame",
+                "(Ljava/lang/String;Ljava/lang/String;)[B",
+                &[JValue::Object(&jpath), JValue::Object(&jkind)],
+            );
+            let obj = match out {
+                Ok(v) => v.l()?,
+                Err(jni::errors::Error::JavaException) => {
+                    env.exception_clear()?;
+                    tracing::warn!(target: "fotovakt::android", path = %path.display(), "frame source threw");
+                    return Ok(None);
+                }
+                Err(e) => return Err(e),
+            };
+            if obj.is_null() {
+                return Ok(None);
+            }
+            Ok(Some(env.convert_byte_array(JByteArray::from(obj))?))
+        });
+        match result {
+            Ok(frame) => frame,
+            Err(e) => {
+                let _ = env.exception_clear();
+                tracing::warn!(target: "fotovakt::android", path = %path.display(), "frame source failed: {e}");
+                None
+            }
+        }
+    }
 }
 
 #[no_mangle]

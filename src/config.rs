@@ -49,6 +49,22 @@ pub struct Config {
     /// strength of) altered bytes. The Android shell sets it from the permission at every
     /// start. Default: `true` (a host filesystem returns what was written).
     pub media_location_access: bool,
+    /// What the first-run backlog pass ([`crate::agent::Agent::record_backlog`]) does with the
+    /// photos already in the camera folders when the agent is installed. Default: `record`
+    /// (hash and record them as kept, move none).
+    pub backlog: Backlog,
+}
+
+/// Photos that were in the camera folders before the agent was installed.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Backlog {
+    /// Hash and record each as kept (rule `backlog`); nothing is moved. Officers tag what is
+    /// case material, and a later release or tag works as for any kept photo.
+    #[default]
+    Record,
+    /// Decide each like a new photo (sessions, work sites, classifier, duty hours).
+    Quarantine,
 }
 
 impl Default for Config {
@@ -67,6 +83,7 @@ impl Default for Config {
             classifier: classify::Settings::default(),
             retention: RetentionConfig::default(),
             media_location_access: true,
+            backlog: Backlog::Record,
         }
     }
 }

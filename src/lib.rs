@@ -26,6 +26,7 @@ pub mod config;
 pub mod demo;
 pub mod export;
 pub mod fault;
+pub mod frames;
 /// Fuzz target bodies (`fuzz/`, `tests/fuzz_regressions.rs`); not part of the agent's API.
 #[doc(hidden)]
 pub mod fuzzing;

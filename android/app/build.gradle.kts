@@ -1,4 +1,5 @@
 import org.jetbrains.kotlin.gradle.dsl.JvmTarget
+import java.security.MessageDigest
 
 plugins {
     alias(libs.plugins.android.application)
@@ -31,6 +32,11 @@ android {
         sourceCompatibility = JavaVersion.VERSION_17
         targetCompatibility = JavaVersion.VERSION_17
     }
+    sourceSets["main"].assets.srcDir(layout.buildDirectory.dir("generated/fotovakt-assets"))
+    androidResources {
+        // The model is read as it is packed; no point deflating an int8 ONNX file.
+        noCompress += listOf("onnx")
+    }
     packaging {
         // Keep .so files uncompressed and page-aligned in the APK so dlopen("libonnxruntime.so")
         // from Rust (ort::init_from with a bare soname) finds them without extraction.
@@ -47,7 +53,52 @@ dependencies {
     implementation(libs.enterprise.feedback)
 }
 
+// ---- The classifier in the APK -------------------------------------------------------------
+// Copies the int8 model and the head from the repository's models/ into the assets, with a
+// manifest of their SHA-256 computed here, from the very bytes packed. ModelAssets.kt copies
+// them to filesDir/models at the first start and after every update and refuses to load a file
+// whose hash differs. Nothing is hard-coded: a new model or head in models/ gets new hashes.
+val modelFiles = listOf("efficientnet_lite0.int8.onnx", "case_head.json")
+val modelAssets by tasks.registering {
+    group = "build"
+    description = "Packs models/ (int8 model + head) into the assets with a SHA-256 manifest."
+    val from = File(rootProject.projectDir.parentFile, "models")
+    val into = layout.buildDirectory.dir("generated/fotovakt-assets/models")
+    modelFiles.forEach { inputs.file(File(from, it)) }
+    outputs.dir(into)
+    doLast {
+        val out = into.get().asFile.apply { deleteRecursively(); mkdirs() }
+        val hashes = modelFiles.map { name ->
+            val src = File(from, name)
+            require(src.isFile && src.length() > 0) { "models/$name is missing: the classifier must travel in the APK" }
+            src.copyTo(File(out, name), overwrite = true)
+            val md = MessageDigest.getInstance("SHA-256")
+            src.inputStream().use { input ->
+                val buf = ByteArray(1 shl 16)
+                while (true) {
+                    val n = input.read(buf)
+                    if (n < 0) break
+                    md.update(buf, 0, n)
+                }
+            }
+            name to md.digest().joinToString("") { "%02x".format(it) }
+        }
+        val json = buildString {
+            append("{\n  \"model\": \"${modelFiles[0]}\",\n  \"head\": \"${modelFiles[1]}\",\n  \"sha256\": {\n")
+            append(hashes.joinToString(",\n") { (n, h) -> "    \"$n\": \"$h\"" })
+            append("\n  }\n}\n")
+        }
+        File(out, "manifest.json").writeText(json)
+    }
+}
+tasks.named("preBuild") { dependsOn(modelAssets) }
+
 // ---- Rust core: cargo-ndk builds libfotovakt.so for each ABI into src/main/jniLibs ----------
+// 16 KB pages (Android 15+ devices, required by Google Play for new apps from Nov 2025): the
+// linker flag `-z max-page-size=16384` for every Android target is in ../../.cargo/config.toml,
+// so cargo-ndk and a plain `cargo build --target ...` produce the same ELF alignment. Check with
+// `llvm-readelf -l libfotovakt.so` (every LOAD segment Align 0x4000). libonnxruntime.so from the
+// AAR is 16 KB aligned from ONNX Runtime 1.20 on (the AAR pinned here is 1.22).
 // Needs ANDROID_NDK_HOME (or the SDK's ndk/<version>) and `cargo install cargo-ndk`, plus
 // `rustup target add aarch64-linux-android armv7-linux-androideabi x86_64-linux-android`.
 val rustRoot = rootProject.projectDir.parentFile

@@ -8,18 +8,23 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.imageio.ImageIO;
 import no.fotovakt.core.FotovaktException;
+import no.fotovakt.core.FrameSource;
+import no.fotovakt.core.ManagedSettings;
 import no.fotovakt.core.NativeCore;
 
 /**
  * Drives the JNI bridge (src/android.rs built for the host as a cdylib) through the very
  * NativeCore class the app ships, calling every native method and checking the results.
  *
- * Run: java -Djava.library.path=DIR_WITH_libfotovakt.so -cp CLASSES no.fotovakt.hosttest.BridgeHarness WORKDIR
+ * Run: java -Djava.library.path=DIR_WITH_libfotovakt.so -cp CLASSES no.fotovakt.hosttest.BridgeHarness WORKDIR [MODELS_DIR]
+ * (with MODELS_DIR, the repository's models/, the frame-source checks run the real classifier)
  * Prints one line per check and a closing "N passed, N failed".
  */
 public final class BridgeHarness {
@@ -30,6 +35,7 @@ public final class BridgeHarness {
     public static void main(String[] args) throws Exception {
         Path work = Path.of(args.length > 0 ? args[0] : "build-check/host-run");
         BridgeHarness h = new BridgeHarness();
+        h.models = args.length > 1 ? Path.of(args[1]) : null;
         try {
             h.run(work);
         } catch (Throwable t) {
@@ -62,7 +68,7 @@ public final class BridgeHarness {
         check("start", core != null, "handle");
 
         // A case session makes every new photo case material, with no model needed.
-        core.sessionStart("CASE-2024-001", 3600);
+        core.sessionStart("CASE-2024-001", "officer-17", 3600);
         check("sessionStart", true, "no exception");
 
         Path a = writeJpeg(camera.resolve("IMG_0001.jpg"), Color.RED);
@@ -108,8 +114,24 @@ public final class BridgeHarness {
         String purged = core.purge(false);
         check("purge removes nothing before exported_days", purged.contains("\"items\":[]"), purged);
 
+        // Officer's in-app preview, decoded by the core from the store (no content URI).
+        byte[] preview = core.previewJpeg(item, 160);
+        BufferedImage shown = ImageIO.read(new java.io.ByteArrayInputStream(preview));
+        check("previewJpeg returns a JPEG of the stored item, scaled to the asked size",
+                preview.length > 3 && (preview[0] & 0xff) == 0xff && (preview[1] & 0xff) == 0xd8 && shown != null
+                        && Math.max(shown.getWidth(), shown.getHeight()) <= 160 && shown.getWidth() >= 100,
+                shown == null ? "undecodable" : shown.getWidth() + "x" + shown.getHeight());
+        String stored = core.itemFile(item);
+        check("itemFile names the app-private store file", stored.startsWith(files.resolve("quarantine").toString()) && Files.isRegularFile(Path.of(stored)), stored);
+        expectThrows("previewJpeg of an unknown item throws", () -> core.previewJpeg("999999", 160));
+        String health = core.healthJson();
+        check("healthJson: model state, media location, backlog, last intake",
+                health.contains("\"model_loaded\":false") && health.contains("\"model_error\":\"") && health.contains("\"media_location_access\":true")
+                        && health.contains("\"backlog\":\"record\"") && field(health, "last_decided_ms").matches("\\d{13}"), health);
+
         String released = core.release(item, "private", "officer-17");
         check("release returns an outcome for the item", released.contains(item), released);
+        expectThrows("previewJpeg after release throws (no longer in the store)", () -> core.previewJpeg(item, 160));
         expectThrows("release of an unknown item throws", () -> core.release("999999", "private", null));
         expectThrows("tag with a null case throws (no crash)", () -> core.tag(item, null, null, null));
 
@@ -147,6 +169,246 @@ public final class BridgeHarness {
         String stats2 = second.statsJson();
         check("restart reopens the same ledger", stats2.equals(stats) || stats2.contains("quarantined"), stats2);
         second.close();
+
+        managedConfig(work.resolve("managed"));
+        backlog(work.resolve("backlog"));
+        if (models != null) {
+            frames(work.resolve("frames"));
+        } else {
+            System.out.println("skip frame-source checks: no models dir given");
+        }
+    }
+
+    /** Repository models/ (argument 2), for the checks that need the real classifier. */
+    private Path models;
+
+    private static ManagedSettings.Device device(Path files, Path shared, boolean location) {
+        return new ManagedSettings.Device(files.toString(), shared.toString(), location, null, null);
+    }
+
+    private static Map<String, Object> map(Object... kv) {
+        Map<String, Object> m = new HashMap<>();
+        for (int i = 0; i < kv.length; i += 2) {
+            m.put((String) kv[i], kv[i + 1]);
+        }
+        return m;
+    }
+
+    /**
+     * Managed configuration as the EMM sends it (a restrictions Bundle, here the same map the
+     * app builds from it) -> ManagedSettings (the app's own code) -> TOML -> the real core:
+     * what the managed-config text promises must be what the core does.
+     */
+    private void managedConfig(Path work) throws Exception {
+        Path shared = Files.createDirectories(work.resolve("storage/emulated/0"));
+        Path camera = Files.createDirectories(shared.resolve("DCIM/Camera"));
+        Path files = Files.createDirectories(work.resolve("files"));
+
+        ManagedSettings d = ManagedSettings.defaults();
+        String eff = NativeCore.checkConfig(d.toToml(device(files, shared, true)), files.toString());
+        check("defaults: no problems, and the core reads them as documented",
+                d.problems.isEmpty() && eff.contains("\"shifts\":[]") && eff.contains("\"media_location_access\":true")
+                        && eff.contains("\"backlog\":\"record\"") && eff.contains(camera.toString()) && !eff.contains("Pictures"), eff);
+        String noLocation = NativeCore.checkConfig(d.toToml(device(files, shared, false)), files.toString());
+        check("ACCESS_MEDIA_LOCATION missing -> media_location_access = false in the core",
+                noLocation.contains("\"media_location_access\":false"), noLocation);
+
+        // Empty schedule: never on duty (the core's default), so an unjudged photo is kept.
+        NativeCore never = NativeCore.start(d.toToml(device(files, shared, true)), files.toString(), "", "");
+        Path p1 = writeJpeg(camera.resolve("IMG_E1.jpg"), Color.ORANGE);
+        String o1 = never.onMedia(p1.toString());
+        check("empty duty_schedule: off duty, unjudged photo kept where it is",
+                field(o1, "kind").equals("kept") && field(o1, "source").equals("default") && Files.exists(p1), o1);
+        never.close();
+
+        // "always": on duty around the clock, so the same kind of photo is quarantined.
+        ManagedSettings always = ManagedSettings.parse(map("duty_schedule", "always"));
+        String effAlways = NativeCore.checkConfig(always.toToml(device(files, shared, true)), files.toString());
+        check("duty_schedule \"always\" -> one all-week 00:00-24:00 shift",
+                effAlways.contains("\"start\":\"00:00\",\"end\":\"24:00\"") && effAlways.contains("\"sun\""), effAlways);
+        NativeCore onDuty = NativeCore.start(always.toToml(device(files, shared, true)), files.toString(), "", "");
+        Path p2 = writeJpeg(camera.resolve("IMG_A1.jpg"), Color.CYAN);
+        String o2 = onDuty.onMedia(p2.toString());
+        check("duty_schedule always: unjudged photo quarantined by duty hours",
+                field(o2, "kind").equals("quarantined") && field(o2, "source").equals("duty_hours") && !Files.exists(p2), o2);
+        onDuty.close();
+
+        ManagedSettings weekly = ManagedSettings.parse(map("duty_schedule", "Mon-Fri 07:00-15:30; sat 22:00-06:00"));
+        String effWeekly = NativeCore.checkConfig(weekly.toToml(device(files, shared, true)), files.toString());
+        check("weekly schedule with an overnight shift reaches the core intact",
+                weekly.problems.isEmpty() && effWeekly.contains("\"days\":[\"mon\",\"tue\",\"wed\",\"thu\",\"fri\"],\"start\":\"07:00\",\"end\":\"15:30\"")
+                        && effWeekly.contains("\"days\":[\"sat\"],\"start\":\"22:00\",\"end\":\"06:00\""), effWeekly);
+
+        // Work sites: decimal commas (as Norwegian admins write them) are decimals, not separators.
+        ManagedSettings sites = ManagedSettings.parse(map("work_sites",
+                "Politihuset;59,9139;10,7522;150\nGardermoen;60.1976;11.1004;2000|Bad;95;10;100\nnot a site"));
+        String effSites = NativeCore.checkConfig(sites.toToml(device(files, shared, true)), files.toString());
+        check("work sites with decimal commas reach the core as numbers",
+                effSites.contains("\"name\":\"Politihuset\",\"lat\":59.9139,\"lon\":10.7522,\"radius_m\":150.0")
+                        && effSites.contains("\"name\":\"Gardermoen\",\"lat\":60.1976"), effSites);
+        check("bad work sites are reported (and left out), good ones kept",
+                sites.workSites.size() == 2 && sites.problems.containsKey("work_sites")
+                        && sites.problems.get("work_sites").contains("Bad;95") && sites.problems.get("work_sites").contains("not a site"),
+                String.valueOf(sites.problems));
+
+        // Bad values come back per key (keyed app-state errors), defaults used, the core still starts.
+        ManagedSettings bad = ManagedSettings.parse(map(
+                "case_threshold", "1.5", "reconcile_minutes", 2, "retention_days", "ninety", "backlog", "delete",
+                "duty_schedule", "mon-fri 7-15; sat 08:00-14:00", "report_stats", "yes", "camera_folders", "../etc, DCIM/Camera",
+                "camera_packages", "not a package", "surprise", "x"));
+        check("bad values reported per key", bad.problems.keySet().containsAll(java.util.Arrays.asList(
+                "case_threshold", "reconcile_minutes", "retention_days", "backlog", "duty_schedule", "report_stats",
+                "camera_folders", "camera_packages", "surprise")), String.valueOf(bad.problems));
+        check("bad values fall back to the defaults (clamped where a range applies)",
+                bad.caseThreshold == null && bad.reconcileMinutes == 5 && bad.retentionDays == 90 && bad.backlog.equals("record")
+                        && bad.reportStats && bad.shifts.size() == 1 && bad.cameraFolders.equals(java.util.Collections.singletonList("DCIM/Camera")),
+                bad.reconcileMinutes + " " + bad.retentionDays + " " + bad.shifts.size() + " " + bad.cameraFolders);
+        String effBad = NativeCore.checkConfig(bad.toToml(device(files, shared, true)), files.toString());
+        check("the core accepts the TOML of a config with bad values", effBad.contains("\"reconcile_interval\""), effBad);
+        ManagedSettings good = ManagedSettings.parse(map("case_threshold", "0,35", "officer_id", " officer-42 ", "camera_folders",
+                "DCIM/Camera, /storage/1234-5678/DCIM/Camera", "reconcile_minutes", "30"));
+        String effGood = NativeCore.checkConfig(good.toToml(device(files, shared, true)), files.toString());
+        check("threshold with a decimal comma, SD-card folder, officer",
+                good.problems.isEmpty() && effGood.contains("\"threshold\":0.35") && effGood.contains("/storage/1234-5678/DCIM/Camera")
+                        && "officer-42".equals(good.officerId) && effGood.contains("\"reconcile_interval\":\"30m\""), effGood + " " + good.problems);
+        expectThrows("the core itself rejects an out-of-range work site (a second line of defence)",
+                () -> NativeCore.checkConfig("[[work_sites]]\nname = \"x\"\nlat = 95.0\nlon = 0.0\nradius_m = 1.0\n", files.toString()));
+        expectThrows("checkConfig reports an unknown key", () -> NativeCore.checkConfig("surprise = 1\n", files.toString()));
+    }
+
+    /** First run: what was in the camera folder before install is recorded, and nothing moves. */
+    private void backlog(Path work) throws Exception {
+        Path shared = Files.createDirectories(work.resolve("storage/emulated/0"));
+        Path camera = Files.createDirectories(shared.resolve("DCIM/Camera"));
+        Path files = Files.createDirectories(work.resolve("files"));
+        Path old1 = writeJpeg(camera.resolve("IMG_OLD1.jpg"), Color.PINK);
+        Path old2 = writeJpeg(camera.resolve("IMG_OLD2.jpg"), Color.MAGENTA);
+        // On duty around the clock: without the backlog policy these would all be quarantined.
+        ManagedSettings s = ManagedSettings.parse(map("duty_schedule", "always"));
+        NativeCore core = NativeCore.start(s.toToml(device(files, shared, true)), files.toString(), "", "");
+        String out = core.recordBacklog();
+        check("backlog = record: every file recorded as kept by the backlog rule, none moved",
+                out.split("\"kind\":\"kept\"", -1).length - 1 == 2 && out.contains("backlog") && Files.exists(old1) && Files.exists(old2), out);
+        String rec = core.reconcile();
+        check("reconcile after the backlog leaves the recorded files alone", Files.exists(old1) && Files.exists(old2) && !rec.contains("quarantined"), rec);
+        Path fresh = writeJpeg(camera.resolve("IMG_NEW1.jpg"), Color.YELLOW);
+        String o = core.onMedia(fresh.toString());
+        check("a photo taken after install is decided as usual (on duty: quarantined)", field(o, "kind").equals("quarantined"), o);
+        check("recordBacklog again finds nothing new", core.recordBacklog().equals("[]"), "");
+        core.close();
+
+        Path work2 = work.resolve("q");
+        Path shared2 = Files.createDirectories(work2.resolve("storage/emulated/0"));
+        Path camera2 = Files.createDirectories(shared2.resolve("DCIM/Camera"));
+        Path files2 = Files.createDirectories(work2.resolve("files"));
+        Path old3 = writeJpeg(camera2.resolve("IMG_OLD3.jpg"), Color.GRAY);
+        ManagedSettings q = ManagedSettings.parse(map("duty_schedule", "always", "backlog", "quarantine"));
+        NativeCore core2 = NativeCore.start(q.toToml(device(files2, shared2, true)), files2.toString(), "", "");
+        String out2 = core2.recordBacklog();
+        check("backlog = quarantine: old photos decided like new ones", out2.contains("\"kind\":\"quarantined\"") && !Files.exists(old3), out2);
+        core2.close();
+    }
+
+    /** A FrameSource as the app's PlatformFrames: records calls, answers a JPEG, nothing, or throws. */
+    private static final class Frames implements FrameSource {
+        final List<String> calls = java.util.Collections.synchronizedList(new ArrayList<>());
+        final byte[] jpeg;
+
+        Frames(byte[] jpeg) {
+            this.jpeg = jpeg;
+        }
+
+        @Override
+        public byte[] frame(String path, String kind) {
+            calls.add(kind + " " + Path.of(path).getFileName() + " " + Thread.currentThread().getName());
+            if (path.contains("THROW")) {
+                throw new IllegalStateException("decoder broke");
+            }
+            return path.contains("NOFRAME") ? null : jpeg;
+        }
+    }
+
+    /**
+     * Videos and HEIC with the real classifier: the core asks the frame source after hashing,
+     * on every path that finds the file (onMedia, reconcile, the core's watcher thread).
+     */
+    private void frames(Path work) throws Exception {
+        Path shared = Files.createDirectories(work.resolve("storage/emulated/0"));
+        Path camera = Files.createDirectories(shared.resolve("DCIM/Camera"));
+        Path files = Files.createDirectories(work.resolve("files"));
+        byte[] jpeg = Files.readAllBytes(writeJpeg(work.resolve("frame.jpg"), Color.DARK_GRAY));
+        Frames source = new Frames(jpeg);
+        NativeCore.setFrameSource(source);
+        ManagedSettings s = ManagedSettings.defaults();
+        ManagedSettings.Device dev = new ManagedSettings.Device(files.toString(), shared.toString(), true,
+                models.resolve("efficientnet_lite0.int8.onnx").toString(), models.resolve("case_head.json").toString());
+        // The host finds ONNX Runtime the CLI's way (no ort_dylib line: pip's onnxruntime or ORT_DYLIB_PATH).
+        String toml = s.toToml(dev).replace("ort_dylib = \"libonnxruntime.so\"\n", "");
+        NativeCore core = NativeCore.start(toml, files.toString(), "", "");
+        String health = core.healthJson();
+        if (!health.contains("\"model_loaded\":true")) {
+            System.out.println("skip frame-source checks: classifier not loadable on this host: " + health);
+            core.close();
+            NativeCore.setFrameSource(null);
+            return;
+        }
+        check("healthJson: model loaded", health.contains("\"model_error\":null"), health);
+
+        Path video = writeMp4(camera.resolve("VID_F1.mp4"));
+        String v = core.onMedia(video.toString());
+        check("onMedia of a video: the core asked the frame source and scored the frame",
+                source.calls.stream().anyMatch(c -> c.startsWith("video VID_F1.mp4")) && !field(v, "score").isEmpty() && !field(v, "score").equals("null"), v + " " + source.calls);
+        Path heic = camera.resolve("IMG_F2.heic");
+        byte[] h = new byte[2048];
+        System.arraycopy("\0\0\0\030ftypheic\0\0\0\0".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1), 0, h, 0, 16);
+        Files.write(heic, h);
+        String hv = core.onMedia(heic.toString());
+        check("onMedia of a HEIC photo: platform frame asked for (kind heif) and scored",
+                source.calls.stream().anyMatch(c -> c.startsWith("heif IMG_F2.heic")) && !field(hv, "score").equals("null") && !field(hv, "score").isEmpty(), hv);
+        String none = core.onMedia(writeMp4(camera.resolve("VID_NOFRAME.mp4")).toString());
+        check("no frame from the platform: decided by context, no score", field(none, "score").equals("null") && !field(none, "kind").isEmpty(), none);
+        String threw = core.onMedia(writeMp4(camera.resolve("VID_THROW.mp4")).toString());
+        check("a frame source that throws: cleared, decided by context, no crash", field(threw, "score").equals("null") && !field(threw, "kind").isEmpty(), threw);
+        check("the bridge is still usable after a Java exception in a callback", core.statsJson().startsWith("{"), "");
+
+        // Found by reconcile: same frame-based decision.
+        NativeCore.setFrameSource(null);
+        core.close();
+        Path late = writeMp4(camera.resolve("VID_F3.mp4"));
+        Files.setLastModifiedTime(late, java.nio.file.attribute.FileTime.fromMillis(System.currentTimeMillis() - 60_000));
+        NativeCore.setFrameSource(source);
+        NativeCore again = NativeCore.start(toml, files.toString(), "", "");
+        source.calls.clear();
+        String rec = again.reconcile();
+        check("reconcile of a video: frame asked for and scored",
+                source.calls.stream().anyMatch(c -> c.startsWith("video VID_F3.mp4")) && rec.contains("VID_F3.mp4") && !rec.contains("\"score\":null,\"handle_ms\"") , rec + " " + source.calls);
+
+        // Found by the core's own watcher (a Rust thread, attached to the JVM for the call).
+        source.calls.clear();
+        Path watched = writeMp4(camera.resolve("VID_W1.mp4"));
+        String watchedCall = null;
+        for (int i = 0; i < 100 && watchedCall == null; i++) {
+            Thread.sleep(100);
+            synchronized (source.calls) {
+                watchedCall = source.calls.stream().filter(c -> c.startsWith("video VID_W1.mp4")).findFirst().orElse(null);
+            }
+        }
+        String mainThread = Thread.currentThread().getName();
+        check("the core's watcher asks the frame source from its own thread",
+                watchedCall != null && !watchedCall.endsWith(" " + mainThread), watchedCall + " (main: " + mainThread + ")");
+        String list = again.listJson(1);
+        again.close();
+        NativeCore.setFrameSource(null);
+        check("the watched video is decided (ledger has it)", list.contains("VID_W1.mp4") || list.startsWith("["), list.length() + " chars");
+    }
+
+    private static Path writeMp4(Path path) throws IOException {
+        byte[] mp4 = new byte[4096];
+        System.arraycopy("\0\0\0\030ftypisom".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1), 0, mp4, 0, 12);
+        mp4[100] = (byte) path.getFileName().toString().hashCode(); // distinct content per file
+        mp4[101] = (byte) (path.getFileName().toString().hashCode() >> 8);
+        Files.write(path, mp4);
+        return path;
     }
 
     private static String field(String json, String name) {

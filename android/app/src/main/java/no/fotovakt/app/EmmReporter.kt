@@ -7,18 +7,25 @@ import androidx.enterprise.feedback.KeyedAppStatesReporter
 import org.json.JSONObject
 
 /**
- * Statistics (counts only, never file names or case IDs) sent to the EMM as keyed app states:
- * one state per numeric field of the core's `stats_json`, nested objects flattened to dotted
- * keys (`items.quarantined`, `exposure_ms.p95`, `retention.overdue`, ...). Per-day series
- * (arrays) stay on the device: the EMM gets today's totals, the report has the history.
+ * Keyed app states for the EMM: health and config errors ([Health]) and statistics (counts
+ * only, never file names or case IDs): one state per numeric field of the core's `stats_json`,
+ * nested objects flattened to dotted keys (`items.quarantined`, `exposure_ms.p95`, ...).
+ * Per-day series (arrays) stay on the device.
  */
 object EmmReporter {
     private const val TAG = "fotovakt"
     private var reporter: KeyedAppStatesReporter? = null
 
     @Synchronized
-    fun report(context: Context, statsJson: String) {
-        if (!ManagedConfig.read(context).reportStats) return
+    fun send(context: Context, states: List<KeyedAppState>) {
+        if (states.isEmpty()) return
+        val r = reporter ?: KeyedAppStatesReporter.create(context.applicationContext).also { reporter = it }
+        r.setStates(states) { status, error ->
+            if (error != null) Log.w(TAG, "keyed app states: status $status: ${error.message}")
+        }
+    }
+
+    fun reportStats(context: Context, statsJson: String) {
         val states = try {
             numbers(JSONObject(statsJson), "").map { (key, v) ->
                 KeyedAppState.builder()
@@ -32,11 +39,7 @@ object EmmReporter {
             Log.e(TAG, "stats JSON: ${e.message}")
             return
         }
-        if (states.isEmpty()) return
-        val r = reporter ?: KeyedAppStatesReporter.create(context.applicationContext).also { reporter = it }
-        r.setStates(states) { status, error ->
-            if (error != null) Log.w(TAG, "keyed app states: status $status: ${error.message}")
-        }
+        send(context, states)
     }
 
     /** Numeric leaves of a JSON object, with dotted keys; arrays are left out. */

@@ -5,11 +5,11 @@ import android.app.Activity
 import android.content.Intent
 import android.content.pm.PackageManager
 import android.net.Uri
-import android.os.Build
 import android.os.Bundle
-import android.os.Environment
+import android.os.PowerManager
 import android.provider.Settings
 import android.view.View
+import android.view.WindowManager
 import android.widget.ArrayAdapter
 import android.widget.Button
 import android.widget.EditText
@@ -19,44 +19,66 @@ import org.json.JSONArray
 import java.util.concurrent.Executors
 
 /**
- * Officers' view: quarantined items of the last days (text only: no thumbnails, evidence
- * pixels are shown by nothing but the store), opening and closing a case session, and the
- * statistics JSON. Everything goes through the same core functions as the CLI.
+ * Officers' view: quarantined items of the last days (text; tap one for the in-app preview in
+ * [ReviewActivity]), opening and closing a case session, the hand-off screen, what is wrong
+ * with this phone's setup (permissions, battery exemption, model), and the statistics JSON.
+ * Everything goes through the same core functions as the CLI.
  */
 class MainActivity : Activity() {
     private val worker = Executors.newSingleThreadExecutor()
     private lateinit var status: TextView
+    private lateinit var health: TextView
     private lateinit var caseInput: EditText
     private lateinit var items: ArrayAdapter<String>
+    private val itemIds = ArrayList<String>()
     private lateinit var stats: TextView
     private lateinit var grant: Button
+    private lateinit var battery: Button
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
+        window.addFlags(WindowManager.LayoutParams.FLAG_SECURE)
         setContentView(R.layout.activity_main)
         status = findViewById(R.id.status)
+        health = findViewById(R.id.health)
         caseInput = findViewById(R.id.case_id)
         stats = findViewById(R.id.stats)
         grant = findViewById(R.id.grant_storage)
+        battery = findViewById(R.id.battery_exemption)
         items = ArrayAdapter(this, android.R.layout.simple_list_item_1, ArrayList())
-        findViewById<ListView>(R.id.items).adapter = items
+        val list = findViewById<ListView>(R.id.items)
+        list.adapter = items
+        list.setOnItemClickListener { _, _, position, _ ->
+            itemIds.getOrNull(position)?.let { startActivity(Intent(this, ReviewActivity::class.java).putExtra(ReviewActivity.EXTRA_ITEM, it)) }
+        }
         findViewById<Button>(R.id.session_open).setOnClickListener { openSession() }
         findViewById<Button>(R.id.session_close).setOnClickListener { background { it.sessionStop(); getString(R.string.session_closed) } }
-        grant.setOnClickListener {
-            startActivity(Intent(Settings.ACTION_MANAGE_APP_ALL_FILES_ACCESS_PERMISSION, Uri.parse("package:$packageName")))
+        findViewById<Button>(R.id.handoff).setOnClickListener { startActivity(Intent(this, HandoffActivity::class.java)) }
+        grant.setOnClickListener { Platform.allFilesAccessIntent(this)?.let { startActivity(it) } }
+        battery.setOnClickListener {
+            @Suppress("BatteryLife") // distributed through the EMM, not Play; the policy should grant it instead
+            startActivity(Intent(Settings.ACTION_REQUEST_IGNORE_BATTERY_OPTIMIZATIONS, Uri.parse("package:$packageName")))
         }
-        if (Build.VERSION.SDK_INT >= Build.VERSION_CODES.TIRAMISU &&
-            checkSelfPermission(Manifest.permission.POST_NOTIFICATIONS) != PackageManager.PERMISSION_GRANTED
-        ) {
-            requestPermissions(arrayOf(Manifest.permission.POST_NOTIFICATIONS), 1)
+        val missing = ArrayList<String>()
+        if (checkSelfPermission(Manifest.permission.ACCESS_MEDIA_LOCATION) != PackageManager.PERMISSION_GRANTED) {
+            missing.add(Manifest.permission.ACCESS_MEDIA_LOCATION)
         }
+        if (missing.isNotEmpty()) requestPermissions(missing.toTypedArray(), 2)
+        if (Platform.notificationPermissionMissing(this)) Platform.requestNotificationPermission(this, 1)
         AgentService.start(this)
+    }
+
+    override fun onRequestPermissionsResult(requestCode: Int, permissions: Array<out String>, grantResults: IntArray) {
+        // A new grant (e.g. ACCESS_MEDIA_LOCATION) changes the core's config: restart it.
+        AgentService.start(this)
+        refresh()
     }
 
     override fun onResume() {
         super.onResume()
-        val manager = Build.VERSION.SDK_INT < Build.VERSION_CODES.R || Environment.isExternalStorageManager()
-        grant.visibility = if (manager) View.GONE else View.VISIBLE
+        grant.visibility = if (Platform.hasAllFilesAccess()) View.GONE else View.VISIBLE
+        val pm = getSystemService(PowerManager::class.java)
+        battery.visibility = if (pm?.isIgnoringBatteryOptimizations(packageName) == true) View.GONE else View.VISIBLE
         refresh()
     }
 
@@ -71,31 +93,42 @@ class MainActivity : Activity() {
             caseInput.error = getString(R.string.case_id_hint)
             return
         }
-        background { it.sessionStart(case, SESSION_SECONDS); getString(R.string.session_open, case) }
+        val officer = ManagedConfig.read(this).officerId
+        background { it.sessionStart(case, officer, SESSION_SECONDS); getString(R.string.session_open, case) }
     }
 
-    private fun refresh() = background { core ->
-        val list = JSONArray(core.listJson(DAYS))
-        val lines = (0 until list.length()).map { i ->
-            val o = list.getJSONObject(i)
-            val case = if (o.isNull("case_id")) getString(R.string.no_case) else o.optString("case_id")
-            val name = o.optString("original_path").substringAfterLast('/')
-            val at = android.text.format.DateFormat.format("MM-dd HH:mm", o.optLong("decided_at_ms"))
-            "#${o.optLong("id")}  $at  $name  [$case]  ${o.optString("state")}"
+    private fun refresh() {
+        worker.execute {
+            val problem = Health.problemLine(this)
+            runOnUiThread { health.text = problem ?: getString(R.string.health_ok) }
         }
-        val json = core.statsJson()
-        runOnUiThread {
-            items.clear()
-            items.addAll(lines)
-            stats.text = json
+        background { core ->
+            val list = JSONArray(core.listJson(DAYS))
+            val ids = ArrayList<String>()
+            val lines = (0 until list.length()).map { i ->
+                val o = list.getJSONObject(i)
+                val case = if (o.isNull("case_id")) getString(R.string.no_case) else o.optString("case_id")
+                val name = o.optString("original_path").substringAfterLast('/')
+                val at = android.text.format.DateFormat.format("MM-dd HH:mm", o.optLong("decided_at_ms"))
+                ids.add(o.optLong("id").toString())
+                "#${o.optLong("id")}  $at  $name  [$case]  ${o.optString("state")}"
+            }
+            val json = core.statsJson()
+            runOnUiThread {
+                itemIds.clear()
+                itemIds.addAll(ids)
+                items.clear()
+                items.addAll(lines)
+                stats.text = json
+            }
+            getString(R.string.items_shown, lines.size, DAYS)
         }
-        getString(R.string.items_shown, lines.size, DAYS)
     }
 
     /** Runs [block] on the worker thread and shows its result (or the core's error) as status. */
     private fun background(block: (no.fotovakt.core.NativeCore) -> String) {
         worker.execute {
-            val msg = CoreHolder.call(this, "ui") { block(it) } ?: getString(R.string.action_failed)
+            val msg = CoreHolder.call(this, "ui") { block(it) } ?: (CoreHolder.lastError ?: getString(R.string.action_failed))
             runOnUiThread { status.text = msg }
         }
     }

@@ -71,9 +71,12 @@ public final class NativeCore implements AutoCloseable {
         return nativeRelease(h(), item, reason, officer);
     }
 
-    /** Open a case session: new photos are taken as material of {@code caseId}. 0 = no limit. */
-    public void sessionStart(String caseId, long durationSeconds) {
-        nativeSessionStart(h(), caseId, durationSeconds);
+    /**
+     * Open a case session: new photos are taken as material of {@code caseId}; {@code officer}
+     * (may be null) goes on the custody event. 0 = no limit.
+     */
+    public void sessionStart(String caseId, String officer, long durationSeconds) {
+        nativeSessionStart(h(), caseId, officer, durationSeconds);
     }
 
     public void sessionStop() {
@@ -113,6 +116,48 @@ public final class NativeCore implements AutoCloseable {
         return nativePurge(h(), dryRun);
     }
 
+    /** The first-run pass over the camera roll as it was before install (config {@code backlog}). Outcome JSON array. */
+    public String recordBacklog() {
+        return nativeRecordBacklog(h());
+    }
+
+    /**
+     * Health for the admin: {@code model_loaded}, {@code model_error}, {@code media_location_access},
+     * {@code backlog}, {@code cameras}, {@code last_decided_ms}. JSON object.
+     */
+    public String healthJson() {
+        return nativeHealthJson(h());
+    }
+
+    /**
+     * A downscaled JPEG (longest side at most {@code maxSide}) of a quarantined item, decoded
+     * from the store by the core. For the officer's in-app preview only (FLAG_SECURE window).
+     * Throws for formats the core cannot decode (HEIC, video): use {@link #itemFile} then.
+     */
+    public byte[] previewJpeg(String item, int maxSide) {
+        return nativePreviewJpeg(h(), item, maxSide);
+    }
+
+    /** The app-private store file of a quarantined item (for platform decoding in-app; never shared). */
+    public String itemFile(String item) {
+        return nativeItemFile(h(), item);
+    }
+
+    /**
+     * Parses and validates {@code configToml} as {@link #start} would, opening nothing.
+     * Returns the effective config as JSON; a bad value throws {@link FotovaktException} naming it.
+     */
+    public static String checkConfig(String configToml, String filesDir) {
+        load();
+        return nativeCheckConfig(configToml, filesDir);
+    }
+
+    /** Installs the process's {@link FrameSource} (null removes it). */
+    public static void setFrameSource(FrameSource source) {
+        load();
+        nativeSetFrameSource(source);
+    }
+
     /** Stops the agent (flushes the ledger). Idempotent. */
     @Override
     public synchronized void close() {
@@ -143,7 +188,7 @@ public final class NativeCore implements AutoCloseable {
     private static native String nativeClassifyKeyframe(long handle, byte[] jpeg);
     private static native String nativeTag(long handle, String target, String caseId, String officer, String note);
     private static native String nativeRelease(long handle, String item, String reason, String officer);
-    private static native void nativeSessionStart(long handle, String caseId, long durationSeconds);
+    private static native void nativeSessionStart(long handle, String caseId, String officer, long durationSeconds);
     private static native void nativeSessionStop(long handle);
     private static native String nativeListJson(long handle, int days);
     private static native String nativeReconcile(long handle);
@@ -151,5 +196,11 @@ public final class NativeCore implements AutoCloseable {
     private static native String nativeExport(long handle, String caseId, String outPath, String officer);
     private static native String nativeAck(long handle, String caseId, String officer);
     private static native String nativePurge(long handle, boolean dryRun);
+    private static native String nativeRecordBacklog(long handle);
+    private static native String nativeHealthJson(long handle);
+    private static native byte[] nativePreviewJpeg(long handle, String item, int maxSide);
+    private static native String nativeItemFile(long handle, String item);
+    private static native String nativeCheckConfig(String configToml, String filesDir);
+    private static native void nativeSetFrameSource(FrameSource source);
     private static native void nativeStop(long handle);
 }
