@@ -537,8 +537,8 @@ impl Agent {
             (None, None)
         } else {
             match keyframe {
-                Some(frame) if kind == MediaKind::Video => self.assess(path, MediaKind::Jpeg, Some(frame)),
-                _ => self.assess(path, kind, bytes.as_deref()),
+                Some(frame) if kind == MediaKind::Video => self.assess(path, MediaKind::Jpeg, Some(frame), None),
+                _ => self.assess(path, kind, bytes.as_deref(), Some(&exif)),
             }
         };
         drop(bytes);
@@ -594,7 +594,14 @@ impl Agent {
         }
     }
 
-    fn assess(&self, path: &Path, kind: MediaKind, bytes: Option<&[u8]>) -> (Option<Assessment>, Option<String>) {
+    /// `exif`: the facts intake parsed from these very bytes (their thumbnail range is used).
+    fn assess(
+        &self,
+        path: &Path,
+        kind: MediaKind,
+        bytes: Option<&[u8]>,
+        exif: Option<&ExifFacts>,
+    ) -> (Option<Assessment>, Option<String>) {
         let classifier = match &self.model {
             Model::Ready(c) => c,
             Model::Unavailable(why) => return (None, Some(format!("no classifier ({why})"))),
@@ -614,7 +621,7 @@ impl Agent {
         };
         let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
         self.refresh_corrections(&mut c);
-        match c.assess(bytes) {
+        match c.assess_with(bytes, exif) {
             Ok(a) => (Some(a), None),
             Err(e) => {
                 warn!(path = %path.display(), error = %e, "classifier could not judge this file");
