@@ -4,6 +4,13 @@
 //! real SQLite and real files. Also reports RSS and the CPU used while idle.
 //!
 //! Run: `cargo bench --bench latency` (env `FOTOVAKT_BENCH_N`, default 600 photos).
+//!
+//! With the classifier deciding (issue 12): `FOTOVAKT_BENCH_PHOTOS=DIR` takes the JPEGs of
+//! DIR (e.g. `/tmp/fotovakt-bench-flavours/none`, 12 MP without thumbnails, from
+//! `bench/classify_make_photos.py`) in turn instead of generated ones, loads the classifier
+//! and opens no session and no duty hours: every photo is decided by the model, and the
+//! time is from the rename to the decision (for a quarantined photo: to its verified
+//! arrival, gone from the camera folder).
 
 use std::io::Write;
 use std::sync::Arc;
@@ -47,16 +54,35 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::fs::create_dir_all(&camera)?;
     // The core's own cost by default; FOTOVAKT_BENCH_MODEL=1 also loads the classifier (ONNX
     // Runtime + model: memory, not time, since a session decides without running it).
-    let with_model = std::env::var("FOTOVAKT_BENCH_MODEL").is_ok_and(|v| v == "1");
+    let real: Vec<std::path::PathBuf> = match std::env::var_os("FOTOVAKT_BENCH_PHOTOS") {
+        Some(dir) => {
+            let mut v: Vec<_> = std::fs::read_dir(&dir)?
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")))
+                .collect();
+            v.sort();
+            v
+        }
+        None => Vec::new(),
+    };
+    let classifier_decides = !real.is_empty();
+    let with_model = classifier_decides || std::env::var("FOTOVAKT_BENCH_MODEL").is_ok_and(|v| v == "1");
     let mut config =
         Config { store: Some(tmp.join("private/store")), cameras: vec![camera.clone()], ..Config::default() };
     config.classifier.enabled = with_model;
     let agent = Arc::new(Agent::open(config)?);
-    agent.session_start("BENCH-1", Some("bench"), None)?;
+    if !classifier_decides {
+        agent.session_start("BENCH-1", Some("bench"), None)?;
+    }
 
     // Each photo is encoded just before it is written (outside the timed window) and dropped
     // after, so the peak RSS is the agent's, not a pile of test photos.
-    let photo = |i: usize| SamplePhoto { width: 1024, height: 768, seed: i as u64 + 1, ..Default::default() }.jpeg();
+    let photo = |i: usize| match real.get(i % real.len().max(1)) {
+        Some(p) => std::fs::read(p).expect("bench photo"),
+        None => SamplePhoto { width: 1024, height: 768, seed: i as u64 + 1, ..Default::default() }.jpeg(),
+    };
+    let mut quarantined = Vec::new();
     let mut total_bytes = 0usize;
 
     let (tx, rx) = crossbeam_channel::unbounded::<(Outcome, Instant)>();
@@ -81,7 +107,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         loop {
             let (o, at) = rx.recv_timeout(Duration::from_secs(10))?;
             if o.path.ends_with(&name) {
-                assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
+                if classifier_decides {
+                    assert!(matches!(o.kind, OutcomeKind::Quarantined | OutcomeKind::Kept), "{o:?}");
+                    if o.kind == OutcomeKind::Quarantined {
+                        quarantined.push(at.duration_since(t0).as_secs_f64() * 1e3);
+                    }
+                } else {
+                    assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
+                }
                 lat.push(at.duration_since(t0).as_secs_f64() * 1e3);
                 inside.push(o.handle_ms);
                 break;
@@ -103,8 +136,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     assert!(v.problems.is_empty(), "{:?}", v.problems);
 
     println!("fotovakt latency benchmark (rename into camera folder -> verified in store)");
-    println!("  photos            {n} × {mean_size} bytes (JPEG 1024×768), decided by an open case session");
-    println!("  classifier        {}", if with_model { "loaded (not run: the session decides)" } else { "not loaded" });
+    quarantined.sort_by(|a, b| a.total_cmp(b));
+    if classifier_decides {
+        println!(
+            "  photos            {n} × {mean_size} bytes ({} JPEGs of {}), decided by the classifier (no session, no duty hours)",
+            real.len(),
+            std::env::var("FOTOVAKT_BENCH_PHOTOS").unwrap_or_default()
+        );
+        if !quarantined.is_empty() {
+            println!(
+                "  quarantined       {} photos: rename -> gone p50 {:.2} ms, p99 {:.2} ms",
+                quarantined.len(),
+                percentile(&quarantined, 50.0),
+                percentile(&quarantined, 99.0)
+            );
+        }
+    } else {
+        println!("  photos            {n} × {mean_size} bytes (JPEG 1024×768), decided by an open case session");
+        println!("  classifier        {}", if with_model { "loaded (not run: the session decides)" } else { "not loaded" });
+    }
     println!("  latency p50       {:.2} ms", percentile(&lat, 50.0));
     println!("  latency p90       {:.2} ms", percentile(&lat, 90.0));
     println!("  latency p99       {:.2} ms", percentile(&lat, 99.0));

@@ -545,8 +545,8 @@ impl Agent {
                 _ => None,
             };
             match keyframe.or(asked.as_deref()) {
-                Some(frame) if crate::frames::needs_platform_frame(kind) => self.assess(path, MediaKind::Jpeg, Some(frame)),
-                _ => self.assess(path, kind, bytes.as_deref()),
+                Some(frame) if crate::frames::needs_platform_frame(kind) => self.assess(path, MediaKind::Jpeg, Some(frame), None),
+                _ => self.assess(path, kind, bytes.as_deref(), Some(&exif)),
             }
         };
         drop(bytes);
@@ -602,7 +602,14 @@ impl Agent {
         }
     }
 
-    fn assess(&self, path: &Path, kind: MediaKind, bytes: Option<&[u8]>) -> (Option<Assessment>, Option<String>) {
+    /// `exif`: the facts intake parsed from these very bytes (their thumbnail range is used).
+    fn assess(
+        &self,
+        path: &Path,
+        kind: MediaKind,
+        bytes: Option<&[u8]>,
+        exif: Option<&ExifFacts>,
+    ) -> (Option<Assessment>, Option<String>) {
         let classifier = match &self.model {
             Model::Ready(c) => c,
             Model::Unavailable(why) => return (None, Some(format!("no classifier ({why})"))),
@@ -622,7 +629,7 @@ impl Agent {
         };
         let mut c = classifier.lock().unwrap_or_else(|p| p.into_inner());
         self.refresh_corrections(&mut c);
-        match c.assess(bytes) {
+        match c.assess_with(bytes, exif) {
             Ok(a) => (Some(a), None),
             Err(e) => {
                 warn!(path = %path.display(), error = %e, "classifier could not judge this file");

@@ -56,9 +56,12 @@ pub fn intake(data: &[u8]) -> Result<Intake, String> {
         _ => ExifFacts::default(),
     };
     check_exif(&exif);
+    if let Some(r) = &exif.thumbnail {
+        assert!(r.start + 2 <= r.end && r.end <= data.len(), "thumbnail range {r:?} outside {} bytes", data.len());
+    }
     let decoded = match bytes {
-        // As in `Agent::assess`: only decodable kinds reach the classifier.
-        Some(b) if kind.is_decodable_image() => Some(classify_decode(b)?),
+        // As in `Agent::assess`: only decodable kinds reach the classifier, with intake's EXIF.
+        Some(b) if kind.is_decodable_image() => Some(classify_decode(b, &exif)?),
         _ => None,
     };
     Ok(Intake { kind, exif, decoded })
@@ -76,7 +79,7 @@ fn check_exif(exif: &ExifFacts) {
 
 /// What `Classifier::assess` does before inference: the thumbnail-first decode and, when
 /// that came from the thumbnail, the refine decode of the photo itself.
-fn classify_decode(bytes: &[u8]) -> Result<decode::Source, String> {
+fn classify_decode(bytes: &[u8], exif: &ExifFacts) -> Result<decode::Source, String> {
     if decode::sniff(bytes) == Format::Jpeg {
         let exif = decode::jpeg_exif(bytes);
         assert!((1..=8).contains(&exif.orientation), "jpeg_exif orientation {}", exif.orientation);
@@ -86,13 +89,17 @@ fn classify_decode(bytes: &[u8]) -> Result<decode::Source, String> {
     }
     RESIZER.with(|r| {
         let mut resizer = r.borrow_mut();
-        let first = decode::prepare(&mut resizer, bytes, true).map_err(|e| clear(e.to_string()))?;
+        // the agent's settings: two decode threads, intake's EXIF facts
+        let opts = |thumbnail| decode::Options { thumbnail, threads: 2 };
+        let first =
+            decode::prepare_with(&mut resizer, bytes, Some(exif), opts(true)).map_err(|e| clear(e.to_string()))?;
         check_input(&first.input);
         if !first.can_refine {
             return Ok(first.source);
         }
         assert_eq!(first.source, decode::Source::Thumbnail, "only a thumbnail can be refined");
-        let full = decode::prepare(&mut resizer, bytes, false).map_err(|e| clear(e.to_string()))?;
+        let full =
+            decode::prepare_with(&mut resizer, bytes, Some(exif), opts(false)).map_err(|e| clear(e.to_string()))?;
         check_input(&full.input);
         assert!(!full.can_refine, "the refined decode offers another refinement");
         Ok(first.source)

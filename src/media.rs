@@ -4,6 +4,7 @@
 
 use std::ffi::OsStr;
 use std::io::Cursor;
+use std::ops::Range;
 use std::path::Path;
 
 use serde::Serialize;
@@ -92,7 +93,11 @@ impl MediaKind {
     }
 }
 
-/// EXIF facts the policy and the ledger use. Every field is optional: broken EXIF is normal.
+/// EXIF facts the policy, the ledger and the classifier use. Every field is optional:
+/// broken EXIF is normal.
+///
+/// Parsed once per photo by intake and handed to the classifier, which takes the thumbnail
+/// and orientation from here rather than reading the EXIF block again.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ExifFacts {
     /// `DateTimeOriginal` (else `DateTime`) as written by the camera, local time, `YYYY-MM-DDTHH:MM:SS`.
@@ -101,11 +106,87 @@ pub struct ExifFacts {
     pub gps: Option<(f64, f64)>,
     /// EXIF orientation 1..=8.
     pub orientation: Option<u16>,
+    /// Byte range, in the file, of the JPEG thumbnail IFD1 points at (a JPEG's only; within
+    /// the file and the EXIF segment, starting with a JPEG SOI marker).
+    #[serde(skip)]
+    pub thumbnail: Option<Range<usize>>,
 }
 
 impl ExifFacts {
     /// Parse what can be parsed; a file without EXIF or with garbage EXIF gives empty facts.
+    ///
+    /// A JPEG's EXIF goes through [`TiffReader`], which takes every entry it can reach: phones
+    /// and tools write blocks that strict readers refuse whole (an Exif IFD with a next-IFD
+    /// link (piexif), an IFD count running past the segment, IFDs linked in a loop), and
+    /// then the thumbnail would be lost with the rest. Other containers (TIFF, PNG, WebP,
+    /// HEIF) go through `kamadak-exif`.
     pub fn parse(bytes: &[u8]) -> ExifFacts {
+        if bytes.starts_with(&[0xFF, 0xD8]) {
+            return match jpeg_exif_segment(bytes) {
+                Some(seg) => Self::from_tiff(bytes, seg),
+                None => ExifFacts::default(),
+            };
+        }
+        Self::parse_container(bytes)
+    }
+
+    /// The facts of the TIFF structure at `bytes[seg]` (a JPEG's APP1 payload after `Exif\0\0`).
+    fn from_tiff(bytes: &[u8], seg: Range<usize>) -> ExifFacts {
+        let Some(t) = TiffReader::new(&bytes[seg.clone()]) else {
+            return ExifFacts::default();
+        };
+        let mut seen = Vec::new();
+        let ifd0 = t.ifd(t.first_ifd(), &mut seen);
+        let find = |ifd: &[Entry], tag: u16| ifd.iter().find(|e| e.tag == tag).copied();
+        let sub = |tag: u16, seen: &mut Vec<usize>| -> Vec<Entry> {
+            find(&ifd0, tag).and_then(|e| t.uint(e, 0)).map(|o| t.ifd(o as usize, seen)).unwrap_or_default()
+        };
+        let exif_ifd = sub(0x8769, &mut seen);
+        let gps_ifd = sub(0x8825, &mut seen);
+        let ifd1 = t.next_ifd(t.first_ifd()).map(|o| t.ifd(o, &mut seen)).unwrap_or_default();
+
+        let capture_time = find(&exif_ifd, 0x9003)
+            .and_then(|e| t.ascii(e))
+            .and_then(|a| exif::DateTime::from_ascii(a).ok())
+            .or_else(|| find(&ifd0, 0x0132).and_then(|e| t.ascii(e)).and_then(|a| exif::DateTime::from_ascii(a).ok()))
+            .and_then(|d| {
+                chrono::NaiveDate::from_ymd_opt(d.year.into(), d.month.into(), d.day.into())?.and_hms_opt(
+                    d.hour.into(),
+                    d.minute.into(),
+                    d.second.into(),
+                )
+            });
+        let coord = |value_tag: u16, ref_tag: u16, negative: u8| -> Option<f64> {
+            let e = find(&gps_ifd, value_tag)?;
+            let part = |i| t.rational(e, i);
+            let deg = match (part(0), part(1), part(2)) {
+                (Some(d), Some(m), Some(s)) => d + m / 60.0 + s / 3600.0,
+                (Some(d), _, _) => d,
+                _ => return None,
+            };
+            let sign = match find(&gps_ifd, ref_tag).and_then(|e| t.ascii(e)).and_then(|a| a.first()) {
+                Some(&c) if c == negative => -1.0,
+                _ => 1.0,
+            };
+            deg.is_finite().then_some(sign * deg)
+        };
+        let gps = valid_gps(coord(2, 1, b'S'), coord(4, 3, b'W'));
+        let orientation = find(&ifd0, 0x0112)
+            .and_then(|e| t.uint(e, 0))
+            .and_then(|o| u16::try_from(o).ok())
+            .filter(|o| (1..=8).contains(o));
+        let thumbnail = match (find(&ifd1, 0x0201).and_then(|e| t.uint(e, 0)), find(&ifd1, 0x0202)) {
+            (Some(off), Some(len)) => t.uint(len, 0).and_then(|len| {
+                let start = seg.start.checked_add(off as usize)?;
+                let end = start.checked_add(len as usize)?.min(seg.end);
+                (start + 2 <= end && bytes[start..start + 2] == [0xFF, 0xD8]).then_some(start..end)
+            }),
+            _ => None,
+        };
+        ExifFacts { capture_time, gps, orientation, thumbnail }
+    }
+
+    fn parse_container(bytes: &[u8]) -> ExifFacts {
         let mut reader = exif::Reader::new();
         reader.continue_on_error(true);
         let parsed = match reader.read_from_container(&mut Cursor::new(bytes)) {
@@ -142,20 +223,167 @@ impl ExifFacts {
             };
             deg.is_finite().then_some(sign * deg)
         };
-        let gps = match (
+        let gps = valid_gps(
             coord(exif::Tag::GPSLatitude, exif::Tag::GPSLatitudeRef, b'S'),
             coord(exif::Tag::GPSLongitude, exif::Tag::GPSLongitudeRef, b'W'),
-        ) {
-            (Some(lat), Some(lon)) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => {
-                Some((lat, lon))
-            }
-            _ => None,
-        };
+        );
         let orientation = field(exif::Tag::Orientation)
             .and_then(|f| f.value.get_uint(0))
             .and_then(|o| u16::try_from(o).ok())
             .filter(|o| (1..=8).contains(o));
-        ExifFacts { capture_time, gps, orientation }
+        ExifFacts { capture_time, gps, orientation, thumbnail: None }
+    }
+}
+
+fn valid_gps(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f64)> {
+    match (lat, lon) {
+        (Some(lat), Some(lon)) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => Some((lat, lon)),
+        _ => None,
+    }
+}
+
+/// The TIFF payload of a JPEG's EXIF APP1 segment (after `Exif\0\0`), as a range of `bytes`.
+pub fn jpeg_exif_segment(bytes: &[u8]) -> Option<Range<usize>> {
+    let mut i = 2;
+    while i + 4 <= bytes.len() {
+        if bytes[i] != 0xFF {
+            return None;
+        }
+        let marker = bytes[i + 1];
+        if marker == 0xFF {
+            i += 1;
+            continue;
+        }
+        // markers without a length
+        if marker == 0xD8 || (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
+            i += 2;
+            continue;
+        }
+        if marker == 0xDA || marker == 0xD9 {
+            return None; // start of scan: no EXIF after it
+        }
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        let body = i + 4..(i + 2 + len).min(bytes.len());
+        // "Exif\0\0"; a few writers put another byte after the NUL
+        if marker == 0xE1 && len >= 8 && bytes.get(body.start..body.start + 5) == Some(b"Exif\0") {
+            return Some(body.start + 6..body.end);
+        }
+        i += 2 + len;
+    }
+    None
+}
+
+/// One IFD entry, as read (the value is decoded on demand).
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    tag: u16,
+    typ: u16,
+    count: u32,
+    /// Offset in the TIFF data of the entry's 4-byte value field.
+    at: usize,
+}
+
+/// A forgiving reader of a TIFF structure (an EXIF block): every entry that lies within the
+/// data is taken, whatever else is wrong; IFDs are read at most once (loops end).
+struct TiffReader<'a> {
+    data: &'a [u8],
+    le: bool,
+}
+
+/// More entries than this in one IFD is garbage (real ones have tens).
+const MAX_IFD_ENTRIES: usize = 1000;
+
+impl<'a> TiffReader<'a> {
+    fn new(data: &'a [u8]) -> Option<TiffReader<'a>> {
+        let le = match data.get(..4)? {
+            [b'I', b'I', 42, 0] => true,
+            [b'M', b'M', 0, 42] => false,
+            _ => return None,
+        };
+        Some(TiffReader { data, le })
+    }
+
+    fn u16_at(&self, at: usize) -> Option<u16> {
+        let b: [u8; 2] = self.data.get(at..at.checked_add(2)?)?.try_into().ok()?;
+        Some(if self.le { u16::from_le_bytes(b) } else { u16::from_be_bytes(b) })
+    }
+
+    fn u32_at(&self, at: usize) -> Option<u32> {
+        let b: [u8; 4] = self.data.get(at..at.checked_add(4)?)?.try_into().ok()?;
+        Some(if self.le { u32::from_le_bytes(b) } else { u32::from_be_bytes(b) })
+    }
+
+    fn first_ifd(&self) -> usize {
+        self.u32_at(4).map_or(usize::MAX, |o| o as usize)
+    }
+
+    /// The entries of the IFD at `off` that lie within the data; empty if it was seen before.
+    fn ifd(&self, off: usize, seen: &mut Vec<usize>) -> Vec<Entry> {
+        if off < 8 || seen.contains(&off) || seen.len() > 16 {
+            return Vec::new();
+        }
+        seen.push(off);
+        let Some(count) = self.u16_at(off) else { return Vec::new() };
+        let fits = self.data.len().saturating_sub(off + 2) / 12;
+        (0..usize::from(count).min(fits).min(MAX_IFD_ENTRIES))
+            .filter_map(|i| {
+                let e = off + 2 + 12 * i;
+                Some(Entry { tag: self.u16_at(e)?, typ: self.u16_at(e + 2)?, count: self.u32_at(e + 4)?, at: e + 8 })
+            })
+            .collect()
+    }
+
+    /// The next-IFD link after the IFD at `off`, if there is one within the data.
+    fn next_ifd(&self, off: usize) -> Option<usize> {
+        let count = usize::from(self.u16_at(off)?);
+        let next = self.u32_at(off + 2 + 12 * count)? as usize;
+        (next >= 8 && next < self.data.len()).then_some(next)
+    }
+
+    /// Where the value of `e` lies: in the entry if it fits 4 bytes, else at its offset.
+    fn value_at(&self, e: Entry, unit: usize) -> Option<(usize, usize)> {
+        let size = unit.checked_mul(e.count as usize)?;
+        let at = if size <= 4 { e.at } else { self.u32_at(e.at)? as usize };
+        (at.checked_add(size)? <= self.data.len()).then_some((at, size))
+    }
+
+    /// The `i`th value of a BYTE, SHORT or LONG entry.
+    fn uint(&self, e: Entry, i: usize) -> Option<u32> {
+        let unit = match e.typ {
+            1 | 7 => 1,
+            3 => 2,
+            4 | 9 => 4,
+            _ => return None,
+        };
+        if i >= e.count as usize {
+            return None;
+        }
+        let (at, _) = self.value_at(e, unit)?;
+        match unit {
+            1 => self.data.get(at + i).map(|&b| u32::from(b)),
+            2 => self.u16_at(at + 2 * i).map(u32::from),
+            _ => self.u32_at(at + 4 * i),
+        }
+    }
+
+    /// The `i`th value of a RATIONAL entry.
+    fn rational(&self, e: Entry, i: usize) -> Option<f64> {
+        if e.typ != 5 || i >= e.count as usize {
+            return None;
+        }
+        let (at, _) = self.value_at(e, 8)?;
+        let (n, d) = (self.u32_at(at + 8 * i)?, self.u32_at(at + 8 * i + 4)?);
+        (d != 0).then(|| f64::from(n) / f64::from(d))
+    }
+
+    /// An ASCII entry's bytes, up to the first NUL.
+    fn ascii(&self, e: Entry) -> Option<&'a [u8]> {
+        if e.typ != 2 {
+            return None;
+        }
+        let (at, size) = self.value_at(e, 1)?;
+        let s = &self.data[at..at + size];
+        Some(s.split(|&b| b == 0).next().unwrap_or(s))
     }
 }
 

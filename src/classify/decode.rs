@@ -17,7 +17,8 @@ use fast_image_resize::images::Image;
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::ImageDecoder;
 
-use super::ClassifyError;
+use super::{eighth, ClassifyError};
+use crate::media::ExifFacts;
 
 /// Model input side.
 pub const SIDE: usize = 224;
@@ -59,6 +60,8 @@ pub struct Prepared {
     pub source: Source,
     /// Whether a better decode (scaled JPEG) than this one is available.
     pub can_refine: bool,
+    /// A thumbnail's short side in pixels (0 for other sources): how far its score is trusted.
+    pub thumb_short: u32,
 }
 
 /// Recognise the format from magic bytes.
@@ -98,61 +101,11 @@ pub struct JpegExif {
     pub thumbnail: Option<std::ops::Range<usize>>,
 }
 
-/// Find the EXIF APP1 segment of a JPEG; returns the TIFF payload's range in `bytes`.
-fn exif_segment(bytes: &[u8]) -> Option<std::ops::Range<usize>> {
-    let mut i = 2;
-    while i + 4 <= bytes.len() {
-        if bytes[i] != 0xFF {
-            return None;
-        }
-        let marker = bytes[i + 1];
-        if marker == 0xFF {
-            i += 1;
-            continue;
-        }
-        // markers without a length
-        if marker == 0xD8 || (0xD0..=0xD7).contains(&marker) || marker == 0x01 {
-            i += 2;
-            continue;
-        }
-        if marker == 0xDA || marker == 0xD9 {
-            return None; // start of scan: no EXIF before it
-        }
-        let len = u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]) as usize;
-        let body = i + 4..(i + 2 + len).min(bytes.len());
-        if marker == 0xE1 && len >= 8 && bytes.get(body.start..body.start + 6) == Some(b"Exif\0\0") {
-            return Some(body.start + 6..body.end);
-        }
-        i += 2 + len;
-    }
-    None
-}
-
-/// Read orientation and thumbnail location; a broken EXIF block is just ignored.
+/// Orientation and thumbnail location, from [`ExifFacts::parse`]'s tolerant reader; a
+/// broken EXIF block gives orientation 1 and no thumbnail.
 pub fn jpeg_exif(bytes: &[u8]) -> JpegExif {
-    let mut out = JpegExif { orientation: 1, thumbnail: None };
-    let Some(seg) = exif_segment(bytes) else {
-        return out;
-    };
-    let Ok(exif) = exif::Reader::new().read_raw(bytes[seg.clone()].to_vec()) else {
-        return out;
-    };
-    if let Some(o) = exif.get_field(exif::Tag::Orientation, exif::In::PRIMARY).and_then(|f| f.value.get_uint(0)) {
-        if (1..=8).contains(&o) {
-            out.orientation = o as u16;
-        }
-    }
-    let off = exif.get_field(exif::Tag::JPEGInterchangeFormat, exif::In::THUMBNAIL).and_then(|f| f.value.get_uint(0));
-    let len =
-        exif.get_field(exif::Tag::JPEGInterchangeFormatLength, exif::In::THUMBNAIL).and_then(|f| f.value.get_uint(0));
-    if let (Some(off), Some(len)) = (off, len) {
-        let start = seg.start.saturating_add(off as usize);
-        let end = start.saturating_add(len as usize);
-        if len > 0 && end <= seg.end {
-            out.thumbnail = Some(start..end);
-        }
-    }
-    out
+    let facts = ExifFacts::parse(bytes);
+    JpegExif { orientation: facts.orientation.unwrap_or(1), thumbnail: facts.thumbnail }
 }
 
 /// RGB8 pixels, their width and height, and the photo's full-size (width, height).
@@ -197,6 +150,22 @@ pub fn decode_jpeg_scaled(bytes: &[u8], min_short: u32) -> Result<Decoded, Class
         return Err(ClassifyError::Decode("jpeg: short pixel buffer".into()));
     }
     Ok((rgb, ow, oh, (w, h)))
+}
+
+/// The photo DCT-scaled so its short side stays >= `min_short`: the lean 1/8 decode
+/// ([`eighth`], on up to `threads` cores) when 1/8 is the scale and the JPEG is baseline,
+/// else [`decode_jpeg_scaled`].
+pub fn decode_jpeg_fast(bytes: &[u8], min_short: u32, threads: usize) -> Result<Decoded, ClassifyError> {
+    if let Some(size) = eighth::frame_size(bytes) {
+        check_dims(size.width, size.height)?;
+        if size.width.min(size.height).div_ceil(8) >= min_short {
+            if let Some(e) = eighth::decode(bytes, threads) {
+                return Ok((e.rgb, e.width, e.height, e.full));
+            }
+            tracing::debug!("lean 1/8 decode declined; using the full decoder");
+        }
+    }
+    decode_jpeg_scaled(bytes, min_short)
 }
 
 /// `jpeg-decoder` keeps every DCT coefficient of a progressive JPEG (every sample of a
@@ -348,20 +317,60 @@ fn normalise_oriented(sq: &[u8], orientation: u16) -> Vec<f32> {
     out
 }
 
+/// How [`prepare_with`] decodes.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// Take the EXIF thumbnail of a JPEG when usable.
+    pub thumbnail: bool,
+    /// Cores one photo's decode may use (1 or 2).
+    pub threads: usize,
+}
+
 /// Prepare a photo. `allow_thumbnail`: take the EXIF thumbnail of a JPEG when usable.
 pub fn prepare(resizer: &mut Resizer, bytes: &[u8], allow_thumbnail: bool) -> Result<Prepared, ClassifyError> {
+    prepare_with(resizer, bytes, None, Options { thumbnail: allow_thumbnail, threads: 1 })
+}
+
+/// Prepare a photo, with the EXIF facts intake already parsed from these bytes (`None`:
+/// parse them here).
+pub fn prepare_with(
+    resizer: &mut Resizer,
+    bytes: &[u8],
+    exif: Option<&ExifFacts>,
+    opts: Options,
+) -> Result<Prepared, ClassifyError> {
     match sniff(bytes) {
         Format::Unsupported(what) => Err(ClassifyError::Unsupported(what.to_string())),
         Format::Other(fmt) => {
             let (rgb, w, h, orientation) = decode_other(bytes, fmt)?;
-            Ok(Prepared { input: to_input(resizer, rgb, w, h, orientation)?, source: Source::Full, can_refine: false })
+            Ok(Prepared {
+                input: to_input(resizer, rgb, w, h, orientation)?,
+                source: Source::Full,
+                can_refine: false,
+                thumb_short: 0,
+            })
         }
         Format::Jpeg => {
-            let exif = jpeg_exif(bytes);
-            if allow_thumbnail {
-                if let Some(range) = exif.thumbnail.clone() {
-                    match thumbnail(resizer, bytes, range, exif.orientation) {
-                        Ok(Some(input)) => return Ok(Prepared { input, source: Source::Thumbnail, can_refine: true }),
+            let parsed;
+            let facts = match exif {
+                Some(f) => f,
+                None => {
+                    parsed = ExifFacts::parse(bytes);
+                    &parsed
+                }
+            };
+            let orientation = facts.orientation.unwrap_or(1);
+            if opts.thumbnail {
+                if let Some(range) = facts.thumbnail.clone().filter(|r| r.start < r.end && r.end <= bytes.len()) {
+                    match thumbnail(resizer, bytes, range, orientation) {
+                        Ok(Some((input, short))) => {
+                            return Ok(Prepared {
+                                input,
+                                source: Source::Thumbnail,
+                                can_refine: true,
+                                thumb_short: short,
+                            })
+                        }
                         Ok(None) => {}
                         Err(e) => {
                             tracing::debug!(error = %e, "EXIF thumbnail unusable, decoding the photo")
@@ -369,11 +378,12 @@ pub fn prepare(resizer: &mut Resizer, bytes: &[u8], allow_thumbnail: bool) -> Re
                     }
                 }
             }
-            let (rgb, w, h, _) = decode_jpeg_scaled(bytes, SIDE as u32)?;
+            let (rgb, w, h, _) = decode_jpeg_fast(bytes, SIDE as u32, opts.threads.clamp(1, 2))?;
             Ok(Prepared {
-                input: to_input(resizer, rgb, w, h, exif.orientation)?,
+                input: to_input(resizer, rgb, w, h, orientation)?,
                 source: Source::Scaled,
                 can_refine: false,
+                thumb_short: 0,
             })
         }
     }
@@ -386,7 +396,7 @@ fn thumbnail(
     bytes: &[u8],
     range: std::ops::Range<usize>,
     orientation: u16,
-) -> Result<Option<Vec<f32>>, ClassifyError> {
+) -> Result<Option<(Vec<f32>, u32)>, ClassifyError> {
     let mut main = jpeg_decoder::Decoder::new(Cursor::new(bytes));
     main.read_info().map_err(|e| ClassifyError::Decode(format!("jpeg header: {e}")))?;
     let info = main.info().ok_or_else(|| ClassifyError::Decode("jpeg without frame header".into()))?;
@@ -400,7 +410,7 @@ fn thumbnail(
     if (photo_aspect / thumb_aspect - 1.0).abs() > 0.04 {
         return Ok(None);
     }
-    to_input(resizer, rgb, tw, th, orientation).map(Some)
+    to_input(resizer, rgb, tw, th, orientation).map(|input| Some((input, tw.min(th))))
 }
 
 /// Insert an EXIF block (orientation, optional JPEG thumbnail) after a JPEG's SOI marker,

@@ -13,6 +13,7 @@
 //! bytes to [`Classifier::assess`]; on the host a video is decided by context rules.
 
 pub mod decode;
+pub mod eighth;
 pub mod head;
 pub mod runtime;
 
@@ -27,6 +28,8 @@ use serde::{Deserialize, Serialize};
 
 pub use decode::Source;
 
+use crate::media::ExifFacts;
+
 /// Default model file name inside `models/`.
 pub const MODEL_FILE: &str = "efficientnet_lite0.int8.onnx";
 /// Default head file name inside `models/`.
@@ -37,6 +40,13 @@ pub const LABELS_FILE: &str = "imagenet_labels.txt";
 /// re-scored from the DCT-scaled decode of the photo itself.
 pub const REFINE_LOW: f32 = 0.4;
 pub const REFINE_HIGH: f32 = 0.3;
+
+/// The refine window `(low factor, high margin)` for a thumbnail `thumb_short` pixels on
+/// its short side: see [`REFINE_LOW`].
+pub fn refine_window(thumb_short: u32) -> (f32, f32) {
+    let _ = thumb_short;
+    (REFINE_LOW, REFINE_HIGH)
+}
 
 /// Settings of the classifier, the `[classifier]` table of the config file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -55,11 +65,22 @@ pub struct Settings {
     pub threads: usize,
     /// Use the EXIF thumbnail of a JPEG first (re-scored from the photo near the threshold). Default: true.
     pub thumbnail_first: bool,
+    /// Cores one photo's JPEG decode may use, 1 or 2 (the entropy-coded data is split
+    /// between them; phones have eight cores). Default: 2.
+    pub decode_threads: usize,
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { enabled: true, model: None, head: None, ort_dylib: None, threads: 1, thumbnail_first: true }
+        Settings {
+            enabled: true,
+            model: None,
+            head: None,
+            ort_dylib: None,
+            threads: 1,
+            thumbnail_first: true,
+            decode_threads: 2,
+        }
     }
 }
 
@@ -219,17 +240,31 @@ impl Classifier {
     ///
     /// JPEG keyframes extracted from videos by the Android shell come through here too.
     pub fn assess(&mut self, bytes: &[u8]) -> Result<Assessment, ClassifyError> {
+        self.assess_with(bytes, None)
+    }
+
+    /// [`Classifier::assess`] with the EXIF facts intake already parsed from these bytes
+    /// (thumbnail range, orientation), so the EXIF block is read once per photo.
+    pub fn assess_with(&mut self, bytes: &[u8], exif: Option<&ExifFacts>) -> Result<Assessment, ClassifyError> {
+        let parsed;
+        let exif = match exif {
+            Some(e) => e,
+            None => {
+                parsed = ExifFacts::parse(bytes);
+                &parsed
+            }
+        };
         let t0 = Instant::now();
-        let prepared = self.prepare(bytes, self.settings.thumbnail_first)?;
+        let prepared = self.prepare(bytes, exif, self.settings.thumbnail_first)?;
         let mut decode_ms = ms(t0);
         let t1 = Instant::now();
         let mut out = self.infer(std::slice::from_ref(&prepared.input))?;
         let mut infer_ms = ms(t1);
         let mut a = out.pop().ok_or_else(|| ClassifyError::Inference("empty batch".into()))?;
         let mut source = prepared.source;
-        if prepared.can_refine && self.near_threshold(a.0.model_score) {
+        if prepared.can_refine && self.near_threshold(a.0.model_score, prepared.thumb_short) {
             let t2 = Instant::now();
-            let full = self.prepare(bytes, false)?;
+            let full = self.prepare(bytes, exif, false)?;
             decode_ms += ms(t2);
             let t3 = Instant::now();
             if let Some(b) = self.infer(std::slice::from_ref(&full.input))?.pop() {
@@ -289,7 +324,7 @@ impl Classifier {
         match scored {
             Ok(scores) => {
                 for ((i, p, d), s) in pending.iter().zip(scores) {
-                    if p.can_refine && self.near_threshold(s.0.model_score) {
+                    if p.can_refine && self.near_threshold(s.0.model_score, p.thumb_short) {
                         refine.push((*i, *d));
                     } else {
                         results[*i] = Some(Ok(self.assessment(s, *d, per, p.source)));
@@ -314,13 +349,17 @@ impl Classifier {
         self.head.corrections()
     }
 
-    fn near_threshold(&self, score: f32) -> bool {
+    /// Is a thumbnail's score (from a thumbnail `thumb_short` pixels on its short side) too
+    /// close to the threshold to trust? See [`refine_window`].
+    fn near_threshold(&self, score: f32, thumb_short: u32) -> bool {
         let t = self.head.threshold();
-        score >= t * REFINE_LOW && score < (t + REFINE_HIGH).min(0.97)
+        let (low, high) = refine_window(thumb_short);
+        score >= t * low && score < (t + high).min(0.97)
     }
 
-    fn prepare(&mut self, bytes: &[u8], thumbnail: bool) -> Result<decode::Prepared, ClassifyError> {
-        decode::prepare(&mut self.resizer, bytes, thumbnail).inspect_err(log_skip)
+    fn prepare(&mut self, bytes: &[u8], exif: &ExifFacts, thumbnail: bool) -> Result<decode::Prepared, ClassifyError> {
+        let opts = decode::Options { thumbnail, threads: self.settings.decode_threads };
+        decode::prepare_with(&mut self.resizer, bytes, Some(exif), opts).inspect_err(log_skip)
     }
 
     /// Run the model on prepared inputs; per input: head score, top labels, embedding.
