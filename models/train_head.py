@@ -9,15 +9,23 @@ plus a prior rule: the weapon and drug groups (rare in the training photos, crit
 field) lift the score on their own, so a revolver or a syringe is case material even when
 the head has seen few of them.
 
-Training photos are augmented (flip, random crops, whole-image squash, EXIF-thumbnail-like
-degradation, grayscale, JPEG recompression) so the head holds on the fast decode paths.
-Cross-validation is grouped per photo (augmented copies never straddle folds); the
-threshold is the highest one that keeps out-of-fold case recall >= TARGET_RECALL.
+Training photos (../shared/data/eval-dev + ../shared/data/train-extra by default) are
+augmented (flip, random crops, whole-image squash, EXIF-thumbnail-like degradation,
+grayscale, JPEG recompression) so the head holds on the fast decode paths. Every category
+weighs the same; inside a category a source weighs sqrt(its photos) (--weighting source).
+
+Cross-validation, two ways, the same recipe in both: grouped by source (leave one
+`source_repo` out: the headline, it shows a head that learned a dataset's look) and per
+photo (5-fold stratified, 3 repeats); augmented copies never straddle folds. Per-category
+priors (log-odds on the case categories' biases) and then the threshold (the highest that
+keeps case recall >= TARGET_RECALL) are chosen on the grouped out-of-fold scores.
 
 Output: models/case_head.json (weights, standardisation, groups, threshold, CV report).
-The photos (../shared/data/eval-dev, research licences) are read, never copied.
+The photos (research licences) are read, never copied; features are cached per model in
+models/.cache (gitignored).
 
-Usage: python3 models/train_head.py [--data ../shared/data/eval-dev] [--model models/efficientnet_lite0.int8.onnx]
+Usage: python3 models/train_head.py   (the shipped head: --C 1.0 --prior-gain 2 --weighting source)
+       python3 models/train_head.py --sweep --sweep-C 0.3,1 --sweep-gain 1,2 [--model M] [--tta]
 """
 
 from __future__ import annotations
@@ -348,8 +356,8 @@ def main() -> None:
     ap.add_argument("--model", type=Path, default=HERE / "efficientnet_lite0.int8.onnx")
     ap.add_argument("--out", type=Path, default=HERE / "case_head.json")
     ap.add_argument("--aug", type=int, default=8, help="augmented views per photo")
-    ap.add_argument("--C", type=float, default=0.3)
-    ap.add_argument("--prior-gain", type=float, default=1.0)
+    ap.add_argument("--C", type=float, default=1.0)
+    ap.add_argument("--prior-gain", type=float, default=2.0)
     ap.add_argument("--weighting", choices=["category", "source"], default="source")
     ap.add_argument("--tta", action="store_true", help="score the mean of centre crop and mirror")
     ap.add_argument("--folds", type=int, default=5)

@@ -4,6 +4,11 @@
 //! photos the way an Android camera does, prints each decision as it happens, lets an officer
 //! tag and release, verifies the ledger, hands the case over as a package that is verified
 //! offline, and ends with the statistics and the admin's HTML report.
+//!
+//! The off-duty photos are real ones (`examples/photos/`, public domain or CC0, licences in
+//! `examples/photos/LICENSES.md`), embedded in the binary, so the classifier's decision shows
+//! with its score and threshold. Without ONNX Runtime the demo says so once, with the fix, and
+//! decides by context.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -22,6 +27,39 @@ use crate::watch::{WatchGuard, WatchOptions};
 pub type DemoResult<T> = Result<T, Box<dyn std::error::Error + Send + Sync>>;
 
 const CASE: &str = "TOLL-2026-0142";
+
+/// A real photo the demo shoots off duty: file name, what it shows, JPEG bytes (EXIF capture
+/// time inside: Sunday 2026-11-22, off duty).
+struct RealPhoto {
+    name: &'static str,
+    shows: &'static str,
+    bytes: &'static [u8],
+}
+
+/// Public-domain / CC0 sample photos shipped by scikit-image (see examples/photos/LICENSES.md),
+/// re-encoded small as demo inputs.
+const REAL_PHOTOS: &[RealPhoto] = &[
+    RealPhoto {
+        name: "IMG_20261122_141500.jpg",
+        shows: "a cat on a sofa",
+        bytes: include_bytes!("../examples/photos/chelsea.jpg"),
+    },
+    RealPhoto {
+        name: "IMG_20261122_142200.jpg",
+        shows: "a cup of coffee",
+        bytes: include_bytes!("../examples/photos/coffee.jpg"),
+    },
+    RealPhoto {
+        name: "IMG_20261122_143100.jpg",
+        shows: "printed text (a document)",
+        bytes: include_bytes!("../examples/photos/text.jpg"),
+    },
+    RealPhoto {
+        name: "IMG_20261122_144000.jpg",
+        shows: "a handful of coins",
+        bytes: include_bytes!("../examples/photos/coins.jpg"),
+    },
+];
 
 fn at(s: &str) -> NaiveDateTime {
     NaiveDateTime::parse_from_str(s, "%Y-%m-%d %H:%M").expect("demo timestamps are well-formed")
@@ -78,9 +116,24 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
     }
 
     config.store = Some(store);
+    // Without ONNX Runtime: say so once, here, with the fix; the agent then runs without the
+    // classifier instead of repeating the reason on every line.
+    let runtime_missing = match crate::classify::runtime::environment(config.classifier.ort_dylib.as_deref()) {
+        Err(crate::classify::ClassifyError::RuntimeMissing(_)) if config.classifier.enabled => {
+            config.classifier.enabled = false;
+            true
+        }
+        _ => false,
+    };
     let agent = Arc::new(Agent::open(config)?);
     match agent.model_status() {
         Ok(()) => writeln!(out, "2. Agent started; on-device classifier loaded.")?,
+        Err(_) if runtime_missing => writeln!(
+            out,
+            "2. Agent started WITHOUT the classifier: ONNX Runtime is not installed, so photos are decided by \
+             context and sessions only.\n   Fix: `bash scripts/demo` installs it and runs this demo (or \
+             `python3 -m pip install onnxruntime==1.31.1`, or set ORT_DYLIB_PATH to libonnxruntime.so)."
+        )?,
         Err(why) => {
             writeln!(out, "2. Agent started; classifier unavailable ({why}): deciding by context and sessions.")?
         }
@@ -105,12 +158,21 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         Ok(o)
     };
 
-    writeln!(out, "3. Off duty, no session: a personal photo stays in the camera roll")?;
-    let personal = shoot(
+    writeln!(
         out,
-        "IMG_20261122_141500.jpg",
-        SamplePhoto { capture_time: Some(at("2026-11-22 14:15")), ..Default::default() },
+        "3. Off duty, no session: the on-device classifier decides (real photos, examples/photos/LICENSES.md)"
     )?;
+    let mut personal = None;
+    for photo in REAL_PHOTOS {
+        sample::write_like_android(&camera, photo.name, photo.bytes)?;
+        let o = wait_for(&rx, photo.name, false)?;
+        print_outcome(out, &o)?;
+        writeln!(out, "   {:>12} ^ {}", "", photo.shows)?;
+        if personal.is_none() && o.kind == OutcomeKind::Kept {
+            personal = Some(o);
+        }
+    }
+    let personal = personal.ok_or("no real photo was kept")?;
 
     writeln!(out, "\n4. Officer opens a case session for {CASE}; three photos follow")?;
     agent.session_start(CASE, Some("officer.hansen"), Some(Duration::from_secs(3600)))?;
@@ -133,9 +195,13 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         SamplePhoto { capture_time: Some(at("2026-11-23 11:30")), gps: Some((69.6625, 30.1290)), ..Default::default() },
     )?;
 
-    writeln!(out, "\n6. The officer tags the earlier personal-looking photo as evidence")?;
-    let tagged =
-        agent.tag(&personal_path(&camera, &personal), CASE, Some("officer.hansen"), Some("licence plate visible"))?;
+    writeln!(out, "\n6. The officer tags a photo the classifier kept as evidence")?;
+    let tagged = agent.tag(
+        &personal_path(&camera, &personal),
+        CASE,
+        Some("officer.hansen"),
+        Some("the suspect's flat, seen in the background"),
+    )?;
     print_outcome(out, &tagged)?;
 
     writeln!(out, "\n7. One session photo was a false positive: the officer releases it")?;
@@ -226,7 +292,53 @@ fn print_outcome(out: &mut dyn Write, o: &Outcome) -> DemoResult<()> {
         OutcomeKind::Retry => "retry",
     };
     let source = o.source.map(|s| s.as_str()).unwrap_or("-");
-    let rule = o.rule.as_deref().or(o.detail.as_deref()).unwrap_or("");
+    let rule = short_rule(o.rule.as_deref().or(o.detail.as_deref()).unwrap_or(""));
     writeln!(out, "   [{:>7.2} ms] {name:<28} {what:<11} {source:<10} {rule}", o.handle_ms)?;
     Ok(())
+}
+
+/// The rule text without the reason the classifier is off (step 2 says it once).
+fn short_rule(rule: &str) -> String {
+    const OFF: &str = "no classifier (";
+    match rule.find(OFF) {
+        Some(i) => {
+            let rest = &rule[i + OFF.len()..];
+            let mut depth = 1;
+            let end = rest.char_indices().find_map(|(k, c)| {
+                match c {
+                    '(' => depth += 1,
+                    ')' => depth -= 1,
+                    _ => {}
+                }
+                (depth == 0).then_some(k + 1)
+            });
+            format!("{}no classifier{}", &rule[..i], end.map(|e| &rest[e..]).unwrap_or(""))
+        }
+        None => rule.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_rule_drops_only_the_reason_in_parentheses() {
+        assert_eq!(
+            short_rule("off duty, no session, no classifier (ONNX Runtime not found: x (y); z)"),
+            "off duty, no session, no classifier"
+        );
+        assert_eq!(short_rule("no classifier (disabled) and more"), "no classifier and more");
+        assert_eq!(short_rule("case score 0.9 ≥ threshold 0.3"), "case score 0.9 ≥ threshold 0.3");
+    }
+
+    #[test]
+    fn real_photos_are_jpegs_with_a_capture_time() {
+        for p in REAL_PHOTOS {
+            assert_eq!(&p.bytes[..2], &[0xFF, 0xD8], "{} is a JPEG", p.name);
+            let exif = exif::Reader::new().read_from_container(&mut std::io::Cursor::new(p.bytes)).expect("EXIF");
+            let t = exif.get_field(exif::Tag::DateTimeOriginal, exif::In::PRIMARY).expect("capture time");
+            assert!(t.display_value().to_string().starts_with("2026-11-22"), "{}: {}", p.name, t.display_value());
+        }
+    }
 }
