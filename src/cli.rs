@@ -992,3 +992,34 @@ fn time_text(ms: i64) -> String {
 fn until_text(until: Option<i64>) -> String {
     until.map(|u| format!(" until {}", time_text(u))).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_is_in_exactly_one_help_group() {
+        use clap::CommandFactory;
+        let listed: Vec<&str> = GROUPS.iter().flat_map(|(_, names)| names.iter().copied()).collect();
+        let mut commands: Vec<String> = Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+        commands.sort();
+        let mut sorted: Vec<String> = listed.iter().map(|s| s.to_string()).collect();
+        sorted.sort();
+        assert_eq!(sorted, commands, "GROUPS lists each command once");
+        command().debug_assert();
+    }
+
+    #[test]
+    fn long_text_is_cut_in_the_middle() {
+        assert_eq!(fit("short", 10), "short");
+        let cut = fit("/data/a-very-long-folder/IMG_20261201.jpg", 20);
+        assert_eq!(cut.chars().count(), 20);
+        assert!(cut.starts_with("/data/a") && cut.ends_with("01.jpg") && cut.contains('…'), "{cut}");
+    }
+
+    #[test]
+    fn io_reasons_read_as_a_person_writes_them() {
+        let e = std::io::Error::from_raw_os_error(libc::ENOENT);
+        assert_eq!(io_reason(&e), "No such file or directory");
+    }
+}
