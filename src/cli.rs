@@ -318,7 +318,8 @@ pub fn command() -> clap::Command {
     for (title, names) in GROUPS {
         list.push_str(&format!("{title}:\n"));
         for name in names.iter() {
-            let about = cmd.find_subcommand(name).and_then(|c| c.get_about()).map(|a| a.to_string()).unwrap_or_default();
+            let about =
+                cmd.find_subcommand(name).and_then(|c| c.get_about()).map(|a| a.to_string()).unwrap_or_default();
             list.push_str(&format!("  {name:<width$}  {about}\n"));
         }
         list.push('\n');
@@ -474,7 +475,9 @@ fn with_store(agent: &Agent, v: impl serde::Serialize) -> Result<serde_json::Val
 fn camera_problem(dir: &Path) -> Option<String> {
     match std::fs::metadata(dir) {
         Ok(m) if !m.is_dir() => Some(format!("cannot read camera folder {}: not a folder", dir.display())),
-        Ok(_) => std::fs::read_dir(dir).err().map(|e| format!("cannot read camera folder {}: {}", dir.display(), io_reason(&e))),
+        Ok(_) => std::fs::read_dir(dir)
+            .err()
+            .map(|e| format!("cannot read camera folder {}: {}", dir.display(), io_reason(&e))),
         Err(e) => Some(format!("cannot read camera folder {}: {}", dir.display(), io_reason(&e))),
     }
 }
@@ -589,12 +592,8 @@ fn run(cli: Cli) -> Result<u8> {
             // A mistyped folder is a usage error, found before the model loads; a folder that is
             // not there yet is waited for only when asked (the Android shell's DCIM/Camera).
             if !(*wait_for_cameras || config.wait_for_cameras) {
-                let missing: Vec<String> = config
-                    .cameras
-                    .iter()
-                    .filter(|c| !c.is_dir())
-                    .map(|c| c.display().to_string())
-                    .collect();
+                let missing: Vec<String> =
+                    config.cameras.iter().filter(|c| !c.is_dir()).map(|c| c.display().to_string()).collect();
                 if !missing.is_empty() {
                     return Err(Usage(format!(
                         "camera folder {} does not exist (pass --wait-for-cameras, or set wait_for_cameras = true \
@@ -921,7 +920,11 @@ fn classify_cmd(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -
                     writeln!(out, "{row}")?;
                 } else {
                     if !header_done {
-                        writeln!(out, "{:<width$} {:>6} {:>5} {:>8} {:>8}  top labels", "file", "score", "case", "decode", "infer")?;
+                        writeln!(
+                            out,
+                            "{:<width$} {:>6} {:>5} {:>8} {:>8}  top labels",
+                            "file", "score", "case", "decode", "infer"
+                        )?;
                         header_done = true;
                     }
                     let labels: Vec<String> = a.labels.iter().map(|l| format!("{} {:.2}", l.label, l.p)).collect();

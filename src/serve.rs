@@ -286,7 +286,10 @@ fn response(status: &str, content_type: &str, extra: &str, body: &str, head_only
 }
 
 /// The answer to one request head (`None`: too large); `true` when it is a metrics scrape.
-fn answer<E: std::fmt::Display>(head: Option<&[u8]>, collect: &mut impl FnMut() -> Result<Stats, E>) -> (Vec<u8>, bool) {
+fn answer<E: std::fmt::Display>(
+    head: Option<&[u8]>,
+    collect: &mut impl FnMut() -> Result<Stats, E>,
+) -> (Vec<u8>, bool) {
     const TEXT: &str = "text/plain; charset=utf-8";
     let Some(head) = head else {
         return (response("431 Request Header Fields Too Large", TEXT, "", "request too large\n", false), false);

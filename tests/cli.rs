@@ -488,8 +488,11 @@ fn help_is_grouped_and_every_option_is_described() {
     let phone = Phone::new();
     let long = stdout(&phone.run(&["--help"]));
     let short = stdout(&phone.run(&["-h"]));
-    let (service, officers, admins) =
-        (long.find("Service").expect("service"), long.find("Officers:").expect("officers"), long.find("Admins:").expect("admins"));
+    let (service, officers, admins) = (
+        long.find("Service").expect("service"),
+        long.find("Officers:").expect("officers"),
+        long.find("Admins:").expect("admins"),
+    );
     assert!(service < officers && officers < admins, "{long}");
     assert!(long[service..officers].contains("  watch ") && long[officers..admins].contains("  tag "), "{long}");
     assert!(long[admins..].contains("  stats ") && long[admins..].contains("  verify "), "{long}");
