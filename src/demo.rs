@@ -189,9 +189,10 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
     // The two figures measure different spans; say which, or they look inconsistent.
     writeln!(
         out,
-        "   (exposure runs from the photo's write time to its verified arrival in the store, so it \
-         includes the wait\n    for the camera to finish the file and for the watcher; the [ms] on each \
-         decision above is\n    the agent's own work, from its first read to the verified move)"
+        "   (exposure runs from each photo's write time to its verified arrival in the store: it includes\n    \
+         the wait for the camera to finish the file and for the watcher, and, for the tagged photo,\n    \
+         for the officer. The [ms] on each decision above is only the agent's own work, from its\n    \
+         first read to the verified move.)"
     )?;
     let report_path = root.join("report.html");
     agent.write_report(&report_path)?;
