@@ -20,6 +20,11 @@ pub struct Config {
     pub store: Option<PathBuf>,
     /// Camera folders to watch (not recursive). Default: none; `--camera` adds to them.
     pub cameras: Vec<PathBuf>,
+    /// `fotovakt watch` waits for a camera folder that does not exist yet (checking every
+    /// second) instead of exiting 2 as for a mistyped path; `--wait-for-cameras` says the same.
+    /// The Android shell's watcher always waits (`DCIM/Camera` appears with the first photo).
+    /// Default: `false`.
+    pub wait_for_cameras: bool,
     /// Extra folders to treat as sync-enabled: the store may never lie inside them.
     pub sync_roots: Vec<PathBuf>,
     /// Reconcile the camera folders against the ledger this often while watching. Default: `5m`.
@@ -72,6 +77,7 @@ impl Default for Config {
         Config {
             store: None,
             cameras: Vec::new(),
+            wait_for_cameras: false,
             sync_roots: Vec::new(),
             reconcile_interval: Duration::from_secs(300),
             settle: Duration::from_secs(2),

@@ -252,13 +252,24 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
     for line in crate::stats::table(&s).lines() {
         writeln!(out, "   {line}")?;
     }
+    // The two figures measure different spans; say which, or they look inconsistent.
+    writeln!(
+        out,
+        "   (exposure runs from each photo's write time to its verified arrival in the store: it includes\n    \
+         the wait for the camera to finish the file and for the watcher, and, for the tagged photo,\n    \
+         for the officer. The [ms] on each decision above is only the agent's own work, from its\n    \
+         first read to the verified move.)"
+    )?;
     let report_path = root.join("report.html");
     agent.write_report(&report_path)?;
     writeln!(out, "   the same as charts, one self-contained HTML file: {}", report_path.display())?;
     writeln!(
         out,
-        "\n   watcher: {} events, {} files handled, {} reconciles",
-        report.events, report.handled, report.reconciles
+        "\n   watcher: {} events, {} files handled, {} reconcile{}",
+        report.events,
+        report.handled,
+        report.reconciles,
+        if report.reconciles == 1 { "" } else { "s" }
     )?;
     let left: Vec<String> =
         std::fs::read_dir(&camera)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();

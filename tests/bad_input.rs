@@ -200,10 +200,11 @@ fn a_read_only_store_is_refused_with_a_clear_error() {
         eprintln!("SKIP: cannot mount a read-only tmpfs here (needs root)");
         return;
     }
+    // `session` creates a store where `stats` would only report that there is none.
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
         .arg("--store")
         .arg(mnt.join("store"))
-        .arg("stats")
+        .args(["session", "status"])
         .output()
         .expect("run");
     let _ = std::process::Command::new("umount").arg(&mnt).status();
@@ -248,12 +249,12 @@ fn bad_config_and_bad_arguments_exit_2_with_one_line() {
         let o = phone.run(&args);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {}", stderr(&o));
     }
-    let o = phone.run(&["release", "999", "--reason", "x"]);
-    assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("no item matches"), "{}", stderr(&o));
     let o = phone.run(&["scan"]);
     assert!(o.status.success(), "empty camera folder is fine: {}", stderr(&o));
     assert!(stdout(&o).contains("nothing new"), "{}", stdout(&o));
+    let o = phone.run(&["release", "999", "--reason", "x"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("no item matches"), "{}", stderr(&o));
 }
 
 /// Start `scan` paused at `point` (FOTOVAKT_PAUSE), wait until it says it paused, run

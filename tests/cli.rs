@@ -252,3 +252,274 @@ fn scopeguard(tree: &std::path::Path) -> impl Drop + '_ {
     }
     Rm(tree)
 }
+
+/// The binary with `--store` and the test config, and nothing added: no `--camera`.
+fn bare(phone: &Phone, args: &[&str]) -> std::process::Command {
+    let mut cmd = phone.command(&[], &[]);
+    cmd.args(args);
+    cmd
+}
+
+/// Files under `dir`, recursively (an empty HOME must stay empty).
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        out.push(e.path());
+        if e.path().is_dir() {
+            out.extend(files_in(&e.path()));
+        }
+    }
+    out
+}
+
+/// One-shot commands print warnings and errors only, `-v` adds INFO; `watch` logs INFO by
+/// default; no colour codes when stderr is a file, even with NO_COLOR unset.
+#[test]
+fn logs_are_quiet_by_default_louder_with_v_and_never_coloured_into_a_file() {
+    let phone = Phone::new();
+    phone.shoot("IMG_1.jpg", 1);
+    let o = phone.command(&["scan"], &[]).env_remove("FOTOVAKT_LOG").output().expect("scan");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let created = format!("fotovakt: created a new store at {}\n", phone.store.display());
+    assert_eq!(stderr(&o), created, "the new store is named once, and nothing else is said");
+    phone.shoot("IMG_2.jpg", 2);
+    let o = phone.command(&["scan"], &[]).env_remove("FOTOVAKT_LOG").output().expect("scan");
+    assert!(o.status.success() && stdout(&o).contains("kept 1"), "{}", stdout(&o));
+    assert_eq!(stderr(&o), "", "a clean scan says nothing on stderr");
+    phone.shoot("IMG_3.jpg", 3);
+    let o = phone.command(&["scan", "-v"], &[]).env_remove("FOTOVAKT_LOG").output().expect("scan -v");
+    assert!(stderr(&o).contains("INFO") && stderr(&o).contains("decided"), "-v is INFO: {}", stderr(&o));
+    assert!(!stderr(&o).contains("DEBUG"), "{}", stderr(&o));
+
+    let log = phone.dir.path().join("watch.log");
+    let mut child = phone
+        .command(&["watch"], &[])
+        .env_remove("FOTOVAKT_LOG")
+        .env_remove("NO_COLOR")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).expect("log"))
+        .spawn()
+        .expect("watch");
+    let watching = common::wait_until(std::time::Duration::from_secs(20), || {
+        std::fs::read_to_string(&log).is_ok_and(|t| t.contains("watching"))
+    });
+    // SAFETY: signalling our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    assert!(child.wait().expect("wait").success());
+    let text = std::fs::read_to_string(&log).expect("log");
+    assert!(watching, "watch logs INFO by default: {text}");
+    assert!(text.contains("INFO") && !text.contains('\u{1b}'), "no ANSI codes in a file: {text:?}");
+}
+
+/// `stats` and the other read-only commands never make a store: with no configuration and
+/// an empty HOME they refuse, naming the path they looked at, and HOME stays empty.
+#[test]
+fn read_only_commands_refuse_a_store_that_does_not_exist() {
+    let phone = Phone::new();
+    let home = phone.dir.path().join("home");
+    std::fs::create_dir_all(&home).expect("home");
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
+        .arg("stats")
+        .env("HOME", &home)
+        .env_remove("FOTOVAKT_CONFIG")
+        .env_remove("XDG_DATA_HOME")
+        .env_remove("XDG_CONFIG_HOME")
+        .output()
+        .expect("stats");
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let default = home.join(".local/share/fotovakt/store");
+    let err = stderr(&o);
+    assert!(err.starts_with(&format!("fotovakt: no store at {} (", default.display())), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(stdout(&o), "");
+    assert_eq!(files_in(&home), Vec::<std::path::PathBuf>::new(), "nothing created in HOME");
+
+    let out = phone.dir.path().join("out");
+    let report = phone.dir.path().join("r.html");
+    for args in [
+        vec!["stats", "--format", "json"],
+        vec!["list"],
+        vec!["show", "1"],
+        vec!["verify", "--json"],
+        vec!["report", "--out", report.to_str().expect("utf8")],
+        vec!["export", "--case", "C-1", "--out", out.to_str().expect("utf8")],
+        vec!["release", "1", "--reason", "x"],
+        vec!["purge", "--dry-run"],
+    ] {
+        let o = phone.run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert_eq!(
+            stderr(&o).trim_end(),
+            format!(
+                "fotovakt: no store at {} (from --store); only `watch`, `scan`, `tag` and `session` create one",
+                phone.store.display()
+            ),
+            "{args:?}"
+        );
+        assert!(!phone.store.exists() && !report.exists() && !out.exists(), "{args:?} created something");
+    }
+    // `session` does create one, and says so once.
+    let o = phone.run(&["session", "status"]);
+    assert!(o.status.success() && stderr(&o).contains("created a new store at"), "{}", stderr(&o));
+    let o = phone.run(&["session", "status"]);
+    assert!(o.status.success() && stderr(&o).is_empty(), "{}", stderr(&o));
+    // Now it exists: --json names the store read.
+    let v: serde_json::Value = serde_json::from_str(&stdout(&phone.run(&["verify", "--json"]))).expect("json");
+    assert_eq!(v["store"], phone.store.to_string_lossy().as_ref(), "{v}");
+    assert!(v["problems"].as_array().is_some_and(Vec::is_empty), "{v}");
+}
+
+/// On a terminal, a read-only command names the store it read (on stderr).
+#[test]
+fn on_a_terminal_the_store_read_is_named() {
+    let phone = Phone::new();
+    assert!(phone.run(&["session", "status"]).status.success());
+    if std::process::Command::new("script").arg("--version").output().is_err() {
+        eprintln!("SKIP: no `script` (util-linux) to give the command a terminal");
+        return;
+    }
+    let bin = env!("CARGO_BIN_EXE_fotovakt");
+    let line = format!("{bin} --store '{}' stats", phone.store.display());
+    let o = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("FOTOVAKT_CONFIG", phone.dir.path().join("test-config.toml"))
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("script");
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains(&format!("fotovakt: store {}", phone.store.display())), "{}", stdout(&o));
+    assert!(stdout(&o).contains("seen"), "{}", stdout(&o));
+}
+
+/// A camera folder that is not there: `watch` exits 2 before it opens anything, unless told
+/// to wait; `scan` says so in one line.
+#[test]
+fn a_missing_camera_folder_is_one_clear_line() {
+    let phone = Phone::new();
+    let missing = phone.dir.path().join("phone/DCIM/Kamera");
+    let m = missing.to_str().expect("utf8");
+    let o = bare(&phone, &["watch", "--camera", m]).output().expect("watch");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.starts_with(&format!("fotovakt: camera folder {m} does not exist")), "{err}");
+    assert!(err.contains("--wait-for-cameras") && err.lines().count() == 1, "{err}");
+    assert!(!phone.store.exists(), "checked before the store is opened");
+
+    let o = bare(&phone, &["scan", "--camera", m]).output().expect("scan");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert_eq!(stderr(&o), format!("fotovakt: cannot read camera folder {m}: No such file or directory\n"));
+    assert_eq!(stdout(&o), "", "no `scanned 0 files: nothing new`");
+    assert!(!phone.store.exists());
+
+    // Told to wait (flag or config key), it waits, and picks the folder up when it appears.
+    let cfg = phone.dir.path().join("wait.toml");
+    std::fs::write(&cfg, "wait_for_cameras = true\n[classifier]\nenabled = false\n").expect("cfg");
+    for extra in [vec!["--wait-for-cameras"], vec![]] {
+        let mut cmd = bare(&phone, &["watch", "--camera", m]);
+        cmd.args(&extra).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+        if extra.is_empty() {
+            cmd.env("FOTOVAKT_CONFIG", &cfg);
+        }
+        let mut child = cmd.spawn().expect("watch");
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(child.try_wait().expect("try_wait").is_none(), "{extra:?}: still waiting");
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        assert!(child.wait().expect("wait").success(), "{extra:?}");
+    }
+}
+
+/// `classify`: one line per file that cannot be scored, with the real reason; no table
+/// header before a failure, no log line repeating it, no talk of decisions; long paths are
+/// cut in the middle so the columns hold.
+#[test]
+fn classify_gives_one_clear_line_per_problem_and_a_table_that_fits() {
+    let phone = Phone::new();
+    let text = phone.dir.path().join("notes.txt");
+    std::fs::write(&text, "just some words\n").expect("write");
+    let broken = phone.camera.join("IMG_broken.jpg");
+    std::fs::write(&broken, b"\xff\xd8\xff\xe0 not really a jpeg").expect("write");
+    let nowhere = phone.dir.path().join("nonexistent.jpg");
+    let run = |args: &[&std::path::Path], v: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"));
+        cmd.env("FOTOVAKT_CONFIG", "/dev/null").env_remove("FOTOVAKT_LOG").env_remove("NO_COLOR");
+        cmd.args(if v { vec!["-v", "classify"] } else { vec!["classify"] }).args(args);
+        cmd.output().expect("classify")
+    };
+    let o = run(&[&nowhere, &text, &broken], false);
+    if stderr(&o).contains("ONNX Runtime not found") {
+        eprintln!("SKIP: ONNX Runtime is not installed (scripts/test installs it): {}", stderr(&o));
+        return;
+    }
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "", "no table header when nothing could be scored");
+    let err = stderr(&o);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 3, "one line per file: {err}");
+    assert_eq!(lines[0], format!("fotovakt: {}: No such file or directory", nowhere.display()));
+    assert_eq!(lines[1], format!("fotovakt: {}: not an image: unknown format", text.display()));
+    assert!(lines[2].starts_with(&format!("fotovakt: {}: ", broken.display())), "{err}");
+    assert!(!err.contains("vanished") && !err.contains("decided") && !err.contains("WARN"), "{err}");
+
+    // A photo at a long path: the row keeps the columns of the header.
+    let deep = phone.dir.path().join("a-rather-long-folder-name/and-another-long-one/and-a-third");
+    std::fs::create_dir_all(&deep).expect("mkdir");
+    let photo = deep.join("IMG_20261201_120000_with_a_long_name.jpg");
+    std::fs::copy(phone.shoot("IMG_src.jpg", 4), &photo).expect("copy");
+    let o = run(&[&photo], true);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let table = stdout(&o);
+    let rows: Vec<Vec<char>> = table.lines().map(|l| l.chars().collect()).collect();
+    assert_eq!(rows.len(), 2, "{table}");
+    let score_end = table.lines().next().and_then(|h| h.find("score")).expect("score column") + "score".len();
+    let cell: String = rows[1][score_end - 6..score_end].iter().collect();
+    assert!(cell.trim().parse::<f64>().is_ok(), "score under its header: {table}");
+    assert!(table.contains('…') && table.contains("long_name.jpg"), "cut in the middle: {table}");
+    // Numbers in the log as a person writes them.
+    let err = stderr(&o);
+    let t = err.split("threshold=").nth(1).and_then(|r| r.split_whitespace().next()).expect("threshold logged");
+    assert!(t.len() <= 4 && t.parse::<f64>().is_ok(), "threshold={t}: {err}");
+}
+
+/// `--help` groups the commands by who uses them; every option of every command says what
+/// it does; `-h` is the short form.
+#[test]
+fn help_is_grouped_and_every_option_is_described() {
+    let phone = Phone::new();
+    let long = stdout(&phone.run(&["--help"]));
+    let short = stdout(&phone.run(&["-h"]));
+    let (service, officers, admins) = (
+        long.find("Service").expect("service"),
+        long.find("Officers:").expect("officers"),
+        long.find("Admins:").expect("admins"),
+    );
+    assert!(service < officers && officers < admins, "{long}");
+    assert!(long[service..officers].contains("  watch ") && long[officers..admins].contains("  tag "), "{long}");
+    assert!(long[admins..].contains("  stats ") && long[admins..].contains("  verify "), "{long}");
+    assert!(short.len() < long.len() && short.contains("Officers:"), "{short}");
+    let scan = stdout(&phone.run(&["scan", "--help"]));
+    let camera = scan.lines().position(|l| l.trim_start().starts_with("--camera <DIR>")).expect("--camera");
+    let described = scan.lines().nth(camera).is_some_and(|l| l.trim().len() > "--camera <DIR>".len())
+        || scan.lines().nth(camera + 1).is_some_and(|l| !l.trim().is_empty() && !l.trim_start().starts_with('-'));
+    assert!(described, "--camera has a description: {scan}");
+    assert!(stdout(&phone.run(&["watch", "--help"])).contains("--wait-for-cameras"));
+    // Every argument of every (sub)command carries help text.
+    fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>) {
+        for a in cmd.get_arguments() {
+            let id = a.get_id().as_str();
+            if id != "help" && id != "version" && a.get_help().is_none() {
+                missing.push(format!("{path} {id}"));
+            }
+        }
+        for sc in cmd.get_subcommands() {
+            if sc.get_about().is_none() {
+                missing.push(format!("{path} {} (about)", sc.get_name()));
+            }
+            walk(sc, &format!("{path} {}", sc.get_name()), missing);
+        }
+    }
+    let mut missing = Vec::new();
+    walk(&fotovakt::cli::command(), "fotovakt", &mut missing);
+    missing.retain(|m| !m.ends_with(" help (about)") && !m.contains(" help "));
+    assert_eq!(missing, Vec::<String>::new(), "arguments without help text");
+}

@@ -219,7 +219,8 @@ impl Classifier {
             model = %model_path.display(),
             head = %head_path.display(),
             ort = %dylib.display(),
-            threshold = head.threshold(),
+            // Two decimals, as a person writes it (an f32 widened to f64 prints 0.30979999899864197).
+            threshold = (f64::from(head.threshold()) * 100.0).round() / 100.0,
             threads = settings.threads.max(1),
             "classifier loaded"
         );
