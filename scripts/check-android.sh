@@ -463,7 +463,7 @@ elif command -v cargo >/dev/null && cargo build --quiet --lib --locked --feature
     else
       bad "JNI symbols: missing in .so: ${missing:-none}; exported without a declaration: ${extra:-none}"
     fi
-    if timeout 300 java -Djava.library.path="$(dirname "$SO")" -cp "$H/classes" no.fotovakt.hosttest.BridgeHarness "$H/run" | tee "$H/harness.log"; then
+    if timeout 300 java -Djava.library.path="$(dirname "$SO")" -cp "$H/classes" no.fotovakt.hosttest.BridgeHarness "$H/run" "$ROOT/models" | tee "$H/harness.log"; then
       ok "host JVM harness: $(tail -1 "$H/harness.log")"
     else
       bad "host JVM harness: $(tail -1 "$H/harness.log")"

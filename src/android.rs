@@ -482,7 +482,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeItemFile<'l>(
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let item = string(env, &item, "item")?;
-        let path = store_file(&lookup(handle)?, &item)?;
+        let path = store_file(&*lookup(handle)?, &item)?;
         jstr(env, &path.to_string_lossy())
     })
 }
@@ -533,7 +533,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativePreviewJpeg<'l>(
 ) -> jbyteArray {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let item = string(env, &item, "item")?;
-        let jpeg = preview_jpeg(&lookup(handle)?, &item, u32::try_from(max_side).unwrap_or(0))?;
+        let jpeg = preview_jpeg(&*lookup(handle)?, &item, u32::try_from(max_side).unwrap_or(0))?;
         env.byte_array_from_slice(&jpeg).map(|a| a.into_raw()).map_err(|e| format!("byte array: {e}"))
     })
 }

@@ -122,7 +122,8 @@ public final class BridgeHarness {
                         && Math.max(shown.getWidth(), shown.getHeight()) <= 160 && shown.getWidth() >= 100,
                 shown == null ? "undecodable" : shown.getWidth() + "x" + shown.getHeight());
         String stored = core.itemFile(item);
-        check("itemFile names the app-private store file", stored.startsWith(files.resolve("quarantine").toString()) && Files.isRegularFile(Path.of(stored)), stored);
+        check("itemFile names the app-private store file", Files.isRegularFile(Path.of(stored))
+                && Path.of(stored).toRealPath().startsWith(files.resolve("quarantine").toRealPath()), stored);
         expectThrows("previewJpeg of an unknown item throws", () -> core.previewJpeg("999999", 160));
         String health = core.healthJson();
         check("healthJson: model state, media location, backlog, last intake",
