@@ -25,7 +25,7 @@ const ORDER: &[&str] = &["none", "project", "piexif", "exiftool", "camera"];
 
 fn jpegs(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.flatten().map(|e| e.path()).collect())
+        .map(|r| r.flatten().map(|e| e.path()).collect::<Vec<PathBuf>>())
         .unwrap_or_default()
         .into_iter()
         .filter(|p: &PathBuf| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")))

@@ -23,7 +23,16 @@ fn main() {
     files.sort();
     let photos: Vec<Vec<u8>> = files.iter().map(|f| std::fs::read(f).expect("read")).collect();
     let mut resizer = Resizer::new();
-    let names = ["jpeg-decoder 1/8", "lean: markers", "lean: unstuff", "lean: entropy walk", "lean: colour", "lean 1 thread", "lean 2 threads", "to model input"];
+    let names = [
+        "jpeg-decoder 1/8",
+        "lean: markers",
+        "lean: unstuff",
+        "lean: entropy walk",
+        "lean: colour",
+        "lean 1 thread",
+        "lean 2 threads",
+        "to model input",
+    ];
     let mut t: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     let ms = |s: Instant| s.elapsed().as_secs_f64() * 1e3;
     for round in 0..3 {
@@ -50,7 +59,11 @@ fn main() {
             }
         }
     }
-    println!("{} photos of {dir}, {} bytes median", photos.len(), median(photos.iter().map(|p| p.len() as f64).collect()));
+    println!(
+        "{} photos of {dir}, {} bytes median",
+        photos.len(),
+        median(photos.iter().map(|p| p.len() as f64).collect())
+    );
     for (n, v) in names.iter().zip(t) {
         println!("  {n:<22} {:>7.2} ms", median(v));
     }

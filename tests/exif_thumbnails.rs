@@ -29,7 +29,9 @@ fn piexif_and_exiftool_blocks_give_their_thumbnail_and_tags() {
             assert_eq!(facts.orientation, Some(6), "{name}");
             assert_eq!(when.as_deref(), Some("2026-11-23 10:15:00"), "{name}");
             let (lat, lon) = facts.gps.expect("piexif GPS");
-            assert!((lat - (52.0 + 22.0 / 60.0 + 12.34 / 3600.0)).abs() < 1e-9 && (lon - (4.0 + 53.0 / 60.0)).abs() < 1e-9);
+            assert!(
+                (lat - (52.0 + 22.0 / 60.0 + 12.34 / 3600.0)).abs() < 1e-9 && (lon - (4.0 + 53.0 / 60.0)).abs() < 1e-9
+            );
         } else {
             assert_eq!(facts.orientation, Some(3), "{name}");
             assert_eq!(when.as_deref(), Some("2026-11-24 08:00:00"), "{name}");
@@ -51,25 +53,32 @@ fn broken_ifd_links_still_give_the_thumbnail() {
     let le = &bytes[seg.start..seg.start + 2] == b"II";
     let rd32 = |b: &[u8], at: usize| {
         let v: [u8; 4] = b[at..at + 4].try_into().expect("4 bytes");
-        if le { u32::from_le_bytes(v) } else { u32::from_be_bytes(v) }
+        if le {
+            u32::from_le_bytes(v)
+        } else {
+            u32::from_be_bytes(v)
+        }
+    };
+    let rd16 = |b: &[u8], at: usize| {
+        if le {
+            u16::from_le_bytes([b[at], b[at + 1]])
+        } else {
+            u16::from_be_bytes([b[at], b[at + 1]])
+        }
     };
     let ifd0 = seg.start + rd32(&bytes, seg.start + 4) as usize;
     let mut truncated = bytes.clone();
-    let count = u16::from_le_bytes([bytes[ifd0], bytes[ifd0 + 1]]);
+    let count = rd16(&bytes, ifd0);
     let huge = if le { 0x7FFFu16.to_le_bytes() } else { 0x7FFFu16.to_be_bytes() };
     truncated[ifd0..ifd0 + 2].copy_from_slice(&huge);
     let t = ExifFacts::parse(&truncated);
     assert_eq!(t.orientation, good.orientation, "entries within the data are still read (count was {count})");
     // IFD1 linking back to IFD0 ("Already visited IFD"): no loop, no panic
     let mut looped = bytes.clone();
-    let n = usize::from(if le {
-        u16::from_le_bytes([bytes[ifd0], bytes[ifd0 + 1]])
-    } else {
-        u16::from_be_bytes([bytes[ifd0], bytes[ifd0 + 1]])
-    });
+    let n = usize::from(rd16(&bytes, ifd0));
     let next_at = ifd0 + 2 + 12 * n;
     let ifd1 = seg.start + rd32(&bytes, next_at) as usize;
-    let n1 = usize::from(u16::from_le_bytes([bytes[ifd1], bytes[ifd1 + 1]]));
+    let n1 = usize::from(rd16(&bytes, ifd1));
     let back = rd32(&bytes, seg.start + 4);
     let back = if le { back.to_le_bytes() } else { back.to_be_bytes() };
     looped[ifd1 + 2 + 12 * n1..ifd1 + 6 + 12 * n1].copy_from_slice(&back);
@@ -120,7 +129,9 @@ fn every_thumbnail_exiftool_finds_in_exif_samples_is_found() {
     let files = std::fs::read_dir(&dir)
         .expect("exif-samples")
         .flatten()
-        .filter(|e| e.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg")))
+        .filter(|e| {
+            e.path().extension().is_some_and(|x| x.eq_ignore_ascii_case("jpg") || x.eq_ignore_ascii_case("jpeg"))
+        })
         .count();
     assert_eq!(rows.len(), files, "exiftool read every file");
     let (mut theirs, mut ours, mut missed, mut extra) = (0, 0, Vec::new(), Vec::new());

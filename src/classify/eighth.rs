@@ -228,11 +228,7 @@ fn parse(bytes: &[u8]) -> Option<Scan> {
                     if id > 3 || pq > 1 {
                         return None;
                     }
-                    q[id][0] = if pq == 0 {
-                        i32::from(*body.get(p + 1)?)
-                    } else {
-                        be16(body, p + 1)? as i32
-                    };
+                    q[id][0] = if pq == 0 { i32::from(*body.get(p + 1)?) } else { be16(body, p + 1)? as i32 };
                     have_q[id] = true;
                     p += 1 + 64 * (1 + usize::from(pq));
                 }
@@ -335,17 +331,6 @@ fn unstuff(bytes: &[u8]) -> (Vec<u8>, Vec<usize>) {
     (out, restarts)
 }
 
-/// Left-aligned bits at bit position `pos`: at least 57 valid bits.
-#[inline(always)]
-fn peek(data: &[u8], pos: usize) -> u64 {
-    let at = pos >> 3;
-    let word: [u8; 8] = match data.get(at..at + 8) {
-        Some(w) => w.try_into().unwrap_or([0; 8]),
-        None => [0; 8],
-    };
-    u64::from_be_bytes(word) << (pos & 7)
-}
-
 #[inline(always)]
 fn extend(v: u32, s: u32) -> i32 {
     if s == 0 {
@@ -357,42 +342,91 @@ fn extend(v: u32, s: u32) -> i32 {
     }
 }
 
-/// A decoder over the unstuffed data: bit position and DC predictors.
+/// A decoder over the unstuffed data: a 64-bit buffer of its bits, DC predictors.
+///
+/// The buffer keeps `n` valid bits, left-aligned; it is refilled (branch-free, whole bytes)
+/// when fewer than 32 remain, enough for a code and its value. Keeping the bits in a
+/// register rather than loading them at each symbol shortens the chain of dependent
+/// instructions per symbol, which is what bounds the speed of this loop.
 struct Walker<'a> {
     scan: &'a Scan,
     data: &'a [u8],
-    /// End of real data, in bits; a walk further than [`PAD`] past it is an error.
+    /// End of real data, in bits; a walk further than 64 bytes past it is an error.
     end_bits: usize,
-    pos: usize,
+    /// The next byte to load.
+    byte: usize,
+    buf: u64,
+    n: u32,
     pred: [i32; 3],
 }
 
-impl Walker<'_> {
+impl<'a> Walker<'a> {
+    fn new(scan: &'a Scan, data: &'a [u8], end_bits: usize, pos: usize) -> Walker<'a> {
+        let mut w = Walker { scan, data, end_bits, byte: 0, buf: 0, n: 0, pred: [0; 3] };
+        w.seek(pos);
+        w
+    }
+
+    /// The bit position of the next unread bit.
+    #[inline(always)]
+    fn pos(&self) -> usize {
+        self.byte * 8 - self.n as usize
+    }
+
+    fn seek(&mut self, pos: usize) {
+        self.byte = pos / 8;
+        self.buf = 0;
+        self.n = 0;
+        self.refill();
+        self.consume((pos % 8) as u32);
+    }
+
+    #[inline(always)]
+    fn refill(&mut self) {
+        let word: [u8; 8] = match self.data.get(self.byte..self.byte + 8) {
+            Some(w) => w.try_into().unwrap_or([0; 8]),
+            None => [0; 8],
+        };
+        self.buf |= u64::from_be_bytes(word) >> self.n;
+        self.byte += ((63 - self.n) >> 3) as usize;
+        self.n |= 56;
+    }
+
+    #[inline(always)]
+    fn consume(&mut self, len: u32) {
+        self.buf <<= len;
+        self.n -= len;
+    }
+
     /// Decode one MCU, writing its DC values (with predictors applied) to `out`.
     #[inline(always)]
     fn mcu(&mut self, out: &mut [i32]) -> Option<()> {
-        if self.pos > self.end_bits + 8 * 64 {
+        if self.pos() > self.end_bits + 8 * 64 {
             return None;
         }
         for (b, &c) in self.scan.block_comp.iter().enumerate() {
             let dct = &self.scan.dc_tables[c];
             let act = &self.scan.ac_tables[c];
-            let bits = peek(self.data, self.pos);
-            let (len, s) = dct.decode(bits)?;
+            if self.n < 32 {
+                self.refill();
+            }
+            let (len, s) = dct.decode(self.buf)?;
             let s = u32::from(s);
             if s > 16 {
                 return None;
             }
-            let v = if s == 0 { 0 } else { ((bits << len) >> (64 - s)) as u32 };
-            self.pos += (len + s) as usize;
+            let v = if s == 0 { 0 } else { ((self.buf << len) >> (64 - s)) as u32 };
+            self.consume(len + s);
             self.pred[c] = self.pred[c].wrapping_add(extend(v, s));
             out[b] = self.pred[c];
             let mut k = 1;
             while k < 64 {
-                let bits = peek(self.data, self.pos);
-                let (len, rs) = act.decode(bits)?;
+                if self.n < 32 {
+                    self.refill();
+                }
+                let (len, rs) = act.decode(self.buf)?;
                 let (r, s) = (usize::from(rs >> 4), u32::from(rs & 15));
-                self.pos += (len + s) as usize;
+                self.consume(len + s);
                 if s == 0 {
                     if r != 15 {
                         break;
@@ -407,7 +441,7 @@ impl Walker<'_> {
     }
 
     fn restart(&mut self, at_byte: usize) {
-        self.pos = at_byte * 8;
+        self.seek(at_byte * 8);
         self.pred = [0; 3];
     }
 }
@@ -426,7 +460,7 @@ fn decode_tuned(bytes: &[u8], threads: usize, min_bytes: usize, min_mcus: usize)
     let bpm = scan.block_comp.len();
     let total = scan.mcux * scan.mcuy;
     let mut dc = vec![0i32; total.checked_mul(bpm)?];
-    let walker = |pos: usize| Walker { scan: &scan, data: &data, end_bits: real * 8, pos, pred: [0; 3] };
+    let walker = |pos: usize| Walker::new(&scan, &data, real * 8, pos);
     let two = threads >= 2 && real >= min_bytes && total >= min_mcus.max(2);
     if scan.restart_interval > 0 {
         let ri = scan.restart_interval;
@@ -486,7 +520,7 @@ pub fn stages(bytes: &[u8]) -> Option<[f64; 4]> {
     let t = std::time::Instant::now();
     let bpm = scan.block_comp.len();
     let mut dc = vec![0i32; scan.mcux * scan.mcuy * bpm];
-    let mut w = Walker { scan: &scan, data: &data, end_bits: (data.len() - PAD) * 8, pos: 0, pred: [0; 3] };
+    let mut w = Walker::new(&scan, &data, (data.len() - PAD) * 8, 0);
     for out in dc.chunks_exact_mut(bpm) {
         w.mcu(out)?;
     }
@@ -513,23 +547,24 @@ fn speculative(scan: &Scan, data: &[u8], real: usize, dc: &mut [i32]) -> Option<
     std::thread::scope(|s| {
         let stop = &stop;
         let second = s.spawn(move || -> Vec<i32> {
-            let mut w = Walker { scan, data, end_bits: real * 8, pos: split, pred: [0; 3] };
+            let mut w = Walker::new(scan, data, real * 8, split);
             let mut out = Vec::with_capacity((total / 2 + PROBE_MCUS) * bpm);
             let mut probe = Probe { starts: Vec::with_capacity(PROBE_MCUS), preds: Vec::with_capacity(PROBE_MCUS) };
             let mut block = [0i32; 10];
-            while probe.starts.len() < PROBE_MCUS && w.pos < real * 8 {
-                probe.starts.push(w.pos);
+            while probe.starts.len() < PROBE_MCUS && w.pos() < real * 8 {
+                probe.starts.push(w.pos());
                 probe.preds.push(w.pred);
                 if w.mcu(&mut block[..bpm]).is_none() {
                     // garbage before the resynchronisation: start again a little later
                     out.clear();
                     probe.starts.clear();
                     probe.preds.clear();
-                    w.pos = probe_restart(w.pos);
-                    w.pred = [0; 3];
-                    if w.pos >= real * 8 {
+                    let again = probe_restart(w.pos());
+                    if again >= real * 8 {
                         return Vec::new();
                     }
+                    w.seek(again);
+                    w.pred = [0; 3];
                     continue;
                 }
                 out.extend_from_slice(&block[..bpm]);
@@ -539,7 +574,7 @@ fn speculative(scan: &Scan, data: &[u8], real: usize, dc: &mut [i32]) -> Option<
             }
             // Decode to the end of the data (at most the MCUs that can remain).
             let mut n = PROBE_MCUS;
-            while n < total && w.pos < real * 8 {
+            while n < total && w.pos() < real * 8 {
                 if stop.load(std::sync::atomic::Ordering::Relaxed) || w.mcu(&mut block[..bpm]).is_none() {
                     break;
                 }
@@ -548,9 +583,9 @@ fn speculative(scan: &Scan, data: &[u8], real: usize, dc: &mut [i32]) -> Option<
             }
             out
         });
-        let mut w = Walker { scan, data, end_bits: real * 8, pos: 0, pred: [0; 3] };
+        let mut w = Walker::new(scan, data, real * 8, 0);
         let mut m = 0;
-        while m < total && w.pos < split {
+        while m < total && w.pos() < split {
             w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
             m += 1;
         }
@@ -558,13 +593,13 @@ fn speculative(scan: &Scan, data: &[u8], real: usize, dc: &mut [i32]) -> Option<
         let seam = rx.recv().ok().and_then(|probe| {
             let mut j = 0;
             while m < total {
-                while j < probe.starts.len() && probe.starts[j] < w.pos {
+                while j < probe.starts.len() && probe.starts[j] < w.pos() {
                     j += 1;
                 }
                 if j == probe.starts.len() {
                     return None;
                 }
-                if probe.starts[j] == w.pos {
+                if probe.starts[j] == w.pos() {
                     return Some((m, j, probe.preds[j]));
                 }
                 w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
