@@ -3,6 +3,7 @@
 # fsync, rename; 4 writer threads) as fast as the disk allows into a camera folder watched by
 # the real `fotovakt watch`. Two runs:
 #   (a) normal;
+#   (c) (after b) the camera folder on the MediaProvider-like FUSE filesystem, store on disk;
 #   (b) inotify queue overflow forced: fs.inotify.max_queued_events lowered to 64 while the
 #       agent creates its inotify instance (restored at once, and again by the trap below),
 #       and the agent frozen with SIGSTOP while the first 500 photos land.
@@ -21,7 +22,7 @@ SAVED="$(cat "$LIMIT")"
 trap 'if [ "$(id -u)" = 0 ] && [ "$(cat "$LIMIT")" != "$SAVED" ]; then echo "$SAVED" > "$LIMIT"; fi' EXIT INT TERM
 run() {
   FOTOVAKT_STORM_PHOTOS="$PHOTOS" nice -n 10 cargo test --locked --test storm storm -- --ignored --exact \
-    --nocapture --test-threads=1 2>&1 | grep -oE 'storm( \(inotify overflow forced\))?: photos=.*|panicked.*|test result.*'
+    --nocapture --test-threads=1 2>&1 | grep -oE 'storm( \([^)]*\))*: photos=.*|panicked.*|test result.*'
 }
 echo "== (a) normal: $PHOTOS photos"
 FOTOVAKT_STORM_OVERFLOW=0 run
@@ -30,5 +31,11 @@ if [ "$(id -u)" = 0 ]; then
   FOTOVAKT_STORM_OVERFLOW=1 run
 else
   echo "== (b) SKIP: not root, cannot lower $LIMIT"
+fi
+if [ "$(id -u)" = 0 ] && [ -e /dev/fuse ]; then
+  echo "== (c) camera folder on mediafs (MediaProvider-like FUSE), store on disk: $PHOTOS photos"
+  FOTOVAKT_STORM_OVERFLOW=0 FOTOVAKT_STORM_MEDIAFS=1 run
+else
+  echo "== (c) SKIP: mediafs needs root and /dev/fuse"
 fi
 echo "max_queued_events now: $(cat "$LIMIT") (was $SAVED)"

@@ -18,7 +18,7 @@ use crate::ledger::{self, Direction, Item, ItemState, Ledger, LedgerError, MoveI
 use crate::media::{self, ExifFacts, MediaKind};
 use crate::policy::{self, Action, Evidence, Score, Verdict};
 use crate::quarantine::fsops::{self, FileId, OpenError};
-use crate::quarantine::{MoveError, MoveProblem, Recovered, Store, StoreError};
+use crate::quarantine::{MoveError, MoveProblem, Moved, Recovered, Store, StoreError};
 use crate::{export, fault, retention, stats};
 
 /// Errors of the agent's operations. Each names the file or item and the reason.
@@ -84,8 +84,10 @@ impl Outcome {
     /// The outcome an earlier decision on `item` stands for.
     fn of_item(item: &Item, detail: &str, started: Instant) -> Outcome {
         let kind = match item.state {
-            ItemState::Quarantined | ItemState::Moving | ItemState::Purged => OutcomeKind::Quarantined,
-            ItemState::Kept | ItemState::Released | ItemState::Releasing => OutcomeKind::Kept,
+            ItemState::Quarantined | ItemState::Moving | ItemState::Purged | ItemState::OriginalKept => {
+                OutcomeKind::Quarantined
+            }
+            ItemState::Kept | ItemState::Released | ItemState::Releasing | ItemState::Held => OutcomeKind::Kept,
             ItemState::Aborted => OutcomeKind::Retry,
         };
         let released = matches!(item.state, ItemState::Released | ItemState::Releasing);
@@ -195,6 +197,8 @@ pub struct PurgeReport {
 /// What recovery did at start.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct RecoveryReport {
+    /// Moves that could not be recovered now (left journaled for the next start).
+    pub failed: usize,
     pub adopted: usize,
     pub completed: usize,
     pub rolled_back: usize,
@@ -217,7 +221,13 @@ impl Agent {
 
     fn open_with(config: Config, load_model: bool) -> Result<Agent, Error> {
         let store_dir = config.store_dir()?;
-        let cameras: Vec<PathBuf> = config.cameras.iter().map(|c| crate::quarantine::placement::resolve(c)).collect();
+        let mut cameras: Vec<PathBuf> = Vec::new();
+        // A folder named twice (config and `--camera`) is watched and reconciled once.
+        for c in config.cameras.iter().map(|c| crate::quarantine::placement::resolve(c)) {
+            if !cameras.contains(&c) {
+                cameras.push(c);
+            }
+        }
         let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
         let ledger = Ledger::open(&store.ledger_path())?;
         let model = if !load_model {
@@ -243,8 +253,17 @@ impl Agent {
             rejected: Mutex::new(HashSet::new()),
             dirty: Mutex::new(Vec::new()),
         };
+        if !agent.config.media_location_access {
+            warn!(
+                "media_location_access is off: the filesystem may alter what is read (Android redacts GPS without \
+                 ACCESS_MEDIA_LOCATION), so no photo is moved into the store; each is recorded as held and decided \
+                 again once access is granted"
+            );
+        }
         let report = agent.recover()?;
-        if report.completed + report.rolled_back + report.vanished + report.temp_files_removed + report.adopted > 0 {
+        if report.completed + report.rolled_back + report.vanished + report.temp_files_removed + report.adopted + report.failed
+            > 0
+        {
             info!(?report, "recovered unfinished moves");
         }
         Ok(agent)
@@ -285,9 +304,39 @@ impl Agent {
         let _lock = self.store.lock_moves()?;
         let mut report = RecoveryReport::default();
         for m in ledger.pending_moves()? {
-            let outcome = self.store.recover(&m).map_err(|source| Error::Io { path: m.src.clone(), source })?;
+            let outcome = match self.store.recover(&m) {
+                Ok(o) => o,
+                Err(e) => {
+                    // One file must not stop the agent: the journal row stays for the next start.
+                    error!(path = %m.src.display(), item = m.item_id, error = %e, "could not recover this move now; will retry at the next start");
+                    report.failed += 1;
+                    continue;
+                }
+            };
             let mut tx = ledger.write()?;
             match (m.direction, outcome) {
+                (Direction::In, Recovered::SourceKept) => {
+                    let name = self.store_name_of(&m.dst);
+                    error!(path = %m.src.display(), item = m.item_id, "verified in the store but the original cannot be deleted; it stays where it is and reconcile retries");
+                    tx.set_state(m.item_id, ItemState::OriginalKept, Some(&name))?;
+                    tx.append(
+                        "original_kept",
+                        Some(m.item_id),
+                        json!({"state": "copied_original_kept", "sha256": m.sha256, "store_name": name,
+                               "reason": "original could not be deleted", "recovered": true}),
+                    )?;
+                    report.completed += 1;
+                }
+                (Direction::Out, Recovered::SourceKept) => {
+                    warn!(item = m.item_id, path = %m.src.display(), "released, but its store file could not be removed");
+                    tx.set_state(m.item_id, ItemState::Released, None)?;
+                    tx.append(
+                        "released",
+                        Some(m.item_id),
+                        json!({"state": "released", "path": m.dst.to_string_lossy(), "recovered": true, "store_file_kept": true}),
+                    )?;
+                    report.completed += 1;
+                }
                 (Direction::In, Recovered::Completed) => {
                     let name = self.store_name_of(&m.dst);
                     tx.set_state(m.item_id, ItemState::Quarantined, Some(&name))?;
@@ -456,7 +505,7 @@ impl Agent {
         };
         if tag.is_none() {
             // Bind first: a guard temporary in the match head would live through the arms.
-            let settled = self.ledger().is_settled(path, id.size, id.mtime_ns);
+            let settled = self.ledger().is_settled_with(path, id.size, id.mtime_ns, self.held());
             match settled {
                 Ok(true) => return self.earlier_outcome(path, &id, started),
                 Ok(false) => {}
@@ -684,21 +733,41 @@ impl Agent {
         // Android MediaStore observer can both see one file) settled it meanwhile, step back.
         let _lock = self.store.lock_moves()?;
         let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(f.id));
-        if !still_there || (tag.is_none() && ledger.is_settled(f.path, f.id.size, f.id.mtime_ns)?) {
+        if !still_there || (tag.is_none() && ledger.is_settled_with(f.path, f.id.size, f.id.mtime_ns, self.held())?) {
             return Ok(None);
         }
         let tags: Vec<String> = tag.and_then(|t| t.note).map(|n| vec![n.to_string()]).unwrap_or_default();
-        let state = if quarantine { ItemState::Moving } else { ItemState::Kept };
-        // An officer tagging a photo the agent kept: the same item is decided again, so its
-        // custody log runs from its first intake and it is counted once.
-        let earlier = match tag {
-            Some(_) => ledger
-                .latest_item_for_path(f.path, Some(f.id.mtime_ns))?
-                .filter(|i| i.state == ItemState::Kept && i.sha256 == f.sha256 && i.size == f.id.size),
-            None => None,
+        // Without media-location access the bytes read may be altered: decide nothing final.
+        let held = self.held();
+        let state = if held {
+            ItemState::Held
+        } else if quarantine {
+            ItemState::Moving
+        } else {
+            ItemState::Kept
         };
+        // An officer tagging a photo the agent kept: the same item is decided again, so its
+        // custody log runs from its first intake and it is counted once. Likewise a file held
+        // while media-location access was off, decided now on the bytes as they are.
+        let earlier = ledger.latest_item_for_path(f.path, Some(f.id.mtime_ns))?.filter(|i| {
+            i.size == f.id.size
+                && match i.state {
+                    ItemState::Kept => tag.is_some() && i.sha256 == f.sha256,
+                    ItemState::Held => true,
+                    _ => false,
+                }
+        });
         let mut tx = ledger.write()?;
         let item = if let Some(earlier) = earlier {
+            if earlier.sha256 != f.sha256 {
+                tx.set_sha256(earlier.id, f.sha256)?;
+                tx.append(
+                    "rehashed",
+                    Some(earlier.id),
+                    json!({"sha256": f.sha256, "previous_sha256": earlier.sha256,
+                           "reason": "read again with media-location access; the earlier read was altered"}),
+                )?;
+            }
             tx.redecide_item(
                 earlier.id,
                 state,
@@ -750,6 +819,18 @@ impl Agent {
                 tx.add_correction(item, true, &a.embedding)?;
             }
         }
+        if held {
+            let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
+                          redaction), so nothing is stored or deleted on their strength; decided again once access is back";
+            tx.append(
+                "held",
+                Some(item),
+                json!({"state": "held", "would": verdict.action.as_str(), "reason": reason}),
+            )?;
+            tx.commit()?;
+            info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
+            return Ok(Some((item, OutcomeKind::Kept, Some(format!("held, not moved: {reason}")))));
+        }
         if !quarantine {
             tx.commit()?;
             return Ok(Some((item, OutcomeKind::Kept, None)));
@@ -763,7 +844,20 @@ impl Agent {
         fault::point("before_commit");
         let mut tx = ledger.write()?;
         let result = match moved {
-            Ok(()) => {
+            Ok(Moved::SourceKept(e)) => {
+                let reason = format!("original could not be deleted: {e}");
+                error!(path = %f.path.display(), item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
+                tx.set_state(item, ItemState::OriginalKept, Some(&name))?;
+                let exposure = tx.now() - (f.id.mtime_ns / 1_000_000).min(f.first_seen);
+                tx.append(
+                    "original_kept",
+                    Some(item),
+                    json!({"state": "copied_original_kept", "sha256": f.sha256, "store_name": name,
+                           "exposure_ms": exposure, "reason": reason}),
+                )?;
+                Ok(Some((item, OutcomeKind::Quarantined, Some(format!("copied to the store; {reason}")))))
+            }
+            Ok(Moved::Done) => {
                 tx.set_state(item, ItemState::Quarantined, Some(&name))?;
                 let exposure = tx.now() - (f.id.mtime_ns / 1_000_000).min(f.first_seen);
                 tx.append(
@@ -792,6 +886,16 @@ impl Agent {
                     self.store.recover(&intent).map_err(|source| Error::Io { path: f.path.to_path_buf(), source })?;
                 let mut tx = ledger.write()?;
                 let outcome = match r {
+                    Recovered::SourceKept => {
+                        tx.set_state(item, ItemState::OriginalKept, Some(&name))?;
+                        tx.append(
+                            "original_kept",
+                            Some(item),
+                            json!({"state": "copied_original_kept", "sha256": f.sha256, "store_name": name,
+                                   "reason": e.to_string(), "recovered": true}),
+                        )?;
+                        (item, OutcomeKind::Quarantined, Some(e.to_string()))
+                    }
                     Recovered::Completed => {
                         tx.set_state(item, ItemState::Quarantined, Some(&name))?;
                         tx.append(
@@ -865,7 +969,11 @@ impl Agent {
     }
 
     /// Files in the camera folders that the ledger has not settled, older than `min_age`.
+    ///
+    /// Every caller is a reconcile pass (`scan`, the watcher's start, rescan and timer, the
+    /// Android tick), so the deletes of `copied_original_kept` originals are retried here first.
     pub fn pending_files(&self, min_age: Duration) -> Result<Vec<PathBuf>, Error> {
+        self.retry_kept_originals();
         let mut out = Vec::new();
         let now = SystemTime::now();
         for cam in &self.cameras {
@@ -887,7 +995,7 @@ impl Agent {
                 if meta.is_file() {
                     let id = FileId::of(&meta);
                     let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
-                    if age < min_age || ledger.is_settled(&path, id.size, id.mtime_ns)? {
+                    if age < min_age || ledger.is_settled_with(&path, id.size, id.mtime_ns, self.held())? {
                         continue;
                     }
                 } else if self
@@ -903,6 +1011,70 @@ impl Agent {
         }
         out.sort();
         Ok(out)
+    }
+
+    /// Is the agent holding every photo (no media-location access, so reads may be altered)?
+    fn held(&self) -> bool {
+        !self.config.media_location_access
+    }
+
+    /// Retry deleting the originals of `copied_original_kept` items. The original is deleted
+    /// only while its path still holds the very bytes that are verified in the store. Each item
+    /// that leaves the state gets an `original_removed` event; failures stay quiet (debug) until
+    /// the next pass, since the state itself is what officers and admins are shown.
+    pub fn retry_kept_originals(&self) -> usize {
+        let items = match self.ledger().items(None) {
+            Ok(v) => v.into_iter().filter(|i| i.state == ItemState::OriginalKept).collect::<Vec<_>>(),
+            Err(e) => {
+                warn!(error = %e, "cannot list items whose original was kept");
+                return 0;
+            }
+        };
+        let mut done = 0;
+        for item in items {
+            let r = (|| -> Result<Option<&'static str>, Error> {
+                let mut ledger = self.ledger();
+                let _lock = self.store.lock_moves()?;
+                let path = &item.original_path;
+                let how = match fsops::open_regular(path) {
+                    Err(OpenError::Vanished) => "deleted by someone else",
+                    Err(e) => return Err(Error::file(path, e.to_string())),
+                    Ok((file, id)) => {
+                        let (sha, _, _) = fsops::hash_fd(&file, None).map_err(|source| Error::Io { path: path.clone(), source })?;
+                        let still = fsops::lstat_id(path).is_ok_and(|now| now.same_content_as(&id));
+                        if sha != item.sha256 || !still {
+                            // Another file has the name now: ours is only in the store; theirs stays.
+                            "replaced by another file"
+                        } else {
+                            match std::fs::remove_file(path) {
+                                Ok(()) => {
+                                    let _ = fsops::fsync_parent(path);
+                                    "deleted on retry"
+                                }
+                                Err(e) => {
+                                    debug!(item = item.id, path = %path.display(), error = %e, "original still cannot be deleted");
+                                    return Ok(None);
+                                }
+                            }
+                        }
+                    }
+                };
+                let mut tx = ledger.write()?;
+                tx.set_state(item.id, ItemState::Quarantined, None)?;
+                tx.append("original_removed", Some(item.id), json!({"state": "quarantined", "how": how}))?;
+                tx.commit()?;
+                Ok(Some(how))
+            })();
+            match r {
+                Ok(Some(how)) => {
+                    info!(item = item.id, how, "original of a stored item is gone now; item is quarantined");
+                    done += 1;
+                }
+                Ok(None) => {}
+                Err(e) => debug!(item = item.id, error = %e, "retrying the delete of a kept original failed"),
+            }
+        }
+        done
     }
 
     /// One reconcile pass: handle every unsettled file in the camera folders.
@@ -1118,7 +1290,10 @@ impl Agent {
         let moved = self.store.execute(&intent, &file, &id, &mut self.dirty.lock().unwrap_or_else(|p| p.into_inner()));
         let mut tx = ledger.write()?;
         match moved {
-            Ok(()) => {
+            Ok(done) => {
+                if let Moved::SourceKept(e) = &done {
+                    warn!(item = item.id, error = %e, "released, but its store file could not be removed");
+                }
                 tx.set_state(item.id, ItemState::Released, None)?;
                 tx.append(
                     "released",
@@ -1145,6 +1320,7 @@ impl Agent {
                 })
             }
             Err(e) if e.rolled_back => {
+                error!(item = item.id, path = %dst.display(), error = %e, "release failed; the item stays in the store");
                 tx.set_state(item.id, ItemState::Quarantined, None)?;
                 tx.append(
                     "release_failed",
@@ -1159,7 +1335,19 @@ impl Agent {
                 drop(tx);
                 drop(lock);
                 drop(ledger);
+                error!(item = item.id, error = %e, "release failed midway; recovering");
                 self.recover()?;
+                let state = self.ledger().item(item.id).map(|i| i.state);
+                if matches!(state, Ok(ItemState::Quarantined)) {
+                    let mut ledger = self.ledger();
+                    let mut tx = ledger.write()?;
+                    tx.append(
+                        "release_failed",
+                        Some(item.id),
+                        json!({"state": "quarantined", "reason": e.what.to_string(), "recovered": true}),
+                    )?;
+                    tx.commit()?;
+                }
                 Err(e.into())
             }
         }
@@ -1241,7 +1429,7 @@ impl Agent {
         let mut files = 0u64;
         let mut expected = HashSet::new();
         for item in ledger.items(None)? {
-            if item.state != ItemState::Quarantined {
+            if !matches!(item.state, ItemState::Quarantined | ItemState::OriginalKept) {
                 continue;
             }
             let Some(name) = item.store_name.as_deref() else {
@@ -1268,7 +1456,9 @@ impl Agent {
 
     /// Statistics, with retention counted against the configured `[retention]` settings.
     pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
-        Ok(stats::collect_configured(&self.ledger(), &self.store, by_case, &self.config.retention)?)
+        let mut s = stats::collect_configured(&self.ledger(), &self.store, by_case, &self.config.retention)?;
+        s.storage.media_location_access = self.config.media_location_access;
+        Ok(s)
     }
 
     /// Statistics as JSON text (the shape documented in the README).

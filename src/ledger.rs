@@ -139,6 +139,15 @@ pub enum ItemState {
     /// Its retention ran out and its store file was wiped and removed (`fotovakt purge`); the
     /// row and the custody log stay.
     Purged,
+    /// Verified in the store, but the original could not be deleted (read-only mount; on a
+    /// phone, all-files access missing or revoked): both copies exist. Final and audited;
+    /// reconcile retries the delete and moves the item to `quarantined` when it succeeds.
+    #[serde(rename = "copied_original_kept")]
+    OriginalKept,
+    /// Not moved because the bytes read may have been altered by the filesystem (Android
+    /// redacts location on read without `ACCESS_MEDIA_LOCATION`; `media_location_access =
+    /// false`). The original is untouched; the file is decided again once access is back.
+    Held,
 }
 
 impl ItemState {
@@ -151,6 +160,8 @@ impl ItemState {
             ItemState::Released => "released",
             ItemState::Aborted => "aborted",
             ItemState::Purged => "purged",
+            ItemState::OriginalKept => "copied_original_kept",
+            ItemState::Held => "held",
         }
     }
 
@@ -162,6 +173,8 @@ impl ItemState {
             "releasing" => ItemState::Releasing,
             "released" => ItemState::Released,
             "purged" => ItemState::Purged,
+            "copied_original_kept" => ItemState::OriginalKept,
+            "held" => ItemState::Held,
             _ => ItemState::Aborted,
         }
     }
@@ -433,13 +446,20 @@ impl Ledger {
     }
 
     /// Has the agent already decided this exact file (same path, size and mtime) and left it
-    /// where it is (kept or released)? Reconcile skips such files.
+    /// where it is (kept, released, or copied to the store with an undeletable original)?
+    /// Reconcile skips such files. `held` items count as settled only while `include_held`
+    /// (the agent has no media-location access, so deciding again would change nothing).
     pub fn is_settled(&self, path: &Path, size: u64, mtime_ns: i64) -> Result<bool> {
+        self.is_settled_with(path, size, mtime_ns, false)
+    }
+
+    /// [`Ledger::is_settled`], counting `held` items as settled when `include_held`.
+    pub fn is_settled_with(&self, path: &Path, size: u64, mtime_ns: i64, include_held: bool) -> Result<bool> {
         self.conn
             .query_row(
                 "SELECT 1 FROM items WHERE original_path = ?1 AND size = ?2 AND file_mtime_ns = ?3 \
-                 AND state IN ('kept', 'released') LIMIT 1",
-                params![path_bytes(path), size as i64, mtime_ns],
+                 AND (state IN ('kept', 'released', 'copied_original_kept') OR (?4 AND state = 'held')) LIMIT 1",
+                params![path_bytes(path), size as i64, mtime_ns, include_held],
                 |_| Ok(()),
             )
             .optional()
@@ -842,7 +862,7 @@ impl Tx<'_> {
     pub fn set_state(&mut self, id: i64, state: ItemState, store_name: Option<&str>) -> Result<()> {
         let now = self.now;
         let sql = match state {
-            ItemState::Quarantined => {
+            ItemState::Quarantined | ItemState::OriginalKept => {
                 // A release rolled back passes no name: the item keeps the store file it has.
                 "UPDATE items SET state = ?2, store_name = coalesce(?3, store_name), \
                  quarantined_at_ms = coalesce(quarantined_at_ms, ?4) WHERE id = ?1"
@@ -893,6 +913,13 @@ impl Tx<'_> {
                 ],
             )
             .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Set an item's SHA-256 (a `held` item decided again on unaltered bytes; the caller
+    /// appends an event carrying the new hash).
+    pub fn set_sha256(&mut self, id: i64, sha256: &str) -> Result<()> {
+        self.tx.execute("UPDATE items SET sha256 = ?2 WHERE id = ?1", params![id, sha256]).map_err(self.err())?;
         Ok(())
     }
 

@@ -698,6 +698,7 @@ mod tests {
                 purged: 90,
                 oldest_overdue_days: Some(3.5),
             },
+            storage: Default::default(),
         }
     }
 

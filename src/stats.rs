@@ -39,6 +39,23 @@ pub struct Stats {
     pub session_open: bool,
     /// Retention: overdue, exported, acknowledged and purged items.
     pub retention: RetentionStats,
+    /// Storage health: whether reads are trusted, and items left in an audited in-between state.
+    pub storage: StorageHealth,
+}
+
+/// Storage health (issue 10): what a phone's shared storage did to the agent's moves.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct StorageHealth {
+    /// `false` while the agent may be reading bytes the filesystem altered (Android without
+    /// `ACCESS_MEDIA_LOCATION` redacts GPS on read): nothing is moved while it is off.
+    pub media_location_access: bool,
+    /// Items verified in the store whose original could not be deleted (`copied_original_kept`):
+    /// the original is still where sync can see it; reconcile retries the delete.
+    pub originals_kept: u64,
+    /// Items held (`held`): decided while media-location access was off and left untouched.
+    pub held: u64,
+    /// Releases whose write-back failed; each item stayed in the store.
+    pub releases_failed: u64,
 }
 
 /// Retention counts (see `src/retention.rs`). Items in the store except `purged` (all time).
@@ -183,7 +200,8 @@ pub fn collect_configured(
             "released" => items.released += n,
             "kept" => items.kept += n,
             "moving" | "releasing" => items.pending += n,
-            "purged" => {}
+            // Counted in `storage`.
+            "purged" | "copied_original_kept" | "held" => {}
             _ => items.aborted += n,
         }
     }
@@ -290,6 +308,20 @@ pub fn collect_configured(
         cases,
         session_open: l.open_session()?.is_some(),
         retention: crate::retention::stats(l, retention, now)?,
+        storage: StorageHealth {
+            // The agent sets it from its config (`Agent::stats`); the ledger cannot know.
+            media_location_access: true,
+            originals_kept: q(l, "SELECT count(*) FROM items WHERE state = 'copied_original_kept'", |r| r.get::<_, i64>(0))?
+                .first()
+                .copied()
+                .unwrap_or(0) as u64,
+            held: q(l, "SELECT count(*) FROM items WHERE state = 'held'", |r| r.get::<_, i64>(0))?.first().copied().unwrap_or(0)
+                as u64,
+            releases_failed: q(l, "SELECT count(*) FROM events WHERE kind = 'release_failed'", |r| r.get::<_, i64>(0))?
+                .first()
+                .copied()
+                .unwrap_or(0) as u64,
+        },
     })
 }
 
@@ -315,6 +347,15 @@ pub fn table(s: &Stats) -> String {
         s.cases.items_per_case_max.map(|v| v.to_string()).unwrap_or_else(|| "-".into())
     );
     let _ = writeln!(o, "session     {}", if s.session_open { "open" } else { "none" });
+    let h = &s.storage;
+    let _ = writeln!(
+        o,
+        "storage     media location access {}  originals kept {}  held {}  releases failed {}",
+        if h.media_location_access { "yes" } else { "NO (nothing is moved)" },
+        h.originals_kept,
+        h.held,
+        h.releases_failed
+    );
     let r = &s.retention;
     let _ = writeln!(
         o,
@@ -483,6 +524,25 @@ fn families(s: &Stats) -> Vec<Family> {
             s.retention.acknowledged.to_string(),
         ),
         counter("fotovakt_items_purged", "Store files purged after their retention ran out.", s.retention.purged),
+        gauge(
+            "fotovakt_media_location_access",
+            None,
+            "1 when reads are unaltered (Android: ACCESS_MEDIA_LOCATION granted); 0: nothing is moved.",
+            (s.storage.media_location_access as u8).to_string(),
+        ),
+        gauge(
+            "fotovakt_items_original_kept",
+            None,
+            "Items verified in the store whose original could not be deleted.",
+            s.storage.originals_kept.to_string(),
+        ),
+        gauge(
+            "fotovakt_items_held",
+            None,
+            "Items left untouched while media-location access was off.",
+            s.storage.held.to_string(),
+        ),
+        counter("fotovakt_releases_failed", "Releases whose write-back failed.", s.storage.releases_failed),
         gauge(
             "fotovakt_overdue_oldest_seconds",
             Some("seconds"),

@@ -12,6 +12,9 @@ mod common;
 #[path = "common/campaign.rs"]
 mod campaign;
 
+#[path = "common/mediafs/mod.rs"]
+mod mediafs;
+
 #[test]
 fn crash_campaign_keeps_every_photo_in_exactly_one_place() {
     let settings = campaign::Settings::from_env(50);
@@ -20,6 +23,24 @@ fn crash_campaign_keeps_every_photo_in_exactly_one_place() {
     assert!(tally.kills >= settings.kills, "{} kills of {}", tally.kills, settings.kills);
     assert!(tally.by.keys().any(|k| k.starts_with("fault out")), "a release was killed: {:?}", tally.by);
     assert!(tally.by.keys().any(|k| k.starts_with("random")), "random moments were killed: {:?}", tally.by);
+}
+
+/// The camera folder on the MediaProvider-like FUSE filesystem (issue 10), CI size: rename
+/// flags and links refused, every move a cross-filesystem copy, releases written back through
+/// an `O_EXCL` claim. `FOTOVAKT_CAMPAIGN_MEDIAFS=1 bash scripts/crash-campaign` runs the long
+/// one this way.
+#[test]
+fn crash_campaign_on_mediaprovider_like_storage() {
+    if let Some(why) = mediafs::MediaFs::unavailable() {
+        eprintln!("SKIP: {why}; the crash campaign on mediafs not run");
+        return;
+    }
+    let mut settings = campaign::Settings::from_env(30);
+    settings.mediafs = true;
+    let tally = campaign::run(&settings);
+    assert_eq!(tally.violations, 0, "a violation was found; its description is printed above");
+    assert!(tally.kills >= settings.kills, "{} kills of {}", tally.kills, settings.kills);
+    assert!(tally.by.keys().any(|k| k.starts_with("fault out")), "a release was killed: {:?}", tally.by);
 }
 
 /// The long campaign: `FOTOVAKT_CAMPAIGN_KILLS=1000 cargo test --test crash_campaign -- --ignored`.

@@ -162,12 +162,43 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let err = io::Error::last_os_error();
     match err.raw_os_error() {
         // Filesystems without RENAME_NOREPLACE: link() also refuses to overwrite.
-        Some(libc::EINVAL) | Some(libc::ENOSYS) => {
-            std::fs::hard_link(from, to)?;
-            std::fs::remove_file(from)
-        }
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => match std::fs::hard_link(from, to) {
+            Ok(()) => std::fs::remove_file(from),
+            // Neither flags nor links (Android's MediaProvider FUSE daemon refuses both).
+            Err(e) if no_links(&e) => rename_claiming(from, to),
+            Err(e) => Err(e),
+        },
         _ => Err(err),
     }
+}
+
+/// Errors of `link(2)` on a filesystem that has no hard links at all.
+fn no_links(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EOPNOTSUPP) | Some(libc::EMLINK))
+}
+
+/// A rename that never replaces anything, on a filesystem with neither `RENAME_NOREPLACE` nor
+/// `link()` (Android's shared storage: `FuseDaemon.cpp` answers `EINVAL` to rename flags and
+/// `ENOSYS` to link). `to` is claimed first with `O_CREAT | O_EXCL`, which fails if anything
+/// is there; then `from` is renamed over that empty placeholder of ours, after checking that
+/// the path still names it, unchanged and empty. Callers hold the move lock. A process that
+/// dies in between leaves an empty file at `to`: recovery removes a 0-byte file at a move's
+/// destination (no bytes can be lost with it).
+pub fn rename_claiming(from: &Path, to: &Path) -> io::Result<()> {
+    let claim = create_exclusive(to)?;
+    let mine = FileId::of(&claim.metadata()?);
+    drop(claim);
+    let still_mine = |p: &Path| lstat_id(p).is_ok_and(|now| now.same_content_as(&mine) && now.size == 0);
+    if !still_mine(to) {
+        return Err(io::Error::new(io::ErrorKind::AlreadyExists, "destination was written to while claimed"));
+    }
+    if let Err(e) = std::fs::rename(from, to) {
+        if still_mine(to) {
+            let _ = std::fs::remove_file(to);
+        }
+        return Err(e);
+    }
+    Ok(())
 }
 
 /// `fsync` a directory so a rename or unlink in it is durable.

@@ -72,6 +72,17 @@ pub enum MoveProblem {
     Io { op: &'static str, source: io::Error },
 }
 
+/// A move that happened. The destination holds the verified bytes either way.
+#[derive(Debug)]
+pub enum Moved {
+    /// The source path no longer refers to the bytes (renamed away, or unlinked after the copy).
+    Done,
+    /// Copied and verified, but the source could not be unlinked (a read-only bind mount; on
+    /// a phone, all-files access missing or revoked): both copies exist. A final, audited
+    /// state; reconcile retries the unlink.
+    SourceKept(io::Error),
+}
+
 /// What recovery did with one unfinished move.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Recovered {
@@ -81,6 +92,8 @@ pub enum Recovered {
     RolledBack,
     /// Neither place has the file: it was deleted by someone else before the move began.
     Vanished,
+    /// The destination verified but the source could not be removed (see [`Moved::SourceKept`]).
+    SourceKept,
 }
 
 /// An exclusive lock on moving files in this store (held across processes with `flock`).
@@ -242,7 +255,7 @@ impl Store {
         src_file: &File,
         id: &FileId,
         dirty: &mut Vec<PathBuf>,
-    ) -> Result<(), MoveError> {
+    ) -> Result<Moved, MoveError> {
         let fail = |what, rolled_back| MoveError { path: m.src.clone(), what, rolled_back };
         let io_fail = |op, source, rolled_back| fail(MoveProblem::Io { op, source }, rolled_back);
         // The path must still be the file we hashed, and the file unchanged since.
@@ -270,7 +283,7 @@ impl Store {
                 if unchanged {
                     dirty.extend(m.dst.parent().map(Path::to_path_buf));
                     dirty.extend(m.src.parent().map(Path::to_path_buf));
-                    return Ok(());
+                    return Ok(Moved::Done);
                 }
                 // Something wrote to the file during the move: put it back.
                 let back = fsops::rename_noreplace(&m.dst, &m.src).and_then(|_| fsops::fsync_parent(&m.src));
@@ -284,14 +297,16 @@ impl Store {
         }
     }
 
-    /// The other-filesystem path: copy to tmp, fsync, verify, rename into place, unlink source.
+    /// The other-filesystem path: copy to tmp, fsync, verify, rename into place (never
+    /// replacing: `RENAME_NOREPLACE`, else `link`, else an `O_EXCL` claim of the name; see
+    /// [`fsops::rename_noreplace`]), fsync the directory, unlink the source.
     fn copy_across(
         &self,
         m: &MoveIntent,
         src_file: &File,
         id: &FileId,
         dirty: &mut Vec<PathBuf>,
-    ) -> Result<(), MoveError> {
+    ) -> Result<Moved, MoveError> {
         let fail = |what, rolled_back| MoveError { path: m.src.clone(), what, rolled_back };
         let cleanup = |what: MoveProblem| {
             let removed = match std::fs::remove_file(&m.tmp) {
@@ -348,14 +363,15 @@ impl Store {
             Ok(now) if now.same_content_as(id) => {
                 fault::point("before_unlink");
                 if let Err(e) = std::fs::remove_file(&m.src) {
-                    return Err(fail(MoveProblem::Io { op: "remove original", source: e }, false));
+                    // The verified copy is durable: a final state, not a failure to undo.
+                    return Ok(Moved::SourceKept(e));
                 }
                 dirty.extend(m.src.parent().map(Path::to_path_buf));
             }
             // Replaced by another file meanwhile: ours is safe in the store, theirs stays.
             _ => {}
         }
-        Ok(())
+        Ok(Moved::Done)
     }
 
     /// Finish or undo a move left by a process that died. Must run under the move lock.
@@ -371,14 +387,24 @@ impl Store {
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
             _ => Ok(()),
         };
+        // An empty file at the destination is a name claimed by `rename_claiming` of a process
+        // that died before its rename: no bytes to lose, remove it.
+        if m.size > 0 && std::fs::symlink_metadata(&m.dst).is_ok_and(|d| d.is_file() && d.len() == 0) {
+            remove_if_present(&m.dst)?;
+        }
         let dst = verified(&m.dst)?;
         let src = verified(&m.src)?;
         let result = match (dst, src) {
             (Some(true), Some(true)) => {
                 // Died between rename and unlink: the store copy is verified, drop the original.
-                std::fs::remove_file(&m.src)?;
-                fsops::fsync_parent(&m.src)?;
-                Recovered::Completed
+                match std::fs::remove_file(&m.src) {
+                    Ok(()) => {
+                        fsops::fsync_parent(&m.src)?;
+                        Recovered::Completed
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Recovered::Completed,
+                    Err(_) => Recovered::SourceKept,
+                }
             }
             (Some(true), _) => Recovered::Completed,
             (Some(false), None) => {
@@ -394,7 +420,10 @@ impl Store {
                     m.src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                     m.item_id
                 ));
-                fsops::rename_noreplace(&m.dst, &aside)?;
+                if let Err(e) = fsops::rename_noreplace(&m.dst, &aside) {
+                    // Not ours to delete, and it cannot be moved aside: leave it where it is.
+                    tracing::warn!(path = %m.dst.display(), error = %e, "an unverified file at a move's destination is left in place");
+                }
                 Recovered::RolledBack
             }
             (None, Some(_)) => Recovered::RolledBack,
@@ -408,7 +437,11 @@ impl Store {
                 _ => Recovered::Vanished,
             },
         };
-        remove_if_present(&m.tmp)?;
+        if let Err(e) = remove_if_present(&m.tmp) {
+            // A staging file that cannot be removed (an undeletable camera folder) holds a
+            // copy, never the only one: say so and go on.
+            tracing::warn!(path = %m.tmp.display(), error = %e, "staging file of a finished move could not be removed");
+        }
         Ok(result)
     }
 

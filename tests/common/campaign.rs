@@ -75,6 +75,10 @@ pub struct Settings {
     pub rounds_per_rig: u64,
     /// Use a store on /dev/shm for every other rig (when /dev/shm exists).
     pub cross_fs: bool,
+    /// Every rig's camera folder on the MediaProvider-like FUSE filesystem
+    /// (`tests/common/mediafs/`), the store on disk: rename flags and links refused, every
+    /// quarantine a cross-filesystem copy (`FOTOVAKT_CAMPAIGN_MEDIAFS=1`).
+    pub mediafs: bool,
 }
 
 impl Settings {
@@ -86,7 +90,8 @@ impl Settings {
             std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos() as u64).unwrap_or(1)
                 % 1_000_000_007
         });
-        Settings { kills, seed, rounds_per_rig: 25, cross_fs: Path::new("/dev/shm").is_dir() }
+        let mediafs = std::env::var("FOTOVAKT_CAMPAIGN_MEDIAFS").is_ok_and(|v| v == "1");
+        Settings { kills, seed, rounds_per_rig: 25, cross_fs: Path::new("/dev/shm").is_dir(), mediafs }
     }
 }
 
@@ -142,6 +147,8 @@ struct Photo {
 
 /// A phone plus a store, and everything the harness wrote into it.
 struct Rig {
+    /// Declared before `phone`: unmounted before the temporary tree is removed.
+    fs: Option<crate::mediafs::MediaFs>,
     phone: Phone,
     cross_fs: bool,
     cfg: PathBuf,
@@ -171,8 +178,20 @@ struct ItemRow {
 }
 
 impl Rig {
-    fn new(cross_fs: bool, seed_base: u64) -> Rig {
-        let phone = Phone::with_store_under(cross_fs.then_some(Path::new("/dev/shm")));
+    fn new(cross_fs: bool, mediafs: bool, seed_base: u64) -> Rig {
+        let (fs, phone, cross_fs) = if mediafs {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let (b, m) = (dir.path().join("backing"), dir.path().join("mnt"));
+            std::fs::create_dir_all(&b).and_then(|_| std::fs::create_dir_all(&m)).expect("mediafs dirs");
+            let fs = crate::mediafs::MediaFs::mount(&b, &m).expect("mount mediafs");
+            let camera = fs.mountpoint.join("DCIM/Camera");
+            std::fs::create_dir_all(&camera).expect("camera folder on mediafs");
+            let store = dir.path().join("private/store");
+            // The store is on disk, the camera on FUSE: always the cross-filesystem path.
+            (Some(fs), Phone { dir, camera, store }, true)
+        } else {
+            (None, Phone::with_store_under(cross_fs.then_some(Path::new("/dev/shm"))), cross_fs)
+        };
         let cfg = phone.dir.path().join("campaign.toml");
         let text = format!(
             "cameras = [{:?}]\nsettle = \"300ms\"\n\n[[work_sites]]\nname = \"Storskog\"\nlat = {}\nlon = {}\nradius_m = 500\n\n\
@@ -182,6 +201,7 @@ impl Rig {
         std::fs::write(&cfg, text).expect("write campaign config");
         let last_log = phone.dir.path().join("last-run.log");
         Rig {
+            fs,
             phone,
             cross_fs,
             cfg,
@@ -537,7 +557,7 @@ pub fn run(settings: &Settings) -> Tally {
     while tally.kills < settings.kills {
         if rig.is_none() || rig_rounds >= settings.rounds_per_rig {
             let cross = settings.cross_fs && tally.rigs % 2 == 1;
-            rig = Some(Rig::new(cross, rng.next() % 1_000_000 * 10_000));
+            rig = Some(Rig::new(cross, settings.mediafs, rng.next() % 1_000_000 * 10_000));
             rig_rounds = 0;
             tally.rigs += 1;
         }
@@ -558,7 +578,13 @@ pub fn run(settings: &Settings) -> Tally {
                  files (path size sha256[..16]):\n{list}  photos: {photos:?}\n  last agent log:\n{log}",
                 seed = settings.seed,
                 rig = tally.rigs,
-                fs = if r.cross_fs { "cross-filesystem" } else { "same filesystem" },
+                fs = if r.fs.is_some() {
+                    "camera on mediafs"
+                } else if r.cross_fs {
+                    "cross-filesystem"
+                } else {
+                    "same filesystem"
+                },
                 kills = settings.kills,
                 hist = r.history.join("\n    "),
                 list = r.listing(),
@@ -581,7 +607,13 @@ pub fn run(settings: &Settings) -> Tally {
 /// One round: set the scene, run a command and kill it, check "never neither", restart.
 /// Returns what was killed (for the violation message).
 fn round_once(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> Result<String, String> {
-    let layout = if r.cross_fs { "cross-fs" } else { "same-fs" };
+    let layout = if r.fs.is_some() {
+        "mediafs"
+    } else if r.cross_fs {
+        "cross-fs"
+    } else {
+        "same-fs"
+    };
     let mode = rng.next() % 100;
     let what = if mode < 40 {
         fault_in(r, rng, tally)

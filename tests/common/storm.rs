@@ -64,6 +64,9 @@ pub struct Storm {
     pub hold: usize,
     /// With `overflow`: the queue limit while the agent starts.
     pub queue_limit: u32,
+    /// Camera folder on the MediaProvider-like FUSE filesystem (`tests/common/mediafs/`), the
+    /// store on disk: every quarantine is the cross-filesystem copy path.
+    pub mediafs: bool,
 }
 
 /// What happened.
@@ -94,10 +97,11 @@ pub struct StormResult {
 impl StormResult {
     pub fn summary(&self, s: &Storm) -> String {
         format!(
-            "storm{}: photos={} quarantined={} kept={} missed={} wrong={} write={:.1}s ({:.0} photos/s) \
+            "storm{}{}: photos={} quarantined={} kept={} missed={} wrong={} write={:.1}s ({:.0} photos/s) \
              drain(last write→all decided)={:.2}s total(first write→all decided)={:.1}s ({:.0} photos/s) \
              peak_rss={:.1}MB rescans_logged={} overflows={} lane_full={} report={}",
             if s.overflow { " (inotify overflow forced)" } else { "" },
+            if s.mediafs { " (camera on mediafs)" } else { "" },
             self.photos,
             self.quarantined,
             self.kept,
@@ -150,7 +154,22 @@ fn wait_for(log: &Path, needle: &str, limit: Duration) -> bool {
 
 /// Run one storm against the real binary. `Err` only when it could not be set up.
 pub fn run(s: &Storm) -> Result<StormResult, String> {
-    let phone = Phone::new();
+    // Field order matters on drop: unmount before the temporary tree goes.
+    let (_fs, phone) = if s.mediafs {
+        if let Some(why) = crate::mediafs::MediaFs::unavailable() {
+            return Err(format!("mediafs: {why}"));
+        }
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let (b, m) = (dir.path().join("backing"), dir.path().join("mnt"));
+        std::fs::create_dir_all(&b).and_then(|_| std::fs::create_dir_all(&m)).map_err(|e| e.to_string())?;
+        let fs = crate::mediafs::MediaFs::mount(&b, &m).map_err(|e| format!("mount mediafs: {e}"))?;
+        let camera = fs.mountpoint.join("DCIM/Camera");
+        std::fs::create_dir_all(&camera).map_err(|e| e.to_string())?;
+        let store = dir.path().join("private/store");
+        (Some(fs), Phone { dir, camera, store })
+    } else {
+        (None, Phone::new())
+    };
     let cfg = phone.dir.path().join("storm.toml");
     std::fs::write(
         &cfg,
