@@ -158,10 +158,12 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         Ok(o)
     };
 
-    writeln!(
-        out,
-        "3. Off duty, no session: the on-device classifier decides (real photos, examples/photos/LICENSES.md)"
-    )?;
+    let decides = if agent.model_status().is_ok() {
+        "the on-device classifier decides"
+    } else {
+        "no classifier (see 2.), so they stay"
+    };
+    writeln!(out, "3. Off duty, no session: real photos (examples/photos/LICENSES.md); {decides}")?;
     let mut personal = None;
     for photo in REAL_PHOTOS {
         sample::write_like_android(&camera, photo.name, photo.bytes)?;
