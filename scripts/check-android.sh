@@ -399,6 +399,17 @@ EOF
     neg29=$(javac -d "$C/neg" -cp "$JAR29" "$C/neg/src/neg/Newer.java" 2>&1 | grep -c "error:")
     if [ "$neg29" = 3 ]; then ok "negative control (API 29 jar): 3/3 newer calls rejected, API 29 calls accepted"
     else bad "negative control (API 29 jar): $neg29 errors, expected exactly 3"; fi
+    if [ -x "$KOTLINC" ]; then
+      # The same through kotlinc, which compiles the app: a direct API 30 call outside Platform.kt.
+      printf '%s\n' 'package neg' 'fun f(): Boolean = android.os.Environment.isExternalStorageManager()' > "$C/neg/src/neg/Newer.kt"
+      if "$KOTLINC" -jvm-target 17 -nowarn -cp "$JAR29" -d "$C/neg/kt" "$C/neg/src/neg/Newer.kt" > "$C/neg/kt.log" 2>&1; then
+        bad "negative control (API 29 jar, kotlinc): an API 30 call compiled"
+      elif grep -q "isExternalStorageManager" "$C/neg/kt.log"; then
+        ok "negative control (API 29 jar, kotlinc): an API 30 call is rejected"
+      else
+        bad "negative control (API 29 jar, kotlinc): failed for another reason: $(head -c 300 "$C/neg/kt.log")"
+      fi
+    fi
   fi
 else
   skip "app compile: stubs or R.java missing (see above)"

@@ -1124,7 +1124,8 @@ impl Agent {
             case_id: None,
             rule: "backlog: in the camera folder before the agent was installed (backlog = record)".into(),
         };
-        let facts = Facts { path, id: &id, sha256: &sha256, kind, exif: &exif, first_seen: ledger::now_ms(), assessment: None };
+        let facts =
+            Facts { path, id: &id, sha256: &sha256, kind, exif: &exif, first_seen: ledger::now_ms(), assessment: None };
         let mut ledger = self.ledger();
         let result = self.record_and_move(&mut ledger, &facts, &verdict, None, &file);
         drop(ledger);

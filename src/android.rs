@@ -272,8 +272,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStart<'l>(
         let case = string(env, &case_id, "caseId")?;
         let officer = opt_string(env, &officer, "officer")?;
         let duration = u64::try_from(duration_seconds).ok().filter(|s| *s > 0).map(Duration::from_secs);
-        let session =
-            lookup(handle)?.session_start(&case, officer.as_deref(), duration).map_err(|e| e.to_string())?;
+        let session = lookup(handle)?.session_start(&case, officer.as_deref(), duration).map_err(|e| e.to_string())?;
         tracing::info!(target: "fotovakt::android", session = %json(&session)?, "case session opened");
         Ok(())
     })
@@ -506,7 +505,9 @@ pub fn preview_jpeg(agent: &Agent, key: &str, max_side: u32) -> BridgeResult<Vec
             (rgb, w, h, decode::jpeg_exif(&bytes).orientation)
         }
         decode::Format::Other(f) => decode::decode_other(&bytes, f).map_err(|e| e.to_string())?,
-        decode::Format::Unsupported(what) => return Err(format!("no decoder here for {what}; decode it on the platform")),
+        decode::Format::Unsupported(what) => {
+            return Err(format!("no decoder here for {what}; decode it on the platform"))
+        }
     };
     let img = image::RgbImage::from_raw(w, h, rgb).ok_or("decoded buffer does not match its size")?;
     let mut img = image::DynamicImage::ImageRgb8(img);

@@ -68,7 +68,16 @@ object Health {
         }
     }
 
-    fun afterIntake(context: Context) = report(context)
+    @Volatile
+    private var lastIntakeReportMs = 0L
+
+    /** After a quarantine: at most one report a minute (EMMs throttle keyed app states). */
+    fun afterIntake(context: Context) {
+        val now = System.currentTimeMillis()
+        if (now - lastIntakeReportMs < 60_000) return
+        lastIntakeReportMs = now
+        report(context)
+    }
 
     /** The platform refused a foreground start: say so where the admin looks. */
     fun serviceRefused(context: Context) {
