@@ -79,7 +79,14 @@ fn steps_once(src: &Path, store: &Path, i: usize) -> std::io::Result<[f64; 7]> {
     Ok(t)
 }
 
-fn run(label: &str, w: u32, h: u32, n: usize, fs: &mediafs::MediaFs, root: &Path) -> Result<(), Box<dyn std::error::Error>> {
+fn run(
+    label: &str,
+    w: u32,
+    h: u32,
+    n: usize,
+    fs: &mediafs::MediaFs,
+    root: &Path,
+) -> Result<(), Box<dyn std::error::Error>> {
     let camera = fs.mountpoint.join(format!("DCIM/{label}"));
     std::fs::create_dir_all(&camera)?;
     let store = root.join(format!("private/store-{label}"));
@@ -88,7 +95,8 @@ fn run(label: &str, w: u32, h: u32, n: usize, fs: &mediafs::MediaFs, root: &Path
     config.classifier.enabled = false;
     let agent = Agent::open(config)?;
     agent.session_start("BENCH-COPY", Some("bench"), None)?;
-    let photo = |i: usize| SamplePhoto { width: w, height: h, seed: i as u64 + 1, quality: 92, ..Default::default() }.jpeg();
+    let photo =
+        |i: usize| SamplePhoto { width: w, height: h, seed: i as u64 + 1, quality: 92, ..Default::default() }.jpeg();
     let mut e2e = Vec::with_capacity(n);
     let mut bytes_total = 0usize;
     for i in 0..n {

@@ -261,7 +261,12 @@ impl Agent {
             );
         }
         let report = agent.recover()?;
-        if report.completed + report.rolled_back + report.vanished + report.temp_files_removed + report.adopted + report.failed
+        if report.completed
+            + report.rolled_back
+            + report.vanished
+            + report.temp_files_removed
+            + report.adopted
+            + report.failed
             > 0
         {
             info!(?report, "recovered unfinished moves");
@@ -1044,7 +1049,8 @@ impl Agent {
                     Err(OpenError::Vanished) => "deleted by someone else",
                     Err(e) => return Err(Error::file(path, e.to_string())),
                     Ok((file, id)) => {
-                        let (sha, _, _) = fsops::hash_fd(&file, None).map_err(|source| Error::Io { path: path.clone(), source })?;
+                        let (sha, _, _) =
+                            fsops::hash_fd(&file, None).map_err(|source| Error::Io { path: path.clone(), source })?;
                         let still = fsops::lstat_id(path).is_ok_and(|now| now.same_content_as(&id));
                         if sha != item.sha256 || !still {
                             // Another file has the name now: ours is only in the store; theirs stays.

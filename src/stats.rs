@@ -311,12 +311,16 @@ pub fn collect_configured(
         storage: StorageHealth {
             // The agent sets it from its config (`Agent::stats`); the ledger cannot know.
             media_location_access: true,
-            originals_kept: q(l, "SELECT count(*) FROM items WHERE state = 'copied_original_kept'", |r| r.get::<_, i64>(0))?
+            originals_kept: q(l, "SELECT count(*) FROM items WHERE state = 'copied_original_kept'", |r| {
+                r.get::<_, i64>(0)
+            })?
+            .first()
+            .copied()
+            .unwrap_or(0) as u64,
+            held: q(l, "SELECT count(*) FROM items WHERE state = 'held'", |r| r.get::<_, i64>(0))?
                 .first()
                 .copied()
                 .unwrap_or(0) as u64,
-            held: q(l, "SELECT count(*) FROM items WHERE state = 'held'", |r| r.get::<_, i64>(0))?.first().copied().unwrap_or(0)
-                as u64,
             releases_failed: q(l, "SELECT count(*) FROM events WHERE kind = 'release_failed'", |r| r.get::<_, i64>(0))?
                 .first()
                 .copied()

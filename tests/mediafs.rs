@@ -30,7 +30,14 @@ fn refuses_rename_flags_links_and_symlinks_like_fusedaemon() {
     std::fs::write(&a, b"photo").expect("write through the mount");
     // SAFETY: valid NUL-terminated paths for the duration of the call.
     let rc = unsafe {
-        libc::syscall(libc::SYS_renameat2, libc::AT_FDCWD, c(&a).as_ptr(), libc::AT_FDCWD, c(&b).as_ptr(), libc::RENAME_NOREPLACE)
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            c(&a).as_ptr(),
+            libc::AT_FDCWD,
+            c(&b).as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
     };
     assert_eq!(errno_of(rc), Some(libc::EINVAL), "renameat2(RENAME_NOREPLACE) must be refused with EINVAL");
     // The daemon answers ENOSYS; Linux 6.6+ hands EPERM to the caller ("fuse: Return EPERM
@@ -91,7 +98,11 @@ fn redaction_mode_serves_gps_as_zeros_to_readers_and_not_to_writers() {
     let in_ranges: u64 = ranges.iter().map(|(s, e)| e - s).sum();
     assert!(differing as u64 <= in_ranges, "only GPS value bytes change: {differing} > {in_ranges}");
     assert!(fotovakt::media::ExifFacts::parse(&redacted).gps.is_none(), "no position is readable any more");
-    assert_ne!(common::sha256(&p), common::sha256(&fs.backing.join("IMG_gps.jpg")), "the hash of what a reader sees differs");
+    assert_ne!(
+        common::sha256(&p),
+        common::sha256(&fs.backing.join("IMG_gps.jpg")),
+        "the hash of what a reader sees differs"
+    );
     // An open for writing is not redacted (pf_open).
     let rw = std::fs::OpenOptions::new().read(true).write(true).open(&p).expect("open rw");
     let mut buf = vec![0u8; photo.len()];
@@ -108,7 +119,8 @@ fn writes_through_the_mount_raise_inotify_events() {
     // SAFETY: plain inotify calls on descriptors we own.
     let fd = unsafe { libc::inotify_init1(libc::IN_NONBLOCK | libc::IN_CLOEXEC) };
     assert!(fd >= 0);
-    let wd = unsafe { libc::inotify_add_watch(fd, c(&fs.mountpoint).as_ptr(), libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO) };
+    let wd =
+        unsafe { libc::inotify_add_watch(fd, c(&fs.mountpoint).as_ptr(), libc::IN_CLOSE_WRITE | libc::IN_MOVED_TO) };
     assert!(wd >= 0, "inotify_add_watch on the mount: {}", std::io::Error::last_os_error());
     fotovakt::sample::write_like_android(&fs.mountpoint, "IMG_1.jpg", b"bytes").expect("write");
     let mut seen = Vec::new();

@@ -108,7 +108,8 @@ fn quarantine_release_and_tag_work_on_mediaprovider_like_storage() {
     let stored = phone.stored();
     assert_eq!(stored.len(), 1);
     assert_eq!(sha256(&stored[0]), site_sha, "the store holds the camera's bytes");
-    let id = items(phone).iter().find(|i| i["sha256"] == site_sha.as_str()).and_then(|i| i["id"].as_i64()).expect("item");
+    let id =
+        items(phone).iter().find(|i| i["sha256"] == site_sha.as_str()).and_then(|i| i["id"].as_i64()).expect("item");
     // Release: no RENAME_NOREPLACE, no link() here; the write-back must still never replace.
     let out = ok(phone.run(&["release", &id.to_string(), "--reason", "false positive", "--officer", "o-1"]));
     assert!(site.exists(), "released back to its path: {}", stdout(&out));
@@ -123,7 +124,8 @@ fn quarantine_release_and_tag_work_on_mediaprovider_like_storage() {
     let v = json(&ok(phone.run(&["verify", "--json"])));
     assert_eq!(v["problems"].as_array().map(Vec::len), Some(0), "{v}");
     // A second release of a photo whose name is taken meanwhile gets a fresh name: nothing replaced.
-    let tagged = items(phone).iter().find(|i| i["state"] == "quarantined").and_then(|i| i["id"].as_i64()).expect("item");
+    let tagged =
+        items(phone).iter().find(|i| i["state"] == "quarantined").and_then(|i| i["id"].as_i64()).expect("item");
     std::fs::write(&personal, b"someone else's file").expect("occupy the name");
     ok(phone.run(&["release", &tagged.to_string(), "--reason", "personal"]));
     assert_eq!(std::fs::read(&personal).expect("read"), b"someone else's file", "never overwritten");
@@ -271,7 +273,11 @@ fn without_media_location_access_redacted_reads_are_never_stored_and_why_is_reco
     let id = all[0]["id"].as_i64().expect("id");
     assert!(event_kinds(phone, id).contains(&"held".to_string()));
     let s = json(&ok(phone.run(&["stats", "--format", "json"])));
-    assert_eq!((s["storage"]["media_location_access"].as_bool(), s["storage"]["held"].as_u64()), (Some(false), Some(1)), "{s}");
+    assert_eq!(
+        (s["storage"]["media_location_access"].as_bool(), s["storage"]["held"].as_u64()),
+        (Some(false), Some(1)),
+        "{s}"
+    );
     assert!(stdout(&ok(phone.run(&["stats"]))).contains("media location access NO"));
     let om = stdout(&ok(phone.run(&["stats", "--format", "openmetrics"])));
     assert!(om.contains("fotovakt_media_location_access 0"), "{om}");
@@ -282,7 +288,11 @@ fn without_media_location_access_redacted_reads_are_never_stored_and_why_is_reco
     ok(phone.run(&["scan"]));
     let all = items(phone);
     assert_eq!(all.len(), 1, "decided again as the same item: {all:?}");
-    assert_eq!((all[0]["state"].as_str(), all[0]["sha256"].as_str()), (Some("quarantined"), Some(sha.as_str())), "{all:?}");
+    assert_eq!(
+        (all[0]["state"].as_str(), all[0]["sha256"].as_str()),
+        (Some("quarantined"), Some(sha.as_str())),
+        "{all:?}"
+    );
     assert_eq!(all[0]["source"], "work_site");
     assert!(!p.exists());
     assert_eq!(sha256(&phone.stored()[0]), sha, "stored bytes are the camera's bytes");

@@ -64,7 +64,12 @@ impl Backing {
     }
 
     /// Set access/modification times (`None` leaves one as it is).
-    pub fn set_times(&self, path: &Path, atime: Option<libc::timespec>, mtime: Option<libc::timespec>) -> io::Result<()> {
+    pub fn set_times(
+        &self,
+        path: &Path,
+        atime: Option<libc::timespec>,
+        mtime: Option<libc::timespec>,
+    ) -> io::Result<()> {
         let omit = libc::timespec { tv_sec: 0, tv_nsec: libc::UTIME_OMIT };
         let times = [atime.unwrap_or(omit), mtime.unwrap_or(omit)];
         let c = cstr(path)?;

@@ -17,7 +17,9 @@ pub fn gps_ranges(head: &[u8]) -> Vec<(u64, u64)> {
         Some(b"MM") => false,
         _ => return out,
     };
-    let u16_at = |o: usize| t.get(o..o + 2).map(|b| if le { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) });
+    let u16_at = |o: usize| {
+        t.get(o..o + 2).map(|b| if le { u16::from_le_bytes([b[0], b[1]]) } else { u16::from_be_bytes([b[0], b[1]]) })
+    };
     let u32_at = |o: usize| {
         t.get(o..o + 4).map(|b| {
             let a = [b[0], b[1], b[2], b[3]];
