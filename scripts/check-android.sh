@@ -62,46 +62,35 @@ if [ ${#need_apt[@]} -gt 0 ]; then
     || echo "warning: apt-get install ${need_apt[*]} failed"
 fi
 
-API_TXT="$DL/t14/core/api/current.txt"
-if [ ! -s "$API_TXT" ]; then
-  log "fetching AOSP API signature files (Debian source package, $AOSP_VER)"
-  APT="$BC/apt"
-  mkdir -p "$APT/lists/partial" "$APT/cache/archives/partial"
-  echo "deb-src http://deb.debian.org/debian trixie main" > "$APT/sources.list"
-  AOPT=(-o "Dir::Etc::SourceList=$APT/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
-        -o "Dir::State::Lists=$APT/lists" -o "Dir::Cache=$APT/cache")
-  if [ ! -s "$DL/$AOSP_TAR" ]; then
-    apt-get "${AOPT[@]}" update -qq >/dev/null 2>&1
+# One AOSP API signature file from a Debian source package's orig tarball (pinned by sha256):
+#   fetch_api_file LABEL SUITE PACKAGE_VERSION TARBALL SHA256 DEST_DIR MEMBER
+# apt runs with its own lists and cache under build-check/, so the system's apt state is not touched.
+fetch_api_file() {
+  local label="$1" suite="$2" pkgver="$3" tar="$4" sha="$5" dest="$6" member="$7"
+  [ -s "$dest/$member" ] && return 0
+  log "fetching $label (Debian $suite source package, $pkgver)"
+  local apt="$BC/apt-$suite"
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+  echo "deb-src http://deb.debian.org/debian $suite main" > "$apt/sources.list"
+  local aopt=(-o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
+              -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache")
+  if [ ! -s "$DL/$tar" ]; then
+    apt-get "${aopt[@]}" update -qq >/dev/null 2>&1
     # Only the orig tarball is needed; the .dsc may be missing from a mirror snapshot.
-    (cd "$DL" && apt-get "${AOPT[@]}" source --download-only "android-platform-frameworks-base=1:$AOSP_VER-3" >/dev/null 2>&1)
+    (cd "$DL" && apt-get "${aopt[@]}" source --download-only "android-platform-frameworks-base=$pkgver" >/dev/null 2>&1)
   fi
-  if [ -s "$DL/$AOSP_TAR" ] && echo "$AOSP_SHA  $DL/$AOSP_TAR" | sha256sum -c --quiet; then
-    mkdir -p "$DL/t14"
-    tar -xJf "$DL/$AOSP_TAR" -C "$DL/t14" ./core/api/current.txt
+  if [ -s "$DL/$tar" ] && echo "$sha  $DL/$tar" | sha256sum -c --quiet; then
+    mkdir -p "$dest"
+    tar -xJf "$DL/$tar" -C "$dest" "$member"
   else
-    rm -f "$DL/$AOSP_TAR"
+    rm -f "$DL/$tar"
   fi
-fi
+}
 
+API_TXT="$DL/t14/core/api/current.txt"
+fetch_api_file "AOSP API signature files" trixie "1:$AOSP_VER-3" "$AOSP_TAR" "$AOSP_SHA" "$DL/t14" ./core/api/current.txt
 API29_TXT="$DL/t10/api/current.txt"
-if [ ! -s "$API29_TXT" ]; then
-  log "fetching the API 29 signature file (Debian bookworm source package, $AOSP29_VER)"
-  APT29="$BC/apt29"
-  mkdir -p "$APT29/lists/partial" "$APT29/cache/archives/partial"
-  echo "deb-src http://deb.debian.org/debian bookworm main" > "$APT29/sources.list"
-  AOPT29=(-o "Dir::Etc::SourceList=$APT29/sources.list" -o "Dir::Etc::SourceParts=/nonexistent"
-          -o "Dir::State::Lists=$APT29/lists" -o "Dir::Cache=$APT29/cache")
-  if [ ! -s "$DL/$AOSP29_TAR" ]; then
-    apt-get "${AOPT29[@]}" update -qq >/dev/null 2>&1
-    (cd "$DL" && apt-get "${AOPT29[@]}" source --download-only "android-platform-frameworks-base=1:$AOSP29_VER-10" >/dev/null 2>&1)
-  fi
-  if [ -s "$DL/$AOSP29_TAR" ] && echo "$AOSP29_SHA  $DL/$AOSP29_TAR" | sha256sum -c --quiet; then
-    mkdir -p "$DL/t10"
-    tar -xJf "$DL/$AOSP29_TAR" -C "$DL/t10" api/current.txt
-  else
-    rm -f "$DL/$AOSP29_TAR"
-  fi
-fi
+fetch_api_file "the API 29 signature file" bookworm "1:$AOSP29_VER-10" "$AOSP29_TAR" "$AOSP29_SHA" "$DL/t10" api/current.txt
 
 CHQ="$DL/chq"
 if [ ! -d "$CHQ/android-stubs" ]; then
