@@ -153,7 +153,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     } else {
         println!("  photos            {n} × {mean_size} bytes (JPEG 1024×768), decided by an open case session");
-        println!("  classifier        {}", if with_model { "loaded (not run: the session decides)" } else { "not loaded" });
+        println!(
+            "  classifier        {}",
+            if with_model { "loaded (not run: the session decides)" } else { "not loaded" }
+        );
     }
     println!("  latency p50       {:.2} ms", percentile(&lat, 50.0));
     println!("  latency p90       {:.2} ms", percentile(&lat, 90.0));

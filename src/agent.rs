@@ -599,7 +599,9 @@ impl Agent {
                 _ => None,
             };
             match keyframe.or(asked.as_deref()) {
-                Some(frame) if crate::frames::needs_platform_frame(kind) => self.assess(path, MediaKind::Jpeg, Some(frame), None),
+                Some(frame) if crate::frames::needs_platform_frame(kind) => {
+                    self.assess(path, MediaKind::Jpeg, Some(frame), None)
+                }
                 _ => self.assess(path, kind, bytes.as_deref(), Some(&exif)),
             }
         };

@@ -237,7 +237,9 @@ impl ExifFacts {
 
 fn valid_gps(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f64)> {
     match (lat, lon) {
-        (Some(lat), Some(lon)) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => Some((lat, lon)),
+        (Some(lat), Some(lon)) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => {
+            Some((lat, lon))
+        }
         _ => None,
     }
 }

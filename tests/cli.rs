@@ -253,8 +253,9 @@ fn demo_runs_the_whole_story_and_keeps_its_tree_when_asked() {
     let left = text.lines().find_map(|l| l.trim().strip_prefix("camera folder now holds: ")).expect("left line");
     let mut left: Vec<&str> = left.split(", ").collect();
     left.sort_unstable();
-    let expected: &[&str] =
-        if with_model { &["IMG_20261122_142200.jpg", "IMG_20261123_100302.jpg"] } else {
+    let expected: &[&str] = if with_model {
+        &["IMG_20261122_142200.jpg", "IMG_20261123_100302.jpg"]
+    } else {
         &["IMG_20261122_142200.jpg", "IMG_20261122_143100.jpg", "IMG_20261122_144000.jpg", "IMG_20261123_100302.jpg"]
     };
     assert_eq!(left, expected);
