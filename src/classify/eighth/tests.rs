@@ -1,0 +1,141 @@
+//! The lean decoder against the full one, on generated JPEGs of every sampling.
+use super::*;
+
+fn noisy(w: u32, h: u32, seed: u64) -> image::RgbImage {
+    let mut s = seed | 1;
+    image::RgbImage::from_fn(w, h, |x, y| {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        let n = (s % 40) as u32;
+        image::Rgb([
+            ((x * 255 / w.max(1)) + n).min(255) as u8,
+            ((y * 255 / h.max(1)) + n).min(255) as u8,
+            (((x + y) % 256) as u32 / 2 + n).min(255) as u8,
+        ])
+    })
+}
+
+fn encode(img: &image::RgbImage, quality: u8) -> Vec<u8> {
+    let mut out = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, quality).encode_image(img).expect("encode");
+    out
+}
+
+/// The reference: jpeg-decoder's own 1/8 decode.
+fn reference(bytes: &[u8]) -> (Vec<u8>, u16, u16) {
+    let mut d = jpeg_decoder::Decoder::new(std::io::Cursor::new(bytes));
+    d.read_info().expect("info");
+    let info = d.info().expect("info");
+    let (w, h) = d.scale(info.width.div_ceil(8), info.height.div_ceil(8)).expect("scale");
+    (d.decode().expect("decode"), w, h)
+}
+
+fn mean_abs_diff(a: &[u8], b: &[u8]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| f64::from((i32::from(x) - i32::from(y)).abs())).sum::<f64>() / a.len() as f64
+}
+
+#[test]
+fn matches_the_full_decoder_at_one_eighth_and_two_threads_match_one() {
+    let img = noisy(1600, 1200, 7);
+    let bytes = encode(&img, 92);
+    assert!(bytes.len() > MIN_PARALLEL_BYTES, "{} bytes: too small to split", bytes.len());
+    let one = decode(&bytes, 1).expect("baseline decodes");
+    let two = decode(&bytes, 2).expect("baseline decodes");
+    assert_eq!((one.width, one.height, one.full), (200, 150, (1600, 1200)));
+    assert!(one.rgb == two.rgb, "the two-thread seam changed pixels");
+    let (r, w, h) = reference(&bytes);
+    assert_eq!((u32::from(w), u32::from(h)), (one.width, one.height));
+    let d = mean_abs_diff(&one.rgb, &r);
+    assert!(d < 3.0, "mean difference {d} from jpeg-decoder's 1/8 decode");
+}
+
+#[test]
+fn odd_sizes_and_grey_match_too() {
+    for (w, h) in [(1, 1), (17, 9), (333, 251), (8, 2000)] {
+        let bytes = encode(&noisy(w, h, u64::from(w)), 85);
+        let one = decode(&bytes, 2).expect("decodes");
+        let (r, rw, rh) = reference(&bytes);
+        assert_eq!((one.width, one.height), (u32::from(rw), u32::from(rh)), "{w}x{h}");
+        assert!(mean_abs_diff(&one.rgb, &r) < 4.0, "{w}x{h}");
+    }
+    let grey = image::GrayImage::from_fn(640, 480, |x, y| image::Luma([((x ^ y) & 255) as u8]));
+    let mut bytes = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, 90).encode_image(&grey).expect("encode");
+    let g = decode(&bytes, 1).expect("grey decodes");
+    let (r, _, _) = reference(&bytes);
+    let r3: Vec<u8> = r.iter().flat_map(|&v| [v, v, v]).collect();
+    assert!(mean_abs_diff(&g.rgb, &r3) < 2.0);
+}
+
+fn encoded(img: &image::RgbImage, sampling: jpeg_encoder::SamplingFactor, restart: u16) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut e = jpeg_encoder::Encoder::new(&mut out, 90);
+    e.set_sampling_factor(sampling);
+    if restart > 0 {
+        e.set_restart_interval(restart);
+    }
+    e.encode(img.as_raw(), img.width() as u16, img.height() as u16, jpeg_encoder::ColorType::Rgb).expect("encode");
+    out
+}
+
+#[test]
+fn every_sampling_and_restart_markers_split_exactly() {
+    // Files from another encoder (jpeg-encoder), every chroma layout, with and without
+    // restart markers. Known problem: the lean decoder declines jpeg-encoder's 4:1:1
+    // files (seen 2026-12-01, cause not yet found; the list is printed); a declined file
+    // takes jpeg-decoder's path, so the decode still succeeds. Whatever the lean decoder
+    // takes, it must decode exactly, split or not.
+    use jpeg_encoder::SamplingFactor as S;
+    let img = noisy(720, 536, 11);
+    let (mut taken, mut declined) = (Vec::new(), Vec::new());
+    for sampling in [S::R_4_4_4, S::R_4_2_2, S::R_4_2_0, S::R_4_1_1, S::R_4_4_0] {
+        for restart in [0u16, 1, 7, 64] {
+            let bytes = encoded(&img, sampling, restart);
+            let (r, w, h) = reference(&bytes);
+            let Some(one) = decode_tuned(&bytes, 1, 0, 0) else {
+                declined.push(format!("{sampling:?}/{restart}"));
+                let (_, fw, fh, _) = super::super::decode::decode_jpeg_fast(&bytes, 60, 2).expect("fallback decodes");
+                assert_eq!((fw, fh), (u32::from(w), u32::from(h)));
+                continue;
+            };
+            let two = decode_tuned(&bytes, 2, 0, 0).expect("one thread took it, two must too");
+            assert!(one.rgb == two.rgb, "{sampling:?} restart {restart}: two threads differ");
+            assert_eq!((one.width, one.height), (u32::from(w), u32::from(h)));
+            let d = mean_abs_diff(&one.rgb, &r);
+            assert!(d < 4.0, "{sampling:?} restart {restart}: mean difference {d}");
+            taken.push(format!("{sampling:?}/{restart}"));
+        }
+    }
+    eprintln!("lean decode took {taken:?}; declined {declined:?}");
+}
+
+#[test]
+fn the_speculative_seam_is_exact_wherever_the_split_falls() {
+    // many photos, each split at its own middle bit: one thread and two agree exactly
+    for seed in 0..24u64 {
+        let (w, h) = (240 + 16 * seed as u32, 180 + 8 * seed as u32);
+        let bytes = encode(&noisy(w, h, seed), 70 + (seed % 30) as u8);
+        let one = decode_tuned(&bytes, 1, 0, 0).expect("decodes");
+        let two = decode_tuned(&bytes, 2, 0, 0).expect("decodes");
+        assert!(one.rgb == two.rgb, "seed {seed}: two threads differ");
+    }
+}
+
+#[test]
+fn progressive_and_broken_files_go_to_the_full_decoder() {
+    assert!(decode(&crate::sample::progressive_jpeg(640, 480), 2).is_none());
+    let bytes = encode(&noisy(640, 480, 3), 90);
+    for cut in [0, 2, 100, 400] {
+        assert!(decode(&bytes[..cut.min(bytes.len())], 2).is_none(), "cut at {cut}");
+    }
+    // garbage in the entropy-coded data: either refused or an image of the right size
+    let mut bad = bytes.clone();
+    let n = bad.len();
+    for b in &mut bad[n / 2..n / 2 + 64] {
+        *b = 0xA5;
+    }
+    if let Some(e) = decode(&bad, 2) {
+        assert_eq!((e.width, e.height), (80, 60));
+    }
+}
