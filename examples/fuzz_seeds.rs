@@ -74,6 +74,19 @@ fn tiff_orientation(orientation: u16) -> Vec<u8> {
 
 fn intake_seeds() -> Vec<(String, Vec<u8>)> {
     let mut s: Vec<(String, Vec<u8>)> = Vec::new();
+    jpeg_seeds(&mut s);
+    format_seeds(&mut s);
+    bomb_seeds(&mut s);
+    kind_seeds(&mut s);
+    s
+}
+
+fn grey() -> DynamicImage {
+    DynamicImage::ImageLuma8(image::GrayImage::from_fn(160, 120, |x, y| image::Luma([(x * y % 251) as u8])))
+}
+
+/// Camera-like JPEGs, EXIF thumbnails, truncations.
+fn jpeg_seeds(s: &mut Vec<(String, Vec<u8>)>) {
     // Camera-like JPEGs: sizes, qualities, orientations, capture times, GPS in every quadrant.
     let gps =
         [None, Some((69.6617, 30.1271)), Some((-33.8688, 151.2093)), Some((40.7128, -74.006)), Some((-89.9, -179.9))];
@@ -122,7 +135,7 @@ fn intake_seeds() -> Vec<(String, Vec<u8>)> {
     s.push(("thumb-corrupt.jpg".into(), with_exif(&photo, 2, Some(&corrupt)).expect("fits")));
     s.push(("thumb-not-jpeg.jpg".into(), with_exif(&photo, 1, Some(b"not a jpeg at all")).expect("fits")));
     // Grey JPEG, truncations, a broken EXIF segment.
-    let grey = DynamicImage::ImageLuma8(image::GrayImage::from_fn(160, 120, |x, y| image::Luma([(x * y % 251) as u8])));
+    let grey = grey();
     s.push(("jpeg-grey.jpg".into(), encode(&grey, ImageFormat::Jpeg)));
     let base = full.jpeg();
     for cut in [3, 20, 120, base.len() / 2, base.len() - 2] {
@@ -131,6 +144,11 @@ fn intake_seeds() -> Vec<(String, Vec<u8>)> {
     let mut bad_exif = base.clone();
     bad_exif[12..18].copy_from_slice(b"\xff\xff\xff\xff\xff\xff");
     s.push(("jpeg-bad-ifd.jpg".into(), bad_exif));
+}
+
+/// Other formats through the `image` crate.
+fn format_seeds(s: &mut Vec<(String, Vec<u8>)>) {
+    let grey = grey();
     // Other formats through the `image` crate: RGB, RGBA (alpha over white), grey.
     let rgb = DynamicImage::ImageRgb8(RgbImage::from_fn(48, 40, |x, y| image::Rgb([x as u8 * 5, y as u8 * 6, 77])));
     let rgba = DynamicImage::ImageRgba8(RgbaImage::from_fn(40, 48, |x, y| {
@@ -155,6 +173,10 @@ fn intake_seeds() -> Vec<(String, Vec<u8>)> {
     exif_png.extend_from_slice(&png_chunk(b"eXIf", &tiff_orientation(6)));
     exif_png.extend_from_slice(&png[33..]);
     s.push(("png-exif-orient6.png".into(), exif_png));
+}
+
+/// Decompression bombs.
+fn bomb_seeds(s: &mut Vec<(String, Vec<u8>)>) {
     // Decompression bombs: absurd declared dimensions over a tiny body.
     for (w, h) in [(30_000u32, 30_000u32), (100_000, 1), (1, 100_000), (29_999, 6_666)] {
         let mut ihdr = w.to_be_bytes().to_vec();
@@ -197,6 +219,10 @@ fn intake_seeds() -> Vec<(String, Vec<u8>)> {
     let mut vp8x = b"RIFF\x1e\0\0\0WEBPVP8X\x0a\0\0\0\0\0\0\0".to_vec();
     vp8x.extend_from_slice(&[0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     s.push(("bomb-vp8x.webp".into(), vp8x));
+}
+
+/// Kinds the agent recognises but does not decode, and no media at all.
+fn kind_seeds(s: &mut Vec<(String, Vec<u8>)>) {
     // Kinds the agent recognises but does not decode, and things that are no media at all.
     for (name, bytes) in [
         ("heic.heic", &b"\0\0\0\x18ftypheic\0\0\0\0mif1heic\0\0\0\x08meta"[..]),
@@ -216,7 +242,6 @@ fn intake_seeds() -> Vec<(String, Vec<u8>)> {
     ] {
         s.push((name.to_string(), bytes.to_vec()));
     }
-    s
 }
 
 fn config_seeds() -> Vec<(String, Vec<u8>)> {

@@ -92,8 +92,11 @@ fn broken_ifd_links_still_give_the_thumbnail() {
     }
 }
 
-/// exiftool's IFD1 thumbnail (file offset, length) for every file of `dir`, by file name.
-fn exiftool_thumbnails(dir: &Path) -> Option<Vec<(String, Option<(usize, usize)>)>> {
+/// A file name and its IFD1 thumbnail (file offset, length), if it has one.
+type Thumbnails = Vec<(String, Option<(usize, usize)>)>;
+
+/// exiftool's IFD1 thumbnail for every file of `dir`, by file name.
+fn exiftool_thumbnails(dir: &Path) -> Option<Thumbnails> {
     let out = Command::new("exiftool")
         .args(["-j", "-n", "-q", "-q", "-ThumbnailOffset", "-ThumbnailLength", "-ext", "jpg", "-ext", "jpeg"])
         .arg(dir)

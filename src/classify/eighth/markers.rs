@@ -101,17 +101,23 @@ pub(super) fn be16(b: &[u8], i: usize) -> Option<usize> {
     Some(usize::from(u16::from_be_bytes([*b.get(i)?, *b.get(i + 1)?])))
 }
 
+/// What the markers before the scan have set so far.
+#[derive(Default)]
+struct Tables {
+    /// DC quantiser of each table slot, and whether it was defined.
+    q: [Option<i32>; 4],
+    dc: [Option<Huffman>; 4],
+    ac: [Option<Huffman>; 4],
+    frame: Option<(u32, u32, Vec<Component>)>,
+    restart_interval: usize,
+    adobe_transform: Option<u8>,
+}
+
 pub(super) fn parse(bytes: &[u8]) -> Option<Scan> {
     if bytes.get(..2)? != [0xFF, 0xD8] {
         return None;
     }
-    let mut q = [[0i32; 1]; 4];
-    let mut have_q = [false; 4];
-    let mut dc: [Option<Huffman>; 4] = [None, None, None, None];
-    let mut ac: [Option<Huffman>; 4] = [None, None, None, None];
-    let mut frame: Option<(u32, u32, Vec<Component>)> = None;
-    let mut restart_interval = 0usize;
-    let mut adobe_transform: Option<u8> = None;
+    let mut t = Tables::default();
     let mut i = 2;
     loop {
         if *bytes.get(i)? != 0xFF {
@@ -125,125 +131,127 @@ pub(super) fn parse(bytes: &[u8]) -> Option<Scan> {
         let len = be16(bytes, i + 2)?;
         let body = bytes.get(i + 4..i + 2 + len.max(2))?;
         match marker {
-            0xC0 | 0xC1 => {
-                // baseline / extended sequential, Huffman: 8-bit samples only
-                if frame.is_some() || body.len() < 6 || body[0] != 8 {
-                    return None;
-                }
-                let height = be16(body, 1)? as u32;
-                let width = be16(body, 3)? as u32;
-                let n = usize::from(body[5]);
-                if !(n == 1 || n == 3) || body.len() < 6 + 3 * n || width == 0 || height == 0 {
-                    return None;
-                }
-                let mut comps = Vec::with_capacity(n);
-                for c in 0..n {
-                    let b = &body[6 + 3 * c..9 + 3 * c];
-                    let (h, v, tq) = (usize::from(b[1] >> 4), usize::from(b[1] & 15), usize::from(b[2]));
-                    if !(1..=4).contains(&h) || !(1..=4).contains(&v) || tq > 3 {
-                        return None;
-                    }
-                    comps.push(Component { id: b[0], h, v, tq, td: 0, ta: 0 });
-                }
-                if n == 1 {
-                    // a lone component is coded block by block whatever its factors say
-                    comps[0].h = 1;
-                    comps[0].v = 1;
-                }
-                frame = Some((width, height, comps));
-            }
+            0xC0 | 0xC1 => t.frame(body)?,
             0xC2..=0xCF if marker != 0xC4 && marker != 0xC8 && marker != 0xCC => return None,
-            0xC4 => {
-                let mut p = 0;
-                while p < body.len() {
-                    let tc_th = body[p];
-                    let counts: [u8; 16] = body.get(p + 1..p + 17)?.try_into().ok()?;
-                    let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
-                    let symbols = body.get(p + 17..p + 17 + total)?;
-                    let (class, id) = (tc_th >> 4, usize::from(tc_th & 15));
-                    if class > 1 || id > 3 {
-                        return None;
-                    }
-                    let table = Huffman::new(&counts, symbols)?;
-                    if class == 0 {
-                        dc[id] = Some(table);
-                    } else {
-                        ac[id] = Some(table);
-                    }
-                    p += 17 + total;
-                }
-            }
-            0xDB => {
-                let mut p = 0;
-                while p < body.len() {
-                    let (pq, id) = (body[p] >> 4, usize::from(body[p] & 15));
-                    if id > 3 || pq > 1 {
-                        return None;
-                    }
-                    q[id][0] = if pq == 0 { i32::from(*body.get(p + 1)?) } else { be16(body, p + 1)? as i32 };
-                    have_q[id] = true;
-                    p += 1 + 64 * (1 + usize::from(pq));
-                }
-            }
-            0xDD => restart_interval = be16(body, 0)?,
-            0xEE if body.len() >= 12 && body.starts_with(b"Adobe") => adobe_transform = Some(body[11]),
-            0xDA => {
-                let (width, height, mut comps) = frame?;
-                let n = usize::from(*body.first()?);
-                if n != comps.len() || body.len() < 1 + 2 * n + 3 {
-                    return None; // not one interleaved scan of every component
-                }
-                for k in 0..n {
-                    let (id, tables) = (body[1 + 2 * k], body[2 + 2 * k]);
-                    let c = comps.get_mut(k).filter(|c| c.id == id)?;
-                    c.td = usize::from(tables >> 4);
-                    c.ta = usize::from(tables & 15);
-                }
-                let spectral = &body[1 + 2 * n..];
-                if spectral[0] != 0 || spectral[1] != 63 || spectral[2] != 0 {
-                    return None;
-                }
-                if n == 3 && (adobe_transform == Some(0) || comps.iter().map(|c| c.id).eq(*b"RGB")) {
-                    return None; // RGB-coded: the full decoder knows
-                }
-                let hmax = comps.iter().map(|c| c.h).max()?;
-                let vmax = comps.iter().map(|c| c.v).max()?;
-                let mcux = (width as usize).div_ceil(8 * hmax);
-                let mcuy = (height as usize).div_ceil(8 * vmax);
-                let mut block_comp = Vec::new();
-                let (mut q0, mut dc_tables, mut ac_tables) = (Vec::new(), Vec::new(), Vec::new());
-                for (ci, c) in comps.iter().enumerate() {
-                    if !have_q[c.tq] || c.td > 3 || c.ta > 3 {
-                        return None;
-                    }
-                    q0.push(q[c.tq][0]);
-                    let (d, a) = (dc[c.td].as_ref()?, ac[c.ta].as_ref()?);
-                    dc_tables.push(d.clone());
-                    ac_tables.push(a.clone());
-                    block_comp.extend(std::iter::repeat_n(ci, c.h * c.v));
-                }
-                if block_comp.len() > 10 {
-                    return None; // the standard's limit on blocks per MCU
-                }
-                let start = i + 2 + len;
-                return Some(Scan {
-                    width,
-                    height,
-                    comps,
-                    q0,
-                    dc_tables,
-                    ac_tables,
-                    block_comp,
-                    mcux,
-                    mcuy,
-                    restart_interval,
-                    data: start..bytes.len(),
-                });
-            }
+            0xC4 => t.huffman(body)?,
+            0xDB => t.quantisers(body)?,
+            0xDD => t.restart_interval = be16(body, 0)?,
+            0xEE if body.len() >= 12 && body.starts_with(b"Adobe") => t.adobe_transform = Some(body[11]),
+            0xDA => return t.scan(body, i + 2 + len..bytes.len()),
             0xD9 => return None,
             _ => {}
         }
         i += 2 + len;
+    }
+}
+
+impl Tables {
+    /// SOF0/SOF1: baseline or extended sequential, Huffman; 8-bit samples only.
+    fn frame(&mut self, body: &[u8]) -> Option<()> {
+        if self.frame.is_some() || body.len() < 6 || body[0] != 8 {
+            return None;
+        }
+        let height = be16(body, 1)? as u32;
+        let width = be16(body, 3)? as u32;
+        let n = usize::from(body[5]);
+        if !(n == 1 || n == 3) || body.len() < 6 + 3 * n || width == 0 || height == 0 {
+            return None;
+        }
+        let mut comps = Vec::with_capacity(n);
+        for c in 0..n {
+            let b = &body[6 + 3 * c..9 + 3 * c];
+            let (h, v, tq) = (usize::from(b[1] >> 4), usize::from(b[1] & 15), usize::from(b[2]));
+            if !(1..=4).contains(&h) || !(1..=4).contains(&v) || tq > 3 {
+                return None;
+            }
+            comps.push(Component { id: b[0], h, v, tq, td: 0, ta: 0 });
+        }
+        if n == 1 {
+            // a lone component is coded block by block whatever its factors say
+            comps[0].h = 1;
+            comps[0].v = 1;
+        }
+        self.frame = Some((width, height, comps));
+        Some(())
+    }
+
+    /// DHT: one or more Huffman tables.
+    fn huffman(&mut self, body: &[u8]) -> Option<()> {
+        let mut p = 0;
+        while p < body.len() {
+            let tc_th = body[p];
+            let counts: [u8; 16] = body.get(p + 1..p + 17)?.try_into().ok()?;
+            let total: usize = counts.iter().map(|&c| usize::from(c)).sum();
+            let symbols = body.get(p + 17..p + 17 + total)?;
+            let (class, id) = (tc_th >> 4, usize::from(tc_th & 15));
+            if class > 1 || id > 3 {
+                return None;
+            }
+            let table = Huffman::new(&counts, symbols)?;
+            if class == 0 {
+                self.dc[id] = Some(table);
+            } else {
+                self.ac[id] = Some(table);
+            }
+            p += 17 + total;
+        }
+        Some(())
+    }
+
+    /// DQT: only each table's DC quantiser is kept.
+    fn quantisers(&mut self, body: &[u8]) -> Option<()> {
+        let mut p = 0;
+        while p < body.len() {
+            let (pq, id) = (body[p] >> 4, usize::from(body[p] & 15));
+            if id > 3 || pq > 1 {
+                return None;
+            }
+            self.q[id] = Some(if pq == 0 { i32::from(*body.get(p + 1)?) } else { be16(body, p + 1)? as i32 });
+            p += 1 + 64 * (1 + usize::from(pq));
+        }
+        Some(())
+    }
+
+    /// SOS: one interleaved scan of every component, DC and AC together, or `None`.
+    fn scan(self, body: &[u8], data: Range<usize>) -> Option<Scan> {
+        let (width, height, mut comps) = self.frame?;
+        let n = usize::from(*body.first()?);
+        if n != comps.len() || body.len() < 1 + 2 * n + 3 {
+            return None; // not one interleaved scan of every component
+        }
+        for k in 0..n {
+            let (id, tables) = (body[1 + 2 * k], body[2 + 2 * k]);
+            let c = comps.get_mut(k).filter(|c| c.id == id)?;
+            c.td = usize::from(tables >> 4);
+            c.ta = usize::from(tables & 15);
+        }
+        let spectral = &body[1 + 2 * n..];
+        if spectral[0] != 0 || spectral[1] != 63 || spectral[2] != 0 {
+            return None;
+        }
+        if n == 3 && (self.adobe_transform == Some(0) || comps.iter().map(|c| c.id).eq(*b"RGB")) {
+            return None; // RGB-coded: the full decoder knows
+        }
+        let hmax = comps.iter().map(|c| c.h).max()?;
+        let vmax = comps.iter().map(|c| c.v).max()?;
+        let mcux = (width as usize).div_ceil(8 * hmax);
+        let mcuy = (height as usize).div_ceil(8 * vmax);
+        let mut block_comp = Vec::new();
+        let (mut q0, mut dc_tables, mut ac_tables) = (Vec::new(), Vec::new(), Vec::new());
+        for (ci, c) in comps.iter().enumerate() {
+            if c.td > 3 || c.ta > 3 {
+                return None;
+            }
+            q0.push(self.q[c.tq]?);
+            dc_tables.push(self.dc[c.td].clone()?);
+            ac_tables.push(self.ac[c.ta].clone()?);
+            block_comp.extend(std::iter::repeat_n(ci, c.h * c.v));
+        }
+        if block_comp.len() > 10 {
+            return None; // the standard's limit on blocks per MCU
+        }
+        let restart_interval = self.restart_interval;
+        Some(Scan { width, height, comps, q0, dc_tables, ac_tables, block_comp, mcux, mcuy, restart_interval, data })
     }
 }
 

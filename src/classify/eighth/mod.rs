@@ -197,8 +197,8 @@ fn decode_tuned(bytes: &[u8], threads: usize, min_bytes: usize, min_mcus: usize)
         let starts: Vec<usize> = std::iter::once(0).chain(restarts.iter().copied()).take(intervals).collect();
         let run = |first: usize, last: usize, out: &mut [i32]| -> Option<()> {
             let mut w = walker(0);
-            for iv in first..last {
-                w.restart(starts[iv]);
+            for (iv, &at) in starts.iter().enumerate().take(last).skip(first) {
+                w.restart(at);
                 let m0 = iv * ri;
                 let m1 = (m0 + ri).min(total);
                 let base = (iv - first) * ri * bpm;

@@ -11,7 +11,7 @@ fn noisy(w: u32, h: u32, seed: u64) -> image::RgbImage {
         image::Rgb([
             ((x * 255 / w.max(1)) + n).min(255) as u8,
             ((y * 255 / h.max(1)) + n).min(255) as u8,
-            (((x + y) % 256) as u32 / 2 + n).min(255) as u8,
+            (((x + y) % 256) / 2 + n).min(255) as u8,
         ])
     })
 }
