@@ -291,7 +291,9 @@ impl Machine {
 
     fn timers(&mut self, now: Time, out: &mut Vec<Action>) {
         let settle = self.timing.settle;
-        out.extend(self.settling.iter().filter(|(_, s)| now >= s.since + settle).map(|(p, _)| Action::Probe(p.clone())));
+        out.extend(
+            self.settling.iter().filter(|(_, s)| now >= s.since + settle).map(|(p, _)| Action::Probe(p.clone())),
+        );
         if self.next_folder_check.is_some_and(|t| now >= t) {
             self.next_folder_check = None;
             out.push(Action::RefreshFolders);

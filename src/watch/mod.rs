@@ -101,7 +101,8 @@ pub fn run(
     let (lane_tx, lane_rx) = bounded(opts.lane_capacity.max(1));
     let (ctl_tx, ctl_rx) = unbounded();
     let shared = Arc::new(Shared::default());
-    let collector = Collector { lane: lane_tx, control: ctl_tx, shared: shared.clone(), cameras: agent.cameras().to_vec() };
+    let collector =
+        Collector { lane: lane_tx, control: ctl_tx, shared: shared.clone(), cameras: agent.cameras().to_vec() };
     let watcher = notify::recommended_watcher(collector).map_err(WatchError::Start)?;
     if agent.cameras().is_empty() {
         return Err(WatchError::NothingWatched("none configured; use --camera DIR".into()));

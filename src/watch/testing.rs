@@ -136,7 +136,10 @@ struct Step {
 #[serde(rename_all = "snake_case")]
 enum Op {
     /// Create (new inode) or grow a file; it is open for writing until `close`.
-    Write { path: String, size: u64 },
+    Write {
+        path: String,
+        size: u64,
+    },
     Close(String),
     Rename(String, String),
     Remove(String),
