@@ -1,14 +1,14 @@
 //! Watching the camera folders.
 //!
 //! Three parts, each testable on its own:
-//! - [`collector`]: notify's callback. It only classifies and collects paths, into two lanes:
+//! - `collector`: notify's callback. It only classifies and collects paths, into two lanes:
 //!   a bounded one for files and a lossless control lane that asks for a rescan (inotify's
 //!   queue overflowed, the bounded lane was full, the watcher reported an error).
-//! - [`machine`]: the decisions, a pure state machine fed with (time, input) that returns
+//! - `machine`: the decisions, a pure state machine fed with (time, input) that returns
 //!   actions: handle a file now, let it settle, reconcile, check the folders, and end every
 //!   batch with the durability barrier. Its cases are data files (`src/watch/test_cases/`) run
 //!   with a mock clock by one test.
-//! - [`driver`] runs the machine's actions against the agent and the disk; [`run`] is the loop
+//! - `driver` runs the machine's actions against the agent and the disk; [`run`] is the loop
 //!   that waits on the lanes, on the thread [`WatchGuard`] owns.
 //!
 //! The ledger, not the event stream, is the source of truth: the folders are reconciled
