@@ -1,5 +1,8 @@
 //! The real watcher (notify/inotify) on real folders: Android-style writes, slow writers,
-//! bursts, overflow handling, and the `watch` command's signal handling.
+//! bursts, a full lane, a camera folder made again, a panic on the watcher thread, and the
+//! `watch` command's signal handling. The event logic itself (settling, rename pairs,
+//! overflow, the durability barrier) is covered by the data-driven cases in
+//! `src/watch/test_cases/`; these prove the real notify/inotify wiring.
 
 mod common;
 
@@ -15,7 +18,7 @@ fn sha256_of(bytes: &[u8]) -> String {
 }
 use fotovakt::agent::{Agent, Outcome, OutcomeKind};
 use fotovakt::sample::SamplePhoto;
-use fotovakt::watch::{WatchGuard, WatchOptions};
+use fotovakt::watch::{WatchError, WatchGuard, WatchOptions};
 
 fn start(phone: &Phone, opts: WatchOptions) -> (Arc<Agent>, WatchGuard, crossbeam_channel::Receiver<Outcome>) {
     let mut config = phone.config();
@@ -104,7 +107,7 @@ fn a_burst_of_1000_photos_none_missed() {
         photos.push((name, sha256_of(&bytes)));
     }
     assert!(
-        wait_until(Duration::from_secs(180), || phone.stored().len() == 1000),
+        wait_until(Duration::from_secs(90), || phone.stored().len() == 1000),
         "all 1000 in the store (have {})",
         phone.stored().len()
     );
@@ -131,7 +134,7 @@ fn a_full_lane_turns_into_a_rescan_and_nothing_is_missed() {
         fotovakt::sample::write_like_android(&phone.camera, &name, &bytes).expect("write");
         photos.push((name, sha256_of(&bytes)));
     }
-    assert!(wait_until(Duration::from_secs(60), || phone.stored().len() == 60), "have {}", phone.stored().len());
+    assert!(wait_until(Duration::from_secs(30), || phone.stored().len() == 60), "have {}", phone.stored().len());
     let report = guard.stop().expect("stop");
     assert!(report.rescans >= 1 && report.lane_full >= 1, "the rescan path ran: {report:?}");
     assert_invariant(&phone, &photos);
@@ -162,9 +165,9 @@ fn watch_command_runs_until_sigterm_and_reconciles_at_start() {
         .stderr(std::process::Stdio::null())
         .spawn()
         .expect("spawn watch");
-    assert!(wait_until(Duration::from_secs(15), || phone.stored().len() == 1), "reconciled at start");
+    assert!(wait_until(Duration::from_secs(10), || phone.stored().len() == 1), "reconciled at start");
     phone.shoot("IMG_live.jpg", 4);
-    assert!(wait_until(Duration::from_secs(15), || phone.stored().len() == 2), "live photo handled");
+    assert!(wait_until(Duration::from_secs(10), || phone.stored().len() == 2), "live photo handled");
     // Twice back to back, as `timeout` and service managers do when they signal the child
     // and then its process group: still one clean stop, not the "exit at once" of a second.
     for _ in 0..2 {
@@ -214,4 +217,30 @@ fn a_camera_folder_that_appears_later_or_is_made_again_is_watched_at_once() {
     let quarantined = rx.try_iter().filter(|o| o.kind == OutcomeKind::Quarantined).count();
     assert_eq!(quarantined, 2, "{report:?}");
     assert!(report.reconciles < 5, "handled by watches, not by a reconcile loop: {report:?}");
+}
+
+/// A panic on the watcher's thread (here in the observer, at the start-up reconcile) comes back
+/// from `stop` as an error, not as a clean stop with empty counters.
+#[test]
+fn a_panic_on_the_watcher_thread_is_an_error_from_stop() {
+    let phone = Phone::new();
+    let photo = phone.shoot("IMG_before.jpg", 5);
+    let old = std::time::SystemTime::now() - Duration::from_secs(60);
+    std::fs::File::options().write(true).open(&photo).expect("open").set_modified(old).expect("mtime");
+    let mut config = phone.config();
+    config.classifier.enabled = false;
+    let agent = Arc::new(Agent::open(config).expect("agent opens"));
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let guard = WatchGuard::spawn(agent, WatchOptions::default(), move |o: &Outcome| {
+        let _ = tx.send(o.kind);
+        panic!("observer refused {}", o.path);
+    })
+    .expect("watcher starts");
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).expect("the observer ran"), OutcomeKind::Kept);
+    match guard.stop() {
+        Err(WatchError::Panicked { message }) => {
+            assert!(message.starts_with("observer refused") && message.ends_with("IMG_before.jpg"), "{message}")
+        }
+        other => panic!("a panicked watcher must not look like a clean stop: {other:?}"),
+    }
 }
