@@ -55,6 +55,36 @@ pub const KNOWN_HEAD_BUG: bool = true;
 /// Marks a failed check that is the known head bug (see [`KNOWN_HEAD_BUG`]).
 const HEAD_BUG_TAG: &str = "KNOWN_HEAD_BUG";
 
+/// Found by this campaign on today's code (see `tests/power_cut.rs`,
+/// `move_intent_is_durable_before_the_copy`): the move intent (`moves` row) is committed but
+/// not synced before a cross-filesystem copy is made durable and the original unlinked
+/// (`src/agent.rs`, intake: `journal_move`, `commit`, then `store.execute` with no
+/// `ledger.sync()` between). After a cut the store copy survives, the intent is lost,
+/// recovery adopts the copy as an item of unknown origin, and the original, whose unlink was
+/// not durable either, is then in two places (at its path and in the store) or quarantined a
+/// second time (two store copies). While `true`, a photo in two places where one store copy
+/// is such an adopted item counts as `known-intent-bug`, not a violation.
+/// `FOTOVAKT_KNOWN_INTENT_BUG=0|1` overrides it.
+pub const KNOWN_INTENT_BUG: bool = true;
+
+/// Marks a failed check that is the intent bug (see [`KNOWN_INTENT_BUG`]).
+const INTENT_BUG_TAG: &str = "KNOWN_INTENT_BUG";
+
+/// Found by this campaign on today's code (see `tests/power_cut.rs`,
+/// `unlink_of_the_original_is_durable_before_quarantined_is_recorded`): after a
+/// cross-filesystem copy the original is unlinked and its folder only marked dirty for the
+/// next barrier (`src/quarantine/mod.rs`, `copy_across`), but the ledger commit that records
+/// `quarantined` (`src/agent.rs`, after `store.execute`) can reach the disk first. After a cut
+/// the ledger says quarantined while the original is back at its path; the restart then
+/// decides that file again as new: a second item and a second store copy, or (a tagged photo
+/// the policy keeps) the photo both at its path and in the store. While `true`, a photo in two
+/// places where two ledger items name its original path counts as `known-unlink-bug`.
+/// `FOTOVAKT_KNOWN_UNLINK_BUG=0|1` overrides it.
+pub const KNOWN_UNLINK_BUG: bool = true;
+
+/// Marks a failed check that is the unlink bug (see [`KNOWN_UNLINK_BUG`]).
+const UNLINK_BUG_TAG: &str = "KNOWN_UNLINK_BUG";
+
 /// The work site of the rig's config; photos shot inside it are quarantined.
 const SITE: (f64, f64) = (69.6617, 30.1271);
 
@@ -110,6 +140,10 @@ pub struct Settings {
     pub power: bool,
     /// Count the known head bug instead of failing ([`KNOWN_HEAD_BUG`]).
     pub tolerate_head_bug: bool,
+    /// Count the intent bug instead of failing ([`KNOWN_INTENT_BUG`]).
+    pub tolerate_intent_bug: bool,
+    /// Count the unlink bug instead of failing ([`KNOWN_UNLINK_BUG`]).
+    pub tolerate_unlink_bug: bool,
 }
 
 impl Settings {
@@ -122,11 +156,14 @@ impl Settings {
                 % 1_000_000_007
         });
         let mediafs = std::env::var("FOTOVAKT_CAMPAIGN_MEDIAFS").is_ok_and(|v| v == "1");
-        let tolerate_head_bug = match std::env::var("FOTOVAKT_KNOWN_HEAD_BUG").ok().as_deref() {
+        let flag = |var: &str, default: bool| match std::env::var(var).ok().as_deref() {
             Some("0") => false,
             Some("1") => true,
-            _ => KNOWN_HEAD_BUG,
+            _ => default,
         };
+        let tolerate_head_bug = flag("FOTOVAKT_KNOWN_HEAD_BUG", KNOWN_HEAD_BUG);
+        let tolerate_intent_bug = flag("FOTOVAKT_KNOWN_INTENT_BUG", KNOWN_INTENT_BUG);
+        let tolerate_unlink_bug = flag("FOTOVAKT_KNOWN_UNLINK_BUG", KNOWN_UNLINK_BUG);
         Settings {
             kills,
             seed,
@@ -135,6 +172,8 @@ impl Settings {
             mediafs,
             power: false,
             tolerate_head_bug,
+            tolerate_intent_bug,
+            tolerate_unlink_bug,
         }
     }
 }
@@ -158,6 +197,10 @@ pub struct Tally {
     pub cuts: u64,
     /// Cuts where the known head bug showed (tolerated), with the first few descriptions.
     pub known_head_bug: u64,
+    /// Cuts where the intent bug showed (tolerated).
+    pub known_intent_bug: u64,
+    /// Cuts where the unlink bug showed (tolerated).
+    pub known_unlink_bug: u64,
     pub known: Vec<String>,
 }
 
@@ -177,12 +220,14 @@ impl Tally {
     pub fn power_summary(&self, seed: u64, elapsed: Duration) -> String {
         let by: Vec<String> = self.by.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!(
-            "power-cut campaign: seed={seed} rounds={} rigs={} kills={} known-head-bug={} moves-in={} moves-out={} \
+            "power-cut campaign: seed={seed} rounds={} rigs={} kills={} known-head-bug={} known-intent-bug={} known-unlink-bug={} moves-in={} moves-out={} \
              elapsed={:.1}s\n  by: {}\npower cuts: {}, photos: {}, violations: {}",
             self.rounds,
             self.rigs,
             self.kills,
             self.known_head_bug,
+            self.known_intent_bug,
+            self.known_unlink_bug,
             self.moves_in,
             self.moves_out,
             elapsed.as_secs_f64(),
@@ -489,7 +534,8 @@ impl Rig {
             .output()
             .map_err(|e| format!("ledger peek helper: {e}"))?;
         let text = String::from_utf8_lossy(&out.stdout);
-        let line = text.lines().find_map(|l| l.strip_prefix("PEEK "));
+        // libtest prints `test ledger_peek_helper ... ` before the line on the same line.
+        let line = text.lines().find_map(|l| l.split_once("PEEK ").map(|(_, rest)| rest));
         match line {
             Some(l) if l.starts_with("error ") => Err(l["error ".len()..].to_string()),
             Some(l) => Peek::parse(l).ok_or_else(|| format!("ledger peek helper: {l:?}")),
@@ -592,8 +638,25 @@ impl Rig {
                 return Err(format!("{}: purged from the store but in no finished export package", p.name));
             }
             if (here as usize) + in_store != 1 {
+                let adopted = items.iter().any(|i| {
+                    i.sha == p.sha && i.state == "quarantined" && i.original_path.starts_with("(unknown")
+                });
+                let original = self.phone.camera.join(&p.name);
+                let twice = items
+                    .iter()
+                    .filter(|i| i.sha == p.sha && Path::new(&i.original_path) == original && i.state != "aborted")
+                    .count()
+                    >= 2;
+                let doubled = (here as usize) + in_store > 1 && self.power.is_some();
+                let tag = if doubled && adopted {
+                    format!("{INTENT_BUG_TAG} (one store copy is an item adopted at recovery, its intent lost): ")
+                } else if doubled && twice {
+                    format!("{UNLINK_BUG_TAG} (two ledger items for this original: its unlink was lost, not its record): ")
+                } else {
+                    String::new()
+                };
                 return Err(format!(
-                    "{}: at its original path: {here}, verified copies in the store: {in_store} (must be exactly one)",
+                    "{tag}{}: at its original path: {here}, verified copies in the store: {in_store} (must be exactly one)",
                     p.name
                 ));
             }
@@ -774,9 +837,20 @@ pub fn run(settings: &Settings) -> Tally {
             Ok(what)
         });
         match result {
-            Err(e) if settings.power && settings.tolerate_head_bug && e.contains(HEAD_BUG_TAG) => {
-                tally.known_head_bug += 1;
-                println!("  known-head-bug in round {round} (rig {}, {:?}): {e}", tally.rigs, r.power);
+            Err(e)
+                if settings.power
+                    && ((settings.tolerate_head_bug && e.contains(HEAD_BUG_TAG))
+                        || (settings.tolerate_intent_bug && e.contains(INTENT_BUG_TAG))
+                        || (settings.tolerate_unlink_bug && e.contains(UNLINK_BUG_TAG))) =>
+            {
+                if e.contains(HEAD_BUG_TAG) {
+                    tally.known_head_bug += 1;
+                } else if e.contains(INTENT_BUG_TAG) {
+                    tally.known_intent_bug += 1;
+                } else {
+                    tally.known_unlink_bug += 1;
+                }
+                println!("  known bug in round {round} (rig {}, {:?}): {e}", tally.rigs, r.power);
                 if tally.known.len() < 5 {
                     tally.known.push(format!("round {round}: {e}\n  history:\n    {}", r.history.join("\n    ")));
                 }
@@ -804,7 +878,7 @@ pub fn run(settings: &Settings) -> Tally {
     }
     if settings.power {
         for k in &tally.known {
-            println!("known head bug, first cases:\n  {k}");
+            println!("known bug, one of the first cases:\n  {k}");
         }
         println!("{}", tally.power_summary(settings.seed, started.elapsed()));
     } else {
@@ -817,7 +891,8 @@ fn describe_violation(settings: &Settings, tally: &Tally, r: &Rig, round: u64, e
     format!(
         "VIOLATION in round {round} (seed {seed}, rig {rig} {fs}): {e}\n  rerun: FOTOVAKT_CAMPAIGN_SEED={seed} \
          FOTOVAKT_CAMPAIGN_KILLS={kills} (random moments depend on timing)\n  history of this rig:\n    {hist}\n  \
-         files (path size sha256[..16]):\n{list}  photos: {photos:?}\n  last agent log:\n{log}",
+         files (path size sha256[..16]):\n{list}  photos: {photos:?}\n  ledger items (id state sha256[..16] source original_path store_name):\n{items}  \
+         last agent log:\n{log}",
         seed = settings.seed,
         rig = tally.rigs,
         fs = if let Some(m) = r.power {
@@ -833,6 +908,23 @@ fn describe_violation(settings: &Settings, tally: &Tally, r: &Rig, round: u64, e
         hist = r.history.join("\n    "),
         list = r.listing(),
         photos = r.photos.iter().map(|p| format!("{} {}", p.name, &p.sha[..16])).collect::<Vec<_>>(),
+        items = r
+            .items()
+            .map(|v| {
+                v.iter()
+                    .map(|i| {
+                        format!(
+                            "    {} {} {} {} {:?}\n",
+                            i.id,
+                            i.state,
+                            &i.sha[..i.sha.len().min(16)],
+                            i.original_path,
+                            i.store_name
+                        )
+                    })
+                    .collect::<String>()
+            })
+            .unwrap_or_else(|e| format!("    {e}\n")),
         log = tail(&r.last_log),
     )
 }
@@ -1159,6 +1251,11 @@ pub fn peek_db(db: &Path) -> Result<Peek, String> {
     let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
         .map_err(|e| format!("{}: {e}", db.display()))?;
     let count = |sql: &str| conn.query_row(sql, [], |r| r.get::<_, i64>(0)).map_err(|e| format!("{sql}: {e}"));
+    // A power cut can leave the database file without its schema (it was in the lost WAL):
+    // an empty ledger, which the next open creates again.
+    if count("SELECT count(*) FROM sqlite_master WHERE name IN ('moves', 'items', 'events')")? < 3 {
+        return Ok(Peek::default());
+    }
     Ok(Peek {
         journal: count("SELECT count(*) FROM moves")?,
         unsettled: count("SELECT count(*) FROM items WHERE state IN ('moving', 'releasing')")?,
