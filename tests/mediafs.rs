@@ -234,7 +234,7 @@ fn power_cut_journal_model_commits_metadata_on_any_fsync_and_tears_content() {
     std::fs::write(m.join("big.bin"), &new).expect("overwrite, not fsynced");
     std::fs::rename(m.join("big.bin"), m.join("moved.bin")).expect("rename");
     write_synced(&m.join("other"), b"x"); // ext4's fsync commits the journal: the rename too
-    // rand() = 2: no extra journal prefix (none pending), content torn at page 2.
+                                          // rand() = 2: no extra journal prefix (none pending), content torn at page 2.
     let rep = fs.power_cut(&mut || 2).expect("cut");
     assert!(rep.errors.is_empty(), "{rep}");
     assert_eq!((rep.pending_ops, rep.torn), (0, 1), "{rep}");

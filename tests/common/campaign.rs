@@ -316,10 +316,18 @@ impl Rig {
             for d in ["sdcard-backing/DCIM/Camera", "sdcard", "data-backing", "data"] {
                 std::fs::create_dir_all(p.join(d)).expect("power-cut rig dirs");
             }
-            let fs = MediaFs::mount_with(&p.join("sdcard-backing"), &p.join("sdcard"), Options { phone: true, power: Some(model) })
-                .expect("mount the camera's mediafs");
-            let data = MediaFs::mount_with(&p.join("data-backing"), &p.join("data"), Options { phone: false, power: Some(model) })
-                .expect("mount the store's mediafs");
+            let fs = MediaFs::mount_with(
+                &p.join("sdcard-backing"),
+                &p.join("sdcard"),
+                Options { phone: true, power: Some(model) },
+            )
+            .expect("mount the camera's mediafs");
+            let data = MediaFs::mount_with(
+                &p.join("data-backing"),
+                &p.join("data"),
+                Options { phone: false, power: Some(model) },
+            )
+            .expect("mount the store's mediafs");
             let camera = fs.mountpoint.join("DCIM/Camera");
             let store = data.mountpoint.join("store");
             store_fs = Some(data);
@@ -539,7 +547,9 @@ impl Rig {
         match line {
             Some(l) if l.starts_with("error ") => Err(l["error ".len()..].to_string()),
             Some(l) => Peek::parse(l).ok_or_else(|| format!("ledger peek helper: {l:?}")),
-            None => Err(format!("ledger peek helper printed no PEEK line: {text} {}", String::from_utf8_lossy(&out.stderr))),
+            None => {
+                Err(format!("ledger peek helper printed no PEEK line: {text} {}", String::from_utf8_lossy(&out.stderr)))
+            }
         }
     }
 
@@ -638,9 +648,9 @@ impl Rig {
                 return Err(format!("{}: purged from the store but in no finished export package", p.name));
             }
             if (here as usize) + in_store != 1 {
-                let adopted = items.iter().any(|i| {
-                    i.sha == p.sha && i.state == "quarantined" && i.original_path.starts_with("(unknown")
-                });
+                let adopted = items
+                    .iter()
+                    .any(|i| i.sha == p.sha && i.state == "quarantined" && i.original_path.starts_with("(unknown"));
                 let original = self.phone.camera.join(&p.name);
                 let twice = items
                     .iter()
@@ -651,7 +661,9 @@ impl Rig {
                 let tag = if doubled && adopted {
                     format!("{INTENT_BUG_TAG} (one store copy is an item adopted at recovery, its intent lost): ")
                 } else if doubled && twice {
-                    format!("{UNLINK_BUG_TAG} (two ledger items for this original: its unlink was lost, not its record): ")
+                    format!(
+                        "{UNLINK_BUG_TAG} (two ledger items for this original: its unlink was lost, not its record): "
+                    )
                 } else {
                     String::new()
                 };
@@ -873,7 +885,12 @@ pub fn run(settings: &Settings) -> Tally {
             }
         }
         if round % 50 == 0 {
-            println!("  … {} kills, {} cuts in {round} rounds, {:.0}s", tally.kills, tally.cuts, started.elapsed().as_secs_f64());
+            println!(
+                "  … {} kills, {} cuts in {round} rounds, {:.0}s",
+                tally.kills,
+                tally.cuts,
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     if settings.power {
@@ -1000,11 +1017,7 @@ fn random_export_purge(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String 
             }
         }
         let ack = r.run(&["ack", "--case", "CAMPAIGN-1", "--officer", "anna"], None);
-        r.note(format!(
-            "export CAMPAIGN-1 (exit {:?}), ack (exit {:?})",
-            out.status.code(),
-            ack.status.code()
-        ));
+        r.note(format!("export CAMPAIGN-1 (exit {:?}), ack (exit {:?})", out.status.code(), ack.status.code()));
         ("random purge", vec!["purge", "--officer", "anna"])
     };
     let delay = Duration::from_millis(rng.range(0, 200));

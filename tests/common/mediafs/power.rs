@@ -62,16 +62,32 @@ pub enum Model {
 #[derive(Debug)]
 enum MetaOp {
     /// A new file or special file at `path`: undo removes it.
-    Created { path: PathBuf },
-    Mkdir { path: PathBuf },
+    Created {
+        path: PathBuf,
+    },
+    Mkdir {
+        path: PathBuf,
+    },
     /// The file that was at `path` is held at `attic`: undo links it back.
-    Unlinked { path: PathBuf, attic: PathBuf },
-    Rmdir { path: PathBuf },
+    Unlinked {
+        path: PathBuf,
+        attic: PathBuf,
+    },
+    Rmdir {
+        path: PathBuf,
+    },
     /// `from` renamed to `to`; what `to` named before is held at `replaced` (a file) or was an
     /// empty directory (`replaced_dir`).
-    Renamed { from: PathBuf, to: PathBuf, replaced: Option<PathBuf>, replaced_dir: bool },
+    Renamed {
+        from: PathBuf,
+        to: PathBuf,
+        replaced: Option<PathBuf>,
+        replaced_dir: bool,
+    },
     /// A new hard link at `path`: undo removes it.
-    Linked { path: PathBuf },
+    Linked {
+        path: PathBuf,
+    },
 }
 
 impl MetaOp {
@@ -290,9 +306,8 @@ fn index_inodes(dir: &Path, out: &mut HashMap<u64, PathBuf>) {
 impl Guard<'_> {
     /// Before changing the content of the file `ino`: keep its durable bytes, once.
     pub fn before_data(&mut self, ino: u64, read: impl FnOnce() -> io::Result<Vec<u8>>) -> io::Result<()> {
-        if !self.st.durable.contains_key(&ino) {
-            let old = read()?;
-            self.st.durable.insert(ino, old);
+        if let std::collections::hash_map::Entry::Vacant(e) = self.st.durable.entry(ino) {
+            e.insert(read()?);
         }
         Ok(())
     }
