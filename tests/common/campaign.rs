@@ -673,7 +673,7 @@ impl Rig {
                     tag.push_str(&format!("{HEAD_BUG_TAG} ({}): ", self.head_after_cut.as_deref().unwrap_or_default()));
                 }
                 if texts.iter().any(purged_file) {
-                    tag.push_str(&format!("{PURGE_BUG_TAG} (a purged item's file left by an interrupted purge): "));
+                    tag.push_str(&format!("{PURGE_BUG_TAG} (an interrupted purge: its `purged` record and its wipes were not made durable in order): "));
                 }
             }
             return Err(format!("{tag}verify --json reports problems (exit {:?}): {problems:?}", v.status.code()));
