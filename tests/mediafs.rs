@@ -142,3 +142,152 @@ fn writes_through_the_mount_raise_inotify_events() {
     assert!(seen.iter().any(|m| m & libc::IN_CLOSE_WRITE != 0), "close-after-write seen: {seen:x?}");
     assert!(seen.iter().any(|m| m & libc::IN_MOVED_TO != 0), "rename-into seen: {seen:x?}");
 }
+
+fn power_mount(dir: &Path, model: mediafs::power::Model, what: &str) -> Option<MediaFs> {
+    if let Some(why) = MediaFs::unavailable() {
+        eprintln!("SKIP: {why}; {what} not exercised");
+        return None;
+    }
+    let (b, m) = (dir.join("backing"), dir.join("mnt"));
+    std::fs::create_dir_all(&b).and_then(|_| std::fs::create_dir_all(&m)).expect("dirs");
+    let opts = mediafs::Options { phone: false, power: Some(model) };
+    Some(MediaFs::mount_with(&b, &m, opts).expect("mount in power-cut mode"))
+}
+
+fn write_synced(p: &Path, bytes: &[u8]) {
+    let mut f = std::fs::File::create(p).expect("create");
+    std::io::Write::write_all(&mut f, bytes).expect("write");
+    f.sync_all().expect("fsync");
+}
+
+fn fsync_dir(p: &Path) {
+    std::fs::File::open(p).and_then(|d| d.sync_all()).expect("fsync dir");
+}
+
+#[test]
+fn power_cut_posix_keeps_only_what_was_fsynced() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(mut fs) = power_mount(dir.path(), mediafs::power::Model::Posix, "the POSIX power-cut model") else {
+        return;
+    };
+    let m = fs.mountpoint.clone();
+    write_synced(&m.join("a.txt"), b"A1");
+    write_synced(&m.join("d.txt"), b"D1");
+    write_synced(&m.join("u.txt"), b"U1");
+    fsync_dir(&m);
+    // Not durable: new content, a rename, an unlink, a new file fsynced but not its entry.
+    std::fs::write(m.join("d.txt"), b"D2 is longer").expect("overwrite");
+    std::fs::rename(m.join("a.txt"), m.join("b.txt")).expect("rename");
+    std::fs::remove_file(m.join("u.txt")).expect("unlink");
+    write_synced(&m.join("n.txt"), b"N");
+    std::fs::create_dir(m.join("sub")).expect("mkdir");
+    let rep = fs.power_cut(&mut || 0).expect("cut");
+    assert!(rep.errors.is_empty(), "{rep}");
+    assert_eq!(rep.pending_ops, 4, "{rep}");
+    fs.remount().expect("remount");
+    assert_eq!(std::fs::read(m.join("a.txt")).expect("a is back"), b"A1");
+    assert!(!m.join("b.txt").exists(), "the rename was not durable");
+    assert_eq!(std::fs::read(m.join("d.txt")).expect("d"), b"D1", "content reverts to the fsynced bytes");
+    assert_eq!(std::fs::read(m.join("u.txt")).expect("u is back"), b"U1", "the unlink was not durable");
+    assert!(!m.join("n.txt").exists(), "fsync of a file does not make its entry durable (POSIX model)");
+    assert!(!m.join("sub").exists());
+    // The power is back: a fresh journal, and what is there now is durable.
+    std::fs::write(m.join("d.txt"), b"D3").expect("write after remount");
+    fs.power_cut(&mut || 0).expect("cut again");
+    fs.remount().expect("remount");
+    assert_eq!(std::fs::read(m.join("d.txt")).expect("d"), b"D1");
+    assert!(!m.join(".backing.powercut-attic").exists());
+}
+
+#[test]
+fn power_cut_directory_fsync_commits_entries_and_writes_after_a_cut_fail() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(mut fs) = power_mount(dir.path(), mediafs::power::Model::Posix, "directory fsync") else { return };
+    let m = fs.mountpoint.clone();
+    std::fs::create_dir(m.join("objects")).expect("mkdir");
+    write_synced(&m.join("tmp-copy"), b"photo bytes");
+    std::fs::rename(m.join("tmp-copy"), m.join("objects/photo")).expect("rename into place");
+    fsync_dir(&m.join("objects"));
+    // After the directory fsync: a rename replacing a file, not durable.
+    write_synced(&m.join("head.tmp"), b"7 abc");
+    std::fs::rename(m.join("head.tmp"), m.join("objects/photo")).expect("replace");
+    let open = std::fs::OpenOptions::new().write(true).open(m.join("objects/photo")).expect("open");
+    let rep = fs.power_cut(&mut || 0).expect("cut");
+    assert!(rep.errors.is_empty(), "{rep}");
+    let e = std::os::unix::fs::FileExt::write_at(&open, b"late", 0).expect_err("no writes after the cut");
+    assert!(matches!(e.raw_os_error(), Some(libc::EIO) | Some(libc::ENOTCONN) | Some(libc::ENODEV)), "{e}");
+    drop(open);
+    fs.remount().expect("remount");
+    assert_eq!(std::fs::read(m.join("objects/photo")).expect("photo"), b"photo bytes", "the replaced file is back");
+    assert!(!m.join("tmp-copy").exists() && !m.join("head.tmp").exists());
+}
+
+#[test]
+fn power_cut_journal_model_commits_metadata_on_any_fsync_and_tears_content() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(mut fs) = power_mount(dir.path(), mediafs::power::Model::Journal, "the journal model") else { return };
+    let m = fs.mountpoint.clone();
+    let old: Vec<u8> = (0..3 * 4096).map(|i| (i % 251) as u8).collect();
+    let new = vec![0xEEu8; 3 * 4096 + 100];
+    write_synced(&m.join("big.bin"), &old);
+    fsync_dir(&m);
+    std::fs::write(m.join("big.bin"), &new).expect("overwrite, not fsynced");
+    std::fs::rename(m.join("big.bin"), m.join("moved.bin")).expect("rename");
+    write_synced(&m.join("other"), b"x"); // ext4's fsync commits the journal: the rename too
+                                          // rand() = 2: no extra journal prefix (none pending), content torn at page 2.
+    let rep = fs.power_cut(&mut || 2).expect("cut");
+    assert!(rep.errors.is_empty(), "{rep}");
+    assert_eq!((rep.pending_ops, rep.torn), (0, 1), "{rep}");
+    fs.remount().expect("remount");
+    assert!(!m.join("big.bin").exists(), "the rename was committed by the other file's fsync");
+    let got = std::fs::read(m.join("moved.bin")).expect("moved");
+    let mut want = new[..2 * 4096].to_vec();
+    want.extend_from_slice(&old[2 * 4096..]);
+    assert_eq!(got, want, "new bytes up to the torn page, old bytes after");
+    assert_eq!(std::fs::read(m.join("other")).expect("other"), b"x");
+}
+
+/// The ledger is SQLite in WAL mode: on the plain pass-through, two processes share it
+/// (POSIX locks are the kernel's local ones on a FUSE mount without `FUSE_POSIX_LOCKS`;
+/// `-shm` is mmapped through the page cache) while photos are quarantined into it.
+#[test]
+fn sqlite_ledger_in_wal_mode_works_on_the_plain_passthrough() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let Some(fs) = power_mount(dir.path(), mediafs::power::Model::Journal, "SQLite over the plain mediafs") else {
+        return;
+    };
+    let camera = dir.path().join("phone/DCIM/Camera");
+    std::fs::create_dir_all(&camera).expect("camera");
+    let phone = common::Phone { dir, camera, store: fs.mountpoint.join("store") };
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}\n{}", common::stdout(&o), common::stderr(&o));
+        o
+    };
+    ok(phone.run(&["session", "start", "--case", "C-1", "--officer", "o"]));
+    for i in 0..12 {
+        phone.shoot(&format!("IMG_{i}.jpg"), 100 + i);
+    }
+    // A second process reads the ledger while the scan writes it.
+    let mut reader = phone.command(&["list", "--all", "--json"], &[]);
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s2 = stop.clone();
+    let r = std::thread::spawn(move || {
+        let mut runs = 0;
+        while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+            let o = reader.output().expect("list");
+            assert!(o.status.success(), "list during a scan: {}", String::from_utf8_lossy(&o.stderr));
+            runs += 1;
+        }
+        runs
+    });
+    let o = ok(phone.run(&["scan"]));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let runs = r.join().expect("reader");
+    assert!(common::stdout(&o).contains("quarantined 12"), "{}", common::stdout(&o));
+    assert!(runs >= 1);
+    let v = ok(phone.run(&["verify", "--json"]));
+    let report: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
+    assert_eq!(report["problems"].as_array().map(Vec::len), Some(0), "{report}");
+    assert!(fs.mountpoint.join("store/ledger.sqlite").exists());
+    drop(phone);
+}

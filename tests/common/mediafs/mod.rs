@@ -16,9 +16,13 @@
 //! | changes made through the mount raise inotify events (the kernel's VFS does it for FUSE) | how apps and fotovakt see camera writes on `/storage/emulated/0` |
 //! | its own `st_dev`: a rename to any other filesystem (the store on `/data`) is `EXDEV` | `/storage/emulated` is a FUSE mount; app-private storage is on `/data` |
 //!
-//! Every change to the backing directory goes through [`backing::Backing`], the seam where a
-//! power-cut mode (un-fsynced writes, renames and unlinks dropped at a cut, like LazyFS) plugs
-//! in later without touching the handlers here.
+//! Every change to the backing directory goes through [`backing::Backing`]. Mounted with
+//! [`Options::power`] set ([`MediaFs::mount_with`]), that layer journals what is not durable
+//! yet and [`MediaFs::power_cut`] drops it, LazyFS-like ([`power`] has the model). With
+//! [`Options::phone`] off the traits above are off too (rename flags, hard links allowed): a
+//! plain pass-through with power-cut semantics, for the store and its SQLite ledger (POSIX
+//! locks are the kernel's local ones, as fuser does not ask for `FUSE_POSIX_LOCKS`; the
+//! ledger's `-shm` is mmapped through the page cache).
 //!
 //! Mounting needs `/dev/fuse` and root (the tests run as root; CI too). [`MediaFs::mount_or_skip`]
 //! prints a `SKIP:` line and returns `None` elsewhere. Attribute and entry TTLs are zero, so a
@@ -26,6 +30,7 @@
 #![allow(dead_code)]
 
 pub mod backing;
+pub mod power;
 pub mod redact;
 
 use std::collections::HashMap;
@@ -75,11 +80,28 @@ impl Control {
     }
 }
 
+/// How to mount.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// MediaProvider's traits (the table above). Default: on.
+    pub phone: bool,
+    /// Power-cut mode with this durability model. Default: off.
+    pub power: Option<power::Model>,
+}
+
+impl Default for Options {
+    fn default() -> Options {
+        Options { phone: true, power: None }
+    }
+}
+
 /// A mounted `mediafs`; unmounted on drop.
 pub struct MediaFs {
     pub backing: PathBuf,
     pub mountpoint: PathBuf,
+    pub options: Options,
     control: Arc<Control>,
+    power: Option<Arc<power::PowerCut>>,
     session: Option<fuser::BackgroundSession>,
 }
 
@@ -96,16 +118,29 @@ impl MediaFs {
         None
     }
 
-    /// Mount `backing` at `mountpoint` (both must exist).
+    /// Mount `backing` at `mountpoint` (both must exist), phone-like, no power-cut mode.
     pub fn mount(backing: &Path, mountpoint: &Path) -> io::Result<MediaFs> {
+        MediaFs::mount_with(backing, mountpoint, Options::default())
+    }
+
+    /// Mount `backing` at `mountpoint` (both must exist) with `options`.
+    pub fn mount_with(backing: &Path, mountpoint: &Path, options: Options) -> io::Result<MediaFs> {
+        MediaFs::mount_inner(backing, mountpoint, options, Arc::new(Control::default()))
+    }
+
+    fn mount_inner(backing: &Path, mountpoint: &Path, options: Options, control: Arc<Control>) -> io::Result<MediaFs> {
         let backing = backing.canonicalize()?;
-        let control = Arc::new(Control::default());
         let root_ino = std::fs::metadata(&backing)?.ino();
+        let power = match options.power {
+            Some(model) => Some(Arc::new(power::PowerCut::new(model, &backing)?)),
+            None => None,
+        };
         let fs = Fs {
             root: backing.clone(),
             root_ino,
+            phone: options.phone,
             control: control.clone(),
-            backing: Backing,
+            backing: Backing { power: power.clone(), phone: options.phone },
             paths: Mutex::new(HashMap::from([(INodeNo::ROOT.0, backing.clone())])),
             handles: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
@@ -114,7 +149,8 @@ impl MediaFs {
         config.mount_options = vec![MountOption::FSName("mediafs".into()), MountOption::Subtype("mediafs".into())];
         config.n_threads = Some(4);
         let session = fuser::spawn_mount(fs, mountpoint, &config)?;
-        let mediafs = MediaFs { backing, mountpoint: mountpoint.to_path_buf(), control, session: Some(session) };
+        let mediafs =
+            MediaFs { backing, mountpoint: mountpoint.to_path_buf(), options, control, power, session: Some(session) };
         // The mount is live once the kernel reports a different device for the mount point.
         let parent_dev = std::fs::metadata(mountpoint.parent().unwrap_or(Path::new("/")))?.dev();
         for _ in 0..200 {
@@ -165,6 +201,35 @@ impl MediaFs {
         self.control.redact_gps.store(on, Ordering::SeqCst);
     }
 
+    /// Cut the power (power-cut mode only): from now on every change fails with `EIO`, what
+    /// was not durable is undone in the backing directory (see [`power`]), and the filesystem
+    /// is unmounted. Kill the processes using it first (or let a fault point kill them), then
+    /// [`MediaFs::remount`]. `rand` supplies the model's random choices.
+    pub fn power_cut(&mut self, rand: &mut dyn FnMut() -> u64) -> io::Result<power::CutReport> {
+        let pc = self.power.clone().ok_or_else(|| io::Error::other("not mounted in power-cut mode"))?;
+        let report = pc.cut(rand);
+        if let Some(s) = self.session.take() {
+            if s.umount_and_join().is_err() {
+                // Busy (a handle still open): detach it. Its daemon answers EIO to every change
+                // until the last handle is closed, as a dead disk would.
+                let c = std::ffi::CString::new(self.mountpoint.as_os_str().as_encoded_bytes())
+                    .map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+                // SAFETY: a valid NUL-terminated path.
+                unsafe { libc::umount2(c.as_ptr(), libc::MNT_DETACH) };
+            }
+        }
+        Ok(report)
+    }
+
+    /// Mount again after [`MediaFs::power_cut`] (the power is back): a fresh journal, the
+    /// same options and faults.
+    pub fn remount(&mut self) -> io::Result<()> {
+        let mut again = MediaFs::mount_inner(&self.backing, &self.mountpoint, self.options, self.control.clone())?;
+        self.power = again.power.take();
+        self.session = again.session.take();
+        Ok(())
+    }
+
     /// Path relative to the mount root of a path under the mount point.
     pub fn rel<'a>(&self, p: &'a Path) -> &'a Path {
         p.strip_prefix(&self.mountpoint).unwrap_or(p)
@@ -190,6 +255,8 @@ struct Handle {
 struct Fs {
     root: PathBuf,
     root_ino: u64,
+    /// MediaProvider's traits on (rename flags and links refused).
+    phone: bool,
     control: Arc<Control>,
     backing: Backing,
     /// FUSE inode → backing path. Inode numbers are the backing inodes (the root is 1).
@@ -312,7 +379,7 @@ impl Filesystem for Fs {
         &self,
         _req: &Request,
         ino: INodeNo,
-        _mode: Option<u32>,
+        mode: Option<u32>,
         _uid: Option<u32>,
         _gid: Option<u32>,
         size: Option<u64>,
@@ -331,6 +398,11 @@ impl Filesystem for Fs {
             Ok(p) => p,
             Err(e) => return reply.error(e),
         };
+        if let (Some(mode), false) = (mode, self.phone) {
+            if let Err(e) = self.backing.chmod(&path, mode) {
+                return reply.error(errno(e));
+            }
+        }
         if let Some(size) = size {
             let r = match fh {
                 Some(fh) => self.with_handle(fh, |h| self.backing.truncate(&path, Some(&h.file), size)),
@@ -375,9 +447,9 @@ impl Filesystem for Fs {
         }
     }
 
-    fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, _mode: u32, _umask: u32, reply: ReplyEntry) {
+    fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
         let r = self.child(parent, name).and_then(|p| {
-            self.backing.mkdir(&p).map_err(errno)?;
+            self.backing.mkdir(&p, mode & !umask).map_err(errno)?;
             self.entry(p)
         });
         match r {
@@ -423,7 +495,7 @@ impl Filesystem for Fs {
         reply: ReplyEmpty,
     ) {
         // do_rename: `if (flags != 0) return EINVAL;`
-        if !flags.is_empty() {
+        if self.phone && !flags.is_empty() {
             return reply.error(Errno::EINVAL);
         }
         let (from, to) = match (self.child(parent, name), self.child(newparent, newname)) {
@@ -433,7 +505,7 @@ impl Filesystem for Fs {
         if let Some(e) = self.control.fault(Op::Rename, &self.rel(&from)) {
             return reply.error(Errno::from_i32(e));
         }
-        match self.backing.rename(&from, &to) {
+        match self.backing.rename(&from, &to, flags.bits()) {
             Ok(()) => {
                 // Re-point the moved inode and, for a directory, everything below it.
                 let mut paths = self.paths.lock().unwrap_or_else(|p| p.into_inner());
@@ -448,9 +520,20 @@ impl Filesystem for Fs {
         }
     }
 
-    fn link(&self, _req: &Request, _ino: INodeNo, _newparent: INodeNo, _newname: &OsStr, reply: ReplyEntry) {
+    fn link(&self, _req: &Request, ino: INodeNo, newparent: INodeNo, newname: &OsStr, reply: ReplyEntry) {
         // pf_link is not implemented in FuseDaemon.cpp: libfuse answers ENOSYS.
-        reply.error(Errno::ENOSYS);
+        if self.phone {
+            return reply.error(Errno::ENOSYS);
+        }
+        let r = self.path(ino).and_then(|from| {
+            let to = self.child(newparent, newname)?;
+            self.backing.link(&from, &to).map_err(errno)?;
+            self.entry(to)
+        });
+        match r {
+            Ok(a) => reply.entry(&TTL, &a, Generation(0)),
+            Err(e) => reply.error(e),
+        }
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
@@ -622,13 +705,13 @@ impl Filesystem for Fs {
         _req: &Request,
         parent: INodeNo,
         name: &OsStr,
-        _mode: u32,
-        _umask: u32,
+        mode: u32,
+        umask: u32,
         flags: i32,
         reply: ReplyCreate,
     ) {
         let r = self.child(parent, name).and_then(|p| {
-            let f = self.backing.create(&p, flags).map_err(errno)?;
+            let f = self.backing.create(&p, flags, mode & !umask).map_err(errno)?;
             Ok((self.entry(p)?, f))
         });
         match r {
