@@ -15,7 +15,6 @@
 //! photos; a fifth as many 12 MP ones). Prints SKIP where FUSE cannot be mounted.
 
 #[path = "../tests/common/mediafs/mod.rs"]
-#[allow(dead_code)]
 mod mediafs;
 
 use std::io::Write;
