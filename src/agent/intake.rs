@@ -53,14 +53,14 @@ pub(super) struct Known {
 /// A point in the ledger's history: a commit since, by this agent's connection or another
 /// (another process), changes it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Stamp {
+pub(super) struct Stamp {
     data_version: i64,
     total_changes: u64,
 }
 
 impl Stamp {
     /// `None` when SQLite cannot say; such a stamp never matches, so the facts are reloaded.
-    fn of(ledger: &Ledger) -> Option<Stamp> {
+    pub(super) fn of(ledger: &Ledger) -> Option<Stamp> {
         let data_version = ledger.conn().query_row("PRAGMA data_version", [], |r| r.get(0)).ok()?;
         Some(Stamp { data_version, total_changes: ledger.conn().total_changes() })
     }

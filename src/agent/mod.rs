@@ -52,6 +52,8 @@ mod officer;
 mod outcome;
 mod reconcile;
 mod recover;
+#[cfg(test)]
+mod tests;
 
 pub use casefile::{AckReport, ExportReport, PurgeReport, VerifyReport};
 pub use error::{Error, Output, Refusal};
