@@ -399,10 +399,15 @@ fn purge_removes_only_what_is_due() {
         assert_eq!(item.state, ItemState::Purged);
         assert_eq!(item.sha256.len(), 64, "hash kept");
         let events = a.ledger().events_of(*id).expect("events");
-        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
         assert_eq!(kinds.last(), Some(&"purge"), "{kinds:?}");
         assert!(kinds.contains(&"intake") && kinds.contains(&"export") && kinds.contains(&"ack"), "{kinds:?}");
-        assert_eq!(events.last().expect("purge").data["officer"], "admin");
+        match &events.last().expect("purge").event {
+            fotovakt::ledger::Event::Purged { officer, reason, .. } => {
+                assert_eq!((officer.as_deref(), *reason), (Some("admin"), Reason::Acknowledged));
+            }
+            other => panic!("last event is not a purge: {other:?}"),
+        }
     }
     let v = a.verify().expect("verify");
     assert!(v.problems.is_empty(), "purged items need no store file: {:?}", v.problems);
