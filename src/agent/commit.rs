@@ -5,13 +5,12 @@
 //! ending (seen by the move itself, by the recovery right after a move failed midway, or by
 //! the recovery at start) into the item's state and its custody event.
 
-use serde_json::json;
 use tracing::{error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{Direction, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
-use crate::policy::{Action, Verdict};
+use crate::ledger::{self, Direction, Event, Item, ItemSource, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::policy::{self, Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
@@ -82,56 +81,52 @@ impl Agent {
     ) -> Result<(), LedgerError> {
         use Recovered::{Completed, RolledBack, SourceKept, Vanished};
         let name = self.store_name_of(&m.dst);
-        let (state, store_name, kind, mut data) = match (m.direction, end) {
+        let sha256 = m.sha256.clone();
+        let reason = note.reason.map(str::to_string);
+        let finished = matches!(end, Completed | SourceKept);
+        // A recovered ending says so; a midway rollback has always said why instead.
+        let recovered = seen == Seen::AtStart || (seen == Seen::Midway && finished);
+        let path = m.dst.to_string_lossy().into_owned();
+        let (store_name, event) = match (m.direction, end) {
             (Direction::In, Completed) => (
-                ItemState::Quarantined,
                 Some(name.as_str()),
-                "quarantined",
-                json!({"state": "quarantined", "sha256": m.sha256, "store_name": name}),
+                Event::Quarantined { sha256, store_name: name.clone(), exposure_ms: note.exposure_ms, recovered },
             ),
             (Direction::In, SourceKept) => (
-                ItemState::OriginalKept,
                 Some(name.as_str()),
-                "original_kept",
-                json!({"state": "copied_original_kept", "sha256": m.sha256, "store_name": name}),
+                Event::OriginalKept {
+                    sha256,
+                    store_name: name.clone(),
+                    reason: reason.unwrap_or_default(),
+                    exposure_ms: note.exposure_ms,
+                    recovered,
+                },
             ),
             // Right after a failed move, a file gone from both places is a rollback too.
             (Direction::In, RolledBack | Vanished) if seen == Seen::Midway => {
-                (ItemState::Aborted, None, "move_rolled_back", json!({"state": "aborted"}))
+                (None, Event::MoveRolledBack { reason, recovered })
             }
-            (Direction::In, RolledBack) => {
-                let kind = if seen == Seen::Executed { "move_aborted" } else { "move_rolled_back" };
-                (ItemState::Aborted, None, kind, json!({"state": "aborted"}))
+            (Direction::In, RolledBack) if seen == Seen::Executed => {
+                (None, Event::MoveAborted { reason: reason.unwrap_or_default() })
             }
+            (Direction::In, RolledBack) => (None, Event::MoveRolledBack { reason, recovered }),
             (Direction::Out, Completed | SourceKept) => {
-                (ItemState::Released, None, "released", json!({"state": "released", "path": m.dst.to_string_lossy()}))
+                let (reason, officer) = match seen {
+                    Seen::Executed => (reason, note.officer.map(str::to_string)),
+                    _ => (None, None),
+                };
+                let store_file_kept = end == SourceKept && seen != Seen::Executed;
+                (None, Event::Released { path, reason, officer, recovered, store_file_kept })
             }
-            (Direction::Out, RolledBack) => {
-                let kind = if seen == Seen::Executed { "release_failed" } else { "release_rolled_back" };
-                (ItemState::Quarantined, None, kind, json!({"state": "quarantined"}))
+            (Direction::Out, RolledBack) if seen == Seen::Executed => {
+                (None, Event::ReleaseFailed { reason: reason.unwrap_or_default(), recovered })
             }
-            (_, Vanished) => (ItemState::Aborted, None, "vanished", json!({"state": "aborted"})),
+            (Direction::Out, RolledBack) => (None, Event::ReleaseRolledBack { recovered }),
+            (_, Vanished) => (None, Event::Vanished { recovered }),
         };
-        let obj = data.as_object_mut().expect("every ending's data is a JSON object");
-        if let Some(reason) = note.reason {
-            obj.insert("reason".into(), json!(reason));
-        }
-        if let Some(ms) = note.exposure_ms {
-            obj.insert("exposure_ms".into(), json!(ms));
-        }
-        let finished = matches!(end, Completed | SourceKept);
-        if m.direction == Direction::Out && finished && seen == Seen::Executed {
-            obj.insert("officer".into(), json!(note.officer));
-        }
-        // A recovered ending says so; a midway rollback has always said why instead.
-        if seen == Seen::AtStart || (seen == Seen::Midway && finished) {
-            obj.insert("recovered".into(), json!(true));
-        }
-        if m.direction == Direction::Out && end == SourceKept && seen != Seen::Executed {
-            obj.insert("store_file_kept".into(), json!(true));
-        }
+        let state = event.state().expect("every ending moves its item to a state");
         tx.set_state(m.item_id, state, store_name)?;
-        tx.append(kind, Some(m.item_id), data)?;
+        tx.record(Some(m.item_id), &event)?;
         tx.finish_move(m.id)
     }
 
@@ -180,11 +175,7 @@ impl Agent {
         if held {
             let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
                           redaction), so nothing is stored or deleted on their strength; decided again once access is back";
-            tx.append(
-                "held",
-                Some(item),
-                json!({"state": "held", "would": verdict.action.as_str(), "reason": reason}),
-            )?;
+            tx.record(Some(item), &Event::Held { would: stored_action(verdict.action), reason: reason.into() })?;
             tx.commit()?;
             info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
             let detail = Some(format!("held, not moved: {reason}"));
@@ -279,12 +270,12 @@ fn record(
     let item = if let Some(earlier) = earlier {
         if earlier.sha256 != f.sha256 {
             tx.set_sha256(earlier.id, &f.sha256)?;
-            tx.append(
-                "rehashed",
-                Some(earlier.id),
-                json!({"sha256": f.sha256, "previous_sha256": earlier.sha256,
-                       "reason": "read again with media-location access; the earlier read was altered"}),
-            )?;
+            let rehashed = Event::Rehashed {
+                sha256: f.sha256.clone(),
+                previous_sha256: earlier.sha256.clone(),
+                reason: "read again with media-location access; the earlier read was altered".into(),
+            };
+            tx.record(Some(earlier.id), &rehashed)?;
         }
         tx.redecide_item(
             earlier.id,
@@ -299,22 +290,28 @@ fn record(
         earlier.id
     } else {
         let item = tx.insert_item(&new_item(f, verdict, assessment, tag, state, &tags))?;
-        tx.append(
-            "intake",
-            Some(item),
-            json!({"sha256": f.sha256, "size": f.id.size, "kind": f.kind.as_str(), "path": f.path.to_string_lossy(),
-                   "mtime_ns": f.id.mtime_ns, "first_seen_ms": f.first_seen}),
-        )?;
+        let intake = Event::Intake {
+            sha256: f.sha256.clone(),
+            size: f.id.size,
+            kind: f.kind.as_str().into(),
+            path: f.path.to_string_lossy().into_owned(),
+            mtime_ns: f.id.mtime_ns,
+            first_seen_ms: f.first_seen,
+        };
+        tx.record(Some(item), &intake)?;
         item
     };
-    tx.append(
-        "decided",
-        Some(item),
-        json!({"state": state.as_str(), "action": verdict.action.as_str(), "source": verdict.source.as_str(),
-               "rule": verdict.rule, "case_id": verdict.case_id, "score": assessment.map(|a| a.case_score)}),
-    )?;
+    let decided = Event::Decided {
+        state,
+        action: stored_action(verdict.action),
+        source: stored_source(verdict.source),
+        rule: verdict.rule.clone(),
+        case_id: verdict.case_id.clone(),
+        score: assessment.map(|a| a.case_score),
+    };
+    tx.record(Some(item), &decided)?;
     if let Some(t) = tag {
-        tx.append("tagged", Some(item), json!({"case_id": t.case, "officer": t.officer, "note": t.note}))?;
+        tx.record(Some(item), &tagged(t.case, t.officer, t.note))?;
         if let Some(a) = assessment.filter(|a| !a.embedding.is_empty()) {
             tx.add_correction(item, true, &a.embedding)?;
         }
@@ -350,4 +347,22 @@ fn new_item<'a>(
         tags,
         embedding: assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
     }
+}
+
+/// The decision's action as the ledger stores it.
+fn stored_action(a: Action) -> ledger::Action {
+    match a {
+        Action::Quarantine => ledger::Action::Quarantine,
+        Action::Keep => ledger::Action::Keep,
+    }
+}
+
+/// The deciding rule as the ledger stores it.
+pub(super) fn stored_source(s: policy::Source) -> ItemSource {
+    ItemSource::parse(s.as_str()).expect("every policy source is a stored decision source")
+}
+
+/// An officer's tag, as the custody log records it.
+pub(super) fn tagged(case: &str, officer: Option<&str>, note: Option<&str>) -> Event {
+    Event::Tagged { case_id: case.into(), officer: officer.map(str::to_string), note: note.map(str::to_string) }
 }

@@ -97,7 +97,9 @@ const fn because(r: Row, reason: &'static str) -> Row {
     Row { reason: Some(reason), ..r }
 }
 
-/// The literals the three copies of this code wrote before `apply_outcome` replaced them.
+/// The literals the three copies of this code wrote before `apply_outcome` replaced them
+/// (one difference, the typed `Event::Released`'s: an officer that is not known is left out
+/// rather than written as `null`).
 const ENDINGS: &[Row] = {
     use Direction::{In, Out};
     use ItemState::{Aborted, OriginalKept, Quarantined, Released};
@@ -175,14 +177,7 @@ const ENDINGS: &[Row] = {
             )
         },
         because(
-            row(
-                Out,
-                Completed,
-                Executed,
-                Released,
-                "released",
-                r#"{"state":"released","reason":"not evidence","officer":null}"#,
-            ),
+            row(Out, Completed, Executed, Released, "released", r#"{"state":"released","reason":"not evidence"}"#),
             "not evidence",
         ),
         because(
@@ -249,7 +244,7 @@ fn every_ending_writes_the_event_it_always_wrote() {
         assert_eq!(ledger.item(m.item_id).expect("item").state, r.state, "{ctx}");
         let events = ledger.events_of(m.item_id).expect("events");
         let last = events.last().expect("an event");
-        assert_eq!((last.kind.as_str(), &last.data), (r.kind, &want), "{ctx}");
+        assert_eq!((last.kind, &last.data), (r.kind, &want), "{ctx}");
         assert!(ledger.pending_moves().expect("journal").is_empty(), "{ctx}: the journal row is closed");
     }
 }
