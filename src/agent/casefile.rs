@@ -7,10 +7,9 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde_json::json;
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{self, Item, ItemState};
+use crate::ledger::{self, Event, Item, ItemState, Problem, Problems};
 use crate::quarantine::fsops;
 use crate::{export, retention, stats};
 
@@ -21,7 +20,9 @@ use super::{Agent, Error, Output, Refusal};
 pub struct VerifyReport {
     pub events: u64,
     pub files: u64,
-    pub problems: Vec<String>,
+    /// What is wrong, typed; `Display` of each is the sentence `verify` prints, and the list
+    /// serialises as those sentences.
+    pub problems: Problems,
 }
 
 /// What `export` wrote.
@@ -61,7 +62,8 @@ impl Agent {
     /// Re-hash every stored file and check the ledger's hash chain and item rows.
     pub fn verify(&self) -> Result<VerifyReport, Error> {
         let ledger = self.ledger();
-        let (events, mut problems) = ledger.verify_chain()?;
+        let chain = ledger.check_chain()?;
+        let (events, mut problems) = (chain.events, chain.problems);
         let mut files = 0u64;
         let mut expected = HashSet::new();
         for item in ledger.items(None)? {
@@ -69,22 +71,26 @@ impl Agent {
                 continue;
             }
             let Some(name) = item.store_name.as_deref() else {
-                problems.push(format!("item {}: quarantined but has no store file name", item.id));
+                problems.push(Problem::NoStoreFileName { item: item.id });
                 continue;
             };
             expected.insert(name.to_string());
             files += 1;
             match fsops::hash_path(&self.store.path_of(name)) {
                 Ok(h) if h == item.sha256 => {}
-                Ok(_) => problems.push(format!("item {}: stored file {name} has changed (SHA-256 differs)", item.id)),
-                Err(e) => problems.push(format!("item {}: stored file {name}: {e}", item.id)),
+                Ok(_) => problems.push(Problem::StoreFileChanged { item: item.id, name: name.into() }),
+                Err(e) => problems.push(Problem::StoreFileUnreadable {
+                    item: item.id,
+                    name: name.into(),
+                    reason: e.to_string(),
+                }),
             }
         }
         let on_disk =
             self.store.objects().map_err(Error::io("listing the store", self.store.root().join("objects")))?;
         for (name, _) in on_disk {
             if !expected.contains(&name) {
-                problems.push(format!("{name}: file in the store that no quarantined item accounts for"));
+                problems.push(Problem::UnaccountedStoreFile { name });
             }
         }
         Ok(VerifyReport { events, files, problems })
@@ -199,13 +205,16 @@ impl Agent {
         let staged = export::stage(out, &input)?;
         let package = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let recorded = ledger.write().and_then(|mut tx| {
+            let exported = Event::Exported {
+                case_id: case.into(),
+                package_sha256: staged.digest.clone(),
+                package,
+                format: staged.format,
+                items: ids.len(),
+                officer: officer.map(str::to_string),
+            };
             for id in &ids {
-                tx.append(
-                    "export",
-                    Some(*id),
-                    json!({"case_id": case, "package_sha256": staged.digest, "package": package,
-                           "format": staged.format, "items": ids.len(), "officer": officer}),
-                )?;
+                tx.record(Some(*id), &exported)?;
             }
             tx.commit()
         });
@@ -217,12 +226,9 @@ impl Agent {
             error!(path = %out.display(), error = %e, "export recorded but the package could not be put in place");
             staged.discard();
             let noted = ledger.write().and_then(|mut tx| {
+                let failed = Event::ExportFailed { package_sha256: staged.digest.clone(), reason: e.to_string() };
                 for id in &ids {
-                    tx.append(
-                        "export_failed",
-                        Some(*id),
-                        json!({"package_sha256": staged.digest, "reason": e.to_string()}),
-                    )?;
+                    tx.record(Some(*id), &failed)?;
                 }
                 tx.commit()
             });
@@ -255,8 +261,7 @@ impl Agent {
         if case.is_empty() || all.is_empty() {
             return Err(Refusal::UnknownCase { case: case.to_string() }.into());
         }
-        let exported = ledger.last_event_times("export")?;
-        let acked = ledger.last_event_times("ack")?;
+        let (exported, acked) = ledger.handoff_times()?;
         let mut targets: Vec<i64> = all
             .iter()
             .filter(|i| i.state == ItemState::Quarantined)
@@ -276,11 +281,12 @@ impl Agent {
         }
         let mut tx = ledger.write()?;
         for id in &targets {
-            tx.append(
-                "ack",
-                Some(*id),
-                json!({"case_id": case, "officer": officer, "exported_at_ms": exported.get(id)}),
-            )?;
+            let ack = Event::Acknowledged {
+                case_id: case.into(),
+                officer: officer.map(str::to_string),
+                exported_at_ms: exported.get(id).copied(),
+            };
+            tx.record(Some(*id), &ack)?;
         }
         tx.commit()?;
         info!(case, items = targets.len(), "export acknowledged by the receiver");
@@ -333,18 +339,19 @@ impl Agent {
             report.bytes = report.items.iter().map(|d| d.size).sum();
             return Ok(report);
         }
-        let r = &self.config.retention;
         for d in &report.items {
+            let purged = Event::Purged {
+                reason: d.reason,
+                sha256: d.sha256.clone(),
+                store_name: d.store_name.clone(),
+                size: d.size,
+                due_at_ms: d.due_at_ms,
+                officer: officer.map(str::to_string),
+                retention: self.config.retention.clone(),
+            };
             let mut tx = ledger.write()?;
             tx.set_state(d.item, ItemState::Purged, None)?;
-            tx.append(
-                "purge",
-                Some(d.item),
-                json!({"state": "purged", "reason": d.reason.as_str(), "sha256": d.sha256, "store_name": d.store_name,
-                       "size": d.size, "due_at_ms": d.due_at_ms, "officer": officer,
-                       "retention": {"quarantined_days": r.quarantined_days, "exported_days": r.exported_days,
-                                     "purge_unexported": r.purge_unexported}}),
-            )?;
+            tx.record(Some(d.item), &purged)?;
             tx.commit()?;
             let Some(name) = d.store_name.as_deref() else { continue };
             let path = self.store.path_of(name);

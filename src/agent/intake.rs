@@ -8,10 +8,9 @@ use std::fs::File;
 use std::path::Path;
 use std::time::Instant;
 
-use serde_json::json;
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{self, Item, ItemState, Ledger, LedgerError};
+use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError};
 use crate::media::{self, ExifFacts, MediaKind};
 use crate::policy::Verdict;
 use crate::quarantine::fsops::{self, FileId, OpenError};
@@ -245,16 +244,11 @@ impl Agent {
             warn!(path = %path.display(), reason, "rejected; left where it is");
             let mut ledger = self.ledger();
             // One event per file version across restarts too (a later scan sees the same file).
-            let data = json!({"path": path.to_string_lossy(), "reason": reason, "key": key});
-            let text = data.to_string();
-            let seen: rusqlite::Result<bool> = ledger.conn().query_row(
-                "SELECT EXISTS(SELECT 1 FROM events WHERE kind = 'rejected' AND item_id IS NULL AND data = ?1)",
-                [&text],
-                |r| r.get(0),
-            );
-            if !seen.unwrap_or(false) {
+            let shown = path.to_string_lossy().into_owned();
+            if !ledger.rejection_recorded(&shown, key).unwrap_or(false) {
+                let event = Event::Rejected { path: shown, reason: reason.to_string(), key };
                 let recorded = ledger.write().and_then(|mut tx| {
-                    tx.append("rejected", None, data)?;
+                    tx.record(None, &event)?;
                     tx.commit()
                 });
                 if let Err(e) = recorded {

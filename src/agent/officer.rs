@@ -5,16 +5,15 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::json;
 use tracing::{error, info, warn};
 
 use crate::fault;
-use crate::ledger::{self, Item, ItemState};
+use crate::ledger::{self, Event, Item, ItemSource, ItemState};
 use crate::policy;
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
-use super::commit::{Note, Seen, Tag};
+use super::commit::{tagged, Note, Seen, Tag};
 use super::{ledger_path, Agent, Error, Outcome, OutcomeKind, Refusal};
 
 impl Agent {
@@ -79,8 +78,8 @@ impl Agent {
         let embedding = ledger.embedding(item.id)?;
         let mut tx = ledger.write()?;
         tx.tag_item(item.id, case, officer, &tags)?;
-        tx.append("tagged", Some(item.id), json!({"case_id": case, "officer": officer, "note": note}))?;
-        if let Some(e) = embedding.filter(|_| item.source == "classifier") {
+        tx.record(Some(item.id), &tagged(case, officer, note))?;
+        if let Some(e) = embedding.filter(|_| item.source == ItemSource::Classifier) {
             tx.add_correction(item.id, true, &e)?;
         }
         tx.commit()?;
@@ -151,11 +150,12 @@ impl Agent {
         let embedding = custody.ledger.embedding(item.id)?;
         let mut tx = custody.ledger.write()?;
         tx.set_state(item.id, ItemState::Releasing, None)?;
-        tx.append(
-            "release_requested",
-            Some(item.id),
-            json!({"state": "releasing", "reason": reason, "officer": officer, "to": dst.to_string_lossy()}),
-        )?;
+        let requested = Event::ReleaseRequested {
+            reason: reason.into(),
+            officer: officer.map(str::to_string),
+            to: dst.to_string_lossy().into_owned(),
+        };
+        tx.record(Some(item.id), &requested)?;
         intent.id = tx.journal_move(&intent)?;
         tx.commit()?;
         fault::point("after_journal");
@@ -184,7 +184,7 @@ impl Agent {
         let mut tx = custody.ledger.write()?;
         let note = Note { reason: Some(reason), officer, ..Note::default() };
         self.apply_outcome(&mut tx, &intent, end, Seen::Executed, &note)?;
-        if let Some(e) = embedding.filter(|_| item.source == "classifier") {
+        if let Some(e) = embedding.filter(|_| item.source == ItemSource::Classifier) {
             tx.add_correction(item.id, false, &e)?;
         }
         tx.commit()?;
@@ -213,11 +213,7 @@ impl Agent {
         if matches!(state, Ok(ItemState::Quarantined)) {
             let mut ledger = self.ledger();
             let noted = ledger.write().and_then(|mut tx| {
-                tx.append(
-                    "release_failed",
-                    Some(item.id),
-                    json!({"state": "quarantined", "reason": e.what.to_string(), "recovered": true}),
-                )?;
+                tx.record(Some(item.id), &Event::ReleaseFailed { reason: e.what.to_string(), recovered: true })?;
                 tx.commit()
             });
             if let Err(le) = noted {
@@ -231,9 +227,10 @@ impl Agent {
     /// `intake` event recorded (an edited `items` row cannot redirect a release), must not be
     /// in the store, and must be in a camera folder when the config names any.
     fn check_release_destination(&self, item: &Item) -> Result<(), Error> {
-        let events = self.ledger().events_of(item.id)?;
-        let recorded =
-            events.iter().find(|e| e.kind == "intake").and_then(|e| e.data["path"].as_str().map(PathBuf::from));
+        let recorded = match self.ledger().intake_of(item.id)? {
+            Some(Event::Intake { path, .. }) => Some(PathBuf::from(path)),
+            _ => None,
+        };
         let dst = &item.original_path;
         // Non-UTF-8 names are recorded lossily in the event; compare what can be compared.
         if recorded.as_deref() != Some(Path::new(dst.to_string_lossy().as_ref())) {
@@ -272,15 +269,17 @@ impl Agent {
         let mut ledger = self.ledger();
         let mut tx = ledger.write()?;
         for s in tx.stop_sessions()? {
-            tx.append("session_stopped", None, json!({"case_id": s.case_id, "session": s.id, "replaced": true}))?;
+            tx.record(None, &Event::SessionStopped { case_id: s.case_id, session: s.id, replaced: true })?;
         }
         let until = duration.map(|d| tx.now() + d.as_millis() as i64);
         let id = tx.start_session(case, officer, until)?;
-        tx.append(
-            "session_started",
-            None,
-            json!({"case_id": case, "session": id, "officer": officer, "until_ms": until}),
-        )?;
+        let started = Event::SessionStarted {
+            case_id: case.into(),
+            session: id,
+            officer: officer.map(str::to_string),
+            until_ms: until,
+        };
+        tx.record(None, &started)?;
         tx.commit()?;
         info!(case, session = id, "case session opened");
         Ok(ledger.open_session()?.ok_or(Refusal::SessionEnded)?)
@@ -293,7 +292,8 @@ impl Agent {
             let mut tx = ledger.write()?;
             let stopped = tx.stop_sessions()?;
             for s in &stopped {
-                tx.append("session_stopped", None, json!({"case_id": s.case_id, "session": s.id}))?;
+                let stopped = Event::SessionStopped { case_id: s.case_id.clone(), session: s.id, replaced: false };
+                tx.record(None, &stopped)?;
             }
             tx.commit()?;
             Ok(stopped)

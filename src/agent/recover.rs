@@ -7,10 +7,9 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use serde::Serialize;
-use serde_json::json;
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{Direction, Item, ItemState, Ledger, NewItem};
+use crate::ledger::{Direction, Event, Item, ItemState, Ledger, NewItem};
 use crate::quarantine::fsops::{self, OpenError};
 use crate::quarantine::{Recovered, Store};
 
@@ -115,11 +114,7 @@ impl Agent {
                 embedding: None,
             })?;
             tx.set_state(item, ItemState::Quarantined, Some(&name))?;
-            tx.append(
-                "adopted",
-                Some(item),
-                json!({"state": "quarantined", "sha256": sha, "store_name": name, "size": size}),
-            )?;
+            tx.record(Some(item), &Event::Adopted { sha256: sha.clone(), store_name: name.clone(), size })?;
             tx.commit()?;
             warn!(store_name = %name, item, "adopted a verified store file the ledger had lost");
             adopted += 1;
@@ -187,7 +182,7 @@ impl Agent {
         };
         let mut tx = custody.ledger.write()?;
         tx.set_state(item.id, ItemState::Quarantined, None)?;
-        tx.append("original_removed", Some(item.id), json!({"state": "quarantined", "how": how}))?;
+        tx.record(Some(item.id), &Event::OriginalRemoved { how: how.into() })?;
         tx.commit()?;
         Ok(Some(how))
     }
