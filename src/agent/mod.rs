@@ -9,7 +9,7 @@
 //! - `decide`: the context rules first (tag, release, session, work site), the classifier
 //!   only when the verdict depends on it, then the policy.
 //! - `commit`: under the move lock, record the item and its custody events, journal and
-//!   run the move, and record how it ended ([`Agent::apply_outcome`] is the one place that
+//!   run the move, and record how it ended (`Agent::apply_outcome` is the one place that
 //!   says which event each ending writes).
 //! - `reconcile`: the passes over the camera folders (scan, rescan, timer, first-run
 //!   backlog) that feed files the ledger has not settled into the pipeline.
@@ -27,7 +27,7 @@
 //! 1. the classifier (`Model::Ready`'s mutex, together with the count of corrections it has
 //!    replayed), held while one image is judged;
 //! 2. the ledger mutex ([`Agent::ledger`]);
-//! 3. the store's cross-process move lock, taken only through [`Custody`], which locks the
+//! 3. the store's cross-process move lock, taken only through `Custody`, which locks the
 //!    ledger first;
 //! 4. leaves, never held while another lock is taken: `rejected` and `barrier`.
 
