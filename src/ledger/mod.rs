@@ -400,7 +400,11 @@ impl Ledger {
     /// tamper alarm); making it safe per commit would cost an fsync of the WAL and two more per
     /// commit. Here the newest row is read *before* the WAL is synced, so the head never names
     /// a row that is not durable; it lags commits made since the last barrier, which are the
-    /// rows a power cut may take anyway. A barrier with no new events writes no head.
+    /// rows a power cut may take anyway. A barrier with no new events writes no head. The cost
+    /// is two fsyncs per barrier (the head file, its folder): measured on ext4 in a VM, a
+    /// barrier after a 3-event commit took 10.4 ms against 4.0 ms for the WAL fsync alone.
+    /// Without the folder fsync a cut could only bring back an older head (still safe); with
+    /// it, the head a barrier wrote survives the cut too, so rows cut off later are caught.
     pub fn sync(&self) -> Result<()> {
         let newest = self.newest_event()?;
         let mut wal = self.db_path.clone().into_os_string();
