@@ -165,6 +165,19 @@ impl Ledger {
             .ok_or_else(|| LedgerError::NoSuchItem(id.to_string()))
     }
 
+    /// The item whose store file is `name` (relative to the store), if any.
+    pub fn item_by_store_name(&self, name: &str) -> Result<Option<Item>> {
+        self.conn
+            .query_row(&format!("SELECT {ITEM_COLUMNS} FROM items WHERE store_name = ?1"), [name], item_from_row)
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// When the newest decision was taken (the last intake), if there was one.
+    pub fn last_decided_ms(&self) -> Result<Option<i64>> {
+        self.conn.query_row("SELECT max(decided_at_ms) FROM items", [], |r| r.get(0)).map_err(self.err())
+    }
+
     /// Find an item by number (`42`), by `#42`, or by a prefix of its SHA-256 (≥ 6 hex digits).
     /// Among several items with the same hash the newest that is still in the store wins.
     pub fn find_item(&self, key: &str) -> Result<Item> {
