@@ -408,37 +408,29 @@ fn ms_to_seconds(v: Option<i64>) -> String {
 /// The metric families, in one place so both formats say the same. Labels only ever carry
 /// states, deciding rules, actions and bucket bounds: never names, places or case IDs.
 fn families(s: &Stats) -> Vec<Family> {
+    let mut all = decision_families(s);
+    all.extend(exposure_families(&s.exposure_ms));
+    all.extend(store_families(s));
+    all
+}
+
+fn gauge(name: &'static str, unit: Option<&'static str>, help: &'static str, value: String) -> Family {
+    Family { name, kind: "gauge", unit, help, samples: vec![("", String::new(), value)] }
+}
+
+fn counter(name: &'static str, help: &'static str, value: u64) -> Family {
+    Family { name, kind: "counter", unit: None, help, samples: vec![("_total", String::new(), value.to_string())] }
+}
+
+/// Items by state, seen, decisions by rule, rejected.
+fn decision_families(s: &Stats) -> Vec<Family> {
     let c = &s.items;
-    let gauge = |name, unit, help, value: String| Family {
-        name,
-        kind: "gauge",
-        unit,
-        help,
-        samples: vec![("", String::new(), value)],
-    };
-    let counter = |name, help, value: u64| Family {
-        name,
-        kind: "counter",
-        unit: None,
-        help,
-        samples: vec![("_total", String::new(), value.to_string())],
-    };
     let mut decisions = Vec::new();
     for (src, a) in &s.decisions {
         for (action, n) in [("quarantine", a.quarantine), ("keep", a.keep)] {
             decisions.push(("", format!("{{source=\"{src}\",action=\"{action}\"}}"), n.to_string()));
         }
     }
-    let e = &s.exposure_ms;
-    let mut hist = Vec::new();
-    let mut cumulative = 0;
-    for b in &e.buckets {
-        cumulative += b.count;
-        let le = b.le.map(|ms| float(ms as f64 / 1000.0)).unwrap_or_else(|| "+Inf".into());
-        hist.push(("_bucket", format!("{{le=\"{le}\"}}"), cumulative.to_string()));
-    }
-    hist.push(("_count", String::new(), e.count.to_string()));
-    hist.push(("_sum", String::new(), float(e.sum as f64 / 1000.0)));
     vec![
         Family {
             name: "fotovakt_items",
@@ -465,6 +457,21 @@ fn families(s: &Stats) -> Vec<Family> {
             samples: decisions,
         },
         counter("fotovakt_rejected", "Files rejected as bad input.", s.rejected),
+    ]
+}
+
+/// The exposure histogram and its percentiles.
+fn exposure_families(e: &Exposure) -> Vec<Family> {
+    let mut hist = Vec::new();
+    let mut cumulative = 0;
+    for b in &e.buckets {
+        cumulative += b.count;
+        let le = b.le.map(|ms| float(ms as f64 / 1000.0)).unwrap_or_else(|| "+Inf".into());
+        hist.push(("_bucket", format!("{{le=\"{le}\"}}"), cumulative.to_string()));
+    }
+    hist.push(("_count", String::new(), e.count.to_string()));
+    hist.push(("_sum", String::new(), float(e.sum as f64 / 1000.0)));
+    vec![
         Family {
             name: "fotovakt_exposure_seconds",
             kind: "histogram",
@@ -490,6 +497,12 @@ fn families(s: &Stats) -> Vec<Family> {
             "Longest exposure window on this device.",
             ms_to_seconds(e.max),
         ),
+    ]
+}
+
+/// The store, cases, sessions, retention and storage health.
+fn store_families(s: &Stats) -> Vec<Family> {
+    vec![
         gauge(
             "fotovakt_store_bytes",
             Some("bytes"),

@@ -82,7 +82,7 @@ fn every_old_event_reads_typed_and_writes_back_the_very_text_that_was_hashed() {
     for item in l.items(None).expect("items") {
         let log = l.events_of(item.id).expect("events");
         assert!(!log.is_empty(), "item {} has events", item.id);
-        let last_state = log.iter().filter_map(|e| e.event.state()).last();
+        let last_state = log.iter().rev().find_map(|e| e.event.state());
         assert_eq!(last_state, Some(item.state), "item {}", item.id);
         if item.state != ItemState::Purged && item.kind != "unknown" {
             assert!(matches!(l.intake_of(item.id).expect("intake"), Some(Event::Intake { .. })));

@@ -8,7 +8,7 @@
 //! store file, intake, latest decision) for the caller to compare with what it has.
 //!
 //! The same checker runs over the phone's whole ledger ([`super::Ledger::check_chain`]) and
-//! over the subset of it in a case package ([`crate::export::verify_package`]): there, other
+//! over the subset of it in a case package (`export::verify_package`): there, other
 //! items' events interleave, so a gap in `seq` is expected and a link is checked only between
 //! consecutive rows ([`Coverage::Subset`]).
 

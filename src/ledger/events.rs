@@ -96,6 +96,15 @@ impl AsRef<str> for ItemSource {
     }
 }
 
+/// An item's source reads as its stored name wherever text is expected (the policy parses it
+/// back with `policy::Source::parse(&item.source)`).
+impl std::ops::Deref for ItemSource {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
 /// Compares with the stored name (`item.source == "classifier"`).
 impl PartialEq<&str> for ItemSource {
     fn eq(&self, other: &&str) -> bool {

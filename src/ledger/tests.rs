@@ -130,6 +130,10 @@ fn item_rows_must_agree_with_their_events() {
     assert!(l.is_settled(&path, 3, 7).expect("settled"));
     assert_eq!(l.find_item("ab12cd").expect("by hash").id, id);
     assert_eq!(l.find_item(&format!("#{id}")).expect("by id").id, id);
+    assert_eq!(l.last_decided_ms().expect("last"), Some(l.item(id).expect("item").decided_at_ms));
+    assert!(l.item_by_store_name("ab/none.jpg").expect("by name").is_none());
+    l.conn().execute("UPDATE items SET store_name = 'ab/x.jpg' WHERE id = ?1", [id]).expect("name");
+    assert_eq!(l.item_by_store_name("ab/x.jpg").expect("by name").map(|i| i.id), Some(id));
     let log = l.events_of(id).expect("events");
     assert_eq!(log.iter().map(|e| &e.event).collect::<Vec<_>>(), [&intake, &decided]);
     assert_eq!(l.intake_of(id).expect("intake"), Some(intake));
