@@ -55,7 +55,7 @@ impl Outcome {
         let (source, rule) = if released {
             (Some(policy::Source::Released), "released by an officer".to_string())
         } else {
-            (policy::Source::parse(item.source), item.rule.clone())
+            (policy::Source::parse(item.source.as_str()), item.rule.clone())
         };
         Outcome {
             path: item.original_path.to_string_lossy().into_owned(),
