@@ -144,7 +144,6 @@ impl PowerPhone {
 /// head's temporary file before the rename and the store directory after it, and advance the
 /// head only after the WAL is synced.
 #[test]
-#[ignore = "KNOWN_HEAD_BUG: src/ledger.rs write_head renames without fsync (the ledger branch fixes it)"]
 fn head_file_survives_a_power_cut_without_a_false_tamper_alarm() {
     let Some(mut pp) = PowerPhone::new(mediafs::power::Model::Posix, "the head-file power cut") else { return };
     pp.ok(&["session", "start", "--case", "C-1", "--officer", "o"], &[]);
@@ -166,7 +165,6 @@ fn head_file_survives_a_power_cut_without_a_false_tamper_alarm() {
 /// copies and two custody items for one photo. Fix: sync the ledger (WAL, and the store
 /// directory once for a new WAL) after committing the intent and before any byte moves.
 #[test]
-#[ignore = "KNOWN_INTENT_BUG: src/agent.rs commits the move intent without syncing the WAL before the copy"]
 fn move_intent_is_durable_before_the_copy() {
     let Some(mut pp) = PowerPhone::new(mediafs::power::Model::Posix, "the move-intent power cut") else { return };
     pp.ok(&["session", "start", "--case", "C-1", "--officer", "o"], &[]);
@@ -188,7 +186,6 @@ fn move_intent_is_durable_before_the_copy() {
 /// `dirty` instead), or have intake finish the move for a file whose path and hash match a
 /// quarantined item verified in the store.
 #[test]
-#[ignore = "KNOWN_UNLINK_BUG: src/quarantine/mod.rs leaves the original's unlink to the next barrier"]
 fn unlink_of_the_original_is_durable_before_quarantined_is_recorded() {
     let Some(mut pp) = PowerPhone::new(mediafs::power::Model::Journal, "the unlink power cut") else { return };
     let (path, sha) = pp.shoot_durably("IMG_1.jpg", 1);
@@ -217,7 +214,6 @@ fn unlink_of_the_original_is_durable_before_quarantined_is_recorded() {
 /// shared storage beside the quarantined item. Fix as for the move in: sync the ledger after
 /// committing the intent, before any byte moves.
 #[test]
-#[ignore = "KNOWN_INTENT_BUG: src/agent.rs release commits its intent without syncing the WAL before the copy out"]
 fn release_intent_is_durable_before_the_copy_out() {
     let Some(mut pp) = PowerPhone::new(mediafs::power::Model::Journal, "the release-intent power cut") else {
         return;

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{self, Event, Item, ItemState, Problem, Problems};
+use crate::ledger::{self, Event, Item, ItemState, Ledger, Problem, Problems};
 use crate::quarantine::fsops;
 use crate::{export, retention, stats};
 
@@ -323,8 +323,9 @@ impl Agent {
     /// Purge what is due at `now_ms` (the CLI passes the clock; tests a future instant):
     /// each item is marked `purged` with a `purge` event first, then its store file is
     /// overwritten with zeros, fsynced and unlinked ([`retention::wipe`]). The ledger row and
-    /// custody log stay. A run that dies between the two leaves a purged item whose file is
-    /// still there: `verify` reports it and the next `purge` removes it.
+    /// custody log stay. The rows are durable before the first wipe; a run that dies between
+    /// the two leaves a purged item whose file is still there, removed at the next start
+    /// (recovery) or the next `purge`.
     pub fn purge_at(&self, now_ms: i64, dry_run: bool, officer: Option<&str>) -> Result<PurgeReport, Error> {
         self.durable(self.purge_now(now_ms, dry_run, officer))
     }
@@ -339,6 +340,10 @@ impl Agent {
             report.bytes = report.items.iter().map(|d| d.size).sum();
             return Ok(report);
         }
+        // Every purge is recorded, and durable, before any file is wiped: a power cut that
+        // kept a wipe but lost its row would leave a "quarantined" item whose file is gone,
+        // a false tamper alarm (the power-cut campaign's purge finding).
+        let mut tx = ledger.write()?;
         for d in &report.items {
             let purged = Event::Purged {
                 reason: d.reason,
@@ -349,26 +354,35 @@ impl Agent {
                 officer: officer.map(str::to_string),
                 retention: self.config.retention.clone(),
             };
-            let mut tx = ledger.write()?;
             tx.set_state(d.item, ItemState::Purged, None)?;
             tx.record(Some(d.item), &purged)?;
-            tx.commit()?;
-            let Some(name) = d.store_name.as_deref() else { continue };
-            let path = self.store.path_of(name);
-            match retention::wipe(&path) {
+        }
+        tx.commit()?;
+        ledger.sync_log()?;
+        for (item, wiped) in self.wipe_purged_files(ledger)? {
+            let now = report.items.iter().any(|d| d.item == item);
+            match wiped {
                 Ok(n) => {
                     report.bytes += n;
-                    info!(item = d.item, reason = d.reason.as_str(), bytes = n, "purged");
+                    report.finished_earlier += u64::from(!now);
+                    info!(item, bytes = n, earlier = !now, "purged");
                 }
-                Err(e) => {
-                    error!(item = d.item, path = %path.display(), error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
-                    report.failures.push(format!("item {}: {}: {e}", d.item, path.display()));
+                Err((path, e)) => {
+                    error!(item, path = %path.display(), error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
+                    report.failures.push(format!("item {item}: {}: {e}", path.display()));
                 }
             }
         }
-        // Files of items purged by a run that died before removing them.
+        Ok(report)
+    }
+
+    /// Wipe the store file of every purged item that still has one: those just marked, and
+    /// those of a purge that died (or lost power) between its rows and its wipes. Recovery at
+    /// start runs it too, so such a file never outlives the next start.
+    pub(super) fn wipe_purged_files(&self, ledger: &Ledger) -> Result<Vec<(i64, WipeResult)>, Error> {
+        let mut done = Vec::new();
         for item in ledger.items(None)? {
-            if item.state != ItemState::Purged || report.items.iter().any(|d| d.item == item.id) {
+            if item.state != ItemState::Purged {
                 continue;
             }
             let Some(name) = item.store_name.as_deref() else { continue };
@@ -376,15 +390,12 @@ impl Agent {
             if path.symlink_metadata().is_err() {
                 continue;
             }
-            match retention::wipe(&path) {
-                Ok(n) => {
-                    report.bytes += n;
-                    report.finished_earlier += 1;
-                    info!(item = item.id, "removed the file of an item an interrupted purge had marked");
-                }
-                Err(e) => report.failures.push(format!("item {}: {}: {e}", item.id, path.display())),
-            }
+            done.push((item.id, retention::wipe(&path).map_err(|e| (path, e))));
         }
-        Ok(report)
+        Ok(done)
     }
 }
+
+/// Bytes wiped, or the file that could not be and why.
+pub(super) type WipeResult = Result<u64, (PathBuf, std::io::Error)>;
+

@@ -189,6 +189,9 @@ impl Agent {
         let (mut intent, _) = self.store.plan_in(item, f.path, &f.sha256, f.id.size);
         intent.id = tx.journal_move(&intent)?;
         tx.commit()?;
+        // The intent is durable before any byte moves: a power cut that kept the moved bytes
+        // but lost the intent would leave recovery nothing to finish the move from.
+        custody.ledger.sync_log()?;
         fault::point("after_journal");
         self.move_in(&mut custody, f, &intent)
     }

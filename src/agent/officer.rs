@@ -158,6 +158,9 @@ impl Agent {
         tx.record(Some(item.id), &requested)?;
         intent.id = tx.journal_move(&intent)?;
         tx.commit()?;
+        // The intent is durable before any byte moves: a power cut that kept the moved bytes
+        // but lost the intent would leave recovery nothing to finish the move from.
+        custody.ledger.sync_log()?;
         fault::point("after_journal");
         let moved = self.store.execute(&intent, &file, &id, &mut self.barrier().dirty);
         let end = match moved {

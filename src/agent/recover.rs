@@ -26,6 +26,8 @@ pub struct RecoveryReport {
     pub rolled_back: usize,
     pub vanished: usize,
     pub temp_files_removed: usize,
+    /// Store files of purged items that an interrupted purge left, wiped now.
+    pub purges_finished: usize,
 }
 
 impl Agent {
@@ -65,6 +67,17 @@ impl Agent {
             let mut tx = ledger.write()?;
             self.apply_outcome(&mut tx, &m, end, Seen::AtStart, &Note { reason, ..Note::default() })?;
             tx.commit()?;
+        }
+        for (item, wiped) in self.wipe_purged_files(ledger)? {
+            match wiped {
+                Ok(bytes) => {
+                    info!(item, bytes, "removed the file of an item an interrupted purge had marked");
+                    report.purges_finished += 1;
+                }
+                Err((path, e)) => {
+                    error!(item, path = %path.display(), error = %e, "purged item's file could not be removed; the next start or purge retries");
+                }
+            }
         }
         report.adopted = self.adopt_orphans(ledger)?;
         report.temp_files_removed =

@@ -420,18 +420,11 @@ impl Ledger {
     /// it, the head a barrier wrote survives the cut too, so rows cut off later are caught.
     pub fn sync(&self) -> Result<()> {
         let newest = self.newest_event()?;
-        let mut wal = self.db_path.clone().into_os_string();
-        wal.push("-wal");
-        let wal = PathBuf::from(wal);
+        self.sync_log()?;
         let durability = |about, path: &Path| {
             let path = path.to_path_buf();
             move |source| LedgerError::Durability { about, path, source }
         };
-        match std::fs::File::open(&wal) {
-            Ok(f) => f.sync_all().map_err(durability("fsync of the write-ahead log", &wal))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(durability("opening the write-ahead log", &wal)(e)),
-        }
         let Some((seq, hash)) = newest else { return Ok(()) };
         if seq <= self.head_written.load(Ordering::Relaxed) {
             return Ok(());
@@ -446,6 +439,25 @@ impl Ledger {
         head::write(&self.head_path, seq, &hash).map_err(durability("writing the head anchor", &self.head_path))?;
         self.head_written.store(seq, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// Make every commit so far durable (fsync the write-ahead log), without advancing the
+    /// head: what a move's intent needs before any byte moves. A power cut that kept the
+    /// bytes moved but lost the intent would leave recovery nothing to finish the move from
+    /// (the power-cut campaign's intent finding); one fsync per move closes that.
+    pub fn sync_log(&self) -> Result<()> {
+        let mut wal = self.db_path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = PathBuf::from(wal);
+        let durability = |about| {
+            let path = wal.clone();
+            move |source| LedgerError::Durability { about, path, source }
+        };
+        match std::fs::File::open(&wal) {
+            Ok(f) => f.sync_all().map_err(durability("fsync of the write-ahead log")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(durability("opening the write-ahead log")(e)),
+        }
     }
 
     /// Store file names the ledger accounts for (any item that ever had one).

@@ -245,10 +245,13 @@ impl Store {
     /// refers to them. On failure with `rolled_back == true` the source is untouched and no
     /// partial file is left; with `rolled_back == false` recovery must run.
     ///
-    /// A same-filesystem rename is not fsynced here: it is atomic, so after power loss the
-    /// file is at one of its two names either way. The directories to fsync are added to
-    /// `dirty` for the next durability barrier. A cross-filesystem copy is fsynced (data and
-    /// store directory) before the original is unlinked, because there the order matters.
+    /// Every directory entry the move changed is fsynced before this returns, so the outcome
+    /// the caller records next can never reach the disk ahead of the move itself: a rename
+    /// or unlink lost to a power cut behind a durable "quarantined" row would bring the
+    /// original back beside its store copy, or leave an item whose store file is missing
+    /// (both found by the power-cut campaign). A cross-filesystem copy is fsynced (data and
+    /// store directory) before the original is unlinked. A directory whose fsync fails is
+    /// added to `dirty`, so the next durability barrier retries it and reports the error.
     pub fn execute(
         &self,
         m: &MoveIntent,
@@ -281,8 +284,7 @@ impl Store {
                 let unchanged =
                     matches!((&after, &dst_now), (Ok(a), Ok(d)) if a.same_content_as(id) && d.same_content_as(id));
                 if unchanged {
-                    dirty.extend(m.dst.parent().map(Path::to_path_buf));
-                    dirty.extend(m.src.parent().map(Path::to_path_buf));
+                    durable_entries(&[&m.dst, &m.src], dirty);
                     return Ok(Moved::Done);
                 }
                 // Something wrote to the file during the move: put it back.
@@ -366,7 +368,7 @@ impl Store {
                     // The verified copy is durable: a final state, not a failure to undo.
                     return Ok(Moved::SourceKept(e));
                 }
-                dirty.extend(m.src.parent().map(Path::to_path_buf));
+                durable_entries(&[&m.src], dirty);
             }
             // Replaced by another file meanwhile: ours is safe in the store, theirs stays.
             _ => {}
@@ -486,5 +488,16 @@ impl Store {
         }
         out.sort();
         Ok(out)
+    }
+}
+
+/// Make the directory entries of `paths` durable now (fsync each parent folder); a folder
+/// whose fsync fails is left to the next durability barrier, which reports it.
+fn durable_entries(paths: &[&Path], dirty: &mut Vec<PathBuf>) {
+    for p in paths {
+        if let Err(e) = fsops::fsync_parent(p) {
+            tracing::warn!(path = %p.display(), error = %e, "fsync of a moved file's folder failed; the barrier retries it");
+            dirty.extend(p.parent().map(Path::to_path_buf));
+        }
     }
 }

@@ -50,7 +50,7 @@ use crate::mediafs::{MediaFs, Options};
 /// tamper alarm. While this is `true` the power-cut campaign counts such a cut as
 /// `known-head-bug` instead of a violation (and starts a fresh rig); flip it to `false` once
 /// the `ledger` branch is merged. `FOTOVAKT_KNOWN_HEAD_BUG=0|1` overrides it.
-pub const KNOWN_HEAD_BUG: bool = true;
+pub const KNOWN_HEAD_BUG: bool = false;
 
 /// Marks a failed check that is the known head bug (see [`KNOWN_HEAD_BUG`]).
 const HEAD_BUG_TAG: &str = "KNOWN_HEAD_BUG";
@@ -70,7 +70,7 @@ const HEAD_BUG_TAG: &str = "KNOWN_HEAD_BUG";
 /// adopted item, or such a staging file left in the camera folder, counts as
 /// `known-intent-bug`, not a violation.
 /// `FOTOVAKT_KNOWN_INTENT_BUG=0|1` overrides it.
-pub const KNOWN_INTENT_BUG: bool = true;
+pub const KNOWN_INTENT_BUG: bool = false;
 
 /// Marks a failed check that is the intent bug (see [`KNOWN_INTENT_BUG`]).
 const INTENT_BUG_TAG: &str = "KNOWN_INTENT_BUG";
@@ -85,7 +85,7 @@ const INTENT_BUG_TAG: &str = "KNOWN_INTENT_BUG";
 /// the policy keeps) the photo both at its path and in the store. While `true`, a photo in two
 /// places where two ledger items name its original path counts as `known-unlink-bug`.
 /// `FOTOVAKT_KNOWN_UNLINK_BUG=0|1` overrides it.
-pub const KNOWN_UNLINK_BUG: bool = true;
+pub const KNOWN_UNLINK_BUG: bool = false;
 
 /// Marks a failed check that is the unlink bug (see [`KNOWN_UNLINK_BUG`]).
 const UNLINK_BUG_TAG: &str = "KNOWN_UNLINK_BUG";
@@ -103,7 +103,7 @@ const UNLINK_BUG_TAG: &str = "KNOWN_UNLINK_BUG";
 /// purges in recovery at open (the loop at the end of `purge_at`). While `true`, such
 /// reports about exported or purged items count as `known-purge-bug`.
 /// `FOTOVAKT_KNOWN_PURGE_BUG=0|1` overrides it.
-pub const KNOWN_PURGE_BUG: bool = true;
+pub const KNOWN_PURGE_BUG: bool = false;
 
 /// Marks a failed check that is the purge bug (see [`KNOWN_PURGE_BUG`]).
 const PURGE_BUG_TAG: &str = "KNOWN_PURGE_BUG";
