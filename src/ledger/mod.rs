@@ -511,14 +511,6 @@ impl Ledger {
         }
         Ok(check.finish())
     }
-
-    /// [`Ledger::check_chain`] as (events checked, problem sentences); kept while
-    /// `src/agent.rs` moves to the typed report. Not an API.
-    #[doc(hidden)]
-    pub fn verify_chain(&self) -> Result<(u64, Vec<String>)> {
-        let r = self.check_chain()?;
-        Ok((r.events, r.problems.sentences()))
-    }
 }
 
 impl Drop for Ledger {

@@ -46,15 +46,6 @@ impl Tx<'_> {
         self.append_row(event.kind(), item, &event.data_text())
     }
 
-    /// Untyped writer kept only while `src/agent.rs` moves to [`Tx::record`]; not an API (the
-    /// lead removes it after the merge). It refuses what does not read back as an [`Event`],
-    /// so nothing untyped reaches the chain.
-    #[doc(hidden)]
-    pub fn append(&mut self, kind: &str, item: Option<i64>, data: serde_json::Value) -> Result<i64> {
-        let event = Event::from_value(kind, data)?;
-        self.record(item, &event)
-    }
-
     fn append_row(&mut self, kind: &str, item: Option<i64>, data: &str) -> Result<i64> {
         let (last_seq, last_hash) = match self.last.take() {
             Some(l) => l,
