@@ -385,9 +385,13 @@ impl Store {
                 Err(e) => Err(e),
             }
         };
+        // A removal here is made durable (folder fsync) before the caller records the move's
+        // end: a staging copy or claim that a power cut brought back after its journal row was
+        // gone would be left for ever (the power-cut campaign found a release's staging copy so).
         let remove_if_present = |p: &Path| match std::fs::remove_file(p) {
+            Ok(()) => fsops::fsync_parent(p),
             Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-            _ => Ok(()),
+            Err(_) => Ok(()),
         };
         // An empty file at the destination is a name claimed by `rename_claiming` of a process
         // that died before its rename: no bytes to lose, remove it.
