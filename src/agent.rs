@@ -21,6 +21,9 @@ use crate::quarantine::fsops::{self, FileId, OpenError};
 use crate::quarantine::{MoveError, MoveProblem, Moved, Recovered, Store, StoreError};
 use crate::{export, fault, retention, stats};
 
+pub mod browse;
+pub mod scan;
+
 /// Errors of the agent's operations. Each names the file or item and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

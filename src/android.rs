@@ -30,6 +30,7 @@ use jni::objects::{GlobalRef, JByteArray, JClass, JObject, JString, JValue};
 use jni::sys::{jboolean, jbyteArray, jint, jlong, jstring, JNI_FALSE};
 use jni::{JNIEnv, JavaVM};
 
+use crate::agent::browse::Listing;
 use crate::agent::Agent;
 use crate::config::Config;
 use crate::media::MediaKind;
@@ -301,10 +302,9 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeListJson<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let agent = lookup(handle)?;
         let since = crate::ledger::now_ms() - i64::from(days.max(0)) * 86_400_000;
-        // The same ledger query as `fotovakt list`, narrowed to the last `days`.
+        // What `fotovakt list --all` lists, narrowed to the last `days`.
         let items: Vec<_> = agent
-            .ledger()
-            .items(None)
+            .list(None, Listing::All)
             .map_err(|e| e.to_string())?
             .into_iter()
             .filter(|i| i.decided_at_ms >= since)
@@ -464,7 +464,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeRecordBacklog<'l>(
 /// what the core cannot decode (HEIC, video): the app decodes it with the platform and shows
 /// it in a FLAG_SECURE window. Never handed to another app.
 fn store_file(agent: &Agent, key: &str) -> BridgeResult<PathBuf> {
-    let item = agent.ledger().find_item(key).map_err(|e| e.to_string())?;
+    let item = agent.find(key).map_err(|e| e.to_string())?;
     if item.state != crate::ledger::ItemState::Quarantined {
         return Err(format!("item {} is {}, not in the store", item.id, item.state.as_str()));
     }

@@ -297,12 +297,10 @@ fn wait_for(rx: &Receiver<Outcome>, name: &str, skipped_too: bool) -> DemoResult
 
 fn print_outcome(out: &mut dyn Write, o: &Outcome) -> DemoResult<()> {
     let name = Path::new(&o.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // The kind's one text (`OutcomeKind::as_str`); a move into the store stands out.
     let what = match o.kind {
-        OutcomeKind::Quarantined => "QUARANTINED",
-        OutcomeKind::Kept => "kept",
-        OutcomeKind::Skipped => "skipped",
-        OutcomeKind::Rejected => "rejected",
-        OutcomeKind::Retry => "retry",
+        OutcomeKind::Quarantined => o.kind.as_str().to_uppercase(),
+        other => other.as_str().to_string(),
     };
     let source = o.source.map(|s| s.as_str()).unwrap_or("-");
     let rule = short_rule(o.rule.as_deref().or(o.detail.as_deref()).unwrap_or(""));
