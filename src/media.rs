@@ -454,7 +454,6 @@ pub fn inspect_open(file: &std::fs::File, id: &FileId, keep: u64) -> Result<Insp
     Ok(Inspected { sha256, size, bytes, kind, exif })
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -515,7 +514,10 @@ mod tests {
 
         // Over the limit: hashed and sniffed, bytes not kept, no EXIF.
         let big = inspect(&path, 10).expect("inspect");
-        assert_eq!((big.sha256, big.kind, big.bytes, big.exif), (got.sha256, MediaKind::Jpeg, None, ExifFacts::default()));
+        assert_eq!(
+            (big.sha256, big.kind, big.bytes, big.exif),
+            (got.sha256, MediaKind::Jpeg, None, ExifFacts::default())
+        );
 
         let link = dir.path().join("IMG_2.jpg");
         std::os::unix::fs::symlink(&path, &link).expect("symlink");

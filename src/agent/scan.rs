@@ -185,7 +185,8 @@ mod tests {
                 if let ScanProgress::Settled(o) = p {
                     seen.push(o.path.clone());
                 }
-            }).expect("scan");
+            })
+            .expect("scan");
         assert_eq!(report.files, 2, "two candidate names");
         assert_eq!(seen.len(), 2);
         let kinds: Vec<OutcomeKind> = report.counts().into_iter().map(|(k, _)| k).collect();

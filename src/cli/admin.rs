@@ -10,8 +10,8 @@ use anyhow::{Context as _, Result};
 
 use super::args::{officer, Cli, StatsFormat};
 use super::format::{fit, io_reason, json_with_store, time_text};
-use super::setup::{open, Model, StoreUse};
 use super::set_errored;
+use super::setup::{open, Model, StoreUse};
 use crate::classify::{self, Assessment, ClassifyError};
 use crate::config::Config;
 use crate::media::{self, InspectError};
@@ -211,7 +211,11 @@ pub(crate) fn classify(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn W
             continue;
         }
         if !header_done {
-            writeln!(out, "{:<width$} {:>6} {:>5} {:>8} {:>8}  top labels", "file", "score", "case", "decode", "infer")?;
+            writeln!(
+                out,
+                "{:<width$} {:>6} {:>5} {:>8} {:>8}  top labels",
+                "file", "score", "case", "decode", "infer"
+            )?;
             header_done = true;
         }
         let labels: Vec<String> = a.labels.iter().map(|l| format!("{} {:.2}", l.label, l.p)).collect();

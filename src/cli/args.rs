@@ -304,7 +304,6 @@ pub(crate) fn officer(given: &Option<String>) -> Option<String> {
     given.clone().or_else(|| std::env::var("USER").ok()).or_else(|| std::env::var("LOGNAME").ok())
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

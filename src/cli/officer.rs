@@ -14,7 +14,14 @@ use crate::agent::browse::Listing;
 use crate::ledger::Item;
 
 /// `tag PATH --case ID`: a photo in a camera folder or the store becomes case material.
-pub(crate) fn tag(cli: &Cli, path: &str, case: &str, by: &Option<String>, note: Option<&str>, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn tag(
+    cli: &Cli,
+    path: &str,
+    case: &str,
+    by: &Option<String>,
+    note: Option<&str>,
+    out: &mut dyn Write,
+) -> Result<()> {
     let agent = open(cli, Model::Load, StoreUse::Create)?;
     let tagged = agent.tag(path, case, officer(by).as_deref(), note)?;
     agent.flush()?;
@@ -131,7 +138,14 @@ fn item_text(out: &mut dyn Write, it: &Item) -> Result<()> {
 }
 
 /// `export --case ID --out PATH`: the case package.
-pub(crate) fn export(cli: &Cli, case: &str, path: &Path, by: &Option<String>, json: bool, out: &mut dyn Write) -> Result<()> {
+pub(crate) fn export(
+    cli: &Cli,
+    case: &str,
+    path: &Path,
+    by: &Option<String>,
+    json: bool,
+    out: &mut dyn Write,
+) -> Result<()> {
     let agent = open(cli, Model::Skip, StoreUse::Existing)?;
     let r = agent.export(case, path, officer(by).as_deref())?;
     agent.flush()?;

@@ -81,11 +81,13 @@ pub(crate) fn scan(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn Writ
         };
         bar.inc(1);
         if json && write_error.is_none() {
-            write_error = serde_json::to_string(o).map_err(anyhow::Error::from).and_then(|line| {
-                writeln!(out, "{line}")?;
-                Ok(())
-            })
-            .err();
+            write_error = serde_json::to_string(o)
+                .map_err(anyhow::Error::from)
+                .and_then(|line| {
+                    writeln!(out, "{line}")?;
+                    Ok(())
+                })
+                .err();
         }
     })?;
     bar.finish_and_clear();
