@@ -8,7 +8,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use common::{sha256, stderr, stdout, Phone};
-use fotovakt::agent::{Agent, OutcomeKind};
+use fotovakt::agent::{Agent, Error, OutcomeKind, Refusal};
+use fotovakt::ledger::ItemState;
 use fotovakt::sample::SamplePhoto;
 
 fn agent_in_session(phone: &Phone) -> Agent {
@@ -371,7 +372,7 @@ fn a_real_jpeg_truncated_at_every_tenth_gets_a_clear_result_from_intake_and_clas
                 match agent.classify_keyframe(bytes) {
                     Ok(Some(a)) => assert!((0.0..=1.0).contains(&a.case_score), "{name}: {}", a.case_score),
                     Ok(None) => panic!("{name}: classifier is loaded"),
-                    Err(e) => assert!(e.to_string().contains("keyframe: "), "{name}: {e}"),
+                    Err(e) => assert!(matches!(e, Error::Keyframe { .. }), "{name}: {e:?}"),
                 }
             }
             let o = common::handle(&agent, &path);
@@ -390,4 +391,46 @@ fn a_real_jpeg_truncated_at_every_tenth_gets_a_clear_result_from_intake_and_clas
     }
     eprintln!("classifier loaded: {classifier}; decisions by source: {sources:?}");
     assert!(agent.verify().expect("verify").problems.is_empty());
+}
+
+/// Officer requests the agent declines come back as typed refusals (what the CLI prints and
+/// the JNI bridge maps to exceptions), with nothing changed.
+#[test]
+fn bad_officer_requests_are_typed_refusals() {
+    let phone = Phone::new();
+    let agent = agent_in_session(&phone);
+    let refusal = |r: Result<_, Error>| match r {
+        Err(Error::Refused(r)) => r,
+        Err(e) => panic!("expected a refusal, got {e:?}"),
+        Ok(_) => panic!("expected a refusal, got success"),
+    };
+    assert_eq!(refusal(agent.session_start("  ", None, None).map(|_| ())), Refusal::CaseIdRequired);
+    let outside = phone.dir.path().join("elsewhere.jpg");
+    std::fs::write(&outside, b"not a photo of the camera").expect("write");
+    match refusal(agent.tag(outside.to_str().expect("utf8"), "C-1", None, None).map(|_| ())) {
+        Refusal::OutsideCameras { path } => assert!(path.ends_with("elsewhere.jpg"), "{path:?}"),
+        other => panic!("{other:?}"),
+    }
+    let o = common::handle(&agent, &phone.shoot("IMG_0001.jpg", 1));
+    assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
+    let item = o.item.expect("item").to_string();
+    assert_eq!(refusal(agent.release(&item, " ", None).map(|_| ())), Refusal::ReasonRequired);
+    agent.release(&item, "not evidence", None).expect("release");
+    assert_eq!(
+        refusal(agent.release(&item, "again", None).map(|_| ())),
+        Refusal::NotQuarantined { item: o.item.expect("item"), state: ItemState::Released }
+    );
+    assert_eq!(
+        refusal(agent.export("NO-SUCH", &phone.dir.path().join("pkg"), None).map(|_| ())),
+        Refusal::UnknownCase { case: "NO-SUCH".into() }
+    );
+    assert_eq!(
+        refusal(agent.export("BAD-1", &phone.dir.path().join("pkg"), None).map(|_| ())),
+        Refusal::NothingInStore { case: "BAD-1".into(), items: 1 }
+    );
+    match refusal(agent.export("BAD-1", &phone.camera.join("pkg"), None).map(|_| ())) {
+        Refusal::OutputInSyncedPlace { output, .. } => assert_eq!(output, fotovakt::agent::Output::Package),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(refusal(agent.ack("BAD-1", None).map(|_| ())), Refusal::NotExported { case: "BAD-1".into() });
 }

@@ -7,7 +7,7 @@
 //! The Java enum `FotovaktException.Code` has one constant per [`Code`]; the host harness
 //! reads [`Code::ALL`] through `NativeCore.errorCodes()` and checks both lists agree.
 
-use crate::agent;
+use crate::agent::{self, Refusal};
 use crate::ledger::LedgerError;
 
 /// The exception class for everything but refusals.
@@ -60,8 +60,6 @@ codes! {
     Keyframe = "KEYFRAME",
     /// A tagged file could not be quarantined.
     TagFailed = "TAG_FAILED",
-    /// A refusal the core gave no finer variant for.
-    Refused = "REFUSED",
     /// A case ID is required.
     RefusedCaseIdRequired = "REFUSED_CASE_ID_REQUIRED",
     /// A reason is required to release.
@@ -119,7 +117,7 @@ codes! {
 impl Code {
     /// Refusals are thrown as `RefusedException`.
     pub fn is_refusal(self) -> bool {
-        self.as_str().starts_with("REFUSED")
+        self.as_str().starts_with("REFUSED_")
     }
 
     /// The Java class thrown for this code.
@@ -167,7 +165,8 @@ impl From<crate::config::ConfigError> for BridgeError {
     }
 }
 
-/// The code of an agent error, from its variant.
+/// The code of an agent error, from its variant (a refusal's from the refusal's). The match
+/// is exhaustive: a new variant does not compile until it has a code here and in Java.
 pub fn code_of(e: &agent::Error) -> Code {
     use agent::Error;
     match e {
@@ -178,8 +177,102 @@ pub fn code_of(e: &agent::Error) -> Code {
         Error::Ledger(_) => Code::Ledger,
         Error::Move(_) => Code::Move,
         Error::Package(_) => Code::Package,
-        Error::File { .. } => Code::Open,
+        Error::Refused(r) => refusal_code(r),
+        Error::Open { .. } => Code::Open,
         Error::Io { .. } => Code::Io,
-        Error::Refused(_) => Code::Refused,
+        Error::Keyframe { .. } => Code::Keyframe,
+        Error::TagFailed { .. } => Code::TagFailed,
+    }
+}
+
+/// The code of a refusal: `REFUSED_` and the variant's name.
+fn refusal_code(r: &Refusal) -> Code {
+    match r {
+        Refusal::CaseIdRequired => Code::RefusedCaseIdRequired,
+        Refusal::ReasonRequired => Code::RefusedReasonRequired,
+        Refusal::OutsideCameras { .. } => Code::RefusedOutsideCameras,
+        Refusal::NotAStorePath { .. } => Code::RefusedNotAStorePath,
+        Refusal::UnknownStoreFile { .. } => Code::RefusedUnknownStoreFile,
+        Refusal::NotQuarantined { .. } => Code::RefusedNotQuarantined,
+        Refusal::TagNotInStore { .. } => Code::RefusedTagNotInStore,
+        Refusal::NoStoreFile { .. } => Code::RefusedNoStoreFile,
+        Refusal::OriginalPathMismatch { .. } => Code::RefusedOriginalPathMismatch,
+        Refusal::OriginalInStore { .. } => Code::RefusedOriginalInStore,
+        Refusal::OriginalOutsideCameras { .. } => Code::RefusedOriginalOutsideCameras,
+        Refusal::OriginalFolderGone { .. } => Code::RefusedOriginalFolderGone,
+        Refusal::SessionEnded => Code::RefusedSessionEnded,
+        Refusal::TargetNotEmpty { .. } => Code::RefusedTargetNotEmpty,
+        Refusal::OutputInSyncedPlace { .. } => Code::RefusedOutputInSyncedPlace,
+        Refusal::OutputInStore { .. } => Code::RefusedOutputInStore,
+        Refusal::NotAFileName { .. } => Code::RefusedNotAFileName,
+        Refusal::UnknownCase { .. } => Code::RefusedUnknownCase,
+        Refusal::NothingInStore { .. } => Code::RefusedNothingInStore,
+        Refusal::AlreadyAcknowledged { .. } => Code::RefusedAlreadyAcknowledged,
+        Refusal::NotExported { .. } => Code::RefusedNotExported,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The Java enum, read from the source the app and the host harness compile.
+    const JAVA: &str = include_str!("../../android/app/src/main/java/no/fotovakt/core/FotovaktException.java");
+
+    #[test]
+    fn the_java_enum_has_exactly_the_rust_codes_and_unknown() {
+        let body = &JAVA[JAVA.find("public enum Code {").expect("enum Code")..];
+        let mut java = Vec::new();
+        for line in body.lines().skip(1).map(str::trim) {
+            if line.is_empty() || line.starts_with("/**") || line.starts_with('*') {
+                continue;
+            }
+            java.push(line.trim_end_matches([',', ';']));
+            if line.ends_with(';') {
+                break;
+            }
+        }
+        let mut rust: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        rust.push("UNKNOWN");
+        assert_eq!(java, rust, "FotovaktException.Code lists the codes in Code::ALL, in order, then UNKNOWN");
+    }
+
+    #[test]
+    fn refusals_are_thrown_as_refused_exception_with_their_own_code() {
+        let cases: Vec<(agent::Error, Code)> = vec![
+            (Refusal::CaseIdRequired.into(), Code::RefusedCaseIdRequired),
+            (
+                Refusal::NotQuarantined { item: 7, state: crate::ledger::ItemState::Released }.into(),
+                Code::RefusedNotQuarantined,
+            ),
+            (Refusal::OutsideCameras { path: PathBuf::from("/tmp/x.jpg") }.into(), Code::RefusedOutsideCameras),
+            (Refusal::UnknownCase { case: "C-1".into() }.into(), Code::RefusedUnknownCase),
+        ];
+        for (e, code) in cases {
+            let b = BridgeError::from(e);
+            assert_eq!(b.code, code, "{}", b.message);
+            assert_eq!(b.code.class(), REFUSED);
+        }
+        let io = agent::Error::Io {
+            about: "reading",
+            path: PathBuf::from("/x"),
+            source: std::io::Error::from_raw_os_error(libc::EACCES),
+        };
+        let b = BridgeError::from(io);
+        assert_eq!((b.code, b.code.class()), (Code::Io, EXCEPTION));
+        let missing = BridgeError::from(agent::Error::Ledger(LedgerError::NoSuchItem("#9".into())));
+        assert_eq!(missing.code, Code::NoSuchItem);
+    }
+
+    #[test]
+    fn codes_are_unique_screaming_snake_case() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Code::ALL {
+            let s = c.as_str();
+            assert!(seen.insert(s), "{s} twice");
+            assert!(s.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'), "{s}");
+            assert_eq!(c.is_refusal(), s.starts_with("REFUSED_"), "{s}");
+        }
     }
 }

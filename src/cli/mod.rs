@@ -112,16 +112,29 @@ fn try_main(cli: &Cli) -> Result<()> {
     }
 }
 
-/// Exit code of an error that stopped the command: 2 for bad usage (arguments, config),
-/// else 1.
+/// Exit code of an error that stopped the command, from its type and variant (never its
+/// text): 2 for bad usage (arguments, config), else 1. A refusal (the agent declined: no case
+/// ID, an item not in the store, an unsafe destination) changed nothing and exits 1 like any
+/// other failure; its message is the refusal's own text.
 fn exit_code_of(e: &anyhow::Error) -> u8 {
-    let usage = e.downcast_ref::<Usage>().is_some()
-        || e.downcast_ref::<crate::config::ConfigError>().is_some()
-        || matches!(e.downcast_ref::<crate::agent::Error>(), Some(crate::agent::Error::Config(_)));
-    if usage {
-        exit::USAGE
-    } else {
-        exit::FAILURE
+    use crate::agent::Error;
+    if e.downcast_ref::<Usage>().is_some() || e.downcast_ref::<crate::config::ConfigError>().is_some() {
+        return exit::USAGE;
+    }
+    match e.downcast_ref::<Error>() {
+        Some(Error::Config(_)) => exit::USAGE,
+        Some(
+            Error::Refused(_)
+            | Error::Store(_)
+            | Error::Ledger(_)
+            | Error::Move(_)
+            | Error::Package(_)
+            | Error::Open { .. }
+            | Error::Io { .. }
+            | Error::Keyframe { .. }
+            | Error::TagFailed { .. },
+        )
+        | None => exit::FAILURE,
     }
 }
 

@@ -40,8 +40,6 @@ public class FotovaktException extends RuntimeException {
         KEYFRAME,
         /** A file an officer tagged could not be quarantined; it stays where it is. */
         TAG_FAILED,
-        /** The core declined the request (generic: the core gave no finer reason). */
-        REFUSED,
         /** Tag, session start and export need a case ID. */
         REFUSED_CASE_ID_REQUIRED,
         /** Release needs a reason for the custody log. */
@@ -111,7 +109,7 @@ public class FotovaktException extends RuntimeException {
 
         /** Did the core decline the request, changing nothing? */
         public boolean isRefusal() {
-            return name().startsWith("REFUSED");
+            return name().startsWith("REFUSED_");
         }
     }
 

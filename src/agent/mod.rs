@@ -14,42 +14,17 @@ use tracing::{debug, error, info, warn};
 
 use crate::classify::{self, Assessment, Classifier, ClassifyError};
 use crate::config::Config;
-use crate::ledger::{self, Direction, Item, ItemState, Ledger, LedgerError, MoveIntent, NewItem};
+use crate::ledger::{self, Direction, Item, ItemState, Ledger, MoveIntent, NewItem};
 use crate::media::{self, ExifFacts, MediaKind};
 use crate::policy::{self, Action, Evidence, Score, Verdict};
 use crate::quarantine::fsops::{self, FileId, OpenError};
-use crate::quarantine::{MoveError, MoveProblem, Moved, Recovered, Store, StoreError};
+use crate::quarantine::{MoveProblem, Moved, Recovered, Store};
 use crate::{export, fault, retention, stats};
 
 pub mod browse;
+mod error;
 pub mod scan;
-
-/// Errors of the agent's operations. Each names the file or item and the reason.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    #[error(transparent)]
-    Config(#[from] crate::config::ConfigError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error(transparent)]
-    Ledger(#[from] LedgerError),
-    #[error(transparent)]
-    Move(#[from] MoveError),
-    #[error(transparent)]
-    Package(#[from] crate::export::PackageError),
-    #[error("{path}: {reason}")]
-    File { path: PathBuf, reason: String },
-    #[error("{0}")]
-    Refused(String),
-    #[error("{path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
-}
-
-impl Error {
-    fn file(path: &Path, reason: impl Into<String>) -> Error {
-        Error::File { path: path.to_path_buf(), reason: reason.into() }
-    }
-}
+pub use error::{Error, Output, Refusal};
 
 /// What happened to one file.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -390,7 +365,7 @@ impl Agent {
         }
         report.adopted = self.adopt_orphans(&mut ledger)?;
         report.temp_files_removed =
-            self.store.sweep_tmp().map_err(|source| Error::Io { path: self.store.root().join("tmp"), source })?;
+            self.store.sweep_tmp().map_err(Error::io("sweeping partial copies", self.store.root().join("tmp")))?;
         Ok(report)
     }
 
@@ -405,7 +380,7 @@ impl Agent {
             match fsops::fsync_dir(d) {
                 Ok(()) => {}
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(source) => return Err(Error::Io { path: d.clone(), source }),
+                Err(source) => return Err(Error::Io { about: "syncing a folder", path: d.clone(), source }),
             }
         }
         self.ledger().sync()?;
@@ -420,7 +395,7 @@ impl Agent {
         let known = ledger.known_store_names()?;
         let pending: HashSet<String> = ledger.pending_moves()?.iter().map(|m| self.store_name_of(&m.dst)).collect();
         let on_disk =
-            self.store.objects().map_err(|source| Error::Io { path: self.store.root().join("objects"), source })?;
+            self.store.objects().map_err(Error::io("listing the store", self.store.root().join("objects")))?;
         let mut adopted = 0;
         for (name, size) in on_disk {
             if known.contains(&name) || pending.contains(&name) {
@@ -892,8 +867,7 @@ impl Agent {
                 // Could not even undo cleanly: leave the journal row and let recovery decide now.
                 drop(tx);
                 error!(path = %f.path.display(), item, error = %e, "move failed midway; recovering");
-                let r =
-                    self.store.recover(&intent).map_err(|source| Error::Io { path: f.path.to_path_buf(), source })?;
+                let r = self.store.recover(&intent).map_err(Error::io("recovering a failed move", f.path))?;
                 let mut tx = ledger.write()?;
                 let outcome = match r {
                     Recovered::SourceKept => {
@@ -1052,10 +1026,10 @@ impl Agent {
                 let path = &item.original_path;
                 let how = match fsops::open_regular(path) {
                     Err(OpenError::Vanished) => "deleted by someone else",
-                    Err(e) => return Err(Error::file(path, e.to_string())),
+                    Err(e) => return Err(Error::Open { path: path.clone(), source: e }),
                     Ok((file, id)) => {
                         let (sha, _, _) =
-                            fsops::hash_fd(&file, None).map_err(|source| Error::Io { path: path.clone(), source })?;
+                            fsops::hash_fd(&file, None).map_err(Error::io("hashing a kept original", path))?;
                         let still = fsops::lstat_id(path).is_ok_and(|now| now.same_content_as(&id));
                         if sha != item.sha256 || !still {
                             // Another file has the name now: ours is only in the store; theirs stays.
@@ -1167,7 +1141,7 @@ impl Agent {
         match &self.model {
             Model::Ready(c) => {
                 let mut c = c.lock().unwrap_or_else(|p| p.into_inner());
-                c.assess(jpeg).map(Some).map_err(|e| Error::Refused(format!("keyframe: {e}")))
+                c.assess(jpeg).map(Some).map_err(|source| Error::Keyframe { source })
             }
             Model::Unavailable(_) => Ok(None),
         }
@@ -1178,7 +1152,7 @@ impl Agent {
     pub fn tag(&self, target: &str, case: &str, officer: Option<&str>, note: Option<&str>) -> Result<Outcome, Error> {
         let case = case.trim();
         if case.is_empty() {
-            return Err(Error::Refused("a case ID is required".into()));
+            return Err(Refusal::CaseIdRequired.into());
         }
         let given = Path::new(target);
         if given.exists() || given.symlink_metadata().is_ok() {
@@ -1192,17 +1166,16 @@ impl Agent {
                 return self.tag_item(item, case, officer, note);
             }
             if !self.in_camera_folder(path) {
-                return Err(Error::Refused(format!(
-                    "{}: not in a camera folder or the store; refusing to touch it",
-                    path.display()
-                )));
+                return Err(Refusal::OutsideCameras { path: path.clone() }.into());
             }
             let outcome = self.intake(path, Some(Tag { case, officer, note }), None);
             return match outcome.kind {
                 OutcomeKind::Quarantined => Ok(outcome),
-                _ => {
-                    Err(Error::file(path, outcome.detail.clone().unwrap_or_else(|| "could not be quarantined".into())))
-                }
+                _ => Err(Error::TagFailed {
+                    path: path.clone(),
+                    kind: outcome.kind,
+                    detail: outcome.detail.clone().unwrap_or_else(|| "could not be quarantined".into()),
+                }),
             };
         }
         let item = self.ledger().find_item(target)?;
@@ -1215,17 +1188,13 @@ impl Agent {
             ledger.conn().query_row("SELECT id FROM items WHERE store_name = ?1", [name], |r| r.get(0)).ok();
         match id {
             Some(id) => Ok(ledger.item(id)?),
-            None => Err(Error::Refused(format!("{name}: not an item of this store"))),
+            None => Err(Refusal::UnknownStoreFile { name: name.to_string() }.into()),
         }
     }
 
     fn tag_item(&self, item: Item, case: &str, officer: Option<&str>, note: Option<&str>) -> Result<Outcome, Error> {
         if item.state != ItemState::Quarantined {
-            return Err(Error::Refused(format!(
-                "item {} is {}, not in the store; tag the file by its path instead",
-                item.id,
-                item.state.as_str()
-            )));
+            return Err(Refusal::TagNotInStore { item: item.id, state: item.state }.into());
         }
         let mut tags = item.tags.clone();
         if let Some(n) = note {
@@ -1260,37 +1229,32 @@ impl Agent {
         let started = Instant::now();
         let reason = reason.trim();
         if reason.is_empty() {
-            return Err(Error::Refused("a reason is required to release an item".into()));
+            return Err(Refusal::ReasonRequired.into());
         }
         let path = Path::new(key);
         let item = if path.is_absolute() || key.contains('/') {
             let resolved = crate::quarantine::placement::resolve(path);
             if !resolved.starts_with(self.store.root()) {
-                return Err(Error::Refused(format!("{key}: not a file of the store; give an item number or hash")));
+                return Err(Refusal::NotAStorePath { key: key.to_string() }.into());
             }
             self.find_by_store_name(&self.store_name_of(&resolved))?
         } else {
             self.ledger().find_item(key)?
         };
         if item.state != ItemState::Quarantined {
-            return Err(Error::Refused(format!(
-                "item {} is {}; only quarantined items can be released",
-                item.id,
-                item.state.as_str()
-            )));
+            return Err(Refusal::NotQuarantined { item: item.id, state: item.state }.into());
         }
-        let stored =
-            item.store_name.clone().ok_or_else(|| Error::Refused(format!("item {} has no store file", item.id)))?;
+        let stored = item.store_name.clone().ok_or(Refusal::NoStoreFile { item: item.id })?;
         self.check_release_destination(&item)?;
         let parent = item.original_path.parent().unwrap_or(Path::new("/"));
         if !parent.is_dir() {
-            return Err(Error::file(parent, "original folder no longer exists; cannot release there"));
+            return Err(Refusal::OriginalFolderGone { path: parent.to_path_buf() }.into());
         }
         let dst = free_name(&item.original_path, item.id);
         let src_path = self.store.path_of(&stored);
         let mut ledger = self.ledger();
         let lock = self.store.lock_moves()?;
-        let (file, id) = fsops::open_regular(&src_path).map_err(|e| Error::file(&src_path, e.to_string()))?;
+        let (file, id) = fsops::open_regular(&src_path).map_err(Error::open(&src_path))?;
         let mut intent: MoveIntent = self.store.plan_out(item.id, &stored, &dst, &item.sha256, item.size);
         let embedding = ledger.embedding(item.id)?;
         let mut tx = ledger.write()?;
@@ -1379,21 +1343,14 @@ impl Agent {
         let dst = &item.original_path;
         // Non-UTF-8 names are recorded lossily in the event; compare what can be compared.
         if recorded.as_deref() != Some(Path::new(dst.to_string_lossy().as_ref())) {
-            return Err(Error::Refused(format!(
-                "item {}: its original path does not match its intake event; run `fotovakt verify`",
-                item.id
-            )));
+            return Err(Refusal::OriginalPathMismatch { item: item.id }.into());
         }
         let parent = crate::quarantine::placement::resolve(dst.parent().unwrap_or(Path::new("/")));
         if parent.starts_with(self.store.root()) {
-            return Err(Error::Refused(format!("item {}: original path is inside the store", item.id)));
+            return Err(Refusal::OriginalInStore { item: item.id }.into());
         }
         if !self.cameras.is_empty() && !self.cameras.iter().any(|c| parent.starts_with(c)) {
-            return Err(Error::Refused(format!(
-                "item {}: {} is not in a configured camera folder; refusing to write there",
-                item.id,
-                dst.display()
-            )));
+            return Err(Refusal::OriginalOutsideCameras { item: item.id, path: dst.clone() }.into());
         }
         Ok(())
     }
@@ -1407,7 +1364,7 @@ impl Agent {
     ) -> Result<ledger::Session, Error> {
         let case = case.trim();
         if case.is_empty() {
-            return Err(Error::Refused("a case ID is required".into()));
+            return Err(Refusal::CaseIdRequired.into());
         }
         let mut ledger = self.ledger();
         let mut tx = ledger.write()?;
@@ -1423,7 +1380,7 @@ impl Agent {
         )?;
         tx.commit()?;
         info!(case, session = id, "case session opened");
-        ledger.open_session()?.ok_or_else(|| Error::Refused("session ended at once".into()))
+        Ok(ledger.open_session()?.ok_or(Refusal::SessionEnded)?)
     }
 
     /// Close the open case session; returns the sessions closed.
@@ -1461,7 +1418,7 @@ impl Agent {
             }
         }
         let on_disk =
-            self.store.objects().map_err(|source| Error::Io { path: self.store.root().join("objects"), source })?;
+            self.store.objects().map_err(Error::io("listing the store", self.store.root().join("objects")))?;
         for (name, _) in on_disk {
             if !expected.contains(&name) {
                 problems.push(format!("{name}: file in the store that no quarantined item accounts for"));
@@ -1488,37 +1445,31 @@ impl Agent {
     fn check_export_target(&self, out: &Path) -> Result<(), Error> {
         match std::fs::symlink_metadata(out) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => return Err(Error::Io { path: out.to_path_buf(), source }),
+            Err(source) => {
+                return Err(Error::Io { about: "looking at the destination", path: out.to_path_buf(), source })
+            }
             Ok(m) if m.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false) => {}
             Ok(m) if m.is_file() && m.len() == 0 => {}
-            Ok(_) => {
-                return Err(Error::Refused(format!(
-                    "{}: already exists and is not empty; refusing to write over it",
-                    out.display()
-                )))
-            }
+            Ok(_) => return Err(Refusal::TargetNotEmpty { path: out.to_path_buf() }.into()),
         }
-        self.check_private_place(out, "a case package", "an evidence package")
+        self.check_private_place(out, Output::Package)
     }
 
     /// `out` is neither in a camera folder, a synced or media-indexed place, nor the store:
     /// what the agent writes for people (packages, reports) never lands where a sync client
     /// or a gallery would take it.
-    fn check_private_place(&self, out: &Path, what: &str, why: &str) -> Result<(), Error> {
+    fn check_private_place(&self, out: &Path, output: Output) -> Result<(), Error> {
         if let Err(e) = crate::quarantine::placement::check(out, &self.cameras, &self.config.sync_roots) {
-            return Err(Error::Refused(format!(
-                "refusing to write {what} to {}: {} ({}); {why} there could be synced or indexed: choose a private \
-                 folder",
-                out.display(),
-                e.reason,
-                e.marker.display()
-            )));
+            return Err(Refusal::OutputInSyncedPlace {
+                output,
+                path: out.to_path_buf(),
+                reason: e.reason,
+                marker: e.marker,
+            }
+            .into());
         }
         if crate::quarantine::placement::resolve(out).starts_with(self.store.root()) {
-            return Err(Error::Refused(format!(
-                "{}: inside the quarantine store; choose another folder",
-                out.display()
-            )));
+            return Err(Refusal::OutputInStore { path: out.to_path_buf() }.into());
         }
         Ok(())
     }
@@ -1527,9 +1478,9 @@ impl Agent {
     /// camera folder, a synced or media-indexed place, or the store. Replaces an earlier
     /// report there in one step (written beside it, then renamed).
     pub fn write_report(&self, out: &Path) -> Result<(), Error> {
-        self.check_private_place(out, "the report", "the quarantine statistics")?;
+        self.check_private_place(out, Output::Report)?;
         let html = crate::report::html(&self.stats(false)?);
-        let name = out.file_name().ok_or_else(|| Error::Refused(format!("{}: not a file name", out.display())))?;
+        let name = out.file_name().ok_or_else(|| Refusal::NotAFileName { path: out.to_path_buf() })?;
         let tmp = out.with_file_name(format!(".{}.fotovakt-partial-{}", name.to_string_lossy(), std::process::id()));
         let written = (|| {
             let mut f = std::fs::File::create(&tmp)?;
@@ -1539,7 +1490,7 @@ impl Agent {
         })();
         written.map_err(|source| {
             let _ = std::fs::remove_file(&tmp);
-            Error::Io { path: out.to_path_buf(), source }
+            Error::Io { about: "writing the report", path: out.to_path_buf(), source }
         })
     }
 
@@ -1549,7 +1500,7 @@ impl Agent {
     pub fn export(&self, case: &str, out: &Path, officer: Option<&str>) -> Result<ExportReport, Error> {
         let case = case.trim();
         if case.is_empty() {
-            return Err(Error::Refused("a case ID is required".into()));
+            return Err(Refusal::CaseIdRequired.into());
         }
         self.check_export_target(out)?;
         // Lock order: the ledger mutex, then the move lock (nothing is released or moved meanwhile).
@@ -1557,21 +1508,16 @@ impl Agent {
         let _lock = self.store.lock_moves()?;
         let all = ledger.items(Some(case))?;
         if all.is_empty() {
-            return Err(Error::Refused(format!("case {case}: no item has this case ID")));
+            return Err(Refusal::UnknownCase { case: case.to_string() }.into());
         }
         let mut items: Vec<Item> = all.iter().filter(|i| i.state == ItemState::Quarantined).cloned().collect();
         if items.is_empty() {
-            return Err(Error::Refused(format!(
-                "case {case}: nothing to export: none of its {} item(s) is in the store (released or purged)",
-                all.len()
-            )));
+            return Err(Refusal::NothingInStore { case: case.to_string(), items: all.len() }.into());
         }
         items.sort_by_key(|i| i.id);
         let mut with_paths = Vec::new();
         for i in &items {
-            let name = i.store_name.as_deref().ok_or_else(|| {
-                Error::Refused(format!("item {}: quarantined but has no store file; run `fotovakt verify`", i.id))
-            })?;
+            let name = i.store_name.as_deref().ok_or(Refusal::NoStoreFile { item: i.id })?;
             with_paths.push((i, self.store.path_of(name)));
         }
         let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
@@ -1636,7 +1582,7 @@ impl Agent {
         let mut ledger = self.ledger();
         let all = ledger.items(Some(case))?;
         if case.is_empty() || all.is_empty() {
-            return Err(Error::Refused(format!("case {case}: no item has this case ID")));
+            return Err(Refusal::UnknownCase { case: case.to_string() }.into());
         }
         let exported = ledger.last_event_times("export")?;
         let acked = ledger.last_event_times("ack")?;
@@ -1649,11 +1595,13 @@ impl Agent {
         targets.sort_unstable();
         if targets.is_empty() {
             let any_exported = all.iter().any(|i| exported.contains_key(&i.id));
-            return Err(Error::Refused(if any_exported {
-                format!("case {case}: every exported item in the store is already acknowledged")
+            let case = case.to_string();
+            return Err(if any_exported {
+                Refusal::AlreadyAcknowledged { case }
             } else {
-                format!("case {case}: nothing was exported yet; run `fotovakt export --case {case}` first")
-            }));
+                Refusal::NotExported { case }
+            }
+            .into());
         }
         let mut tx = ledger.write()?;
         for id in &targets {

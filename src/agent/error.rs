@@ -1,0 +1,188 @@
+//! The agent's errors, typed so that callers branch on the variant, never on the text.
+//!
+//! Two tiers, as in watchexec: an [`Error`] stops the one operation it came from (one photo's
+//! intake goes on to the next photo; an officer command exits non-zero), and a [`Refusal`] is
+//! the agent declining a request that would break a custody rule or has nothing to act on, with
+//! nothing changed. Every variant carries what it is about (path, item, case); I/O and open
+//! failures keep their cause as `#[source]`. The Display texts are what the CLI prints and what
+//! its tests read, so they stay stable.
+
+use std::io;
+use std::path::PathBuf;
+
+use crate::classify::ClassifyError;
+use crate::export::PackageError;
+use crate::ledger::{ItemState, LedgerError};
+use crate::quarantine::fsops::OpenError;
+use crate::quarantine::{MoveError, StoreError};
+
+use super::OutcomeKind;
+
+/// Errors of the agent's operations. Each names the file or item and the reason.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The configuration is invalid (a usage error: the CLI exits with 2).
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    /// The store cannot be opened or used (placement, permissions, locking).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The ledger failed (SQLite, the head file, an unknown item key).
+    #[error(transparent)]
+    Ledger(#[from] LedgerError),
+    /// A move into or out of the store failed; the file is where the error says.
+    #[error(transparent)]
+    Move(#[from] MoveError),
+    /// A case package could not be written or put in place.
+    #[error(transparent)]
+    Package(#[from] PackageError),
+    /// The agent declined the request; nothing was changed.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+    /// `path` could not be opened safely (a symlink, not a regular file, gone, unreadable).
+    #[error("{path}: {source}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: OpenError,
+    },
+    /// An I/O operation on `path` failed; `about` says what the agent was doing.
+    #[error("{path}: {source}")]
+    Io {
+        about: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The classifier could not judge a video keyframe handed in by the Android shell.
+    #[error("keyframe: {source}")]
+    Keyframe {
+        #[source]
+        source: ClassifyError,
+    },
+    /// A file an officer tagged was not quarantined: intake ended with `kind` (rejected, to be
+    /// retried, skipped) for the reason in `detail`; the file stays where it is.
+    #[error("{path}: {detail}")]
+    TagFailed { path: PathBuf, kind: OutcomeKind, detail: String },
+}
+
+impl Error {
+    pub(crate) fn io(about: &'static str, path: impl Into<PathBuf>) -> impl FnOnce(io::Error) -> Error {
+        let path = path.into();
+        move |source| Error::Io { about, path, source }
+    }
+
+    pub(crate) fn open(path: impl Into<PathBuf>) -> impl FnOnce(OpenError) -> Error {
+        let path = path.into();
+        move |source| Error::Open { path, source }
+    }
+
+    /// The refusal, when the agent declined the request.
+    pub fn refusal(&self) -> Option<&Refusal> {
+        match self {
+            Error::Refused(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// What a package or report is, in a refusal to write it somewhere unsafe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// A case package (`export`).
+    Package,
+    /// The admin report (`report`).
+    Report,
+}
+
+impl Output {
+    fn what(self) -> &'static str {
+        match self {
+            Output::Package => "a case package",
+            Output::Report => "the report",
+        }
+    }
+
+    fn why(self) -> &'static str {
+        match self {
+            Output::Package => "an evidence package",
+            Output::Report => "the quarantine statistics",
+        }
+    }
+}
+
+/// A request the agent declines, with nothing changed. Officer commands (tag, release,
+/// sessions, export, ack) and the admin report are the callers; the variant says which rule
+/// or missing thing stopped it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// `tag`, `session start` and `export` need a non-empty case ID.
+    #[error("a case ID is required")]
+    CaseIdRequired,
+    /// `release` needs a non-empty reason for the custody log.
+    #[error("a reason is required to release an item")]
+    ReasonRequired,
+    /// `tag` was given a path outside every camera folder and the store.
+    #[error("{path}: not in a camera folder or the store; refusing to touch it")]
+    OutsideCameras { path: PathBuf },
+    /// `release` was given a path (not an item number or hash) outside the store.
+    #[error("{key}: not a file of the store; give an item number or hash")]
+    NotAStorePath { key: String },
+    /// A file of the store that no item row names.
+    #[error("{name}: not an item of this store")]
+    UnknownStoreFile { name: String },
+    /// `release` of an item that is not in the store now.
+    #[error("item {item} is {}; only quarantined items can be released", state.as_str())]
+    NotQuarantined { item: i64, state: ItemState },
+    /// `tag` of an item that is not in the store now (a kept photo is tagged by its path).
+    #[error("item {item} is {}, not in the store; tag the file by its path instead", state.as_str())]
+    TagNotInStore { item: i64, state: ItemState },
+    /// A quarantined item without a store file name (a damaged ledger).
+    #[error("item {item}: quarantined but has no store file; run `fotovakt verify`")]
+    NoStoreFile { item: i64 },
+    /// A release destination that differs from the path the item's hash-chained `intake`
+    /// event recorded (an edited `items` row cannot redirect a release).
+    #[error("item {item}: its original path does not match its intake event; run `fotovakt verify`")]
+    OriginalPathMismatch { item: i64 },
+    /// A release destination inside the store.
+    #[error("item {item}: original path is inside the store")]
+    OriginalInStore { item: i64 },
+    /// A release destination outside the configured camera folders.
+    #[error("item {item}: {path} is not in a configured camera folder; refusing to write there")]
+    OriginalOutsideCameras { item: i64, path: PathBuf },
+    /// The folder a release would write to no longer exists.
+    #[error("{path}: original folder no longer exists; cannot release there")]
+    OriginalFolderGone { path: PathBuf },
+    /// A session whose duration ended before it could be read back.
+    #[error("session ended at once")]
+    SessionEnded,
+    /// An export destination that already holds something.
+    #[error("{path}: already exists and is not empty; refusing to write over it")]
+    TargetNotEmpty { path: PathBuf },
+    /// A package or report destination in a camera folder or a synced or media-indexed place.
+    #[error(
+        "refusing to write {} to {path}: {reason} ({marker}); {} there could be synced or indexed: choose a \
+         private folder",
+        output.what(),
+        output.why()
+    )]
+    OutputInSyncedPlace { output: Output, path: PathBuf, reason: String, marker: PathBuf },
+    /// A package or report destination inside the store.
+    #[error("{path}: inside the quarantine store; choose another folder")]
+    OutputInStore { path: PathBuf },
+    /// A report destination without a file name.
+    #[error("{path}: not a file name")]
+    NotAFileName { path: PathBuf },
+    /// No item carries this case ID.
+    #[error("case {case}: no item has this case ID")]
+    UnknownCase { case: String },
+    /// The case has items, but none is in the store (released or purged).
+    #[error("case {case}: nothing to export: none of its {items} item(s) is in the store (released or purged)")]
+    NothingInStore { case: String, items: usize },
+    /// `ack` with every exported item already acknowledged.
+    #[error("case {case}: every exported item in the store is already acknowledged")]
+    AlreadyAcknowledged { case: String },
+    /// `ack` of a case that was never exported.
+    #[error("case {case}: nothing was exported yet; run `fotovakt export --case {case}` first")]
+    NotExported { case: String },
+}
