@@ -149,3 +149,29 @@ fn one_line(e: &anyhow::Error) -> String {
     }
     parts.join(": ").replace('\n', " ")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::agent::{Error, Refusal};
+
+    #[test]
+    fn the_exit_code_follows_the_error_type_not_its_text() {
+        assert_eq!(exit_code_of(&Usage("no camera folder".into()).into()), exit::USAGE);
+        let config = crate::config::Config::from_toml_str("surprise = 1\n", std::path::Path::new("/x.toml"))
+            .expect_err("an unknown key is refused");
+        assert_eq!(exit_code_of(&anyhow::Error::from(Error::Config(config))), exit::USAGE);
+        // A refusal whose text mentions "config" is still a refusal: exit 1.
+        let refused = Error::from(Refusal::NotExported { case: "config".into() });
+        assert_eq!(exit_code_of(&refused.into()), exit::FAILURE);
+        assert_eq!(exit_code_of(&anyhow!("anything else")), exit::FAILURE);
+    }
+
+    #[test]
+    fn one_line_names_each_cause_once() {
+        let e = anyhow::Error::from(std::io::Error::other("disk full")).context("writing x.zip");
+        assert_eq!(one_line(&e), "writing x.zip: disk full");
+        let e = anyhow!("a\nb");
+        assert_eq!(one_line(&e), "a b");
+    }
+}
