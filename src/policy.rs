@@ -86,8 +86,9 @@ impl Source {
         matches!(self, Source::Manual | Source::Released | Source::Session | Source::WorkSite)
     }
 
-    /// The source named by [`Source::as_str`], if it is one.
-    pub fn parse(s: &str) -> Option<Source> {
+    /// The source named by [`Source::as_str`], if it is one (a stored `ledger::ItemSource` too).
+    pub fn parse(s: impl AsRef<str>) -> Option<Source> {
+        let s = s.as_ref();
         [
             Source::Manual,
             Source::Released,

@@ -10,6 +10,8 @@
 //!
 //! Due-ness is a pure function of the ledger, the settings and `now_ms`, so tests ask about
 //! a future instant instead of waiting for days; the CLI passes the real clock.
+//!
+//! Depends on the ledger only; [`crate::stats`] takes its retention block from here.
 
 use std::io;
 use std::os::unix::fs::{FileExt, OpenOptionsExt};
@@ -20,28 +22,26 @@ use serde::Serialize;
 use crate::config::RetentionConfig;
 use crate::ledger::{ItemState, Ledger, LedgerError};
 use crate::quarantine::fsops;
-use crate::stats::RetentionStats;
+
+/// Why an item's time is (or will be) up: the reason its `purge` event records.
+pub use crate::ledger::PurgeReason as Reason;
 
 /// One day in milliseconds.
 pub const DAY_MS: i64 = 86_400_000;
 
-/// Why an item's time is (or will be) up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Reason {
-    /// Exported, acknowledged by the receiver, and `exported_days` have passed.
-    Acknowledged,
-    /// Never exported and `quarantined_days` have passed.
-    Unexported,
-}
-
-impl Reason {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Reason::Acknowledged => "acknowledged",
-            Reason::Unexported => "unexported",
-        }
-    }
+/// Retention counts for the statistics. Items in the store except `purged` (all time).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct RetentionStats {
+    /// Never exported and past `retention.quarantined_days`.
+    pub overdue: u64,
+    /// Exported at least once (acknowledged or not).
+    pub exported: u64,
+    /// Exported and acknowledged by the receiver (`fotovakt ack`): purged `exported_days` later.
+    pub acknowledged: u64,
+    /// Purged since the store was created (rows and custody log kept, file removed).
+    pub purged: u64,
+    /// How many days the most overdue item is past its `quarantined_days`.
+    pub oldest_overdue_days: Option<f64>,
 }
 
 /// One quarantined item whose time is up.
@@ -75,8 +75,7 @@ pub struct Due {
 
 /// Which quarantined items are due at `now_ms` under `cfg`.
 pub fn due(ledger: &Ledger, cfg: &RetentionConfig, now_ms: i64) -> Result<Due, LedgerError> {
-    let exported = ledger.last_event_times("export")?;
-    let acked = ledger.last_event_times("ack")?;
+    let (exported, acked) = ledger.handoff_times()?;
     let mut out = Due::default();
     for item in ledger.items(None)?.into_iter().rev() {
         if item.state != ItemState::Quarantined {

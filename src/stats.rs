@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::ledger::{Ledger, LedgerError};
+use crate::ledger::events::kinds;
+use crate::ledger::{Action, ItemSource, ItemState, Ledger, LedgerError};
 use crate::quarantine::Store;
 
 /// Everything `stats` reports. The JSON keys are documented in the README.
@@ -58,20 +59,8 @@ pub struct StorageHealth {
     pub releases_failed: u64,
 }
 
-/// Retention counts (see `src/retention.rs`). Items in the store except `purged` (all time).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct RetentionStats {
-    /// Never exported and past `retention.quarantined_days`.
-    pub overdue: u64,
-    /// Exported at least once (acknowledged or not).
-    pub exported: u64,
-    /// Exported and acknowledged by the receiver (`fotovakt ack`): purged `exported_days` later.
-    pub acknowledged: u64,
-    /// Purged since the store was created (rows and custody log kept, file removed).
-    pub purged: u64,
-    /// How many days the most overdue item is past its `quarantined_days`.
-    pub oldest_overdue_days: Option<f64>,
-}
+/// Retention counts: defined with the rules that produce them.
+pub use crate::retention::RetentionStats;
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Counts {
@@ -170,19 +159,8 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     Some(sorted[rank.min(sorted.len()) - 1])
 }
 
-/// Take the numbers.
-pub fn collect(l: &Ledger, store: &Store) -> Result<Stats, LedgerError> {
-    collect_with(l, store, false)
-}
-
-/// Take the numbers; `by_case` adds per-case counts keyed by case ID. Retention is counted
-/// against the default `[retention]` settings: use [`collect_configured`] (or
-/// `Agent::stats`) for the configured ones.
-pub fn collect_with(l: &Ledger, store: &Store, by_case: bool) -> Result<Stats, LedgerError> {
-    collect_configured(l, store, by_case, &crate::config::RetentionConfig::default())
-}
-
-/// Take the numbers, with retention counted against `retention`.
+/// Take the numbers, with retention counted against `retention` (the configured `[retention]`
+/// settings: `Agent::stats` passes them).
 pub fn collect_configured(
     l: &Ledger,
     store: &Store,
@@ -190,22 +168,64 @@ pub fn collect_configured(
     retention: &crate::config::RetentionConfig,
 ) -> Result<Stats, LedgerError> {
     let now = crate::ledger::now_ms();
+    let (files, bytes) = store.objects().map(|o| (o.len() as u64, o.iter().map(|(_, s)| s).sum())).unwrap_or((0, 0));
+    let by_state = items_by_state(l)?;
+    Ok(Stats {
+        generated_at_ms: now,
+        items: item_counts(&by_state),
+        per_day: per_day(l)?,
+        decisions: decisions(l)?,
+        rejected: l.count_events(kinds::REJECTED)?,
+        exposure_ms: exposure(l)?,
+        releases_per_day: q(
+            l,
+            "SELECT date(released_at_ms / 1000, 'unixepoch', 'localtime') AS d, count(*) FROM items \
+             WHERE released_at_ms IS NOT NULL GROUP BY d ORDER BY d",
+            |r| Ok(DayCount { date: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }),
+        )?,
+        store: StoreSize { files, bytes },
+        store_per_day: store_per_day(l)?,
+        cases: cases(l, by_case)?,
+        session_open: l.open_session()?.is_some(),
+        retention: crate::retention::stats(l, retention, now)?,
+        storage: StorageHealth {
+            // The agent sets it from its config (`Agent::stats`); the ledger cannot know.
+            media_location_access: true,
+            originals_kept: by_state.get(&ItemState::OriginalKept).copied().unwrap_or(0),
+            held: by_state.get(&ItemState::Held).copied().unwrap_or(0),
+            releases_failed: l.count_events(kinds::RELEASE_FAILED)?,
+        },
+    })
+}
+
+/// Items per stored state (an unknown state is an error, not a guess).
+fn items_by_state(l: &Ledger) -> Result<BTreeMap<ItemState, u64>, LedgerError> {
+    Ok(q(l, "SELECT state, count(*) FROM items GROUP BY state", |r| {
+        Ok((r.get::<_, ItemState>(0)?, r.get::<_, i64>(1)? as u64))
+    })?
+    .into_iter()
+    .collect())
+}
+
+fn item_counts(by_state: &BTreeMap<ItemState, u64>) -> Counts {
     let mut items = Counts::default();
-    for (state, n) in q(l, "SELECT state, count(*) FROM items GROUP BY state", |r| {
-        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64))
-    })? {
+    for (state, &n) in by_state {
         items.seen += n;
-        match state.as_str() {
-            "quarantined" => items.quarantined += n,
-            "released" => items.released += n,
-            "kept" => items.kept += n,
-            "moving" | "releasing" => items.pending += n,
-            // Counted in `storage`.
-            "purged" | "copied_original_kept" | "held" => {}
-            _ => items.aborted += n,
+        match state {
+            ItemState::Quarantined => items.quarantined += n,
+            ItemState::Released => items.released += n,
+            ItemState::Kept => items.kept += n,
+            ItemState::Moving | ItemState::Releasing => items.pending += n,
+            // Counted in `storage` and `retention`.
+            ItemState::Purged | ItemState::OriginalKept | ItemState::Held => {}
+            ItemState::Aborted => items.aborted += n,
         }
     }
-    let per_day = q(
+    items
+}
+
+fn per_day(l: &Ledger) -> Result<Vec<Day>, LedgerError> {
+    q(
         l,
         "SELECT date(first_seen_ms / 1000, 'unixepoch', 'localtime') AS d, count(*), \
          sum(state = 'quarantined'), sum(state = 'released') FROM items GROUP BY d ORDER BY d",
@@ -217,24 +237,27 @@ pub fn collect_configured(
                 released: r.get::<_, i64>(3)? as u64,
             })
         },
-    )?;
+    )
+}
+
+fn decisions(l: &Ledger) -> Result<BTreeMap<String, ByAction>, LedgerError> {
     let mut decisions = BTreeMap::new();
     for (source, action, n) in
         q(l, "SELECT source, action, count(*) FROM items WHERE state != 'aborted' GROUP BY source, action", |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))
+            Ok((r.get::<_, ItemSource>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))
         })?
     {
-        let e: &mut ByAction = decisions.entry(source).or_default();
-        if action == "quarantine" {
+        let e: &mut ByAction = decisions.entry(source.as_str().to_string()).or_default();
+        if action == Action::Quarantine.as_str() {
             e.quarantine += n;
         } else {
             e.keep += n;
         }
     }
-    let rejected = q(l, "SELECT count(*) FROM events WHERE kind = 'rejected'", |r| r.get::<_, i64>(0))?
-        .first()
-        .copied()
-        .unwrap_or(0) as u64;
+    Ok(decisions)
+}
+
+fn exposure(l: &Ledger) -> Result<Exposure, LedgerError> {
     // A file stamped in the future (clock skew) counts as exposed for 0 ms, not a negative time.
     let mut exposure = q(
         l,
@@ -249,22 +272,19 @@ pub fn collect_configured(
         let i = EXPOSURE_BUCKETS_MS.iter().position(|&le| v <= le).unwrap_or(EXPOSURE_BUCKETS_MS.len());
         buckets[i].count += 1;
     }
-    let exposure_ms = Exposure {
+    Ok(Exposure {
         count: exposure.len() as u64,
         p50: percentile(&exposure, 50.0),
         p95: percentile(&exposure, 95.0),
         max: exposure.last().copied(),
         sum: exposure.iter().sum(),
         buckets,
-    };
-    let releases_per_day = q(
-        l,
-        "SELECT date(released_at_ms / 1000, 'unixepoch', 'localtime') AS d, count(*) FROM items \
-         WHERE released_at_ms IS NOT NULL GROUP BY d ORDER BY d",
-        |r| Ok(DayCount { date: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }),
-    )?;
+    })
+}
+
+fn store_per_day(l: &Ledger) -> Result<Vec<StoreDay>, LedgerError> {
     let mut held = (0i64, 0i64);
-    let store_per_day = q(
+    Ok(q(
         l,
         "SELECT d, sum(n), sum(b) FROM ( \
            SELECT date(quarantined_at_ms / 1000, 'unixepoch', 'localtime') AS d, 1 AS n, size AS b \
@@ -280,8 +300,10 @@ pub fn collect_configured(
         held = (held.0 + n, held.1 + b);
         StoreDay { date, files: held.0.max(0) as u64, bytes: held.1.max(0) as u64 }
     })
-    .collect();
-    let (files, bytes) = store.objects().map(|o| (o.len() as u64, o.iter().map(|(_, s)| s).sum())).unwrap_or((0, 0));
+    .collect())
+}
+
+fn cases(l: &Ledger, by_case: bool) -> Result<Cases, LedgerError> {
     let per_case = q(
         l,
         "SELECT case_id, count(*) FROM items WHERE case_id IS NOT NULL AND state = 'quarantined' GROUP BY case_id",
@@ -289,43 +311,11 @@ pub fn collect_configured(
     )?;
     let mut counts: Vec<i64> = per_case.iter().map(|(_, n)| *n).collect();
     counts.sort_unstable();
-    let cases = Cases {
+    Ok(Cases {
         count: counts.len() as u64,
         items_per_case_p50: percentile(&counts, 50.0).map(|v| v as u64),
         items_per_case_max: counts.last().map(|v| *v as u64),
         by_case: by_case.then(|| per_case.into_iter().map(|(c, n)| (c, n as u64)).collect()),
-    };
-    Ok(Stats {
-        generated_at_ms: now,
-        items,
-        per_day,
-        decisions,
-        rejected,
-        exposure_ms,
-        releases_per_day,
-        store: StoreSize { files, bytes },
-        store_per_day,
-        cases,
-        session_open: l.open_session()?.is_some(),
-        retention: crate::retention::stats(l, retention, now)?,
-        storage: StorageHealth {
-            // The agent sets it from its config (`Agent::stats`); the ledger cannot know.
-            media_location_access: true,
-            originals_kept: q(l, "SELECT count(*) FROM items WHERE state = 'copied_original_kept'", |r| {
-                r.get::<_, i64>(0)
-            })?
-            .first()
-            .copied()
-            .unwrap_or(0) as u64,
-            held: q(l, "SELECT count(*) FROM items WHERE state = 'held'", |r| r.get::<_, i64>(0))?
-                .first()
-                .copied()
-                .unwrap_or(0) as u64,
-            releases_failed: q(l, "SELECT count(*) FROM events WHERE kind = 'release_failed'", |r| r.get::<_, i64>(0))?
-                .first()
-                .copied()
-                .unwrap_or(0) as u64,
-        },
     })
 }
 

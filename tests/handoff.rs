@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use common::{sha256, stderr, stdout, wait_until, Phone};
 use fotovakt::config::RetentionConfig;
+use fotovakt::ledger::Problem;
 use fotovakt::retention::{self, Reason, DAY_MS};
 use fotovakt::sample::SamplePhoto;
 
@@ -399,10 +400,15 @@ fn purge_removes_only_what_is_due() {
         assert_eq!(item.state, ItemState::Purged);
         assert_eq!(item.sha256.len(), 64, "hash kept");
         let events = a.ledger().events_of(*id).expect("events");
-        let kinds: Vec<&str> = events.iter().map(|e| e.kind.as_str()).collect();
+        let kinds: Vec<&str> = events.iter().map(|e| e.kind).collect();
         assert_eq!(kinds.last(), Some(&"purge"), "{kinds:?}");
         assert!(kinds.contains(&"intake") && kinds.contains(&"export") && kinds.contains(&"ack"), "{kinds:?}");
-        assert_eq!(events.last().expect("purge").data["officer"], "admin");
+        match &events.last().expect("purge").event {
+            fotovakt::ledger::Event::Purged { officer, reason, .. } => {
+                assert_eq!((officer.as_deref(), *reason), (Some("admin"), Reason::Acknowledged));
+            }
+            other => panic!("last event is not a purge: {other:?}"),
+        }
     }
     let v = a.verify().expect("verify");
     assert!(v.problems.is_empty(), "purged items need no store file: {:?}", v.problems);
@@ -450,7 +456,10 @@ fn verify_still_catches_a_missing_file_of_a_quarantined_item() {
     let victim = a.ledger().item(ids[0]).expect("item").store_name.expect("name");
     std::fs::remove_file(phone.store.join(&victim)).expect("rm");
     let problems = a.verify().expect("verify").problems;
-    assert!(problems.iter().any(|p| p.contains(&format!("item {}", ids[0]))), "{problems:?}");
+    assert!(
+        problems.iter().any(|p| matches!(p, Problem::StoreFileUnreadable { item, .. } if *item == ids[0])),
+        "{problems:?}"
+    );
     let r = a.purge(false, None).expect("purge");
     assert_eq!(r.items.len(), 2, "{r:?}");
     assert!(a.verify().expect("verify").problems.is_empty());
@@ -463,7 +472,7 @@ fn verify_still_catches_a_missing_file_of_a_quarantined_item() {
     a.purge(false, None).expect("purge");
     std::fs::write(phone.store.join(&name), &keep).expect("put back as an interrupted purge would leave it");
     let problems = a.verify().expect("verify").problems;
-    assert!(problems.iter().any(|p| p.contains("no quarantined item accounts for")), "{problems:?}");
+    assert!(problems.iter().any(|p| matches!(p, Problem::UnaccountedStoreFile { .. })), "{problems:?}");
     let r = a.purge(false, None).expect("purge");
     assert_eq!(r.finished_earlier, 1, "{r:?}");
     assert!(a.verify().expect("verify").problems.is_empty());

@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::{Agent, Error};
-use crate::ledger::{Event, Item, ItemState, Session};
+use crate::ledger::{Item, ItemState, Logged, Session};
 
 /// Which items [`Agent::list`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -23,7 +23,7 @@ pub enum Listing {
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemRecord {
     pub item: Item,
-    pub events: Vec<Event>,
+    pub events: Vec<Logged>,
 }
 
 impl Agent {

@@ -93,7 +93,6 @@ pub(crate) fn verify_package(path: &Path, json: bool, out: &mut dyn Write) -> Re
 pub(crate) fn ack(cli: &Cli, case: &str, by: &Option<String>, out: &mut dyn Write) -> Result<()> {
     let agent = open(cli, Model::Skip, StoreUse::Existing)?;
     let r = agent.ack(case, officer(by).as_deref())?;
-    agent.flush()?;
     writeln!(out, "case {}: receipt recorded for {} item(s)", r.case_id, r.items.len())?;
     Ok(())
 }
@@ -102,7 +101,6 @@ pub(crate) fn ack(cli: &Cli, case: &str, by: &Option<String>, out: &mut dyn Writ
 pub(crate) fn purge(cli: &Cli, dry_run: bool, json: bool, by: &Option<String>, out: &mut dyn Write) -> Result<()> {
     let agent = open(cli, Model::Skip, StoreUse::Existing)?;
     let r = agent.purge(dry_run, officer(by).as_deref())?;
-    agent.flush()?;
     if !r.failures.is_empty() {
         set_errored();
     }

@@ -7,6 +7,9 @@
 //! does not stop it (one file of many that could not be scored, a camera folder that cannot
 //! be read, a chain mismatch) is printed where it is found and raises [`set_errored`], which
 //! makes a command that ran to its end exit 1.
+//!
+//! Durability is the library's: every officer operation and [`crate::agent::Agent::scan`]
+//! end with the agent's durability barrier before they return, so no command here flushes.
 
 use std::io::Write;
 use std::path::PathBuf;

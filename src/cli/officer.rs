@@ -24,7 +24,6 @@ pub(crate) fn tag(
 ) -> Result<()> {
     let agent = open(cli, Model::Load, StoreUse::Create)?;
     let tagged = agent.tag(path, case, officer(by).as_deref(), note)?;
-    agent.flush()?;
     writeln!(out, "item {} tagged as case {case} (in the store)", tagged.item.unwrap_or_default())?;
     Ok(())
 }
@@ -33,7 +32,6 @@ pub(crate) fn tag(
 pub(crate) fn release(cli: &Cli, item: &str, reason: &str, by: &Option<String>, out: &mut dyn Write) -> Result<()> {
     let agent = open(cli, Model::Skip, StoreUse::Existing)?;
     let released = agent.release(item, reason, officer(by).as_deref())?;
-    agent.flush()?;
     writeln!(out, "item {} released to {}", released.item.unwrap_or_default(), released.path)?;
     Ok(())
 }
@@ -148,7 +146,6 @@ pub(crate) fn export(
 ) -> Result<()> {
     let agent = open(cli, Model::Skip, StoreUse::Existing)?;
     let r = agent.export(case, path, officer(by).as_deref())?;
-    agent.flush()?;
     if json {
         return json_with_store(out, &agent, &r);
     }

@@ -1,0 +1,368 @@
+//! Commit: the last stage for one file. Under the move lock ([`Custody`]) the agent checks
+//! that the path still names the bytes it hashed and that nobody settled the file meanwhile,
+//! records the item and its custody events, and for case material journals the move, runs it
+//! and records how it ended. [`Agent::apply_outcome`] is the one place that turns a move's
+//! ending (seen by the move itself, by the recovery right after a move failed midway, or by
+//! the recovery at start) into the item's state and its custody event.
+
+use tracing::{error, info, warn};
+
+use crate::classify::Assessment;
+use crate::fault;
+use crate::ledger::{self, Direction, Event, Item, ItemSource, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::policy::{self, Action, Verdict};
+use crate::quarantine::fsops;
+use crate::quarantine::{MoveError, Moved, Recovered};
+
+use super::intake::{Facts, Known};
+use super::{Agent, Custody, Error, OutcomeKind};
+
+/// An officer's manual tag carried into the pipeline.
+#[derive(Debug, Clone)]
+pub(super) struct Tag<'a> {
+    pub case: &'a str,
+    pub officer: Option<&'a str>,
+    pub note: Option<&'a str>,
+}
+
+/// What the commit stage did with one file.
+#[derive(Debug)]
+pub(super) enum Committed {
+    /// Someone else decided it meanwhile (or the path no longer names the bytes hashed): the
+    /// newest item for this file version, if any, is the decision to report.
+    Earlier(Option<Box<Item>>),
+    /// Decided and recorded now.
+    Decided(Decided),
+}
+
+/// A decision recorded now: the item, what happened to the file, and why if it is not plain.
+#[derive(Debug)]
+pub(super) struct Decided {
+    pub item: i64,
+    pub kind: OutcomeKind,
+    pub detail: Option<String>,
+}
+
+/// Who saw a journaled move end; it decides how the custody event of the ending reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Seen {
+    /// `Store::execute` returned: the move finished, or was undone cleanly.
+    Executed,
+    /// The recovery right after `Store::execute` failed midway, lock still held.
+    Midway,
+    /// The recovery at start of a move a process that died left journaled.
+    AtStart,
+}
+
+/// What the custody event of a move's ending says besides the ending itself.
+#[derive(Debug, Default)]
+pub(super) struct Note<'a> {
+    /// Why it ended so: a rollback's problem, why an original was kept, an officer's reason
+    /// for a release.
+    pub reason: Option<&'a str>,
+    /// Milliseconds the photo was where a sync client could see it.
+    pub exposure_ms: Option<i64>,
+    /// The officer of a release.
+    pub officer: Option<&'a str>,
+}
+
+impl Agent {
+    /// Record how the journaled move `m` ended, in the caller's transaction: the item's state,
+    /// one custody event, and the journal row closed. Every path that sees a move end (the
+    /// move itself, in both directions, the recovery right after a move failed midway, and the
+    /// recovery at start) calls this, so each ending is written one way.
+    pub(super) fn apply_outcome(
+        &self,
+        tx: &mut Tx<'_>,
+        m: &MoveIntent,
+        end: Recovered,
+        seen: Seen,
+        note: &Note<'_>,
+    ) -> Result<(), LedgerError> {
+        use Recovered::{Completed, RolledBack, SourceKept, Vanished};
+        let name = self.store_name_of(&m.dst);
+        let sha256 = m.sha256.clone();
+        let reason = note.reason.map(str::to_string);
+        let finished = matches!(end, Completed | SourceKept);
+        // A recovered ending says so; a midway rollback has always said why instead.
+        let recovered = seen == Seen::AtStart || (seen == Seen::Midway && finished);
+        let path = m.dst.to_string_lossy().into_owned();
+        let (store_name, event) = match (m.direction, end) {
+            (Direction::In, Completed) => (
+                Some(name.as_str()),
+                Event::Quarantined { sha256, store_name: name.clone(), exposure_ms: note.exposure_ms, recovered },
+            ),
+            (Direction::In, SourceKept) => (
+                Some(name.as_str()),
+                Event::OriginalKept {
+                    sha256,
+                    store_name: name.clone(),
+                    reason: reason.unwrap_or_default(),
+                    exposure_ms: note.exposure_ms,
+                    recovered,
+                },
+            ),
+            // Right after a failed move, a file gone from both places is a rollback too.
+            (Direction::In, RolledBack | Vanished) if seen == Seen::Midway => {
+                (None, Event::MoveRolledBack { reason, recovered })
+            }
+            (Direction::In, RolledBack) if seen == Seen::Executed => {
+                (None, Event::MoveAborted { reason: reason.unwrap_or_default() })
+            }
+            (Direction::In, RolledBack) => (None, Event::MoveRolledBack { reason, recovered }),
+            (Direction::Out, Completed | SourceKept) => {
+                let (reason, officer) = match seen {
+                    Seen::Executed => (reason, note.officer.map(str::to_string)),
+                    _ => (None, None),
+                };
+                let store_file_kept = end == SourceKept && seen != Seen::Executed;
+                (None, Event::Released { path, reason, officer, recovered, store_file_kept })
+            }
+            (Direction::Out, RolledBack) if seen == Seen::Executed => {
+                (None, Event::ReleaseFailed { reason: reason.unwrap_or_default(), recovered })
+            }
+            (Direction::Out, RolledBack) => (None, Event::ReleaseRolledBack { recovered }),
+            (_, Vanished) => (None, Event::Vanished { recovered }),
+        };
+        let state = event.state().expect("every ending moves its item to a state");
+        tx.set_state(m.item_id, state, store_name)?;
+        tx.record(Some(m.item_id), &event)?;
+        tx.finish_move(m.id)
+    }
+
+    /// Record the decision on one file and, for case material, move it into the store.
+    /// `known` is what intake loaded from the ledger; it is loaded again only if the ledger
+    /// changed since.
+    pub(super) fn commit(
+        &self,
+        f: &Facts<'_>,
+        verdict: &Verdict,
+        assessment: Option<&Assessment>,
+        tag: Option<&Tag<'_>>,
+        known: Known,
+    ) -> Result<Committed, Error> {
+        fault::point("before_lock");
+        // Under the move lock (across processes) nobody else is deciding or moving: if the
+        // path no longer names the file we hashed, or another handler (the watcher and the
+        // Android MediaStore observer can both see one file) settled it meanwhile, step back.
+        let mut custody = self.custody()?;
+        let known = known.current(&custody.ledger, f.path, &f.id, self.held())?;
+        let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(&f.id));
+        if !still_there || (tag.is_none() && known.settled) {
+            return Ok(Committed::Earlier(known.latest.map(Box::new)));
+        }
+        // An officer tagging a photo the agent kept: the same item is decided again, so its
+        // custody log runs from its first intake and it is counted once. Likewise a file held
+        // while media-location access was off, decided now on the bytes as they are.
+        let earlier = known.latest.filter(|i| {
+            i.size == f.id.size
+                && match i.state {
+                    ItemState::Kept => tag.is_some() && i.sha256 == f.sha256,
+                    ItemState::Held => true,
+                    _ => false,
+                }
+        });
+        let held = self.held();
+        let state = if held {
+            ItemState::Held
+        } else if verdict.action == Action::Quarantine {
+            ItemState::Moving
+        } else {
+            ItemState::Kept
+        };
+        let mut tx = custody.ledger.write()?;
+        let item = record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?;
+        if held {
+            let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
+                          redaction), so nothing is stored or deleted on their strength; decided again once access is back";
+            tx.record(Some(item), &Event::Held { would: stored_action(verdict.action), reason: reason.into() })?;
+            tx.commit()?;
+            info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
+            let detail = Some(format!("held, not moved: {reason}"));
+            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail }));
+        }
+        if state != ItemState::Moving {
+            tx.commit()?;
+            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail: None }));
+        }
+        fault::point("before_journal");
+        let (mut intent, _) = self.store.plan_in(item, f.path, &f.sha256, f.id.size);
+        intent.id = tx.journal_move(&intent)?;
+        tx.commit()?;
+        fault::point("after_journal");
+        self.move_in(&mut custody, f, &intent)
+    }
+
+    /// Run the journaled move of `f` into the store and record how it ended.
+    fn move_in(&self, custody: &mut Custody<'_>, f: &Facts<'_>, intent: &MoveIntent) -> Result<Committed, Error> {
+        let item = intent.item_id;
+        let moved = self.store.execute(intent, &f.file, &f.id, &mut self.barrier().dirty);
+        fault::point("before_commit");
+        let exposure = |tx: &Tx<'_>| tx.now() - (f.id.mtime_ns / 1_000_000).min(f.first_seen);
+        let (end, seen, kind, reason) = match moved {
+            Ok(Moved::SourceKept(e)) => {
+                error!(path = %f.path.display(), item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
+                let reason = format!("original could not be deleted: {e}");
+                (Recovered::SourceKept, Seen::Executed, OutcomeKind::Quarantined, Some(reason))
+            }
+            Ok(Moved::Done) => (Recovered::Completed, Seen::Executed, OutcomeKind::Quarantined, None),
+            Err(e) if e.rolled_back => {
+                warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
+                // Gone (deleted or moved by someone else): nothing to retry. Changed: look again.
+                let kind = match e.what {
+                    crate::quarantine::MoveProblem::Vanished => OutcomeKind::Skipped,
+                    _ => OutcomeKind::Retry,
+                };
+                (Recovered::RolledBack, Seen::Executed, kind, Some(e.what.to_string()))
+            }
+            Err(e) => return self.recover_midway(custody, f, intent, &e),
+        };
+        let mut tx = custody.ledger.write()?;
+        let exposure_ms = (end != Recovered::RolledBack).then(|| exposure(&tx));
+        let note = Note { reason: reason.as_deref(), exposure_ms, officer: None };
+        self.apply_outcome(&mut tx, intent, end, seen, &note)?;
+        tx.commit()?;
+        fault::point("after_commit");
+        let detail = match end {
+            Recovered::SourceKept => reason.map(|r| format!("copied to the store; {r}")),
+            _ => reason,
+        };
+        Ok(Committed::Decided(Decided { item, kind, detail }))
+    }
+
+    /// A move that failed midway and could not undo itself cleanly: the journal row stays
+    /// and recovery decides now, under the same lock.
+    fn recover_midway(
+        &self,
+        custody: &mut Custody<'_>,
+        f: &Facts<'_>,
+        intent: &MoveIntent,
+        e: &MoveError,
+    ) -> Result<Committed, Error> {
+        error!(path = %f.path.display(), item = intent.item_id, error = %e, "move failed midway; recovering");
+        let end = self.store.recover(intent).map_err(Error::io("recovering a failed move", f.path))?;
+        let reason = e.to_string();
+        // A completed move's event has no reason to give; the others say what went wrong.
+        let note = Note { reason: (end != Recovered::Completed).then_some(reason.as_str()), ..Note::default() };
+        let mut tx = custody.ledger.write()?;
+        self.apply_outcome(&mut tx, intent, end, Seen::Midway, &note)?;
+        tx.commit()?;
+        let kind = match end {
+            Recovered::SourceKept | Recovered::Completed => OutcomeKind::Quarantined,
+            Recovered::RolledBack | Recovered::Vanished => OutcomeKind::Retry,
+        };
+        Ok(Committed::Decided(Decided { item: intent.item_id, kind, detail: Some(reason) }))
+    }
+}
+
+/// The item row and its `intake`, `decided` (and `tagged`) events: a new item, or `earlier`
+/// decided again (an officer's tag of a kept photo, a held photo with access back).
+fn record(
+    tx: &mut Tx<'_>,
+    f: &Facts<'_>,
+    verdict: &Verdict,
+    assessment: Option<&Assessment>,
+    tag: Option<&Tag<'_>>,
+    state: ItemState,
+    earlier: Option<&Item>,
+) -> Result<i64, Error> {
+    let tags: Vec<String> = tag.and_then(|t| t.note).map(|n| vec![n.to_string()]).unwrap_or_default();
+    let item = if let Some(earlier) = earlier {
+        if earlier.sha256 != f.sha256 {
+            tx.set_sha256(earlier.id, &f.sha256)?;
+            let rehashed = Event::Rehashed {
+                sha256: f.sha256.clone(),
+                previous_sha256: earlier.sha256.clone(),
+                reason: "read again with media-location access; the earlier read was altered".into(),
+            };
+            tx.record(Some(earlier.id), &rehashed)?;
+        }
+        tx.redecide_item(
+            earlier.id,
+            state,
+            verdict.action.as_str(),
+            verdict.source.as_str(),
+            &verdict.rule,
+            verdict.case_id.as_deref(),
+            tag.and_then(|t| t.officer),
+            &tags,
+        )?;
+        earlier.id
+    } else {
+        let item = tx.insert_item(&new_item(f, verdict, assessment, tag, state, &tags))?;
+        let intake = Event::Intake {
+            sha256: f.sha256.clone(),
+            size: f.id.size,
+            kind: f.kind.as_str().into(),
+            path: f.path.to_string_lossy().into_owned(),
+            mtime_ns: f.id.mtime_ns,
+            first_seen_ms: f.first_seen,
+        };
+        tx.record(Some(item), &intake)?;
+        item
+    };
+    let decided = Event::Decided {
+        state,
+        action: stored_action(verdict.action),
+        source: stored_source(verdict.source),
+        rule: verdict.rule.clone(),
+        case_id: verdict.case_id.clone(),
+        score: assessment.map(|a| a.case_score),
+    };
+    tx.record(Some(item), &decided)?;
+    if let Some(t) = tag {
+        tx.record(Some(item), &tagged(t.case, t.officer, t.note))?;
+        if let Some(a) = assessment.filter(|a| !a.embedding.is_empty()) {
+            tx.add_correction(item, true, &a.embedding)?;
+        }
+    }
+    Ok(item)
+}
+
+/// The row of a file seen for the first time.
+fn new_item<'a>(
+    f: &'a Facts<'_>,
+    verdict: &'a Verdict,
+    assessment: Option<&'a Assessment>,
+    tag: Option<&Tag<'a>>,
+    state: ItemState,
+    tags: &'a [String],
+) -> NewItem<'a> {
+    NewItem {
+        sha256: &f.sha256,
+        size: f.id.size,
+        original_path: f.path,
+        kind: f.kind.as_str(),
+        capture_time: f.exif.capture_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
+        gps: f.exif.gps,
+        file_mtime_ns: Some(f.id.mtime_ns),
+        first_seen_ms: f.first_seen,
+        state,
+        action: verdict.action.as_str(),
+        source: verdict.source.as_str(),
+        rule: &verdict.rule,
+        score: assessment.map(|a| a.case_score),
+        case_id: verdict.case_id.as_deref(),
+        officer: tag.and_then(|t| t.officer),
+        tags,
+        embedding: assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
+    }
+}
+
+/// The decision's action as the ledger stores it.
+fn stored_action(a: Action) -> ledger::Action {
+    match a {
+        Action::Quarantine => ledger::Action::Quarantine,
+        Action::Keep => ledger::Action::Keep,
+    }
+}
+
+/// The deciding rule as the ledger stores it.
+pub(super) fn stored_source(s: policy::Source) -> ItemSource {
+    ItemSource::parse(s.as_str()).expect("every policy source is a stored decision source")
+}
+
+/// An officer's tag, as the custody log records it.
+pub(super) fn tagged(case: &str, officer: Option<&str>, note: Option<&str>) -> Event {
+    Event::Tagged { case_id: case.into(), officer: officer.map(str::to_string), note: note.map(str::to_string) }
+}

@@ -1,0 +1,282 @@
+//! Intake: the first stage for one file. Open it without following symlinks, load what the
+//! ledger knows about this file version once ([`Known`]), then hash it, sniff its type and
+//! read its EXIF facts, all from the one descriptor, before anything reads the bytes for a
+//! decision. Bad input (a symlink, a FIFO, an empty or oversized or unreadable file) is
+//! rejected here: one log line and one ledger event per file version.
+
+use std::fs::File;
+use std::path::Path;
+use std::time::Instant;
+
+use tracing::{debug, error, info, warn};
+
+use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError};
+use crate::media::{self, ExifFacts, MediaKind};
+use crate::policy::Verdict;
+use crate::quarantine::fsops::{self, FileId, OpenError};
+
+use super::commit::{Committed, Decided, Tag};
+use super::{Agent, Error, Outcome, OutcomeKind};
+
+/// A stage's way out: `Err` carries the outcome that settles the file already (skipped,
+/// rejected, to be retried, decided earlier), so the later stages do not run.
+pub(super) type Step<T> = Result<T, Box<Outcome>>;
+
+/// One file as intake read it: the descriptor it was hashed through and what was learnt
+/// from those very bytes.
+pub(super) struct Facts<'a> {
+    pub path: &'a Path,
+    pub file: File,
+    pub id: FileId,
+    pub sha256: String,
+    pub kind: MediaKind,
+    pub exif: ExifFacts,
+    /// When the agent first saw it (milliseconds since the epoch).
+    pub first_seen: i64,
+}
+
+/// What the ledger knows about one file version (its path, size and mtime), loaded in one go
+/// before the file is hashed. The commit stage takes it under the move lock and loads it
+/// again only if the ledger changed in between ([`Known::current`]).
+#[derive(Debug)]
+pub(super) struct Known {
+    /// Decided earlier and left where it is (kept, released, copied with its original kept;
+    /// held too while media-location access is off): intake reports the earlier decision.
+    pub settled: bool,
+    /// The newest item with this path and mtime: the earlier decision to report, or the item
+    /// an officer's tag (or regained media-location access) decides again.
+    pub latest: Option<Item>,
+    stamp: Option<Stamp>,
+}
+
+/// A point in the ledger's history: a commit since, by this agent's connection or another
+/// (another process), changes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Stamp {
+    data_version: i64,
+    total_changes: u64,
+}
+
+impl Stamp {
+    /// `None` when SQLite cannot say; such a stamp never matches, so the facts are reloaded.
+    pub(super) fn of(ledger: &Ledger) -> Option<Stamp> {
+        let data_version = ledger.conn().query_row("PRAGMA data_version", [], |r| r.get(0)).ok()?;
+        Some(Stamp { data_version, total_changes: ledger.conn().total_changes() })
+    }
+}
+
+impl Known {
+    pub(super) fn load(ledger: &Ledger, path: &Path, id: &FileId, include_held: bool) -> Result<Known, LedgerError> {
+        let stamp = Stamp::of(ledger);
+        Ok(Known {
+            settled: ledger.is_settled_with(path, id.size, id.mtime_ns, include_held)?,
+            latest: ledger.latest_item_for_path(path, Some(id.mtime_ns))?,
+            stamp,
+        })
+    }
+
+    /// These facts if nobody committed to the ledger since they were loaded, else fresh ones.
+    pub(super) fn current(
+        self,
+        ledger: &Ledger,
+        path: &Path,
+        id: &FileId,
+        include_held: bool,
+    ) -> Result<Known, LedgerError> {
+        match (self.stamp, Stamp::of(ledger)) {
+            (Some(then), Some(now)) if then == now => Ok(self),
+            _ => Known::load(ledger, path, id, include_held),
+        }
+    }
+}
+
+impl Agent {
+    /// Handle one new file in a camera folder: the whole pipeline.
+    pub fn on_media(&self, path: &Path) -> Outcome {
+        self.intake(path, None, None)
+    }
+
+    /// Like [`Agent::on_media`] for a video whose keyframe (JPEG bytes, extracted by the
+    /// Android shell) the classifier may judge when context does not decide.
+    pub fn on_media_with_keyframe(&self, path: &Path, keyframe: &[u8]) -> Outcome {
+        self.intake(path, None, Some(keyframe))
+    }
+
+    /// The pipeline for one file: intake, decide, commit.
+    pub(super) fn intake(&self, path: &Path, tag: Option<Tag<'_>>, keyframe: Option<&[u8]>) -> Outcome {
+        let started = Instant::now();
+        match self.take_in(path, tag.as_ref(), keyframe, started) {
+            Ok(outcome) => outcome,
+            Err(settled) => *settled,
+        }
+    }
+
+    fn take_in(&self, path: &Path, tag: Option<&Tag<'_>>, keyframe: Option<&[u8]>, started: Instant) -> Step<Outcome> {
+        let first_seen = ledger::now_ms();
+        if !path.file_name().is_some_and(media::is_candidate_name) {
+            return Err(Box::new(Outcome::simple(path, OutcomeKind::Skipped, "not a media file name", started)));
+        }
+        // 1. Open without following symlinks; identity from the descriptor.
+        let (file, id) = self.open_candidate(path, started)?;
+        let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
+        if tag.is_none() && known.settled {
+            return Ok(self.earlier_outcome(path, known.latest.as_ref(), started));
+        }
+        // 2–3. Hash, type, EXIF.
+        let (facts, bytes) = self.read(path, file, id, first_seen, started)?;
+        // 4–5. Context, classifier, policy.
+        let (verdict, assessment) =
+            self.decide(&facts, bytes, tag, keyframe).map_err(|e| self.failed(path, e, started))?;
+        // 6. Record and move.
+        let committed = self
+            .commit(&facts, &verdict, assessment.as_ref(), tag, known)
+            .map_err(|e| self.failed(path, e, started))?;
+        let d = match committed {
+            Committed::Earlier(latest) => return Ok(self.earlier_outcome(path, latest.as_deref(), started)),
+            Committed::Decided(d) => d,
+        };
+        let item = d.item;
+        let outcome = decided(&facts, &verdict, assessment.as_ref().map(|a| a.case_score), d, started);
+        info!(
+            path = %path.display(),
+            item,
+            outcome = ?outcome.kind,
+            source = verdict.source.as_str(),
+            rule = %verdict.rule,
+            ms = outcome.handle_ms,
+            "decided"
+        );
+        Ok(outcome)
+    }
+
+    /// Open `path` as a regular file without following a symlink. A file that is gone may
+    /// have just been moved by another handler (the watcher, the MediaStore observer).
+    pub(super) fn open_candidate(&self, path: &Path, started: Instant) -> Step<(File, FileId)> {
+        match fsops::open_regular(path) {
+            Ok(x) => Ok(x),
+            Err(OpenError::Vanished) => {
+                let recent = self.ledger().latest_item_for_path(path, None).ok().flatten().filter(|i| {
+                    i.state == ItemState::Quarantined
+                        && i.quarantined_at_ms.is_some_and(|q| ledger::now_ms() - q < 10 * 60 * 1000)
+                });
+                if let Some(item) = recent {
+                    return Err(Box::new(Outcome::of_item(&item, "already quarantined by another handler", started)));
+                }
+                debug!(path = %path.display(), "gone before it could be read");
+                Err(Box::new(Outcome::simple(path, OutcomeKind::Skipped, "no longer there", started)))
+            }
+            Err(e) => Err(self.reject(path, &e.to_string(), started)),
+        }
+    }
+
+    /// What the ledger knows about this file version.
+    pub(super) fn known(&self, path: &Path, id: &FileId) -> Result<Known, LedgerError> {
+        Known::load(&self.ledger(), path, id, self.held())
+    }
+
+    /// The checks on the open file, then its hash, type and EXIF facts from the same
+    /// descriptor. The bytes of an image up to `max_image_bytes` are kept (and returned) so
+    /// that the classifier sees exactly what was hashed.
+    fn read<'p>(
+        &self,
+        path: &'p Path,
+        file: File,
+        id: FileId,
+        first_seen: i64,
+        started: Instant,
+    ) -> Step<(Facts<'p>, Option<Vec<u8>>)> {
+        if fsops::open_for_writing(&file) == Some(true) {
+            debug!(path = %path.display(), "still open for writing; will look again");
+            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started)));
+        }
+        if id.size == 0 {
+            return Err(self.reject_id(path, "empty file (0 bytes)", &id, started));
+        }
+        if id.size > self.config.max_file_bytes {
+            let why = format!("{} bytes is over max_file_bytes ({})", id.size, self.config.max_file_bytes);
+            return Err(self.reject_id(path, &why, &id, started));
+        }
+        let (sha256, read, bytes) = match fsops::hash_fd(&file, Some(self.config.max_image_bytes)) {
+            Ok(x) => x,
+            Err(e) => return Err(self.reject_id(path, &format!("unreadable: {e}"), &id, started)),
+        };
+        let now = file.metadata().map(|m| FileId::of(&m));
+        if read != id.size || !matches!(&now, Ok(n) if n.same_content_as(&id)) {
+            info!(path = %path.display(), "file changed while it was hashed; will look again");
+            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started)));
+        }
+        let head = match &bytes {
+            Some(b) => b[..b.len().min(64)].to_vec(),
+            None => fsops::read_head(&file, 64).unwrap_or_default(),
+        };
+        let kind = MediaKind::sniff(&head);
+        let exif = match (&bytes, kind) {
+            (Some(b), MediaKind::Jpeg | MediaKind::Tiff | MediaKind::Png | MediaKind::Webp | MediaKind::Heif) => {
+                ExifFacts::parse(b)
+            }
+            _ => ExifFacts::default(),
+        };
+        Ok((Facts { path, file, id, sha256, kind, exif, first_seen }, bytes))
+    }
+
+    /// The outcome of a file another handler (or an earlier pass) already decided, so that
+    /// `on_media` answers the same whoever got there first.
+    pub(super) fn earlier_outcome(&self, path: &Path, latest: Option<&Item>, started: Instant) -> Outcome {
+        match latest {
+            Some(item) => Outcome::of_item(item, "already decided", started),
+            None => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
+        }
+    }
+
+    pub(super) fn reject(&self, path: &Path, reason: &str, started: Instant) -> Box<Outcome> {
+        let key = std::fs::symlink_metadata(path).map(|m| FileId::of(&m).mtime_ns).unwrap_or(0);
+        self.reject_key(path, reason, key, started)
+    }
+
+    pub(super) fn reject_id(&self, path: &Path, reason: &str, id: &FileId, started: Instant) -> Box<Outcome> {
+        self.reject_key(path, reason, id.mtime_ns ^ id.size as i64, started)
+    }
+
+    /// Bad input: one log line and one ledger event per file version; the agent goes on.
+    fn reject_key(&self, path: &Path, reason: &str, key: i64, started: Instant) -> Box<Outcome> {
+        let fresh = self.rejected.lock().unwrap_or_else(|p| p.into_inner()).insert((path.to_path_buf(), key));
+        if fresh {
+            warn!(path = %path.display(), reason, "rejected; left where it is");
+            let mut ledger = self.ledger();
+            // One event per file version across restarts too (a later scan sees the same file).
+            let shown = path.to_string_lossy().into_owned();
+            if !ledger.rejection_recorded(&shown, key).unwrap_or(false) {
+                let event = Event::Rejected { path: shown, reason: reason.to_string(), key };
+                let recorded = ledger.write().and_then(|mut tx| {
+                    tx.record(None, &event)?;
+                    tx.commit()
+                });
+                if let Err(e) = recorded {
+                    error!(path = %path.display(), error = %e, "could not record the rejection");
+                }
+            }
+        }
+        Box::new(Outcome::simple(path, OutcomeKind::Rejected, reason, started))
+    }
+
+    pub(super) fn failed(&self, path: &Path, e: Error, started: Instant) -> Box<Outcome> {
+        error!(path = %path.display(), error = %e, "could not handle file; it stays where it is");
+        Box::new(Outcome::simple(path, OutcomeKind::Retry, e.to_string(), started))
+    }
+}
+
+/// The outcome of a decision recorded now.
+pub(super) fn decided(f: &Facts<'_>, verdict: &Verdict, score: Option<f32>, d: Decided, started: Instant) -> Outcome {
+    Outcome {
+        path: f.path.to_string_lossy().into_owned(),
+        kind: d.kind,
+        item: Some(d.item),
+        sha256: Some(f.sha256.clone()),
+        source: Some(verdict.source),
+        case_id: verdict.case_id.clone(),
+        rule: Some(verdict.rule.clone()),
+        score,
+        handle_ms: started.elapsed().as_secs_f64() * 1e3,
+        detail: d.detail,
+    }
+}

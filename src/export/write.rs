@@ -1,0 +1,295 @@
+//! Writing a case package: staged under a temporary name, every store file hashed as it is
+//! copied, then renamed into place.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::{
+    io_at, manifest_csv, manifest_item, package_digest, utc, CustodyLog, LogEvent, Manifest, PackageError, CUSTODY_LOG,
+    DIGEST_FILE, FILES_DIR, FORMAT, HASH_RULE, MANIFEST_CSV, MANIFEST_JSON, README_FILE,
+};
+use crate::ledger::{Item, PackageFormat, RawEvent};
+use crate::quarantine::fsops;
+
+/// What goes into a package.
+pub struct PackageInput<'a> {
+    pub case_id: &'a str,
+    pub officer: Option<&'a str>,
+    /// The items, each with the path of its store file.
+    pub items: Vec<(&'a Item, PathBuf)>,
+    /// Every event of those items, as stored.
+    pub events: &'a [RawEvent],
+    pub now_ms: i64,
+}
+
+/// A package written under a temporary name beside its destination, not yet published.
+#[derive(Debug)]
+pub struct Staged {
+    pub tmp: PathBuf,
+    pub dest: PathBuf,
+    pub format: PackageFormat,
+    pub digest: String,
+    pub files: usize,
+    pub bytes: u64,
+}
+
+impl Staged {
+    /// Rename into place (replacing only an empty file or directory at the destination).
+    pub fn publish(&self) -> Result<(), PackageError> {
+        match std::fs::symlink_metadata(&self.dest) {
+            Ok(m) if m.is_dir() => std::fs::remove_dir(&self.dest).map_err(io_at(&self.dest))?,
+            Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(&self.dest).map_err(io_at(&self.dest))?,
+            Ok(_) => {
+                return Err(PackageError::Unusable {
+                    path: self.dest.clone(),
+                    about: "appeared while the package was written; not replaced",
+                })
+            }
+            Err(_) => {}
+        }
+        fsops::rename_noreplace(&self.tmp, &self.dest).map_err(io_at(&self.dest))?;
+        fsops::fsync_parent(&self.dest).map_err(io_at(&self.dest))
+    }
+
+    /// Remove the temporary package (after a failure).
+    pub fn discard(&self) {
+        let _ = match self.format {
+            PackageFormat::Dir => std::fs::remove_dir_all(&self.tmp),
+            PackageFormat::Zip => std::fs::remove_file(&self.tmp),
+        };
+    }
+}
+
+/// Where a package is written entry by entry.
+trait Sink {
+    fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), PackageError>;
+    /// Copy a store file in, hashing as it goes; returns (sha256, size).
+    fn add_file(&mut self, name: &str, src: &mut File) -> Result<(String, u64), PackageError>;
+    fn finish(self: Box<Self>) -> Result<(), PackageError>;
+}
+
+fn copy_hashing(src: &mut File, dst: &mut dyn Write, path: &Path) -> Result<(String, u64), PackageError> {
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = src.read(&mut buf).map_err(io_at(path))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        dst.write_all(&buf[..k]).map_err(io_at(path))?;
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+struct DirSink {
+    root: PathBuf,
+}
+
+impl DirSink {
+    fn create(&self, name: &str) -> Result<(File, PathBuf), PackageError> {
+        let path = self.root.join(name);
+        if let Some(parent) = path.parent() {
+            if !parent.exists() {
+                std::fs::DirBuilder::new().recursive(true).mode(0o700).create(parent).map_err(io_at(parent))?;
+            }
+        }
+        let f =
+            std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io_at(&path))?;
+        Ok((f, path))
+    }
+}
+
+impl Sink for DirSink {
+    fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), PackageError> {
+        let (mut f, path) = self.create(name)?;
+        f.write_all(bytes).map_err(io_at(&path))?;
+        f.sync_all().map_err(io_at(&path))
+    }
+
+    fn add_file(&mut self, name: &str, src: &mut File) -> Result<(String, u64), PackageError> {
+        let (mut f, path) = self.create(name)?;
+        let r = copy_hashing(src, &mut f, &path)?;
+        f.sync_all().map_err(io_at(&path))?;
+        Ok(r)
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), PackageError> {
+        fsops::fsync_dir(&self.root.join(FILES_DIR)).map_err(io_at(&self.root))?;
+        fsops::fsync_dir(&self.root).map_err(io_at(&self.root))
+    }
+}
+
+struct ZipSink {
+    path: PathBuf,
+    zip: zip::ZipWriter<File>,
+    /// Entry time: when the package was built (UTC; zip has no zone), not 1980.
+    mtime: zip::DateTime,
+}
+
+impl ZipSink {
+    fn entry_time(ms: i64) -> zip::DateTime {
+        use chrono::{Datelike, Timelike};
+        chrono::DateTime::from_timestamp_millis(ms)
+            .and_then(|t| {
+                zip::DateTime::from_date_and_time(
+                    u16::try_from(t.year()).ok()?,
+                    t.month() as u8,
+                    t.day() as u8,
+                    t.hour() as u8,
+                    t.minute() as u8,
+                    t.second() as u8,
+                )
+                .ok()
+            })
+            .unwrap_or_default()
+    }
+
+    fn zip_err(&self, source: zip::result::ZipError) -> PackageError {
+        PackageError::Zip { path: self.path.clone(), source }
+    }
+}
+
+impl Sink for ZipSink {
+    fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), PackageError> {
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Deflated)
+            .last_modified_time(self.mtime)
+            .unix_permissions(0o600);
+        self.zip.start_file(name, opts).map_err(|e| self.zip_err(e))?;
+        self.zip.write_all(bytes).map_err(io_at(&self.path))
+    }
+
+    fn add_file(&mut self, name: &str, src: &mut File) -> Result<(String, u64), PackageError> {
+        let size = src.metadata().map_err(io_at(&self.path))?.len();
+        // Photos and videos are compressed already: stored, so the bytes sit in the archive as they are.
+        let opts = zip::write::SimpleFileOptions::default()
+            .compression_method(zip::CompressionMethod::Stored)
+            .last_modified_time(self.mtime)
+            .unix_permissions(0o600)
+            .large_file(size >= u32::MAX as u64);
+        self.zip.start_file(name, opts).map_err(|e| self.zip_err(e))?;
+        let path = self.path.clone();
+        copy_hashing(src, &mut self.zip, &path)
+    }
+
+    fn finish(self: Box<Self>) -> Result<(), PackageError> {
+        let path = self.path.clone();
+        let f = self.zip.finish().map_err(|source| PackageError::Zip { path: path.clone(), source })?;
+        f.sync_all().map_err(io_at(&path))
+    }
+}
+
+fn readme(case_id: &str, digest: &str) -> String {
+    format!(
+        "fotovakt case package ({FORMAT}), case {case_id}\n\n\
+         package.sha256 = {digest}\n\n\
+         Check it offline with:  fotovakt verify-package <this folder or .zip>\n\n\
+         What that checks: every file's SHA-256 and size against manifest.json; manifest.csv\n\
+         against manifest.json; every custody event's hash recomputed from its fields\n\
+         ({HASH_RULE}); the prev_hash links between events with consecutive seq; that each\n\
+         file's SHA-256 is the one its intake event recorded; and package.sha256.\n\n\
+         The phone's ledger records package.sha256 in an `export` event for every item: compare\n\
+         it with `fotovakt show ITEM` on the phone to know this is the package that left it.\n"
+    )
+}
+
+/// Write a package for `input` under a temporary name beside `dest` (`.fotovakt-partial-…`):
+/// a crash leaves only a name that says it is incomplete. [`Staged::publish`] renames it.
+/// Each store file is hashed as it is copied and must match its ledger SHA-256.
+pub fn stage(dest: &Path, input: &PackageInput<'_>) -> Result<Staged, PackageError> {
+    let format = PackageFormat::for_path(dest);
+    let parent = match dest.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !parent.is_dir() {
+        return Err(PackageError::Unusable { path: parent, about: "folder does not exist" });
+    }
+    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "package".into());
+    let tmp = parent.join(format!(".fotovakt-partial-{}-{name}", std::process::id()));
+    let mut sink: Box<dyn Sink> = match format {
+        PackageFormat::Dir => {
+            std::fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(io_at(&tmp))?;
+            Box::new(DirSink { root: tmp.clone() })
+        }
+        PackageFormat::Zip => {
+            let f =
+                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io_at(&tmp))?;
+            Box::new(ZipSink {
+                path: tmp.clone(),
+                zip: zip::ZipWriter::new(f),
+                mtime: ZipSink::entry_time(input.now_ms),
+            })
+        }
+    };
+    let staged =
+        Staged { tmp: tmp.clone(), dest: dest.to_path_buf(), format, digest: String::new(), files: 0, bytes: 0 };
+    match write_all(&mut *sink, input).and_then(|(digest, files, bytes)| sink.finish().map(|_| (digest, files, bytes)))
+    {
+        Ok((digest, files, bytes)) => Ok(Staged { digest, files, bytes, ..staged }),
+        Err(e) => {
+            staged.discard();
+            Err(e)
+        }
+    }
+}
+
+fn write_all(sink: &mut dyn Sink, input: &PackageInput<'_>) -> Result<(String, usize, u64), PackageError> {
+    let mut records = Vec::new();
+    let mut bytes = 0u64;
+    for (item, store_path) in &input.items {
+        let record = manifest_item(item);
+        let (mut src, _) = fsops::open_regular(store_path)
+            .map_err(|source| PackageError::StoreFile { path: store_path.clone(), source })?;
+        let (sha, size) = sink.add_file(&record.file, &mut src)?;
+        if sha != item.sha256 || size != item.size {
+            return Err(PackageError::StoreFileChanged { path: store_path.clone(), item: item.id });
+        }
+        bytes += size;
+        records.push(record);
+    }
+    let manifest = Manifest {
+        format: FORMAT.into(),
+        case_id: input.case_id.to_string(),
+        exported_at: utc(input.now_ms),
+        exported_by: input.officer.map(str::to_string),
+        tool: format!("fotovakt {}", env!("CARGO_PKG_VERSION")),
+        items: records,
+    };
+    let log = CustodyLog {
+        format: FORMAT.into(),
+        hash: HASH_RULE.into(),
+        events: input
+            .events
+            .iter()
+            .map(|e| LogEvent {
+                seq: e.seq,
+                at_ms: e.at_ms,
+                at: utc(e.at_ms),
+                kind: e.kind.clone(),
+                item: e.item,
+                data: e.data.clone(),
+                prev_hash: e.prev_hash.clone(),
+                hash: e.hash.clone(),
+            })
+            .collect(),
+    };
+    let json_err = |source| PackageError::Json { path: PathBuf::from(MANIFEST_JSON), source };
+    let manifest_json = serde_json::to_vec_pretty(&manifest).map_err(json_err)?;
+    let csv = manifest_csv(&manifest);
+    let custody = serde_json::to_vec_pretty(&log).map_err(json_err)?;
+    let digest = package_digest(&manifest_json, csv.as_bytes(), &custody);
+    sink.add_bytes(MANIFEST_JSON, &manifest_json)?;
+    sink.add_bytes(MANIFEST_CSV, csv.as_bytes())?;
+    sink.add_bytes(CUSTODY_LOG, &custody)?;
+    sink.add_bytes(DIGEST_FILE, format!("{digest}\n").as_bytes())?;
+    sink.add_bytes(README_FILE, readme(input.case_id, &digest).as_bytes())?;
+    Ok((digest, manifest.items.len(), bytes))
+}

@@ -1,0 +1,447 @@
+//! The hash chain and the one checker of it.
+//!
+//! Every `events` row's `hash` is SHA-256 over its own fields and the previous row's hash
+//! ([`event_hash`]). [`ChainCheck`] walks rows in `seq` order and reports, as typed
+//! [`Problem`]s, what does not hold: a row edited (hash), removed, inserted or reordered (links
+//! and sequence numbers), a `data` that does not read as an [`Event`], the head anchor naming a
+//! row that is not there. It also replays what the events say about each item (hash, state,
+//! store file, intake, latest decision) for the caller to compare with what it has.
+//!
+//! The same checker runs over the phone's whole ledger ([`super::Ledger::check_chain`]) and
+//! over the subset of it in a case package ([`crate::export::verify_package`]): there, other
+//! items' events interleave, so a gap in `seq` is expected and a link is checked only between
+//! consecutive rows ([`Coverage::Subset`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::events::{Event, EventError};
+use super::{Item, ItemState};
+
+/// Hash that precedes the first event.
+pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The hash of one event row.
+pub fn event_hash(seq: i64, at_ms: i64, kind: &str, item: Option<i64>, data: &str, prev_hash: &str) -> String {
+    let mut h = Sha256::new();
+    h.update(format!(
+        "fotovakt-event-v1\n{seq}\n{at_ms}\n{kind}\n{}\n",
+        item.map(|i| i.to_string()).unwrap_or_default()
+    ));
+    h.update(data.as_bytes());
+    h.update(b"\n");
+    h.update(prev_hash.as_bytes());
+    hex::encode(h.finalize())
+}
+
+/// One event row exactly as stored: every field [`event_hash`] covers, plus the hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RawEvent {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub item: Option<i64>,
+    /// The event's JSON text, byte for byte as hashed.
+    pub data: String,
+    pub prev_hash: String,
+    pub hash: String,
+}
+
+/// One thing verification found wrong. `Display` is the sentence `verify` prints.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Problem {
+    /// The row's `seq` is not the one after the previous row's: a row was deleted or inserted.
+    SequenceGap { seq: i64, expected: i64 },
+    /// The row's `seq` is not after the previous row's (a package's log out of order).
+    OutOfOrder { seq: i64, kind: String, after: i64 },
+    /// The row's `prev_hash` is not the previous row's `hash`.
+    BrokenLink { seq: i64, kind: String, previous: i64 },
+    /// Event 1 does not follow [`GENESIS`].
+    NotFromGenesis { seq: i64, kind: String },
+    /// The row's fields do not hash to its `hash`: it was edited.
+    HashMismatch { seq: i64, kind: String },
+    /// The row's `data` does not read as the event its kind names.
+    UnreadableEvent { seq: i64, error: EventError },
+    /// `ledger.head` names an event that is not in the ledger: rows were cut off the end.
+    HeadEventMissing { seq: i64 },
+    /// `ledger.head` names an event whose hash is another.
+    HeadHashDiffers { seq: i64 },
+    /// `ledger.head` could not be read or parsed.
+    HeadUnreadable { reason: String },
+    /// An item row that does not read (a stored value this program does not know).
+    UnreadableItem { item: i64, reason: String },
+    /// An item row no event speaks of (inserted outside the agent).
+    ItemWithoutEvents { item: i64 },
+    /// An item row's SHA-256 is not the one its events recorded.
+    ItemHashDiffers { item: i64 },
+    /// An item row's state is not the one its events lead to.
+    ItemStateDiffers { item: i64, row: ItemState, events: Option<ItemState> },
+    /// A quarantined item row's store file is not the one its events recorded.
+    ItemStoreNameDiffers { item: i64 },
+    /// A quarantined item has no store file name.
+    NoStoreFileName { item: i64 },
+    /// A store file's bytes no longer hash to its item's SHA-256.
+    StoreFileChanged { item: i64, name: String },
+    /// A store file could not be read.
+    StoreFileUnreadable { item: i64, name: String, reason: String },
+    /// A file in the store that no quarantined item accounts for.
+    UnaccountedStoreFile { name: String },
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Problem::SequenceGap { seq, expected } => {
+                write!(f, "event {seq}: expected sequence number {expected} (a row was deleted or inserted)")
+            }
+            Problem::OutOfOrder { seq, kind, after } => {
+                write!(f, "event {seq} ({kind}): out of order (after event {after})")
+            }
+            Problem::BrokenLink { seq, kind, previous } => write!(
+                f,
+                "event {seq} ({kind}): previous-hash link to event {previous} broken (an event before it was \
+                 changed, deleted or reordered)"
+            ),
+            Problem::NotFromGenesis { seq, kind } => {
+                write!(f, "event {seq} ({kind}): the first event of the ledger must follow the genesis hash")
+            }
+            Problem::HashMismatch { seq, kind } => {
+                write!(f, "event {seq} ({kind}): contents do not match its hash (the event was edited)")
+            }
+            Problem::UnreadableEvent { seq, error } => {
+                write!(f, "event {seq}: does not read as a custody event: {error}")
+            }
+            Problem::HeadEventMissing { seq } => {
+                write!(f, "ledger.head names event {seq}, which is missing (rows were cut off the end)")
+            }
+            Problem::HeadHashDiffers { seq } => write!(f, "ledger.head: event {seq} has a different hash"),
+            Problem::HeadUnreadable { reason } => write!(f, "ledger.head: {reason}"),
+            Problem::UnreadableItem { item, reason } => write!(f, "item {item}: unreadable row: {reason}"),
+            Problem::ItemWithoutEvents { item } => {
+                write!(f, "item {item}: has no events (row inserted outside the agent)")
+            }
+            Problem::ItemHashDiffers { item } => {
+                write!(f, "item {item}: sha256 differs from the one recorded in its events")
+            }
+            Problem::ItemStateDiffers { item, row, events } => write!(
+                f,
+                "item {item}: state {} but its events say {}",
+                row.as_str(),
+                events.map(ItemState::as_str).unwrap_or("(none)")
+            ),
+            Problem::ItemStoreNameDiffers { item } => write!(f, "item {item}: store file name differs from its events"),
+            Problem::NoStoreFileName { item } => write!(f, "item {item}: quarantined but has no store file name"),
+            Problem::StoreFileChanged { item, name } => {
+                write!(f, "item {item}: stored file {name} has changed (SHA-256 differs)")
+            }
+            Problem::StoreFileUnreadable { item, name, reason } => {
+                write!(f, "item {item}: stored file {name}: {reason}")
+            }
+            Problem::UnaccountedStoreFile { name } => {
+                write!(f, "{name}: file in the store that no quarantined item accounts for")
+            }
+        }
+    }
+}
+
+/// A list of problems: what a verification found. Empty means clean. Serialises as the list of
+/// their sentences (the `problems` array of `verify --json` and `verify-package --json`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problems<P = Problem>(Vec<P>);
+
+impl<P> Default for Problems<P> {
+    fn default() -> Self {
+        Problems(Vec::new())
+    }
+}
+
+impl<P> Problems<P> {
+    pub fn push(&mut self, p: P) {
+        self.0.push(p);
+    }
+
+    pub fn into_vec(self) -> Vec<P> {
+        self.0
+    }
+}
+
+impl<P: fmt::Display> Problems<P> {
+    /// The sentences joined by `sep`.
+    pub fn join(&self, sep: &str) -> String {
+        self.0.iter().map(ToString::to_string).collect::<Vec<_>>().join(sep)
+    }
+
+    /// The sentences.
+    pub fn sentences(&self) -> Vec<String> {
+        self.0.iter().map(ToString::to_string).collect()
+    }
+}
+
+impl<P> std::ops::Deref for Problems<P> {
+    type Target = [P];
+    fn deref(&self) -> &[P] {
+        &self.0
+    }
+}
+
+impl<P> Extend<P> for Problems<P> {
+    fn extend<I: IntoIterator<Item = P>>(&mut self, iter: I) {
+        self.0.extend(iter);
+    }
+}
+
+impl<P> FromIterator<P> for Problems<P> {
+    fn from_iter<I: IntoIterator<Item = P>>(iter: I) -> Self {
+        Problems(iter.into_iter().collect())
+    }
+}
+
+impl<'a, P> IntoIterator for &'a Problems<P> {
+    type Item = &'a P;
+    type IntoIter = std::slice::Iter<'a, P>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
+impl<P> IntoIterator for Problems<P> {
+    type Item = P;
+    type IntoIter = std::vec::IntoIter<P>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl<P: fmt::Display> Serialize for Problems<P> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.0.iter().map(ToString::to_string))
+    }
+}
+
+/// Which rows a check sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Coverage {
+    /// The whole ledger: `seq` runs 1, 2, 3, … and every row links to the one before.
+    Ledger,
+    /// Some items' events out of the whole (a case package): gaps are other items' events;
+    /// links are checked between rows whose `seq` follow each other.
+    Subset,
+}
+
+/// What the events of one item say about it, replayed in order.
+#[derive(Debug, Clone, Default)]
+pub struct ItemHistory {
+    /// The SHA-256 last recorded.
+    pub sha256: Option<String>,
+    /// The state the events lead to.
+    pub state: Option<ItemState>,
+    /// The store file name last recorded.
+    pub store_name: Option<String>,
+    /// The first `intake` or `adopted` event, with its `seq`: how the item came to the agent.
+    pub origin: Option<(i64, Event)>,
+    /// The latest `decided` event, with its `seq`.
+    pub decision: Option<(i64, Event)>,
+}
+
+impl ItemHistory {
+    fn replay(&mut self, seq: i64, e: &Event) {
+        if let Some(sha) = e.sha256() {
+            self.sha256 = Some(sha.to_string());
+        }
+        if let Some(state) = e.state() {
+            self.state = Some(state);
+        }
+        if let Some(name) = e.store_name() {
+            self.store_name = Some(name.to_string());
+        }
+        match e {
+            Event::Intake { .. } | Event::Adopted { .. } if self.origin.is_none() => {
+                self.origin = Some((seq, e.clone()));
+            }
+            Event::Decided { .. } => self.decision = Some((seq, e.clone())),
+            _ => {}
+        }
+    }
+}
+
+/// The anchor the whole ledger's newest row is checked against: `ledger.head` as read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Head {
+    /// No head file (a new ledger, or one from before the head existed).
+    Absent,
+    /// The head names this row.
+    At { seq: i64, hash: String },
+    /// The file is there but could not be read or parsed.
+    Unreadable(String),
+}
+
+/// The checker: feed it rows in `seq` order with [`ChainCheck::push`], then
+/// [`ChainCheck::check_item`] for each item row there is, then [`ChainCheck::finish`].
+#[derive(Debug)]
+pub struct ChainCheck {
+    coverage: Coverage,
+    head: Head,
+    head_seen: bool,
+    /// (`seq`, `hash`) of the previous row.
+    prev: Option<(i64, String)>,
+    events: u64,
+    links_checked: u64,
+    gaps: u64,
+    problems: Problems,
+    items: BTreeMap<i64, ItemHistory>,
+}
+
+/// What a [`ChainCheck`] found.
+#[derive(Debug, Clone, Default)]
+pub struct ChainReport {
+    /// Rows checked.
+    pub events: u64,
+    /// `prev_hash` links checked.
+    pub links_checked: u64,
+    /// Places where rows not covered (other items' events) sit between two covered rows.
+    pub gaps: u64,
+    pub problems: Problems,
+}
+
+impl ChainCheck {
+    /// A check of `coverage`; `head` is the anchor for [`Coverage::Ledger`] (read it *before*
+    /// the rows: a row committed meanwhile is then merely newer than the head).
+    pub fn new(coverage: Coverage, head: Head) -> ChainCheck {
+        let head_seen = !matches!(head, Head::At { .. });
+        if let Head::Unreadable(reason) = &head {
+            let mut problems = Problems::default();
+            problems.push(Problem::HeadUnreadable { reason: reason.clone() });
+            return ChainCheck { problems, ..ChainCheck::empty(coverage, head, head_seen) };
+        }
+        ChainCheck::empty(coverage, head, head_seen)
+    }
+
+    fn empty(coverage: Coverage, head: Head, head_seen: bool) -> ChainCheck {
+        ChainCheck {
+            coverage,
+            head,
+            head_seen,
+            prev: None,
+            events: 0,
+            links_checked: 0,
+            gaps: 0,
+            problems: Problems::default(),
+            items: BTreeMap::new(),
+        }
+    }
+
+    /// Check one row (the next in `seq` order); returns its event when it reads as one.
+    pub fn push(&mut self, row: &RawEvent) -> Option<Event> {
+        self.events += 1;
+        let (seq, kind) = (row.seq, row.kind.clone());
+        self.check_link(row);
+        if event_hash(seq, row.at_ms, &row.kind, row.item, &row.data, &row.prev_hash) != row.hash {
+            self.problems.push(Problem::HashMismatch { seq, kind });
+        }
+        if let Head::At { seq: head_seq, hash } = &self.head {
+            if *head_seq == seq {
+                self.head_seen = true;
+                if *hash != row.hash {
+                    self.problems.push(Problem::HeadHashDiffers { seq });
+                }
+            }
+        }
+        self.prev = Some((seq, row.hash.clone()));
+        match Event::from_stored(&row.kind, &row.data) {
+            Ok(event) => {
+                if let Some(item) = row.item {
+                    self.items.entry(item).or_default().replay(seq, &event);
+                }
+                Some(event)
+            }
+            Err(error) => {
+                self.problems.push(Problem::UnreadableEvent { seq, error });
+                None
+            }
+        }
+    }
+
+    fn check_link(&mut self, row: &RawEvent) {
+        let (seq, kind) = (row.seq, &row.kind);
+        let broken = |previous| Problem::BrokenLink { seq, kind: kind.clone(), previous };
+        match (&self.prev, self.coverage) {
+            (None, Coverage::Ledger) => {
+                if seq != 1 {
+                    self.problems.push(Problem::SequenceGap { seq, expected: 1 });
+                }
+                self.links_checked += 1;
+                if row.prev_hash != GENESIS {
+                    self.problems.push(Problem::NotFromGenesis { seq, kind: kind.clone() });
+                }
+            }
+            (None, Coverage::Subset) => {
+                if seq == 1 {
+                    self.links_checked += 1;
+                    if row.prev_hash != GENESIS {
+                        self.problems.push(Problem::NotFromGenesis { seq, kind: kind.clone() });
+                    }
+                }
+            }
+            (Some((q, _)), _) if seq <= *q => {
+                self.problems.push(Problem::OutOfOrder { seq, kind: kind.clone(), after: *q });
+            }
+            (Some((q, hash)), Coverage::Ledger) => {
+                // Every row links to the one before it, gap or not.
+                if seq != q + 1 {
+                    self.problems.push(Problem::SequenceGap { seq, expected: q + 1 });
+                }
+                self.links_checked += 1;
+                if row.prev_hash != *hash {
+                    self.problems.push(broken(*q));
+                }
+            }
+            (Some((q, hash)), Coverage::Subset) if seq == q + 1 => {
+                self.links_checked += 1;
+                if row.prev_hash != *hash {
+                    self.problems.push(broken(*q));
+                }
+            }
+            (Some(_), Coverage::Subset) => self.gaps += 1,
+        }
+    }
+
+    /// What the events so far say about `item`.
+    pub fn history(&self, item: i64) -> Option<&ItemHistory> {
+        self.items.get(&item)
+    }
+
+    /// Compare an item row with what its events say.
+    pub fn check_item(&mut self, item: &Item) {
+        let Some(h) = self.items.get(&item.id) else {
+            self.problems.push(Problem::ItemWithoutEvents { item: item.id });
+            return;
+        };
+        let mut found = Vec::new();
+        if h.sha256.as_deref() != Some(item.sha256.as_str()) {
+            found.push(Problem::ItemHashDiffers { item: item.id });
+        }
+        if h.state != Some(item.state) {
+            found.push(Problem::ItemStateDiffers { item: item.id, row: item.state, events: h.state });
+        }
+        if item.state == ItemState::Quarantined && h.store_name != item.store_name {
+            found.push(Problem::ItemStoreNameDiffers { item: item.id });
+        }
+        self.problems.extend(found);
+    }
+
+    /// Record a problem the caller found beside the chain.
+    pub fn report(&mut self, p: Problem) {
+        self.problems.push(p);
+    }
+
+    /// The report; a head naming a row that never came is reported here.
+    pub fn finish(mut self) -> ChainReport {
+        if let (false, Head::At { seq, .. }) = (self.head_seen, &self.head) {
+            self.problems.push(Problem::HeadEventMissing { seq: *seq });
+        }
+        ChainReport { events: self.events, links_checked: self.links_checked, gaps: self.gaps, problems: self.problems }
+    }
+}

@@ -1,0 +1,216 @@
+use super::*;
+
+fn new_item<'a>(path: &'a Path, tags: &'a [String]) -> NewItem<'a> {
+    NewItem {
+        sha256: "ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12cd34ef56ab12",
+        size: 3,
+        original_path: path,
+        kind: "jpeg",
+        capture_time: None,
+        gps: None,
+        file_mtime_ns: Some(7),
+        first_seen_ms: 1,
+        state: ItemState::Kept,
+        action: "keep",
+        source: "default",
+        rule: "test",
+        score: None,
+        case_id: None,
+        officer: None,
+        tags,
+        embedding: Some(&[1.0, -2.5]),
+    }
+}
+
+fn session_event(i: usize) -> Event {
+    Event::SessionStarted { case_id: format!("C-{i}"), session: i as i64, officer: None, until_ms: None }
+}
+
+/// `n` committed events, made durable (the head names the last).
+fn ledger_with_events(dir: &Path, n: usize) -> Ledger {
+    let mut l = Ledger::open(&dir.join("ledger.sqlite")).expect("open");
+    for i in 0..n {
+        let mut tx = l.write().expect("tx");
+        tx.record(None, &session_event(i)).expect("record");
+        tx.commit().expect("commit");
+    }
+    l.sync().expect("sync");
+    l
+}
+
+fn problems(l: &Ledger) -> Vec<Problem> {
+    l.check_chain().expect("check").problems.into_vec()
+}
+
+#[test]
+fn intact_chain_verifies() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let l = ledger_with_events(dir.path(), 5);
+    let r = l.check_chain().expect("verify");
+    assert_eq!((r.events, r.links_checked), (5, 5));
+    assert!(r.problems.is_empty(), "{:?}", r.problems);
+}
+
+#[test]
+fn edits_deletions_reorders_and_truncation_are_detected() {
+    type Tamper = fn(&Connection);
+    type Expect = fn(&Problem) -> bool;
+    let cases: [(&str, Tamper, Expect); 4] = [
+        (
+            "edited",
+            |c| {
+                c.execute("UPDATE events SET data = replace(data, 'C-1', 'C-9') WHERE seq = 2", []).expect("edit");
+            },
+            |p| matches!(p, Problem::HashMismatch { seq: 2, .. }),
+        ),
+        (
+            "deleted",
+            |c| {
+                c.execute("DELETE FROM events WHERE seq = 3", []).expect("delete");
+            },
+            |p| matches!(p, Problem::SequenceGap { seq: 4, expected: 3 }),
+        ),
+        (
+            "reordered",
+            |c| {
+                c.execute_batch(
+                    "UPDATE events SET seq = 100 WHERE seq = 2; UPDATE events SET seq = 2 WHERE seq = 3; \
+                     UPDATE events SET seq = 3 WHERE seq = 100;",
+                )
+                .expect("swap");
+            },
+            |p| matches!(p, Problem::BrokenLink { seq: 2, previous: 1, .. }),
+        ),
+        (
+            "truncated",
+            |c| {
+                c.execute("DELETE FROM events WHERE seq = 5", []).expect("cut");
+            },
+            |p| matches!(p, Problem::HeadEventMissing { seq: 5 }),
+        ),
+    ];
+    for (what, tamper, expect) in cases {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let l = ledger_with_events(dir.path(), 5);
+        tamper(l.conn());
+        let found = problems(&l);
+        assert!(found.iter().any(expect), "{what} not detected as expected: {found:?}");
+    }
+}
+
+#[test]
+fn item_rows_must_agree_with_their_events() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut l = Ledger::open(&dir.path().join("ledger.sqlite")).expect("open");
+    let path = PathBuf::from("/cam/IMG_1.jpg");
+    let tags = vec![];
+    let mut tx = l.write().expect("tx");
+    let id = tx.insert_item(&new_item(&path, &tags)).expect("insert");
+    let intake = Event::Intake {
+        sha256: new_item(&path, &tags).sha256.to_string(),
+        size: 3,
+        kind: "jpeg".into(),
+        path: path.to_string_lossy().into_owned(),
+        mtime_ns: 7,
+        first_seen_ms: 1,
+    };
+    tx.record(Some(id), &intake).expect("intake");
+    let decided = Event::Decided {
+        state: ItemState::Kept,
+        action: Action::Keep,
+        source: ItemSource::Default,
+        rule: "test".into(),
+        case_id: None,
+        score: None,
+    };
+    tx.record(Some(id), &decided).expect("decided");
+    tx.commit().expect("commit");
+    assert!(problems(&l).is_empty());
+    assert_eq!(l.embedding(id).expect("embedding"), Some(vec![1.0, -2.5]));
+    assert!(l.is_settled(&path, 3, 7).expect("settled"));
+    assert_eq!(l.find_item("ab12cd").expect("by hash").id, id);
+    assert_eq!(l.find_item(&format!("#{id}")).expect("by id").id, id);
+    let log = l.events_of(id).expect("events");
+    assert_eq!(log.iter().map(|e| &e.event).collect::<Vec<_>>(), [&intake, &decided]);
+    assert_eq!(l.intake_of(id).expect("intake"), Some(intake));
+
+    l.conn().execute("UPDATE items SET state = 'released' WHERE id = ?1", [id]).expect("tamper");
+    let found = problems(&l);
+    let expected = Problem::ItemStateDiffers { item: id, row: ItemState::Released, events: Some(ItemState::Kept) };
+    assert!(found.contains(&expected), "{found:?}");
+    assert!(expected.to_string().contains("state released but its events say kept"), "{expected}");
+
+    // A state this program does not know is a problem of that row, never read as some default.
+    l.conn().execute("UPDATE items SET state = 'exploded' WHERE id = ?1", [id]).expect("tamper");
+    let found = problems(&l);
+    assert!(found.iter().any(|p| matches!(p, Problem::UnreadableItem { item, .. } if *item == id)), "{found:?}");
+    assert!(l.item(id).is_err(), "an unknown state does not read as a state");
+}
+
+#[test]
+fn unknown_sources_are_refused_on_write() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut l = Ledger::open(&dir.path().join("ledger.sqlite")).expect("open");
+    let path = PathBuf::from("/cam/IMG_2.jpg");
+    let tags = vec![];
+    let mut tx = l.write().expect("tx");
+    let bad = NewItem { source: "psychic", ..new_item(&path, &tags) };
+    assert!(matches!(tx.insert_item(&bad), Err(LedgerError::UnknownValue { .. })));
+}
+
+#[test]
+fn a_rejection_is_found_by_its_fields_not_its_text() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut l = Ledger::open(&dir.path().join("ledger.sqlite")).expect("open");
+    assert!(!l.rejection_recorded("/cam/x.jpg", 42).expect("none yet"));
+    let mut tx = l.write().expect("tx");
+    // Written with another key order and reason than the agent writes today.
+    let e =
+        Event::from_stored("rejected", r#"{"reason":"truncated JPEG","key":42,"path":"/cam/x.jpg"}"#).expect("typed");
+    tx.record(None, &e).expect("record");
+    tx.commit().expect("commit");
+    assert!(l.rejection_recorded("/cam/x.jpg", 42).expect("same version"));
+    assert!(!l.rejection_recorded("/cam/x.jpg", 43).expect("another version"));
+    assert!(!l.rejection_recorded("/cam/y.jpg", 42).expect("another file"));
+}
+
+#[test]
+fn the_head_advances_at_the_barrier_and_never_names_a_row_that_is_not_there() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut l = ledger_with_events(dir.path(), 2);
+    assert!(matches!(head::read(l.head_path()), Head::At { seq: 2, .. }));
+    let mut tx = l.write().expect("tx");
+    tx.record(None, &session_event(9)).expect("record");
+    tx.commit().expect("commit");
+    // Committed, not yet behind a barrier: the head lags, which is no problem.
+    assert!(matches!(head::read(l.head_path()), Head::At { seq: 2, .. }));
+    assert!(problems(&l).is_empty());
+    l.sync().expect("sync");
+    assert!(matches!(head::read(l.head_path()), Head::At { seq: 3, .. }));
+    // A head lost entirely (power cut before its first barrier) is the normal case too.
+    std::fs::remove_file(l.head_path()).expect("rm head");
+    assert!(problems(&l).is_empty());
+}
+
+#[test]
+fn a_ledger_dropped_without_a_barrier_still_leaves_a_current_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    {
+        let mut l = Ledger::open(&db).expect("open");
+        let mut tx = l.write().expect("tx");
+        tx.record(None, &session_event(1)).expect("record");
+        tx.commit().expect("commit");
+    }
+    assert!(matches!(head::read(&dir.path().join("ledger.head")), Head::At { seq: 1, .. }));
+}
+
+#[test]
+fn sessions_cover_their_window() {
+    let s = Session { id: 1, case_id: "C".into(), officer: None, started_ms: 10, until_ms: Some(20), stopped_ms: None };
+    assert!(s.covers(10) && s.covers(19) && !s.covers(20) && !s.covers(9));
+    let stopped = Session { stopped_ms: Some(15), ..s.clone() };
+    assert!(!stopped.covers(15));
+    let open = Session { until_ms: None, ..s };
+    assert!(open.covers(i64::MAX - 1));
+}
