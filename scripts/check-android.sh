@@ -406,8 +406,8 @@ fi
 
 # ---------------------------------------------------------------- 4. cargo check for Android
 log "4. cargo check --target aarch64-linux-android --features android"
-if [ ! -f src/agent.rs ]; then
-  skip "cargo check for Android: the core (src/agent.rs) is not on this branch yet"
+if [ ! -f src/android.rs ]; then
+  skip "cargo check for Android: the bridge (src/android.rs) is not on this branch"
 elif ! command -v cargo >/dev/null; then
   skip "cargo not installed"
 elif rustup target list --installed 2>/dev/null | grep -q aarch64-linux-android || rustup target add aarch64-linux-android >/dev/null 2>&1; then
@@ -445,8 +445,8 @@ fi
 
 # ---------------------------------------------------------------- 5. host cdylib: symbols + JVM harness
 log "5. JNI bridge on the host JVM"
-if [ ! -f src/agent.rs ]; then
-  skip "host JNI bridge: the core (src/agent.rs) is not on this branch yet"
+if [ ! -f src/android.rs ]; then
+  skip "host JNI bridge: the bridge (src/android.rs) is not on this branch"
 elif command -v cargo >/dev/null && cargo build --quiet --lib --locked --features android; then
   SO="$CARGO_TARGET_DIR/debug/libfotovakt.so"
   H="$BC/host"

@@ -2,8 +2,14 @@
 //!
 //! The Java side is `no.fotovakt.core.NativeCore` (android/app/src/main/java). This module only
 //! converts JNI types, calls the same [`Agent`] methods the CLI uses, and hands back JSON
-//! strings. Core errors become `no.fotovakt.core.FotovaktException`; so do Rust panics (caught
-//! with `catch_unwind` at every entry point: unwinding into the JVM is undefined behaviour).
+//! strings. Core errors become `no.fotovakt.core.FotovaktException` (a refusal its subclass
+//! `RefusedException`) with a stable code from the error's variant ([`errors`]); so do Rust
+//! panics (caught with `catch_unwind` at every entry point: unwinding into the JVM is
+//! undefined behaviour), as `INTERNAL`.
+//!
+//! Durability is the library's: every agent operation that changes the store or the ledger
+//! ends with its durability barrier, and dropping the agent (`nativeStop`) runs it once more,
+//! so no entry point here flushes.
 //!
 //! Agents live in a registry keyed by an opaque handle (not a raw pointer): `nativeStop`
 //! removes the entry while calls already in flight keep their own `Arc`, so a stop racing
@@ -30,12 +36,18 @@ use jni::objects::{GlobalRef, JByteArray, JClass, JObject, JString, JValue};
 use jni::sys::{jboolean, jbyteArray, jint, jlong, jstring, JNI_FALSE};
 use jni::{JNIEnv, JavaVM};
 
+use crate::agent::browse::Listing;
 use crate::agent::Agent;
 use crate::config::Config;
 use crate::media::MediaKind;
 use crate::watch::{WatchGuard, WatchOptions};
 
-const EXCEPTION: &str = "no/fotovakt/core/FotovaktException";
+pub mod errors;
+mod preview;
+
+pub use errors::{BridgeError, Code};
+pub use preview::preview_jpeg;
+use preview::store_file;
 /// The AAR's library, found by the dynamic linker inside the APK (no path on purpose).
 pub const ORT_SONAME: &str = "libonnxruntime.so";
 
@@ -52,42 +64,63 @@ fn registry() -> &'static Mutex<HashMap<i64, Arc<Running>>> {
 
 static NEXT_HANDLE: AtomicI64 = AtomicI64::new(1);
 
-type BridgeResult<T> = Result<T, String>;
+type BridgeResult<T> = Result<T, BridgeError>;
 
 fn lookup(handle: jlong) -> BridgeResult<Arc<Agent>> {
     let map = registry().lock().unwrap_or_else(|e| e.into_inner());
-    map.get(&handle).map(|r| Arc::clone(&r.agent)).ok_or_else(|| format!("no running agent with handle {handle}"))
+    map.get(&handle)
+        .map(|r| Arc::clone(&r.agent))
+        .ok_or_else(|| BridgeError::new(Code::NotRunning, format!("no running agent with handle {handle}")))
 }
 
-/// Runs `body`, turning an `Err` or a panic into a pending `FotovaktException` and returning
-/// `fallback` to the JVM (which ignores it once the exception is pending).
+/// Runs `body`, turning an `Err` or a panic into a pending `FotovaktException` with its code
+/// and returning `fallback` to the JVM (which ignores it once the exception is pending).
 fn guard<'l, T>(env: &mut JNIEnv<'l>, fallback: T, body: impl FnOnce(&mut JNIEnv<'l>) -> BridgeResult<T>) -> T {
     let result = catch_unwind(AssertUnwindSafe(|| body(env)));
-    let message = match result {
+    let error = match result {
         Ok(Ok(v)) => return v,
-        Ok(Err(msg)) => msg,
+        Ok(Err(e)) => e,
         Err(panic) => {
             let what = panic
                 .downcast_ref::<&str>()
                 .map(|s| (*s).to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "unknown panic".into());
-            format!("panic: {what}")
+            BridgeError::new(Code::Internal, format!("panic: {what}"))
         }
     };
-    tracing::error!(target: "fotovakt::android", "{message}");
+    tracing::error!(target: "fotovakt::android", code = error.code.as_str(), "{}", error.message);
     // If throwing fails, a JVM exception is already pending; nothing better can be done.
     if !env.exception_check().unwrap_or(true) {
-        let _ = env.throw_new(EXCEPTION, &message);
+        throw(env, &error);
     }
     fallback
 }
 
+/// Throw `error` as its class (`FotovaktException`, or `RefusedException` for a refusal)
+/// with `(code, message)`; if that cannot be built, a plain `FotovaktException(message)` is
+/// the fallback so the JVM still sees a failure.
+fn throw(env: &mut JNIEnv<'_>, error: &BridgeError) {
+    let built = env.with_local_frame(4, |env| -> jni::errors::Result<()> {
+        let code = env.new_string(error.code.as_str())?;
+        let message = env.new_string(&error.message)?;
+        let exception = env.new_object(
+            error.code.class(),
+            "(Ljava/lang/String;Ljava/lang/String;)V",
+            &[JValue::Object(&code), JValue::Object(&message)],
+        )?;
+        env.throw(jni::objects::JThrowable::from(exception))
+    });
+    if built.is_err() && !env.exception_check().unwrap_or(true) {
+        let _ = env.throw_new("java/lang/RuntimeException", &error.message);
+    }
+}
+
 fn string(env: &mut JNIEnv<'_>, s: &JString<'_>, what: &str) -> BridgeResult<String> {
     if s.is_null() {
-        return Err(format!("{what} is null"));
+        return Err(BridgeError::argument(format!("{what} is null")));
     }
-    env.get_string(s).map(Into::into).map_err(|e| format!("{what}: {e}"))
+    env.get_string(s).map(Into::into).map_err(|e| BridgeError::jni(what, e))
 }
 
 fn opt_string(env: &mut JNIEnv<'_>, s: &JString<'_>, what: &str) -> BridgeResult<Option<String>> {
@@ -98,11 +131,11 @@ fn opt_string(env: &mut JNIEnv<'_>, s: &JString<'_>, what: &str) -> BridgeResult
 }
 
 fn jstr(env: &mut JNIEnv<'_>, s: &str) -> BridgeResult<jstring> {
-    env.new_string(s).map(|j| j.into_raw()).map_err(|e| format!("new_string: {e}"))
+    env.new_string(s).map(|j| j.into_raw()).map_err(|e| BridgeError::jni("new_string", e))
 }
 
 fn json<T: serde::Serialize>(v: &T) -> BridgeResult<String> {
-    serde_json::to_string(v).map_err(|e| format!("json: {e}"))
+    serde_json::to_string(v).map_err(|e| BridgeError::new(Code::Internal, format!("json: {e}")))
 }
 
 /// Installs the log subscriber once: logcat on Android, stderr elsewhere.
@@ -125,7 +158,7 @@ fn init_logging() {
 /// Android, so the store defaults to `<filesDir>/quarantine` (app-private, never shared storage).
 fn android_config(toml: &str, files_dir: &Path) -> BridgeResult<Config> {
     let origin = files_dir.join("fotovakt.toml");
-    let mut config = Config::from_toml_str(toml, &origin).map_err(|e| e.to_string())?;
+    let mut config = Config::from_toml_str(toml, &origin)?;
     if config.store.is_none() {
         config.store = Some(files_dir.join("quarantine"));
     }
@@ -141,6 +174,19 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeVersion<'l>(
     _class: JClass<'l>,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| jstr(env, env!("CARGO_PKG_VERSION")))
+}
+
+/// Every code [`errors::Code`] can throw, one per line, for the harness's check that the Java
+/// enum knows each.
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeErrorCodes<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let codes: Vec<&str> = Code::ALL.iter().map(|c| c.as_str()).collect();
+        jstr(env, &codes.join("\n"))
+    })
 }
 
 #[no_mangle]
@@ -161,7 +207,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStart<'l>(
         tracing::info!(target: "fotovakt::android", files = %files.display(), cache = ?cache, libs = ?libs, "starting agent");
         let config = android_config(&toml, &files)?;
         let watch_camera = !config.cameras.is_empty();
-        let agent = Arc::new(Agent::open(config).map_err(|e| e.to_string())?);
+        let agent = Arc::new(Agent::open(config)?);
         let watch = if watch_camera {
             match WatchGuard::spawn(Arc::clone(&agent), WatchOptions::default(), |o| {
                 tracing::info!(target: "fotovakt::android", path = %o.path, kind = ?o.kind, "watcher");
@@ -196,7 +242,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeOnMedia<'l>(
         let outcome = if keyframe.is_null() {
             agent.on_media(Path::new(&path))
         } else {
-            let frame = env.convert_byte_array(&keyframe).map_err(|e| format!("keyframe: {e}"))?;
+            let frame = env.convert_byte_array(&keyframe).map_err(|e| BridgeError::jni("keyframe", e))?;
             agent.on_media_with_keyframe(Path::new(&path), &frame)
         };
         jstr(env, &json(&outcome)?)
@@ -212,10 +258,10 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeClassifyKeyframe<'
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         if jpeg.is_null() {
-            return Err("jpeg is null".into());
+            return Err(BridgeError::argument("jpeg is null"));
         }
-        let bytes = env.convert_byte_array(&jpeg).map_err(|e| format!("jpeg: {e}"))?;
-        let assessment = lookup(handle)?.classify_keyframe(&bytes).map_err(|e| e.to_string())?;
+        let bytes = env.convert_byte_array(&jpeg).map_err(|e| BridgeError::jni("jpeg", e))?;
+        let assessment = lookup(handle)?.classify_keyframe(&bytes)?;
         jstr(env, &json(&assessment)?)
     })
 }
@@ -235,8 +281,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeTag<'l>(
         let case = string(env, &case_id, "caseId")?;
         let officer = opt_string(env, &officer, "officer")?;
         let note = opt_string(env, &note, "note")?;
-        let out =
-            lookup(handle)?.tag(&target, &case, officer.as_deref(), note.as_deref()).map_err(|e| e.to_string())?;
+        let out = lookup(handle)?.tag(&target, &case, officer.as_deref(), note.as_deref())?;
         jstr(env, &json(&out)?)
     })
 }
@@ -254,7 +299,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeRelease<'l>(
         let item = string(env, &item, "item")?;
         let reason = string(env, &reason, "reason")?;
         let officer = opt_string(env, &officer, "officer")?;
-        let out = lookup(handle)?.release(&item, &reason, officer.as_deref()).map_err(|e| e.to_string())?;
+        let out = lookup(handle)?.release(&item, &reason, officer.as_deref())?;
         jstr(env, &json(&out)?)
     })
 }
@@ -272,7 +317,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStart<'l>(
         let case = string(env, &case_id, "caseId")?;
         let officer = opt_string(env, &officer, "officer")?;
         let duration = u64::try_from(duration_seconds).ok().filter(|s| *s > 0).map(Duration::from_secs);
-        let session = lookup(handle)?.session_start(&case, officer.as_deref(), duration).map_err(|e| e.to_string())?;
+        let session = lookup(handle)?.session_start(&case, officer.as_deref(), duration)?;
         tracing::info!(target: "fotovakt::android", session = %json(&session)?, "case session opened");
         Ok(())
     })
@@ -285,7 +330,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStop<'l>(
     handle: jlong,
 ) {
     guard(&mut env, (), |_env| {
-        let closed = lookup(handle)?.session_stop().map_err(|e| e.to_string())?;
+        let closed = lookup(handle)?.session_stop()?;
         tracing::info!(target: "fotovakt::android", closed = closed.len(), "case session closed");
         Ok(())
     })
@@ -301,14 +346,8 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeListJson<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let agent = lookup(handle)?;
         let since = crate::ledger::now_ms() - i64::from(days.max(0)) * 86_400_000;
-        // The same ledger query as `fotovakt list`, narrowed to the last `days`.
-        let items: Vec<_> = agent
-            .ledger()
-            .items(None)
-            .map_err(|e| e.to_string())?
-            .into_iter()
-            .filter(|i| i.decided_at_ms >= since)
-            .collect();
+        // What `fotovakt list --all` lists, narrowed to the last `days`.
+        let items: Vec<_> = agent.list(None, Listing::All)?.into_iter().filter(|i| i.decided_at_ms >= since).collect();
         jstr(env, &json(&items)?)
     })
 }
@@ -322,7 +361,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeReconcile<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let agent = lookup(handle)?;
         let settle = agent.config().settle;
-        let outcomes = agent.reconcile(settle).map_err(|e| e.to_string())?;
+        let outcomes = agent.reconcile(settle)?;
         jstr(env, &json(&outcomes)?)
     })
 }
@@ -334,7 +373,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStatsJson<'l>(
     handle: jlong,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let stats = lookup(handle)?.stats_json().map_err(|e| e.to_string())?;
+        let stats = lookup(handle)?.stats_json()?;
         jstr(env, &stats)
     })
 }
@@ -352,8 +391,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeExport<'l>(
         let case_id = string(env, &case_id, "caseId")?;
         let out_path = string(env, &out_path, "outPath")?;
         let officer = opt_string(env, &officer, "officer")?;
-        let report =
-            lookup(handle)?.export(&case_id, Path::new(&out_path), officer.as_deref()).map_err(|e| e.to_string())?;
+        let report = lookup(handle)?.export(&case_id, Path::new(&out_path), officer.as_deref())?;
         jstr(env, &json(&report)?)
     })
 }
@@ -369,7 +407,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeAck<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let case_id = string(env, &case_id, "caseId")?;
         let officer = opt_string(env, &officer, "officer")?;
-        let report = lookup(handle)?.ack(&case_id, officer.as_deref()).map_err(|e| e.to_string())?;
+        let report = lookup(handle)?.ack(&case_id, officer.as_deref())?;
         jstr(env, &json(&report)?)
     })
 }
@@ -382,7 +420,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativePurge<'l>(
     dry_run: jboolean,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let report = lookup(handle)?.purge(dry_run != JNI_FALSE, None).map_err(|e| e.to_string())?;
+        let report = lookup(handle)?.purge(dry_run != JNI_FALSE, None)?;
         jstr(env, &json(&report)?)
     })
 }
@@ -431,7 +469,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
             .ledger()
             .conn()
             .query_row("SELECT MAX(decided_at_ms) FROM items", [], |r| r.get::<_, Option<i64>>(0))
-            .map_err(|e| format!("last intake: {e}"))?;
+            .map_err(|e| BridgeError::new(Code::Ledger, format!("last intake: {e}")))?;
         let config = agent.config();
         let health = Health {
             version: env!("CARGO_PKG_VERSION"),
@@ -455,21 +493,9 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeRecordBacklog<'l>(
     handle: jlong,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let outcomes = lookup(handle)?.record_backlog().map_err(|e| e.to_string())?;
+        let outcomes = lookup(handle)?.record_backlog()?;
         jstr(env, &json(&outcomes)?)
     })
-}
-
-/// The store file of a quarantined item (app-private), for the app's in-app preview of
-/// what the core cannot decode (HEIC, video): the app decodes it with the platform and shows
-/// it in a FLAG_SECURE window. Never handed to another app.
-fn store_file(agent: &Agent, key: &str) -> BridgeResult<PathBuf> {
-    let item = agent.ledger().find_item(key).map_err(|e| e.to_string())?;
-    if item.state != crate::ledger::ItemState::Quarantined {
-        return Err(format!("item {} is {}, not in the store", item.id, item.state.as_str()));
-    }
-    let name = item.store_name.ok_or_else(|| format!("item {} has no store file", item.id))?;
-    Ok(agent.store().root().join(name))
 }
 
 #[no_mangle]
@@ -486,44 +512,6 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeItemFile<'l>(
     })
 }
 
-/// A downscaled JPEG (longest side <= `max_side`, EXIF orientation applied) of a quarantined
-/// item, decoded from the store with the classifier's decoders and their limits. Errors for
-/// formats the core cannot decode (the app then decodes [`store_file`] with the platform).
-pub fn preview_jpeg(agent: &Agent, key: &str, max_side: u32) -> BridgeResult<Vec<u8>> {
-    use crate::classify::decode;
-    let path = store_file(agent, key)?;
-    let limit = agent.config().max_image_bytes;
-    let len = std::fs::metadata(&path).map_err(|e| format!("{}: {e}", path.display()))?.len();
-    if len > limit {
-        return Err(format!("{} bytes is over max_image_bytes ({limit}); no preview", len));
-    }
-    let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let max_side = max_side.clamp(64, 4096);
-    let (rgb, w, h, orientation) = match decode::sniff(&bytes) {
-        decode::Format::Jpeg => {
-            let (rgb, w, h, _) = decode::decode_jpeg_scaled(&bytes, max_side / 2).map_err(|e| e.to_string())?;
-            (rgb, w, h, decode::jpeg_exif(&bytes).orientation)
-        }
-        decode::Format::Other(f) => decode::decode_other(&bytes, f).map_err(|e| e.to_string())?,
-        decode::Format::Unsupported(what) => {
-            return Err(format!("no decoder here for {what}; decode it on the platform"))
-        }
-    };
-    let img = image::RgbImage::from_raw(w, h, rgb).ok_or("decoded buffer does not match its size")?;
-    let mut img = image::DynamicImage::ImageRgb8(img);
-    if w.max(h) > max_side {
-        img = img.thumbnail(max_side, max_side);
-    }
-    if let Some(o) = image::metadata::Orientation::from_exif(orientation.min(255) as u8) {
-        img.apply_orientation(o);
-    }
-    let mut out = Vec::new();
-    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut out, 85)
-        .encode_image(&img.to_rgb8())
-        .map_err(|e| format!("preview encode: {e}"))?;
-    Ok(out)
-}
-
 #[no_mangle]
 pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativePreviewJpeg<'l>(
     mut env: JNIEnv<'l>,
@@ -535,7 +523,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativePreviewJpeg<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let item = string(env, &item, "item")?;
         let jpeg = preview_jpeg(&*lookup(handle)?, &item, u32::try_from(max_side).unwrap_or(0))?;
-        env.byte_array_from_slice(&jpeg).map(|a| a.into_raw()).map_err(|e| format!("byte array: {e}"))
+        env.byte_array_from_slice(&jpeg).map(|a| a.into_raw()).map_err(|e| BridgeError::jni("byte array", e))
     })
 }
 
@@ -552,8 +540,8 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSetFrameSource<'l>
             crate::frames::install(None);
             return Ok(());
         }
-        let vm = env.get_java_vm().map_err(|e| format!("java vm: {e}"))?;
-        let target = env.new_global_ref(&source).map_err(|e| format!("global ref: {e}"))?;
+        let vm = env.get_java_vm().map_err(|e| BridgeError::jni("java vm", e))?;
+        let target = env.new_global_ref(&source).map_err(|e| BridgeError::jni("global ref", e))?;
         let callback = JavaFrames { vm, target };
         crate::frames::install(Some(Arc::new(move |path: &Path, kind: MediaKind| callback.frame(path, kind))));
         Ok(())

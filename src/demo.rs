@@ -79,6 +79,41 @@ pub fn run(out: &mut dyn Write, keep: bool) -> DemoResult<()> {
 }
 
 fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
+    let (agent, runtime_missing, camera) = open_agent(root, out)?;
+    let (tx, rx) = crossbeam_channel::unbounded();
+    let guard = WatchGuard::spawn(agent.clone(), WatchOptions::default(), move |o: &Outcome| {
+        let _ = tx.send(o.clone());
+    })?;
+    announce_model(out, &agent, runtime_missing)?;
+    writeln!(
+        out,
+        "   watching {} (each line: time to hash, decide and, for case material, move and verify)\n",
+        camera.display()
+    )?;
+    let mut phone = Phone { agent, camera, rx, seed: 100 };
+    let personal = phone.off_duty(out)?;
+    let session_items = phone.session_and_work_site(out)?;
+    phone.officer_steps(out, &personal, &session_items)?;
+    let report = guard.stop()?;
+    phone.verify_and_hand_off(root, out)?;
+    phone.statistics(root, out)?;
+    writeln!(
+        out,
+        "\n   watcher: {} events, {} files handled, {} reconcile{}",
+        report.events,
+        report.handled,
+        report.reconciles,
+        if report.reconciles == 1 { "" } else { "s" }
+    )?;
+    let left: Vec<String> =
+        std::fs::read_dir(&phone.camera)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    writeln!(out, "   camera folder now holds: {}", left.join(", "))?;
+    Ok(())
+}
+
+/// Steps 1 and 2: the phone-like tree, the refused store inside the synced folder, and the
+/// agent on the private store. Also says whether ONNX Runtime is missing.
+fn open_agent(root: &Path, out: &mut dyn Write) -> DemoResult<(Arc<Agent>, bool, PathBuf)> {
     let dcim = root.join("phone/DCIM");
     let camera = dcim.join("Camera");
     std::fs::create_dir_all(&camera)?;
@@ -126,6 +161,11 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
         _ => false,
     };
     let agent = Arc::new(Agent::open(config)?);
+    Ok((agent, runtime_missing, camera))
+}
+
+/// Step 2: what the agent decides with.
+fn announce_model(out: &mut dyn Write, agent: &Agent, runtime_missing: bool) -> DemoResult<()> {
     match agent.model_status() {
         Ok(()) => writeln!(out, "2. Agent started; on-device classifier loaded.")?,
         Err(_) if runtime_missing => writeln!(
@@ -138,145 +178,170 @@ fn run_in(root: &Path, out: &mut dyn Write) -> DemoResult<()> {
             writeln!(out, "2. Agent started; classifier unavailable ({why}): deciding by context and sessions.")?
         }
     }
-    let (tx, rx) = crossbeam_channel::unbounded();
-    let guard = WatchGuard::spawn(agent.clone(), WatchOptions::default(), move |o: &Outcome| {
-        let _ = tx.send(o.clone());
-    })?;
-    writeln!(
-        out,
-        "   watching {} (each line: time to hash, decide and, for case material, move and verify)\n",
-        camera.display()
-    )?;
+    Ok(())
+}
 
-    let mut seed = 100;
-    let mut shoot = |out: &mut dyn Write, name: &str, photo: SamplePhoto| -> DemoResult<Outcome> {
-        seed += 1;
-        let bytes = SamplePhoto { seed, ..photo }.jpeg();
-        sample::write_like_android(&camera, name, &bytes)?;
-        let o = wait_for(&rx, name, false)?;
+/// The running demo: the agent, the camera folder it watches and the watcher's outcomes.
+struct Phone {
+    agent: Arc<Agent>,
+    camera: PathBuf,
+    rx: Receiver<Outcome>,
+    seed: u64,
+}
+
+impl Phone {
+    /// Write a generated photo the way a camera app does and print the decision on it.
+    fn shoot(&mut self, out: &mut dyn Write, name: &str, photo: SamplePhoto) -> DemoResult<Outcome> {
+        self.seed += 1;
+        let bytes = SamplePhoto { seed: self.seed, ..photo }.jpeg();
+        sample::write_like_android(&self.camera, name, &bytes)?;
+        let o = wait_for(&self.rx, name, false)?;
         print_outcome(out, &o)?;
         Ok(o)
-    };
-
-    let decides = if agent.model_status().is_ok() {
-        "the on-device classifier decides"
-    } else {
-        "no classifier (see 2.), so they stay"
-    };
-    writeln!(out, "3. Off duty, no session: real photos (examples/photos/LICENSES.md); {decides}")?;
-    let mut personal = None;
-    for photo in REAL_PHOTOS {
-        sample::write_like_android(&camera, photo.name, photo.bytes)?;
-        let o = wait_for(&rx, photo.name, false)?;
-        print_outcome(out, &o)?;
-        writeln!(out, "   {:>12} ^ {}", "", photo.shows)?;
-        if personal.is_none() && o.kind == OutcomeKind::Kept {
-            personal = Some(o);
-        }
     }
-    let personal = personal.ok_or("no real photo was kept")?;
 
-    writeln!(out, "\n4. Officer opens a case session for {CASE}; three photos follow")?;
-    agent.session_start(CASE, Some("officer.hansen"), Some(Duration::from_secs(3600)))?;
-    let mut session_items = Vec::new();
-    for (i, t) in ["10:01", "10:02", "10:04"].iter().enumerate() {
-        let name = format!("IMG_20261123_10{:02}0{}.jpg", i + 1, i);
-        let o = shoot(
+    /// Step 3: real photos off duty, no session; returns one the agent kept.
+    fn off_duty(&mut self, out: &mut dyn Write) -> DemoResult<Outcome> {
+        let decides = if self.agent.model_status().is_ok() {
+            "the on-device classifier decides"
+        } else {
+            "no classifier (see 2.), so they stay"
+        };
+        writeln!(out, "3. Off duty, no session: real photos (examples/photos/LICENSES.md); {decides}")?;
+        let mut personal = None;
+        for photo in REAL_PHOTOS {
+            sample::write_like_android(&self.camera, photo.name, photo.bytes)?;
+            let o = wait_for(&self.rx, photo.name, false)?;
+            print_outcome(out, &o)?;
+            writeln!(out, "   {:>12} ^ {}", "", photo.shows)?;
+            if personal.is_none() && o.kind == OutcomeKind::Kept {
+                personal = Some(o);
+            }
+        }
+        let personal = personal.ok_or("no real photo was kept")?;
+
+        Ok(personal)
+    }
+
+    /// Steps 4 and 5: a case session with three photos, then a photo at a work site; returns
+    /// the session's outcomes.
+    fn session_and_work_site(&mut self, out: &mut dyn Write) -> DemoResult<Vec<Outcome>> {
+        writeln!(out, "\n4. Officer opens a case session for {CASE}; three photos follow")?;
+        self.agent.session_start(CASE, Some("officer.hansen"), Some(Duration::from_secs(3600)))?;
+        let mut session_items = Vec::new();
+        for (i, t) in ["10:01", "10:02", "10:04"].iter().enumerate() {
+            let name = format!("IMG_20261123_10{:02}0{}.jpg", i + 1, i);
+            let o = self.shoot(
+                out,
+                &name,
+                SamplePhoto { capture_time: Some(at(&format!("2026-11-23 {t}"))), ..Default::default() },
+            )?;
+            session_items.push(o);
+        }
+        self.agent.session_stop()?;
+
+        writeln!(out, "\n5. Session closed. A photo whose EXIF GPS lies inside a work site")?;
+        self.shoot(
             out,
-            &name,
-            SamplePhoto { capture_time: Some(at(&format!("2026-11-23 {t}"))), ..Default::default() },
+            "IMG_20261123_113000.jpg",
+            SamplePhoto {
+                capture_time: Some(at("2026-11-23 11:30")),
+                gps: Some((69.6625, 30.1290)),
+                ..Default::default()
+            },
         )?;
-        session_items.push(o);
+
+        Ok(session_items)
     }
-    agent.session_stop()?;
 
-    writeln!(out, "\n5. Session closed. A photo whose EXIF GPS lies inside a work site")?;
-    shoot(
-        out,
-        "IMG_20261123_113000.jpg",
-        SamplePhoto { capture_time: Some(at("2026-11-23 11:30")), gps: Some((69.6625, 30.1290)), ..Default::default() },
-    )?;
+    /// Steps 6 and 7: the officer tags a kept photo and releases a false positive.
+    fn officer_steps(&mut self, out: &mut dyn Write, personal: &Outcome, session_items: &[Outcome]) -> DemoResult<()> {
+        writeln!(out, "\n6. The officer tags a photo the classifier kept as evidence")?;
+        let tagged = self.agent.tag(
+            &personal_path(&self.camera, personal),
+            CASE,
+            Some("officer.hansen"),
+            Some("the suspect's flat, seen in the background"),
+        )?;
+        print_outcome(out, &tagged)?;
 
-    writeln!(out, "\n6. The officer tags a photo the classifier kept as evidence")?;
-    let tagged = agent.tag(
-        &personal_path(&camera, &personal),
-        CASE,
-        Some("officer.hansen"),
-        Some("the suspect's flat, seen in the background"),
-    )?;
-    print_outcome(out, &tagged)?;
+        writeln!(out, "\n7. One session photo was a false positive: the officer releases it")?;
+        let victim = session_items.last().and_then(|o| o.item).ok_or("no session item to release")?;
+        let released = self.agent.release(&victim.to_string(), "photo of the canteen menu", Some("officer.hansen"))?;
+        print_outcome(out, &released)?;
+        // The release lands back in the camera folder; the watcher sees it and leaves it alone.
+        let back = wait_for(
+            &self.rx,
+            Path::new(&released.path).file_name().and_then(|n| n.to_str()).unwrap_or_default(),
+            true,
+        )?;
+        writeln!(
+            out,
+            "   back in the camera folder; the watcher sees it and leaves it (same SHA-256 as the release):"
+        )?;
+        print_outcome(out, &back)?;
 
-    writeln!(out, "\n7. One session photo was a false positive: the officer releases it")?;
-    let victim = session_items.last().and_then(|o| o.item).ok_or("no session item to release")?;
-    let released = agent.release(&victim.to_string(), "photo of the canteen menu", Some("officer.hansen"))?;
-    print_outcome(out, &released)?;
-    // The release lands back in the camera folder; the watcher sees it and leaves it alone.
-    let back = wait_for(&rx, Path::new(&released.path).file_name().and_then(|n| n.to_str()).unwrap_or_default(), true)?;
-    writeln!(out, "   back in the camera folder; the watcher sees it and leaves it (same SHA-256 as the release):")?;
-    print_outcome(out, &back)?;
+        Ok(())
+    }
 
-    let report = guard.stop()?;
-    writeln!(out, "\n8. verify: re-hash every stored file, check the hash chain")?;
-    let v = agent.verify()?;
-    if v.problems.is_empty() {
-        writeln!(out, "   OK: {} events chained, {} stored files verified", v.events, v.files)?;
-    } else {
-        for p in &v.problems {
-            writeln!(out, "   PROBLEM: {p}")?;
+    /// Steps 8 and 9: verify, then the case package checked as its receiver would.
+    fn verify_and_hand_off(&self, root: &Path, out: &mut dyn Write) -> DemoResult<()> {
+        writeln!(out, "\n8. verify: re-hash every stored file, check the hash chain")?;
+        let v = self.agent.verify()?;
+        if v.problems.is_empty() {
+            writeln!(out, "   OK: {} events chained, {} stored files verified", v.events, v.files)?;
+        } else {
+            for p in &v.problems {
+                writeln!(out, "   PROBLEM: {p}")?;
+            }
+            return Err("verify found problems".into());
         }
-        return Err("verify found problems".into());
-    }
-    writeln!(out, "\n9. Hand-off: the case package for the case file, checked the way its receiver would")?;
-    let package = root.join(format!("handoff/{CASE}.zip"));
-    std::fs::create_dir_all(root.join("handoff"))?;
-    let exported = agent.export(CASE, &package, Some("officer.hansen"))?;
-    writeln!(
-        out,
-        "   exported {} originals ({} bytes) with manifest and custody log to {}",
-        exported.items.len(),
-        exported.bytes,
-        package.display()
-    )?;
-    let checked = crate::export::verify_package(&package)?;
-    if !checked.problems.is_empty() {
-        return Err(format!("verify-package: {}", checked.problems.join("; ")).into());
-    }
-    writeln!(
-        out,
-        "   verify-package OK: {} files re-hashed, {} custody events, package sha256 {}",
-        checked.files,
-        checked.events,
-        checked.digest.as_deref().unwrap_or("-")
-    )?;
+        writeln!(out, "\n9. Hand-off: the case package for the case file, checked the way its receiver would")?;
+        let package = root.join(format!("handoff/{CASE}.zip"));
+        std::fs::create_dir_all(root.join("handoff"))?;
+        let exported = self.agent.export(CASE, &package, Some("officer.hansen"))?;
+        writeln!(
+            out,
+            "   exported {} originals ({} bytes) with manifest and custody log to {}",
+            exported.items.len(),
+            exported.bytes,
+            package.display()
+        )?;
+        let checked = crate::export::verify_package(&package)?;
+        if !checked.problems.is_empty() {
+            return Err(format!("verify-package: {}", checked.problems.join("; ")).into());
+        }
+        writeln!(
+            out,
+            "   verify-package OK: {} files re-hashed, {} custody events, package sha256 {}",
+            checked.files,
+            checked.events,
+            checked.digest.as_deref().unwrap_or("-")
+        )?;
 
-    writeln!(out, "\n10. Admin statistics (counts and durations only):")?;
-    let s = agent.stats(false)?;
-    for line in crate::stats::table(&s).lines() {
-        writeln!(out, "   {line}")?;
+        Ok(())
     }
-    // The two figures measure different spans; say which, or they look inconsistent.
-    writeln!(
-        out,
-        "   (exposure runs from each photo's write time to its verified arrival in the store: it includes\n    \
+
+    /// Step 10: the admin's statistics and HTML report.
+    fn statistics(&self, root: &Path, out: &mut dyn Write) -> DemoResult<()> {
+        writeln!(out, "\n10. Admin statistics (counts and durations only):")?;
+        let s = self.agent.stats(false)?;
+        for line in crate::stats::table(&s).lines() {
+            writeln!(out, "   {line}")?;
+        }
+        // The two figures measure different spans; say which, or they look inconsistent.
+        writeln!(
+            out,
+            "   (exposure runs from each photo's write time to its verified arrival in the store: it includes\n    \
          the wait for the camera to finish the file and for the watcher, and, for the tagged photo,\n    \
          for the officer. The [ms] on each decision above is only the agent's own work, from its\n    \
          first read to the verified move.)"
-    )?;
-    let report_path = root.join("report.html");
-    agent.write_report(&report_path)?;
-    writeln!(out, "   the same as charts, one self-contained HTML file: {}", report_path.display())?;
-    writeln!(
-        out,
-        "\n   watcher: {} events, {} files handled, {} reconcile{}",
-        report.events,
-        report.handled,
-        report.reconciles,
-        if report.reconciles == 1 { "" } else { "s" }
-    )?;
-    let left: Vec<String> =
-        std::fs::read_dir(&camera)?.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    writeln!(out, "   camera folder now holds: {}", left.join(", "))?;
-    Ok(())
+        )?;
+        let report_path = root.join("report.html");
+        self.agent.write_report(&report_path)?;
+        writeln!(out, "   the same as charts, one self-contained HTML file: {}", report_path.display())?;
+        Ok(())
+    }
 }
 
 fn personal_path(camera: &Path, o: &Outcome) -> String {
@@ -297,12 +362,10 @@ fn wait_for(rx: &Receiver<Outcome>, name: &str, skipped_too: bool) -> DemoResult
 
 fn print_outcome(out: &mut dyn Write, o: &Outcome) -> DemoResult<()> {
     let name = Path::new(&o.path).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    // The kind's one text (`OutcomeKind::as_str`); a move into the store stands out.
     let what = match o.kind {
-        OutcomeKind::Quarantined => "QUARANTINED",
-        OutcomeKind::Kept => "kept",
-        OutcomeKind::Skipped => "skipped",
-        OutcomeKind::Rejected => "rejected",
-        OutcomeKind::Retry => "retry",
+        OutcomeKind::Quarantined => o.kind.as_str().to_uppercase(),
+        other => other.as_str().to_string(),
     };
     let source = o.source.map(|s| s.as_str()).unwrap_or("-");
     let rule = short_rule(o.rule.as_deref().or(o.detail.as_deref()).unwrap_or(""));

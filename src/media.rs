@@ -9,6 +9,8 @@ use std::path::Path;
 
 use serde::Serialize;
 
+use crate::quarantine::fsops::{self, FileId, OpenError};
+
 /// Extensions the agent looks at (lower case). Everything else in a camera folder is ignored.
 pub const MEDIA_EXTENSIONS: &[&str] = &[
     "jpg", "jpeg", "png", "webp", "heic", "heif", "gif", "bmp", "tif", "tiff", "dng", "mp4", "3gp", "mov", "m4v",
@@ -389,6 +391,69 @@ impl<'a> TiffReader<'a> {
     }
 }
 
+/// A file read the way the agent reads a photo: opened without following symlinks, hashed
+/// first, then sniffed and its EXIF parsed from exactly the bytes that were hashed. Intake
+/// and `fotovakt classify` both read files through [`inspect`] / [`inspect_open`].
+#[derive(Debug, Clone)]
+pub struct Inspected {
+    /// SHA-256 of the bytes read, lower-case hex.
+    pub sha256: String,
+    /// How many bytes were read (and hashed).
+    pub size: u64,
+    /// The whole file, when it is no larger than the `keep` limit given: the classifier
+    /// reads these, so it judges exactly what was hashed.
+    pub bytes: Option<Vec<u8>>,
+    /// What the bytes are, sniffed from their start (never from the name).
+    pub kind: MediaKind,
+    /// EXIF facts of a still image whose bytes were kept; empty otherwise.
+    pub exif: ExifFacts,
+}
+
+/// Why [`inspect`] could not read a file.
+#[derive(Debug, thiserror::Error)]
+pub enum InspectError {
+    /// It could not be opened as a regular file (symlink, FIFO, gone, permission, …).
+    #[error(transparent)]
+    Open(#[from] OpenError),
+    /// Reading it failed part-way.
+    #[error("unreadable: {0}")]
+    Read(#[source] std::io::Error),
+    /// Its size or modification time changed while it was hashed: still being written, or
+    /// replaced. Look again later.
+    #[error("still being written")]
+    Changed,
+}
+
+/// Open `path` as intake does (no symlinks, identity from the descriptor) and [`inspect_open`]
+/// it, keeping the bytes of a file up to `keep` bytes.
+pub fn inspect(path: &Path, keep: u64) -> Result<Inspected, InspectError> {
+    let (file, id) = fsops::open_regular(path)?;
+    inspect_open(&file, &id, keep)
+}
+
+/// Hash an already opened file (`id` taken when it was opened), check that it did not change
+/// meanwhile, then sniff what it is and parse its EXIF. The bytes are kept when the file is no
+/// larger than `keep`.
+pub fn inspect_open(file: &std::fs::File, id: &FileId, keep: u64) -> Result<Inspected, InspectError> {
+    let (sha256, size, bytes) = fsops::hash_fd(file, Some(keep)).map_err(InspectError::Read)?;
+    let now = file.metadata().map(|m| FileId::of(&m));
+    if size != id.size || !matches!(&now, Ok(n) if n.same_content_as(id)) {
+        return Err(InspectError::Changed);
+    }
+    let head = match &bytes {
+        Some(b) => b[..b.len().min(64)].to_vec(),
+        None => fsops::read_head(file, 64).unwrap_or_default(),
+    };
+    let kind = MediaKind::sniff(&head);
+    let exif = match (&bytes, kind) {
+        (Some(b), MediaKind::Jpeg | MediaKind::Tiff | MediaKind::Png | MediaKind::Webp | MediaKind::Heif) => {
+            ExifFacts::parse(b)
+        }
+        _ => ExifFacts::default(),
+    };
+    Ok(Inspected { sha256, size, bytes, kind, exif })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -428,5 +493,35 @@ mod tests {
     fn garbage_exif_gives_empty_facts() {
         assert_eq!(ExifFacts::parse(b""), ExifFacts::default());
         assert_eq!(ExifFacts::parse(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x02]), ExifFacts::default());
+    }
+    #[test]
+    fn inspect_reads_hash_kind_and_exif_from_the_same_bytes() {
+        use sha2::Digest;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let photo = crate::sample::SamplePhoto {
+            capture_time: chrono::NaiveDateTime::parse_from_str("2026-11-23 10:01", "%Y-%m-%d %H:%M").ok(),
+            ..Default::default()
+        }
+        .jpeg();
+        let path = dir.path().join("IMG_1.jpg");
+        std::fs::write(&path, &photo).expect("write");
+        let got = inspect(&path, 1 << 20).expect("inspect");
+        assert_eq!(got.sha256, hex::encode(sha2::Sha256::digest(&photo)));
+        assert_eq!(got.size, photo.len() as u64);
+        assert_eq!(got.bytes.as_deref(), Some(&photo[..]));
+        assert_eq!(got.kind, MediaKind::Jpeg);
+        assert_eq!(got.exif.capture_time.map(|t| t.to_string()).as_deref(), Some("2026-11-23 10:01:00"));
+
+        // Over the limit: hashed and sniffed, bytes not kept, no EXIF.
+        let big = inspect(&path, 10).expect("inspect");
+        assert_eq!(
+            (big.sha256, big.kind, big.bytes, big.exif),
+            (got.sha256, MediaKind::Jpeg, None, ExifFacts::default())
+        );
+
+        let link = dir.path().join("IMG_2.jpg");
+        std::os::unix::fs::symlink(&path, &link).expect("symlink");
+        assert!(matches!(inspect(&link, 1 << 20), Err(InspectError::Open(OpenError::Symlink))));
+        assert!(matches!(inspect(&dir.path().join("gone.jpg"), 1), Err(InspectError::Open(OpenError::Vanished))));
     }
 }

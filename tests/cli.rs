@@ -134,6 +134,31 @@ fn list_and_show_tell_the_custody_story() {
 }
 
 /// `scan` of a camera folder that is not there says so and fails; the others are scanned.
+/// A request the agent declines (a typed refusal) is one line with the refusal's text and
+/// exit 1, with nothing changed; a scan whose every file was settled exits 0.
+#[test]
+fn refused_officer_requests_are_one_line_and_exit_1() {
+    let phone = phone_with_history();
+    let list = stdout(&phone.run(&["list", "--json"]));
+    let items: serde_json::Value = serde_json::from_str(&list).expect("json");
+    let item = items[0]["id"].to_string();
+    for (args, text) in [
+        (vec!["release", item.as_str(), "--reason", " "], "a reason is required to release an item"),
+        (vec!["tag", item.as_str(), "--case", "  "], "a case ID is required"),
+        (vec!["ack", "--case", "SECRET-CASE-77"], "nothing was exported yet"),
+    ] {
+        let o = phone.run(&args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        let err = stderr(&o);
+        assert_eq!(err.lines().filter(|l| l.starts_with("fotovakt: ")).count(), 1, "{args:?}: {err}");
+        assert!(err.contains(text), "{args:?}: {err}");
+        assert!(stdout(&o).is_empty(), "{args:?}: {}", stdout(&o));
+    }
+    assert_eq!(stdout(&phone.run(&["list", "--json"])), list, "nothing changed");
+    let o = phone.run(&["scan"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}
+
 #[test]
 fn scan_of_a_missing_camera_folder_is_an_error_not_nothing_new() {
     let phone = Phone::new();

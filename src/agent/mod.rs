@@ -43,6 +43,7 @@ use crate::ledger::Ledger;
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveLock, Store};
 
+pub mod browse;
 mod casefile;
 mod commit;
 mod decide;
@@ -52,6 +53,7 @@ mod officer;
 mod outcome;
 mod reconcile;
 mod recover;
+pub mod scan;
 #[cfg(test)]
 mod tests;
 

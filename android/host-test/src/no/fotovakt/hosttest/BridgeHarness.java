@@ -15,9 +15,11 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.imageio.ImageIO;
 import no.fotovakt.core.FotovaktException;
+import no.fotovakt.core.FotovaktException.Code;
 import no.fotovakt.core.FrameSource;
 import no.fotovakt.core.ManagedSettings;
 import no.fotovakt.core.NativeCore;
+import no.fotovakt.core.RefusedException;
 
 /**
  * Drives the JNI bridge (src/android.rs built for the host as a cdylib) through the very
@@ -58,12 +60,13 @@ public final class BridgeHarness {
 
         String version = NativeCore.version();
         check("version", version != null && version.matches("\\d+\\.\\d+\\.\\d+.*"), version);
+        checkErrorCodes();
 
         // Config as CoreConfig.kt writes it: store in filesDir, no model on the host.
         String toml = "store = \"" + files.resolve("quarantine") + "\"\n"
                 + "cameras = [\"" + camera + "\"]\n"
                 + "[classifier]\nenabled = false\n";
-        expectThrows("start with a bad config", () -> NativeCore.start("cameras = 7", files.toString(), cache.toString(), ""));
+        expectThrows("start with a bad config", Code.CONFIG, () -> NativeCore.start("cameras = 7", files.toString(), cache.toString(), ""));
         NativeCore core = NativeCore.start(toml, files.toString(), cache.toString(), "/nonexistent");
         check("start", core != null, "handle");
 
@@ -106,7 +109,7 @@ public final class BridgeHarness {
         Files.createDirectories(pkg.getParent());
         String exported = core.export("CASE-2024-002", pkg.toString(), "officer-17");
         check("export writes a case package", Files.isRegularFile(pkg) && exported.contains("package_sha256"), exported);
-        expectThrows("export of an unknown case throws", () -> core.export("NO-SUCH-CASE", work.resolve("x.zip").toString(), null));
+        expectThrows("export of an unknown case is refused", Code.REFUSED_UNKNOWN_CASE, () -> core.export("NO-SUCH-CASE", work.resolve("x.zip").toString(), null));
         String acked = core.ack("CASE-2024-002", "receiver-1");
         check("ack records the receipt", acked.contains("CASE-2024-002"), acked);
         String dry = core.purge(true);
@@ -124,7 +127,7 @@ public final class BridgeHarness {
         String stored = core.itemFile(item);
         check("itemFile names the app-private store file", Files.isRegularFile(Path.of(stored))
                 && Path.of(stored).toRealPath().startsWith(files.resolve("quarantine").toRealPath()), stored);
-        expectThrows("previewJpeg of an unknown item throws", () -> core.previewJpeg("999999", 160));
+        expectThrows("previewJpeg of an unknown item throws", Code.NO_SUCH_ITEM, () -> core.previewJpeg("999999", 160));
         String health = core.healthJson();
         check("healthJson: model state, media location, backlog, last intake",
                 health.contains("\"model_loaded\":false") && health.contains("\"model_error\":\"") && health.contains("\"media_location_access\":true")
@@ -132,9 +135,12 @@ public final class BridgeHarness {
 
         String released = core.release(item, "private", "officer-17");
         check("release returns an outcome for the item", released.contains(item), released);
-        expectThrows("previewJpeg after release throws (no longer in the store)", () -> core.previewJpeg(item, 160));
-        expectThrows("release of an unknown item throws", () -> core.release("999999", "private", null));
-        expectThrows("tag with a null case throws (no crash)", () -> core.tag(item, null, null, null));
+        expectThrows("previewJpeg after release is refused (no longer in the store)", Code.REFUSED_NOT_QUARANTINED, () -> core.previewJpeg(item, 160));
+        expectThrows("release of an unknown item throws", Code.NO_SUCH_ITEM, () -> core.release("999999", "private", null));
+        expectThrows("release again is refused (not in the store)", Code.REFUSED_NOT_QUARANTINED, () -> core.release(item, "again", null));
+        expectThrows("tag with a null case throws (no crash)", Code.ARGUMENT, () -> core.tag(item, null, null, null));
+        expectThrows("tag with a blank case is refused", Code.REFUSED_CASE_ID_REQUIRED, () -> core.tag(item, "  ", null, null));
+        expectThrows("a session without a case is refused", Code.REFUSED_CASE_ID_REQUIRED, () -> core.sessionStart(" ", null, 60));
 
         byte[] jpeg = Files.readAllBytes(writeJpeg(work.resolve("keyframe.jpg"), Color.GREEN));
         try {
@@ -144,7 +150,7 @@ public final class BridgeHarness {
         } catch (FotovaktException e) {
             check("classifyKeyframe without a model reports why", e.getMessage() != null && !e.getMessage().isEmpty(), e.getMessage());
         }
-        expectThrows("classifyKeyframe(null) throws", () -> core.classifyKeyframe(null));
+        expectThrows("classifyKeyframe(null) throws", Code.ARGUMENT, () -> core.classifyKeyframe(null));
         Path video = camera.resolve("VID_0001.mp4");
         byte[] mp4 = new byte[4096];
         System.arraycopy("\0\0\0\030ftypisom".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1), 0, mp4, 0, 12);
@@ -164,7 +170,7 @@ public final class BridgeHarness {
         check("stop", true, "no exception");
         core.close();
         check("stop is idempotent", true, "no exception");
-        expectThrows("calls after stop throw", () -> core.statsJson());
+        expectThrows("calls after stop throw", Code.NOT_RUNNING, () -> core.statsJson());
 
         NativeCore second = NativeCore.start(toml, files.toString(), cache.toString(), "");
         String stats2 = second.statsJson();
@@ -272,9 +278,9 @@ public final class BridgeHarness {
         check("threshold with a decimal comma, SD-card folder, officer",
                 good.problems.isEmpty() && effGood.contains("\"threshold\":0.35") && effGood.contains("/storage/1234-5678/DCIM/Camera")
                         && "officer-42".equals(good.officerId) && effGood.contains("\"reconcile_interval\":\"30m\""), effGood + " " + good.problems);
-        expectThrows("the core itself rejects an out-of-range work site (a second line of defence)",
+        expectThrows("the core itself rejects an out-of-range work site (a second line of defence)", Code.CONFIG,
                 () -> NativeCore.checkConfig("[[work_sites]]\nname = \"x\"\nlat = 95.0\nlon = 0.0\nradius_m = 1.0\n", files.toString()));
-        expectThrows("checkConfig reports an unknown key", () -> NativeCore.checkConfig("surprise = 1\n", files.toString()));
+        expectThrows("checkConfig reports an unknown key", Code.CONFIG, () -> NativeCore.checkConfig("surprise = 1\n", files.toString()));
     }
 
     /** First run: what was in the camera folder before install is recorded, and nothing moves. */
@@ -438,15 +444,35 @@ public final class BridgeHarness {
         void run() throws Exception;
     }
 
-    private void expectThrows(String name, Body body) {
+    /**
+     * {@code body} throws a FotovaktException with {@code code}, as a RefusedException exactly
+     * when the code is a refusal: the app branches on these, so they are the bridge's contract.
+     */
+    private void expectThrows(String name, Code code, Body body) {
         try {
             body.run();
             fail(name, "no exception");
         } catch (FotovaktException e) {
-            check(name, true, "FotovaktException: " + e.getMessage());
+            boolean refused = e instanceof RefusedException;
+            check(name, e.getCode() == code && refused == code.isRefusal() && e.getMessage() != null && !e.getMessage().isEmpty(),
+                    e.getClass().getSimpleName() + " " + e.getCode() + " (expected " + code + "): " + e.getMessage());
         } catch (Throwable t) {
             fail(name, "wrong exception " + t);
         }
+    }
+
+    /** Every code the core can throw is a Code constant, and every constant but UNKNOWN is one. */
+    private void checkErrorCodes() {
+        java.util.Set<String> rust = new java.util.LinkedHashSet<>(java.util.Arrays.asList(NativeCore.errorCodes().split("\n")));
+        java.util.Set<String> java = new java.util.LinkedHashSet<>();
+        for (Code c : Code.values()) {
+            if (c != Code.UNKNOWN) {
+                java.add(c.name());
+            }
+        }
+        check("error codes: the core's " + rust.size() + " codes are exactly FotovaktException.Code's", rust.equals(java),
+                "core " + rust + " java " + java);
+        check("error codes: an unknown name reads as UNKNOWN", Code.of("NO_SUCH_CODE") == Code.UNKNOWN && Code.of(null) == Code.UNKNOWN, "");
     }
 
     private void check(String name, boolean ok, String detail) {

@@ -59,6 +59,13 @@ object CoreHolder {
         val core = get(context) ?: return null
         return try {
             block(core)
+        } catch (e: no.fotovakt.core.RefusedException) {
+            // The core declined and changed nothing (no case ID, not in the store, unsafe target).
+            Log.w(TAG, "$what refused (${e.code}): ${e.message}")
+            null
+        } catch (e: no.fotovakt.core.FotovaktException) {
+            Log.e(TAG, "$what failed (${e.code}): ${e.message}")
+            null
         } catch (e: RuntimeException) {
             Log.e(TAG, "$what failed: ${e.message}")
             null

@@ -60,7 +60,9 @@ class ReviewActivity : Activity() {
                 val jpeg = core.previewJpeg(item, PREVIEW_SIDE)
                 BitmapFactory.decodeByteArray(jpeg, 0, jpeg.size)
             } catch (e: no.fotovakt.core.FotovaktException) {
-                // Not decodable by the core (HEIC, AVIF, video): the platform decodes the store file here.
+                // Only a file the core cannot decode (HEIC, AVIF, video, too large) is decoded by the
+                // platform here; an item that is gone or not in the store is an error like any other.
+                if (e.code != no.fotovakt.core.FotovaktException.Code.PREVIEW_UNSUPPORTED) throw e
                 val file = File(core.itemFile(item))
                 PlatformFrames.videoFrame(file.path, PREVIEW_SIDE).takeIf { file.name.isVideoName() }
                     ?: PlatformFrames.decodeImage(file, PREVIEW_SIDE)

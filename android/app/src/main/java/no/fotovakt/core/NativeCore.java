@@ -6,7 +6,13 @@ package no.fotovakt.core;
  * <p>Plain Java with no Android imports, so the very same class is compiled into the app and into
  * the host JVM harness ({@code android/host-test}) that drives the bridge on a desktop JVM.
  * Every method calls the same {@code Agent} functions the CLI uses; results are JSON strings.
- * Errors and Rust panics arrive as {@link FotovaktException}.
+ * Errors and Rust panics arrive as {@link FotovaktException} carrying a stable
+ * {@link FotovaktException.Code} from the Rust error's variant; refusals (nothing changed) as
+ * its subclass {@link RefusedException}.
+ *
+ * <p>Durability: every call that changes the store or the ledger returns only after the core's
+ * durability barrier (the library syncs the ledger and the folders it wrote before it returns,
+ * and again when the agent is dropped at {@link #close()}), so the app never flushes.
  *
  * <p>Thread safety: the Rust agent is {@code Send + Sync}; calls may come from any thread.
  * {@link #close()} must not race other calls on the same instance (the service owns it).
@@ -170,9 +176,18 @@ public final class NativeCore implements AutoCloseable {
 
     private synchronized long h() {
         if (handle == 0) {
-            throw new FotovaktException("agent is stopped");
+            throw new FotovaktException(FotovaktException.Code.NOT_RUNNING, "agent is stopped");
         }
         return handle;
+    }
+
+    /**
+     * Every error code the core can throw, one per line: the host harness checks that each is
+     * a {@link FotovaktException.Code} constant, so a new Rust variant cannot arrive as UNKNOWN.
+     */
+    public static String errorCodes() {
+        load();
+        return nativeErrorCodes();
     }
 
     /** The crate version the library was built from (loads the library first). */
@@ -182,6 +197,7 @@ public final class NativeCore implements AutoCloseable {
     }
 
     private static native String nativeVersion();
+    private static native String nativeErrorCodes();
 
     private static native long nativeStart(String configToml, String filesDir, String cacheDir, String nativeLibDir);
     private static native String nativeOnMedia(long handle, String path, byte[] keyframeJpeg);
