@@ -398,4 +398,3 @@ impl Agent {
 
 /// Bytes wiped, or the file that could not be and why.
 pub(super) type WipeResult = Result<u64, (PathBuf, std::io::Error)>;
-

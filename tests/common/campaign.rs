@@ -643,6 +643,18 @@ impl Rig {
     /// The full invariant, after a restart.
     fn check(&self) -> Result<(), String> {
         self.check_ledger_directly()?;
+        self.check_verify()?;
+        let items = self.items()?;
+        if let Some(i) = items.iter().find(|i| i.state == "moving" || i.state == "releasing") {
+            return Err(format!("item {} is still `{}` after recovery", i.id, i.state));
+        }
+        let held = self.check_store(&items)?;
+        self.check_photos(&items, &held)?;
+        self.check_leftovers()
+    }
+
+    /// `verify` is clean: no tamper alarm, true or false.
+    fn check_verify(&self) -> Result<(), String> {
         let v = self.run(&["verify", "--json"], None);
         let report: serde_json::Value = serde_json::from_slice(&v.stdout)
             .map_err(|e| format!("verify --json: not JSON ({e}): {}", String::from_utf8_lossy(&v.stderr)))?;
@@ -678,11 +690,12 @@ impl Rig {
             }
             return Err(format!("{tag}verify --json reports problems (exit {:?}): {problems:?}", v.status.code()));
         }
-        let items = self.items()?;
-        if let Some(i) = items.iter().find(|i| i.state == "moving" || i.state == "releasing") {
-            return Err(format!("item {} is still `{}` after recovery", i.id, i.state));
-        }
-        // Every store object is a quarantined item's file, and hashes right.
+        Ok(())
+    }
+
+    /// Every store object is a quarantined item's file and hashes right; every quarantined
+    /// item has its file. Returns how many verified copies each hash has.
+    fn check_store(&self, items: &[ItemRow]) -> Result<BTreeMap<String, usize>, String> {
         let store_root = std::fs::canonicalize(&self.phone.store).map_err(|e| format!("store: {e}"))?;
         let mut held: BTreeMap<String, usize> = BTreeMap::new();
         for f in self.phone.stored() {
@@ -703,7 +716,11 @@ impl Rig {
                 return Err(format!("item {} is quarantined but its store file {name:?} is missing", i.id));
             }
         }
-        // Each photo: at its path XOR in the store; decided either way.
+        Ok(held)
+    }
+
+    /// Each photo at its path XOR verified in the store, and decided either way.
+    fn check_photos(&self, items: &[ItemRow], held: &BTreeMap<String, usize>) -> Result<(), String> {
         for p in &self.photos {
             let path = self.phone.camera.join(&p.name);
             let here = path.exists() && sha256(&path) == p.sha;
@@ -758,7 +775,11 @@ impl Rig {
                 return Err(format!("{tag}{}: a file is at its path but its bytes differ", p.name));
             }
         }
-        // No staging or partial files anywhere; nothing unexpected in the camera folder.
+        Ok(())
+    }
+
+    /// No staging or partial files anywhere; nothing unexpected in the camera folder.
+    fn check_leftovers(&self) -> Result<(), String> {
         let mut leftovers = Vec::new();
         for p in files_under(&self.phone.store) {
             let n = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
