@@ -467,8 +467,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
         let agent = lookup(handle)?;
         let last_decided_ms = agent
             .ledger()
-            .conn()
-            .query_row("SELECT MAX(decided_at_ms) FROM items", [], |r| r.get::<_, Option<i64>>(0))
+            .last_decided_ms()
             .map_err(|e| BridgeError::new(Code::Ledger, format!("last intake: {e}")))?;
         let config = agent.config();
         let health = Health {

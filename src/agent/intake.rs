@@ -11,7 +11,7 @@ use std::time::Instant;
 use tracing::{debug, error, info, warn};
 
 use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError};
-use crate::media::{self, ExifFacts, MediaKind};
+use crate::media::{self, ExifFacts, InspectError, MediaKind};
 use crate::policy::Verdict;
 use crate::quarantine::fsops::{self, FileId, OpenError};
 
@@ -196,26 +196,17 @@ impl Agent {
             let why = format!("{} bytes is over max_file_bytes ({})", id.size, self.config.max_file_bytes);
             return Err(self.reject_id(path, &why, &id, started));
         }
-        let (sha256, read, bytes) = match fsops::hash_fd(&file, Some(self.config.max_image_bytes)) {
-            Ok(x) => x,
-            Err(e) => return Err(self.reject_id(path, &format!("unreadable: {e}"), &id, started)),
-        };
-        let now = file.metadata().map(|m| FileId::of(&m));
-        if read != id.size || !matches!(&now, Ok(n) if n.same_content_as(&id)) {
-            info!(path = %path.display(), "file changed while it was hashed; will look again");
-            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started)));
-        }
-        let head = match &bytes {
-            Some(b) => b[..b.len().min(64)].to_vec(),
-            None => fsops::read_head(&file, 64).unwrap_or_default(),
-        };
-        let kind = MediaKind::sniff(&head);
-        let exif = match (&bytes, kind) {
-            (Some(b), MediaKind::Jpeg | MediaKind::Tiff | MediaKind::Png | MediaKind::Webp | MediaKind::Heif) => {
-                ExifFacts::parse(b)
-            }
-            _ => ExifFacts::default(),
-        };
+        // The one read of the file before anything decides on it: hash, sniff, EXIF, shared
+        // with `fotovakt classify` (media::inspect).
+        let media::Inspected { sha256, bytes, kind, exif, .. } =
+            match media::inspect_open(&file, &id, self.config.max_image_bytes) {
+                Ok(x) => x,
+                Err(InspectError::Changed) => {
+                    info!(path = %path.display(), "file changed while it was hashed; will look again");
+                    return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started)));
+                }
+                Err(e) => return Err(self.reject_id(path, &e.to_string(), &id, started)),
+            };
         Ok((Facts { path, file, id, sha256, kind, exif, first_seen }, bytes))
     }
 

@@ -57,11 +57,8 @@ impl Agent {
     }
 
     fn find_by_store_name(&self, name: &str) -> Result<Item, Error> {
-        let ledger = self.ledger();
-        let id: Option<i64> =
-            ledger.conn().query_row("SELECT id FROM items WHERE store_name = ?1", [name], |r| r.get(0)).ok();
-        match id {
-            Some(id) => Ok(ledger.item(id)?),
+        match self.ledger().item_by_store_name(name)? {
+            Some(item) => Ok(item),
             None => Err(Refusal::UnknownStoreFile { name: name.to_string() }.into()),
         }
     }
