@@ -50,22 +50,8 @@ pub struct Score {
     pub threshold: f32,
 }
 
-/// What to do with the photo.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Quarantine,
-    Keep,
-}
-
-impl Action {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Quarantine => "quarantine",
-            Action::Keep => "keep",
-        }
-    }
-}
+/// What to do with the photo: the ledger's stored enum, so a decision and its record are one type.
+pub use crate::ledger::Action;
 
 /// Which rule decided.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{self, Direction, Event, Item, ItemSource, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::ledger::{Direction, Event, Item, ItemSource, ItemState, LedgerError, MoveIntent, NewItem, Tx};
 use crate::policy::{self, Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
@@ -175,7 +175,7 @@ impl Agent {
         if held {
             let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
                           redaction), so nothing is stored or deleted on their strength; decided again once access is back";
-            tx.record(Some(item), &Event::Held { would: stored_action(verdict.action), reason: reason.into() })?;
+            tx.record(Some(item), &Event::Held { would: verdict.action, reason: reason.into() })?;
             tx.commit()?;
             info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
             let detail = Some(format!("held, not moved: {reason}"));
@@ -306,7 +306,7 @@ fn record(
     };
     let decided = Event::Decided {
         state,
-        action: stored_action(verdict.action),
+        action: verdict.action,
         source: stored_source(verdict.source),
         rule: verdict.rule.clone(),
         case_id: verdict.case_id.clone(),
@@ -349,14 +349,6 @@ fn new_item<'a>(
         officer: tag.and_then(|t| t.officer),
         tags,
         embedding: assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
-    }
-}
-
-/// The decision's action as the ledger stores it.
-fn stored_action(a: Action) -> ledger::Action {
-    match a {
-        Action::Quarantine => ledger::Action::Quarantine,
-        Action::Keep => ledger::Action::Keep,
     }
 }
 
