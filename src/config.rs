@@ -9,8 +9,6 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::classify;
-
 /// Everything the agent can be told. `Config::default()` is the documented default.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(default, deny_unknown_fields)]
@@ -45,7 +43,7 @@ pub struct Config {
     /// How the inputs turn into a decision.
     pub policy: PolicyConfig,
     /// The on-device classifier.
-    pub classifier: classify::Settings,
+    pub classifier: ClassifierSettings,
     /// How long store files are kept; see [`RetentionConfig`].
     pub retention: RetentionConfig,
     /// Whether reads of camera files return exactly the bytes the camera wrote. On Android
@@ -86,7 +84,7 @@ impl Default for Config {
             duty: Duty::default(),
             work_sites: Vec::new(),
             policy: PolicyConfig::default(),
-            classifier: classify::Settings::default(),
+            classifier: ClassifierSettings::default(),
             retention: RetentionConfig::default(),
             media_location_access: true,
             backlog: Backlog::Record,
@@ -360,6 +358,42 @@ mod humantime_serde_compat {
         let s = String::deserialize(d)?;
         humantime::parse_duration(&s)
             .map_err(|e| serde::de::Error::custom(format!("{s:?} is not a duration like 30s, 5m or 2h ({e})")))
+    }
+}
+
+/// Settings of the classifier, the `[classifier]` table of the config file.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClassifierSettings {
+    /// Run the model at all. Default: true.
+    pub enabled: bool,
+    /// ONNX model file. Default: `models/efficientnet_lite0.int8.onnx` found beside the binary or in the source tree.
+    pub model: Option<PathBuf>,
+    /// Case head file. Default: `models/case_head.json` beside the model.
+    pub head: Option<PathBuf>,
+    /// ONNX Runtime shared library; default search: `ORT_DYLIB_PATH`, beside the binary,
+    /// pip's `onnxruntime` (found by reading directories, never by running Python).
+    pub ort_dylib: Option<PathBuf>,
+    /// Intra-op threads per session. Default: 1.
+    pub threads: usize,
+    /// Use the EXIF thumbnail of a JPEG first (re-scored from the photo near the threshold). Default: true.
+    pub thumbnail_first: bool,
+    /// Cores one photo's JPEG decode may use, 1 or 2 (the entropy-coded data is split
+    /// between them; phones have eight cores). Default: 2.
+    pub decode_threads: usize,
+}
+
+impl Default for ClassifierSettings {
+    fn default() -> Self {
+        ClassifierSettings {
+            enabled: true,
+            model: None,
+            head: None,
+            ort_dylib: None,
+            threads: 1,
+            thumbnail_first: true,
+            decode_threads: 2,
+        }
     }
 }
 

@@ -48,41 +48,9 @@ pub fn refine_window(thumb_short: u32) -> (f32, f32) {
     (REFINE_LOW, REFINE_HIGH)
 }
 
-/// Settings of the classifier, the `[classifier]` table of the config file.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(default, deny_unknown_fields)]
-pub struct Settings {
-    /// Run the model at all. Default: true.
-    pub enabled: bool,
-    /// ONNX model file. Default: `models/efficientnet_lite0.int8.onnx` found beside the binary or in the source tree.
-    pub model: Option<PathBuf>,
-    /// Case head file. Default: `models/case_head.json` beside the model.
-    pub head: Option<PathBuf>,
-    /// ONNX Runtime shared library; default search: `ORT_DYLIB_PATH`, beside the binary,
-    /// pip's `onnxruntime` (found by reading directories, never by running Python).
-    pub ort_dylib: Option<PathBuf>,
-    /// Intra-op threads per session. Default: 1.
-    pub threads: usize,
-    /// Use the EXIF thumbnail of a JPEG first (re-scored from the photo near the threshold). Default: true.
-    pub thumbnail_first: bool,
-    /// Cores one photo's JPEG decode may use, 1 or 2 (the entropy-coded data is split
-    /// between them; phones have eight cores). Default: 2.
-    pub decode_threads: usize,
-}
-
-impl Default for Settings {
-    fn default() -> Self {
-        Settings {
-            enabled: true,
-            model: None,
-            head: None,
-            ort_dylib: None,
-            threads: 1,
-            thumbnail_first: true,
-            decode_threads: 2,
-        }
-    }
-}
+/// Settings of the classifier, the `[classifier]` table of the config file (defined with the
+/// rest of the config, which depends on nothing).
+pub use crate::config::ClassifierSettings as Settings;
 
 /// One ImageNet label with its probability.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
