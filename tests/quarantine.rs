@@ -70,6 +70,32 @@ fn store_layout_is_private() {
     assert!(stderr(&o).contains("lets others read it"), "{}", stderr(&o));
 }
 
+/// The watcher and an officer's command open the store at the same moment: neither may fail
+/// on the other's writability probe (the power-cut campaign's SQLite test once saw
+/// `store …/tmp/.write-probe: No such file or directory` from exactly this race).
+#[test]
+fn the_store_opens_from_many_openers_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("store");
+    std::thread::scope(|s| {
+        let openers: Vec<_> = (0..8)
+            .map(|_| {
+                s.spawn(|| {
+                    (0..40).filter_map(|_| fotovakt::quarantine::Store::open(&root, &[], &[]).err()).collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for o in openers {
+            let failed = o.join().expect("opener thread");
+            assert!(
+                failed.is_empty(),
+                "concurrent Store::open failed: {:?}",
+                failed.iter().map(|e| e.to_string()).collect::<Vec<_>>()
+            );
+        }
+    });
+}
+
 #[test]
 fn a_move_across_filesystems_is_copied_verified_and_the_original_removed() {
     let shm = Path::new("/dev/shm");

@@ -146,11 +146,18 @@ impl Store {
                 .map_err(io_err(&nomedia))?;
         }
         // Probe writability now, so a read-only store is refused at start and not mid-move.
-        let probe = tmp.join(".write-probe");
+        // The name is this process's own: two processes opening the store at once (the
+        // watcher and an officer's command) must not remove each other's probe, and one left
+        // by a dead process is swept with the rest of `tmp`.
+        let probe = tmp.join(format!(".write-probe-{}", std::process::id()));
+        let gone = |r: io::Result<()>| match r {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+            _ => Ok(()),
+        };
         match fsops::create_exclusive(&probe) {
-            Ok(_) => std::fs::remove_file(&probe).map_err(io_err(&probe))?,
+            Ok(_) => gone(std::fs::remove_file(&probe)).map_err(io_err(&probe))?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                std::fs::remove_file(&probe).map_err(io_err(&probe))?;
+                gone(std::fs::remove_file(&probe)).map_err(io_err(&probe))?;
             }
             Err(e) => return Err(io_err(&tmp)(e)),
         }
