@@ -29,9 +29,15 @@ pub fn read(path: &Path) -> Head {
     }
 }
 
-/// Replace the head file durably with `seq hash`.
+/// Where [`write`] stages the new head before renaming it into place.
+pub fn temporary(path: &Path) -> std::path::PathBuf {
+    path.with_extension("head.tmp")
+}
+
+/// Replace the head file durably with `seq hash`. Callers serialise (the ledger's write lock):
+/// the temporary file is shared.
 pub fn write(path: &Path, seq: i64, hash: &str) -> io::Result<()> {
-    let tmp = path.with_extension("head.tmp");
+    let tmp = temporary(path);
     let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
     f.write_all(format!("{seq} {hash}\n").as_bytes())?;
     f.sync_all()?;

@@ -128,6 +128,18 @@ impl Ledger {
             return Err(LedgerError::NewerSchema { path: path.to_path_buf(), version });
         }
         let head_path = path.with_file_name("ledger.head");
+        // A head's temporary file left by a process that died inside its barrier: remove it
+        // under the write lock, so no live writer's is taken.
+        let tmp = head::temporary(&head_path);
+        if tmp.exists() {
+            conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+            let removed = std::fs::remove_file(&tmp);
+            conn.execute_batch("COMMIT").map_err(err)?;
+            if let Err(e) = removed.or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
+            {
+                tracing::warn!(path = %tmp.display(), error = %e, "could not remove a stale head temporary file");
+            }
+        }
         Ok(Ledger { conn, db_path: path.to_path_buf(), head_path, head_written: AtomicI64::new(0) })
     }
 
@@ -429,14 +441,27 @@ impl Ledger {
         if seq <= self.head_written.load(Ordering::Relaxed) {
             return Ok(());
         }
-        // Another process may have advanced the head further meanwhile: never move it back.
+        // The watcher and an officer's command share the ledger and may reach their barriers
+        // at once: SQLite's write lock is held while the head is compared and replaced, so two
+        // processes never interleave on the head's temporary file (an empty head renamed into
+        // place would read as truncation) and one never moves the head back.
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
+        let advanced = self.advance_head(seq, &hash).map_err(durability("writing the head anchor", &self.head_path));
+        let end = if advanced.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        self.conn.execute_batch(end).map_err(self.err())?;
+        advanced
+    }
+
+    /// Write the head `seq hash` unless the file already names `seq` or later (another
+    /// process advanced it meanwhile). Runs under the write lock ([`Ledger::sync`]).
+    fn advance_head(&self, seq: i64, hash: &str) -> std::io::Result<()> {
         if let Head::At { seq: on_disk, .. } = head::read(&self.head_path) {
             if on_disk >= seq {
                 self.head_written.store(on_disk, Ordering::Relaxed);
                 return Ok(());
             }
         }
-        head::write(&self.head_path, seq, &hash).map_err(durability("writing the head anchor", &self.head_path))?;
+        head::write(&self.head_path, seq, hash)?;
         self.head_written.store(seq, Ordering::Relaxed);
         Ok(())
     }

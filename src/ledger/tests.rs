@@ -218,3 +218,51 @@ fn sessions_cover_their_window() {
     let open = Session { until_ms: None, ..s };
     assert!(open.covers(i64::MAX - 1));
 }
+
+/// Two writers (the watcher and an officer's command) reach their barriers at once, over and
+/// over: every barrier succeeds, the head never reads as damaged, and it ends at the last row.
+#[test]
+fn concurrent_barriers_never_leave_a_damaged_head() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    drop(Ledger::open(&db).expect("create"));
+    let head = dir.path().join("ledger.head");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    std::thread::scope(|s| {
+        let watcher = s.spawn(|| {
+            let mut seen_damage = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if let h @ Head::Unreadable(_) = head::read(&head) {
+                    seen_damage.push(h);
+                }
+            }
+            seen_damage
+        });
+        let writers: Vec<_> = (0..2)
+            .map(|w| {
+                let db = &db;
+                s.spawn(move || {
+                    let mut l = Ledger::open(db).expect("open");
+                    let mut failed = Vec::new();
+                    for i in 0..40 {
+                        let mut tx = l.write().expect("tx");
+                        tx.record(None, &session_event(w * 1000 + i)).expect("record");
+                        tx.commit().expect("commit");
+                        if let Err(e) = l.sync() {
+                            failed.push(e.to_string());
+                        }
+                    }
+                    failed
+                })
+            })
+            .collect();
+        let failed: Vec<String> = writers.into_iter().flat_map(|w| w.join().expect("writer")).collect();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        let damage = watcher.join().expect("reader");
+        assert!(failed.is_empty(), "{} barriers failed: {:?}", failed.len(), failed.first());
+        assert!(damage.is_empty(), "the head read as damaged {} times: {:?}", damage.len(), damage.first());
+    });
+    let l = Ledger::open(&db).expect("open");
+    assert!(matches!(head::read(&head), Head::At { seq: 80, .. }), "{:?}", head::read(&head));
+    assert!(problems(&l).is_empty(), "{:?}", problems(&l));
+}
