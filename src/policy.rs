@@ -22,7 +22,7 @@ use chrono::{Datelike, NaiveDateTime, Timelike};
 use serde::Serialize;
 
 use crate::config::{Duty, PolicyConfig, SiteAction, UnjudgedAction, WorkSite};
-use crate::ledger::Session;
+use crate::ledger::{ItemSource, Session};
 
 /// Everything the policy may look at for one photo.
 #[derive(Debug, Clone, Default)]
@@ -64,6 +64,21 @@ pub enum Source {
     Classifier,
     DutyHours,
     Default,
+}
+
+/// The rule as the ledger stores it (the ledger's set adds `recovered`, which no rule decides).
+impl From<Source> for ItemSource {
+    fn from(s: Source) -> ItemSource {
+        match s {
+            Source::Manual => ItemSource::Manual,
+            Source::Released => ItemSource::Released,
+            Source::Session => ItemSource::Session,
+            Source::WorkSite => ItemSource::WorkSite,
+            Source::Classifier => ItemSource::Classifier,
+            Source::DutyHours => ItemSource::DutyHours,
+            Source::Default => ItemSource::Default,
+        }
+    }
 }
 
 impl Source {

@@ -381,10 +381,7 @@ impl Agent {
     /// start runs it too, so such a file never outlives the next start.
     pub(super) fn wipe_purged_files(&self, ledger: &Ledger) -> Result<Vec<(i64, WipeResult)>, Error> {
         let mut done = Vec::new();
-        for item in ledger.items(None)? {
-            if item.state != ItemState::Purged {
-                continue;
-            }
+        for item in ledger.items_in_state(ItemState::Purged)? {
             let Some(name) = item.store_name.as_deref() else { continue };
             let path = self.store.path_of(name);
             if path.symlink_metadata().is_err() {

@@ -9,8 +9,8 @@ use tracing::{error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{Direction, Event, Item, ItemSource, ItemState, LedgerError, MoveIntent, NewItem, Tx};
-use crate::policy::{self, Action, Verdict};
+use crate::ledger::{Direction, Event, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::policy::{Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
@@ -307,7 +307,7 @@ fn record(
     let decided = Event::Decided {
         state,
         action: verdict.action,
-        source: stored_source(verdict.source),
+        source: verdict.source.into(),
         rule: verdict.rule.clone(),
         case_id: verdict.case_id.clone(),
         score: assessment.map(|a| a.case_score),
@@ -350,11 +350,6 @@ fn new_item<'a>(
         tags,
         embedding: assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
     }
-}
-
-/// The deciding rule as the ledger stores it.
-pub(super) fn stored_source(s: policy::Source) -> ItemSource {
-    ItemSource::parse(s.as_str()).expect("every policy source is a stored decision source")
 }
 
 /// An officer's tag, as the custody log records it.

@@ -227,6 +227,16 @@ impl Ledger {
         )
     }
 
+    /// Items in `state`, newest first (recovery at every start asks for `purged` ones: a
+    /// query on the state, not a walk of every item).
+    pub fn items_in_state(&self, state: ItemState) -> Result<Vec<Item>> {
+        self.rows(
+            &format!("SELECT {ITEM_COLUMNS} FROM items WHERE state = ?1 ORDER BY id DESC"),
+            [state],
+            item_from_row,
+        )
+    }
+
     /// Has the agent already decided this exact file (same path, size and mtime) and left it
     /// where it is (kept, released, or copied to the store with an undeletable original)?
     /// Reconcile skips such files. `held` items do not count (see [`Ledger::is_settled_with`]).
