@@ -3,7 +3,7 @@
 
 use std::ops::Range;
 
-use super::{FAST_BITS, PAD};
+use super::{FAST_BITS, PAD, SKIP_BITS};
 
 #[derive(Clone, Copy, Default)]
 pub(super) struct Component {
@@ -23,10 +23,18 @@ pub(super) struct Huffman {
     pub(super) maxcode: [u32; 18],
     pub(super) valoff: [i32; 17],
     pub(super) symbols: Vec<u8>,
+    /// For AC skipping: what the next SKIP_BITS bits hold as whole (code, value) pairs, see
+    /// [`Huffman::skip_entry`]; 0: not even one pair fits (take the one-symbol path).
+    pub(super) skip: Vec<u16>,
 }
 
+/// A skip entry's fields: bits taken (low 4 bits), coefficients advanced (next 6), and
+/// whether its last symbol is an end-of-block (the top bit).
+pub(super) const SKIP_EOB: u16 = 1 << 15;
+
 impl Huffman {
-    pub(super) fn new(counts: &[u8; 16], symbols: &[u8]) -> Option<Huffman> {
+    /// A table from a DHT's counts and symbols; `skip`: also the AC skip table.
+    pub(super) fn new(counts: &[u8; 16], symbols: &[u8], skip: bool) -> Option<Huffman> {
         let mut fast = vec![0u16; 1 << FAST_BITS];
         let mut maxcode = [0u32; 18];
         let mut valoff = [0i32; 17];
@@ -54,7 +62,39 @@ impl Huffman {
             code <<= 1;
         }
         maxcode[17] = u32::MAX;
-        Some(Huffman { fast, maxcode, valoff, symbols: symbols[..k].to_vec() })
+        let mut h = Huffman { fast, maxcode, valoff, symbols: symbols[..k].to_vec(), skip: Vec::new() };
+        if skip {
+            h.skip = (0..1u64 << SKIP_BITS).map(|p| h.skip_entry(p)).collect();
+        }
+        Some(h)
+    }
+
+    /// The AC (run, size) pairs that the `SKIP_BITS`-bit pattern `p` holds whole, codes and
+    /// value bits both, up to and including an end-of-block: bits taken, coefficients
+    /// advanced (a zero run of 16 counts 16, any other pair run + 1), end-of-block reached.
+    /// One lookup then steps over several coefficients; the caller takes an entry only if
+    /// it stays inside the block, so a pair of the next block is never taken.
+    fn skip_entry(&self, p: u64) -> u16 {
+        let (mut used, mut adv) = (0u32, 0u32);
+        while used < SKIP_BITS {
+            // left-aligned, zeros past the pattern: a code found within `rem` bits is real
+            let rem = SKIP_BITS - used;
+            let Some((len, rs)) = self.decode(p << (64 - rem)) else { break };
+            let s = u32::from(rs & 15);
+            if len + s > rem {
+                break;
+            }
+            let r = u32::from(rs >> 4);
+            if s == 0 && r != 15 {
+                return (used + len) as u16 | (adv as u16) << 4 | SKIP_EOB;
+            }
+            used += len + s;
+            adv += if s == 0 { 16 } else { r + 1 };
+            if adv >= 64 {
+                return 0;
+            }
+        }
+        used as u16 | (adv as u16) << 4
     }
 
     /// Decode one symbol from left-aligned `bits`; `(length, symbol)`.
@@ -187,7 +227,7 @@ impl Tables {
             if class > 1 || id > 3 {
                 return None;
             }
-            let table = Huffman::new(&counts, symbols)?;
+            let table = Huffman::new(&counts, symbols, class == 1)?;
             if class == 0 {
                 self.dc[id] = Some(table);
             } else {
@@ -257,7 +297,13 @@ impl Tables {
 
 impl Clone for Huffman {
     fn clone(&self) -> Self {
-        Huffman { fast: self.fast.clone(), maxcode: self.maxcode, valoff: self.valoff, symbols: self.symbols.clone() }
+        Huffman {
+            fast: self.fast.clone(),
+            maxcode: self.maxcode,
+            valoff: self.valoff,
+            symbols: self.symbols.clone(),
+            skip: self.skip.clone(),
+        }
     }
 }
 

@@ -139,3 +139,62 @@ fn progressive_and_broken_files_go_to_the_full_decoder() {
         assert_eq!((e.width, e.height), (80, 60));
     }
 }
+
+/// Every block's DC value and the final bit position, walked with the skip tables or one
+/// symbol at a time; `None` where the walk fails.
+fn walk_both(bytes: &[u8]) -> [Option<(Vec<i32>, usize)>; 2] {
+    let scan = parse(bytes).expect("baseline");
+    let (data, _) = unstuff(&bytes[scan.data.clone()]);
+    let real = data.len() - PAD;
+    let bpm = scan.block_comp.len();
+    let walk = |skip: bool| {
+        let mut w = Walker::new(&scan, &data, real * 8, 0);
+        let mut dc = vec![0i32; scan.mcux * scan.mcuy * bpm];
+        for out in dc.chunks_exact_mut(bpm) {
+            if skip {
+                w.mcu_with::<true>(out)?;
+            } else {
+                w.mcu_with::<false>(out)?;
+            }
+        }
+        Some((dc, w.pos()))
+    };
+    [walk(true), walk(false)]
+}
+
+#[test]
+fn skip_tables_walk_exactly_like_one_symbol_at_a_time() {
+    // Every quality (at 100 most blocks have no end-of-block: the skip entry must never take
+    // a pair of the next block), two encoders, every chroma layout, and damaged data: the
+    // same DC values and the same end position, or the same failure.
+    use jpeg_encoder::SamplingFactor as S;
+    let mut files = Vec::new();
+    for (i, q) in [20u8, 50, 75, 90, 95, 100].into_iter().enumerate() {
+        files.push(encode(&noisy(333 + 8 * i as u32, 251, u64::from(q)), q));
+    }
+    let img = noisy(320, 240, 5);
+    for sampling in [S::R_4_4_4, S::R_4_2_2, S::R_4_2_0, S::R_4_4_0] {
+        files.push(encoded(&img, sampling, 0));
+    }
+    let grey = image::GrayImage::from_fn(200, 120, |x, y| image::Luma([((x * y) & 255) as u8]));
+    let mut g = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut g, 100).encode_image(&grey).expect("encode");
+    files.push(g);
+    let mut walked = 0;
+    for (i, bytes) in files.iter().enumerate() {
+        let [skip, one] = walk_both(bytes);
+        assert!(skip.is_some(), "file {i}: intact data must walk");
+        assert!(skip == one, "file {i}: the skip tables changed the walk");
+        walked += 1;
+        let scan = parse(bytes).expect("baseline");
+        for at in [scan.data.start + 10, (scan.data.start + scan.data.end) / 2] {
+            let mut bad = bytes.clone();
+            for (j, b) in bad[at..(at + 48).min(scan.data.end - 2)].iter_mut().enumerate() {
+                *b = [0xA5, 0x5A, 0xC3, 0x00, 0x3C][j % 5];
+            }
+            let [skip, one] = walk_both(&bad);
+            assert!(skip == one, "file {i} damaged at {at}: the skip tables changed the walk");
+        }
+    }
+    assert_eq!(walked, files.len());
+}
