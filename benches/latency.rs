@@ -23,13 +23,16 @@
 //!   see the photo;
 //! - where the time goes: rename -> event (the bench's watch sees the `IN_MOVED_TO`), event
 //!   -> the agent starts on the file (watcher thread, lane, a barrier still running),
-//!   `Agent::on_media` itself, and inside it (timed apart, after the timed run, on the same
-//!   photos and with the same classifier settings): open + read + SHA-256 + EXIF as intake
-//!   does it (`media::inspect_open`), SHA-256 alone, EXIF alone, decode, inference; the rest
-//!   of `on_media` is the ledger (queries, intent, WAL fsync) and the move.
+//!   `Agent::on_media` itself, gone -> decision (after the rename: the folder fsyncs and the
+//!   closing commit), and the stages inside, timed right after each photo (after the gap) on
+//!   the same bytes by a second classifier with the agent's settings: read alone; open, read,
+//!   SHA-256 and EXIF as intake does it (`media::inspect_open`); SHA-256 alone, EXIF alone,
+//!   decode, inference. Paired per photo, on_media less those is the ledger's share (queries,
+//!   the item and intent commit, the WAL fsync, the move lock, the rename).
 //!
 //! Env: `FOTOVAKT_BENCH_N` (photos per flavour, default 40 here), `FOTOVAKT_BENCH_GAP_MS`
-//! (pause after each photo, default 5), `FOTOVAKT_BENCH_STAGES=0` (skip the stage pass).
+//! (pause after each photo, default 5), `FOTOVAKT_BENCH_STAGES=0` (no stage timing, no second
+//! classifier: the peak RSS is then the agent's alone).
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -304,18 +307,30 @@ impl Drop for Peer {
 struct Witness {
     _watcher: notify::RecommendedWatcher,
     events: Receiver<(notify::Event, Instant)>,
+    /// Whether its thread got `SCHED_FIFO` (set at its first event).
+    realtime: Arc<std::sync::OnceLock<bool>>,
 }
 
 impl Witness {
     fn on(camera: &Path) -> notify::Result<Witness> {
         let (tx, events) = crossbeam_channel::unbounded();
+        let realtime = Arc::new(std::sync::OnceLock::new());
+        let told = realtime.clone();
         let mut w = notify::recommended_watcher(move |r: notify::Result<notify::Event>| {
+            // On 2 busy cores (the agent's 2-thread decode) notify's thread would wake late
+            // and stamp late; a real-time policy (root only) lets it stamp when inotify
+            // answers. It runs for microseconds per event.
+            told.get_or_init(|| {
+                let param = libc::sched_param { sched_priority: 1 };
+                // SAFETY: sets the calling thread's policy; `param` outlives the call.
+                unsafe { libc::sched_setscheduler(0, libc::SCHED_FIFO, &param) == 0 }
+            });
             if let Ok(e) = r {
                 let _ = tx.send((e, Instant::now()));
             }
         })?;
         w.watch(camera, notify::RecursiveMode::NonRecursive)?;
-        Ok(Witness { _watcher: w, events })
+        Ok(Witness { _watcher: w, events, realtime })
     }
 
     /// When `path` arrived, and (if `gone_too`) when it left; waits briefly for the events.
@@ -350,18 +365,76 @@ struct Shot {
     /// The bench's watch saw the agent move it out of the camera folder.
     gone: Option<f64>,
     peer: Option<f64>,
+    stage: Option<Stage>,
 }
 
-/// The timed run of one flavour: `n` photos in turn, peer first, then fotovakt.
+/// Intake's and the classifier's stages on one photo, timed right after the agent handled
+/// it, on the same bytes with the same classifier settings (ms).
+#[derive(Debug, Clone, Copy)]
+struct Stage {
+    read: f64,
+    /// Open + read + SHA-256 + EXIF, as intake does it (`media::inspect_open`).
+    inspect: f64,
+    sha256: f64,
+    exif: f64,
+    decode: f64,
+    infer: f64,
+    /// `Classifier::assess_with`, all of it.
+    classify: f64,
+    source: Source,
+    thumbnail: bool,
+}
+
+fn stage(c: &mut Classifier, f: &Path, max_image_bytes: u64) -> Option<Stage> {
+    let ms = |t: Instant| t.elapsed().as_secs_f64() * 1e3;
+    let t = Instant::now();
+    drop(std::fs::read(f).ok()?);
+    let read = ms(t);
+    let t = Instant::now();
+    let (file, id) = fsops::open_regular(f).ok()?;
+    let ins = media::inspect_open(&file, &id, max_image_bytes).ok()?;
+    let inspect = ms(t);
+    let bytes = ins.bytes?;
+    // SHA-256 alone: the faster of two runs (the first often ran several times slower than
+    // the whole of intake, which hashes the same bytes).
+    let sha256 = (0..2)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(sha2::Sha256::digest(&bytes));
+            ms(t)
+        })
+        .fold(f64::INFINITY, f64::min);
+    let t = Instant::now();
+    let exif = ExifFacts::parse(&bytes);
+    let exif_ms = ms(t);
+    let t = Instant::now();
+    let a = c.assess_with(&bytes, Some(&exif)).ok()?;
+    let classify = ms(t);
+    Some(Stage {
+        read,
+        inspect,
+        sha256,
+        exif: exif_ms,
+        decode: a.decode_ms,
+        infer: a.infer_ms,
+        classify,
+        source: a.source,
+        thumbnail: exif.thumbnail.is_some(),
+    })
+}
+
+/// The timed run of one flavour: `n` photos in turn, peer first, then fotovakt, then (with
+/// `stages`) the stages timed apart on the same photo.
 fn run_flavour(
     rig: &Rig,
     witness: &Witness,
     peer: &mut Option<Peer>,
-    tag: usize,
-    files: &[PathBuf],
+    mut stages: Option<&mut Classifier>,
+    (tag, files): (usize, &[PathBuf]),
     n: usize,
 ) -> Result<(Vec<Shot>, usize), Box<dyn std::error::Error>> {
     let gap = Duration::from_millis(env_num("FOTOVAKT_BENCH_GAP_MS", 5));
+    let max_image_bytes = rig.agent.config().max_image_bytes;
     let (mut shots, mut other) = (Vec::with_capacity(n), 0);
     // Two warm-up photos (peer and agent), not counted.
     for i in 0..n + 2 {
@@ -373,6 +446,7 @@ fn run_flavour(
         let quarantined = o.kind == OutcomeKind::Quarantined;
         let (arrived, gone) = witness.of(&rig.camera.join(&name), quarantined);
         std::thread::sleep(gap);
+        let stage = stages.as_deref_mut().and_then(|c| stage(c, src, max_image_bytes));
         if i < 2 {
             continue;
         }
@@ -390,68 +464,10 @@ fn run_flavour(
             handle: o.handle_ms,
             gone: gone.map(|g| ms_since(t0, g)),
             peer: peer_ms,
+            stage,
         });
     }
     Ok((shots, other))
-}
-
-/// Intake's and the classifier's stages on the same photos, timed apart (medians, ms).
-#[derive(Default)]
-struct Stages {
-    read: Vec<f64>,
-    inspect: Vec<f64>,
-    sha256: Vec<f64>,
-    exif: Vec<f64>,
-    decode: Vec<f64>,
-    infer: Vec<f64>,
-    classify: Vec<f64>,
-    thumbnail: usize,
-    refined: usize,
-    scaled: usize,
-    full: usize,
-}
-
-fn stages(c: &mut Classifier, files: &[PathBuf], max_image_bytes: u64) -> Stages {
-    let mut s = Stages::default();
-    for (i, f) in files.iter().enumerate() {
-        let t = Instant::now();
-        let plain = std::fs::read(f).expect("read");
-        let read = t.elapsed().as_secs_f64() * 1e3;
-        drop(plain);
-        let t = Instant::now();
-        let (file, id) = fsops::open_regular(f).expect("open");
-        let ins = media::inspect_open(&file, &id, max_image_bytes).expect("inspect");
-        let inspect = t.elapsed().as_secs_f64() * 1e3;
-        let bytes = ins.bytes.expect("bytes kept");
-        let t = Instant::now();
-        let _ = sha2::Sha256::digest(&bytes);
-        let sha256 = t.elapsed().as_secs_f64() * 1e3;
-        let t = Instant::now();
-        let exif = ExifFacts::parse(&bytes);
-        let exif_ms = t.elapsed().as_secs_f64() * 1e3;
-        let t = Instant::now();
-        let a = c.assess_with(&bytes, Some(&exif));
-        let classify = t.elapsed().as_secs_f64() * 1e3;
-        // The first photo warms the caches and the session.
-        let Ok(a) = a else { continue };
-        if i == 0 {
-            continue;
-        }
-        s.read.push(read);
-        s.inspect.push(inspect);
-        s.sha256.push(sha256);
-        s.exif.push(exif_ms);
-        s.decode.push(a.decode_ms);
-        s.infer.push(a.infer_ms);
-        s.classify.push(classify);
-        match a.source {
-            Source::Thumbnail => s.thumbnail += 1,
-            Source::Scaled if exif.thumbnail.is_some() => s.refined += 1,
-            Source::Scaled => s.scaled += 1,
-            Source::Full => s.full += 1,
-        }
-    }
-    s
 }
 
 fn opt_p50(v: impl Iterator<Item = Option<f64>>) -> (f64, usize) {
@@ -516,36 +532,44 @@ fn report_flavour(name: &str, photos: usize, shots: &[Shot], other: usize) {
     );
 }
 
-fn report_stages(name: &str, s: &Stages, shots: &[Shot]) {
-    let (inspect, classify) = (p50(&s.inspect), p50(&s.classify));
-    let q: Vec<&Shot> = shots.iter().filter(|x| x.quarantined).collect();
-    // In the timed run: on_media's start to the file gone (intake, decide, the intent and its
-    // WAL fsync, the rename), and from gone to the outcome (folder fsyncs, closing commit).
-    let before_gone: Vec<f64> = q.iter().filter_map(|x| x.gone.map(|g| g - x.started)).collect();
-    let kept: Vec<f64> = shots.iter().filter(|x| !x.quarantined).map(|x| x.handle).collect();
+fn report_stages(name: &str, shots: &[Shot]) {
+    let st: Vec<(&Shot, Stage)> = shots.iter().filter_map(|x| x.stage.map(|s| (x, s))).collect();
+    if st.is_empty() {
+        return;
+    }
+    let m = |f: &dyn Fn(&Stage) -> f64| p50(&st.iter().map(|(_, s)| f(s)).collect::<Vec<_>>());
+    let count = |f: &dyn Fn(&Stage) -> bool| st.iter().filter(|(_, s)| f(s)).count();
     println!(
-        "  {name}, on_media's stages timed apart (p50 of {}): read alone {:.1} ms | open+read+SHA-256+EXIF \
-         (intake) {inspect:.1} ms (SHA-256 alone {:.1}, EXIF alone {:.2}) | classify {classify:.1} ms (decode {:.1}, \
-         infer {:.1}; thumbnail {}, refined {}, scaled {}, full {})",
-        s.inspect.len(),
-        p50(&s.read),
-        p50(&s.sha256),
-        p50(&s.exif),
-        p50(&s.decode),
-        p50(&s.infer),
-        s.thumbnail,
-        s.refined,
-        s.scaled,
-        s.full,
+        "  {name}: stages timed right after each photo (p50 of {}): read alone {:.1} ms | intake's open + read + \
+         SHA-256 + EXIF {:.1} ms (SHA-256 alone {:.1}, EXIF alone {:.2}) | classify {:.1} ms (decode {:.1}, infer \
+         {:.1}; paths: thumbnail {}, refined {}, scaled {}, full {})",
+        st.len(),
+        m(&|s| s.read),
+        m(&|s| s.inspect),
+        m(&|s| s.sha256),
+        m(&|s| s.exif),
+        m(&|s| s.classify),
+        m(&|s| s.decode),
+        m(&|s| s.infer),
+        count(&|s| s.source == Source::Thumbnail),
+        count(&|s| s.source == Source::Scaled && s.thumbnail),
+        count(&|s| s.source == Source::Scaled && !s.thumbnail),
+        count(&|s| s.source == Source::Full),
     );
+    // Paired per photo: what on_media spent beyond intake and the classifier.
+    let rest = |v: Vec<f64>| p50(&v);
+    let before_gone = rest(
+        st.iter()
+            .filter(|(x, _)| x.quarantined)
+            .filter_map(|(x, s)| x.gone.map(|g| g - x.started - s.inspect - s.classify))
+            .collect(),
+    );
+    let kept =
+        rest(st.iter().filter(|(x, _)| !x.quarantined).map(|(x, s)| x.handle - s.inspect - s.classify).collect());
     println!(
-        "  {name}, by difference from the timed run (p50): on_media start -> gone {:.1} ms, less intake and \
-         classify = {:.1} ms of ledger queries, intent commit, WAL fsync, lock and rename; kept photos' on_media \
-         {:.1} ms, less intake and classify = {:.1} ms",
-        p50(&before_gone),
-        p50(&before_gone) - inspect - classify,
-        p50(&kept),
-        p50(&kept) - inspect - classify,
+        "  {name}: on_media less intake and classify, paired per photo (p50): quarantined, up to gone {before_gone:.1} ms \
+         (ledger queries, item + intent commit, WAL fsync, move lock, rename); kept {kept:.1} ms (ledger queries, \
+         item commit)"
     );
 }
 
@@ -563,7 +587,13 @@ fn classifier_run(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
         Some(Peer::spawn().ok_or("python3 bench/classify_peer.py --serve (needs Pillow, numpy, onnxruntime)")?)
     };
     let settings = rig.agent.config().classifier.clone();
-    let max_image_bytes = rig.agent.config().max_image_bytes;
+    // The stages are timed by a second classifier of the bench's own (its memory counts in
+    // the peak RSS; FOTOVAKT_BENCH_STAGES=0 for the agent's alone).
+    let mut stages = if std::env::var("FOTOVAKT_BENCH_STAGES").is_ok_and(|v| v == "0") {
+        None
+    } else {
+        Some(Classifier::load(&settings)?)
+    };
     println!(
         "fotovakt latency benchmark, classifier deciding (no session, no duty hours), {} ({n} photos per flavour)",
         root.display()
@@ -576,23 +606,20 @@ fn classifier_run(root: &Path) -> Result<(), Box<dyn std::error::Error>> {
         if peer.is_some() { "Pillow draft + onnxruntime, 1 thread, alternating photo by photo" } else { "skipped" },
         env_num("FOTOVAKT_BENCH_GAP_MS", 5)
     );
-    let mut runs = Vec::new();
     for (tag, (name, files)) in flavours.iter().enumerate() {
-        let (shots, other) = run_flavour(&rig, &witness, &mut peer, tag, files, n)?;
+        let (shots, other) = run_flavour(&rig, &witness, &mut peer, stages.as_mut(), (tag, files), n)?;
         report_flavour(name, files.len(), &shots, other);
-        runs.push(shots);
+        report_stages(name, &shots);
     }
     drop(peer);
     let peak = rss_kib("VmHWM:") as f64 / 1024.0;
     let finished = rig.finish()?;
-    println!("  peak RSS {peak:.1} MB (VmHWM, before the stage pass); {finished}");
-    if std::env::var("FOTOVAKT_BENCH_STAGES").is_ok_and(|v| v == "0") {
-        return Ok(());
-    }
-    let mut c = Classifier::load(&settings)?;
-    for ((name, files), shots) in flavours.iter().zip(&runs) {
-        let s = stages(&mut c, files, max_image_bytes);
-        report_stages(name, &s, shots);
-    }
+    let fifo = witness.realtime.get().copied().unwrap_or(false);
+    println!(
+        "  the bench's inotify watch ran {}",
+        if fifo { "SCHED_FIFO" } else { "at normal priority (no SCHED_FIFO: its times may be late)" }
+    );
+    let whose = if stages.is_some() { "agent + the bench's stage classifier" } else { "the agent's" };
+    println!("  peak RSS {peak:.1} MB (VmHWM, {whose}); {finished}");
     Ok(())
 }
