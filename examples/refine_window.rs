@@ -12,23 +12,25 @@
 //! `refine_window` is given). The real thumbnails are checked against the classifier's own
 //! thumbnail-first path.
 //!
-//! Per size class it reports what the window in the code and the old constant window
-//! (0.4, 0.3) do, and chooses a window by cross-validation: `low` is the smallest thumbnail
-//! score (as a fraction of the threshold) of a case photo that the photo path finds and the
-//! thumbnail alone misses, times a margin factor; `high` is the largest thumbnail score
-//! above the threshold of a personal photo that the photo path leaves out, plus a margin.
-//! The margins are the narrowest of a grid that lose no case photo (and add no false
-//! positive) out of fold, in 5-fold CV grouped by photo and in leave-one-source-out CV
-//! (grouped by `source_repo`); the recommended window is the fit on all photos with those
-//! margins, rounded outward to 0.05.
-//!
 //! The head was trained on these photos, so their thumbnail and photo scores agree better
-//! than a new photo's would. A held-out check follows: the real camera files of
-//! `../shared/data/exif-samples` (not training photos, no labels), each with its own EXIF
-//! thumbnail: how many the thumbnail path decides differently from the photo path, with
-//! each window.
+//! than a new photo's would (no case photo's thumbnail falls below the threshold while its
+//! photo is above). So the real camera files of `../shared/data/exif-samples` (not training
+//! photos, no labels) join them, with their own EXIF thumbnails and camera-made ones; their
+//! "case" is the photo path's decision, their source the file's folder in its repository.
 //!
-//!     cargo run --release --example refine_window [-- DATA_DIR... [--held-out DIR]]
+//! Per size class it reports what the window in the code and the old window (0.4, 0.3) do
+//! (training, held out, real EXIF thumbnails apart), and chooses a window: `low` is the
+//! smallest thumbnail score (as a fraction of the threshold) of a case photo that the photo
+//! path finds and the thumbnail alone misses, times a margin factor: the narrowest of a grid
+//! that loses no case photo out of fold, in 5-fold CV grouped by photo and in
+//! leave-one-source-out CV (grouped by `source_repo`), then one step wider; `high` is the
+//! largest thumbnail score above the threshold of a personal photo that the photo path
+//! leaves out, plus the narrowest margin adding no false positive out of fold. The
+//! recommended window is the fit on all photos with those margins, rounded outward to 0.05;
+//! the last lines are `classify::REFINE_WINDOWS` to ship. `--dump FILE` writes the scores
+//! (numbers only) as TSV.
+//!
+//!     cargo run --release --example refine_window [-- DATA_DIR... [--held-out DIR] [--dump FILE]]
 
 use std::path::{Path, PathBuf};
 
