@@ -23,6 +23,10 @@
 //!   No seam within the second thread's first MCUs: the first thread decodes everything
 //!   itself (the result is the same, only slower).
 //!
+//! The second half runs on one long-lived decode thread (`worker.rs`), not a thread
+//! spawned per photo: a new thread often starts on its parent's core and the halves share
+//! it (seen in the benchmark next to its peer process: no two-thread gain at all).
+//!
 //! Anything unusual (progressive, arithmetic or 12-bit coding, CMYK, RGB-coded, several
 //! scans, a Huffman error) returns `None` and the caller uses the full decoder, so broken
 //! files behave exactly as before. Memory is bounded by the file size plus one `i16` per
@@ -57,7 +61,13 @@ pub struct FrameSize {
 mod markers;
 #[cfg(test)]
 mod tests;
+mod worker;
 
+use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
 use markers::{parse, unstuff, Scan, SKIP_EOB};
 
 pub fn frame_size(bytes: &[u8]) -> Option<FrameSize> {
@@ -210,54 +220,67 @@ pub fn decode(bytes: &[u8], threads: usize) -> Option<Eighth> {
 fn decode_tuned(bytes: &[u8], threads: usize, min_bytes: usize, min_mcus: usize) -> Option<Eighth> {
     let scan = parse(bytes)?;
     let (data, restarts) = unstuff(&bytes[scan.data.clone()]);
+    // shared with the decode thread, which may outlive this call by a few MCUs
+    let (scan, data) = (Arc::new(scan), Arc::new(data));
     let real = data.len() - PAD;
     let bpm = scan.block_comp.len();
     let total = scan.mcux * scan.mcuy;
     let mut dc = vec![0i32; total.checked_mul(bpm)?];
-    let walker = |pos: usize| Walker::new(&scan, &data, real * 8, pos);
     let two = threads >= 2 && real >= min_bytes && total >= min_mcus.max(2);
     if scan.restart_interval > 0 {
-        let ri = scan.restart_interval;
-        let intervals = total.div_ceil(ri);
+        let intervals = total.div_ceil(scan.restart_interval);
         if restarts.len() + 1 < intervals {
             return None; // missing restart markers: the full decoder copes
         }
-        let starts: Vec<usize> = std::iter::once(0).chain(restarts.iter().copied()).take(intervals).collect();
-        let run = |first: usize, last: usize, out: &mut [i32]| -> Option<()> {
-            let mut w = walker(0);
-            for (iv, &at) in starts.iter().enumerate().take(last).skip(first) {
-                w.restart(at);
-                let m0 = iv * ri;
-                let m1 = (m0 + ri).min(total);
-                let base = (iv - first) * ri * bpm;
-                for m in m0..m1 {
-                    let o = base + (m - m0) * bpm;
-                    w.mcu(&mut out[o..o + bpm])?;
-                }
-            }
-            Some(())
-        };
-        if two && intervals >= 2 {
+        let starts: Arc<Vec<usize>> =
+            Arc::new(std::iter::once(0).chain(restarts.iter().copied()).take(intervals).collect());
+        let second = if two && intervals >= 2 {
             let mid = intervals / 2;
-            let (a, b) = dc.split_at_mut(mid * ri * bpm);
-            let ok = std::thread::scope(|s| {
-                let second = s.spawn(|| run(mid, intervals, b));
-                let first = run(0, mid, a);
-                first.is_some() && second.join().ok().flatten().is_some()
-            });
-            ok.then_some(())?;
+            let (scan2, data2, starts2) = (Arc::clone(&scan), Arc::clone(&data), Arc::clone(&starts));
+            let len = dc.len() - mid * scan.restart_interval * bpm;
+            worker::spawn(move || {
+                let mut out = vec![0i32; len];
+                intervals_walk(&scan2, &data2, &starts2, mid..intervals, &mut out).map(|()| out)
+            })
+            .map(|rx| (mid, rx))
         } else {
-            run(0, intervals, &mut dc)?;
+            None
+        };
+        match second {
+            Some((mid, rx)) => {
+                let (a, b) = dc.split_at_mut(mid * scan.restart_interval * bpm);
+                intervals_walk(&scan, &data, &starts, 0..mid, a)?;
+                b.copy_from_slice(&rx.recv().ok()??);
+            }
+            None => intervals_walk(&scan, &data, &starts, 0..intervals, &mut dc)?,
         }
     } else if two {
         speculative(&scan, &data, real, &mut dc)?;
     } else {
-        let mut w = walker(0);
+        let mut w = Walker::new(&scan, &data, real * 8, 0);
         for out in dc.chunks_exact_mut(bpm) {
             w.mcu(out)?;
         }
     }
     Some(to_rgb(&scan, &dc))
+}
+
+/// Walk the restart intervals `ivs` (each starting at its byte in `starts`) into `out`.
+fn intervals_walk(scan: &Scan, data: &[u8], starts: &[usize], ivs: Range<usize>, out: &mut [i32]) -> Option<()> {
+    let (ri, bpm, total) = (scan.restart_interval, scan.block_comp.len(), scan.mcux * scan.mcuy);
+    let mut w = Walker::new(scan, data, (data.len() - PAD) * 8, 0);
+    let first = ivs.start;
+    for (iv, &at) in starts.iter().enumerate().take(ivs.end).skip(first) {
+        w.restart(at);
+        let m0 = iv * ri;
+        let m1 = (m0 + ri).min(total);
+        let base = (iv - first) * ri * bpm;
+        for m in m0..m1 {
+            let o = base + (m - m0) * bpm;
+            w.mcu(&mut out[o..o + bpm])?;
+        }
+    }
+    Some(())
 }
 
 /// Milliseconds of each stage of a 1-thread decode (markers, unstuffing, entropy walk,
@@ -299,105 +322,123 @@ struct Probe {
 }
 
 /// Two-thread decode without restart markers (see the module doc); `None` on a Huffman error.
-fn speculative(scan: &Scan, data: &[u8], real: usize, dc: &mut [i32]) -> Option<()> {
+fn speculative(scan: &Arc<Scan>, data: &Arc<Vec<u8>>, real: usize, dc: &mut [i32]) -> Option<()> {
     let bpm = scan.block_comp.len();
     let total = scan.mcux * scan.mcuy;
     let split = real * 8 / 2;
-    let stop = std::sync::atomic::AtomicBool::new(false);
+    let stop = Arc::new(AtomicBool::new(false));
     let (tx, rx) = crossbeam_channel::bounded::<Probe>(1);
-    std::thread::scope(|s| {
-        let stop = &stop;
-        let second = s.spawn(move || -> Vec<i32> {
-            let mut w = Walker::new(scan, data, real * 8, split);
-            let mut out = Vec::with_capacity((total / 2 + PROBE_MCUS) * bpm);
-            let mut probe = Probe { starts: Vec::with_capacity(PROBE_MCUS), preds: Vec::with_capacity(PROBE_MCUS) };
-            let mut block = [0i32; 10];
-            while probe.starts.len() < PROBE_MCUS && w.pos() < real * 8 {
-                probe.starts.push(w.pos());
-                probe.preds.push(w.pred);
-                if w.mcu(&mut block[..bpm]).is_none() {
-                    // garbage before the resynchronisation: start again a little later
-                    out.clear();
-                    probe.starts.clear();
-                    probe.preds.clear();
-                    let again = probe_restart(w.pos());
-                    if again >= real * 8 {
-                        return Vec::new();
-                    }
-                    w.seek(again);
-                    w.pred = [0; 3];
-                    continue;
-                }
-                out.extend_from_slice(&block[..bpm]);
-            }
-            if tx.send(probe).is_err() {
-                return Vec::new();
-            }
-            // Decode to the end of the data (at most the MCUs that can remain).
-            let mut n = PROBE_MCUS;
-            while n < total && w.pos() < real * 8 {
-                if stop.load(std::sync::atomic::Ordering::Relaxed) || w.mcu(&mut block[..bpm]).is_none() {
-                    break;
-                }
-                out.extend_from_slice(&block[..bpm]);
-                n += 1;
-            }
-            out
-        });
+    let (scan2, data2, stop2) = (Arc::clone(scan), Arc::clone(data), Arc::clone(&stop));
+    let Some(second) = worker::spawn(move || second_half(&scan2, &data2, real, split, &stop2, tx)) else {
         let mut w = Walker::new(scan, data, real * 8, 0);
-        let mut m = 0;
-        while m < total && w.pos() < split {
+        return dc.chunks_exact_mut(bpm).try_for_each(|out| w.mcu(out));
+    };
+    // however this returns, the decode thread stops at its next MCU
+    let stop = StopOnDrop(stop);
+    let mut w = Walker::new(scan, data, real * 8, 0);
+    let mut m = 0;
+    while m < total && w.pos() < split {
+        w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
+        m += 1;
+    }
+    // Seek the seam among the probed MCU starts.
+    let seam = rx.recv().ok().and_then(|probe| {
+        let mut j = 0;
+        while m < total {
+            while j < probe.starts.len() && probe.starts[j] < w.pos() {
+                j += 1;
+            }
+            if j == probe.starts.len() {
+                return None;
+            }
+            if probe.starts[j] == w.pos() {
+                return Some((m, j, probe.preds[j]));
+            }
             w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
             m += 1;
         }
-        // Seek the seam among the probed MCU starts.
-        let seam = rx.recv().ok().and_then(|probe| {
-            let mut j = 0;
-            while m < total {
-                while j < probe.starts.len() && probe.starts[j] < w.pos() {
-                    j += 1;
-                }
-                if j == probe.starts.len() {
-                    return None;
-                }
-                if probe.starts[j] == w.pos() {
-                    return Some((m, j, probe.preds[j]));
-                }
-                w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
-                m += 1;
-            }
-            None
-        });
-        let Some((k, j, pred2)) = seam else {
-            stop.store(true, std::sync::atomic::Ordering::Relaxed);
-            let _ = second.join();
-            tracing::debug!(mcu = m, "no seam found; decoding the rest on one thread");
-            while m < total {
-                w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
-                m += 1;
-            }
-            return Some(());
-        };
-        let out = second.join().ok()?;
-        let offset: Vec<i32> = (0..scan.comps.len()).map(|c| w.pred[c].wrapping_sub(pred2[c])).collect();
-        let have = out.len() / bpm;
-        let take = (total - k).min(have.saturating_sub(j));
-        for (i, src) in out[j * bpm..(j + take) * bpm].chunks_exact(bpm).enumerate() {
-            let dst = &mut dc[(k + i) * bpm..(k + i + 1) * bpm];
-            for (b, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
-                let c = scan.block_comp[b];
-                *d = v.wrapping_add(offset[c]);
-            }
+        None
+    });
+    let Some((k, j, pred2)) = seam else {
+        drop(stop); // the decode thread stops at its next MCU; nothing waits for it
+        tracing::debug!(mcu = m, "no seam found; decoding the rest on one thread");
+        while m < total {
+            w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
+            m += 1;
         }
-        if k + take < total {
-            // the second thread stopped early (an error near the end): this one, still at
-            // the seam, decodes the rest itself
-            for m in k..total {
-                w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
-            }
+        return Some(());
+    };
+    let out = second.recv().ok()?;
+    let offset: Vec<i32> = (0..scan.comps.len()).map(|c| w.pred[c].wrapping_sub(pred2[c])).collect();
+    let have = out.len() / bpm;
+    let take = (total - k).min(have.saturating_sub(j));
+    for (i, src) in out[j * bpm..(j + take) * bpm].chunks_exact(bpm).enumerate() {
+        let dst = &mut dc[(k + i) * bpm..(k + i + 1) * bpm];
+        for (b, (d, &v)) in dst.iter_mut().zip(src).enumerate() {
+            let c = scan.block_comp[b];
+            *d = v.wrapping_add(offset[c]);
         }
-        Some(())
-    })
+    }
+    if k + take < total {
+        // the second thread stopped early (an error near the end): this one, still at
+        // the seam, decodes the rest itself
+        for m in k..total {
+            w.mcu(&mut dc[m * bpm..(m + 1) * bpm])?;
+        }
+    }
+    Some(())
+}
+
+/// Sets its flag when dropped: the decode thread's cue that its half is no longer wanted.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// The speculative second half, on the decode thread: from the middle bit, record the
+/// first MCU starts and predictors (the probe, sent as soon as it is full), then decode on
+/// to the end unless told to stop.
+fn second_half(scan: &Scan, data: &[u8], real: usize, split: usize, stop: &AtomicBool, tx: Sender<Probe>) -> Vec<i32> {
+    let bpm = scan.block_comp.len();
+    let total = scan.mcux * scan.mcuy;
+    let mut w = Walker::new(scan, data, real * 8, split);
+    let mut out = Vec::with_capacity((total / 2 + PROBE_MCUS) * bpm);
+    let mut probe = Probe { starts: Vec::with_capacity(PROBE_MCUS), preds: Vec::with_capacity(PROBE_MCUS) };
+    let mut block = [0i32; 10];
+    while probe.starts.len() < PROBE_MCUS && w.pos() < real * 8 {
+        probe.starts.push(w.pos());
+        probe.preds.push(w.pred);
+        if w.mcu(&mut block[..bpm]).is_none() {
+            // garbage before the resynchronisation: start again a little later
+            out.clear();
+            probe.starts.clear();
+            probe.preds.clear();
+            let again = probe_restart(w.pos());
+            if again >= real * 8 {
+                return Vec::new();
+            }
+            w.seek(again);
+            w.pred = [0; 3];
+            continue;
+        }
+        out.extend_from_slice(&block[..bpm]);
+    }
+    if tx.send(probe).is_err() {
+        return Vec::new();
+    }
+    // Decode to the end of the data (at most the MCUs that can remain).
+    let mut n = PROBE_MCUS;
+    while n < total && w.pos() < real * 8 {
+        if stop.load(Ordering::Relaxed) || w.mcu(&mut block[..bpm]).is_none() {
+            break;
+        }
+        out.extend_from_slice(&block[..bpm]);
+        n += 1;
+    }
+    out
 }
 
 /// Where the speculative thread tries again after a Huffman error: the next byte.
