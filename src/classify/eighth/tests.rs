@@ -79,13 +79,26 @@ fn encoded(img: &image::RgbImage, sampling: jpeg_encoder::SamplingFactor, restar
     out
 }
 
+/// The number of components the first scan header (SOS) names.
+fn parse_scan_components(bytes: &[u8]) -> Option<u8> {
+    let mut i = 2;
+    while i + 4 < bytes.len() {
+        let len = usize::from(u16::from_be_bytes([bytes[i + 2], bytes[i + 3]]));
+        if bytes[i + 1] == 0xDA {
+            return bytes.get(i + 4).copied();
+        }
+        i += 2 + len;
+    }
+    None
+}
+
 #[test]
 fn every_sampling_and_restart_markers_split_exactly() {
     // Files from another encoder (jpeg-encoder), every chroma layout, with and without
-    // restart markers. Known problem: the lean decoder declines jpeg-encoder's 4:1:1
-    // files (seen 2026-12-01, cause not yet found; the list is printed); a declined file
-    // takes jpeg-decoder's path, so the decode still succeeds. Whatever the lean decoder
-    // takes, it must decode exactly, split or not.
+    // restart markers. jpeg-encoder writes 4:1:1 as one scan per component (its SOS names
+    // one component), which the lean decoder declines by design (it takes one interleaved
+    // scan of every component); a declined file takes jpeg-decoder's path, so the decode
+    // still succeeds. Whatever the lean decoder takes, it must decode exactly, split or not.
     use jpeg_encoder::SamplingFactor as S;
     let img = noisy(720, 536, 11);
     let (mut taken, mut declined) = (Vec::new(), Vec::new());
@@ -94,6 +107,8 @@ fn every_sampling_and_restart_markers_split_exactly() {
             let bytes = encoded(&img, sampling, restart);
             let (r, w, h) = reference(&bytes);
             let Some(one) = decode_tuned(&bytes, 1, 0, 0) else {
+                let scan_components = parse_scan_components(&bytes);
+                assert_eq!(scan_components, Some(1), "{sampling:?}/{restart}: declined but not a one-component scan");
                 declined.push(format!("{sampling:?}/{restart}"));
                 let (_, fw, fh, _) = super::super::decode::decode_jpeg_fast(&bytes, 60, 2).expect("fallback decodes");
                 assert_eq!((fw, fh), (u32::from(w), u32::from(h)));
