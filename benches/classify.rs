@@ -13,75 +13,15 @@
 //! Env: `FOTOVAKT_BENCH_ROUNDS` (default 3), `FOTOVAKT_BENCH_PEER=0` (fotovakt only),
 //! `FOTOVAKT_BENCH_BACKLOG=1` (also the batch throughput on all cores).
 
-use std::io::{BufRead, BufReader, Write};
+#[path = "common/flavours.rs"]
+mod flavours;
+
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
+use flavours::{flavours, Peer};
 use fotovakt::classify::{Classifier, Settings, Source};
 use fotovakt::media::ExifFacts;
-
-const ORDER: &[&str] = &["none", "project", "piexif", "exiftool", "camera"];
-
-fn jpegs(dir: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map(|r| r.flatten().map(|e| e.path()).collect::<Vec<PathBuf>>())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|p: &PathBuf| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("jpg")))
-        .collect();
-    v.sort();
-    v
-}
-
-fn flavours(root: &Path) -> Vec<(String, Vec<PathBuf>)> {
-    let top = jpegs(root);
-    if !top.is_empty() {
-        return vec![(root.file_name().map_or("photos".into(), |n| n.to_string_lossy().into_owned()), top)];
-    }
-    let mut subs: Vec<(String, Vec<PathBuf>)> = std::fs::read_dir(root)
-        .unwrap_or_else(|e| panic!("{}: {e}; run python3 bench/classify_make_photos.py first", root.display()))
-        .flatten()
-        .filter(|e| e.path().is_dir())
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), jpegs(&e.path())))
-        .filter(|(_, v)| !v.is_empty())
-        .collect();
-    subs.sort_by_key(|(n, _)| (ORDER.iter().position(|o| o == n).unwrap_or(ORDER.len()), n.clone()));
-    assert!(!subs.is_empty(), "no photos under {}", root.display());
-    subs
-}
-
-struct Peer {
-    _child: Child,
-    to: ChildStdin,
-    from: BufReader<ChildStdout>,
-}
-
-impl Peer {
-    fn spawn() -> Option<Peer> {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("bench/classify_peer.py");
-        let mut child = Command::new("python3")
-            .arg(script)
-            .args(["--serve", "--threads", "1"])
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .ok()?;
-        let to = child.stdin.take()?;
-        let mut from = BufReader::new(child.stdout.take()?);
-        let mut line = String::new();
-        from.read_line(&mut line).ok()?;
-        (line.trim() == "ready").then_some(Peer { _child: child, to, from })
-    }
-
-    /// The peer's time for one photo, or `None` if Pillow could not decode it.
-    fn time(&mut self, photo: &Path) -> Option<f64> {
-        writeln!(self.to, "{}", photo.display()).expect("peer stdin");
-        let mut line = String::new();
-        self.from.read_line(&mut line).expect("peer stdout");
-        line.trim().parse().ok()
-    }
-}
 
 fn median(v: &[f64]) -> f64 {
     if v.is_empty() {
