@@ -134,8 +134,9 @@ fn fit(rows: &[&Row], t: f32, lm: f32, hm: f32) -> (f32, f32) {
     (low * lm, high.map_or(0.0, |h| h + hm))
 }
 
-/// Out-of-fold counts with folds given by `group`.
-fn cv(rows: &[&Row], t: f32, lm: f32, hm: f32, group: &Group) -> Counts {
+/// Out-of-fold counts with folds given by `group`: each fold scored with the window
+/// `window` fits on the other folds.
+fn cv(rows: &[&Row], t: f32, window: &dyn Fn(&[&Row]) -> (f32, f32), group: &Group) -> Counts {
     let mut groups: Vec<usize> = rows.iter().map(|r| group(r)).collect();
     groups.sort_unstable();
     groups.dedup();
@@ -143,7 +144,7 @@ fn cv(rows: &[&Row], t: f32, lm: f32, hm: f32, group: &Group) -> Counts {
     for g in groups {
         let train: Vec<&Row> = rows.iter().copied().filter(|r| group(r) != g).collect();
         let test: Vec<&Row> = rows.iter().copied().filter(|r| group(r) == g).collect();
-        total.add(evaluate(&test, t, fit(&train, t, lm, hm)));
+        total.add(evaluate(&test, t, window(&train)));
     }
     total
 }
@@ -289,20 +290,6 @@ fn round_out((low, high): (f32, f32)) -> (f32, f32) {
     (((low / 0.05).floor() * 0.05).max(0.0), ((high / 0.05).ceil() * 0.05).min(1.0))
 }
 
-/// Out-of-fold counts of the shipped rule (fit with margins, rounded outward).
-fn cv_shipped(rs: &[&Row], t: f32, (lm, hm): (f32, f32), group: &Group) -> Counts {
-    let mut groups: Vec<usize> = rs.iter().map(|r| group(r)).collect();
-    groups.sort_unstable();
-    groups.dedup();
-    let mut total = Counts::default();
-    for g in groups {
-        let train: Vec<&Row> = rs.iter().copied().filter(|r| group(r) != g).collect();
-        let test: Vec<&Row> = rs.iter().copied().filter(|r| group(r) == g).collect();
-        total.add(evaluate(&test, t, round_out(fit(&train, t, lm, hm))));
-    }
-    total
-}
-
 /// Report one size class and return the recommended window.
 fn report_class(name: &str, rs: &[&Row], t: f32) -> (f32, f32) {
     let part = |f: &dyn Fn(&Row) -> bool| -> Vec<&Row> { rs.iter().copied().filter(|r| f(r)).collect() };
@@ -321,7 +308,9 @@ fn report_class(name: &str, rs: &[&Row], t: f32) -> (f32, f32) {
     let by_photo = |r: &Row| r.photo % 5;
     let by_source = |r: &Row| r.source;
     let groupings: [(&str, &Group); 2] = [("5-fold by photo", &by_photo), ("leave-one-source-out", &by_source)];
-    let passes = |f: &dyn Fn(Counts) -> bool, lm: f32, hm: f32| groupings.iter().all(|(_, g)| f(cv(rs, t, lm, hm, *g)));
+    let passes = |f: &dyn Fn(Counts) -> bool, lm: f32, hm: f32| {
+        groupings.iter().all(|(_, g)| f(cv(rs, t, &|train| fit(train, t, lm, hm), *g)))
+    };
     // the narrowest low margin losing no case photo out of fold, then one step wider
     let li = choose(&LOW_MARGINS, &|m| passes(&|c| c.lost == 0, m, 1.0));
     let lm = li.map_or(0.0, |i| LOW_MARGINS[(i + 1).min(LOW_MARGINS.len() - 1)]);
@@ -345,7 +334,10 @@ fn report_class(name: &str, rs: &[&Row], t: f32) -> (f32, f32) {
         }
     }
     for (g, grp) in groupings {
-        println!("  CV {g}, the rule out of fold: {}", cv_shipped(rs, t, (lm, hm), grp).show());
+        println!(
+            "  CV {g}, the rule out of fold: {}",
+            cv(rs, t, &|train| round_out(fit(train, t, lm, hm)), grp).show()
+        );
     }
     rec
 }
