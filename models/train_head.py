@@ -197,8 +197,12 @@ def file_sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def extract_dir(data: Path, model: Path, n_aug: int, seed: int, cache: Path | None):
+def extract_dir(data: Path, model: Path, n_aug: int, seed: int, cache: Path | None,
+                labels: Path | None = None):
     """Run the model on every photo of one labelled folder (view 0 + n_aug views).
+
+    `labels` defaults to the folder's own labels.tsv; a labels file kept in models/labels/
+    (our own labels for a folder that came without any) may mark a photo `skip`.
 
     Cached in `cache` by (model sha256, labels.tsv sha256, views, seed): each model's
     features are extracted once. Photo k's augmentations use its own generator
@@ -206,8 +210,8 @@ def extract_dir(data: Path, model: Path, n_aug: int, seed: int, cache: Path | No
     """
     import onnxruntime as ort
 
-    labels = data / "labels.tsv"
-    rows = list(csv.DictReader(open(labels), delimiter="\t"))
+    labels = labels or data / "labels.tsv"
+    rows = [r for r in csv.DictReader(open(labels), delimiter="\t") if r["label"] != "skip"]
     key = hashlib.sha256(f"{file_sha(model)}|{file_sha(labels)}|{n_aug}|{seed}".encode()).hexdigest()[:16]
     f = cache / f"feat-{data.name}-{key}.npz" if cache else None
     if f is not None and f.exists():
@@ -235,10 +239,14 @@ def extract_dir(data: Path, model: Path, n_aug: int, seed: int, cache: Path | No
 
 
 def extract(datas: list[Path], model: Path, n_aug: int, seed: int, cache: Path | None):
-    """All folders together; rows get `dataset` (folder name) added."""
+    """All folders together; rows get `dataset` (folder name) added.
+
+    A folder is given as DIR (labels in DIR/labels.tsv) or DIR=LABELS.tsv."""
     R, L, E, I, V = [], [], [], [], []
-    for d in datas:
-        rows, lg, em, im, vw = extract_dir(d, model, n_aug, seed, cache)
+    for spec in datas:
+        d, _, lab = str(spec).partition("=")
+        d = Path(d)
+        rows, lg, em, im, vw = extract_dir(d, model, n_aug, seed, cache, Path(lab) if lab else None)
         I.append(im + len(R))
         R += [dict(r, dataset=d.name) for r in rows]
         L.append(lg)
@@ -392,6 +400,22 @@ def fit_priors(P, strong, y, case_of_cat, gain, recall, steps=None):
     return delta
 
 
+def held_out_camera_check(W, b, case_of_cat, groups, args, shared: Path, thr: float) -> None:
+    """Score the real camera files of exif-samples (our labels, models/labels/exif-samples.tsv)
+    with the fitted head: a source that gave no training photo, files no one here wrote."""
+    data, labels = shared / "exif-samples", HERE / "labels/exif-samples.tsv"
+    if not data.is_dir():
+        return
+    rows, lg, em, _, vw = extract_dir(data, args.model, args.aug, args.seed, args.cache, labels)
+    lg, em = lg[vw == 0], em[vw == 0]
+    p = softmax(features(lg, em, groups) @ W.T + b)
+    score = combine(p[:, case_of_cat == 1].sum(1), strong_prob(lg), args.prior_gain)
+    y = np.array([r["label"] == "case" for r in rows])
+    for t in (thr, 0.31):
+        print(f"held-out camera files (exif-samples, our labels): threshold {t:.4f}: personal taken "
+              f"{int((score[~y] >= t).sum())}/{int((~y).sum())}, case kept {int((score[y] >= t).sum())}/{int(y.sum())}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     shared = HERE.parent.parent / "shared/data"
@@ -420,8 +444,12 @@ def main() -> None:
                     help="scale of the standardised embedding columns (< 1: stronger L2 on the embedding)")
     ap.add_argument("--prior-max", type=float, default=3.0, help="largest per-category prior step")
     ap.add_argument("--no-write", action="store_true", help="cross-validate only")
+    ap.add_argument("--camera-photos", action="store_true",
+                    help="add the real camera files of exif-samples with our labels (models/labels/exif-samples.tsv)")
     args = ap.parse_args()
     datas = args.data or [shared / "eval-dev", shared / "train-extra"]
+    if args.camera_photos:
+        datas = datas + [Path(f"{shared / 'exif-samples'}={HERE / 'labels/exif-samples.tsv'}")]
 
     rows, logits, emb, img, view = extract(datas, args.model, args.aug, args.seed, args.cache)
     cats_img = np.array([r["category"] for r in rows])
@@ -537,13 +565,15 @@ def main() -> None:
     for i in np.where((g >= thr) != (yi == 1))[0]:
         cv["grouped"]["errors"].append({"path": f"{rows[i]['dataset']}/{rows[i]['path']}", "score": round(float(g[i]), 4)})
         print(f"  grouped error {rows[i]['dataset']}/{rows[i]['path']} score={g[i]:.3f}")
-    if args.no_write:
-        return
 
     w = photo_weights(cats_img, src_img, args.weighting)
     head = Head(args.C, args.prior_gain, args.embedding_scale, dim).fit(F, cat, case_of_cat, w[img])
     W, b = head.export()
     b = b + o["delta"]  # the per-category priors chosen on the grouped out-of-fold scores
+    if not args.camera_photos:
+        held_out_camera_check(W, b, case_of_cat, groups, args, shared, thr)
+    if args.no_write:
+        return
     # embedding-only category model: tells which category an officer's correction belongs to
     # (corrections keep only the embedding)
     emb_head = Head(args.C, 0.0).fit(F[:, :dim], cat, case_of_cat, w[img])
