@@ -36,6 +36,10 @@ pub const MODEL_FILE: &str = "efficientnet_lite0.int8.onnx";
 pub const HEAD_FILE: &str = "case_head.json";
 /// ImageNet class names, one a line, index order.
 pub const LABELS_FILE: &str = "imagenet_labels.txt";
+/// ONNX Runtime session option: exact integer kernels on x86 CPUs without VNNI (see `load`).
+/// `models/train_head.py` and the benchmark's Python peer set it too, so that the head is
+/// trained on, and the peer computes, the embedding a phone computes.
+pub const EXACT_INT8_KEY: &str = "session.x64quantprecision";
 /// The refine window per thumbnail size class, smallest class first: `(largest thumbnail
 /// short side of the class in px, low factor, high margin)`. A thumbnail score inside
 /// `[threshold * low, threshold + high)` (the top capped at 0.97) is re-scored from the
@@ -208,6 +212,12 @@ impl Classifier {
             .with_inter_threads(1)
             .map_err(|e| model_err(e.to_string()))?
             .with_optimization_level(GraphOptimizationLevel::All)
+            .map_err(|e| model_err(e.to_string()))?
+            // x86 CPUs with AVX2 but no VNNI multiply u8 x s8 pairs into a saturating 16-bit sum
+            // (VPMADDUBSW): there this int8 model's embedding drifts from what a phone (ARM) or a
+            // VNNI CPU computes (median cosine 0.92, 9 of 58 camera-file decisions flipped). This
+            // makes ONNX Runtime use exact u8 x u8 kernels on such CPUs; elsewhere it is a no-op.
+            .with_config_entry(EXACT_INT8_KEY, "1")
             .map_err(|e| model_err(e.to_string()))?
             .commit_from_file(&model_path)
             .map_err(|e| model_err(e.to_string()))?;
