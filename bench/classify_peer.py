@@ -52,6 +52,9 @@ def main():
     so = ort.SessionOptions()
     so.intra_op_num_threads = a.threads
     so.inter_op_num_threads = 1
+    # the same exact int8 kernels as the agent (src/classify/mod.rs EXACT_INT8_KEY): the peer
+    # computes the same embedding, at the same cost, on x86 CPUs without VNNI
+    so.add_session_config_entry("session.x64quantprecision", "1")
     sess = ort.InferenceSession(str(a.model), so, providers=["CPUExecutionProvider"])
     if a.serve:
         print("ready", flush=True)
