@@ -212,7 +212,8 @@ def extract_dir(data: Path, model: Path, n_aug: int, seed: int, cache: Path | No
 
     labels = labels or data / "labels.tsv"
     rows = [r for r in csv.DictReader(open(labels), delimiter="\t") if r["label"] != "skip"]
-    key = hashlib.sha256(f"{file_sha(model)}|{file_sha(labels)}|{n_aug}|{seed}".encode()).hexdigest()[:16]
+    # "exact-int8": features from before the exact kernels (saturated on AVX2-only CPUs) are not reused
+    key = hashlib.sha256(f"{file_sha(model)}|{file_sha(labels)}|{n_aug}|{seed}|exact-int8".encode()).hexdigest()[:16]
     f = cache / f"feat-{data.name}-{key}.npz" if cache else None
     if f is not None and f.exists():
         z = np.load(f, allow_pickle=False)
