@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 use super::{Agent, Error};
-use crate::ledger::{Item, ItemState, Logged, Session};
+use crate::ledger::{Item, ItemState, Logged, PrunedEvent, Session};
 
 /// Which items [`Agent::list`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -24,6 +24,9 @@ pub enum Listing {
 pub struct ItemRecord {
     pub item: Item,
     pub events: Vec<Logged>,
+    /// Events whose contents were pruned on schedule (what is left of them), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<PrunedEvent>,
 }
 
 impl Agent {
@@ -44,7 +47,8 @@ impl Agent {
         let ledger = self.ledger();
         let item = ledger.find_item(key)?;
         let events = ledger.events_of(item.id)?;
-        Ok(ItemRecord { item, events })
+        let pruned = ledger.pruned_events_of(item.id)?;
+        Ok(ItemRecord { item, events, pruned })
     }
 
     /// The case session open now, if any.

@@ -19,6 +19,9 @@ use super::{Agent, Error, Output, Refusal};
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub events: u64,
+    /// Events whose contents were pruned on schedule (a `forgotten` event records each): not
+    /// a problem; their hashes still chain.
+    pub pruned: u64,
     pub files: u64,
     /// What is wrong, typed; `Display` of each is the sentence `verify` prints, and the list
     /// serialises as those sentences.
@@ -56,6 +59,8 @@ pub struct PurgeReport {
     pub finished_earlier: u64,
     /// Items marked purged whose file could not be removed (the next `purge` retries).
     pub failures: Vec<String>,
+    /// What the privacy pruning that every `purge` runs let go of (nothing on a dry run).
+    pub personal: super::PruneReport,
 }
 
 impl Agent {
@@ -63,7 +68,7 @@ impl Agent {
     pub fn verify(&self) -> Result<VerifyReport, Error> {
         let ledger = self.ledger();
         let chain = ledger.check_chain()?;
-        let (events, mut problems) = (chain.events, chain.problems);
+        let (events, pruned, mut problems) = (chain.events, chain.pruned, chain.problems);
         let mut files = 0u64;
         let mut expected = HashSet::new();
         for item in ledger.items(None)? {
@@ -93,7 +98,7 @@ impl Agent {
                 problems.push(Problem::UnaccountedStoreFile { name });
             }
         }
-        Ok(VerifyReport { events, files, problems })
+        Ok(VerifyReport { events, pruned, files, problems })
     }
 
     /// Statistics, with retention counted against the configured `[retention]` settings.
@@ -325,17 +330,30 @@ impl Agent {
     /// overwritten with zeros, fsynced and unlinked ([`retention::wipe`]). The ledger row and
     /// custody log stay. The rows are durable before the first wipe; a run that dies between
     /// the two leaves a purged item whose file is still there, removed at the next start
-    /// (recovery) or the next `purge`.
+    /// (recovery) or the next `purge`. Then the privacy pruning runs ([`Agent::prune`]).
     pub fn purge_at(&self, now_ms: i64, dry_run: bool, officer: Option<&str>) -> Result<PurgeReport, Error> {
-        self.durable(self.purge_now(now_ms, dry_run, officer))
+        let purged = self.purge_now(now_ms, dry_run, officer).and_then(|mut report| {
+            if !dry_run {
+                report.personal = self.prune()?;
+            }
+            Ok(report)
+        });
+        self.durable(purged)
     }
 
     fn purge_now(&self, now_ms: i64, dry_run: bool, officer: Option<&str>) -> Result<PurgeReport, Error> {
         let mut custody = self.custody()?;
         let ledger = &mut *custody.ledger;
         let due = retention::due(ledger, &self.config.retention, now_ms)?;
-        let mut report =
-            PurgeReport { dry_run, now_ms, items: due.purge, bytes: 0, finished_earlier: 0, failures: Vec::new() };
+        let mut report = PurgeReport {
+            dry_run,
+            now_ms,
+            items: due.purge,
+            bytes: 0,
+            finished_earlier: 0,
+            failures: Vec::new(),
+            personal: super::PruneReport::default(),
+        };
         if dry_run {
             report.bytes = report.items.iter().map(|d| d.size).sum();
             return Ok(report);

@@ -9,12 +9,12 @@ use tracing::{error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{Direction, Event, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::ledger::{Direction, Event, ForgetReason, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
 use crate::policy::{Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
-use super::intake::{Facts, Known};
+use super::intake::{Earlier, Facts, Known};
 use super::{Agent, Custody, Error, OutcomeKind};
 
 /// An officer's manual tag carried into the pipeline.
@@ -29,16 +29,17 @@ pub(super) struct Tag<'a> {
 #[derive(Debug)]
 pub(super) enum Committed {
     /// Someone else decided it meanwhile (or the path no longer names the bytes hashed): the
-    /// newest item for this file version, if any, is the decision to report.
-    Earlier(Option<Box<Item>>),
+    /// earlier decision on this file version, if any, is the one to report.
+    Earlier(Earlier),
     /// Decided and recorded now.
     Decided(Decided),
 }
 
-/// A decision recorded now: the item, what happened to the file, and why if it is not plain.
+/// A decision recorded now: the item (none for the officer's own photo, which gets a keyed
+/// record only), what happened to the file, and why if it is not plain.
 #[derive(Debug)]
 pub(super) struct Decided {
-    pub item: i64,
+    pub item: Option<i64>,
     pub kind: OutcomeKind,
     pub detail: Option<String>,
 }
@@ -149,11 +150,12 @@ impl Agent {
         let known = known.current(&custody.ledger, f.path, &f.id, self.held())?;
         let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(&f.id));
         if !still_there || (tag.is_none() && known.settled) {
-            return Ok(Committed::Earlier(known.latest.map(Box::new)));
+            return Ok(Committed::Earlier(known.earlier()));
         }
-        // An officer tagging a photo the agent kept: the same item is decided again, so its
-        // custody log runs from its first intake and it is counted once. Likewise a file held
-        // while media-location access was off, decided now on the bytes as they are.
+        // An officer tagging a photo the agent kept (decided before schema 2): the same item is
+        // decided again, so its custody log runs from its first intake and it is counted once.
+        // Likewise a file held while media-location access was off, decided now on the bytes as
+        // they are.
         let earlier = known.latest.filter(|i| {
             i.size == f.id.size
                 && match i.state {
@@ -163,14 +165,16 @@ impl Agent {
                 }
         });
         let held = self.held();
-        let state = if held {
-            ItemState::Held
-        } else if verdict.action == Action::Quarantine {
-            ItemState::Moving
-        } else {
-            ItemState::Kept
-        };
         let mut tx = custody.ledger.write()?;
+        if verdict.action == Action::Keep && tag.is_none() {
+            return self.keep_personal(tx, f, verdict, earlier.as_ref());
+        }
+        // Case material: the full record, from now on. A keyed personal record of this file
+        // version (a photo the agent had kept, tagged by an officer now) gives way to it.
+        if known.personal.is_some() {
+            tx.drop_personal(f.path, f.id.size, f.id.mtime_ns)?;
+        }
+        let state = if held { ItemState::Held } else { ItemState::Moving };
         let item = record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?;
         if held {
             let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
@@ -179,11 +183,7 @@ impl Agent {
             tx.commit()?;
             info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
             let detail = Some(format!("held, not moved: {reason}"));
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail }));
-        }
-        if state != ItemState::Moving {
-            tx.commit()?;
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail: None }));
+            return Ok(Committed::Decided(Decided { item: Some(item), kind: OutcomeKind::Kept, detail }));
         }
         fault::point("before_journal");
         let (mut intent, _) = self.store.plan_in(item, f.path, &f.sha256, f.id.size);
@@ -194,6 +194,37 @@ impl Agent {
         custody.ledger.sync_log()?;
         fault::point("after_journal");
         self.move_in(&mut custody, f, &intent)
+    }
+
+    /// The officer's own photo (decided `keep`): a keyed record and nothing else, no item, no
+    /// custody event, no path, time beyond the day, GPS or embedding (`ledger::privacy`). A
+    /// held item decided `keep` now (access back) leaves the items table the same way: its
+    /// events are pruned and a `forgotten` event says so.
+    fn keep_personal(
+        &self,
+        mut tx: Tx<'_>,
+        f: &Facts<'_>,
+        verdict: &Verdict,
+        earlier: Option<&Item>,
+    ) -> Result<Committed, Error> {
+        let state = if self.held() { ItemState::Held } else { ItemState::Kept };
+        if let Some(item) = earlier {
+            if tx.forget_item(item.id, ForgetReason::DecidedPersonal)?.is_none() {
+                // Its events do not verify: it stays an item, for `verify` to report.
+                warn!(item = item.id, "custody events do not verify; the item keeps its full record");
+                let tags = item.tags.clone();
+                let (action, source) = (verdict.action.as_str(), verdict.source.as_str());
+                tx.redecide_item(item.id, state, action, source, &verdict.rule, None, None, &tags)?;
+                tx.commit()?;
+                return Ok(Committed::Decided(Decided { item: Some(item.id), kind: OutcomeKind::Kept, detail: None }));
+            }
+        }
+        let keep = self.config.privacy.keep_personal_decisions;
+        tx.keep_personal(f.path, f.id.size, f.id.mtime_ns, state, verdict.source.into(), keep)?;
+        tx.commit()?;
+        let detail = (state == ItemState::Held)
+            .then(|| "held, not moved: media_location_access is off; decided again once access is back".to_string());
+        Ok(Committed::Decided(Decided { item: None, kind: OutcomeKind::Kept, detail }))
     }
 
     /// Run the journaled move of `f` into the store and record how it ended.
@@ -230,7 +261,7 @@ impl Agent {
             Recovered::SourceKept => reason.map(|r| format!("copied to the store; {r}")),
             _ => reason,
         };
-        Ok(Committed::Decided(Decided { item, kind, detail }))
+        Ok(Committed::Decided(Decided { item: Some(item), kind, detail }))
     }
 
     /// A move that failed midway and could not undo itself cleanly: the journal row stays
@@ -254,7 +285,7 @@ impl Agent {
             Recovered::SourceKept | Recovered::Completed => OutcomeKind::Quarantined,
             Recovered::RolledBack | Recovered::Vanished => OutcomeKind::Retry,
         };
-        Ok(Committed::Decided(Decided { item: intent.item_id, kind, detail: Some(reason) }))
+        Ok(Committed::Decided(Decided { item: Some(intent.item_id), kind, detail: Some(reason) }))
     }
 }
 

@@ -130,23 +130,24 @@ impl Agent {
 
     /// Replay officers' corrections into the classifier when they changed.
     fn refresh_corrections(&self, judge: &mut Judge) {
-        // Count first: the embeddings are loaded only when an officer added a correction.
+        // Count first: the embeddings are loaded only when an officer added a correction or one
+        // expired (`keep_corrections`).
         let count = self.ledger().correction_count();
-        match count {
+        let stamp = match count {
             Ok(n) if judge.corrections_seen == Some(n) => return,
-            Ok(_) => {}
+            Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "cannot read corrections");
                 return;
             }
-        }
+        };
         let corrections = self.ledger().corrections();
         match corrections {
             Ok(v) => {
                 let list: Vec<classify::Correction> =
                     v.into_iter().map(|(embedding, case)| classify::Correction { embedding, case }).collect();
                 judge.classifier.set_corrections(&list);
-                judge.corrections_seen = Some(list.len());
+                judge.corrections_seen = Some(stamp);
             }
             Err(e) => warn!(error = %e, "cannot read corrections"),
         }

@@ -16,6 +16,7 @@
 //! - `officer`: tag, release, case sessions.
 //! - `casefile`: export, ack, purge, verify, statistics and the admin report.
 //! - `recover`: moves a dead process left journaled, orphaned store files, kept originals.
+//! - `privacy`: letting go of what is kept about the officer's own photos, on schedule.
 //!
 //! Every officer operation ends with the durability barrier ([`Agent::flush`]) inside the
 //! library, and so does dropping the agent; callers need not remember it.
@@ -51,6 +52,7 @@ mod error;
 mod intake;
 mod officer;
 mod outcome;
+mod privacy;
 mod reconcile;
 mod recover;
 pub mod scan;
@@ -60,6 +62,7 @@ mod tests;
 pub use casefile::{AckReport, ExportReport, PurgeReport, VerifyReport};
 pub use error::{Error, Output, Refusal};
 pub use outcome::{Outcome, OutcomeKind};
+pub use privacy::PruneReport;
 pub use recover::RecoveryReport;
 
 /// The classifier as loaded at start: ready, or why not.
@@ -72,7 +75,8 @@ enum Model {
 /// change together).
 struct Judge {
     classifier: Classifier,
-    corrections_seen: Option<usize>,
+    /// The count and newest number of the corrections replayed.
+    corrections_seen: Option<(usize, i64)>,
 }
 
 /// What the durability barrier has left to do.

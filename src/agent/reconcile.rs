@@ -23,6 +23,12 @@ impl Agent {
     /// Android tick), so the deletes of `copied_original_kept` originals are retried here first.
     pub fn pending_files(&self, min_age: Duration) -> Result<Vec<PathBuf>, Error> {
         self.retry_kept_originals();
+        self.unsettled_files(min_age)
+    }
+
+    /// The files [`Agent::pending_files`] lists, without retrying anything: reads only
+    /// (`fotovakt pending`).
+    pub fn unsettled_files(&self, min_age: Duration) -> Result<Vec<PathBuf>, Error> {
         let mut out = Vec::new();
         let now = SystemTime::now();
         for cam in &self.cameras {
@@ -62,8 +68,10 @@ impl Agent {
         Ok(out)
     }
 
-    /// One reconcile pass: handle every unsettled file in the camera folders.
+    /// One reconcile pass (the Android shell's tick): the privacy pruning ([`Agent::prune`]),
+    /// then every unsettled file in the camera folders is handled.
     pub fn reconcile(&self, min_age: Duration) -> Result<Vec<Outcome>, Error> {
+        self.prune_logged();
         let files = self.pending_files(min_age)?;
         if !files.is_empty() {
             info!(files = files.len(), "reconcile: files not yet decided");
@@ -115,7 +123,7 @@ impl Agent {
         let facts = Facts { path, file, id, sha256, kind, exif: ExifFacts::default(), first_seen: ledger::now_ms() };
         match self.commit(&facts, &verdict, None, None, known).map_err(|e| self.failed(path, e, started))? {
             Committed::Decided(d) => Ok(decided(&facts, &verdict, None, d, started)),
-            Committed::Earlier(latest) => Ok(self.earlier_outcome(path, latest.as_deref(), started)),
+            Committed::Earlier(earlier) => Ok(self.earlier_outcome(path, earlier, started)),
         }
     }
 

@@ -110,8 +110,20 @@ pub(crate) fn show(cli: &Cli, key: &str, json: bool, out: &mut dyn Write) -> Res
     }
     item_text(out, &record.item)?;
     writeln!(out, "  custody log:")?;
-    for e in &record.events {
-        writeln!(out, "    #{:<6} {}  {:<18} {}", e.seq, time_text(e.at_ms), e.kind, e.data)?;
+    let mut lines: Vec<(i64, String)> = record
+        .events
+        .iter()
+        .map(|e| (e.seq, format!("    #{:<6} {}  {:<18} {}", e.seq, time_text(e.at_ms), e.kind, e.data)))
+        .collect();
+    lines.extend(record.pruned.iter().map(|e| {
+        (
+            e.seq,
+            format!("    #{:<6} {}  {:<18} (pruned on schedule; hash {})", e.seq, time_text(e.at_ms), e.kind, e.hash),
+        )
+    }));
+    lines.sort_by_key(|(seq, _)| *seq);
+    for (_, line) in lines {
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }

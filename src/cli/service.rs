@@ -43,6 +43,28 @@ pub(crate) fn watch(cli: &Cli, camera: &[PathBuf], wait_for_cameras: bool, out: 
 
 /// `scan`: one pass of [`crate::agent::Agent::scan`], a progress bar on a terminal, and a
 /// one-line summary (or one JSON object per file).
+/// `pending`: the files the ledger has not settled, one per line (or a JSON array).
+pub(crate) fn pending(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<()> {
+    let config = load_config(cli, camera)?;
+    if config.cameras.is_empty() {
+        return Err(Usage(NO_CAMERA.into()).into());
+    }
+    for u in config.cameras.iter().filter_map(|c| camera_problem(c)) {
+        err_message!("{u}");
+    }
+    let agent = open_agent(cli, config, Model::Skip, StoreUse::Create)?;
+    let files = agent.unsettled_files(std::time::Duration::ZERO)?;
+    if json {
+        let paths: Vec<String> = files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        writeln!(out, "{}", serde_json::to_string(&paths)?)?;
+    } else {
+        for f in &files {
+            writeln!(out, "{}", f.display())?;
+        }
+    }
+    Ok(())
+}
+
 pub(crate) fn scan(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<()> {
     let config = load_config(cli, camera)?;
     if config.cameras.is_empty() {

@@ -12,9 +12,17 @@
 //!   belong to a process that died mid-move and are completed or rolled back at recovery (the
 //!   store's code reads this journal; the ledger knows nothing of the store).
 //! * `sessions`, `corrections`: case sessions, and officers' corrections for on-device learning.
+//! * `personal`, `personal_tally`: the minimal, keyed records of the officer's own photos
+//!   ([`privacy`]); no items row, no custody event.
 //!
-//! Modules: [`schema`] (tables, versions, rows, stored enums), [`events`] (the event types),
-//! [`tx`] (writes), [`chain`] (the hash chain and its checker), [`head`] (the anchor file).
+//! Deleted rows are overwritten (`secure_delete`), and after personal data is removed the
+//! write-ahead log is checkpointed and truncated ([`Ledger::scrub_log`]), so what was pruned is
+//! gone from the files, not only from the tables.
+//!
+//! Modules: [`schema`] (tables, versions, rows, stored enums), `upgrade` (creating and
+//! upgrading), [`events`] (the event types), [`tx`] (writes), [`chain`] (the hash chain and its
+//! checker), [`head`] (the anchor file), [`keyed`] (the device secret and keyed hashes),
+//! [`privacy`] (personal records, corrections and what is forgotten when).
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -27,13 +35,19 @@ use serde::Serialize;
 pub mod chain;
 pub mod events;
 pub mod head;
+pub mod keyed;
+pub mod privacy;
 pub mod schema;
 pub mod tx;
+mod upgrade;
 
 pub use chain::{
-    event_hash, ChainCheck, ChainReport, Coverage, Head, ItemHistory, Problem, Problems, RawEvent, GENESIS,
+    data_sha256, event_hash, event_hash_v2, ChainCheck, ChainReport, Coverage, Head, ItemHistory, Problem, Problems,
+    RawEvent, GENESIS, HASH_V1, HASH_V2,
 };
-pub use events::{Action, Event, EventError, ItemSource, PackageFormat, PurgeReason};
+pub use events::{Action, Event, EventError, ForgetReason, ItemSource, PackageFormat, PurgeReason};
+pub use keyed::{DeviceSecret, SecretError};
+pub use privacy::{PersonalCounts, PersonalRecord};
 pub use schema::{path_bytes, Direction, Item, ItemState, Migration, MoveIntent, NewItem, Session, SCHEMA_VERSION};
 pub use tx::Tx;
 
@@ -70,6 +84,9 @@ pub enum LedgerError {
     /// A value that is not one of its stored enum's (a decision source, say).
     #[error("ledger: unknown {what} {value:?}")]
     UnknownValue { what: &'static str, value: String },
+    /// The device secret beside the ledger could not be read or made.
+    #[error("ledger: device secret {0}")]
+    Secret(#[from] SecretError),
     /// The database was written by a newer program, in a layout this one does not know.
     #[error(
         "ledger {path}: schema version {version} is newer than this program's ({SCHEMA_VERSION}); update fotovakt"
@@ -101,11 +118,25 @@ pub struct Logged {
     pub hash: String,
 }
 
-/// The ledger: a SQLite connection plus the head anchor file.
+/// An event of the custody log whose contents were pruned on schedule (a `forgotten` event
+/// lists it): what is left of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrunedEvent {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub hash: String,
+}
+
+/// The columns of a [`RawEvent`], in [`raw_from_row`]'s order.
+pub(crate) const RAW_COLUMNS: &str = "seq, at_ms, kind, item_id, data, prev_hash, hash, v, data_sha256";
+
+/// The ledger: a SQLite connection plus the head anchor file and the device secret.
 pub struct Ledger {
     conn: Connection,
     db_path: PathBuf,
     head_path: PathBuf,
+    secret: DeviceSecret,
     /// The `seq` this connection last wrote to the head file (a barrier with nothing new
     /// writes nothing).
     head_written: AtomicI64,
@@ -113,10 +144,10 @@ pub struct Ledger {
 
 impl Ledger {
     /// Open (creating if needed) the ledger database at `path`, bringing an older layout to
-    /// [`SCHEMA_VERSION`].
+    /// [`SCHEMA_VERSION`], and the device secret beside it (made if there is none).
     pub fn open(path: &Path) -> Result<Ledger> {
         let err = |source| LedgerError::Sqlite { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         // NORMAL (in WAL mode): a commit survives a process crash at once, and power loss
@@ -124,23 +155,53 @@ impl Ledger {
         // its queue drains. Recovery adopts a verified store file whose rows were lost.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
-        if let Err(version) = schema::migrate(&conn).map_err(err)? {
-            return Err(LedgerError::NewerSchema { path: path.to_path_buf(), version });
-        }
+        // What is deleted is overwritten with zeros, not left in free space: pruned personal
+        // data must be gone from the file.
+        conn.pragma_update(None, "secure_delete", "ON").map_err(err)?;
         let head_path = path.with_file_name("ledger.head");
-        // A head's temporary file left by a process that died inside its barrier: remove it
-        // under the write lock, so no live writer's is taken.
+        let secret_path = path.with_file_name(keyed::SECRET_FILE);
         let tmp = head::temporary(&head_path);
-        if tmp.exists() {
+        let secret = if tmp.exists() || !secret_path.exists() {
+            // Under the write lock: no live writer's head temporary file is taken, and two
+            // processes never make two secrets.
             conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+            let secret = DeviceSecret::load_or_create(&secret_path);
+            // A head's temporary file left by a process that died inside its barrier.
             let removed = std::fs::remove_file(&tmp);
             conn.execute_batch("COMMIT").map_err(err)?;
             if let Err(e) = removed.or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
             {
                 tracing::warn!(path = %tmp.display(), error = %e, "could not remove a stale head temporary file");
             }
+            secret?.0
+        } else {
+            DeviceSecret::load_or_create(&secret_path)?.0
+        };
+        let migration = upgrade::migrate(&mut conn, path, &secret)?
+            .map_err(|version| LedgerError::NewerSchema { path: path.to_path_buf(), version })?;
+        let ledger = Ledger { conn, db_path: path.to_path_buf(), head_path, secret, head_written: AtomicI64::new(0) };
+        if let Migration::Upgraded { .. } = migration {
+            // An older program wrote without `secure_delete`: rows it updated or deleted may
+            // linger in free space. Rebuilding the file once leaves only what is live.
+            ledger.conn.execute_batch("VACUUM").map_err(ledger.err())?;
+            ledger.scrub_log()?;
         }
-        Ok(Ledger { conn, db_path: path.to_path_buf(), head_path, head_written: AtomicI64::new(0) })
+        Ok(ledger)
+    }
+
+    /// Checkpoint the write-ahead log into the database and truncate it, so that data deleted
+    /// (with `secure_delete`, overwritten in the database) leaves the log file too. Run after
+    /// personal data is pruned. Another connection's open read transaction can keep part of
+    /// the log; what it keeps goes at the next scrub.
+    pub fn scrub_log(&self) -> Result<()> {
+        let (busy, _, _): (i64, i64, i64) = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.err())?;
+        if busy != 0 {
+            tracing::debug!("write-ahead log not truncated now (a reader holds it); the next scrub does");
+        }
+        Ok(())
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
@@ -153,7 +214,7 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|source| LedgerError::Sqlite { path: self.db_path.clone(), source })?;
-        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms() })
+        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms(), secret: &self.secret })
     }
 
     /// Rows of `sql` (one parameter list), each read by `f`.
@@ -185,9 +246,18 @@ impl Ledger {
             .map_err(self.err())
     }
 
-    /// When the newest decision was taken (the last intake), if there was one.
+    /// When the newest decision was taken (the last intake), if there was one. A personal
+    /// decision counts with the start of its coarse period (the day, by default), never its
+    /// own time.
     pub fn last_decided_ms(&self) -> Result<Option<i64>> {
-        self.conn.query_row("SELECT max(decided_at_ms) FROM items", [], |r| r.get(0)).map_err(self.err())
+        self.conn
+            .query_row(
+                "SELECT max(t) FROM (SELECT max(decided_at_ms) AS t FROM items \
+                 UNION ALL SELECT max(since_ms) FROM personal)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
     }
 
     /// Find an item by number (`42`), by `#42`, or by a prefix of its SHA-256 (≥ 6 hex digits).
@@ -240,6 +310,7 @@ impl Ledger {
     /// Has the agent already decided this exact file (same path, size and mtime) and left it
     /// where it is (kept, released, or copied to the store with an undeletable original)?
     /// Reconcile skips such files. `held` items do not count (see [`Ledger::is_settled_with`]).
+    /// A personal decision counts by its keyed record, a forgotten one by its marker.
     pub fn is_settled(&self, path: &Path, size: u64, mtime_ns: i64) -> Result<bool> {
         self.is_settled_with(path, size, mtime_ns, false)
     }
@@ -247,6 +318,12 @@ impl Ledger {
     /// [`Ledger::is_settled`], counting `held` items as settled when `include_held` (the agent
     /// has no media-location access, so deciding again would change nothing).
     pub fn is_settled_with(&self, path: &Path, size: u64, mtime_ns: i64, include_held: bool) -> Result<bool> {
+        let personal = self.personal(path, size, mtime_ns)?;
+        if let Some(p) = personal {
+            if p.state != Some(ItemState::Held) || include_held {
+                return Ok(true);
+            }
+        }
         self.conn
             .query_row(
                 "SELECT 1 FROM items WHERE original_path = ?1 AND size = ?2 AND file_mtime_ns = ?3 \
@@ -311,11 +388,13 @@ impl Ledger {
         )
     }
 
-    /// How many corrections are kept (cheap; the classifier reloads them only when it changes).
-    pub fn correction_count(&self) -> Result<usize> {
+    /// How many corrections are kept, and the newest one's number (cheap; the classifier
+    /// reloads them only when this changes: one added, or expired).
+    pub fn correction_count(&self) -> Result<(usize, i64)> {
         self.conn
-            .query_row("SELECT count(*) FROM corrections", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as usize)
+            .query_row("SELECT count(*), coalesce(max(id), 0) FROM corrections", [], |r| {
+                Ok((r.get::<_, i64>(0)? as usize, r.get(1)?))
+            })
             .map_err(self.err())
     }
 
@@ -336,10 +415,11 @@ impl Ledger {
     }
 
     /// The custody log of one item: its events, oldest first, typed. A row that does not read
-    /// as an [`Event`] is an error (`verify` names it).
+    /// as an [`Event`] is an error (`verify` names it). Pruned rows are not among them
+    /// ([`Ledger::pruned_events_of`]).
     pub fn events_of(&self, item_id: i64) -> Result<Vec<Logged>> {
         let rows = self.rows(
-            "SELECT seq, at_ms, kind, data, hash FROM events WHERE item_id = ?1 ORDER BY seq",
+            "SELECT seq, at_ms, kind, data, hash FROM events WHERE item_id = ?1 AND data IS NOT NULL ORDER BY seq",
             [item_id],
             |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?)),
         )?;
@@ -351,6 +431,15 @@ impl Ledger {
             out.push(Logged { seq, at_ms, kind: event.kind(), event, data, hash });
         }
         Ok(out)
+    }
+
+    /// The events of one item whose contents were pruned, oldest first.
+    pub fn pruned_events_of(&self, item_id: i64) -> Result<Vec<PrunedEvent>> {
+        self.rows(
+            "SELECT seq, at_ms, kind, hash FROM events WHERE item_id = ?1 AND data IS NULL ORDER BY seq",
+            [item_id],
+            |r| Ok(PrunedEvent { seq: r.get(0)?, at_ms: r.get(1)?, kind: r.get(2)?, hash: r.get(3)? }),
+        )
     }
 
     /// The `intake` event of an item, if it has one: where and what the file was when the agent
@@ -365,7 +454,7 @@ impl Ledger {
         let mut out = Vec::new();
         for id in item_ids {
             out.extend(self.rows(
-                "SELECT seq, at_ms, kind, item_id, data, prev_hash, hash FROM events WHERE item_id = ?1",
+                &format!("SELECT {RAW_COLUMNS} FROM events WHERE item_id = ?1"),
                 [id],
                 raw_from_row,
             )?);
@@ -525,10 +614,8 @@ impl Ledger {
         let mut check = ChainCheck::new(Coverage::Ledger, head::read(&self.head_path));
         let snapshot = self.conn.unchecked_transaction().map_err(self.err())?;
         {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT seq, at_ms, kind, item_id, data, prev_hash, hash FROM events ORDER BY seq")
-                .map_err(self.err())?;
+            let mut stmt =
+                self.conn.prepare(&format!("SELECT {RAW_COLUMNS} FROM events ORDER BY seq")).map_err(self.err())?;
             let mut rows = stmt.query([]).map_err(self.err())?;
             while let Some(r) = rows.next().map_err(self.err())? {
                 check.push(&raw_from_row(r).map_err(self.err())?);
@@ -558,7 +645,8 @@ impl Drop for Ledger {
     }
 }
 
-fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
+/// A [`RawEvent`] from a row of [`RAW_COLUMNS`].
+pub(crate) fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
     Ok(RawEvent {
         seq: r.get(0)?,
         at_ms: r.get(1)?,
@@ -567,6 +655,8 @@ fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
         data: r.get(4)?,
         prev_hash: r.get(5)?,
         hash: r.get(6)?,
+        v: r.get(7)?,
+        data_sha256: r.get(8)?,
     })
 }
 

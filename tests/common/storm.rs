@@ -134,9 +134,13 @@ fn decided_count(db: &Path) -> usize {
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
     };
-    conn.query_row("SELECT count(DISTINCT original_path) FROM items WHERE state IN ('kept', 'quarantined')", [], |r| {
-        r.get::<_, i64>(0)
-    })
+    // Case material by its item; the officer's own photos by their keyed records (no path).
+    conn.query_row(
+        "SELECT (SELECT count(DISTINCT original_path) FROM items WHERE state = 'quarantined') \
+         + (SELECT count(*) FROM personal WHERE state = 'kept')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
     .map(|n| n as usize)
     .unwrap_or(0)
 }
@@ -292,9 +296,18 @@ fn check(phone: &Phone, cfg: &Path, photos: &[(String, Vec<u8>, bool)], r: &mut 
     let list = run(&["list", "--all", "--json"]);
     let items: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
     let mut by_name: std::collections::HashMap<String, (String, String)> = std::collections::HashMap::new();
+    // A photo decided as the officer's own has no item (a keyed record only): it is decided
+    // when it is at its path and not pending.
+    let pending: Vec<String> = serde_json::from_slice(&run(&["pending", "--json"]).stdout).unwrap_or_default();
+    for (name, bytes, _) in photos {
+        if phone.camera.join(name).exists() && !pending.iter().any(|p| p.ends_with(&format!("/{name}"))) {
+            use sha2::Digest;
+            by_name.insert(name.clone(), ("kept".into(), hex::encode(sha2::Sha256::digest(bytes))));
+        }
+    }
     for i in items.as_array().into_iter().flatten() {
         let state = i["state"].as_str().unwrap_or_default().to_string();
-        if state != "kept" && state != "quarantined" {
+        if state != "quarantined" {
             continue;
         }
         let name = PathBuf::from(i["original_path"].as_str().unwrap_or_default())
