@@ -99,6 +99,8 @@ pub struct Agent {
     /// Bad input already logged and recorded: (path, file version key).
     rejected: Mutex<HashSet<(PathBuf, i64)>>,
     barrier: Mutex<Barrier>,
+    /// A scrub of the write-ahead log after pruning was held up by a reader: do it again.
+    scrub_due: Mutex<bool>,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -155,6 +157,7 @@ impl Agent {
             model,
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
+            scrub_due: Mutex::new(false),
         };
         if !agent.config.media_location_access {
             warn!(

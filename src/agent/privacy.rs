@@ -67,8 +67,17 @@ impl Agent {
             }
         }
         tx.commit()?;
+        // Pruned bytes leave the write-ahead log too; a scrub another process's read held up
+        // is done again at the next run.
+        let mut scrub = self.scrub_due.lock().unwrap_or_else(|p| p.into_inner());
+        if report.changed() || *scrub {
+            *scrub = !ledger.scrub_log()?;
+            if *scrub {
+                warn!("the write-ahead log could not be truncated now (another process reads it); tried again at the next reconcile");
+            }
+        }
+        drop(scrub);
         if report.changed() {
-            ledger.scrub_log()?;
             info!(
                 personal_forgotten = report.personal_forgotten,
                 markers_removed = report.markers_removed,

@@ -191,17 +191,15 @@ impl Ledger {
 
     /// Checkpoint the write-ahead log into the database and truncate it, so that data deleted
     /// (with `secure_delete`, overwritten in the database) leaves the log file too. Run after
-    /// personal data is pruned. Another connection's open read transaction can keep part of
-    /// the log; what it keeps goes at the next scrub.
-    pub fn scrub_log(&self) -> Result<()> {
+    /// personal data is pruned. Waits (the busy timeout) for other connections' reads to end;
+    /// returns `false` if one still held part of the log, which then stays until the next
+    /// scrub.
+    pub fn scrub_log(&self) -> Result<bool> {
         let (busy, _, _): (i64, i64, i64) = self
             .conn
             .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .map_err(self.err())?;
-        if busy != 0 {
-            tracing::debug!("write-ahead log not truncated now (a reader holds it); the next scrub does");
-        }
-        Ok(())
+        Ok(busy == 0)
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
