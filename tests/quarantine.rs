@@ -315,6 +315,7 @@ fn on_media_is_idempotent_whoever_handles_a_file_first() {
     assert_eq!(first.kind, OutcomeKind::Kept, "{first:?}");
     let again = common::handle(&agent, &kept);
     assert_eq!((again.kind, again.item), (OutcomeKind::Kept, first.item), "{again:?}");
+    assert_eq!(again.detail.as_deref(), Some("already decided"), "{again:?}");
     agent.session_start("I-1", None, None).expect("session");
     let case = phone.shoot("IMG_q.jpg", 2);
     let first = common::handle(&agent, &case);
@@ -322,7 +323,9 @@ fn on_media_is_idempotent_whoever_handles_a_file_first() {
     // The second handler finds the file gone and answers with the same item.
     let again = common::handle(&agent, &case);
     assert_eq!((again.kind, again.item, again.case_id.as_deref()), (OutcomeKind::Quarantined, first.item, Some("I-1")));
-    assert_eq!(agent.ledger().items(None).expect("items").len(), 2, "no duplicate rows");
+    // One item for the case photo; the kept one has a keyed record, not an item.
+    assert_eq!(agent.ledger().items(None).expect("items").len(), 1, "no duplicate rows");
+    assert_eq!(agent.ledger().personal_counts().expect("personal").kept, 1, "one keyed record");
 }
 
 #[test]

@@ -43,7 +43,10 @@ object Health {
                 else "classifier not loaded: ${model.error ?: core?.optString("model_error") ?: CoreHolder.lastError}"),
             Check("service_alive", AgentService.alive && core != null, System.currentTimeMillis().toString(),
                 if (core != null) "agent running" else "agent not running: ${CoreHolder.lastError ?: "service not started"}"),
-            Check("last_intake", true, lastMs.toString(), "time of the last decision (ms since the epoch)"),
+            // For a photo kept as the officer's own the core reports the start of its day (or of
+            // its keep_personal_decisions period, if shorter), never the photo's own time.
+            Check("last_intake", true, lastMs.toString(),
+                "time of the last decision (ms since the epoch; a personal photo's: the start of its day)"),
         )
     }
 
