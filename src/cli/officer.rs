@@ -133,7 +133,11 @@ fn item_text(out: &mut dyn Write, it: &Item) -> Result<()> {
     writeln!(out, "item {}  {}", it.id, it.state.as_str())?;
     writeln!(out, "  sha256     {}", it.sha256)?;
     writeln!(out, "  size       {} bytes ({})", it.size, it.kind)?;
-    writeln!(out, "  original   {}", it.original_path.display())?;
+    let original = match it.original_path.as_os_str().is_empty() {
+        true => "(forgotten: the correction ran out)".to_string(),
+        false => it.original_path.display().to_string(),
+    };
+    writeln!(out, "  original   {original}")?;
     writeln!(out, "  captured   {}", it.capture_time.as_deref().unwrap_or("-"))?;
     if let Some((lat, lon)) = it.gps {
         writeln!(out, "  gps        {lat:.6}, {lon:.6}")?;

@@ -266,3 +266,37 @@ fn concurrent_barriers_never_leave_a_damaged_head() {
     assert!(matches!(head::read(&head), Head::At { seq: 80, .. }), "{:?}", head::read(&head));
     assert!(problems(&l).is_empty(), "{:?}", problems(&l));
 }
+
+/// A v2 row's data can be pruned and the chain still checks, if a later `forgotten` event of
+/// its item lists it; otherwise, or if the data was edited, it is reported.
+#[test]
+fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    let mut l = Ledger::open(&db).expect("open");
+    let mut tx = l.write().expect("write");
+    let tag = Event::Tagged { case_id: "C".into(), officer: None, note: Some("the note".into()) };
+    let first = tx.record(Some(7), &tag).expect("tagged");
+    let second = tx.record(Some(7), &tag).expect("tagged again");
+    tx.commit().expect("commit");
+    let prune = |seq: i64| l.conn().execute("UPDATE events SET data = NULL WHERE seq = ?1", [seq]).expect("prune");
+    prune(first);
+    let problems = l.check_chain().expect("check").problems;
+    assert!(
+        matches!(problems.as_ref(), [Problem::PrunedWithoutRecord { seq, .. }] if *seq == first),
+        "unrecorded: {problems:?}"
+    );
+    let mut tx = l.write().expect("write");
+    let forgotten = Event::Forgotten { reason: ForgetReason::CorrectionExpired, pruned: vec![first], state: None };
+    tx.record(Some(7), &forgotten).expect("forgotten");
+    tx.commit().expect("commit");
+    let report = l.check_chain().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.pruned, report.links_checked), (1, 3));
+    // Editing data that is still there is caught.
+    l.conn()
+        .execute("UPDATE events SET data = replace(data, 'the note', 'a note') WHERE seq = ?1", [second])
+        .expect("edit");
+    let problems = l.check_chain().expect("check").problems;
+    assert!(matches!(problems.as_ref(), [Problem::HashMismatch { seq, .. }] if *seq == second), "{problems:?}");
+}
