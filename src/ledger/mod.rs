@@ -1,9 +1,12 @@
 //! The chain-of-custody ledger: SQLite (WAL) inside the store.
 //!
-//! * `items`: one row per file the agent decided on (hash, size, original path, EXIF time and
-//!   GPS, first seen, quarantined at, decision and its source, case ID, tags, state).
+//! * `items`: one row per file the agent decided is case material, or held for a decision
+//!   that would quarantine it (hash, size, original path, EXIF time and GPS, first seen,
+//!   quarantined at, decision and its source, case ID, tags, state); item numbers are never
+//!   reused. A photo decided `keep` has no row here ([`privacy`]).
 //! * `events`: append-only custody events ([`Event`], written only by [`Tx::record`]); each
-//!   row's `hash` is SHA-256 over its own fields and the previous row's hash, so an edited,
+//!   row's `hash` is SHA-256 over its own fields (version 2: over the SHA-256 of its data, so
+//!   the data can be pruned) and the previous row's hash, so an edited,
 //!   deleted, inserted or reordered row breaks the chain ([`chain`]). The newest durable
 //!   `seq`/`hash` is also written to `ledger.head` beside the database ([`head`]), so cutting
 //!   rows off the end is caught too.
