@@ -98,6 +98,8 @@ struct Barrier {
 /// The agent. See the module docs for its stages and its lock order. It derefs to its
 /// [`StoreReader`]: the configuration, camera folders, store and the read-only views.
 pub struct Agent {
+    // Dropped before `ledger`: the writer's connection closes last, and only the last
+    // connection to close checkpoints the write-ahead log (a read-only one cannot).
     reader: StoreReader,
     ledger: Mutex<Ledger>,
     model: Model,
