@@ -41,5 +41,5 @@ pub mod serve;
 pub mod stats;
 pub mod watch;
 
-pub use agent::{Agent, Outcome, OutcomeKind};
+pub use agent::{Agent, Outcome, OutcomeKind, StoreReader};
 pub use config::Config;

@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result};
 use super::args::{officer, Cli, StatsFormat};
 use super::format::{fit, io_reason, json_with_store, time_text};
 use super::set_errored;
-use super::setup::{open, Model, StoreUse};
+use super::setup::{open, open_reader, Model, StoreUse};
 use crate::classify::{self, Assessment, ClassifyError};
 use crate::config::Config;
 use crate::media::{self, InspectError};
@@ -20,8 +20,8 @@ use crate::stats;
 
 /// `stats`: counts and durations, as a table, JSON or OpenMetrics.
 pub(crate) fn stats(cli: &Cli, format: StatsFormat, by_case: bool, out: &mut dyn Write) -> Result<()> {
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
-    let s = agent.stats(by_case)?;
+    let store = open_reader(cli)?;
+    let s = store.stats(by_case)?;
     match format {
         StatsFormat::Table => write!(out, "{}", stats::table(&s))?,
         StatsFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?,
@@ -32,21 +32,21 @@ pub(crate) fn stats(cli: &Cli, format: StatsFormat, by_case: bool, out: &mut dyn
 
 /// `report --out FILE`: the statistics as one HTML page.
 pub(crate) fn report(cli: &Cli, path: &Path, out: &mut dyn Write) -> Result<()> {
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
-    agent.write_report(path)?;
+    let store = open_reader(cli)?;
+    store.write_report(path)?;
     writeln!(out, "report written to {}", path.display())?;
     Ok(())
 }
 
 /// `verify`: re-hash the store and check the chain.
 pub(crate) fn verify(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<()> {
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
-    let v = agent.verify()?;
+    let store = open_reader(cli)?;
+    let v = store.verify()?;
     if !v.problems.is_empty() {
         set_errored();
     }
     if json {
-        return json_with_store(out, &agent, &v);
+        return json_with_store(out, &store, &v);
     }
     if v.problems.is_empty() {
         writeln!(out, "OK: {} events chained, {} stored files verified", v.events, v.files)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use super::args::Cli;
-use super::setup::{camera_problem, load_config, open, open_agent, Model, StoreUse};
+use super::setup::{camera_problem, load_config, open_agent, open_reader, Model, StoreUse};
 use super::{set_errored, Usage};
 use crate::agent::scan::ScanProgress;
 use crate::watch;
@@ -118,14 +118,14 @@ pub(crate) fn serve_metrics(cli: &Cli, listen: &str, allow_remote: bool, out: &m
         Err(e @ crate::serve::ServeError::NotLoopback { .. }) => return Err(Usage(e.to_string()).into()),
         r => r?,
     };
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
+    let store = open_reader(cli)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)).context("installing signal handlers")?;
     }
     writeln!(out, "serving metrics at http://{}/metrics", server.local_addr()?)?;
     out.flush()?;
-    server.run(&stop, || agent.stats(false))?;
+    server.run(&stop, || store.stats(false))?;
     Ok(())
 }
 

@@ -27,6 +27,7 @@ use serde::Serialize;
 pub mod chain;
 pub mod events;
 pub mod head;
+pub mod reader;
 pub mod schema;
 pub mod tx;
 
@@ -34,6 +35,7 @@ pub use chain::{
     event_hash, ChainCheck, ChainReport, Coverage, Head, ItemHistory, Problem, Problems, RawEvent, GENESIS,
 };
 pub use events::{Action, Event, EventError, ItemSource, PackageFormat, PurgeReason};
+pub use reader::LedgerReader;
 pub use schema::{path_bytes, Direction, Item, ItemState, Migration, MoveIntent, NewItem, Session, SCHEMA_VERSION};
 pub use tx::Tx;
 
@@ -109,6 +111,9 @@ pub struct Ledger {
     /// The `seq` this connection last wrote to the head file (a barrier with nothing new
     /// writes nothing).
     head_written: AtomicI64,
+    /// Opened with `SQLITE_OPEN_READ_ONLY` ([`LedgerReader`]): the barrier has nothing to make
+    /// durable and writes nothing, at close either.
+    read_only: bool,
 }
 
 impl Ledger {
@@ -140,7 +145,7 @@ impl Ledger {
                 tracing::warn!(path = %tmp.display(), error = %e, "could not remove a stale head temporary file");
             }
         }
-        Ok(Ledger { conn, db_path: path.to_path_buf(), head_path, head_written: AtomicI64::new(0) })
+        Ok(Ledger { conn, db_path: path.to_path_buf(), head_path, head_written: AtomicI64::new(0), read_only: false })
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
@@ -441,6 +446,9 @@ impl Ledger {
     /// Without the folder fsync a cut could only bring back an older head (still safe); with
     /// it, the head a barrier wrote survives the cut too, so rows cut off later are caught.
     pub fn sync(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let newest = self.newest_event()?;
         self.sync_log()?;
         let durability = |about, path: &Path| {
@@ -481,6 +489,9 @@ impl Ledger {
     /// bytes moved but lost the intent would leave recovery nothing to finish the move from
     /// (the power-cut campaign's intent finding); one fsync per move closes that.
     pub fn sync_log(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let mut wal = self.db_path.clone().into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
@@ -523,7 +534,11 @@ impl Ledger {
     pub fn check_chain(&self) -> Result<ChainReport> {
         // The head first: a row committed after this read is merely newer than the head.
         let mut check = ChainCheck::new(Coverage::Ledger, head::read(&self.head_path));
-        let snapshot = self.conn.unchecked_transaction().map_err(self.err())?;
+        // Inside a caller's read transaction ([`LedgerReader::snapshot`]) that one is the snapshot.
+        let snapshot = match self.conn.is_autocommit() {
+            true => Some(self.conn.unchecked_transaction().map_err(self.err())?),
+            false => None,
+        };
         {
             let mut stmt = self
                 .conn
