@@ -381,6 +381,36 @@ final class ShellChecks {
         h.check("which items were told survives a restart", restarted.offer(again) == 0 && restarted.told(Long.parseLong(BridgeHarness.field(again, "item"))), "");
         h.check("the officer's notification text carries the file name only, never the path",
                 officer.names.stream().noneMatch(n -> n.contains("/")), officer.names.toString());
+        // The watcher thread and a core call on another thread offer at once; the officer is
+        // called outside the teller's lock (it may wait on something that waits on the teller).
+        Recorder slow = new Recorder() {
+            @Override
+            public void tell(String itemId, String displayName, String caseId) {
+                try {
+                    Thread.sleep(5);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                super.tell(itemId, displayName, caseId);
+            }
+        };
+        QuarantineTeller concurrent = new QuarantineTeller(new KeyValueStore.InMemory(), slow);
+        List<Thread> threads = new ArrayList<>();
+        for (int t = 0; t < 8; t++) {
+            Thread th = new Thread(() -> {
+                for (int i = 0; i < 40; i++) {
+                    concurrent.offer("{\"kind\":\"quarantined\",\"item\":" + (1000 + i) + ",\"path\":\"/x/IMG_" + i + ".jpg\",\"case_id\":null}");
+                }
+            });
+            threads.add(th);
+            th.start();
+        }
+        for (Thread th : threads) {
+            th.join(10_000);
+        }
+        h.check("8 threads offering the same 40 quarantines at once: each told exactly once",
+                slow.items.size() == 40 && new HashSet<>(slow.items).size() == 40 && threads.stream().noneMatch(Thread::isAlive),
+                slow.items.size() + " told");
         core.close();
         NativeCore.setOutcomeListener(null);
     }
@@ -564,7 +594,7 @@ final class ShellChecks {
     }
 
     /** The officer, as the app's notifications: records what it was told. */
-    static final class Recorder implements QuarantineTeller.Officer {
+    static class Recorder implements QuarantineTeller.Officer {
         final List<String> items = Collections.synchronizedList(new ArrayList<>());
         final List<String> names = Collections.synchronizedList(new ArrayList<>());
 

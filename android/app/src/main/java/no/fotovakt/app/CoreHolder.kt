@@ -6,6 +6,7 @@ import no.fotovakt.core.AgentStarter
 import no.fotovakt.core.NativeCore
 import no.fotovakt.core.QuarantineTeller
 import java.io.File
+import java.util.concurrent.Executors
 
 /**
  * The one in-process Rust agent. The service, the content-trigger job, the boot receiver and
@@ -33,12 +34,26 @@ object CoreHolder {
         starter ?: AgentStarter(AndroidEnv(context), PlatformFrames, teller(context)).also { starter = it }
     }
 
-    /** Tells the officer of each quarantined item once, whichever path decided it. */
+    /** Health reports after a quarantine, off the deciding thread (which may hold the core). */
+    private val reports = Executors.newSingleThreadExecutor()
+
+    /**
+     * Tells the officer of each quarantined item once, whichever path decided it. Runs on the
+     * deciding thread (the core's watcher thread, or inside a core call): it posts the
+     * notification and hands the health report to another thread, never calling into the core
+     * itself (that could wait on a core call that is waiting on this).
+     */
     fun teller(context: Context): QuarantineTeller = teller ?: synchronized(this) {
         val app = context.applicationContext
         teller ?: QuarantineTeller(Prefs.of(app)) { item, name, case ->
             Notifications.quarantined(app, QuarantinedItem(item, name, "", case, "quarantined"))
-            Health.afterIntake(app)
+            reports.execute {
+                try {
+                    Health.afterIntake(app)
+                } catch (e: RuntimeException) {
+                    Log.w(TAG, "health report: ${Logs.of(e)}")
+                }
+            }
         }.also { teller = it }
     }
 

@@ -28,7 +28,11 @@ object Handoff {
     fun sweep(context: Context): Int {
         val json = CoreHolder.call(context, "hand-off sweep") { it.sweepHandoff(dir(context).absolutePath, System.currentTimeMillis()) }
             ?: return -1
-        val removed = JSONObject(json).optJSONArray("removed")?.length() ?: 0
+        val removed = try {
+            JSONObject(json).optJSONArray("removed")?.length() ?: 0
+        } catch (e: org.json.JSONException) {
+            0
+        }
         if (removed > 0) Log.i(TAG, "hand-off folder: $removed package(s) removed")
         return removed
     }

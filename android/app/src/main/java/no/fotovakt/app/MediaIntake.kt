@@ -115,8 +115,9 @@ object MediaIntake {
     private fun pass(context: Context): Pair<Int, Int> {
         val settings = ManagedConfig.read(context)
         val access = Platform.access(context)
-        // The first start of the core runs the backlog (AgentStarter): marks wait for it.
-        CoreHolder.get(context)
+        // Marks wait for the first-run backlog; run it now if access has come since (AgentStarter).
+        val starter = CoreHolder.starter(context)
+        if (starter.get() != null && !Backlog.done(Prefs.of(context))) starter.catchUp()
         val backlogDone = Backlog.done(Prefs.of(context))
         var n = 0
         var r = 0

@@ -1,7 +1,9 @@
 package no.fotovakt.core;
 
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
+import java.util.List;
 import org.json.JSONArray;
 import org.json.JSONException;
 import org.json.JSONObject;
@@ -22,7 +24,11 @@ public final class QuarantineTeller implements OutcomeListener {
     public static final String KEY = "told.items";
     public static final int REMEMBER = 512;
 
-    /** How the officer is told (the app: a quiet, grouped notification). Must not throw. */
+    /**
+     * How the officer is told (the app: a quiet, grouped notification). Called on the deciding
+     * thread (a core thread for the watcher): must be quick, must not call into the core, and
+     * must not throw.
+     */
     public interface Officer {
         void tell(String itemId, String displayName, String caseId);
     }
@@ -43,27 +49,44 @@ public final class QuarantineTeller implements OutcomeListener {
 
     /**
      * One outcome (JSON object) or several (JSON array), as the core returns them. Returns how
-     * many items were told now.
+     * many items were told now. The officer is called outside this object's lock: the core's
+     * watcher thread and a thread inside a core call may offer at the same time.
      */
-    public synchronized int offer(String json) {
-        if (json == null) {
-            return 0;
+    public int offer(String json) {
+        List<JSONObject> fresh = new ArrayList<>();
+        synchronized (this) {
+            for (JSONObject o : parse(json)) {
+                if (claim(o)) {
+                    fresh.add(o);
+                }
+            }
         }
         int n = 0;
+        for (JSONObject o : fresh) {
+            n += tell(o);
+        }
+        return n;
+    }
+
+    private static List<JSONObject> parse(String json) {
+        List<JSONObject> out = new ArrayList<>();
+        if (json == null) {
+            return out;
+        }
         try {
             String t = json.trim();
             if (t.startsWith("[")) {
                 JSONArray a = new JSONArray(t);
                 for (int i = 0; i < a.length(); i++) {
-                    n += one(a.getJSONObject(i));
+                    out.add(a.getJSONObject(i));
                 }
             } else if (t.startsWith("{")) {
-                n += one(new JSONObject(t));
+                out.add(new JSONObject(t));
             }
         } catch (JSONException e) {
-            return n;
+            return out;
         }
-        return n;
+        return out;
     }
 
     /** Whether {@code item} was told already. */
@@ -71,22 +94,28 @@ public final class QuarantineTeller implements OutcomeListener {
         return told().contains(item);
     }
 
-    private int one(JSONObject o) {
+    /** Whether {@code o} is a quarantine no one was told of; if so it is recorded as told now. */
+    private boolean claim(JSONObject o) {
         if (!"quarantined".equals(o.optString("kind")) || o.isNull("item")) {
-            return 0;
+            return false;
         }
         long item = o.optLong("item", -1);
         if (item < 0 || told().contains(item)) {
-            return 0;
+            return false;
         }
         told().addLast(item);
         while (told().size() > REMEMBER) {
             told().removeFirst();
         }
         save();
+        return true;
+    }
+
+    private int tell(JSONObject o) {
         String path = o.isNull("path") ? "" : o.optString("path");
         String name = path.substring(path.lastIndexOf('/') + 1);
         String caseId = o.isNull("case_id") ? null : o.optString("case_id");
+        long item = o.optLong("item", -1);
         try {
             officer.tell(Long.toString(item), name.isEmpty() ? "#" + item : name, caseId);
         } catch (RuntimeException e) {
