@@ -223,7 +223,7 @@ impl Agent {
             return Err(e.into());
         }
         if let Err(e) = staged.publish() {
-            error!(path = %out.display(), error = %e, "export recorded but the package could not be put in place");
+            error!(error = %e, "export recorded but the package could not be put in place");
             staged.discard();
             let noted = ledger.write().and_then(|mut tx| {
                 let failed = Event::ExportFailed { package_sha256: staged.digest.clone(), reason: e.to_string() };
@@ -237,7 +237,8 @@ impl Agent {
             }
             return Err(e.into());
         }
-        info!(case, items = ids.len(), bytes = staged.bytes, path = %out.display(), package_sha256 = %staged.digest, "exported");
+        info!(items = ids.len(), bytes = staged.bytes, package_sha256 = %staged.digest, "exported");
+        debug!(case, path = %out.display(), "exported case");
         Ok(ExportReport {
             case_id: case.to_string(),
             path: out.to_path_buf(),
@@ -289,7 +290,8 @@ impl Agent {
             tx.record(Some(*id), &ack)?;
         }
         tx.commit()?;
-        info!(case, items = targets.len(), "export acknowledged by the receiver");
+        info!(items = targets.len(), "export acknowledged by the receiver");
+        debug!(case, "acknowledged case");
         Ok(AckReport { case_id: case.to_string(), items: targets })
     }
 
@@ -368,7 +370,7 @@ impl Agent {
                     info!(item, bytes = n, earlier = !now, "purged");
                 }
                 Err((path, e)) => {
-                    error!(item, path = %path.display(), error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
+                    error!(item, error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
                     report.failures.push(format!("item {item}: {}: {e}", path.display()));
                 }
             }
