@@ -12,7 +12,8 @@
 //!   [`SAFE_TEXT`] (also path-redacted). A `path`, `case`, `rule` or `session` field is dropped
 //!   whatever the level, so even a line a later change adds at WARN cannot leak one.
 //!
-//! A **debug build** logs `info` with every field, as the host CLI does.
+//! A **debug build** logs `debug` with every field (the core's DEBUG lines name the files and
+//! cases its INFO lines number), as the host CLI does at `-vv`.
 //!
 //! The host CLI (`src/cli`) installs its own subscriber and is not affected: an admin on a
 //! host may want file paths at `-v`.
@@ -33,12 +34,13 @@ pub const RELEASE: bool = !cfg!(debug_assertions);
 /// Everything else that is not a number or a boolean is dropped.
 pub const SAFE_TEXT: &[&str] = &["outcome", "source", "code", "kind", "policy", "error", "state"];
 
-/// The filter a build uses when `FOTOVAKT_LOG` is not set.
+/// The filter a build uses when `FOTOVAKT_LOG` is not set. A debug build shows DEBUG, where
+/// the core names files and cases.
 pub fn default_filter(release: bool) -> &'static str {
     if release {
         "warn"
     } else {
-        "info"
+        "debug"
     }
 }
 
@@ -261,9 +263,9 @@ mod tests {
     }
 
     #[test]
-    fn release_builds_default_to_warn_and_debug_builds_to_info() {
+    fn release_builds_default_to_warn_and_debug_builds_to_debug() {
         assert_eq!(default_filter(true), "warn");
-        assert_eq!(default_filter(false), "info");
+        assert_eq!(default_filter(false), "debug");
     }
 
     #[test]
@@ -285,6 +287,75 @@ mod tests {
         assert!(text.contains("error=reading <path>: permission denied"), "{text}");
         assert!(text.contains("export of <path> failed"), "{text}");
         assert_eq!(text.lines().count(), 5, "{text}");
+    }
+
+    /// Runs `body` under the plain (debug build, host CLI) format at `level`.
+    fn plain_log(level: &str, body: impl FnOnce()) -> String {
+        let out = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(level))
+            .with_ansi(false)
+            .with_writer(out.clone())
+            .finish();
+        tracing::subscriber::with_default(subscriber, body);
+        out.text()
+    }
+
+    /// A session photo quarantined, tagged, exported, acknowledged and another released: every
+    /// line the core logs for an officer's day.
+    fn officers_day(dir: &std::path::Path) {
+        use crate::agent::Agent;
+        let camera = dir.join("DCIM/Camera");
+        std::fs::create_dir_all(&camera).expect("camera folder");
+        let config = crate::config::Config {
+            store: Some(dir.join("store")),
+            cameras: vec![camera.clone()],
+            ..crate::config::Config::default()
+        };
+        let agent = Agent::open_without_model(config).expect("agent");
+        agent.session_start("CASE-LOG-77", Some("officer-9"), None).expect("session");
+        let mut items = Vec::new();
+        for (i, name) in ["IMG_SECRET_ONE.jpg", "IMG_SECRET_TWO.jpg"].iter().enumerate() {
+            let photo = camera.join(name);
+            let jpeg = crate::sample::SamplePhoto { seed: i as u64 + 7, ..Default::default() }.jpeg();
+            std::fs::write(&photo, jpeg).expect("photo");
+            items.push(agent.on_media(&photo).item.expect("quarantined"));
+        }
+        agent.session_stop().expect("stop");
+        agent.tag(&items[0].to_string(), "CASE-LOG-78", Some("officer-9"), None).expect("tag");
+        agent.export("CASE-LOG-78", &dir.join("out.zip"), Some("officer-9")).expect("export");
+        agent.ack("CASE-LOG-78", Some("receiver")).expect("ack");
+        agent.release(&items[1].to_string(), "private", Some("officer-9")).expect("release");
+    }
+
+    const LEAKS: &[&str] = &["IMG_SECRET_ONE", "IMG_SECRET_TWO", "CASE-LOG-77", "CASE-LOG-78", "DCIM", "out.zip"];
+
+    #[test]
+    fn the_cores_info_lines_of_an_officers_day_name_items_never_files_or_cases() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = plain_log("fotovakt=info", || officers_day(dir.path()));
+        for leak in LEAKS {
+            assert!(!text.contains(leak), "{leak:?} in an INFO line:\n{text}");
+        }
+        for line in ["decided", "tagged", "exported", "acknowledged", "released", "case session opened"] {
+            assert!(text.contains(line), "no {line:?} line:\n{text}");
+        }
+        assert!(text.contains("item=1") && text.contains("item=2"), "{text}");
+        // A host admin who wants the files asks for DEBUG (`-vv`); so does a debug build.
+        let dir = tempfile::tempdir().expect("tempdir");
+        let debug = plain_log("fotovakt=debug", || officers_day(dir.path()));
+        assert!(debug.contains("IMG_SECRET_ONE") && debug.contains("CASE-LOG-78"), "{debug}");
+    }
+
+    #[test]
+    fn a_release_build_logs_no_file_or_case_even_at_trace() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let text = release_log("trace", || officers_day(dir.path()));
+        for leak in LEAKS {
+            assert!(!text.contains(leak), "{leak:?} in a release line:\n{text}");
+        }
+        assert!(!text.contains(&dir.path().display().to_string()), "{text}");
+        assert!(text.contains("decided") && text.contains("item=1"), "{text}");
     }
 
     #[test]
