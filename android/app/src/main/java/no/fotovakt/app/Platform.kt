@@ -92,9 +92,10 @@ object Platform {
 
     /**
      * The runtime permissions the in-app fallback asks for: `ACCESS_MEDIA_LOCATION` together
-     * with the photos and videos permissions of its group (the permission controller grants it
-     * only with them: alone, the request is answered without a dialog), plus on Android 10
-     * `WRITE_EXTERNAL_STORAGE` (there is no all-files access there).
+     * with the photos and videos permissions of its permission group (STORAGE on 29-32,
+     * READ_MEDIA_VISUAL from 33; without them it lets the app read nothing, and the fallback
+     * asked for it alone before), plus on Android 10 `WRITE_EXTERNAL_STORAGE` (there is no
+     * all-files access there).
      */
     fun storagePermissions(): Array<String> =
         when {

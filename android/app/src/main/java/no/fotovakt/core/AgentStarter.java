@@ -10,8 +10,8 @@ import java.io.File;
  *
  * <p>{@link #get}, in order:
  * <ol>
- *   <li>installs and verifies the shipped model ({@link ModelInstaller}), once per process,
- *       before the first start: a process the content job started runs the classifier too
+ *   <li>installs and verifies the shipped model ({@link ModelInstaller}), once per process
+ *       (a failed install again after a minute), before the first start: a process the content job started runs the classifier too
  *       (before, only the service installed it, and the job's decisions, which are final,
  *       were made by context alone);</li>
  *   <li>writes the core's config from managed configuration and the device's facts, and starts
@@ -60,6 +60,7 @@ public final class AgentStarter {
     private final FrameSource frames;
     private final OutcomeListener listener;
     private ModelInstaller.State model;
+    private long modelTriedAt;
     private NativeCore core;
     private String applied;
     private volatile String lastError;
@@ -74,7 +75,11 @@ public final class AgentStarter {
     /** The running core, started (or restarted after a config change) on demand; null if it cannot start. */
     public synchronized NativeCore get() {
         try {
-            if (model == null) {
+            long now = env.nowMs();
+            // Once per process; a failed install (a full disk, say) is tried again a minute later,
+            // not on every call (a bad asset stays bad until the next APK).
+            if (model == null || (!model.ok() && now - modelTriedAt >= 60_000)) {
+                modelTriedAt = now;
                 model = ModelInstaller.install(env.assets(), env.filesDir(), env.appVersion(), env.store());
             }
             String toml = toml();
