@@ -267,7 +267,7 @@ impl Agent {
             return Err(e.into());
         }
         if let Err(e) = staged.publish() {
-            error!(path = %out.display(), error = %e, "export recorded but the package could not be put in place");
+            error!(error = %e, "export recorded but the package could not be put in place");
             staged.discard();
             let noted = ledger.write().and_then(|mut tx| {
                 let failed = Event::ExportFailed { package_sha256: staged.digest.clone(), reason: e.to_string() };
@@ -281,7 +281,8 @@ impl Agent {
             }
             return Err(e.into());
         }
-        info!(case, items = ids.len(), bytes = staged.bytes, path = %out.display(), package_sha256 = %staged.digest, "exported");
+        info!(items = ids.len(), bytes = staged.bytes, package_sha256 = %staged.digest, "exported");
+        debug!(case, path = %out.display(), "exported case");
         Ok(ExportReport {
             case_id: case.to_string(),
             path: out.to_path_buf(),
@@ -333,7 +334,8 @@ impl Agent {
             tx.record(Some(*id), &ack)?;
         }
         tx.commit()?;
-        info!(case, items = targets.len(), "export acknowledged by the receiver");
+        info!(items = targets.len(), "export acknowledged by the receiver");
+        debug!(case, "acknowledged case");
         Ok(AckReport { case_id: case.to_string(), items: targets })
     }
 
@@ -412,7 +414,7 @@ impl Agent {
                     info!(item, bytes = n, earlier = !now, "purged");
                 }
                 Err((path, e)) => {
-                    error!(item, path = %path.display(), error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
+                    error!(item, error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
                     report.failures.push(format!("item {item}: {}: {e}", path.display()));
                 }
             }

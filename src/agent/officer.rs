@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::fault;
 use crate::ledger::{self, Event, Item, ItemSource, ItemState};
@@ -80,7 +80,8 @@ impl Agent {
             tx.add_correction(item.id, true, &e)?;
         }
         tx.commit()?;
-        info!(item = item.id, case, "tagged");
+        info!(item = item.id, "tagged");
+        debug!(item = item.id, case, "tagged with case");
         Ok(Outcome {
             path: item.original_path.to_string_lossy().into_owned(),
             kind: OutcomeKind::Quarantined,
@@ -167,7 +168,7 @@ impl Agent {
             }
             Ok(Moved::Done) => Recovered::Completed,
             Err(e) if e.rolled_back => {
-                error!(item = item.id, path = %dst.display(), error = %e, "release failed; the item stays in the store");
+                error!(item = item.id, error = %e, "release failed; the item stays in the store");
                 let what = e.what.to_string();
                 let mut tx = custody.ledger.write()?;
                 let note = Note { reason: Some(&what), ..Note::default() };
@@ -188,7 +189,8 @@ impl Agent {
             tx.add_correction(item.id, false, &e)?;
         }
         tx.commit()?;
-        info!(item = item.id, path = %dst.display(), reason, "released");
+        info!(item = item.id, reason, "released");
+        debug!(item = item.id, path = %dst.display(), "released to");
         Ok(Outcome {
             path: dst.to_string_lossy().into_owned(),
             kind: OutcomeKind::Kept,
@@ -281,7 +283,8 @@ impl Agent {
         };
         tx.record(None, &started)?;
         tx.commit()?;
-        info!(case, session = id, "case session opened");
+        info!(session = id, "case session opened");
+        debug!(session = id, case, "case of the session");
         Ok(ledger.open_session()?.ok_or(Refusal::SessionEnded)?)
     }
 
