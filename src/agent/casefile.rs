@@ -145,22 +145,15 @@ impl Agent {
 
     /// Write the admin report (`report::html` of [`Agent::stats`]) to `out`, never into a
     /// camera folder, a synced or media-indexed place, or the store. Replaces an earlier
-    /// report there in one step (written beside it, then renamed).
+    /// report there in one step ([`crate::output`]: written beside it, fsynced, renamed).
     pub fn write_report(&self, out: &Path) -> Result<(), Error> {
         self.check_private_place(out, Output::Report)?;
+        if out.file_name().is_none() {
+            return Err(Refusal::NotAFileName { path: out.to_path_buf() }.into());
+        }
         let html = crate::report::html(&self.stats(false)?);
-        let name = out.file_name().ok_or_else(|| Refusal::NotAFileName { path: out.to_path_buf() })?;
-        let tmp = out.with_file_name(format!(".{}.fotovakt-partial-{}", name.to_string_lossy(), std::process::id()));
-        let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, html.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, out)
-        })();
-        written.map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::Io { about: "writing the report", path: out.to_path_buf(), source }
-        })
+        crate::output::write_file(out, crate::output::Replace::File, |f| std::io::Write::write_all(f, html.as_bytes()))
+            .map_err(Error::from)
     }
 
     /// Export a case: its quarantined items' originals, a manifest (JSON and CSV) and their
@@ -203,48 +196,40 @@ impl Agent {
             now_ms: ledger::now_ms(),
         };
         let staged = export::stage(out, &input)?;
+        let (format, digest, bytes) = (staged.format, staged.digest.clone(), staged.bytes);
         let package = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let recorded = ledger.write().and_then(|mut tx| {
-            let exported = Event::Exported {
-                case_id: case.into(),
-                package_sha256: staged.digest.clone(),
-                package,
-                format: staged.format,
-                items: ids.len(),
-                officer: officer.map(str::to_string),
-            };
-            for id in &ids {
-                tx.record(Some(*id), &exported)?;
-            }
-            tx.commit()
-        });
-        if let Err(e) = recorded {
-            staged.discard();
-            return Err(e.into());
+        // The `export` events are written in one transaction that commits only once the
+        // package is in place (renamed, its folder fsynced): a package that could not be
+        // placed leaves no event, and one whose events could not be committed is removed.
+        let mut tx = ledger.write()?;
+        let exported = Event::Exported {
+            case_id: case.into(),
+            package_sha256: digest.clone(),
+            package,
+            format,
+            items: ids.len(),
+            officer: officer.map(str::to_string),
+        };
+        for id in &ids {
+            tx.record(Some(*id), &exported)?;
         }
         if let Err(e) = staged.publish() {
-            error!(path = %out.display(), error = %e, "export recorded but the package could not be put in place");
-            staged.discard();
-            let noted = ledger.write().and_then(|mut tx| {
-                let failed = Event::ExportFailed { package_sha256: staged.digest.clone(), reason: e.to_string() };
-                for id in &ids {
-                    tx.record(Some(*id), &failed)?;
-                }
-                tx.commit()
-            });
-            if let Err(e2) = noted {
-                error!(error = %e2, "could not record the failed export");
-            }
+            error!(path = %out.display(), error = %e, "the package could not be put in place; export not recorded");
             return Err(e.into());
         }
-        info!(case, items = ids.len(), bytes = staged.bytes, path = %out.display(), package_sha256 = %staged.digest, "exported");
+        if let Err(e) = tx.commit() {
+            error!(path = %out.display(), error = %e, "the export could not be recorded; removing the package");
+            remove_placed(out, format);
+            return Err(e.into());
+        }
+        info!(case, items = ids.len(), bytes, path = %out.display(), package_sha256 = %digest, "exported");
         Ok(ExportReport {
             case_id: case.to_string(),
             path: out.to_path_buf(),
-            format: staged.format,
-            package_sha256: staged.digest.clone(),
+            format,
+            package_sha256: digest,
             items: ids,
-            bytes: staged.bytes,
+            bytes,
         })
     }
 
@@ -390,6 +375,19 @@ impl Agent {
             done.push((item.id, retention::wipe(&path).map_err(|e| (path, e))));
         }
         Ok(done)
+    }
+}
+
+/// Remove a package that was put in place but whose export could not be recorded: the phone
+/// attests every package that left it, so none may stay without its `export` events.
+fn remove_placed(out: &Path, format: export::PackageFormat) {
+    let removed = match format {
+        export::PackageFormat::Dir => std::fs::remove_dir_all(out),
+        export::PackageFormat::Zip => std::fs::remove_file(out),
+    };
+    match removed.and_then(|()| fsops::fsync_dir(crate::output::folder_of(out))) {
+        Ok(()) => {}
+        Err(e) => error!(path = %out.display(), error = %e, "could not remove the unrecorded package"),
     }
 }
 
