@@ -190,7 +190,10 @@ enum When {
 /// The session rule, as data: each row is a photo with its EXIF time, its mtime, and whether
 /// it arrives while session B is open. Any of EXIF time, mtime or first sight inside a
 /// session quarantines it for that session's case; a wrong camera clock can only add one.
-const SESSION_ROWS: &[(&str, Option<When>, When, bool, Option<&str>)] = &[
+/// (file name, EXIF time, mtime, written while session B is open, case expected).
+type SessionRow = (&'static str, Option<When>, When, bool, Option<&'static str>);
+
+const SESSION_ROWS: &[SessionRow] = &[
     // Taken during session A on another camera, copied in after it with a new mtime.
     ("IMG_exif_in_a.jpg", Some(When::InA), When::Now, false, Some("A-1")),
     // Written during session A (mtime), picked up after it, EXIF from a wrong clock.
@@ -222,7 +225,7 @@ fn a_session_takes_a_photo_shot_written_or_first_seen_during_it() {
             When::Now => chrono::Local::now().naive_local(),
         }
     };
-    let write = |(name, exif, mtime, _, _): &(&str, Option<When>, When, bool, Option<&str>), seed: u64| {
+    let write = |(name, exif, mtime, _, _): &SessionRow, seed: u64| {
         let bytes = SamplePhoto { seed, capture_time: exif.map(naive), ..SamplePhoto::default() }.jpeg();
         let p = fotovakt::sample::write_like_android(&phone.camera, name, &bytes).expect("write");
         if !matches!(mtime, When::Now) {
