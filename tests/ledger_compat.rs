@@ -317,3 +317,41 @@ fn tampering_with_pruned_or_v2_rows_of_an_upgraded_ledger_is_detected() {
         assert!(problems.iter().any(expect), "{what}: {problems:?}");
     }
 }
+
+/// A read-only open (the commands that only look) reads an old ledger as it is and never
+/// upgrades it: the files stay byte for byte, the kept photo is still an item, and the v1
+/// chain verifies. When a writer upgrades it while the reader is open, the reader's next read
+/// sees schema 2 (pruned rows counted, not reported).
+#[test]
+fn a_reader_reads_an_old_ledger_as_it_is_and_follows_a_writer_that_upgrades_it() {
+    use fotovakt::ledger::LedgerReader;
+    let dir = copy();
+    let db = dir.path().join("ledger.sqlite");
+    let before = ledger_files(dir.path());
+    let mut r = LedgerReader::open(&db).expect("read-only open of the old ledger");
+    let report = r.snapshot(|l| l.check_chain()).expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.pruned, 0);
+    let old_events = report.events;
+    let items = r.items(None).expect("items");
+    assert!(items.iter().any(|i| i.state == ItemState::Kept), "the kept photo is an item still: {items:?}");
+    assert_eq!(r.personal_counts().expect("counts"), Default::default(), "no keyed records in schema 1");
+    assert!(!dir.path().join("privacy.key").exists(), "a reader makes no device secret");
+    drop(r);
+    let after: Vec<(String, Vec<u8>)> =
+        ledger_files(dir.path()).into_iter().filter(|(n, b)| !(n.ends_with("-wal") && b.is_empty())).collect();
+    let before: Vec<(String, Vec<u8>)> = before.into_iter().filter(|(n, _)| !n.ends_with("-shm")).collect();
+    let after: Vec<(String, Vec<u8>)> = after.into_iter().filter(|(n, _)| !n.ends_with("-shm")).collect();
+    assert_eq!(before, after, "the old ledger's files are not changed");
+    assert_eq!(user_version(&db), 0, "not upgraded");
+
+    let mut r = LedgerReader::open(&db).expect("read-only open");
+    drop(Ledger::open(&db).expect("a writer upgrades it meanwhile"));
+    r.current().expect("the reader follows");
+    let report = r.snapshot(|l| l.check_chain()).expect("check after the upgrade");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.pruned, 2, "the kept photo's events, pruned and recorded");
+    assert_eq!(report.events, old_events + 2, "a forgotten and a privacy_upgrade event");
+    assert!(r.items(None).expect("items").iter().all(|i| i.state != ItemState::Kept));
+    assert_eq!(r.personal_counts().expect("counts").kept, 1);
+}

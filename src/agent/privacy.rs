@@ -104,7 +104,7 @@ impl Agent {
             return Ok(Vec::new());
         }
         let ledger = self.ledger();
-        let secret = ledger.secret();
+        let secret = ledger.secret()?;
         let (mut listed, mut present) = (HashSet::new(), HashSet::new());
         for cam in &self.cameras {
             let Ok(entries) = std::fs::read_dir(cam) else { continue };

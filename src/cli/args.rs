@@ -89,7 +89,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// List the files in the camera folders that are not decided yet; decides nothing.
+    /// List the files in the camera folders that are not decided yet; decides and writes nothing.
     ///
     /// What the next `scan` (or the watcher's next reconcile) would handle. A photo decided
     /// as the officer's own is not listed, even once its decision was forgotten: the ledger
@@ -142,7 +142,8 @@ pub enum Command {
         /// Only items of this case.
         #[arg(long, value_name = "ID")]
         case: Option<String>,
-        /// Every decided item (kept, released, aborted too), not only those in the store.
+        /// Every item (released, aborted, purged too), not only those in the store; a photo kept
+        /// as the officer's own has no item.
         #[arg(long)]
         all: bool,
         /// A JSON array instead of a table.

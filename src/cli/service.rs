@@ -1,4 +1,4 @@
-//! The service commands, what runs on the device: `watch`, `scan`, `serve-metrics`.
+//! The service commands, what runs on the device: `watch`, `scan`, `pending`, `serve-metrics`.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use super::args::Cli;
-use super::setup::{camera_problem, load_config, open, open_agent, Model, StoreUse};
+use super::setup::{camera_problem, load_config, open_agent, open_reader, open_reader_with, Model, StoreUse};
 use super::{set_errored, Usage};
 use crate::agent::scan::ScanProgress;
 use crate::watch;
@@ -41,9 +41,7 @@ pub(crate) fn watch(cli: &Cli, camera: &[PathBuf], wait_for_cameras: bool, out: 
     Ok(())
 }
 
-/// `scan`: one pass of [`crate::agent::Agent::scan`], a progress bar on a terminal, and a
-/// one-line summary (or one JSON object per file).
-/// `pending`: the files the ledger has not settled, one per line (or a JSON array).
+/// `pending`: the files the ledger has not settled, one per line (or a JSON array). Read-only.
 pub(crate) fn pending(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<()> {
     let config = load_config(cli, camera)?;
     if config.cameras.is_empty() {
@@ -52,8 +50,8 @@ pub(crate) fn pending(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn W
     for u in config.cameras.iter().filter_map(|c| camera_problem(c)) {
         err_message!("{u}");
     }
-    let agent = open_agent(cli, config, Model::Skip, StoreUse::Create)?;
-    let files = agent.unsettled_files(std::time::Duration::ZERO)?;
+    // Read-only, like `list`: no store made, no recovery, never waiting behind a move.
+    let files = open_reader_with(cli, config)?.unsettled()?;
     if json {
         let paths: Vec<String> = files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
         writeln!(out, "{}", serde_json::to_string(&paths)?)?;
@@ -65,6 +63,8 @@ pub(crate) fn pending(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn W
     Ok(())
 }
 
+/// `scan`: one pass of [`crate::agent::Agent::scan`], a progress bar on a terminal, and a
+/// one-line summary (or one JSON object per file).
 pub(crate) fn scan(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<()> {
     let config = load_config(cli, camera)?;
     if config.cameras.is_empty() {
@@ -140,14 +140,14 @@ pub(crate) fn serve_metrics(cli: &Cli, listen: &str, allow_remote: bool, out: &m
         Err(e @ crate::serve::ServeError::NotLoopback { .. }) => return Err(Usage(e.to_string()).into()),
         r => r?,
     };
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
+    let store = open_reader(cli)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)).context("installing signal handlers")?;
     }
     writeln!(out, "serving metrics at http://{}/metrics", server.local_addr()?)?;
     out.flush()?;
-    server.run(&stop, || agent.stats(false))?;
+    server.run(&stop, || store.stats(false))?;
     Ok(())
 }
 

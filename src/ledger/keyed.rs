@@ -47,6 +47,10 @@ pub enum SecretError {
     /// to start over, knowing that.
     #[error("{path}: {len} bytes, not a {SECRET_LEN}-byte device secret (damaged?); remove it to make a new one, and every photo in the camera folders is decided once more")]
     Damaged { path: PathBuf, len: usize },
+    /// A read-only open found no usable secret at `path` (it makes none), and the ledger holds
+    /// keyed records: no photo can be matched to one.
+    #[error("{path} is not there or cannot be read, so no photo can be matched to its keyed record")]
+    Missing { path: PathBuf },
 }
 
 impl DeviceSecret {
@@ -56,35 +60,40 @@ impl DeviceSecret {
     /// fsynced: it is never seen half-written.
     pub fn load_or_create(path: &Path) -> Result<(DeviceSecret, bool), SecretError> {
         let io_err = |source| SecretError::Io { path: path.to_path_buf(), source };
-        match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path) {
-            Ok(mut f) => {
-                let mut buf = Vec::with_capacity(SECRET_LEN);
-                Read::by_ref(&mut f).take(SECRET_LEN as u64 + 1).read_to_end(&mut buf).map_err(io_err)?;
-                let bytes: [u8; SECRET_LEN] = buf
-                    .as_slice()
-                    .try_into()
-                    .map_err(|_| SecretError::Damaged { path: path.to_path_buf(), len: buf.len() })?;
-                Ok((DeviceSecret(bytes), false))
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                let mut bytes = [0u8; SECRET_LEN];
-                getrandom::fill(&mut bytes).map_err(|e| io_err(io::Error::other(e.to_string())))?;
-                let tmp = path.with_extension("key.tmp");
-                let written = (|| {
-                    let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
-                    f.write_all(&bytes)?;
-                    f.sync_all()?;
-                    std::fs::rename(&tmp, path)?;
-                    crate::quarantine::fsops::fsync_parent(path)
-                })();
-                if let Err(e) = written {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(io_err(e));
-                }
-                Ok((DeviceSecret(bytes), true))
-            }
-            Err(e) => Err(io_err(e)),
+        if let Some(secret) = DeviceSecret::load(path)? {
+            return Ok((secret, false));
         }
+        let mut bytes = [0u8; SECRET_LEN];
+        getrandom::fill(&mut bytes).map_err(|e| io_err(io::Error::other(e.to_string())))?;
+        let tmp = path.with_extension("key.tmp");
+        let written = (|| {
+            let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+            f.write_all(&bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, path)?;
+            crate::quarantine::fsops::fsync_parent(path)
+        })();
+        if let Err(e) = written {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io_err(e));
+        }
+        Ok((DeviceSecret(bytes), true))
+    }
+
+    /// Read the secret at `path`, or `None` when there is none; never makes one (a read-only
+    /// open of the ledger).
+    pub fn load(path: &Path) -> Result<Option<DeviceSecret>, SecretError> {
+        let io_err = |source| SecretError::Io { path: path.to_path_buf(), source };
+        let mut f = match OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(e)),
+        };
+        let mut buf = Vec::with_capacity(SECRET_LEN);
+        Read::by_ref(&mut f).take(SECRET_LEN as u64 + 1).read_to_end(&mut buf).map_err(io_err)?;
+        let bytes: [u8; SECRET_LEN] =
+            buf.as_slice().try_into().map_err(|_| SecretError::Damaged { path: path.to_path_buf(), len: buf.len() })?;
+        Ok(Some(DeviceSecret(bytes)))
     }
 
     fn mac(&self, domain: &[u8]) -> Hmac<Sha256> {

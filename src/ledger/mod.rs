@@ -40,6 +40,7 @@ pub mod events;
 pub mod head;
 pub mod keyed;
 pub mod privacy;
+pub mod reader;
 pub mod schema;
 pub mod tx;
 mod upgrade;
@@ -51,6 +52,7 @@ pub use chain::{
 pub use events::{Action, Event, EventError, ForgetReason, ItemSource, PackageFormat, PurgeReason};
 pub use keyed::{DeviceSecret, SecretError};
 pub use privacy::{PersonalCounts, PersonalRecord};
+pub use reader::LedgerReader;
 pub use schema::{path_bytes, Direction, Item, ItemState, Migration, MoveIntent, NewItem, Session, SCHEMA_VERSION};
 pub use tx::Tx;
 
@@ -139,10 +141,15 @@ pub struct Ledger {
     conn: Connection,
     db_path: PathBuf,
     head_path: PathBuf,
-    secret: DeviceSecret,
+    /// The device secret of the keyed records: always there for a writer; a reader
+    /// ([`LedgerReader`]) reads it if it is there and never makes one.
+    secret: Option<DeviceSecret>,
     /// The `seq` this connection last wrote to the head file (a barrier with nothing new
     /// writes nothing).
     head_written: AtomicI64,
+    /// Opened with `SQLITE_OPEN_READ_ONLY` ([`LedgerReader`]): the barrier has nothing to make
+    /// durable and writes nothing, at close either.
+    read_only: bool,
 }
 
 impl Ledger {
@@ -182,7 +189,14 @@ impl Ledger {
         };
         let migration = upgrade::migrate(&mut conn, path, &secret)?
             .map_err(|version| LedgerError::NewerSchema { path: path.to_path_buf(), version })?;
-        let ledger = Ledger { conn, db_path: path.to_path_buf(), head_path, secret, head_written: AtomicI64::new(0) };
+        let ledger = Ledger {
+            conn,
+            db_path: path.to_path_buf(),
+            head_path,
+            secret: Some(secret),
+            head_written: AtomicI64::new(0),
+            read_only: false,
+        };
         if let Migration::Upgraded { .. } = migration {
             // An older program wrote without `secure_delete`: rows it updated or deleted may
             // linger in free space. Rebuilding the file once leaves only what is live.
@@ -211,11 +225,15 @@ impl Ledger {
 
     /// Start a write transaction (IMMEDIATE: writers from several processes queue up here).
     pub fn write(&mut self) -> Result<Tx<'_>> {
+        let secret = self
+            .secret
+            .as_ref()
+            .ok_or_else(|| SecretError::Missing { path: self.db_path.with_file_name(keyed::SECRET_FILE) })?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|source| LedgerError::Sqlite { path: self.db_path.clone(), source })?;
-        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms(), secret: &self.secret })
+        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms(), secret })
     }
 
     /// Rows of `sql` (one parameter list), each read by `f`.
@@ -531,6 +549,9 @@ impl Ledger {
     /// Without the folder fsync a cut could only bring back an older head (still safe); with
     /// it, the head a barrier wrote survives the cut too, so rows cut off later are caught.
     pub fn sync(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let newest = self.newest_event()?;
         self.sync_log()?;
         let durability = |about, path: &Path| {
@@ -571,6 +592,9 @@ impl Ledger {
     /// bytes moved but lost the intent would leave recovery nothing to finish the move from
     /// (the power-cut campaign's intent finding); one fsync per move closes that.
     pub fn sync_log(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let mut wal = self.db_path.clone().into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
@@ -613,7 +637,11 @@ impl Ledger {
     pub fn check_chain(&self) -> Result<ChainReport> {
         // The head first: a row committed after this read is merely newer than the head.
         let mut check = ChainCheck::new(Coverage::Ledger, head::read(&self.head_path));
-        let snapshot = self.conn.unchecked_transaction().map_err(self.err())?;
+        // Inside a caller's read transaction ([`LedgerReader::snapshot`]) that one is the snapshot.
+        let snapshot = match self.conn.is_autocommit() {
+            true => Some(self.conn.unchecked_transaction().map_err(self.err())?),
+            false => None,
+        };
         {
             let mut stmt =
                 self.conn.prepare(&format!("SELECT {RAW_COLUMNS} FROM events ORDER BY seq")).map_err(self.err())?;

@@ -28,7 +28,7 @@ use serde::Serialize;
 
 use super::chain::{hash_holds, HASH_V1};
 use super::events::{Event, ForgetReason, ItemSource};
-use super::keyed::DeviceSecret;
+use super::keyed::{DeviceSecret, SecretError};
 use super::{raw_from_row, ItemState, Ledger, RawEvent, Result, Tx, RAW_COLUMNS};
 
 /// One day in milliseconds.
@@ -78,14 +78,25 @@ fn keep_ms(keep: Duration) -> i64 {
 }
 
 impl Ledger {
-    /// The device secret of the keyed records.
-    pub(crate) fn secret(&self) -> &DeviceSecret {
-        &self.secret
+    /// The device secret of the keyed records: a writer's always; a reader's if it could read
+    /// one ([`super::LedgerReader`] makes none).
+    pub(crate) fn secret(&self) -> Result<&DeviceSecret> {
+        let path = || self.db_path.with_file_name(super::keyed::SECRET_FILE);
+        Ok(self.secret.as_ref().ok_or_else(|| SecretError::Missing { path: path() })?)
     }
 
-    /// The personal record of this file version, if there is one (a marker included).
+    /// The personal record of this file version, if there is one (a marker included). Without
+    /// the device secret (a reader of a store whose secret is gone, or of a ledger older than
+    /// the keyed records) this is known only when there are no keyed records at all.
     pub fn personal(&self, path: &Path, size: u64, mtime_ns: i64) -> Result<Option<PersonalRecord>> {
-        let key = self.secret.file_key(path, size, mtime_ns);
+        if self.secret.is_none() {
+            let any: bool =
+                self.conn.query_row("SELECT EXISTS (SELECT 1 FROM personal)", [], |r| r.get(0)).map_err(self.err())?;
+            if !any {
+                return Ok(None);
+            }
+        }
+        let key = self.secret()?.file_key(path, size, mtime_ns);
         self.conn
             .query_row("SELECT state, source, day FROM personal WHERE key = ?1", [key], |r| {
                 Ok(PersonalRecord { state: r.get(0)?, source: r.get(1)?, day: r.get(2)? })

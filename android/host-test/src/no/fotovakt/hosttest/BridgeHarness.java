@@ -179,6 +179,8 @@ public final class BridgeHarness {
 
         managedConfig(work.resolve("managed"));
         backlog(work.resolve("backlog"));
+        ShellChecks shell = new ShellChecks(this, models);
+        shell.run(work.resolve("shell"));
         if (models != null) {
             frames(work.resolve("frames"));
         } else {
@@ -193,7 +195,7 @@ public final class BridgeHarness {
         return new ManagedSettings.Device(files.toString(), shared.toString(), location, null, null);
     }
 
-    private static Map<String, Object> map(Object... kv) {
+    static Map<String, Object> map(Object... kv) {
         Map<String, Object> m = new HashMap<>();
         for (int i = 0; i < kv.length; i += 2) {
             m.put((String) kv[i], kv[i + 1]);
@@ -416,7 +418,9 @@ public final class BridgeHarness {
         check("reconcile of a video: frame asked for and scored",
                 source.calls.stream().anyMatch(c -> c.startsWith("video VID_F3.mp4")) && rec.contains("VID_F3.mp4") && !rec.contains("\"score\":null,\"handle_ms\"") , rec + " " + source.calls);
 
-        // Found by the core's own watcher (a Rust thread, attached to the JVM for the call).
+        // Found by the core's own watcher (a Rust thread, attached to the JVM for the call),
+        // which the shell starts once the backlog is done.
+        check("the core's watcher starts on request", again.startWatcher() && again.healthJson().contains("\"watching\":true"), again.healthJson());
         source.calls.clear();
         Path watched = writeMp4(camera.resolve("VID_W1.mp4"));
         String watchedCall = null;
@@ -435,7 +439,7 @@ public final class BridgeHarness {
         check("the watched video is decided (ledger has it)", list.contains("VID_W1.mp4") || list.startsWith("["), list.length() + " chars");
     }
 
-    private static Path writeMp4(Path path) throws IOException {
+    static Path writeMp4(Path path) throws IOException {
         byte[] mp4 = new byte[4096];
         System.arraycopy("\0\0\0\030ftypisom".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1), 0, mp4, 0, 12);
         mp4[100] = (byte) path.getFileName().toString().hashCode(); // distinct content per file
@@ -444,7 +448,7 @@ public final class BridgeHarness {
         return path;
     }
 
-    private static String field(String json, String name) {
+    static String field(String json, String name) {
         Matcher m = Pattern.compile("\"" + name + "\"\\s*:\\s*(\"([^\"]*)\"|(-?[0-9.]+|null|true|false))").matcher(json);
         if (!m.find()) {
             return "";
@@ -452,7 +456,7 @@ public final class BridgeHarness {
         return m.group(2) != null ? m.group(2) : m.group(3);
     }
 
-    private static Path writeJpeg(Path path, Color color) throws IOException {
+    static Path writeJpeg(Path path, Color color) throws IOException {
         BufferedImage img = new BufferedImage(320, 240, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setColor(color);
@@ -466,7 +470,7 @@ public final class BridgeHarness {
         return path;
     }
 
-    private interface Body {
+    interface Body {
         void run() throws Exception;
     }
 
@@ -474,7 +478,7 @@ public final class BridgeHarness {
      * {@code body} throws a FotovaktException with {@code code}, as a RefusedException exactly
      * when the code is a refusal: the app branches on these, so they are the bridge's contract.
      */
-    private void expectThrows(String name, Code code, Body body) {
+    void expectThrows(String name, Code code, Body body) {
         try {
             body.run();
             fail(name, "no exception");
@@ -501,7 +505,7 @@ public final class BridgeHarness {
         check("error codes: an unknown name reads as UNKNOWN", Code.of("NO_SUCH_CODE") == Code.UNKNOWN && Code.of(null) == Code.UNKNOWN, "");
     }
 
-    private void check(String name, boolean ok, String detail) {
+    void check(String name, boolean ok, String detail) {
         if (ok) {
             passed++;
             System.out.println("ok   " + name);
@@ -510,14 +514,14 @@ public final class BridgeHarness {
         }
     }
 
-    private void fail(String name, String detail) {
+    void fail(String name, String detail) {
         failed++;
         String d = detail == null ? "" : detail.length() > 400 ? detail.substring(0, 400) + "..." : detail;
         failures.add(name + ": " + d);
         System.out.println("FAIL " + name + ": " + d);
     }
 
-    private static void deleteTree(Path p) throws IOException {
+    static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p)) {
             return;
         }
