@@ -192,7 +192,8 @@ impl Agent {
                 Ok(staged) => staged,
                 // A store file released or purged while it was copied: the case changed.
                 Err(e) if !read.still_holds(&*self.read()?)? => {
-                    warn!(case, error = %e, "the case changed while it was exported; exporting it again");
+                    warn!(error = %e, "the case changed while it was exported; exporting it again");
+                    debug!(case, "case exported again");
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -202,7 +203,8 @@ impl Agent {
                 return self.record_export(&mut custody.ledger, case, out, officer, &read, staged);
             }
             staged.discard();
-            warn!(case, "the case changed while it was exported; exporting it again");
+            warn!("the case changed while it was exported; exporting it again");
+            debug!(case, "case exported again");
         }
         // The case keeps changing: this try holds the move lock throughout.
         let mut custody = self.custody()?;
@@ -449,7 +451,10 @@ fn remove_placed(out: &Path, format: export::PackageFormat) {
     };
     match removed.and_then(|()| crate::quarantine::fsops::fsync_dir(crate::output::folder_of(out))) {
         Ok(()) => {}
-        Err(e) => error!(path = %out.display(), error = %e, "could not remove the unrecorded package"),
+        Err(e) => {
+            error!(error = %e, "could not remove the unrecorded package");
+            debug!(path = %out.display(), "unrecorded package");
+        }
     }
 }
 

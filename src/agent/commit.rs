@@ -5,7 +5,7 @@
 //! ending (seen by the move itself, by the recovery right after a move failed midway, or by
 //! the recovery at start) into the item's state and its custody event.
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
@@ -181,7 +181,8 @@ impl Agent {
                           redaction), so nothing is stored or deleted on their strength; decided again once access is back";
             tx.record(Some(item), &Event::Held { would: verdict.action, reason: reason.into() })?;
             tx.commit()?;
-            info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
+            info!(item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
+            debug!(item, path = %f.path.display(), "held file");
             let detail = Some(format!("held, not moved: {reason}"));
             return Ok(Committed::Decided(Decided { item: Some(item), kind: OutcomeKind::Kept, detail }));
         }
@@ -235,13 +236,15 @@ impl Agent {
         let exposure = |tx: &Tx<'_>| tx.now() - (f.id.mtime_ns / 1_000_000).min(f.first_seen);
         let (end, seen, kind, reason) = match moved {
             Ok(Moved::SourceKept(e)) => {
-                error!(path = %f.path.display(), item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
+                error!(item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
+                debug!(item, path = %f.path.display(), "original kept");
                 let reason = format!("original could not be deleted: {e}");
                 (Recovered::SourceKept, Seen::Executed, OutcomeKind::Quarantined, Some(reason))
             }
             Ok(Moved::Done) => (Recovered::Completed, Seen::Executed, OutcomeKind::Quarantined, None),
             Err(e) if e.rolled_back => {
-                warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
+                warn!(item, error = %e, "move did not happen; the file stays where it is");
+                debug!(item, path = %f.path.display(), "file not moved");
                 // Gone (deleted or moved by someone else): nothing to retry. Changed: look again.
                 let kind = match e.what {
                     crate::quarantine::MoveProblem::Vanished => OutcomeKind::Skipped,
@@ -273,7 +276,8 @@ impl Agent {
         intent: &MoveIntent,
         e: &MoveError,
     ) -> Result<Committed, Error> {
-        error!(path = %f.path.display(), item = intent.item_id, error = %e, "move failed midway; recovering");
+        error!(item = intent.item_id, error = %e, "move failed midway; recovering");
+        debug!(item = intent.item_id, path = %f.path.display(), "file of the failed move");
         let end = self.store.recover(intent).map_err(Error::io("recovering a failed move", f.path))?;
         let reason = e.to_string();
         // A completed move's event has no reason to give; the others say what went wrong.

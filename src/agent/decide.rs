@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::classify::{self, Assessment, ClassifyError};
 use crate::media::{ExifFacts, MediaKind};
@@ -104,7 +104,8 @@ impl Agent {
             return (None, Some("video: no decoder on this device; decided by context".into()));
         }
         if kind == MediaKind::Heif {
-            info!(path = %path.display(), "HEIC/HEIF cannot be decoded here; decided by context");
+            info!("HEIC/HEIF cannot be decoded here; decided by context");
+            debug!(path = %path.display(), "HEIC/HEIF file");
             return (None, Some("HEIC/HEIF is not decodable here".into()));
         }
         if !kind.is_decodable_image() {
@@ -118,7 +119,8 @@ impl Agent {
         match judge.classifier.assess_with(bytes, exif) {
             Ok(a) => (Some(a), None),
             Err(e) => {
-                warn!(path = %path.display(), error = %e, "classifier could not judge this file");
+                warn!(error = %e, "classifier could not judge a file; decided by context");
+                debug!(path = %path.display(), "file the classifier could not judge");
                 (
                     None,
                     Some(match e {
