@@ -444,7 +444,8 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeCheckConfig<'l>(
 }
 
 /// What the admin's health states need from the core: is the model loaded (and if not,
-/// why), the settings that change what the agent may do, and the last intake.
+/// why), the settings that change what the agent may do, the last intake, and the store's
+/// health (failing since when and why, full, read-only; free space; files waiting for it).
 #[derive(serde::Serialize)]
 struct Health {
     version: &'static str,
@@ -455,6 +456,7 @@ struct Health {
     backlog: crate::config::Backlog,
     cameras: Vec<PathBuf>,
     last_decided_ms: Option<i64>,
+    store: crate::health::Health,
 }
 
 #[no_mangle]
@@ -479,6 +481,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
             backlog: config.backlog,
             cameras: agent.cameras().to_vec(),
             last_decided_ms,
+            store: agent.health(),
         };
         jstr(env, &json(&health)?)
     })

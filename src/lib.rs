@@ -10,7 +10,7 @@
 //! * [`quarantine`]: the private store and the crash-safe, verified move.
 //! * [`ledger`]: SQLite chain-of-custody ledger with hash-chained events.
 //! * [`stats`]: counts and durations for admins; [`report`] draws them as one HTML page and
-//!   [`serve`] exposes them for Prometheus scrapes.
+//!   [`serve`] exposes them for Prometheus scrapes; [`health`] is the store's health in them.
 //! * [`export`]: case packages (directory or zip) and their offline check.
 //! * [`retention`]: when a store file's time is up, and removing it.
 //!
@@ -30,6 +30,7 @@ pub mod frames;
 /// Fuzz target bodies (`fuzz/`, `tests/fuzz_regressions.rs`); not part of the agent's API.
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
 pub mod ledger;
 pub mod media;
 pub mod policy;
@@ -41,5 +42,5 @@ pub mod serve;
 pub mod stats;
 pub mod watch;
 
-pub use agent::{Agent, Outcome, OutcomeKind};
+pub use agent::{Agent, Outcome, OutcomeKind, RetryCause};
 pub use config::Config;

@@ -96,17 +96,19 @@ impl Agent {
         Ok(VerifyReport { events, files, problems })
     }
 
-    /// Statistics, with retention counted against the configured `[retention]` settings.
+    /// Statistics, with retention counted against the configured `[retention]` settings, and
+    /// the store's health as this agent sees it.
     pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
         let mut s = stats::collect_configured(&self.ledger(), &self.store, by_case, &self.config.retention)?;
         s.storage.media_location_access = self.config.media_location_access;
+        s.health = self.health();
         Ok(s)
     }
 
-    /// Statistics as JSON text (the shape documented in the README).
+    /// Statistics as JSON text (the shape documented in the README); a failure is an error,
+    /// never an empty text.
     pub fn stats_json(&self) -> Result<String, Error> {
-        let s = self.stats(false)?;
-        Ok(serde_json::to_string_pretty(&s).unwrap_or_default())
+        json_text("statistics", &self.stats(false)?)
     }
 
     /// Refuse a package destination that is not empty, lies in a camera folder, a synced or
@@ -395,3 +397,8 @@ impl Agent {
 
 /// Bytes wiped, or the file that could not be and why.
 pub(super) type WipeResult = Result<u64, (PathBuf, std::io::Error)>;
+
+/// `value` as pretty JSON, or a typed error naming `what`.
+pub(super) fn json_text<T: Serialize>(what: &'static str, value: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|source| Error::Json { what, source })
+}

@@ -16,6 +16,8 @@
 //! - `officer`: tag, release, case sessions.
 //! - `casefile`: export, ack, purge, verify, statistics and the admin report.
 //! - `recover`: moves a dead process left journaled, orphaned store files, kept originals.
+//! - `health`: whether the store takes files (said once when it stops, once when it is back),
+//!   and the cheap check the watcher runs before it tries waiting files again.
 //!
 //! Every officer operation ends with the durability barrier ([`Agent::flush`]) inside the
 //! library, and so does dropping the agent; callers need not remember it.
@@ -29,7 +31,7 @@
 //! 2. the ledger mutex ([`Agent::ledger`]);
 //! 3. the store's cross-process move lock, taken only through `Custody`, which locks the
 //!    ledger first;
-//! 4. leaves, never held while another lock is taken: `rejected` and `barrier`.
+//! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and `tracker`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -48,6 +50,7 @@ mod casefile;
 mod commit;
 mod decide;
 mod error;
+mod health;
 mod intake;
 mod officer;
 mod outcome;
@@ -59,7 +62,7 @@ mod tests;
 
 pub use casefile::{AckReport, ExportReport, PurgeReport, VerifyReport};
 pub use error::{Error, Output, Refusal};
-pub use outcome::{Outcome, OutcomeKind};
+pub use outcome::{Outcome, OutcomeKind, RetryCause};
 pub use recover::RecoveryReport;
 
 /// The classifier as loaded at start: ready, or why not.
@@ -95,6 +98,8 @@ pub struct Agent {
     /// Bad input already logged and recorded: (path, file version key).
     rejected: Mutex<HashSet<(PathBuf, i64)>>,
     barrier: Mutex<Barrier>,
+    /// The store's failures as this agent saw them.
+    tracker: Mutex<health::Tracker>,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -151,6 +156,7 @@ impl Agent {
             model,
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
+            tracker: Mutex::new(health::Tracker::default()),
         };
         if !agent.config.media_location_access {
             warn!(

@@ -221,7 +221,7 @@ fn every_ending_writes_the_event_it_always_wrote() {
     for r in ENDINGS {
         let m = journaled(&p.agent, r.dir, &path);
         let ctx = format!("{:?} {:?} seen {:?}", r.dir, r.end, r.seen);
-        let note = Note { reason: r.reason, exposure_ms: r.exposure_ms, officer: r.officer };
+        let note = Note { reason: r.reason, exposure_ms: r.exposure_ms, officer: r.officer, ..Note::default() };
         {
             let mut ledger = p.agent.ledger();
             let mut tx = ledger.write().expect("tx");

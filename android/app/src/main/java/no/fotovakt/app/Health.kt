@@ -30,6 +30,11 @@ object Health {
         val core = CoreHolder.call(context, "health") { JSONObject(it.healthJson()) }
         val loaded = core?.optBoolean("model_loaded") == true
         val lastMs = core?.takeUnless { it.isNull("last_decided_ms") }?.optLong("last_decided_ms") ?: 0L
+        // The core's store health: "ok", or failing / full / read_only / unknown with a reason.
+        val store = core?.optJSONObject("store")
+        val storeState = store?.optString("store") ?: "unknown"
+        val storeWhy = store?.takeUnless { it.isNull("reason") }?.optString("reason")
+        val waiting = store?.optLong("waiting") ?: 0L
         return listOf(
             Check("all_files_access", Platform.hasAllFilesAccess(), Platform.hasAllFilesAccess().toString(),
                 "all-files access (MANAGE_EXTERNAL_STORAGE): needed to move other apps' camera files"),
@@ -44,6 +49,10 @@ object Health {
             Check("service_alive", AgentService.alive && core != null, System.currentTimeMillis().toString(),
                 if (core != null) "agent running" else "agent not running: ${CoreHolder.lastError ?: "service not started"}"),
             Check("last_intake", true, lastMs.toString(), "time of the last decision (ms since the epoch)"),
+            Check("store", core == null || storeState == "ok", storeState,
+                if (storeState == "ok") "the store takes photos"
+                else "the store cannot take photos ($storeState${storeWhy?.let { ": $it" } ?: ""}); " +
+                    "$waiting waiting in the camera folder, tried again with backoff"),
         )
     }
 
