@@ -146,15 +146,13 @@ impl Agent {
         };
         let item = d.item;
         let outcome = decided(&facts, &verdict, assessment.as_ref().map(|a| a.case_score), d, started);
-        info!(
-            path = %path.display(),
-            item,
-            outcome = ?outcome.kind,
-            source = verdict.source.as_str(),
-            rule = %verdict.rule,
-            ms = outcome.handle_ms,
-            "decided"
-        );
+        let (source, rule, ms) = (verdict.source.as_str(), &verdict.rule, outcome.handle_ms);
+        if outcome.kind == OutcomeKind::Retry {
+            // Tried again later; a failing store is said once, not once per try.
+            debug!(path = %path.display(), item, source, rule = %rule, ms, detail = ?outcome.detail, "decided; to be tried again");
+        } else {
+            info!(path = %path.display(), item, outcome = ?outcome.kind, source, rule = %rule, ms, "decided");
+        }
         Ok(outcome)
     }
 

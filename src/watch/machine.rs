@@ -459,15 +459,17 @@ impl Machine {
     /// A file could not be stored: the store is down (again), and the files waiting for it
     /// wait for their own backoff or the next probe.
     fn store_failed(&mut self, now: Time) {
-        self.draining = false;
+        let trial = std::mem::replace(&mut self.draining, false);
         let t = self.timing;
         match &mut self.down {
             None => {
                 self.counts.store_outages += 1;
                 self.down = Some(Down { probes: 0, next_probe: Some(now + t.probe_wait(0, false)), lied: false });
             }
-            Some(d) if d.next_probe.is_none() => {
-                // The probe said yes, but the file it let through failed: probe later.
+            // The probe said yes, but a file failed while it was let through: probe later, and
+            // trust the probe less. (A failure while a probe is merely under way says nothing
+            // about the probe.)
+            Some(d) if trial => {
                 d.probes += 1;
                 d.lied = true;
                 d.next_probe = Some(now + t.probe_wait(d.probes, true));
@@ -509,7 +511,14 @@ impl Machine {
                 self.retrying = Some(path.clone());
                 out.push(Action::Handle(path));
             }
-            None => self.draining = false,
+            None => {
+                self.draining = false;
+                // A probe's yes with nothing left to let through: probe again on schedule.
+                let t = self.timing;
+                if let Some(d) = self.down.as_mut().filter(|d| d.next_probe.is_none() && draining) {
+                    d.next_probe = Some(now + t.probe_wait(d.probes, d.lied));
+                }
+            }
         }
     }
 }
