@@ -19,7 +19,7 @@
 //! - when the store or the ledger was the reason (full, I/O error, read-only), the store is
 //!   *down*: besides each file's own backoff, a cheap probe of the store runs (`probe_first`,
 //!   doubling to `probe_cap`), and once it says the store can take the waiting files, or any
-//!   file goes through, every file waiting for the store is tried at once, one at a time,
+//!   file goes into the store, every file waiting for the store is tried at once, one at a time,
 //!   fewest tries first, stopping at the first that fails again. Nothing waits for an event:
 //!   the timers pick waiting files up;
 //! - a rescan (inotify overflow, a full lane, a watcher error) first handles what the lane
@@ -73,7 +73,9 @@ pub(crate) fn backoff(first: Duration, cap: Duration, n: u32) -> Duration {
 /// What became of a file the agent was given ([`Input::Handled`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Handling {
-    /// Decided, moved, skipped, rejected or gone: nothing more to do.
+    /// Moved into the store: nothing more to do, and the store takes files.
+    Stored,
+    /// Kept, skipped, rejected or gone: nothing more to do.
     Done,
     /// Still being written, or changed while it was read: it settles again (cheap stat probes).
     Settle,
@@ -434,12 +436,13 @@ impl Machine {
         }
         let earlier = self.waiting.remove(&path);
         match result {
-            Handling::Done => {
-                // Something went through: the store takes files again.
+            Handling::Stored => {
+                // A file went into the store: it takes files again.
                 if self.down.take().is_some() {
                     self.draining = true;
                 }
             }
+            Handling::Done => {}
             // Still being written or changed under us: look again once it has settled.
             Handling::Settle => self.settle(now, path, None, out),
             Handling::Backoff | Handling::Store => {

@@ -224,6 +224,7 @@ impl<F: FnMut(&Outcome)> Effects for AgentEffects<'_, F> {
             (OutcomeKind::Retry, Some(RetryCause::Busy)) => Handling::Settle,
             (OutcomeKind::Retry, Some(RetryCause::Store)) => Handling::Store,
             (OutcomeKind::Retry, _) => Handling::Backoff,
+            (OutcomeKind::Quarantined, _) => Handling::Stored,
             _ => Handling::Done,
         }
     }

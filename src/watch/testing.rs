@@ -379,9 +379,9 @@ impl Effects for SimEffects {
             sim.files.remove(path);
             let entry = format!("{} {}", rel(path), f.size);
             sim.stored.push(entry);
-        } else {
-            sim.settled.insert((path.to_path_buf(), f.size, f.mtime));
+            return Handling::Stored;
         }
+        sim.settled.insert((path.to_path_buf(), f.size, f.mtime));
         Handling::Done
     }
 
