@@ -316,3 +316,17 @@ fn the_barrier_knows_when_there_is_nothing_to_sync() {
     p.agent.session_stop().expect("stop");
     assert!(synced(&p.agent), "session stop ends with the barrier");
 }
+
+/// JSON the agent hands out (the statistics for the Android shell) is text or a typed error,
+/// never an empty text that a reader would take for "no numbers".
+#[test]
+fn json_that_cannot_be_written_is_an_error_not_an_empty_text() {
+    let fine = super::casefile::json_text("statistics", &json!({"items": 1})).expect("plain data writes");
+    assert!(fine.contains("\"items\": 1"), "{fine}");
+    // JSON object keys must be strings: a map keyed by pairs cannot be written.
+    let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+    match super::casefile::json_text("statistics", &bad) {
+        Err(super::Error::Json { what: "statistics", .. }) => {}
+        other => panic!("expected a JSON error, got {other:?}"),
+    }
+}
