@@ -4,6 +4,11 @@
 //! and records how it ended. [`Agent::apply_outcome`] is the one place that turns a move's
 //! ending (seen by the move itself, by the recovery right after a move failed midway, or by
 //! the recovery at start) into the item's state and its custody event.
+//!
+//! A file whose move did not happen (the store was full, say) is tried again with the same
+//! item: at most one item per file and decision, however many tries the move takes. The first
+//! failed try is recorded (`move_aborted`); later tries that fail are counted, and the count
+//! goes into the item's ending (`quarantined` with `tries`).
 
 use tracing::{error, info, warn};
 
@@ -15,7 +20,7 @@ use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
 use super::intake::{Facts, Known};
-use super::{Agent, Custody, Error, OutcomeKind};
+use super::{Agent, Custody, Error, OutcomeKind, RetryCause};
 
 /// An officer's manual tag carried into the pipeline.
 #[derive(Debug, Clone)]
@@ -41,6 +46,14 @@ pub(super) struct Decided {
     pub item: i64,
     pub kind: OutcomeKind,
     pub detail: Option<String>,
+    /// Why a [`OutcomeKind::Retry`] is left for later.
+    pub retry: Option<RetryCause>,
+}
+
+impl Decided {
+    fn done(item: i64, kind: OutcomeKind, detail: Option<String>) -> Decided {
+        Decided { item, kind, detail, retry: None }
+    }
 }
 
 /// Who saw a journaled move end; it decides how the custody event of the ending reads.
@@ -64,6 +77,11 @@ pub(super) struct Note<'a> {
     pub exposure_ms: Option<i64>,
     /// The officer of a release.
     pub officer: Option<&'a str>,
+    /// A later try of a move that did not happen, with the same decision: a failed ending is
+    /// not recorded again (the first one is in the log).
+    pub quiet: bool,
+    /// How many tries the move took, when more than one.
+    pub tries: Option<u32>,
 }
 
 impl Agent {
@@ -87,10 +105,22 @@ impl Agent {
         // A recovered ending says so; a midway rollback has always said why instead.
         let recovered = seen == Seen::AtStart || (seen == Seen::Midway && finished);
         let path = m.dst.to_string_lossy().into_owned();
+        let tries = note.tries;
+        if note.quiet && m.direction == Direction::In && end == RolledBack {
+            // Tried again and failed again: counted on the item, not recorded again.
+            tx.set_state(m.item_id, crate::ledger::ItemState::Aborted, None)?;
+            return tx.finish_move(m.id);
+        }
         let (store_name, event) = match (m.direction, end) {
             (Direction::In, Completed) => (
                 Some(name.as_str()),
-                Event::Quarantined { sha256, store_name: name.clone(), exposure_ms: note.exposure_ms, recovered },
+                Event::Quarantined {
+                    sha256,
+                    store_name: name.clone(),
+                    exposure_ms: note.exposure_ms,
+                    recovered,
+                    tries,
+                },
             ),
             (Direction::In, SourceKept) => (
                 Some(name.as_str()),
@@ -100,6 +130,7 @@ impl Agent {
                     reason: reason.unwrap_or_default(),
                     exposure_ms: note.exposure_ms,
                     recovered,
+                    tries,
                 },
             ),
             // Right after a failed move, a file gone from both places is a rollback too.
@@ -146,22 +177,43 @@ impl Agent {
         // path no longer names the file we hashed, or another handler (the watcher and the
         // Android MediaStore observer can both see one file) settled it meanwhile, step back.
         let mut custody = self.custody()?;
-        let known = known.current(&custody.ledger, f.path, &f.id, self.held())?;
+        let mut known = known.current(&custody.ledger, f.path, &f.id, self.held())?;
+        let unended = known.latest.as_ref().is_some_and(|i| i.state == ItemState::Moving) || known.aborted.is_some();
+        // A move of this very file still journaled, while nobody is moving (the lock is ours):
+        // its ending was never recorded (the ledger failed just then, or a process died).
+        // Finish it now, as recovery at start would, before deciding anew.
+        if unended && self.finish_journaled(&mut custody, f)? {
+            known = Known::load(&custody.ledger, f.path, &f.id, self.held())?;
+        }
         let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(&f.id));
         if !still_there || (tag.is_none() && known.settled) {
             return Ok(Committed::Earlier(known.latest.map(Box::new)));
         }
+        // The same file again after its move did not happen: the same item goes on. With the
+        // same decision nothing new is recorded until the move ends.
+        let again = known.aborted.filter(|i| i.sha256 == f.sha256 && i.size == f.id.size);
+        let quiet = tag.is_none()
+            && !self.held()
+            && again.as_ref().is_some_and(|i| {
+                verdict.action == Action::Quarantine
+                    && i.action == Action::Quarantine.as_str()
+                    && i.source == verdict.source.as_str()
+                    && i.case_id == verdict.case_id
+            });
         // An officer tagging a photo the agent kept: the same item is decided again, so its
         // custody log runs from its first intake and it is counted once. Likewise a file held
         // while media-location access was off, decided now on the bytes as they are.
-        let earlier = known.latest.filter(|i| {
-            i.size == f.id.size
-                && match i.state {
-                    ItemState::Kept => tag.is_some() && i.sha256 == f.sha256,
-                    ItemState::Held => true,
-                    _ => false,
-                }
-        });
+        let earlier = known
+            .latest
+            .filter(|i| {
+                i.size == f.id.size
+                    && match i.state {
+                        ItemState::Kept => tag.is_some() && i.sha256 == f.sha256,
+                        ItemState::Held => true,
+                        _ => false,
+                    }
+            })
+            .or(again);
         let held = self.held();
         let state = if held {
             ItemState::Held
@@ -171,7 +223,10 @@ impl Agent {
             ItemState::Kept
         };
         let mut tx = custody.ledger.write()?;
-        let item = record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?;
+        let item = match &earlier {
+            Some(i) if quiet => i.id,
+            _ => record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?,
+        };
         if held {
             let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
                           redaction), so nothing is stored or deleted on their strength; decided again once access is back";
@@ -179,11 +234,11 @@ impl Agent {
             tx.commit()?;
             info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
             let detail = Some(format!("held, not moved: {reason}"));
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail }));
+            return Ok(Committed::Decided(Decided::done(item, OutcomeKind::Kept, detail)));
         }
         if state != ItemState::Moving {
             tx.commit()?;
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail: None }));
+            return Ok(Committed::Decided(Decided::done(item, OutcomeKind::Kept, None)));
         }
         fault::point("before_journal");
         let (mut intent, _) = self.store.plan_in(item, f.path, &f.sha256, f.id.size);
@@ -191,46 +246,95 @@ impl Agent {
         tx.commit()?;
         // The intent is durable before any byte moves: a power cut that kept the moved bytes
         // but lost the intent would leave recovery nothing to finish the move from.
-        custody.ledger.sync_log()?;
+        if let Err(e) = custody.ledger.sync_log() {
+            // No byte moved: close the journal row now, so a failing disk leaves no move
+            // behind, and try the file again later.
+            let reason = format!("the move's intent could not be made durable: {e}");
+            let mut tx = custody.ledger.write()?;
+            let note = Note { reason: Some(&reason), quiet, ..Note::default() };
+            self.apply_outcome(&mut tx, &intent, Recovered::RolledBack, Seen::Executed, &note)?;
+            tx.commit()?;
+            let retry = Some(RetryCause::Store);
+            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Retry, detail: Some(reason), retry }));
+        }
         fault::point("after_journal");
-        self.move_in(&mut custody, f, &intent)
+        self.move_in(&mut custody, f, &intent, quiet)
     }
 
-    /// Run the journaled move of `f` into the store and record how it ended.
-    fn move_in(&self, custody: &mut Custody<'_>, f: &Facts<'_>, intent: &MoveIntent) -> Result<Committed, Error> {
+    /// Finish the journaled moves of `f`'s path into the store (see [`Agent::commit`]); true
+    /// if there were any.
+    fn finish_journaled(&self, custody: &mut Custody<'_>, f: &Facts<'_>) -> Result<bool, Error> {
+        let ledger = &mut *custody.ledger;
+        let mut any = false;
+        for m in ledger.pending_moves()?.into_iter().filter(|m| m.direction == Direction::In && m.src == f.path) {
+            any = true;
+            let end = self.store.recover(&m).map_err(Error::io("recovering an unrecorded move", f.path))?;
+            warn!(path = %f.path.display(), item = m.item_id, end = ?end, "finished a move whose ending was not recorded");
+            let mut tx = ledger.write()?;
+            self.apply_outcome(&mut tx, &m, end, Seen::AtStart, &Note::default())?;
+            tx.commit()?;
+        }
+        Ok(any)
+    }
+
+    /// Run the journaled move of `f` into the store and record how it ended. `quiet`: a later
+    /// try with the same decision (a failure is counted, not recorded again).
+    fn move_in(
+        &self,
+        custody: &mut Custody<'_>,
+        f: &Facts<'_>,
+        intent: &MoveIntent,
+        quiet: bool,
+    ) -> Result<Committed, Error> {
+        use crate::quarantine::MoveProblem;
         let item = intent.item_id;
         let moved = self.store.execute(intent, &f.file, &f.id, &mut self.barrier().dirty);
         fault::point("before_commit");
         let exposure = |tx: &Tx<'_>| tx.now() - (f.id.mtime_ns / 1_000_000).min(f.first_seen);
-        let (end, seen, kind, reason) = match moved {
+        let (end, kind, retry, reason) = match moved {
             Ok(Moved::SourceKept(e)) => {
                 error!(path = %f.path.display(), item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
                 let reason = format!("original could not be deleted: {e}");
-                (Recovered::SourceKept, Seen::Executed, OutcomeKind::Quarantined, Some(reason))
+                (Recovered::SourceKept, OutcomeKind::Quarantined, None, Some(reason))
             }
-            Ok(Moved::Done) => (Recovered::Completed, Seen::Executed, OutcomeKind::Quarantined, None),
+            Ok(Moved::Done) => (Recovered::Completed, OutcomeKind::Quarantined, None, None),
             Err(e) if e.rolled_back => {
-                warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
-                // Gone (deleted or moved by someone else): nothing to retry. Changed: look again.
-                let kind = match e.what {
-                    crate::quarantine::MoveProblem::Vanished => OutcomeKind::Skipped,
-                    _ => OutcomeKind::Retry,
+                // Gone (deleted or moved by someone else): nothing to retry. Changed: look
+                // again once it settles. The store failed: said once, tried again later.
+                let (kind, retry) = match e.what {
+                    MoveProblem::Vanished => (OutcomeKind::Skipped, None),
+                    MoveProblem::Changed(_) => (OutcomeKind::Retry, Some(RetryCause::Busy)),
+                    MoveProblem::Io { .. } | MoveProblem::Occupied => (OutcomeKind::Retry, Some(RetryCause::Store)),
                 };
-                (Recovered::RolledBack, Seen::Executed, kind, Some(e.what.to_string()))
+                if retry != Some(RetryCause::Store) {
+                    warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
+                }
+                (Recovered::RolledBack, kind, retry, Some(e.what.to_string()))
             }
-            Err(e) => return self.recover_midway(custody, f, intent, &e),
+            Err(e) => return self.recover_midway(custody, f, intent, &e, quiet),
         };
         let mut tx = custody.ledger.write()?;
         let exposure_ms = (end != Recovered::RolledBack).then(|| exposure(&tx));
-        let note = Note { reason: reason.as_deref(), exposure_ms, officer: None };
-        self.apply_outcome(&mut tx, intent, end, seen, &note)?;
+        let tries = self.tries_with(item, quiet);
+        let quiet = quiet && kind == OutcomeKind::Retry;
+        let note = Note { reason: reason.as_deref(), exposure_ms, quiet, tries, ..Note::default() };
+        self.apply_outcome(&mut tx, intent, end, Seen::Executed, &note)?;
         tx.commit()?;
         fault::point("after_commit");
+        if end != Recovered::RolledBack {
+            self.store_took_a_file();
+        }
         let detail = match end {
             Recovered::SourceKept => reason.map(|r| format!("copied to the store; {r}")),
             _ => reason,
         };
-        Ok(Committed::Decided(Decided { item, kind, detail }))
+        Ok(Committed::Decided(Decided { item, kind, detail, retry }))
+    }
+
+    /// The tries a move of `item` took, this one included, when it is a later try (`again`):
+    /// at least two, more if this agent counted more failures.
+    fn tries_with(&self, item: i64, again: bool) -> Option<u32> {
+        again.then(|| self.failed_tries(item).max(1) + 1)
     }
 
     /// A move that failed midway and could not undo itself cleanly: the journal row stays
@@ -241,20 +345,31 @@ impl Agent {
         f: &Facts<'_>,
         intent: &MoveIntent,
         e: &MoveError,
+        quiet: bool,
     ) -> Result<Committed, Error> {
-        error!(path = %f.path.display(), item = intent.item_id, error = %e, "move failed midway; recovering");
+        if !quiet {
+            error!(path = %f.path.display(), item = intent.item_id, error = %e, "move failed midway; recovering");
+        }
         let end = self.store.recover(intent).map_err(Error::io("recovering a failed move", f.path))?;
         let reason = e.to_string();
+        let (kind, retry) = match end {
+            Recovered::SourceKept | Recovered::Completed => (OutcomeKind::Quarantined, None),
+            Recovered::RolledBack | Recovered::Vanished => (OutcomeKind::Retry, Some(RetryCause::Store)),
+        };
         // A completed move's event has no reason to give; the others say what went wrong.
-        let note = Note { reason: (end != Recovered::Completed).then_some(reason.as_str()), ..Note::default() };
+        let note = Note {
+            reason: (end != Recovered::Completed).then_some(reason.as_str()),
+            quiet,
+            tries: self.tries_with(intent.item_id, quiet),
+            ..Note::default()
+        };
         let mut tx = custody.ledger.write()?;
         self.apply_outcome(&mut tx, intent, end, Seen::Midway, &note)?;
         tx.commit()?;
-        let kind = match end {
-            Recovered::SourceKept | Recovered::Completed => OutcomeKind::Quarantined,
-            Recovered::RolledBack | Recovered::Vanished => OutcomeKind::Retry,
-        };
-        Ok(Committed::Decided(Decided { item: intent.item_id, kind, detail: Some(reason) }))
+        if kind == OutcomeKind::Quarantined {
+            self.store_took_a_file();
+        }
+        Ok(Committed::Decided(Decided { item: intent.item_id, kind, detail: Some(reason), retry }))
     }
 }
 

@@ -19,6 +19,8 @@
 //! - `recover`: moves a dead process left journaled, orphaned store files, kept originals.
 //! - `reader`: [`StoreReader`], the store opened read-only. The views (`browse`, statistics,
 //!   `verify`, export's reads) are its methods; the agent holds one and derefs to it.
+//! - `health`: whether the store takes files (said once when it stops, once when it is back),
+//!   and the cheap check the watcher runs before it tries waiting files again.
 //!
 //! Every officer operation ends with the durability barrier ([`Agent::flush`]) inside the
 //! library, and so does dropping the agent; callers need not remember it.
@@ -32,7 +34,7 @@
 //! 2. the ledger mutex ([`Agent::ledger`]);
 //! 3. the store's cross-process move lock, taken only through `Custody`, which locks the
 //!    ledger first;
-//! 4. leaves, never held while another lock is taken: `rejected` and `barrier`.
+//! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and `tracker`.
 //!
 //! The reader's ledger connection ([`StoreReader`]'s own mutex) is outside this order: a view
 //! takes it alone, and nothing is locked while it is held, so it never waits behind a move.
@@ -54,6 +56,7 @@ mod casefile;
 mod commit;
 mod decide;
 mod error;
+mod health;
 mod intake;
 mod officer;
 mod outcome;
@@ -67,7 +70,7 @@ mod verify;
 
 pub use casefile::{AckReport, ExportReport, PurgeReport};
 pub use error::{Error, Output, Refusal};
-pub use outcome::{Outcome, OutcomeKind};
+pub use outcome::{Outcome, OutcomeKind, RetryCause};
 pub use reader::StoreReader;
 pub use recover::RecoveryReport;
 pub use verify::VerifyReport;
@@ -106,6 +109,8 @@ pub struct Agent {
     /// Bad input already logged and recorded: (path, file version key).
     rejected: Mutex<HashSet<(PathBuf, i64)>>,
     barrier: Mutex<Barrier>,
+    /// The store's failures as this agent saw them.
+    tracker: Mutex<health::Tracker>,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -179,6 +184,7 @@ impl Agent {
             model,
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
+            tracker: Mutex::new(health::Tracker::default()),
         };
         if !agent.config.media_location_access {
             warn!(

@@ -135,6 +135,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
             | Error::Open { .. }
             | Error::Io { .. }
             | Error::Keyframe { .. }
+            | Error::Json { .. }
             | Error::TagFailed { .. },
         )
         | None => exit::FAILURE,
@@ -142,7 +143,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
 }
 
 /// An error and its causes on one line, each cause once (`a: b: c`).
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         let s = cause.to_string();

@@ -79,6 +79,31 @@ pub enum LedgerError {
     NewerSchema { path: PathBuf, version: i64 },
 }
 
+impl LedgerError {
+    /// Did the disk under the ledger fail (full, an I/O error, read-only, cannot open, locked),
+    /// rather than the ledger's content or the request? Such a failure may pass: the agent tries
+    /// again later instead of giving up.
+    pub fn is_storage_failure(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            LedgerError::Durability { .. } => true,
+            LedgerError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    C::DiskFull
+                        | C::SystemIoFailure
+                        | C::CannotOpen
+                        | C::ReadOnly
+                        | C::DatabaseBusy
+                        | C::DatabaseLocked
+                        | C::FileLockingProtocolFailed
+                )
+            ),
+            _ => false,
+        }
+    }
+}
+
 type Result<T, E = LedgerError> = std::result::Result<T, E>;
 
 /// Milliseconds since the Unix epoch, now.
@@ -262,6 +287,24 @@ impl Ledger {
             .optional()
             .map(|o| o.is_some())
             .map_err(self.err())
+    }
+
+    /// The newest item recorded for `path` with this mtime, if its move did not happen
+    /// (`aborted`): the item a new try of the same file goes on with.
+    pub fn aborted_item_for(&self, path: &Path, mtime_ns: i64) -> Result<Option<Item>> {
+        let newest = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE original_path = ?1 AND file_mtime_ns = ?2 \
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![path_bytes(path), mtime_ns],
+                item_from_row,
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(newest.filter(|i| i.state == ItemState::Aborted))
     }
 
     /// The newest item recorded for `path` (optionally with this exact mtime).

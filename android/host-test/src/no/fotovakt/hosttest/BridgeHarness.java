@@ -129,9 +129,10 @@ public final class BridgeHarness {
                 && Path.of(stored).toRealPath().startsWith(files.resolve("quarantine").toRealPath()), stored);
         expectThrows("previewJpeg of an unknown item throws", Code.NO_SUCH_ITEM, () -> core.previewJpeg("999999", 160));
         String health = core.healthJson();
-        check("healthJson: model state, media location, backlog, last intake",
+        check("healthJson: model state, media location, backlog, last intake, store health",
                 health.contains("\"model_loaded\":false") && health.contains("\"model_error\":\"") && health.contains("\"media_location_access\":true")
-                        && health.contains("\"backlog\":\"record\"") && field(health, "last_decided_ms").matches("\\d{13}"), health);
+                        && health.contains("\"backlog\":\"record\"") && field(health, "last_decided_ms").matches("\\d{13}")
+                        && health.contains("\"store\":{\"store\":\"ok\""), health);
 
         String released = core.release(item, "private", "officer-17");
         check("release returns an outcome for the item", released.contains(item), released);

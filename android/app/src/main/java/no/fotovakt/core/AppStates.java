@@ -36,7 +36,7 @@ public final class AppStates {
     public static final int SEVERITY_ERROR = 2;
 
     public static final List<String> HEALTH_KEYS = Collections.unmodifiableList(java.util.Arrays.asList(
-            "access", "media_location", "notifications", "battery_exemption", "model", "service_alive", "last_intake", "started"));
+            "access", "media_location", "notifications", "battery_exemption", "model", "service_alive", "last_intake", "store", "started"));
 
     /** One keyed app state. */
     public static final class State {
@@ -119,6 +119,16 @@ public final class AppStates {
                 obj("reported_at_ms", f.nowMs, "watching", core != null && core.optBoolean("watching"))));
         long last = core == null || core.isNull("last_decided_ms") ? 0 : core.optLong("last_decided_ms");
         out.add(state("last_intake", true, "time of the last decision (ms since the epoch)", obj("last_decided_ms", last)));
+        // The core's store health: "ok", or failing / full / read_only / unknown with a reason.
+        JSONObject store = core == null ? null : core.optJSONObject("store");
+        String storeState = store == null ? "unknown" : store.optString("store", "unknown");
+        String storeWhy = store == null || store.isNull("reason") ? null : store.optString("reason");
+        long waitingFiles = store == null ? 0 : store.optLong("waiting");
+        boolean storeOk = core == null || "ok".equals(storeState);
+        out.add(state("store", storeOk, storeOk ? "the store takes photos"
+                        : "the store cannot take photos (" + storeState + (storeWhy != null ? ": " + storeWhy : "")
+                        + "); " + waitingFiles + " waiting in the camera folder, tried again with backoff",
+                obj("state", storeState, "waiting", waitingFiles)));
         out.add(state("started", !f.forceStoppedBefore,
                 f.forceStoppedBefore ? "the app was force-stopped and stayed off until this start" : "started",
                 obj("installed_at_ms", f.installedAtMs, "first_start_ms", f.firstStartMs, "force_stopped_before", f.forceStoppedBefore)));
