@@ -30,6 +30,7 @@ object Health {
         val core = CoreHolder.call(context, "health") { JSONObject(it.healthJson()) }
         val loaded = core?.optBoolean("model_loaded") == true
         val lastMs = core?.takeUnless { it.isNull("last_decided_ms") }?.optLong("last_decided_ms") ?: 0L
+        val agency = CoreConfig.agencyHead
         return listOf(
             Check("all_files_access", Platform.hasAllFilesAccess(), Platform.hasAllFilesAccess().toString(),
                 "all-files access (MANAGE_EXTERNAL_STORAGE): needed to move other apps' camera files"),
@@ -40,7 +41,13 @@ object Health {
                 "battery-optimisation exemption: keeps the service alive and lets it restart from the background"),
             Check("model", model.ok && loaded, model.modelSha256 ?: "",
                 if (model.ok && loaded) "classifier loaded, SHA-256 ${model.modelSha256}"
-                else "classifier not loaded: ${model.error ?: core?.optString("model_error") ?: CoreHolder.lastError}"),
+                else "classifier not loaded: ${model.error ?: agency?.error ?: core?.optString("model_error") ?: CoreHolder.lastError}"),
+            Check("case_head", agency == null || (agency.ok() && loaded), agency?.path ?: "shipped",
+                when {
+                    agency == null -> "the head shipped in the app"
+                    agency.ok() && loaded -> "agency head ${agency.path} (SHA-256 ${ManagedConfig.read(context).caseHeadSha256})"
+                    else -> "agency head not in use: ${agency.error ?: core?.optString("model_error") ?: CoreHolder.lastError}"
+                }),
             Check("service_alive", AgentService.alive && core != null, System.currentTimeMillis().toString(),
                 if (core != null) "agent running" else "agent not running: ${CoreHolder.lastError ?: "service not started"}"),
             Check("last_intake", true, lastMs.toString(), "time of the last decision (ms since the epoch)"),
