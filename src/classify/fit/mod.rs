@@ -139,7 +139,7 @@ pub fn fit(
         }
         rows.extend(r);
     }
-    check_categories(&rows)?;
+    check_categories(&rows, opts.min_per_category.max(opts.folds))?;
     let set = embed::embed(backbone, recipe, rows, opts, on, &mut skipped)?;
     let labels = labels_of(&set, opts)?;
     let embed_s = started.elapsed().as_secs_f64();
@@ -224,8 +224,9 @@ fn check_options(opts: &Options) -> Result<(), FitError> {
     Ok(())
 }
 
-/// A category must carry one label.
-fn check_categories(rows: &[labels::Row]) -> Result<(), FitError> {
+/// A category must carry one label, and have enough rows before minutes of embedding (the
+/// photos that turn out unusable are counted again after).
+fn check_categories(rows: &[labels::Row], min: usize) -> Result<(), FitError> {
     let mut by: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
     for r in rows {
         let e = by.entry(&r.category).or_default();
@@ -235,12 +236,17 @@ fn check_categories(rows: &[labels::Row]) -> Result<(), FitError> {
             e.1 += 1
         }
     }
-    match by.into_iter().find(|(_, (c, p))| *c > 0 && *p > 0) {
-        Some((category, (case, personal))) => {
-            Err(FitError::MixedCategory { category: category.to_string(), case, personal })
-        }
-        None => Ok(()),
+    if let Some((category, &(case, personal))) = by.iter().find(|(_, (c, p))| *c > 0 && *p > 0) {
+        return Err(FitError::MixedCategory { category: category.to_string(), case, personal });
     }
+    let short: Vec<String> =
+        by.iter().filter(|(_, (c, p))| c + p < min).map(|(k, (c, p))| format!("{k} has {}", c + p)).collect();
+    if !short.is_empty() {
+        return Err(FitError::TooFew {
+            detail: format!("{}; every category needs at least {min} usable photos", short.join(", ")),
+        });
+    }
+    Ok(())
 }
 
 /// Classes, labels and sources of the embedded photos; too few photos is an error here.
