@@ -139,8 +139,14 @@ fn demo_folder(dir: &Path) {
 
 /// Run the binary with `config` as its config file.
 fn fotovakt(args: &[&str], config: &Path) -> Output {
+    fotovakt_in(args, config, Path::new("."))
+}
+
+/// [`fotovakt`] in the folder `cwd`.
+fn fotovakt_in(args: &[&str], config: &Path, cwd: &Path) -> Output {
     std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
         .args(args)
+        .current_dir(cwd)
         .env_remove("FOTOVAKT_LOG")
         .env("NO_COLOR", "1")
         .env("FOTOVAKT_CONFIG", config)
@@ -150,12 +156,18 @@ fn fotovakt(args: &[&str], config: &Path) -> Output {
 
 /// `head fit --json` on `data`, into `out`, with the default config; the parsed summary.
 fn fit(data: &Path, out: &Path, extra: &[&str]) -> (Output, serde_json::Value) {
-    let mut args =
-        vec!["head", "fit", "--data", data.to_str().expect("utf8"), "--out", out.to_str().expect("utf8"), "--json"];
+    // the head's bare name when its folder exists (run there), else the path as given
+    let out_arg = match (out.parent().filter(|p| p.is_dir()), out.file_name()) {
+        (Some(_), Some(name)) => name.to_str().expect("utf8"),
+        _ => out.to_str().expect("utf8"),
+    };
+    let mut args = vec!["head", "fit", "--data", data.to_str().expect("utf8"), "--out", out_arg, "--json"];
     args.extend_from_slice(extra);
     let config = data.parent().expect("parent").join("empty-config.toml");
     std::fs::write(&config, "").expect("config");
-    let o = fotovakt(&args, &config);
+    // a bare relative --out lands in the current folder: run where `out` is
+    let cwd = out.parent().filter(|p| p.is_dir()).unwrap_or(Path::new("."));
+    let o = fotovakt_in(&args, &config, cwd);
     let summary = serde_json::from_str(stdout(&o).trim()).unwrap_or(serde_json::Value::Null);
     (o, summary)
 }
@@ -326,6 +338,8 @@ fn a_head_fitted_to_the_demo_photos_decides_them_as_labelled() {
     let (o, summary) = fit(&data, &head, &["--views", "3", "--C", "0.5"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(summary["photos"], 24);
+    assert_eq!(summary["out"], "demo_head.json", "a bare --out names a file in the current folder");
+    assert!(head.is_file(), "written in the folder it ran in");
     assert_eq!(summary["threshold_from"], "per_photo", "no source_repo: per-photo CV");
     assert!(summary["cv"].get("grouped").is_none());
     let own = &summary["cv"]["per_photo"]["own_threshold"];
