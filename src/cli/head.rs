@@ -165,29 +165,25 @@ fn write_text(s: &Value, out: &mut dyn Write) -> Result<()> {
         skipped
     )?;
     let cv = &s["cv"];
+    let p = &cv["per_photo"];
+    let scheme = p["scheme"].as_str().unwrap_or("");
+    let own = &p["own_threshold"];
     if let Some(g) = cv.get("grouped") {
+        let grouped_scheme = g["scheme"].as_str().unwrap_or("");
+        writeln!(out, "threshold {} from the grouped CV, {grouped_scheme}: {}", s["threshold"], cv_line(g))?;
+        writeln!(out, "per-photo CV, {scheme}, at that threshold: {}", cv_line(&p["at_grouped_threshold"]))?;
         writeln!(
             out,
-            "threshold {} from the grouped CV ({}): {}",
-            s["threshold"],
-            g["scheme"].as_str().unwrap_or(""),
-            cv_line(g)
-        )?;
-        let p = &cv["per_photo"];
-        writeln!(
-            out,
-            "per-photo CV ({}) at that threshold: {}",
-            p["scheme"].as_str().unwrap_or(""),
-            cv_line(&p["at_grouped_threshold"])
+            "per-photo CV at its own threshold {} (for photos from the labelled sources): {}",
+            own["threshold"],
+            cv_line(own)
         )?;
     } else {
-        let p = &cv["per_photo"];
         writeln!(
             out,
-            "threshold {} from the per-photo CV ({}; no grouped CV: labels.tsv names fewer than 3 sources in source_repo): {}",
+            "threshold {} from the per-photo CV, {scheme} (no grouped CV: source_repo names fewer than 3 sources): {}",
             s["threshold"],
-            p["scheme"].as_str().unwrap_or(""),
-            cv_line(&p["own_threshold"])
+            cv_line(own)
         )?;
     }
     writeln!(out, "embedding {} ms a photo; {} s in all", s["ms_per_photo_embedding"], s["seconds"]["total"])?;
