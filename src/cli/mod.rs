@@ -31,11 +31,12 @@ macro_rules! err_message {
 mod admin;
 mod args;
 mod format;
+mod head;
 mod officer;
 mod service;
 mod setup;
 
-pub use args::{command, Cli, Command, SessionAction, StatsFormat};
+pub use args::{command, Cli, Command, HeadAction, SessionAction, StatsFormat};
 
 /// Exit codes: 0 ok, 1 failure, 2 bad usage.
 pub mod exit {
@@ -111,6 +112,7 @@ fn try_main(cli: &Cli) -> Result<()> {
         Command::Ack { case, officer } => admin::ack(cli, case, officer, out),
         Command::Purge { dry_run, json, officer } => admin::purge(cli, *dry_run, *json, officer, out),
         Command::Classify { json, paths } => admin::classify(cli, paths, *json, out),
+        Command::Head { action } => head::run(cli, action, out),
         Command::Demo { keep } => crate::demo::run(out, *keep).map_err(|e| anyhow!("demo: {e}")),
     }
 }
