@@ -209,6 +209,29 @@ def make_tail(sd, mode):
     return net, [p for m in train for p in m.parameters()]
 
 
+def start_block(mode):
+    """Where the trainable tail starts: `head` trains only the head conv, so block 15 is run once
+    (frozen) on the cache and the tail starts after it."""
+    return CUT + 1 if mode == "head" else CUT
+
+
+def frozen_b15(sd, A, batch=256):
+    """Block 15's output for every cached view (the frozen part in `head` mode), float16."""
+    import torch
+
+    from lite_torch import Lite
+
+    net = Lite(sd)
+    n, V = A.shape[:2]
+    flat = A.reshape(n * V, *A.shape[2:])
+    out = []
+    with torch.no_grad():
+        for k in range(0, len(flat), batch):
+            out.append(net.blocks[CUT](torch.from_numpy(flat[k:k + batch].astype(np.float32))).numpy()
+                       .astype(np.float16))
+    return np.concatenate(out).reshape(n, V, *out[0].shape[1:])
+
+
 def finetune(sd, A, L, cat, w, n_cat, mode="head", epochs=2.0, lr=1e-4, lwf=1.0, T=2.0, batch=64, seed=0,
              log=""):
     """Train the tail on cached activations A [n, V, ...] (every view is a training view)."""
@@ -233,7 +256,7 @@ def finetune(sd, A, L, cat, w, n_cat, mode="head", epochs=2.0, lr=1e-4, lwf=1.0,
         v = rng.integers(0, V, batch)
         x = torch.from_numpy(A[i, v].astype(np.float32))
         old = torch.from_numpy(L[i, v])
-        logits, emb = net.forward_from(x, CUT)
+        logits, emb = net.forward_from(x, start_block(mode))
         z = Fn.normalize(emb, dim=1) * 16.0
         ce = (Fn.cross_entropy(clf(z), torch.from_numpy(cat[i]), reduction="none") * wt[i]).mean()
         kl = Fn.kl_div(Fn.log_softmax(logits / T, 1), Fn.log_softmax(old / T, 1), log_target=True,
@@ -249,7 +272,7 @@ def finetune(sd, A, L, cat, w, n_cat, mode="head", epochs=2.0, lr=1e-4, lwf=1.0,
     return net
 
 
-def tail_outputs(net, A, batch=256):
+def tail_outputs(net, A, start=CUT, batch=256):
     """New ImageNet logits and embeddings for every cached view: [n, V, 1000], [n, V, 1280]."""
     import torch
 
@@ -258,7 +281,7 @@ def tail_outputs(net, A, batch=256):
     Lo, Eo = [], []
     with torch.no_grad():
         for k in range(0, len(flat), batch):
-            lg, em = net.forward_from(torch.from_numpy(flat[k:k + batch].astype(np.float32)), CUT)
+            lg, em = net.forward_from(torch.from_numpy(flat[k:k + batch].astype(np.float32)), start)
             Lo.append(lg.numpy())
             Eo.append(em.numpy())
     return np.concatenate(Lo).reshape(n, V, -1), np.concatenate(Eo).reshape(n, V, -1)
@@ -289,8 +312,12 @@ def cmd_cv(args):
     rows, cats, categories, y, case_of_cat, cat_img, groups, w = setup()
     A, L = cache_activations(rows)
     sd = state_dict()
+    start = start_block(args.mode)
+    if start > CUT:
+        A = frozen_b15(sd, A)
+    hv = list(range(args.head_views))
     sp = cv22.splits(args.scheme, y, groups)
-    tag = f"{args.mode}-e{args.epochs}-lr{args.lr}-lwf{args.lwf}-{args.scheme}"
+    tag = f"{args.mode}-e{args.epochs}-lr{args.lr}-lwf{args.lwf}-hv{args.head_views}-{args.scheme}"
     P = np.zeros((len(rows), len(categories)))
     P0 = np.zeros_like(P)
     strong = np.zeros(len(rows))
@@ -304,19 +331,20 @@ def cmd_cv(args):
         if args.control:
             if frozen is None:
                 net, _ = make_tail(sd, args.mode)
-                frozen = tail_outputs(net, A)
+                frozen = tail_outputs(net, A[:, hv], start)
             P0[te] = head_oof_fold(*frozen, tr, te, cat_img, w, case_of_cat, args.C)
         if args.epochs > 0:
             net = finetune(sd, A[tr], L[tr], cat_img[tr], w[tr], len(categories), args.mode, args.epochs, args.lr,
                            args.lwf, seed=k, log=f"fold {k}")
-            Lg, Em = tail_outputs(net, A)
+            Lg, Em = tail_outputs(net, A[:, hv], start)
             P[te] = head_oof_fold(Lg, Em, tr, te, cat_img, w, case_of_cat, args.C)
             strong[te] = th.strong_prob(Lg[te, 0])
         print(f"  fold {k} done {time.time() - t0:.0f}s", file=sys.stderr, flush=True)
     if args.control:
-        np.save(HERE / f".cache/oof-frozen12-{args.scheme}.npy", P0)
-        cv22.evaluate(P0, strong0, y, cats, groups, case_of_cat, sp, 2.0, f"frozen 12 views {args.scheme}",
-                      HERE / f".cache/cv-frozen12-{args.scheme}.json")
+        np.save(HERE / f".cache/oof-frozen-hv{args.head_views}-{args.scheme}.npy", P0)
+        cv22.evaluate(P0, strong0, y, cats, groups, case_of_cat, sp, 2.0,
+                      f"frozen, views 0-{args.head_views - 1} {args.scheme}",
+                      HERE / f".cache/cv-frozen-hv{args.head_views}-{args.scheme}.json")
     if args.epochs > 0:
         np.save(HERE / f".cache/oof-ft-{tag}.npy", P)
         np.save(HERE / f".cache/strong-ft-{tag}.npy", strong)
@@ -335,6 +363,8 @@ def cmd_build(args):
     rows, cats, categories, y, case_of_cat, cat_img, groups, w = setup()
     A, L = cache_activations(rows)
     sd = state_dict()
+    if start_block(args.mode) > CUT:
+        A = frozen_b15(sd, A)
     net = finetune(sd, A, L, cat_img, w, len(categories), args.mode, args.epochs, args.lr, args.lwf, seed=0,
                    log="all photos")
     args.out.mkdir(parents=True, exist_ok=True)
@@ -371,6 +401,7 @@ def main():
     c = sub.add_parser("cv")
     c.add_argument("--scheme", default="gkf10")
     c.add_argument("--control", action="store_true", help="also the frozen network on the same views")
+    c.add_argument("--head-views", type=int, default=6, help="views 0..k-1 train the head (fine-tune: all)")
     b = sub.add_parser("build")
     b.add_argument("--out", type=Path, default=HERE)
     b.add_argument("--name", default="efficientnet_lite0_ft")
