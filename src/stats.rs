@@ -48,6 +48,8 @@ pub struct Stats {
     pub retention: RetentionStats,
     /// Storage health: whether reads are trusted, and items left in an audited in-between state.
     pub storage: StorageHealth,
+    /// The store's health: failing, full, read-only, or ok; free space; files waiting for it.
+    pub health: crate::health::Health,
 }
 
 /// Storage health (issue 10): what a phone's shared storage did to the agent's moves.
@@ -129,10 +131,26 @@ pub struct StoreDay {
     pub bytes: u64,
 }
 
+/// What is on disk in the store now. Both are `null` (and `error` says why) when the store
+/// could not be listed: an unknown is never shown as zero.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct StoreSize {
-    pub files: u64,
-    pub bytes: u64,
+    pub files: Option<u64>,
+    pub bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StoreSize {
+    /// The sizes of `store`'s files, or why they are unknown.
+    pub fn of(store: &Store) -> StoreSize {
+        match store.objects() {
+            Ok(o) => {
+                StoreSize { files: Some(o.len() as u64), bytes: Some(o.iter().map(|(_, s)| s).sum()), error: None }
+            }
+            Err(e) => StoreSize { files: None, bytes: None, error: Some(format!("cannot list the store: {e}")) },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -174,7 +192,6 @@ pub fn collect_configured(
     retention: &crate::config::RetentionConfig,
 ) -> Result<Stats, LedgerError> {
     let now = crate::ledger::now_ms();
-    let (files, bytes) = store.objects().map(|o| (o.len() as u64, o.iter().map(|(_, s)| s).sum())).unwrap_or((0, 0));
     let personal = l.personal_counts()?;
     let mut by_state = items_by_state(l)?;
     *by_state.entry(ItemState::Kept).or_default() += personal.kept + personal.forgotten;
@@ -192,7 +209,7 @@ pub fn collect_configured(
              WHERE released_at_ms IS NOT NULL GROUP BY d ORDER BY d",
             |r| Ok(DayCount { date: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }),
         )?,
-        store: StoreSize { files, bytes },
+        store: StoreSize::of(store),
         store_per_day: store_per_day(l)?,
         cases: cases(l, by_case)?,
         session_open: l.open_session()?.is_some(),
@@ -204,6 +221,8 @@ pub fn collect_configured(
             held: by_state.get(&ItemState::Held).copied().unwrap_or(0),
             releases_failed: l.count_events(kinds::RELEASE_FAILED)?,
         },
+        // The filesystem's side; the agent adds what it saw fail (`Agent::stats`).
+        health: crate::health::Health::of_filesystem(store.root()),
     })
 }
 
@@ -353,7 +372,18 @@ pub fn table(s: &Stats) -> String {
     let fmt = |v: Option<i64>| v.map(|x| format!("{x} ms")).unwrap_or_else(|| "-".into());
     let e = &s.exposure_ms;
     let _ = writeln!(o, "exposure    p50 {}  p95 {}  max {}  (n={})", fmt(e.p50), fmt(e.p95), fmt(e.max), e.count);
-    let _ = writeln!(o, "store       {} files, {} bytes", s.store.files, s.store.bytes);
+    match (&s.store, s.store.files.zip(s.store.bytes)) {
+        (_, Some((files, bytes))) => {
+            let _ = writeln!(o, "store       {files} files, {bytes} bytes");
+        }
+        (st, None) => {
+            let _ = writeln!(o, "store       unknown ({})", st.error.as_deref().unwrap_or("not listed"));
+        }
+    }
+    let hl = &s.health;
+    let free = hl.free_bytes.map(|b| format!("{b} bytes free")).unwrap_or_else(|| "free space unknown".into());
+    let why = hl.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+    let _ = writeln!(o, "health      store {}{why}  ({free}, {} waiting)", hl.store.as_str(), hl.waiting);
     let _ = writeln!(
         o,
         "cases       {}  items/case p50 {}  max {}",
@@ -420,6 +450,11 @@ fn float(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// A count that may be unknown: `NaN` when it is (never a zero that is not one).
+fn maybe(v: Option<u64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "NaN".into())
 }
 
 fn ms_to_seconds(v: Option<i64>) -> String {
@@ -527,10 +562,32 @@ fn store_families(s: &Stats) -> Vec<Family> {
         gauge(
             "fotovakt_store_bytes",
             Some("bytes"),
-            "Bytes of original files held in the store.",
-            s.store.bytes.to_string(),
+            "Bytes of original files held in the store (NaN: the store could not be listed).",
+            maybe(s.store.bytes),
         ),
-        gauge("fotovakt_store_files", None, "Files held in the store.", s.store.files.to_string()),
+        gauge("fotovakt_store_files", None, "Files held in the store (NaN: not listed).", maybe(s.store.files)),
+        Family {
+            name: "fotovakt_store_health",
+            kind: "gauge",
+            unit: None,
+            help: "1 for the store's state now (ok, failing, full, read_only, unknown), 0 for the others.",
+            samples: crate::health::StoreState::ALL
+                .iter()
+                .map(|st| ("", format!("{{state=\"{}\"}}", st.as_str()), ((*st == s.health.store) as u8).to_string()))
+                .collect(),
+        },
+        gauge(
+            "fotovakt_store_free_bytes",
+            Some("bytes"),
+            "Bytes free on the store's filesystem (NaN: unknown).",
+            maybe(s.health.free_bytes),
+        ),
+        gauge(
+            "fotovakt_files_waiting",
+            None,
+            "Files the agent could not store yet and tries again (this process's view).",
+            s.health.waiting.to_string(),
+        ),
         gauge("fotovakt_cases", None, "Cases with at least one quarantined item.", s.cases.count.to_string()),
         gauge("fotovakt_session_open", None, "1 while a case session is open.", (s.session_open as u8).to_string()),
         gauge(

@@ -54,17 +54,12 @@ pub struct PurgeReport {
 }
 
 impl StoreReader {
-    /// Statistics, with retention counted against the configured `[retention]` settings.
+    /// Statistics, with retention counted against the configured `[retention]` settings, and
+    /// the store's health as any process can read it (free space, mounted read-only).
     pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
         let mut s = stats::collect_configured(&*self.read()?, &self.store, by_case, &self.config.retention)?;
         s.storage.media_location_access = self.config.media_location_access;
         Ok(s)
-    }
-
-    /// Statistics as JSON text (the shape documented in the README).
-    pub fn stats_json(&self) -> Result<String, Error> {
-        let s = self.stats(false)?;
-        Ok(serde_json::to_string_pretty(&s).unwrap_or_default())
     }
 
     /// `out` is neither in a camera folder, a synced or media-indexed place, nor the store:
@@ -120,6 +115,22 @@ impl StoreReader {
             return Err(Refusal::NoStoreFile { item: i.id }.into());
         }
         Ok(CaseRead { items, events })
+    }
+}
+
+impl Agent {
+    /// [`StoreReader::stats`], with the store's health as this agent sees it: whether its own
+    /// last try to store a file failed, and the files that wait for another.
+    pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
+        let mut s = StoreReader::stats(self, by_case)?;
+        s.health = self.health();
+        Ok(s)
+    }
+
+    /// Statistics as JSON text (the shape documented in the README); a failure is an error,
+    /// never an empty text.
+    pub fn stats_json(&self) -> Result<String, Error> {
+        json_text("statistics", &self.stats(false)?)
     }
 }
 
@@ -460,3 +471,8 @@ fn remove_placed(out: &Path, format: export::PackageFormat) {
 
 /// Bytes wiped, or the file that could not be and why.
 pub(super) type WipeResult = Result<u64, (PathBuf, std::io::Error)>;
+
+/// `value` as pretty JSON, or a typed error naming `what`.
+pub(super) fn json_text<T: Serialize>(what: &'static str, value: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|source| Error::Json { what, source })
+}

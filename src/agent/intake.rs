@@ -16,7 +16,7 @@ use crate::policy::Verdict;
 use crate::quarantine::fsops::{self, FileId, OpenError};
 
 use super::commit::{Committed, Decided, Tag};
-use super::{Agent, Error, Outcome, OutcomeKind};
+use super::{Agent, Error, Outcome, OutcomeKind, RetryCause};
 
 /// A stage's way out: `Err` carries the outcome that settles the file already (skipped,
 /// rejected, to be retried, decided earlier), so the later stages do not run.
@@ -49,6 +49,9 @@ pub(super) struct Known {
     /// The keyed record of this file version if it was decided as the officer's own (or only
     /// its marker, once the decision was forgotten).
     pub personal: Option<PersonalRecord>,
+    /// The newest item with this path and mtime, if its move did not happen (`aborted`): a
+    /// try of the same file again goes on with that item instead of recording a new one.
+    pub aborted: Option<Item>,
     stamp: Option<Stamp>,
 }
 
@@ -84,6 +87,7 @@ impl Known {
             settled: ledger.is_settled_with(path, id.size, id.mtime_ns, include_held)?,
             latest: ledger.latest_item_for_path(path, Some(id.mtime_ns))?,
             personal: ledger.personal(path, id.size, id.mtime_ns)?,
+            aborted: ledger.aborted_item_for(path, id.mtime_ns)?,
             stamp,
         })
     }
@@ -128,14 +132,16 @@ impl Agent {
     /// The pipeline for one file: intake, decide, commit.
     pub(super) fn intake(&self, path: &Path, tag: Option<Tag<'_>>, keyframe: Option<&[u8]>) -> Outcome {
         let started = Instant::now();
-        match self.take_in(path, tag.as_ref(), keyframe, started) {
+        let outcome = match self.take_in(path, tag.as_ref(), keyframe, started) {
             Ok(outcome) => outcome,
             Err(settled) => *settled,
-        }
+        };
+        self.note_outcome(path, &outcome);
+        outcome
     }
 
     fn take_in(&self, path: &Path, tag: Option<&Tag<'_>>, keyframe: Option<&[u8]>, started: Instant) -> Step<Outcome> {
-        let first_seen = ledger::now_ms();
+        let now = ledger::now_ms();
         if !path.file_name().is_some_and(media::is_candidate_name) {
             return Err(Box::new(Outcome::simple(path, OutcomeKind::Skipped, "not a media file name", started)));
         }
@@ -145,6 +151,9 @@ impl Agent {
         if tag.is_none() && known.settled {
             return Ok(self.earlier_outcome(path, known.earlier(), started));
         }
+        // A file whose move did not happen was first seen then, not now: its exposure and
+        // its session rule count from that first sight.
+        let first_seen = known.aborted.as_ref().map_or(now, |i| i.first_seen_ms.min(now));
         // 2–3. Hash, type, EXIF.
         let (facts, bytes) = self.read(path, file, id, first_seen, started)?;
         // 4–5. Context, classifier, policy.
@@ -160,8 +169,14 @@ impl Agent {
         };
         let item = d.item;
         let outcome = decided(&facts, &verdict, assessment.as_ref().map(|a| a.case_score), d, started);
-        info!(item, outcome = ?outcome.kind, source = verdict.source.as_str(), ms = outcome.handle_ms, "decided");
-        debug!(item, path = %path.display(), rule = %verdict.rule, "file of the item");
+        let (source, ms) = (verdict.source.as_str(), outcome.handle_ms);
+        if outcome.kind == OutcomeKind::Retry {
+            // Tried again later; a failing store is said once, not once per try.
+            debug!(path = %path.display(), item, source, rule = %verdict.rule, ms, detail = ?outcome.detail, "decided; to be tried again");
+        } else {
+            info!(item, outcome = ?outcome.kind, source, ms, "decided");
+            debug!(item, path = %path.display(), rule = %verdict.rule, "file of the item");
+        }
         Ok(outcome)
     }
 
@@ -203,7 +218,7 @@ impl Agent {
     ) -> Step<(Facts<'p>, Option<Vec<u8>>)> {
         if fsops::open_for_writing(&file) == Some(true) {
             debug!(path = %path.display(), "still open for writing; will look again");
-            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started)));
+            return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still open for writing", started)));
         }
         if id.size == 0 {
             return Err(self.reject_id(path, "empty file (0 bytes)", &id, started));
@@ -220,7 +235,7 @@ impl Agent {
                 Err(InspectError::Changed) => {
                     info!("a file changed while it was hashed; will look again");
                     debug!(path = %path.display(), "changed while hashed");
-                    return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started)));
+                    return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still being written", started)));
                 }
                 Err(e) => return Err(self.reject_id(path, &e.to_string(), &id, started)),
             };
@@ -269,10 +284,17 @@ impl Agent {
         Box::new(Outcome::simple(path, OutcomeKind::Rejected, reason, started))
     }
 
+    /// A file that could not be handled stays where it is and is tried again. A failing store
+    /// is said once for all files ([`Agent::note_outcome`]); anything else, per file.
     pub(super) fn failed(&self, path: &Path, e: Error, started: Instant) -> Box<Outcome> {
-        error!(error = %e, "could not handle a file; it stays where it is");
-        debug!(path = %path.display(), "file not handled");
-        Box::new(Outcome::simple(path, OutcomeKind::Retry, e.to_string(), started))
+        let cause = if e.is_storage_failure() {
+            RetryCause::Store
+        } else {
+            error!(error = %e, "could not handle a file; it stays where it is");
+            debug!(path = %path.display(), "file not handled");
+            RetryCause::Failed
+        };
+        Box::new(Outcome::later(path, cause, e.to_string(), started))
     }
 }
 
@@ -289,5 +311,6 @@ pub(super) fn decided(f: &Facts<'_>, verdict: &Verdict, score: Option<f32>, d: D
         score,
         handle_ms: started.elapsed().as_secs_f64() * 1e3,
         detail: d.detail,
+        retry: d.retry,
     }
 }

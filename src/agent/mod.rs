@@ -20,6 +20,8 @@
 //! - `privacy`: letting go of what is kept about the officer's own photos, on schedule.
 //! - `reader`: [`StoreReader`], the store opened read-only. The views (`browse`, statistics,
 //!   `verify`, export's reads) are its methods; the agent holds one and derefs to it.
+//! - `health`: whether the store takes files (said once when it stops, once when it is back),
+//!   and the cheap check the watcher runs before it tries waiting files again.
 //!
 //! Every officer operation ends with the durability barrier ([`Agent::flush`]) inside the
 //! library, and so does dropping the agent; callers need not remember it.
@@ -33,7 +35,7 @@
 //! 2. the ledger mutex ([`Agent::ledger`]);
 //! 3. the store's cross-process move lock, taken only through `Custody`, which locks the
 //!    ledger first;
-//! 4. leaves, never held while another lock is taken: `rejected` and `barrier`.
+//! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and `tracker`.
 //!
 //! The reader's ledger connection ([`StoreReader`]'s own mutex) is outside this order: a view
 //! takes it alone, and nothing is locked while it is held, so it never waits behind a move.
@@ -55,6 +57,7 @@ mod casefile;
 mod commit;
 mod decide;
 mod error;
+mod health;
 mod intake;
 mod officer;
 mod outcome;
@@ -69,7 +72,7 @@ mod verify;
 
 pub use casefile::{AckReport, ExportReport, PurgeReport};
 pub use error::{Error, Output, Refusal};
-pub use outcome::{Outcome, OutcomeKind};
+pub use outcome::{Outcome, OutcomeKind, RetryCause};
 pub use privacy::PruneReport;
 pub use reader::StoreReader;
 pub use recover::RecoveryReport;
@@ -112,6 +115,8 @@ pub struct Agent {
     barrier: Mutex<Barrier>,
     /// A scrub of the write-ahead log after pruning was held up by a reader: do it again.
     scrub_due: Mutex<bool>,
+    /// The store's failures as this agent saw them.
+    tracker: Mutex<health::Tracker>,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -186,6 +191,7 @@ impl Agent {
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
             scrub_due: Mutex::new(false),
+            tracker: Mutex::new(health::Tracker::default()),
         };
         if !agent.config.media_location_access {
             warn!(

@@ -98,6 +98,7 @@ impl Agent {
             score: item.score,
             handle_ms: 0.0,
             detail: None,
+            retry: None,
         })
     }
 
@@ -207,6 +208,7 @@ impl Agent {
             score: item.score,
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: None,
+            retry: None,
         })
     }
 

@@ -14,7 +14,7 @@ use crate::quarantine::fsops::{self, FileId};
 
 use super::commit::Committed;
 use super::intake::{decided, Facts, Step};
-use super::{Agent, Error, Outcome, OutcomeKind, StoreReader};
+use super::{Agent, Error, Outcome, OutcomeKind, RetryCause, StoreReader};
 
 impl Agent {
     /// Files in the camera folders that the ledger has not settled, older than `min_age`.
@@ -75,7 +75,7 @@ impl Agent {
         }
         let sha256 = match fsops::hash_fd(&file, None) {
             Ok((sha, read, _)) if read == id.size => sha,
-            Ok(_) => return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started))),
+            Ok(_) => return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still being written", started))),
             Err(e) => return Err(self.reject_id(path, &format!("unreadable: {e}"), &id, started)),
         };
         let kind = MediaKind::sniff(&fsops::read_head(&file, 64).unwrap_or_default());

@@ -184,6 +184,7 @@ pub fn code_of(e: &agent::Error) -> Code {
         Error::Io { .. } => Code::Io,
         Error::Keyframe { .. } => Code::Keyframe,
         Error::TagFailed { .. } => Code::TagFailed,
+        Error::Json { .. } => Code::Internal,
     }
 }
 

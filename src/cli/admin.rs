@@ -22,6 +22,10 @@ use crate::stats;
 pub(crate) fn stats(cli: &Cli, format: StatsFormat, by_case: bool, out: &mut dyn Write) -> Result<()> {
     let store = open_reader(cli)?;
     let s = store.stats(by_case)?;
+    // Shown as unknown in every format; the exit code says so too.
+    if let Some(e) = &s.store.error {
+        err_message!("{e}");
+    }
     match format {
         StatsFormat::Table => write!(out, "{}", stats::table(&s))?,
         StatsFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?,

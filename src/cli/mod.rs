@@ -31,11 +31,12 @@ macro_rules! err_message {
 mod admin;
 mod args;
 mod format;
+mod head;
 mod officer;
 mod service;
 mod setup;
 
-pub use args::{command, Cli, Command, SessionAction, StatsFormat};
+pub use args::{command, Cli, Command, HeadAction, SessionAction, StatsFormat};
 
 /// Exit codes: 0 ok, 1 failure, 2 bad usage.
 pub mod exit {
@@ -112,6 +113,7 @@ fn try_main(cli: &Cli) -> Result<()> {
         Command::Ack { case, officer } => admin::ack(cli, case, officer, out),
         Command::Purge { dry_run, json, officer } => admin::purge(cli, *dry_run, *json, officer, out),
         Command::Classify { json, paths } => admin::classify(cli, paths, *json, out),
+        Command::Head { action } => head::run(cli, action, out),
         Command::Demo { keep } => crate::demo::run(out, *keep).map_err(|e| anyhow!("demo: {e}")),
     }
 }
@@ -136,6 +138,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
             | Error::Open { .. }
             | Error::Io { .. }
             | Error::Keyframe { .. }
+            | Error::Json { .. }
             | Error::TagFailed { .. },
         )
         | None => exit::FAILURE,
@@ -143,7 +146,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
 }
 
 /// An error and its causes on one line, each cause once (`a: b: c`).
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         let s = cause.to_string();

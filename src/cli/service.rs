@@ -33,11 +33,22 @@ pub(crate) fn watch(cli: &Cli, camera: &[PathBuf], wait_for_cameras: bool, out: 
             .into());
         }
     }
-    let agent = open_agent(cli, config, Model::Load, StoreUse::Create)?;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     spawn_signal_thread(stop_tx)?;
-    let report = watch::run(&agent, &stop_rx, &watch::WatchOptions::default(), |_| {})?;
-    writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    let Some(agent) = open_for_watch(cli, &config, &stop_rx)? else {
+        return Err(anyhow::anyhow!(
+            "stopped before the store could be opened: the camera folders were not guarded meanwhile"
+        ));
+    };
+    match watch::run(&agent, &stop_rx, &watch::WatchOptions::default(), |_| {}) {
+        Ok(report) => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+        Err(watch::WatchError::Unflushed { report, source }) => {
+            // The report stands; the exit code says the last decisions may not be durable.
+            writeln!(out, "{}", serde_json::to_string(&report)?)?;
+            return Err(anyhow::Error::from(*source).context("the last durability barrier failed"));
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
 }
 
@@ -61,6 +72,49 @@ pub(crate) fn pending(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn W
         }
     }
     Ok(())
+}
+
+/// Open the agent for `watch`. A store that cannot be written now (a full disk, an I/O error,
+/// a read-only remount, a ledger that cannot be opened) does not stop the guard: it says so
+/// once and tries again with backoff ([`watch::open_backoff`]) until the store opens or a stop
+/// signal comes (`None`). Photos wait in the camera folders meanwhile; the reconcile at start
+/// handles them as soon as the store opens. Anything else (a refused placement, bad
+/// permissions, a ledger from a newer program) is an error as for any other command.
+fn open_for_watch(
+    cli: &Cli,
+    config: &crate::config::Config,
+    stop: &crossbeam_channel::Receiver<()>,
+) -> Result<Option<crate::agent::Agent>> {
+    let mut failed = 0u32;
+    loop {
+        let e = match open_agent(cli, config.clone(), Model::Load, StoreUse::Create) {
+            Ok(agent) => {
+                if failed > 0 {
+                    tracing::info!(tries = failed + 1, "the store opened; watching");
+                }
+                return Ok(Some(agent));
+            }
+            Err(e) if e.downcast_ref::<crate::agent::Error>().is_some_and(|a| a.is_storage_failure()) => e,
+            Err(e) => return Err(e),
+        };
+        let wait = watch::open_backoff(failed);
+        if failed == 0 {
+            tracing::error!(
+                store = %config.store_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+                error = %super::one_line(&e),
+                "the store cannot be opened for writing; watching anyway: photos stay in the camera folders and are \
+                 handled once it opens (tried again with backoff, at least every {} s)",
+                watch::PROBE_CAP.as_secs()
+            );
+        } else {
+            tracing::debug!(error = %super::one_line(&e), wait_ms = wait.as_millis() as u64, "the store still cannot be opened");
+        }
+        failed += 1;
+        match stop.recv_timeout(wait) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            _ => return Ok(None),
+        }
+    }
 }
 
 /// `scan`: one pass of [`crate::agent::Agent::scan`], a progress bar on a terminal, and a

@@ -93,7 +93,10 @@ pub(crate) fn open(cli: &Cli, model: Model, store_use: StoreUse) -> Result<Agent
 /// more useful message), and on a terminal the store read is named on stderr.
 pub(crate) fn open_agent(cli: &Cli, config: Config, model: Model, store_use: StoreUse) -> Result<Agent> {
     let dir = config.store_dir()?;
-    let existed = dir.join(LEDGER_FILE).is_file();
+    let ledger = dir.join(LEDGER_FILE);
+    let existed = ledger.is_file();
+    // An empty ledger file is what a store that could not be created (a full disk) leaves.
+    let in_use = ledger.metadata().is_ok_and(|m| m.len() > 0);
     if !existed && store_use == StoreUse::Existing {
         return Err(no_store(cli, &config, dir));
     }
@@ -102,7 +105,8 @@ pub(crate) fn open_agent(cli: &Cli, config: Config, model: Model, store_use: Sto
         Model::Skip => Agent::open_without_model(config)?,
         Model::Record => Agent::open_to_record(config)?,
     };
-    if !existed {
+    // Said only now that the store is open: one that failed to open was not created.
+    if !in_use {
         if cli.log_json {
             tracing::warn!(store = %dir.display(), "created a new store");
         } else {

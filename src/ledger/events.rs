@@ -143,7 +143,8 @@ pub enum ForgetReason {
     /// now a keyed record, and what the earlier version wrote about it goes.
     Upgrade,
     /// An item held while media-location access was off was decided `keep` once access came
-    /// back: it is the officer's own photo, kept as a keyed record only.
+    /// back, or an item whose move into the store did not happen was decided `keep` when it
+    /// was tried again: it is the officer's own photo, kept as a keyed record only.
     DecidedPersonal,
 }
 
@@ -223,6 +224,10 @@ pub enum Event {
         exposure_ms: Option<i64>,
         #[serde(default, skip_serializing_if = "is_false")]
         recovered: bool,
+        /// How many tries the move took, when more than one: the failed tries after the first
+        /// (whose `move_aborted` is in the log) are counted here, not recorded one by one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tries: Option<u32>,
     },
     /// Verified in the store, but the original could not be deleted. State
     /// `copied_original_kept`.
@@ -234,10 +239,15 @@ pub enum Event {
         exposure_ms: Option<i64>,
         #[serde(default, skip_serializing_if = "is_false")]
         recovered: bool,
+        /// As `quarantined`'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tries: Option<u32>,
     },
     /// The kept original of a stored item is gone now. State `quarantined`.
     OriginalRemoved { how: String },
-    /// A move into the store that did not happen; the file stayed. State `aborted`.
+    /// A move into the store that did not happen; the file stayed. State `aborted`. Recorded
+    /// once per decision: later tries of the same move that fail the same way are counted on
+    /// the item's ending (`tries`), not recorded again.
     MoveAborted { reason: String },
     /// A move into the store undone (by recovery, or after a failure midway). State `aborted`.
     MoveRolledBack {

@@ -53,6 +53,22 @@ pub enum SecretError {
     Missing { path: PathBuf },
 }
 
+impl SecretError {
+    /// Did the disk under the secret fail (full, an I/O error, read-only), rather than the
+    /// secret itself or its permissions? Like the ledger's own such failures, it may pass.
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            SecretError::Io { source, .. } => {
+                matches!(
+                    source.kind(),
+                    io::ErrorKind::StorageFull | io::ErrorKind::ReadOnlyFilesystem | io::ErrorKind::QuotaExceeded
+                ) || source.raw_os_error() == Some(libc::EIO)
+            }
+            SecretError::Damaged { .. } | SecretError::Missing { .. } => false,
+        }
+    }
+}
+
 impl DeviceSecret {
     /// Read the secret at `path`, or make it when there is none (`created` says which). The
     /// caller holds the ledger's write lock, so two processes never make two secrets. A new
@@ -127,6 +143,16 @@ impl DeviceSecret {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn a_full_or_failing_disk_under_the_secret_is_a_storage_failure() {
+        let io = |e: io::Error| SecretError::Io { path: "store/privacy.key".into(), source: e };
+        assert!(io(io::Error::from_raw_os_error(libc::ENOSPC)).is_storage_failure());
+        assert!(io(io::Error::from_raw_os_error(libc::EIO)).is_storage_failure());
+        assert!(io(io::Error::from_raw_os_error(libc::EROFS)).is_storage_failure());
+        assert!(!io(io::Error::from_raw_os_error(libc::EACCES)).is_storage_failure());
+        assert!(!SecretError::Damaged { path: "k".into(), len: 3 }.is_storage_failure());
+    }
 
     #[test]
     fn a_secret_is_made_once_private_and_read_back() {

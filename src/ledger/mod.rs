@@ -25,9 +25,10 @@
 //! Modules: [`schema`] (tables, versions, rows, stored enums), `upgrade` (creating and
 //! upgrading), [`events`] (the event types), [`tx`] (writes), [`chain`] (the hash chain and its
 //! checker), [`head`] (the anchor file), [`keyed`] (the device secret and keyed hashes),
-//! [`privacy`] (personal records, corrections and what is forgotten when).
+//! [`privacy`] (personal records, corrections and what is forgotten when), `log` (reads of the
+//! custody log).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -39,6 +40,7 @@ pub mod chain;
 pub mod events;
 pub mod head;
 pub mod keyed;
+mod log;
 pub mod privacy;
 pub mod reader;
 pub mod schema;
@@ -51,6 +53,7 @@ pub use chain::{
 };
 pub use events::{Action, Event, EventError, ForgetReason, ItemSource, PackageFormat, PurgeReason};
 pub use keyed::{DeviceSecret, SecretError};
+pub(crate) use log::raw_from_row;
 pub use privacy::{PersonalCounts, PersonalRecord};
 pub use reader::LedgerReader;
 pub use schema::{path_bytes, Direction, Item, ItemState, Migration, MoveIntent, NewItem, Session, SCHEMA_VERSION};
@@ -97,6 +100,32 @@ pub enum LedgerError {
         "ledger {path}: schema version {version} is newer than this program's ({SCHEMA_VERSION}); update fotovakt"
     )]
     NewerSchema { path: PathBuf, version: i64 },
+}
+
+impl LedgerError {
+    /// Did the disk under the ledger fail (full, an I/O error, read-only, cannot open, locked),
+    /// rather than the ledger's content or the request? Such a failure may pass: the agent tries
+    /// again later instead of giving up.
+    pub fn is_storage_failure(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            LedgerError::Durability { .. } => true,
+            LedgerError::Secret(e) => e.is_storage_failure(),
+            LedgerError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    C::DiskFull
+                        | C::SystemIoFailure
+                        | C::CannotOpen
+                        | C::ReadOnly
+                        | C::DatabaseBusy
+                        | C::DatabaseLocked
+                        | C::FileLockingProtocolFailed
+                )
+            ),
+            _ => false,
+        }
+    }
 }
 
 type Result<T, E = LedgerError> = std::result::Result<T, E>;
@@ -355,6 +384,24 @@ impl Ledger {
             .map_err(self.err())
     }
 
+    /// The newest item recorded for `path` with this mtime, if its move did not happen
+    /// (`aborted`): the item a new try of the same file goes on with.
+    pub fn aborted_item_for(&self, path: &Path, mtime_ns: i64) -> Result<Option<Item>> {
+        let newest = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE original_path = ?1 AND file_mtime_ns = ?2 \
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![path_bytes(path), mtime_ns],
+                item_from_row,
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(newest.filter(|i| i.state == ItemState::Aborted))
+    }
+
     /// The newest item recorded for `path` (optionally with this exact mtime).
     pub fn latest_item_for_path(&self, path: &Path, mtime_ns: Option<i64>) -> Result<Option<Item>> {
         self.conn
@@ -430,99 +477,6 @@ impl Ledger {
             .query_row("SELECT embedding FROM items WHERE id = ?1", [item_id], |r| r.get::<_, Option<Vec<u8>>>(0))
             .optional()
             .map(|o| o.flatten().map(|b| blob_to_f32(&b)))
-            .map_err(self.err())
-    }
-
-    /// The custody log of one item: its events, oldest first, typed. A row that does not read
-    /// as an [`Event`] is an error (`verify` names it). Pruned rows are not among them
-    /// ([`Ledger::pruned_events_of`]).
-    pub fn events_of(&self, item_id: i64) -> Result<Vec<Logged>> {
-        let rows = self.rows(
-            "SELECT seq, at_ms, kind, data, hash FROM events WHERE item_id = ?1 AND data IS NOT NULL ORDER BY seq",
-            [item_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?)),
-        )?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (seq, at_ms, kind, text, hash) in rows {
-            let data: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| EventError::Malformed { kind: kind.clone(), message: e.to_string() })?;
-            let event = Event::from_value(&kind, data.clone())?;
-            out.push(Logged { seq, at_ms, kind: event.kind(), event, data, hash });
-        }
-        Ok(out)
-    }
-
-    /// The events of one item whose contents were pruned, oldest first.
-    pub fn pruned_events_of(&self, item_id: i64) -> Result<Vec<PrunedEvent>> {
-        self.rows(
-            "SELECT seq, at_ms, kind, hash FROM events WHERE item_id = ?1 AND data IS NULL ORDER BY seq",
-            [item_id],
-            |r| Ok(PrunedEvent { seq: r.get(0)?, at_ms: r.get(1)?, kind: r.get(2)?, hash: r.get(3)? }),
-        )
-    }
-
-    /// The `intake` event of an item, if it has one: where and what the file was when the agent
-    /// first hashed it.
-    pub fn intake_of(&self, item_id: i64) -> Result<Option<Event>> {
-        Ok(self.events_of(item_id)?.into_iter().map(|l| l.event).find(|e| matches!(e, Event::Intake { .. })))
-    }
-
-    /// Every event of the given items, oldest first, exactly as stored (the fields its hash is
-    /// computed over), for case packages.
-    pub fn raw_events_of(&self, item_ids: &[i64]) -> Result<Vec<RawEvent>> {
-        let mut out = Vec::new();
-        for id in item_ids {
-            out.extend(self.rows(
-                &format!("SELECT {RAW_COLUMNS} FROM events WHERE item_id = ?1"),
-                [id],
-                raw_from_row,
-            )?);
-        }
-        out.sort_by_key(|e| e.seq);
-        Ok(out)
-    }
-
-    /// For each item with at least one event of `kind`, the time of its newest such event.
-    pub fn last_event_times(&self, kind: &str) -> Result<HashMap<i64, i64>> {
-        Ok(self
-            .rows(
-                "SELECT item_id, max(at_ms) FROM events WHERE kind = ?1 AND item_id IS NOT NULL GROUP BY item_id",
-                [kind],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-            )?
-            .into_iter()
-            .collect())
-    }
-
-    /// For each item, when it was last exported and last acknowledged (`export` and `ack`
-    /// events), for retention.
-    pub fn handoff_times(&self) -> Result<(HashMap<i64, i64>, HashMap<i64, i64>)> {
-        Ok((self.last_event_times(events::kinds::EXPORT)?, self.last_event_times(events::kinds::ACK)?))
-    }
-
-    /// Is a rejection of this file version (`path`, `key`) recorded already? Compares the
-    /// typed fields, not the JSON text, so a changed reason or key order is still the same file.
-    pub fn rejection_recorded(&self, path: &str, key: i64) -> Result<bool> {
-        let rows = self.rows(
-            "SELECT data FROM events WHERE kind = ?1 AND item_id IS NULL AND json_extract(data, '$.key') = ?2",
-            params![events::kinds::REJECTED, key],
-            |r| r.get::<_, String>(0),
-        )?;
-        for text in rows {
-            if let Event::Rejected { path: p, key: k, .. } = Event::from_stored(events::kinds::REJECTED, &text)? {
-                if p == path && k == key {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
-    }
-
-    /// How many events of `kind` there are (statistics).
-    pub fn count_events(&self, kind: &str) -> Result<u64> {
-        self.conn
-            .query_row("SELECT count(*) FROM events WHERE kind = ?1", [kind], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
             .map_err(self.err())
     }
 
@@ -672,21 +626,6 @@ impl Drop for Ledger {
             tracing::warn!(error = %e, "ledger: durability barrier at close failed");
         }
     }
-}
-
-/// A [`RawEvent`] from a row of [`RAW_COLUMNS`].
-pub(crate) fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
-    Ok(RawEvent {
-        seq: r.get(0)?,
-        at_ms: r.get(1)?,
-        kind: r.get(2)?,
-        item: r.get(3)?,
-        data: r.get(4)?,
-        prev_hash: r.get(5)?,
-        hash: r.get(6)?,
-        v: r.get(7)?,
-        data_sha256: r.get(8)?,
-    })
 }
 
 #[cfg(test)]

@@ -27,8 +27,8 @@ import java.util.regex.Pattern;
 public final class ManagedSettings {
     /** Every managed-configuration key, in the order of app_restrictions.xml. */
     public static final List<String> KEYS = Collections.unmodifiableList(Arrays.asList(
-            "duty_schedule", "work_sites", "case_threshold", "camera_folders", "camera_packages",
-            "retention_days", "reconcile_minutes", "report_stats", "officer_id", "backlog",
+            "duty_schedule", "work_sites", "case_threshold", "case_head_file", "case_head_sha256", "camera_folders",
+            "camera_packages", "retention_days", "reconcile_minutes", "report_stats", "officer_id", "backlog",
             "keep_personal_decisions", "keep_corrections"));
 
     public static final String DEFAULT_CAMERA_FOLDER = "DCIM/Camera";
@@ -65,6 +65,13 @@ public final class ManagedSettings {
     public final List<Site> workSites;
     /** null: the model head's own threshold. */
     public final Float caseThreshold;
+    /**
+     * An agency's own head ({@code fotovakt head fit}) on shared storage, absolute or relative
+     * to it; null: the head shipped in the APK. Set only together with {@link #caseHeadSha256}.
+     */
+    public final String caseHeadFile;
+    /** The SHA-256 the agency head must have (lower-case hex); null with {@link #caseHeadFile}. */
+    public final String caseHeadSha256;
     /** Relative to shared storage ("DCIM/Camera") or absolute ("/storage/1234-5678/DCIM/Camera"). */
     public final List<String> cameraFolders;
     /** Owner packages whose files are taken (MediaStore OWNER_PACKAGE_NAME); empty: any owner. */
@@ -90,6 +97,8 @@ public final class ManagedSettings {
         shifts = Collections.unmodifiableList(b.shifts);
         workSites = Collections.unmodifiableList(b.sites);
         caseThreshold = b.threshold;
+        caseHeadFile = b.headFile;
+        caseHeadSha256 = b.headSha256;
         cameraFolders = Collections.unmodifiableList(b.folders);
         cameraPackages = Collections.unmodifiableList(b.packages);
         retentionDays = b.retentionDays;
@@ -106,6 +115,8 @@ public final class ManagedSettings {
         List<Shift> shifts = new ArrayList<>();
         List<Site> sites = new ArrayList<>();
         Float threshold;
+        String headFile;
+        String headSha256;
         List<String> folders = new ArrayList<>(Collections.singletonList(DEFAULT_CAMERA_FOLDER));
         List<String> packages = new ArrayList<>();
         int retentionDays = 90;
@@ -160,6 +171,7 @@ public final class ManagedSettings {
                 b.threshold = t.floatValue();
             }
         }
+        parseHead(text(values, "case_head_file", b), text(values, "case_head_sha256", b), b);
         List<String> folders = list(text(values, "camera_folders", b));
         if (folders != null) {
             List<String> ok = new ArrayList<>();
@@ -336,6 +348,33 @@ public final class ManagedSettings {
             }
             b.shifts.add(new Shift(days, pad(times[0]), pad(times[1])));
         }
+    }
+
+    /**
+     * The agency head: a file on shared storage and the SHA-256 it must have. A file without a
+     * usable pin (or a pin without a file) is a problem of that key, and the shipped head is
+     * used; the file itself is checked when the app installs it ({@link AgencyHead}).
+     */
+    private static void parseHead(String file, String sha, Builder b) {
+        String f = file == null ? "" : file.trim();
+        String h = sha == null ? "" : sha.trim().toLowerCase(Locale.ROOT);
+        if (f.isEmpty()) {
+            if (!h.isEmpty()) {
+                b.problem("case_head_sha256", "set without case_head_file (ignored; the shipped head is used)");
+            }
+            return;
+        }
+        if (f.contains("..") || f.endsWith("/")) {
+            b.problem("case_head_file", "\"" + f + "\" is not a file path (the shipped head is used)");
+            return;
+        }
+        if (!h.matches("[0-9a-f]{64}")) {
+            b.problem("case_head_sha256", (h.isEmpty() ? "missing" : "\"" + sha.trim() + "\" is not a SHA-256 in hex")
+                    + ": case_head_file needs its SHA-256 (`fotovakt head fit` prints it; the shipped head is used)");
+            return;
+        }
+        b.headFile = f;
+        b.headSha256 = h;
     }
 
     private static String pad(String t) {
