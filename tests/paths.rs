@@ -565,8 +565,10 @@ fn check_row(t: &Tree, case: usize, arg: Arg, form: Form, expect: Expect) -> Res
             }
         }
     }
-    if let Some(folder) = target.as_deref().and_then(Path::parent) {
-        let left = partials(folder);
+    if let Some((folder, name)) = target.as_deref().and_then(|p| Some((p.parent()?, p.file_name()?))) {
+        // Rows run side by side and share folders: only this row's own leftovers count.
+        let own = format!("-{}", name.to_string_lossy());
+        let left: Vec<String> = partials(folder).into_iter().filter(|n| n.ends_with(&own)).collect();
         if !left.is_empty() {
             return Err(format!("partial output left in {}: {left:?}", folder.display()));
         }
