@@ -1,6 +1,12 @@
 //! Admin statistics: read-only queries over the ledger and the store, rendered as JSON,
 //! a table or OpenMetrics text. Counts and durations only: never file names, GPS, content
 //! or case IDs (case IDs only with `--by-case`).
+//!
+//! The officer's own photos are counted from their keyed records (`ledger::privacy`): by
+//! state and by rule for all time, by day only while their records are kept
+//! (`keep_personal_decisions`). No figure here is the time or place of one personal photo:
+//! exposure durations and the store's per-day series are of case material only, and a day's
+//! count is the finest time any of them has.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -186,12 +192,15 @@ pub fn collect_configured(
     retention: &crate::config::RetentionConfig,
 ) -> Result<Stats, LedgerError> {
     let now = crate::ledger::now_ms();
-    let by_state = items_by_state(l)?;
+    let personal = l.personal_counts()?;
+    let mut by_state = items_by_state(l)?;
+    *by_state.entry(ItemState::Kept).or_default() += personal.kept + personal.forgotten;
+    *by_state.entry(ItemState::Held).or_default() += personal.held;
     Ok(Stats {
         generated_at_ms: now,
         items: item_counts(&by_state),
-        per_day: per_day(l)?,
-        decisions: decisions(l)?,
+        per_day: per_day(l, &personal.per_day)?,
+        decisions: decisions(l, &personal.by_source)?,
         rejected: l.count_events(kinds::REJECTED)?,
         exposure_ms: exposure(l)?,
         releases_per_day: q(
@@ -243,8 +252,9 @@ fn item_counts(by_state: &BTreeMap<ItemState, u64>) -> Counts {
     items
 }
 
-fn per_day(l: &Ledger) -> Result<Vec<Day>, LedgerError> {
-    q(
+/// Items per first-seen day, with the personal records still kept counted by their day.
+fn per_day(l: &Ledger, personal: &BTreeMap<String, u64>) -> Result<Vec<Day>, LedgerError> {
+    let mut days: BTreeMap<String, Day> = q(
         l,
         "SELECT date(first_seen_ms / 1000, 'unixepoch', 'localtime') AS d, count(*), \
          sum(state = 'quarantined'), sum(state = 'released') FROM items GROUP BY d ORDER BY d",
@@ -256,11 +266,22 @@ fn per_day(l: &Ledger) -> Result<Vec<Day>, LedgerError> {
                 released: r.get::<_, i64>(3)? as u64,
             })
         },
-    )
+    )?
+    .into_iter()
+    .map(|d| (d.date.clone(), d))
+    .collect();
+    for (date, n) in personal {
+        days.entry(date.clone())
+            .or_insert_with(|| Day { date: date.clone(), seen: 0, quarantined: 0, released: 0 })
+            .seen += n;
+    }
+    Ok(days.into_values().collect())
 }
 
-fn decisions(l: &Ledger) -> Result<BTreeMap<String, ByAction>, LedgerError> {
-    let mut decisions = BTreeMap::new();
+/// Decisions by rule and action: items, plus the personal decisions (records and tallies).
+fn decisions(l: &Ledger, personal: &BTreeMap<String, u64>) -> Result<BTreeMap<String, ByAction>, LedgerError> {
+    let mut decisions: BTreeMap<String, ByAction> =
+        personal.iter().map(|(source, n)| (source.clone(), ByAction { quarantine: 0, keep: *n })).collect();
     for (source, action, n) in
         q(l, "SELECT source, action, count(*) FROM items WHERE state != 'aborted' GROUP BY source, action", |r| {
             Ok((r.get::<_, ItemSource>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))

@@ -173,6 +173,60 @@ fn a_retried_move_keeps_one_item_and_counts_its_tries() {
     assert!(!p.exists());
 }
 
+/// The officer's own photo never stays an item, not even one whose move into the store failed
+/// first (issue 29 beside issue 23's one item per file): decided `keep` on a later try (the
+/// duty schedule changed meanwhile), the item of the failed move is forgotten, a keyed record
+/// stands for the photo, the photo no longer waits for the store, and the chain verifies.
+#[test]
+fn a_photo_decided_personal_after_its_move_failed_keeps_no_item() {
+    use fotovakt::config::{ClockTime, Shift, Weekday};
+    let phone = Phone::new();
+    let tiny = Tmpfs::mount(&phone.dir.path().join("tiny"), "1m");
+    let mut config = phone.config();
+    config.store = Some(tiny.0.join("store"));
+    config.classifier.enabled = false;
+    let mut on_duty = config.clone();
+    let days = vec![Weekday::Mon, Weekday::Tue, Weekday::Wed, Weekday::Thu, Weekday::Fri, Weekday::Sat, Weekday::Sun];
+    on_duty.duty.shifts = vec![Shift { days, start: ClockTime(0), end: ClockTime(0) }];
+    let big = SamplePhoto { width: 3000, height: 2000, seed: 29, quality: 100, ..Default::default() }.jpeg();
+    assert!(big.len() > 1 << 20, "the photo must not fit: {} bytes", big.len());
+    let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_own.jpg", &big).expect("write");
+    {
+        // On duty, unjudged: to be quarantined, and the store is too small for it.
+        let agent = Agent::open(on_duty).expect("agent");
+        for _ in 0..3 {
+            let o = common::handle(&agent, &p);
+            assert_eq!((o.kind, o.retry), (OutcomeKind::Retry, Some(RetryCause::Store)), "{o:?}");
+        }
+        let items = agent.ledger().items(None).expect("items");
+        assert_eq!(items.len(), 1, "one item, however many tries: {items:?}");
+        assert_eq!(agent.health().waiting, 1);
+    }
+    // Off duty now: the same photo is the officer's own.
+    let agent = Agent::open(config).expect("agent");
+    let o = common::handle(&agent, &p);
+    assert_eq!((o.kind, o.item, o.retry), (OutcomeKind::Kept, None, None), "{o:?}");
+    assert!(p.exists(), "a kept photo stays where it is");
+    assert!(agent.ledger().items(None).expect("items").is_empty(), "no item for the officer's own photo");
+    assert_eq!(agent.health().waiting, 0, "it no longer waits for the store");
+    let v = agent.verify().expect("verify");
+    assert!(v.problems.is_empty(), "{:?}", v.problems);
+    assert_eq!(v.pruned, 3, "intake, decided and move_aborted pruned: {v:?}");
+    let db = rusqlite::Connection::open_with_flags(
+        tiny.0.join("store/ledger.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("ledger");
+    let count = |sql: &str| db.query_row(sql, [], |r| r.get::<_, i64>(0)).expect(sql);
+    assert_eq!(count("SELECT count(*) FROM personal WHERE state = 'kept'"), 1, "one keyed record");
+    assert_eq!(count("SELECT count(*) FROM events WHERE data LIKE '%IMG_own%'"), 0, "no event names the photo");
+    // Decided once: the next look reports the keyed record and records nothing.
+    let before = count("SELECT count(*) FROM events");
+    let again = common::handle(&agent, &p);
+    assert_eq!((again.kind, again.item), (OutcomeKind::Kept, None), "{again:?}");
+    assert_eq!(count("SELECT count(*) FROM events"), before);
+}
+
 /// A durability barrier that fails at the end of `watch` is an exit code, not a log line.
 #[test]
 fn a_failed_final_barrier_makes_watch_exit_non_zero() {

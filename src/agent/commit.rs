@@ -10,16 +10,16 @@
 //! failed try is recorded (`move_aborted`); later tries that fail are counted, and the count
 //! goes into the item's ending (`quarantined` with `tries`).
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{Direction, Event, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::ledger::{Direction, Event, ForgetReason, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
 use crate::policy::{Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
-use super::intake::{Facts, Known};
+use super::intake::{Earlier, Facts, Known};
 use super::{Agent, Custody, Error, OutcomeKind, RetryCause};
 
 /// An officer's manual tag carried into the pipeline.
@@ -34,16 +34,17 @@ pub(super) struct Tag<'a> {
 #[derive(Debug)]
 pub(super) enum Committed {
     /// Someone else decided it meanwhile (or the path no longer names the bytes hashed): the
-    /// newest item for this file version, if any, is the decision to report.
-    Earlier(Option<Box<Item>>),
+    /// earlier decision on this file version, if any, is the one to report.
+    Earlier(Earlier),
     /// Decided and recorded now.
     Decided(Decided),
 }
 
-/// A decision recorded now: the item, what happened to the file, and why if it is not plain.
+/// A decision recorded now: the item (none for the officer's own photo, which gets a keyed
+/// record only), what happened to the file, and why if it is not plain.
 #[derive(Debug)]
 pub(super) struct Decided {
-    pub item: i64,
+    pub item: Option<i64>,
     pub kind: OutcomeKind,
     pub detail: Option<String>,
     /// Why a [`OutcomeKind::Retry`] is left for later.
@@ -52,7 +53,7 @@ pub(super) struct Decided {
 
 impl Decided {
     fn done(item: i64, kind: OutcomeKind, detail: Option<String>) -> Decided {
-        Decided { item, kind, detail, retry: None }
+        Decided { item: Some(item), kind, detail, retry: None }
     }
 }
 
@@ -187,7 +188,7 @@ impl Agent {
         }
         let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(&f.id));
         if !still_there || (tag.is_none() && known.settled) {
-            return Ok(Committed::Earlier(known.latest.map(Box::new)));
+            return Ok(Committed::Earlier(known.earlier()));
         }
         // The same file again after its move did not happen: the same item goes on. With the
         // same decision nothing new is recorded until the move ends.
@@ -200,29 +201,34 @@ impl Agent {
                     && i.source == verdict.source.as_str()
                     && i.case_id == verdict.case_id
             });
-        // An officer tagging a photo the agent kept: the same item is decided again, so its
-        // custody log runs from its first intake and it is counted once. Likewise a file held
-        // while media-location access was off, decided now on the bytes as they are.
-        let earlier = known
-            .latest
-            .filter(|i| {
-                i.size == f.id.size
-                    && match i.state {
-                        ItemState::Kept => tag.is_some() && i.sha256 == f.sha256,
-                        ItemState::Held => true,
-                        _ => false,
-                    }
-            })
-            .or(again);
+        // An officer tagging a photo the agent kept (decided before schema 2): the same item is
+        // decided again, so its custody log runs from its first intake and it is counted once.
+        // Likewise a file held while media-location access was off, decided now on the bytes as
+        // they are.
+        let redecided = known.latest.filter(|i| {
+            i.size == f.id.size
+                && match i.state {
+                    ItemState::Kept => tag.is_some() && i.sha256 == f.sha256,
+                    ItemState::Held => true,
+                    _ => false,
+                }
+        });
+        // A retry of a move that did not happen goes on with its item: with the same decision
+        // nothing is recorded now, with another one the item is decided again.
+        let earlier = redecided.or(again);
         let held = self.held();
-        let state = if held {
-            ItemState::Held
-        } else if verdict.action == Action::Quarantine {
-            ItemState::Moving
-        } else {
-            ItemState::Kept
-        };
         let mut tx = custody.ledger.write()?;
+        if verdict.action == Action::Keep && tag.is_none() {
+            // The officer's own photo now: a keyed record and no item, also when an earlier
+            // decision left one (held, or a move into the store that did not happen).
+            return self.keep_personal(tx, f, verdict, earlier.as_ref());
+        }
+        // Case material: the full record, from now on. A keyed personal record of this file
+        // version (a photo the agent had kept, tagged by an officer now) gives way to it.
+        if known.personal.is_some() {
+            tx.drop_personal(f.path, f.id.size, f.id.mtime_ns)?;
+        }
+        let state = if held { ItemState::Held } else { ItemState::Moving };
         let item = match &earlier {
             Some(i) if quiet => i.id,
             _ => record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?,
@@ -232,13 +238,10 @@ impl Agent {
                           redaction), so nothing is stored or deleted on their strength; decided again once access is back";
             tx.record(Some(item), &Event::Held { would: verdict.action, reason: reason.into() })?;
             tx.commit()?;
-            info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
+            info!(item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
+            debug!(item, path = %f.path.display(), "held file");
             let detail = Some(format!("held, not moved: {reason}"));
             return Ok(Committed::Decided(Decided::done(item, OutcomeKind::Kept, detail)));
-        }
-        if state != ItemState::Moving {
-            tx.commit()?;
-            return Ok(Committed::Decided(Decided::done(item, OutcomeKind::Kept, None)));
         }
         fault::point("before_journal");
         let (mut intent, _) = self.store.plan_in(item, f.path, &f.sha256, f.id.size);
@@ -255,10 +258,47 @@ impl Agent {
             self.apply_outcome(&mut tx, &intent, Recovered::RolledBack, Seen::Executed, &note)?;
             tx.commit()?;
             let retry = Some(RetryCause::Store);
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Retry, detail: Some(reason), retry }));
+            return Ok(Committed::Decided(Decided {
+                item: Some(item),
+                kind: OutcomeKind::Retry,
+                detail: Some(reason),
+                retry,
+            }));
         }
         fault::point("after_journal");
         self.move_in(&mut custody, f, &intent, quiet)
+    }
+
+    /// The officer's own photo (decided `keep`): a keyed record and nothing else, no item, no
+    /// custody event, no path, time beyond the day, GPS or embedding (`ledger::privacy`). An
+    /// item of this file decided `keep` now (held until access came back, or one whose move
+    /// into the store did not happen, tried again under another decision) leaves the items
+    /// table the same way: its events are pruned and a `forgotten` event says so.
+    fn keep_personal(
+        &self,
+        mut tx: Tx<'_>,
+        f: &Facts<'_>,
+        verdict: &Verdict,
+        earlier: Option<&Item>,
+    ) -> Result<Committed, Error> {
+        let state = if self.held() { ItemState::Held } else { ItemState::Kept };
+        if let Some(item) = earlier {
+            if tx.forget_item(item.id, ForgetReason::DecidedPersonal)?.is_none() {
+                // Its events do not verify: it stays an item, for `verify` to report.
+                warn!(item = item.id, "custody events do not verify; the item keeps its full record");
+                let tags = item.tags.clone();
+                let (action, source) = (verdict.action.as_str(), verdict.source.as_str());
+                tx.redecide_item(item.id, state, action, source, &verdict.rule, None, None, &tags)?;
+                tx.commit()?;
+                return Ok(Committed::Decided(Decided::done(item.id, OutcomeKind::Kept, None)));
+            }
+        }
+        let keep = self.config.privacy.keep_personal_decisions;
+        tx.keep_personal(f.path, f.id.size, f.id.mtime_ns, state, verdict.source.into(), keep)?;
+        tx.commit()?;
+        let detail = (state == ItemState::Held)
+            .then(|| "held, not moved: media_location_access is off; decided again once access is back".to_string());
+        Ok(Committed::Decided(Decided { item: None, kind: OutcomeKind::Kept, detail, retry: None }))
     }
 
     /// Finish the journaled moves of `f`'s path into the store (see [`Agent::commit`]); true
@@ -269,7 +309,8 @@ impl Agent {
         for m in ledger.pending_moves()?.into_iter().filter(|m| m.direction == Direction::In && m.src == f.path) {
             any = true;
             let end = self.store.recover(&m).map_err(Error::io("recovering an unrecorded move", f.path))?;
-            warn!(path = %f.path.display(), item = m.item_id, end = ?end, "finished a move whose ending was not recorded");
+            warn!(item = m.item_id, end = ?end, "finished a move whose ending was not recorded");
+            debug!(item = m.item_id, path = %f.path.display(), "file of the unrecorded move");
             let mut tx = ledger.write()?;
             self.apply_outcome(&mut tx, &m, end, Seen::AtStart, &Note::default())?;
             tx.commit()?;
@@ -293,7 +334,8 @@ impl Agent {
         let exposure = |tx: &Tx<'_>| tx.now() - (f.id.mtime_ns / 1_000_000).min(f.first_seen);
         let (end, kind, retry, reason) = match moved {
             Ok(Moved::SourceKept(e)) => {
-                error!(path = %f.path.display(), item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
+                error!(item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
+                debug!(item, path = %f.path.display(), "original kept");
                 let reason = format!("original could not be deleted: {e}");
                 (Recovered::SourceKept, OutcomeKind::Quarantined, None, Some(reason))
             }
@@ -307,7 +349,8 @@ impl Agent {
                     MoveProblem::Io { .. } | MoveProblem::Occupied => (OutcomeKind::Retry, Some(RetryCause::Store)),
                 };
                 if retry != Some(RetryCause::Store) {
-                    warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
+                    warn!(item, error = %e, "move did not happen; the file stays where it is");
+                    debug!(item, path = %f.path.display(), "file not moved");
                 }
                 (Recovered::RolledBack, kind, retry, Some(e.what.to_string()))
             }
@@ -328,7 +371,7 @@ impl Agent {
             Recovered::SourceKept => reason.map(|r| format!("copied to the store; {r}")),
             _ => reason,
         };
-        Ok(Committed::Decided(Decided { item, kind, detail, retry }))
+        Ok(Committed::Decided(Decided { item: Some(item), kind, detail, retry }))
     }
 
     /// The tries a move of `item` took, this one included, when it is a later try (`again`):
@@ -348,7 +391,8 @@ impl Agent {
         quiet: bool,
     ) -> Result<Committed, Error> {
         if !quiet {
-            error!(path = %f.path.display(), item = intent.item_id, error = %e, "move failed midway; recovering");
+            error!(item = intent.item_id, error = %e, "move failed midway; recovering");
+            debug!(item = intent.item_id, path = %f.path.display(), "file of the failed move");
         }
         let end = self.store.recover(intent).map_err(Error::io("recovering a failed move", f.path))?;
         let reason = e.to_string();
@@ -369,7 +413,7 @@ impl Agent {
         if kind == OutcomeKind::Quarantined {
             self.store_took_a_file();
         }
-        Ok(Committed::Decided(Decided { item: intent.item_id, kind, detail: Some(reason), retry }))
+        Ok(Committed::Decided(Decided { item: Some(intent.item_id), kind, detail: Some(reason), retry }))
     }
 }
 

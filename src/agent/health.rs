@@ -17,6 +17,17 @@ use crate::quarantine::fsops;
 
 use super::{Agent, Outcome, OutcomeKind, RetryCause};
 
+/// `detail` of a file's failure as the store's reason, without the photo's path: the reason
+/// goes into an ERROR line, `stats`, OpenMetrics and the Android health state, none of which
+/// names a photo (the path stays in the DEBUG line beside it).
+fn without_photo(detail: &str, path: &Path) -> String {
+    let shown = path.display().to_string();
+    if shown.is_empty() {
+        return detail.to_string();
+    }
+    detail.replace(&shown, "a photo")
+}
+
 /// Room a waiting file needs beyond its own size: the ledger's rows and the copy's metadata.
 const MARGIN_BYTES: u64 = 1 << 20;
 
@@ -51,7 +62,7 @@ impl Agent {
             if let Some(item) = o.item {
                 *t.tries.entry(item).or_default() += 1;
             }
-            let reason = o.detail.clone().unwrap_or_default();
+            let reason = without_photo(o.detail.as_deref().unwrap_or_default(), path);
             match &mut t.down {
                 Some((_, why)) => {
                     debug!(path = %path.display(), reason, "store still failing; the file is tried again later");
@@ -59,11 +70,11 @@ impl Agent {
                 }
                 None => {
                     error!(
-                        path = %path.display(),
                         reason,
                         "the store cannot take photos now; they stay where they are and are tried again with \
                          backoff (said once; `fotovakt stats` shows the store's health)"
                     );
+                    debug!(path = %path.display(), "the file the store could not take");
                     t.down = Some((ledger::now_ms(), reason));
                 }
             }
@@ -122,5 +133,20 @@ impl Agent {
             _ => Ok(()),
         };
         written.and(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_reason_names_no_photo() {
+        let path = Path::new("/sdcard/DCIM/Camera/IMG_0042.jpg");
+        let detail = "/sdcard/DCIM/Camera/IMG_0042.jpg: copy failed: No space left on device (os error 28)";
+        let reason = without_photo(detail, path);
+        assert_eq!(reason, "a photo: copy failed: No space left on device (os error 28)");
+        assert!(!reason.contains("IMG_0042"));
+        assert_eq!(without_photo("store /s: read-only", path), "store /s: read-only");
     }
 }

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError};
+use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError, PersonalRecord};
 use crate::media::{self, ExifFacts, InspectError, MediaKind};
 use crate::policy::Verdict;
 use crate::quarantine::fsops::{self, FileId, OpenError};
@@ -46,10 +46,22 @@ pub(super) struct Known {
     /// The newest item with this path and mtime: the earlier decision to report, or the item
     /// an officer's tag (or regained media-location access) decides again.
     pub latest: Option<Item>,
+    /// The keyed record of this file version if it was decided as the officer's own (or only
+    /// its marker, once the decision was forgotten).
+    pub personal: Option<PersonalRecord>,
     /// The newest item with this path and mtime, if its move did not happen (`aborted`): a
     /// try of the same file again goes on with that item instead of recording a new one.
     pub aborted: Option<Item>,
     stamp: Option<Stamp>,
+}
+
+/// An earlier decision on a file, to report instead of deciding it again.
+#[derive(Debug)]
+pub(super) enum Earlier {
+    Item(Box<Item>),
+    Personal(PersonalRecord),
+    /// Settled elsewhere meanwhile, with nothing here to show for it.
+    Unknown,
 }
 
 /// A point in the ledger's history: a commit since, by this agent's connection or another
@@ -74,9 +86,20 @@ impl Known {
         Ok(Known {
             settled: ledger.is_settled_with(path, id.size, id.mtime_ns, include_held)?,
             latest: ledger.latest_item_for_path(path, Some(id.mtime_ns))?,
+            personal: ledger.personal(path, id.size, id.mtime_ns)?,
             aborted: ledger.aborted_item_for(path, id.mtime_ns)?,
             stamp,
         })
+    }
+
+    /// The earlier decision these facts show: the personal record when the file was decided
+    /// as the officer's own (and is not waiting to be decided again), else the newest item.
+    pub(super) fn earlier(self) -> Earlier {
+        match (self.personal, self.latest) {
+            (Some(p), _) if p.state != Some(ItemState::Held) || self.settled => Earlier::Personal(p),
+            (_, Some(item)) => Earlier::Item(Box::new(item)),
+            _ => Earlier::Unknown,
+        }
     }
 
     /// These facts if nobody committed to the ledger since they were loaded, else fresh ones.
@@ -126,7 +149,7 @@ impl Agent {
         let (file, id) = self.open_candidate(path, started)?;
         let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
         if tag.is_none() && known.settled {
-            return Ok(self.earlier_outcome(path, known.latest.as_ref(), started));
+            return Ok(self.earlier_outcome(path, known.earlier(), started));
         }
         // A file whose move did not happen was first seen then, not now: its exposure and
         // its session rule count from that first sight.
@@ -141,7 +164,7 @@ impl Agent {
             .commit(&facts, &verdict, assessment.as_ref(), tag, known)
             .map_err(|e| self.failed(path, e, started))?;
         let d = match committed {
-            Committed::Earlier(latest) => return Ok(self.earlier_outcome(path, latest.as_deref(), started)),
+            Committed::Earlier(earlier) => return Ok(self.earlier_outcome(path, earlier, started)),
             Committed::Decided(d) => d,
         };
         let item = d.item;
@@ -221,10 +244,11 @@ impl Agent {
 
     /// The outcome of a file another handler (or an earlier pass) already decided, so that
     /// `on_media` answers the same whoever got there first.
-    pub(super) fn earlier_outcome(&self, path: &Path, latest: Option<&Item>, started: Instant) -> Outcome {
-        match latest {
-            Some(item) => Outcome::of_item(item, "already decided", started),
-            None => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
+    pub(super) fn earlier_outcome(&self, path: &Path, earlier: Earlier, started: Instant) -> Outcome {
+        match earlier {
+            Earlier::Item(item) => Outcome::of_item(&item, "already decided", started),
+            Earlier::Personal(p) => Outcome::of_personal(path, &p, "already decided", started),
+            Earlier::Unknown => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
         }
     }
 
@@ -279,7 +303,7 @@ pub(super) fn decided(f: &Facts<'_>, verdict: &Verdict, score: Option<f32>, d: D
     Outcome {
         path: f.path.to_string_lossy().into_owned(),
         kind: d.kind,
-        item: Some(d.item),
+        item: d.item,
         sha256: Some(f.sha256.clone()),
         source: Some(verdict.source),
         case_id: verdict.case_id.clone(),

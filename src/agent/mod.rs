@@ -17,6 +17,7 @@
 //! - `casefile`: export, ack, purge, statistics and the admin report; `verify`: the store
 //!   and the chain checked from one snapshot.
 //! - `recover`: moves a dead process left journaled, orphaned store files, kept originals.
+//! - `privacy`: letting go of what is kept about the officer's own photos, on schedule.
 //! - `reader`: [`StoreReader`], the store opened read-only. The views (`browse`, statistics,
 //!   `verify`, export's reads) are its methods; the agent holds one and derefs to it.
 //! - `health`: whether the store takes files (said once when it stops, once when it is back),
@@ -60,6 +61,7 @@ mod health;
 mod intake;
 mod officer;
 mod outcome;
+mod privacy;
 mod reader;
 mod reconcile;
 mod recover;
@@ -71,6 +73,7 @@ mod verify;
 pub use casefile::{AckReport, ExportReport, PurgeReport};
 pub use error::{Error, Output, Refusal};
 pub use outcome::{Outcome, OutcomeKind, RetryCause};
+pub use privacy::PruneReport;
 pub use reader::StoreReader;
 pub use recover::RecoveryReport;
 pub use verify::VerifyReport;
@@ -85,7 +88,8 @@ enum Model {
 /// change together).
 struct Judge {
     classifier: Classifier,
-    corrections_seen: Option<usize>,
+    /// The count and newest number of the corrections replayed.
+    corrections_seen: Option<(usize, i64)>,
 }
 
 /// What the durability barrier has left to do.
@@ -109,6 +113,8 @@ pub struct Agent {
     /// Bad input already logged and recorded: (path, file version key).
     rejected: Mutex<HashSet<(PathBuf, i64)>>,
     barrier: Mutex<Barrier>,
+    /// A scrub of the write-ahead log after pruning was held up by a reader: do it again.
+    scrub_due: Mutex<bool>,
     /// The store's failures as this agent saw them.
     tracker: Mutex<health::Tracker>,
 }
@@ -184,6 +190,7 @@ impl Agent {
             model,
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
+            scrub_due: Mutex::new(false),
             tracker: Mutex::new(health::Tracker::default()),
         };
         if !agent.config.media_location_access {

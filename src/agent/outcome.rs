@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::ledger::{Item, ItemState};
+use crate::ledger::{Item, ItemState, PersonalRecord};
 use crate::policy;
 
 /// What happened to one file.
@@ -86,6 +86,29 @@ impl Outcome {
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: Some(detail.to_string()),
             retry,
+        }
+    }
+
+    /// The outcome an earlier personal decision stands for: kept, with no item number, hash
+    /// or rule (the ledger has none of them), and the day if the record still has it.
+    pub(super) fn of_personal(path: &Path, p: &PersonalRecord, detail: &str, started: Instant) -> Outcome {
+        let rule = match (p.state, &p.day) {
+            (Some(ItemState::Held), _) => "held: to be decided again once media-location access is back".to_string(),
+            (Some(_), Some(day)) => format!("decided on {day} as the officer's own (a keyed record only)"),
+            _ => "decided earlier as the officer's own; the decision itself has been forgotten".to_string(),
+        };
+        Outcome {
+            path: path.to_string_lossy().into_owned(),
+            kind: OutcomeKind::Kept,
+            item: None,
+            sha256: None,
+            source: p.source.and_then(|s| policy::Source::parse(s.as_str())),
+            case_id: None,
+            rule: Some(rule),
+            score: None,
+            handle_ms: started.elapsed().as_secs_f64() * 1e3,
+            detail: Some(detail.to_string()),
+            retry: None,
         }
     }
 

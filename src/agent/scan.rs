@@ -84,7 +84,8 @@ impl Agent {
     /// up to [`SCAN_RETRY_PASSES`] times (one the store could not take is not: it stays for
     /// the next scan or the watcher's backoff), [`SCAN_RETRY_PAUSE`] apart, before its `retry`
     /// outcome stands. `progress` hears how many files are pending, then each file's final
-    /// outcome as it is settled (for a progress bar and streaming output). Ends with the durability barrier
+    /// outcome as it is settled (for a progress bar and streaming output). Starts with the
+    /// privacy pruning ([`Agent::prune`]). Ends with the durability barrier
     /// ([`Agent::flush`]): what the report says was decided survives a power cut.
     pub fn scan(&self, mut progress: impl FnMut(ScanProgress<'_>)) -> Result<ScanReport, Error> {
         self.scan_with(SCAN_RETRY_PASSES, SCAN_RETRY_PAUSE, &mut progress)
@@ -96,6 +97,9 @@ impl Agent {
         pause: Duration,
         progress: &mut dyn FnMut(ScanProgress<'_>),
     ) -> Result<ScanReport, Error> {
+        // What `[privacy]` says is past its time goes first; a forgotten decision leaves a
+        // marker, so its photo is not among the pending files.
+        self.prune_logged();
         let mut todo = self.pending_files(Duration::ZERO)?;
         progress(ScanProgress::Found(todo.len()));
         let mut report = ScanReport { files: todo.len(), outcomes: Vec::with_capacity(todo.len()) };

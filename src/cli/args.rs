@@ -44,7 +44,7 @@ pub struct Cli {
 /// The commands as `fotovakt --help` lists them: for the service that runs on the device, for
 /// officers, for admins. Every command is in exactly one group (a unit test checks).
 pub(crate) const GROUPS: &[(&str, &[&str])] = &[
-    ("Service (the agent on the device)", &["watch", "scan", "serve-metrics"]),
+    ("Service (the agent on the device)", &["watch", "scan", "pending", "serve-metrics"]),
     ("Officers", &["tag", "release", "session", "list", "show", "export"]),
     ("Admins", &["stats", "report", "verify", "verify-package", "ack", "purge", "classify", "head"]),
     ("Try it", &["demo"]),
@@ -89,6 +89,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the files in the camera folders that are not decided yet; decides and writes nothing.
+    ///
+    /// What the next `scan` (or the watcher's next reconcile) would handle. A photo decided
+    /// as the officer's own is not listed, even once its decision was forgotten: the ledger
+    /// keeps a keyed marker of it (see "What fotovakt keeps about an officer's own photos").
+    #[command(verbatim_doc_comment)]
+    Pending {
+        /// Camera folder to look in (repeatable; adds to the config's `cameras`).
+        #[arg(long, value_name = "DIR")]
+        camera: Vec<PathBuf>,
+        /// A JSON array of paths instead of one path per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Mark a photo (in a camera folder, or already in the store) as case material.
     Tag {
         /// A file in a camera folder or in the store, or an item number / hash prefix.
@@ -128,7 +142,8 @@ pub enum Command {
         /// Only items of this case.
         #[arg(long, value_name = "ID")]
         case: Option<String>,
-        /// Every decided item (kept, released, aborted too), not only those in the store.
+        /// Every item (released, aborted, purged too), not only those in the store; a photo kept
+        /// as the officer's own has no item.
         #[arg(long)]
         all: bool,
         /// A JSON array instead of a table.

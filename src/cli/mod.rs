@@ -97,6 +97,7 @@ fn try_main(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Watch { camera, wait_for_cameras } => service::watch(cli, camera, *wait_for_cameras, out),
         Command::Scan { camera, json } => service::scan(cli, camera, *json, out),
+        Command::Pending { camera, json } => service::pending(cli, camera, *json, out),
         Command::ServeMetrics { listen, allow_remote } => service::serve_metrics(cli, listen, *allow_remote, out),
         Command::Tag { path, case, officer, note } => officer::tag(cli, path, case, officer, note.as_deref(), out),
         Command::Release { item, reason, officer } => officer::release(cli, item, reason, officer, out),

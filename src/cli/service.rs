@@ -1,4 +1,4 @@
-//! The service commands, what runs on the device: `watch`, `scan`, `serve-metrics`.
+//! The service commands, what runs on the device: `watch`, `scan`, `pending`, `serve-metrics`.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use super::args::Cli;
-use super::setup::{camera_problem, load_config, open_agent, open_reader, Model, StoreUse};
+use super::setup::{camera_problem, load_config, open_agent, open_reader, open_reader_with, Model, StoreUse};
 use super::{set_errored, Usage};
 use crate::agent::scan::ScanProgress;
 use crate::watch;
@@ -48,6 +48,28 @@ pub(crate) fn watch(cli: &Cli, camera: &[PathBuf], wait_for_cameras: bool, out: 
             return Err(anyhow::Error::from(*source).context("the last durability barrier failed"));
         }
         Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// `pending`: the files the ledger has not settled, one per line (or a JSON array). Read-only.
+pub(crate) fn pending(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<()> {
+    let config = load_config(cli, camera)?;
+    if config.cameras.is_empty() {
+        return Err(Usage(NO_CAMERA.into()).into());
+    }
+    for u in config.cameras.iter().filter_map(|c| camera_problem(c)) {
+        err_message!("{u}");
+    }
+    // Read-only, like `list`: no store made, no recovery, never waiting behind a move.
+    let files = open_reader_with(cli, config)?.unsettled()?;
+    if json {
+        let paths: Vec<String> = files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        writeln!(out, "{}", serde_json::to_string(&paths)?)?;
+    } else {
+        for f in &files {
+            writeln!(out, "{}", f.display())?;
+        }
     }
     Ok(())
 }

@@ -119,11 +119,15 @@ pub(crate) fn open_agent(cli: &Cli, config: Config, model: Model, store_use: Sto
 }
 
 /// Open the configured store read-only, for the commands that only look (`list`, `show`,
-/// `stats`, `report`, `verify`, `serve-metrics`): nothing created, no recovery, no lock, so
+/// `stats`, `report`, `verify`, `serve-metrics`, `pending`): nothing created, no recovery, no lock, so
 /// they answer at once while the watcher moves a file. A store that does not exist is
 /// refused as by [`open_agent`] with [`StoreUse::Existing`].
 pub(crate) fn open_reader(cli: &Cli) -> Result<StoreReader> {
-    let config = load_config(cli, &[])?;
+    open_reader_with(cli, load_config(cli, &[])?)
+}
+
+/// [`open_reader`] with the config as loaded for a command with `--camera` (`pending`).
+pub(crate) fn open_reader_with(cli: &Cli, config: Config) -> Result<StoreReader> {
     let dir = config.store_dir()?;
     if !dir.join(LEDGER_FILE).is_file() {
         return Err(no_store(cli, &config, dir));

@@ -283,8 +283,10 @@ impl<F: FnMut(&Outcome)> Effects for AgentEffects<'_, F> {
         }
     }
 
+    /// At start and on each reconcile tick: the retention warning, and the privacy pruning.
     fn warn_overdue(&mut self) {
         self.agent.warn_overdue();
+        self.agent.prune_logged();
     }
 }
 

@@ -15,7 +15,8 @@
 //! are quarantined), so each must end in the store. After the fault time the fault is lifted
 //! and the campaign checks: all photos quarantined, each exactly once and nowhere else, none
 //! lost or changed meanwhile, `verify` clean, the ledger grew by a constant number of rows per
-//! photo (items plus events), `watch` used under 5 % of one core meanwhile (utime + stime from
+//! photo (every row a photo can leave: items, events, keyed records, journal rows and
+//! corrections, counted in the ledger file itself), `watch` used under 5 % of one core meanwhile (utime + stime from
 //! `/proc/<pid>/stat`), and the store's failure was said once. It needs root (tmpfs, FUSE);
 //! it never skips.
 #![allow(dead_code)]
@@ -33,9 +34,11 @@ use crate::mediafs::{MediaFs, Op, Options};
 
 /// Photos waiting in the camera folder.
 pub const PHOTOS: usize = 20;
-/// Ledger rows (items plus events) a photo may add, on average: its item, `intake`,
-/// `decided`, `quarantined`, one `move_aborted` for the try that failed first, and room for one
-/// `move_rolled_back` where a failing ledger could not record a try's end. Not per try.
+/// Ledger rows a photo may add, on average: its item, `intake`, `decided`, `quarantined`, one
+/// `move_aborted` for the try that failed first, and room for one `move_rolled_back` where a
+/// failing ledger could not record a try's end. Not per try. Keyed records (the officer's own
+/// photos), journal rows and corrections count too: a case photo should leave none, and one
+/// that did would be counted against this bound, not hidden from it.
 pub const ROWS_PER_PHOTO: f64 = 6.0;
 /// The most CPU `watch` may use while the store is down, in % of one core.
 pub const CPU_LIMIT_PCT: f64 = 5.0;
@@ -80,6 +83,9 @@ pub struct Figures {
     /// these photos).
     pub items: u64,
     pub events: u64,
+    /// Every other row the photos left: keyed `personal` records, `moves` journal rows still
+    /// open, `corrections` (none is expected).
+    pub other_rows: u64,
     /// CPU `watch` used while the store was down, in % of one core, and in seconds.
     pub cpu_pct: f64,
     pub cpu_s: f64,
@@ -97,12 +103,12 @@ pub struct Figures {
 
 impl Figures {
     pub fn rows_per_photo(&self) -> f64 {
-        (self.items + self.events) as f64 / self.photos.max(1) as f64
+        (self.items + self.events + self.other_rows) as f64 / self.photos.max(1) as f64
     }
 
     pub fn line(&self) -> String {
         format!(
-            "{:<19} {}s: quarantined {}/{}, ledger {} items + {} events = {:.2} rows/photo, watch CPU {:.2} % ({:.2} s), \
+            "{:<19} {}s: quarantined {}/{}, ledger {} items + {} events + {} other = {:.2} rows/photo, watch CPU {:.2} % ({:.2} s), \
              retries {} ({:.1}/photo), outages {}, open tries {}, recovered in {:.1} s, said {}x, problems {}",
             self.fault,
             self.seconds,
@@ -110,6 +116,7 @@ impl Figures {
             self.photos,
             self.items,
             self.events,
+            self.other_rows,
             self.rows_per_photo(),
             self.cpu_pct,
             self.cpu_s,
@@ -424,6 +431,26 @@ fn check_after(rig: &Rig, fault: Fault, fig: &mut Figures) {
         }
         Err(e) => fig.problems.push(format!("verify: {e}")),
     }
+    match ledger_rows(&rig.store.join("ledger.sqlite")) {
+        Ok(rows) => {
+            if (rows.items, rows.events) != (fig.items, fig.events) {
+                fig.problems.push(format!(
+                    "the ledger file holds {} items and {} events; list and verify said {} and {}",
+                    rows.items, rows.events, fig.items, fig.events
+                ));
+            }
+            fig.items = fig.items.max(rows.items);
+            fig.events = fig.events.max(rows.events);
+            fig.other_rows = rows.personal + rows.moves + rows.corrections;
+            if fig.other_rows > 0 {
+                fig.problems.push(format!(
+                    "case photos left {} keyed records, {} journal rows and {} corrections",
+                    rows.personal, rows.moves, rows.corrections
+                ));
+            }
+        }
+        Err(e) => fig.problems.push(format!("reading the ledger's rows: {e}")),
+    }
     if fig.rows_per_photo() > ROWS_PER_PHOTO {
         fig.problems.push(format!("{:.2} ledger rows per photo (at most {ROWS_PER_PHOTO})", fig.rows_per_photo()));
     }
@@ -431,6 +458,29 @@ fn check_after(rig: &Rig, fault: Fault, fig: &mut Figures) {
         fig.problems.push(format!("watch used {:.2} % of a core while the store was down", fig.cpu_pct));
     }
     check_log(rig, fault, fig);
+}
+
+/// The rows of each table a photo can leave, read from the ledger file itself (read-only).
+struct Rows {
+    items: u64,
+    events: u64,
+    personal: u64,
+    moves: u64,
+    corrections: u64,
+}
+
+fn ledger_rows(db: &Path) -> rusqlite::Result<Rows> {
+    let conn = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let count = |table: &str| {
+        conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get::<_, i64>(0)).map(|n| n as u64)
+    };
+    Ok(Rows {
+        items: count("items")?,
+        events: count("events")?,
+        personal: count("personal")?,
+        moves: count("moves")?,
+        corrections: count("corrections")?,
+    })
 }
 
 /// Said once, tried a bounded number of times.

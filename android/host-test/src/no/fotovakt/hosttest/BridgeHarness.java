@@ -221,6 +221,17 @@ public final class BridgeHarness {
         check("defaults: no problems, and the core reads them as documented",
                 d.problems.isEmpty() && eff.contains("\"shifts\":[]") && eff.contains("\"media_location_access\":true")
                         && eff.contains("\"backlog\":\"record\"") && eff.contains(camera.toString()) && !eff.contains("Pictures"), eff);
+        // The core writes durations in humantime's words: 90 days are "2months 29days 2h 52m 48s".
+        check("privacy defaults reach the core: personal decisions 7 days, corrections 90 days",
+                field(eff, "keep_personal_decisions").equals("7days")
+                        && field(eff, "keep_corrections").equals("2months 29days 2h 52m 48s"), eff);
+        ManagedSettings priv = ManagedSettings.parse(map("keep_personal_decisions", "1D 12h", "keep_corrections", "forever"));
+        String effPriv = NativeCore.checkConfig(priv.toToml(device(files, shared, true)), files.toString());
+        check("keep_personal_decisions from the EMM reaches the core; a bad keep_corrections is reported, its default used",
+                field(effPriv, "keep_personal_decisions").equals("1day 12h")
+                        && field(effPriv, "keep_corrections").equals(field(eff, "keep_corrections"))
+                        && priv.problems.containsKey("keep_corrections") && !priv.problems.containsKey("keep_personal_decisions"),
+                effPriv + " " + priv.problems);
         String noLocation = NativeCore.checkConfig(d.toToml(device(files, shared, false)), files.toString());
         check("ACCESS_MEDIA_LOCATION missing -> media_location_access = false in the core",
                 noLocation.contains("\"media_location_access\":false"), noLocation);
@@ -232,6 +243,21 @@ public final class BridgeHarness {
         check("empty duty_schedule: off duty, unjudged photo kept where it is",
                 field(o1, "kind").equals("kept") && field(o1, "source").equals("default") && Files.exists(p1), o1);
         never.close();
+
+        // keep_personal_decisions through the bridge: the personal photo gets no item number, and
+        // once the time is up the reconcile tick forgets the decision; the photo is not judged again.
+        NativeCore brief = NativeCore.start(ManagedSettings.parse(map("keep_personal_decisions", "1s"))
+                .toToml(device(files, shared, true)), files.toString(), "", "");
+        Path p3 = writeJpeg(camera.resolve("IMG_P1.jpg"), Color.MAGENTA);
+        String kept = brief.onMedia(p3.toString());
+        check("a personal photo: kept, a keyed record only (no item number)",
+                field(kept, "kind").equals("kept") && field(kept, "item").equals("null") && Files.exists(p3), kept);
+        Thread.sleep(2_200);
+        String tick = brief.reconcile();
+        String again = brief.onMedia(p3.toString());
+        check("after keep_personal_decisions the reconcile tick forgets it, and it is not decided again",
+                tick.equals("[]") && field(again, "kind").equals("kept") && field(again, "rule").contains("forgotten"), tick + " " + again);
+        brief.close();
 
         // "always": on duty around the clock, so the same kind of photo is quarantined.
         ManagedSettings always = ManagedSettings.parse(map("duty_schedule", "always"));
@@ -267,10 +293,10 @@ public final class BridgeHarness {
         ManagedSettings bad = ManagedSettings.parse(map(
                 "case_threshold", "1.5", "reconcile_minutes", 2, "retention_days", "ninety", "backlog", "delete",
                 "duty_schedule", "mon-fri 7-15; sat 08:00-14:00", "report_stats", "yes", "camera_folders", "../etc, DCIM/Camera",
-                "camera_packages", "not a package", "surprise", "x"));
+                "camera_packages", "not a package", "keep_personal_decisions", "0s", "surprise", "x"));
         check("bad values reported per key", bad.problems.keySet().containsAll(java.util.Arrays.asList(
                 "case_threshold", "reconcile_minutes", "retention_days", "backlog", "duty_schedule", "report_stats",
-                "camera_folders", "camera_packages", "surprise")), String.valueOf(bad.problems));
+                "camera_folders", "camera_packages", "keep_personal_decisions", "surprise")), String.valueOf(bad.problems));
         check("bad values fall back to the defaults (clamped where a range applies)",
                 bad.caseThreshold == null && bad.reconcileMinutes == 5 && bad.retentionDays == 90 && bad.backlog.equals("record")
                         && bad.reportStats && bad.shifts.size() == 1 && bad.cameraFolders.equals(java.util.Collections.singletonList("DCIM/Camera")),

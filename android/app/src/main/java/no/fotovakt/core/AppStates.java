@@ -131,7 +131,11 @@ public final class AppStates {
                         : "agent not running: " + (f.coreError != null ? f.coreError : "service not started"),
                 obj("reported_at_ms", f.nowMs, "watching", core != null && core.optBoolean("watching"))));
         long last = core == null || core.isNull("last_decided_ms") ? 0 : core.optLong("last_decided_ms");
-        out.add(state("last_intake", true, "time of the last decision (ms since the epoch)", obj("last_decided_ms", last)));
+        // For a photo kept as the officer's own the core reports the start of its day (or of its
+        // keep_personal_decisions period, if shorter), never the photo's own time.
+        out.add(state("last_intake", true,
+                "time of the last decision (ms since the epoch; a personal photo's: the start of its day)",
+                obj("last_decided_ms", last)));
         // The core's store health: "ok", or failing / full / read_only / unknown with a reason.
         JSONObject store = core == null ? null : core.optJSONObject("store");
         String storeState = store == null ? "unknown" : store.optString("store", "unknown");
