@@ -290,13 +290,17 @@ fn scan_meddling_at(phone: &Phone, point: &str, meddle: impl FnOnce()) -> std::p
 
 #[test]
 fn a_file_deleted_or_replaced_between_decision_and_move_is_never_lost() {
-    // Two windows: after the hash and decision, before the move lock; and after the move is
-    // journaled, right before the rename. In each, the officer's gallery app deletes the
-    // file, replaces it with another photo, or swaps in a symlink to /etc/passwd.
+    // Three windows: with the stash, after the stash is journaled, right before the rename
+    // into staging; judging in place (`stash = false`), after the hash and decision, before
+    // the move lock, and after the move is journaled, right before the rename. In each, the
+    // officer's gallery app deletes the file, replaces it with another photo, or swaps in a
+    // symlink to /etc/passwd.
     let passwd_before = sha256(Path::new("/etc/passwd"));
-    for point in ["before_lock", "after_journal"] {
+    for (point, stash) in [("after_stash_journal", true), ("before_lock", false), ("after_journal", false)] {
         for meddling in ["deleted", "replaced", "symlinked"] {
             let phone = Phone::new();
+            let cfg = format!("stash = {stash}\n[classifier]\nenabled = false\n");
+            std::fs::write(phone.dir.path().join("test-config.toml"), cfg).expect("config");
             assert!(phone.run(&["session", "start", "--case", "RACE-1"]).status.success());
             let p = phone.shoot("IMG_race.jpg", 31);
             let original = sha256(&p);
@@ -315,6 +319,7 @@ fn a_file_deleted_or_replaced_between_decision_and_move_is_never_lost() {
                 }
             });
             let ctx = format!("{meddling} at {point}");
+            assert!(phone.staged().is_empty(), "{ctx}: nothing left in staging: {:?}", phone.staged());
             // The agent must not have stored what it did not hash, nor followed the link.
             let stored: Vec<String> = phone.stored().iter().map(|s| sha256(s)).collect();
             assert!(stored.iter().all(|s| *s == original || *s == other_sha), "{ctx}: stored {stored:?}");

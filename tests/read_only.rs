@@ -145,7 +145,7 @@ fn list_answers_within_a_second_while_the_watcher_copies_a_500_mb_video() {
     assert_eq!(shown["item"]["state"], "moving", "{shown}");
     let kinds: Vec<&str> =
         shown["events"].as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
-    assert_eq!(kinds, ["intake", "decided"], "the custody log so far");
+    assert_eq!(kinds, ["intake", "stashed", "decided"], "the custody log so far");
     let (o, took) = timed(&phone, &["stats", "--format", "json"]);
     timings.push(("stats", took));
     let stats = json(&ok(o));

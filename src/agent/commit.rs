@@ -9,7 +9,7 @@ use tracing::{error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{Direction, Event, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::ledger::{Direction, Event, Item, ItemState, LedgerError, MoveIntent, Tx};
 use crate::policy::{Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
@@ -41,6 +41,8 @@ pub(super) struct Decided {
     pub item: i64,
     pub kind: OutcomeKind,
     pub detail: Option<String>,
+    /// Back in the camera folder here after it was judged in staging.
+    pub returned: Option<std::path::PathBuf>,
 }
 
 /// Who saw a journaled move end; it decides how the custody event of the ending reads.
@@ -122,7 +124,10 @@ impl Agent {
                 (None, Event::ReleaseFailed { reason: reason.unwrap_or_default(), recovered })
             }
             (Direction::Out, RolledBack) => (None, Event::ReleaseRolledBack { recovered }),
-            (_, Vanished) => (None, Event::Vanished { recovered }),
+            (Direction::In | Direction::Out, Vanished) => (None, Event::Vanished { recovered }),
+            // A stash row ends through `Agent::give_back` (or with the move into the store that
+            // took its file), never here: closed without an event of its own.
+            (Direction::Stash, _) => return tx.finish_move(m.id),
         };
         let state = event.state().expect("every ending moves its item to a state");
         tx.set_state(m.item_id, state, store_name)?;
@@ -147,7 +152,7 @@ impl Agent {
         // Android MediaStore observer can both see one file) settled it meanwhile, step back.
         let mut custody = self.custody()?;
         let known = known.current(&custody.ledger, f.path, &f.id, self.held())?;
-        let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(&f.id));
+        let still_there = fsops::lstat_id(f.at).is_ok_and(|now| now.same_content_as(&f.id));
         if !still_there || (tag.is_none() && known.settled) {
             return Ok(Committed::Earlier(known.latest.map(Box::new)));
         }
@@ -171,7 +176,7 @@ impl Agent {
             ItemState::Kept
         };
         let mut tx = custody.ledger.write()?;
-        let item = record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?;
+        let item = super::record::record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?;
         if held {
             let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
                           redaction), so nothing is stored or deleted on their strength; decided again once access is back";
@@ -179,14 +184,23 @@ impl Agent {
             tx.commit()?;
             info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
             let detail = Some(format!("held, not moved: {reason}"));
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail }));
+            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail, returned: None }));
         }
         if state != ItemState::Moving {
             tx.commit()?;
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail: None }));
+            // Judged personal in staging: back to its name.
+            let returned = match f.staged {
+                Some(s) => self.give_back(&mut custody.ledger, s, Some(item), Some("kept"), false)?,
+                None => None,
+            };
+            let detail = returned
+                .as_ref()
+                .filter(|p| p.as_path() != f.path)
+                .map(|p| format!("its name was taken meanwhile; returned as {}", p.display()));
+            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail, returned }));
         }
         fault::point("before_journal");
-        let (mut intent, _) = self.store.plan_in(item, f.path, &f.sha256, f.id.size);
+        let (mut intent, _) = self.store.plan_in(item, f.at, &f.sha256, f.id.size);
         intent.id = tx.journal_move(&intent)?;
         tx.commit()?;
         // The intent is durable before any byte moves: a power cut that kept the moved bytes
@@ -224,13 +238,34 @@ impl Agent {
         let exposure_ms = (end != Recovered::RolledBack).then(|| exposure(&tx));
         let note = Note { reason: reason.as_deref(), exposure_ms, officer: None };
         self.apply_outcome(&mut tx, intent, end, seen, &note)?;
+        left_staging(&mut tx, f, end)?;
         tx.commit()?;
+        let returned = self.back_from_staging(custody, f, item, end, reason.as_deref())?;
         fault::point("after_commit");
         let detail = match end {
             Recovered::SourceKept => reason.map(|r| format!("copied to the store; {r}")),
             _ => reason,
         };
-        Ok(Committed::Decided(Decided { item, kind, detail }))
+        Ok(Committed::Decided(Decided { item, kind, detail, returned }))
+    }
+
+    /// A staged file the move did not take into the store (it was undone, or its staged copy
+    /// could not be deleted) goes back to its name.
+    fn back_from_staging(
+        &self,
+        custody: &mut Custody<'_>,
+        f: &Facts<'_>,
+        item: i64,
+        end: Recovered,
+        reason: Option<&str>,
+    ) -> Result<Option<std::path::PathBuf>, Error> {
+        match f.staged {
+            Some(s) if end != Recovered::Completed => {
+                let why = reason.unwrap_or("not moved into the store");
+                self.give_back(&mut custody.ledger, s, Some(item), Some(why), false)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// A move that failed midway and could not undo itself cleanly: the journal row stays
@@ -243,116 +278,28 @@ impl Agent {
         e: &MoveError,
     ) -> Result<Committed, Error> {
         error!(path = %f.path.display(), item = intent.item_id, error = %e, "move failed midway; recovering");
-        let end = self.store.recover(intent).map_err(Error::io("recovering a failed move", f.path))?;
+        let end = self.store.recover_beside(intent, f.path).map_err(Error::io("recovering a failed move", f.path))?;
         let reason = e.to_string();
         // A completed move's event has no reason to give; the others say what went wrong.
         let note = Note { reason: (end != Recovered::Completed).then_some(reason.as_str()), ..Note::default() };
         let mut tx = custody.ledger.write()?;
         self.apply_outcome(&mut tx, intent, end, Seen::Midway, &note)?;
+        left_staging(&mut tx, f, end)?;
         tx.commit()?;
+        let returned = self.back_from_staging(custody, f, intent.item_id, end, Some(&reason))?;
         let kind = match end {
             Recovered::SourceKept | Recovered::Completed => OutcomeKind::Quarantined,
             Recovered::RolledBack | Recovered::Vanished => OutcomeKind::Retry,
         };
-        Ok(Committed::Decided(Decided { item: intent.item_id, kind, detail: Some(reason) }))
+        Ok(Committed::Decided(Decided { item: intent.item_id, kind, detail: Some(reason), returned }))
     }
 }
 
-/// The item row and its `intake`, `decided` (and `tagged`) events: a new item, or `earlier`
-/// decided again (an officer's tag of a kept photo, a held photo with access back).
-fn record(
-    tx: &mut Tx<'_>,
-    f: &Facts<'_>,
-    verdict: &Verdict,
-    assessment: Option<&Assessment>,
-    tag: Option<&Tag<'_>>,
-    state: ItemState,
-    earlier: Option<&Item>,
-) -> Result<i64, Error> {
-    let tags: Vec<String> = tag.and_then(|t| t.note).map(|n| vec![n.to_string()]).unwrap_or_default();
-    let item = if let Some(earlier) = earlier {
-        if earlier.sha256 != f.sha256 {
-            tx.set_sha256(earlier.id, &f.sha256)?;
-            let rehashed = Event::Rehashed {
-                sha256: f.sha256.clone(),
-                previous_sha256: earlier.sha256.clone(),
-                reason: "read again with media-location access; the earlier read was altered".into(),
-            };
-            tx.record(Some(earlier.id), &rehashed)?;
-        }
-        tx.redecide_item(
-            earlier.id,
-            state,
-            verdict.action.as_str(),
-            verdict.source.as_str(),
-            &verdict.rule,
-            verdict.case_id.as_deref(),
-            tag.and_then(|t| t.officer),
-            &tags,
-        )?;
-        earlier.id
-    } else {
-        let item = tx.insert_item(&new_item(f, verdict, assessment, tag, state, &tags))?;
-        let intake = Event::Intake {
-            sha256: f.sha256.clone(),
-            size: f.id.size,
-            kind: f.kind.as_str().into(),
-            path: f.path.to_string_lossy().into_owned(),
-            mtime_ns: f.id.mtime_ns,
-            first_seen_ms: f.first_seen,
-        };
-        tx.record(Some(item), &intake)?;
-        item
-    };
-    let decided = Event::Decided {
-        state,
-        action: verdict.action,
-        source: verdict.source.into(),
-        rule: verdict.rule.clone(),
-        case_id: verdict.case_id.clone(),
-        score: assessment.map(|a| a.case_score),
-    };
-    tx.record(Some(item), &decided)?;
-    if let Some(t) = tag {
-        tx.record(Some(item), &tagged(t.case, t.officer, t.note))?;
-        if let Some(a) = assessment.filter(|a| !a.embedding.is_empty()) {
-            tx.add_correction(item, true, &a.embedding)?;
-        }
+/// A staged file that reached the store leaves staging in the transaction that records it:
+/// its stash row closes with the move's own.
+fn left_staging(tx: &mut Tx<'_>, f: &Facts<'_>, end: Recovered) -> Result<(), LedgerError> {
+    match f.staged {
+        Some(s) if end == Recovered::Completed => tx.finish_move(s.row),
+        _ => Ok(()),
     }
-    Ok(item)
-}
-
-/// The row of a file seen for the first time.
-fn new_item<'a>(
-    f: &'a Facts<'_>,
-    verdict: &'a Verdict,
-    assessment: Option<&'a Assessment>,
-    tag: Option<&Tag<'a>>,
-    state: ItemState,
-    tags: &'a [String],
-) -> NewItem<'a> {
-    NewItem {
-        sha256: &f.sha256,
-        size: f.id.size,
-        original_path: f.path,
-        kind: f.kind.as_str(),
-        capture_time: f.exif.capture_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
-        gps: f.exif.gps,
-        file_mtime_ns: Some(f.id.mtime_ns),
-        first_seen_ms: f.first_seen,
-        state,
-        action: verdict.action.as_str(),
-        source: verdict.source.as_str(),
-        rule: &verdict.rule,
-        score: assessment.map(|a| a.case_score),
-        case_id: verdict.case_id.as_deref(),
-        officer: tag.and_then(|t| t.officer),
-        tags,
-        embedding: assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
-    }
-}
-
-/// An officer's tag, as the custody log records it.
-pub(super) fn tagged(case: &str, officer: Option<&str>, note: Option<&str>) -> Event {
-    Event::Tagged { case_id: case.into(), officer: officer.map(str::to_string), note: note.map(str::to_string) }
 }

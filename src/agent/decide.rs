@@ -74,7 +74,7 @@ impl Agent {
     ) -> (Option<Assessment>, Option<String>) {
         let asked = match keyframe {
             None if crate::frames::needs_platform_frame(f.kind) && matches!(self.model, Model::Ready(_)) => {
-                crate::frames::fetch(f.path, f.kind)
+                crate::frames::fetch(f.at, f.kind)
             }
             _ => None,
         };

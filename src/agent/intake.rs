@@ -16,6 +16,7 @@ use crate::policy::Verdict;
 use crate::quarantine::fsops::{self, FileId, OpenError};
 
 use super::commit::{Committed, Decided, Tag};
+use super::stash::{Staged, Stash};
 use super::{Agent, Error, Outcome, OutcomeKind};
 
 /// A stage's way out: `Err` carries the outcome that settles the file already (skipped,
@@ -25,7 +26,12 @@ pub(super) type Step<T> = Result<T, Box<Outcome>>;
 /// One file as intake read it: the descriptor it was hashed through and what was learnt
 /// from those very bytes.
 pub(super) struct Facts<'a> {
+    /// Its name in the camera folder (what the ledger records).
     pub path: &'a Path,
+    /// Where it is now: `path`, or its name in staging.
+    pub at: &'a Path,
+    /// Its stash, when it is out of sight in staging.
+    pub staged: Option<&'a Staged>,
     pub file: File,
     pub id: FileId,
     pub sha256: String,
@@ -33,6 +39,14 @@ pub(super) struct Facts<'a> {
     pub exif: ExifFacts,
     /// When the agent first saw it (milliseconds since the epoch).
     pub first_seen: i64,
+}
+
+/// A file's name in the camera folder, where it is now, and its stash if it is staged.
+#[derive(Clone, Copy)]
+pub(super) struct Where<'a> {
+    pub path: &'a Path,
+    pub at: &'a Path,
+    pub staged: Option<&'a Staged>,
 }
 
 /// What the ledger knows about one file version (its path, size and mtime), loaded in one go
@@ -122,8 +136,52 @@ impl Agent {
         if tag.is_none() && known.settled {
             return Ok(self.earlier_outcome(path, known.latest.as_ref(), started));
         }
-        // 2–3. Hash, type, EXIF.
-        let (facts, bytes) = self.read(path, file, id, first_seen, started)?;
+        self.precheck(path, &file, &id, started)?;
+        // 2. Out of sight: one rename into the staging folder, before anything reads the file.
+        // An officer's tag has decided already: its move goes straight into the store.
+        let dir = if tag.is_none() { self.staging_for(path, &id) } else { None };
+        let (staged, known) = match dir {
+            Some(dir) => match self.stash(path, &id, &dir, known, started)? {
+                Stash::Out(s, known) => (Some(s), known),
+                Stash::InPlace(known) => (None, known),
+            },
+            None => (None, known),
+        };
+        let at = staged.as_ref().map_or(path, |s| s.at.as_path());
+        let judged = self.judge_at(
+            Where { path, at, staged: staged.as_ref() },
+            file,
+            id,
+            known,
+            first_seen,
+            tag,
+            keyframe,
+            started,
+        );
+        match staged {
+            Some(s) => self.settle_staged(&s, judged, started),
+            None => judged,
+        }
+    }
+
+    /// Steps 3 to 6 for a file at `w.at`: hash, type, EXIF; context, classifier, policy;
+    /// record and move. `Err` when it was not decided now (rejected, to be retried, decided by
+    /// another handler): a staged file then goes back to its name.
+    #[allow(clippy::too_many_arguments)]
+    fn judge_at(
+        &self,
+        w: Where<'_>,
+        file: File,
+        id: FileId,
+        known: Known,
+        first_seen: i64,
+        tag: Option<&Tag<'_>>,
+        keyframe: Option<&[u8]>,
+        started: Instant,
+    ) -> Step<Outcome> {
+        let path = w.path;
+        // 3. Hash, type, EXIF.
+        let (facts, bytes) = self.read(w, file, id, first_seen, started)?;
         // 4–5. Context, classifier, policy.
         let (verdict, assessment) =
             self.decide(&facts, bytes, tag, keyframe).map_err(|e| self.failed(path, e, started))?;
@@ -132,7 +190,7 @@ impl Agent {
             .commit(&facts, &verdict, assessment.as_ref(), tag, known)
             .map_err(|e| self.failed(path, e, started))?;
         let d = match committed {
-            Committed::Earlier(latest) => return Ok(self.earlier_outcome(path, latest.as_deref(), started)),
+            Committed::Earlier(latest) => return Err(Box::new(self.earlier_outcome(path, latest.as_deref(), started))),
             Committed::Decided(d) => d,
         };
         let item = d.item;
@@ -144,9 +202,35 @@ impl Agent {
             source = verdict.source.as_str(),
             rule = %verdict.rule,
             ms = outcome.handle_ms,
+            returned = outcome.returned_to.is_some(),
             "decided"
         );
         Ok(outcome)
+    }
+
+    /// A staged file whose judging ended without deciding it (rejected, to be retried, decided
+    /// by another handler, a failure): back to its name, and the outcome says so. A decided
+    /// file was settled by the commit stage (into the store, or back to its name).
+    fn settle_staged(&self, s: &Staged, judged: Step<Outcome>, started: Instant) -> Step<Outcome> {
+        let mut outcome = match judged {
+            Ok(o) => return Ok(o),
+            Err(o) => *o,
+        };
+        let back = self.custody().and_then(|mut custody| {
+            if !custody.ledger.move_open(s.row)? {
+                return Ok(None);
+            }
+            let reason = outcome.detail.clone().unwrap_or_else(|| "not decided now".into());
+            self.give_back(&mut custody.ledger, s, None, Some(&reason), false)
+        });
+        match back {
+            Ok(to) => outcome.returned_to = to.map(|p| p.to_string_lossy().into_owned()),
+            Err(e) => {
+                error!(path = %s.original.display(), staging = %s.at.display(), error = %e, "could not return a staged file; recovery returns it at the next start");
+                return Err(self.failed(&s.original, e, started));
+            }
+        }
+        Err(Box::new(outcome))
     }
 
     /// Open `path` as a regular file without following a symlink. A file that is gone may
@@ -174,28 +258,36 @@ impl Agent {
         Known::load(&self.ledger(), path, id, self.held())
     }
 
-    /// The checks on the open file, then its hash, type and EXIF facts from the same
-    /// descriptor. The bytes of an image up to `max_image_bytes` are kept (and returned) so
-    /// that the classifier sees exactly what was hashed.
+    /// The checks on the open file that need no read of it: a writer still has it open, it is
+    /// empty, it is over `max_file_bytes`. They come before the stash, so such a file never
+    /// leaves its folder.
+    fn precheck(&self, path: &Path, file: &File, id: &FileId, started: Instant) -> Step<()> {
+        if fsops::open_for_writing(file) == Some(true) {
+            debug!(path = %path.display(), "still open for writing; will look again");
+            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started)));
+        }
+        if id.size == 0 {
+            return Err(self.reject_id(path, "empty file (0 bytes)", id, started));
+        }
+        if id.size > self.config.max_file_bytes {
+            let why = format!("{} bytes is over max_file_bytes ({})", id.size, self.config.max_file_bytes);
+            return Err(self.reject_id(path, &why, id, started));
+        }
+        Ok(())
+    }
+
+    /// The file's hash, type and EXIF facts from its open descriptor. The bytes of an image up
+    /// to `max_image_bytes` are kept (and returned) so that the classifier sees exactly what
+    /// was hashed.
     fn read<'p>(
         &self,
-        path: &'p Path,
+        w: Where<'p>,
         file: File,
         id: FileId,
         first_seen: i64,
         started: Instant,
     ) -> Step<(Facts<'p>, Option<Vec<u8>>)> {
-        if fsops::open_for_writing(&file) == Some(true) {
-            debug!(path = %path.display(), "still open for writing; will look again");
-            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started)));
-        }
-        if id.size == 0 {
-            return Err(self.reject_id(path, "empty file (0 bytes)", &id, started));
-        }
-        if id.size > self.config.max_file_bytes {
-            let why = format!("{} bytes is over max_file_bytes ({})", id.size, self.config.max_file_bytes);
-            return Err(self.reject_id(path, &why, &id, started));
-        }
+        let path = w.path;
         // The one read of the file before anything decides on it: hash, sniff, EXIF, shared
         // with `fotovakt classify` (media::inspect).
         let media::Inspected { sha256, bytes, kind, exif, .. } =
@@ -207,7 +299,8 @@ impl Agent {
                 }
                 Err(e) => return Err(self.reject_id(path, &e.to_string(), &id, started)),
             };
-        Ok((Facts { path, file, id, sha256, kind, exif, first_seen }, bytes))
+        let facts = Facts { path, at: w.at, staged: w.staged, file, id, sha256, kind, exif, first_seen };
+        Ok((facts, bytes))
     }
 
     /// The outcome of a file another handler (or an earlier pass) already decided, so that
@@ -269,5 +362,6 @@ pub(super) fn decided(f: &Facts<'_>, verdict: &Verdict, score: Option<f32>, d: D
         score,
         handle_ms: started.elapsed().as_secs_f64() * 1e3,
         detail: d.detail,
+        returned_to: d.returned.map(|p| p.to_string_lossy().into_owned()),
     }
 }

@@ -4,8 +4,9 @@
 //!
 //! The pipeline, one module per stage:
 //!
-//! - `intake`: open (no symlinks) → what the ledger knows of this file version → hash →
-//!   sniff → EXIF; bad input is rejected here, once per file version.
+//! - `intake`: open (no symlinks) → what the ledger knows of this file version → out of
+//!   sight (`stash`: one rename into the staging folder) → hash → sniff → EXIF; bad input is
+//!   rejected here, once per file version, and a staged file goes back to its name.
 //! - `decide`: the context rules first (tag, release, session, work site), the classifier
 //!   only when the verdict depends on it, then the policy.
 //! - `commit`: under the move lock, record the item and its custody events, journal and
@@ -47,6 +48,7 @@ use crate::classify::Classifier;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::quarantine::fsops;
+use crate::quarantine::staging::Staging;
 use crate::quarantine::{MoveLock, Store};
 
 pub mod browse;
@@ -59,8 +61,10 @@ mod officer;
 mod outcome;
 mod reader;
 mod reconcile;
+mod record;
 mod recover;
 pub mod scan;
+mod stash;
 #[cfg(test)]
 mod tests;
 mod verify;
@@ -106,6 +110,8 @@ pub struct Agent {
     /// Bad input already logged and recorded: (path, file version key).
     rejected: Mutex<HashSet<(PathBuf, i64)>>,
     barrier: Mutex<Barrier>,
+    /// Where new camera files go out of sight before they are judged (`stash`).
+    staging: Staging,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -146,6 +152,7 @@ impl Agent {
             + report.vanished
             + report.temp_files_removed
             + report.adopted
+            + report.returned
             + report.failed
             > 0
         {
@@ -158,6 +165,7 @@ impl Agent {
         let store_dir = config.store_dir()?;
         let cameras = reader::cameras_of(&config);
         let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
+        let staging = Staging::new(&cameras, &config.sync_roots, store.root(), config.staging.as_deref())?;
         let ledger = Ledger::open(&store.ledger_path())?;
         let model = if !load_model {
             Model::Unavailable("not loaded for this command".into())
@@ -179,6 +187,7 @@ impl Agent {
             model,
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
+            staging,
         };
         if !agent.config.media_location_access {
             warn!(

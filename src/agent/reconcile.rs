@@ -112,7 +112,17 @@ impl Agent {
             rule: "backlog: in the camera folder before the agent was installed (backlog = record)".into(),
         };
         let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
-        let facts = Facts { path, file, id, sha256, kind, exif: ExifFacts::default(), first_seen: ledger::now_ms() };
+        let facts = Facts {
+            path,
+            at: path,
+            staged: None,
+            file,
+            id,
+            sha256,
+            kind,
+            exif: ExifFacts::default(),
+            first_seen: ledger::now_ms(),
+        };
         match self.commit(&facts, &verdict, None, None, known).map_err(|e| self.failed(path, e, started))? {
             Committed::Decided(d) => Ok(decided(&facts, &verdict, None, d, started)),
             Committed::Earlier(latest) => Ok(self.earlier_outcome(path, latest.as_deref(), started)),

@@ -28,6 +28,8 @@ pub struct RecoveryReport {
     pub temp_files_removed: usize,
     /// Store files of purged items that an interrupted purge left, wiped now.
     pub purges_finished: usize,
+    /// Files found in staging (a stash a dead process left) and put back at their names.
+    pub returned: usize,
 }
 
 impl Agent {
@@ -36,8 +38,19 @@ impl Agent {
         let mut custody = self.custody()?;
         let ledger = &mut *custody.ledger;
         let mut report = RecoveryReport::default();
-        for m in ledger.pending_moves()? {
-            let end = match self.store.recover(&m) {
+        let pending = ledger.pending_moves()?;
+        // A staged file's original name, by its name in staging.
+        let staged: std::collections::HashMap<PathBuf, PathBuf> = pending
+            .iter()
+            .filter(|m| m.direction == Direction::Stash)
+            .map(|m| (m.dst.clone(), m.src.clone()))
+            .collect();
+        for m in pending.into_iter().filter(|m| m.direction != Direction::Stash) {
+            let home = staged.get(&m.src).unwrap_or(&m.src);
+            let end = match self.store.recover_beside(&m, home) {
+                // A move out of staging whose stash rename a power cut took back: the file is at
+                // its original name, not gone.
+                Ok(Recovered::Vanished) if staged.get(&m.src).is_some_and(|o| o.exists()) => Recovered::RolledBack,
                 Ok(o) => o,
                 Err(e) => {
                     // One file must not stop the agent: the journal row stays for the next start.
@@ -53,7 +66,7 @@ impl Agent {
                     reason = Some("original could not be deleted");
                     report.completed += 1;
                 }
-                (Direction::Out, Recovered::SourceKept) => {
+                (Direction::Out | Direction::Stash, Recovered::SourceKept) => {
                     warn!(item = m.item_id, path = %m.src.display(), "released, but its store file could not be removed");
                     report.completed += 1;
                 }
@@ -68,6 +81,8 @@ impl Agent {
             self.apply_outcome(&mut tx, &m, end, Seen::AtStart, &Note { reason, ..Note::default() })?;
             tx.commit()?;
         }
+        // After the moves: an `In` move rolled back leaves its file in staging, to go home now.
+        self.recover_stashes(ledger, &mut report)?;
         for (item, wiped) in self.wipe_purged_files(ledger)? {
             match wiped {
                 Ok(bytes) => {

@@ -72,6 +72,8 @@ impl Accounts {
             let end = match m.direction {
                 Direction::In => &m.dst,
                 Direction::Out => &m.src,
+                // A staged file is not in the store.
+                Direction::Stash => continue,
             };
             a.in_flight.extend(in_store(end));
         }

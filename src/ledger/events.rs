@@ -231,6 +231,24 @@ pub enum Event {
         #[serde(default, skip_serializing_if = "is_false")]
         recovered: bool,
     },
+    /// Out of sight before it was judged: renamed in one metadata operation from the camera
+    /// folder (the `intake` event's path) into `staging`, a folder MediaStore does not index
+    /// and no detected sync client walks, at `stashed_at_ms`. No state of its own.
+    Stashed { staging: String, stashed_at_ms: i64 },
+    /// Back in the camera folder at `path` after a stash (a photo judged personal, one that
+    /// could not be judged now, or one recovery found staged). `name_taken`: its own name was
+    /// taken meanwhile, so it came back under `path`, another name. Without an item: a file
+    /// returned before it was recorded (`reason` says why). No state of its own.
+    Returned {
+        path: String,
+        staging: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        name_taken: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        recovered: bool,
+    },
     /// A store file whose rows a power cut lost, verified and adopted. State `quarantined`.
     Adopted { sha256: String, store_name: String, size: u64 },
     /// A file that is not acceptable input (not an item; `key` identifies the file version).
@@ -323,6 +341,8 @@ impl Event {
             Event::MoveAborted { .. } => "move_aborted",
             Event::MoveRolledBack { .. } => "move_rolled_back",
             Event::Vanished { .. } => "vanished",
+            Event::Stashed { .. } => "stashed",
+            Event::Returned { .. } => "returned",
             Event::Adopted { .. } => "adopted",
             Event::Rejected { .. } => kinds::REJECTED,
             Event::ReleaseRequested { .. } => "release_requested",
@@ -459,6 +479,12 @@ mod tests {
         ("move_rolled_back", r#"{"recovered":true,"state":"aborted"}"#),
         ("move_rolled_back", r#"{"reason":"r","state":"aborted"}"#),
         ("vanished", r#"{"recovered":true,"state":"aborted"}"#),
+        ("stashed", r#"{"staging":"/s/.fotovakt-staging/9-a.jpg","stashed_at_ms":5}"#),
+        ("returned", r#"{"path":"/c/a.jpg","staging":"/s/.fotovakt-staging/9-a.jpg"}"#),
+        (
+            "returned",
+            r#"{"name_taken":true,"path":"/c/a-returned-3.jpg","reason":"r","recovered":true,"staging":"/s/9-a.jpg"}"#,
+        ),
         ("adopted", r#"{"sha256":"ab","size":3,"state":"quarantined","store_name":"n"}"#),
         ("rejected", r#"{"key":42,"path":"/c/x.jpg","reason":"not an image"}"#),
         ("release_requested", r#"{"officer":null,"reason":"fp","state":"releasing","to":"/c/a.jpg"}"#),
@@ -498,7 +524,7 @@ mod tests {
     #[test]
     fn every_kind_is_covered_by_the_stored_samples() {
         let kinds: std::collections::BTreeSet<&str> = STORED.iter().map(|(k, _)| *k).collect();
-        assert_eq!(kinds.len(), 23, "{kinds:?}");
+        assert_eq!(kinds.len(), 25, "{kinds:?}");
     }
 
     #[test]

@@ -316,6 +316,29 @@ impl Ledger {
         )
     }
 
+    /// Is the journal row `move_id` still open?
+    pub fn move_open(&self, move_id: i64) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM moves WHERE id = ?1", [move_id], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+
+    /// Has the case camera ever delivered a photo (an `imported` event naming the camera app)?
+    /// A gallery copy of such a photo may then arrive in a camera folder.
+    pub fn has_captures(&self) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM events WHERE kind = 'imported' AND data LIKE '%\"camera_package\":%' LIMIT 1",
+                [],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+
     /// How many corrections are kept (cheap; the classifier reloads them only when it changes).
     pub fn correction_count(&self) -> Result<usize> {
         self.conn

@@ -231,6 +231,11 @@ pub enum Direction {
     In,
     /// Store → camera folder (a release).
     Out,
+    /// Camera folder → its staging folder, before the file is judged (`src`: its original
+    /// path, `dst`: its name in staging; `item_id` 0 until the item is recorded). The row stays
+    /// while the file is in staging: it ends when the file goes into the store or back to its
+    /// name, and recovery returns a file it finds still staged.
+    Stash,
 }
 
 impl Direction {
@@ -238,12 +243,13 @@ impl Direction {
         match self {
             Direction::In => "in",
             Direction::Out => "out",
+            Direction::Stash => "stash",
         }
     }
 
     /// The direction stored as `s`, if it is one.
     pub fn parse(s: &str) -> Option<Direction> {
-        [Direction::In, Direction::Out].into_iter().find(|d| d.as_str() == s)
+        [Direction::In, Direction::Out, Direction::Stash].into_iter().find(|d| d.as_str() == s)
     }
 }
 

@@ -10,8 +10,9 @@
 //! STORE/tmp/                       cross-filesystem copies before they are verified
 //! ```
 //!
-//! The invariant: at every instant a photo is at its original path or verified (SHA-256)
-//! in the store. A move is journaled in the ledger first; then
+//! The invariant: at every instant a photo is at its original path, in a staging folder
+//! ([`staging`]) under a name a journal row names, or verified (SHA-256) in the store. A move
+//! is journaled in the ledger first; then
 //! * same filesystem: `rename` (never replacing), `fsync` of both directories;
 //! * other filesystem: copy into `tmp/`, `fsync`, verify the hash, rename into place,
 //!   then unlink the original.
@@ -22,6 +23,7 @@
 
 pub mod fsops;
 pub mod placement;
+pub mod staging;
 
 use std::fs::File;
 use std::io;
@@ -326,7 +328,8 @@ impl Store {
         }
         let final_mode = match m.direction {
             Direction::In => 0o600,
-            Direction::Out => 0o644,
+            // A stash is not run through here; a staged file keeps its mode.
+            Direction::Out | Direction::Stash => 0o644,
         };
         match fsops::rename_noreplace(&m.src, &m.dst) {
             Ok(()) => {
@@ -431,6 +434,12 @@ impl Store {
 
     /// Finish or undo a move left by a process that died. Must run under the move lock.
     pub fn recover(&self, m: &MoveIntent) -> io::Result<Recovered> {
+        self.recover_beside(m, &m.src)
+    }
+
+    /// [`Store::recover`], keeping an unverified file found at the destination beside `home`
+    /// (the original's path; for a move out of staging, where the file came from).
+    pub fn recover_beside(&self, m: &MoveIntent, home: &Path) -> io::Result<Recovered> {
         let verified = |p: &Path| -> io::Result<Option<bool>> {
             match fsops::hash_path(p) {
                 Ok(h) => Ok(Some(h == m.sha256)),
@@ -474,9 +483,9 @@ impl Store {
             }
             (Some(false), Some(_)) => {
                 // Never lose bytes: keep the odd file beside the original under a visible name.
-                let aside = m.src.with_file_name(format!(
+                let aside = home.with_file_name(format!(
                     "{}.fotovakt-recovered-{}",
-                    m.src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    home.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                     m.item_id
                 ));
                 if let Err(e) = fsops::rename_noreplace(&m.dst, &aside) {
