@@ -242,3 +242,54 @@ fn release_intent_is_durable_before_the_copy_out() {
     );
     assert_eq!(pp.places(&path, &sha), (false, 1));
 }
+
+/// Found by the campaign with the stash (issue 25): a case photo is stashed (journaled,
+/// renamed into staging, the rename not yet durable), copied into the store (fsynced,
+/// verified, renamed into `objects/`, the store folder fsynced), and `scan` is killed at
+/// `before_unlink`; a strict cut then takes back the stash rename, so the photo is at its
+/// original name again. Recovery saw the store copy verified and the staged name empty and
+/// called the move complete; the photo back at its name was then quarantined a second time
+/// (two store copies). Fix: recovery finishes (or undoes) a move out of staging from the
+/// original name when the stash rename was lost: the verified store copy stays, the original
+/// goes.
+#[test]
+fn a_stash_rename_lost_in_a_cut_is_finished_from_the_original_name() {
+    let Some(mut pp) = PowerPhone::new(mediafs::power::Model::Posix, "the lost-stash power cut") else { return };
+    pp.ok(&["session", "start", "--case", "C-1", "--officer", "o"], &[]);
+    let (path, sha) = pp.shoot_durably("IMG_1.jpg", 1);
+    let o = pp.phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", "before_unlink")]);
+    assert!(!o.status.success(), "killed at before_unlink: {}", common::stderr(&o));
+    pp.cut(&mut || 0);
+    assert_eq!(pp.places(&path, &sha), (true, 1), "the cut took the stash rename back; the copy is durable");
+    pp.ok(&["scan"], &[]);
+    assert_eq!(pp.places(&path, &sha), (false, 1), "the photo must be in exactly one place, once");
+    let staging = pp.camera_fs.mountpoint.join(".fotovakt-staging");
+    assert!(common::staged_in(&staging).is_empty(), "nothing left in staging");
+    assert!(pp.verify_problems().is_empty());
+}
+
+/// The same on the phone's FUSE, where a rename claims its new name `O_EXCL` first (no
+/// rename flags there): the cut keeps the claim (an empty file in staging) and takes back the
+/// rename over it (journal model, one of the two pending operations survives). Recovery then
+/// took the empty claim for the staged file, called the move complete without removing the
+/// photo at its original name, and the photo was quarantined a second time. Fix: an empty
+/// file at the staged name counts as "the stash did not land".
+#[test]
+fn a_stash_whose_claim_survived_a_cut_but_not_its_rename_is_finished_from_the_original_name() {
+    let Some(mut pp) = PowerPhone::new(mediafs::power::Model::Journal, "the lost-stash claim power cut") else {
+        return;
+    };
+    pp.ok(&["session", "start", "--case", "C-1", "--officer", "o"], &[]);
+    let (path, sha) = pp.shoot_durably("IMG_1.jpg", 1);
+    let o = pp.phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", "before_unlink")]);
+    assert!(!o.status.success(), "killed at before_unlink: {}", common::stderr(&o));
+    pp.cut(&mut || 1);
+    let staging = pp.camera_fs.mountpoint.join(".fotovakt-staging");
+    let left = common::staged_in(&staging);
+    assert_eq!(pp.places(&path, &sha), (true, 1), "the rename was taken back: {left:?}");
+    assert!(left.iter().all(|f| std::fs::metadata(f).is_ok_and(|m| m.len() == 0)), "only the claim: {left:?}");
+    pp.ok(&["scan"], &[]);
+    assert_eq!(pp.places(&path, &sha), (false, 1), "the photo must be in exactly one place, once");
+    assert!(common::staged_in(&staging).is_empty(), "nothing left in staging");
+    assert!(pp.verify_problems().is_empty());
+}

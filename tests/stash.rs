@@ -25,12 +25,8 @@ const SITE: (f64, f64) = (69.6617, 30.1271);
 fn site_config(phone: &Phone) -> fotovakt::Config {
     let mut c = phone.config();
     c.classifier.enabled = false;
-    c.work_sites = vec![fotovakt::config::WorkSite {
-        name: "Storskog".into(),
-        lat: SITE.0,
-        lon: SITE.1,
-        radius_m: 500.0,
-    }];
+    c.work_sites =
+        vec![fotovakt::config::WorkSite { name: "Storskog".into(), lat: SITE.0, lon: SITE.1, radius_m: 500.0 }];
     c
 }
 

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{Direction, Event, Item, ItemState, Ledger, NewItem};
+use crate::ledger::{Direction, Event, Item, ItemState, Ledger, MoveIntent, NewItem};
 use crate::quarantine::fsops::{self, OpenError};
 use crate::quarantine::{Recovered, Store};
 
@@ -46,11 +46,13 @@ impl Agent {
             .map(|m| (m.dst.clone(), m.src.clone()))
             .collect();
         for m in pending.into_iter().filter(|m| m.direction != Direction::Stash) {
-            let home = staged.get(&m.src).unwrap_or(&m.src);
-            let end = match self.store.recover_beside(&m, home) {
-                // A move out of staging whose stash rename a power cut took back: the file is at
-                // its original name, not gone.
-                Ok(Recovered::Vanished) if staged.get(&m.src).is_some_and(|o| o.exists()) => Recovered::RolledBack,
+            let home = staged.get(&m.src).cloned().unwrap_or_else(|| m.src.clone());
+            // A move out of staging whose stash rename a power cut took back (the staged name is
+            // gone, or only the empty claim of it is left): the file is at its original name
+            // again, and that is the source to finish (or undo) the move from.
+            let lost_stash = home != m.src && !holds_bytes(&m.src) && present(&home);
+            let m = if lost_stash { MoveIntent { src: home.clone(), ..m } } else { m };
+            let end = match self.store.recover_beside(&m, &home) {
                 Ok(o) => o,
                 Err(e) => {
                     // One file must not stop the agent: the journal row stays for the next start.
@@ -214,4 +216,15 @@ impl Agent {
         tx.commit()?;
         Ok(Some(how))
     }
+}
+
+/// Is there anything at `p` (not following a symlink)?
+fn present(p: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// Is there a file with bytes at `p`? An empty one is the claim of a name whose rename did not
+/// happen (`fsops::rename_claiming`).
+fn holds_bytes(p: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| !m.is_file() || m.len() > 0)
 }
