@@ -90,6 +90,10 @@ impl Agent {
         let recovered = seen == Seen::AtStart || (seen == Seen::Midway && finished);
         let path = m.dst.to_string_lossy().into_owned();
         let (store_name, event) = match (m.direction, end) {
+            (Direction::Copy, Completed | SourceKept) => (
+                Some(name.as_str()),
+                Event::Quarantined { sha256, store_name: name.clone(), exposure_ms: None, recovered },
+            ),
             (Direction::In, Completed) => (
                 Some(name.as_str()),
                 Event::Quarantined { sha256, store_name: name.clone(), exposure_ms: note.exposure_ms, recovered },
@@ -105,13 +109,13 @@ impl Agent {
                 },
             ),
             // Right after a failed move, a file gone from both places is a rollback too.
-            (Direction::In, RolledBack | Vanished) if seen == Seen::Midway => {
+            (Direction::In | Direction::Copy, RolledBack | Vanished) if seen == Seen::Midway => {
                 (None, Event::MoveRolledBack { reason, recovered })
             }
-            (Direction::In, RolledBack) if seen == Seen::Executed => {
+            (Direction::In | Direction::Copy, RolledBack) if seen == Seen::Executed => {
                 (None, Event::MoveAborted { reason: reason.unwrap_or_default() })
             }
-            (Direction::In, RolledBack) => (None, Event::MoveRolledBack { reason, recovered }),
+            (Direction::In | Direction::Copy, RolledBack) => (None, Event::MoveRolledBack { reason, recovered }),
             (Direction::Out, Completed | SourceKept) => {
                 let (reason, officer) = match seen {
                     Seen::Executed => (reason, note.officer.map(str::to_string)),
@@ -124,7 +128,7 @@ impl Agent {
                 (None, Event::ReleaseFailed { reason: reason.unwrap_or_default(), recovered })
             }
             (Direction::Out, RolledBack) => (None, Event::ReleaseRolledBack { recovered }),
-            (Direction::In | Direction::Out, Vanished) => (None, Event::Vanished { recovered }),
+            (Direction::In | Direction::Out | Direction::Copy, Vanished) => (None, Event::Vanished { recovered }),
             // A stash row ends through `Agent::give_back` (or with the move into the store that
             // took its file), never here: closed without an event of its own.
             (Direction::Stash, _) => return tx.finish_move(m.id),
@@ -176,7 +180,7 @@ impl Agent {
             ItemState::Kept
         };
         let mut tx = custody.ledger.write()?;
-        let item = super::record::record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?;
+        let item = super::record::record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref(), None)?;
         if held {
             let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
                           redaction), so nothing is stored or deleted on their strength; decided again once access is back";
@@ -207,11 +211,18 @@ impl Agent {
         // but lost the intent would leave recovery nothing to finish the move from.
         custody.ledger.sync_log()?;
         fault::point("after_journal");
-        self.move_in(&mut custody, f, &intent)
+        self.move_in(&mut custody, f, &intent, true)
     }
 
-    /// Run the journaled move of `f` into the store and record how it ended.
-    fn move_in(&self, custody: &mut Custody<'_>, f: &Facts<'_>, intent: &MoveIntent) -> Result<Committed, Error> {
+    /// Run the journaled move of `f` into the store and record how it ended. `exposed`: the file
+    /// was where a sync client could see it (a camera folder), so its exposure is recorded.
+    pub(super) fn move_in(
+        &self,
+        custody: &mut Custody<'_>,
+        f: &Facts<'_>,
+        intent: &MoveIntent,
+        exposed: bool,
+    ) -> Result<Committed, Error> {
         let item = intent.item_id;
         let moved = self.store.execute(intent, &f.file, &f.id, &mut self.barrier().dirty);
         fault::point("before_commit");
@@ -235,7 +246,7 @@ impl Agent {
             Err(e) => return self.recover_midway(custody, f, intent, &e),
         };
         let mut tx = custody.ledger.write()?;
-        let exposure_ms = (end != Recovered::RolledBack).then(|| exposure(&tx));
+        let exposure_ms = (exposed && end != Recovered::RolledBack).then(|| exposure(&tx));
         let note = Note { reason: reason.as_deref(), exposure_ms, officer: None };
         self.apply_outcome(&mut tx, intent, end, seen, &note)?;
         left_staging(&mut tx, f, end)?;

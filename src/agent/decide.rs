@@ -26,11 +26,23 @@ impl Agent {
     ) -> Result<(Verdict, Option<Assessment>), Error> {
         let shot_at = f.exif.capture_time.or_else(|| local_time(f.id.mtime_ns));
         let shot_ms = f.id.mtime_ns / 1_000_000;
-        let (released_before, sessions) = {
+        let (released_before, sessions, capture) = {
             let ledger = self.ledger();
             let from = shot_ms.min(f.first_seen);
-            (ledger.was_released(&f.sha256)?, ledger.sessions_overlapping(from, shot_ms.max(f.first_seen))?)
+            (
+                ledger.was_released(&f.sha256)?,
+                ledger.sessions_overlapping(from, shot_ms.max(f.first_seen))?,
+                ledger.capture_with_sha(&f.sha256)?,
+            )
         };
+        // A camera app that also saved a gallery copy of a case-camera photo: the same bytes go
+        // into the same case, linked to the capture by their SHA-256.
+        if let (None, Some((item, case))) = (tag, capture) {
+            let rule = format!("the same SHA-256 as case-camera evidence #{item}: the camera app's gallery copy");
+            let verdict =
+                Verdict { action: policy::Action::Quarantine, source: policy::Source::Manual, case_id: case, rule };
+            return Ok((verdict, None));
+        }
         let session = sessions.iter().find(|s| s.covers(shot_ms) || s.covers(f.first_seen));
         let context = Evidence {
             manual_case: tag.map(|t| t.case),

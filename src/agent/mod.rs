@@ -56,6 +56,7 @@ mod casefile;
 mod commit;
 mod decide;
 mod error;
+mod import;
 mod intake;
 mod officer;
 mod outcome;
@@ -71,6 +72,7 @@ mod verify;
 
 pub use casefile::{AckReport, ExportReport, PurgeReport};
 pub use error::{Error, Output, Refusal};
+pub use import::{ImportRequest, Imported, Origin};
 pub use outcome::{Outcome, OutcomeKind};
 pub use reader::StoreReader;
 pub use recover::RecoveryReport;

@@ -1,6 +1,7 @@
 //! The item row and the custody events of a decision: `intake` (the file as hashed),
-//! `stashed` (where it waited, out of sight, while it was judged), `decided`, and an
-//! officer's `tagged`.
+//! `stashed` (where it waited, out of sight, while it was judged) or `imported` (where it came
+//! from, for evidence that never was in a camera folder), `decided`, and an officer's
+//! `tagged`.
 
 use crate::classify::Assessment;
 use crate::ledger::{Event, Item, ItemState, NewItem, Tx};
@@ -12,6 +13,7 @@ use super::Error;
 
 /// The item row and its `intake`, `decided` (and `tagged`) events: a new item, or `earlier`
 /// decided again (an officer's tag of a kept photo, a held photo with access back).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn record(
     tx: &mut Tx<'_>,
     f: &Facts<'_>,
@@ -20,6 +22,7 @@ pub(super) fn record(
     tag: Option<&Tag<'_>>,
     state: ItemState,
     earlier: Option<&Item>,
+    arrival: Option<&Event>,
 ) -> Result<i64, Error> {
     let tags: Vec<String> = tag.and_then(|t| t.note).map(|n| vec![n.to_string()]).unwrap_or_default();
     let item = if let Some(earlier) = earlier {
@@ -58,6 +61,9 @@ pub(super) fn record(
             let stashed = Event::Stashed { staging: s.at.to_string_lossy().into_owned(), stashed_at_ms: s.at_ms };
             tx.record(Some(item), &stashed)?;
             tx.link_stash(s.row, item, &f.sha256)?;
+        }
+        if let Some(e) = arrival {
+            tx.record(Some(item), e)?;
         }
         item
     };

@@ -68,7 +68,7 @@ impl Agent {
                     reason = Some("original could not be deleted");
                     report.completed += 1;
                 }
-                (Direction::Out | Direction::Stash, Recovered::SourceKept) => {
+                (Direction::Out | Direction::Stash | Direction::Copy, Recovered::SourceKept) => {
                     warn!(item = m.item_id, path = %m.src.display(), "released, but its store file could not be removed");
                     report.completed += 1;
                 }

@@ -34,7 +34,7 @@ pub mod tx;
 pub use chain::{
     event_hash, ChainCheck, ChainReport, Coverage, Head, ItemHistory, Problem, Problems, RawEvent, GENESIS,
 };
-pub use events::{Action, Event, EventError, ItemSource, PackageFormat, PurgeReason};
+pub use events::{Action, Event, EventError, ImportOrigin, ItemSource, PackageFormat, PurgeReason};
 pub use reader::LedgerReader;
 pub use schema::{path_bytes, Direction, Item, ItemState, Migration, MoveIntent, NewItem, Session, SCHEMA_VERSION};
 pub use tx::Tx;
@@ -336,6 +336,36 @@ impl Ledger {
             )
             .optional()
             .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+
+    /// The newest case-camera capture with these bytes: (item, its case). A camera app that
+    /// also saved a gallery copy repeats exactly these bytes in a camera folder.
+    pub fn capture_with_sha(&self, sha256: &str) -> Result<Option<(i64, Option<String>)>> {
+        self.conn
+            .query_row(
+                "SELECT i.id, i.case_id FROM items i JOIN events e ON e.item_id = i.id \
+                 WHERE i.sha256 = ?1 AND e.kind = 'imported' AND e.data LIKE '%\"camera_package\":%' \
+                 ORDER BY i.id DESC LIMIT 1",
+                [sha256],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// An item of `case` with these bytes that is (or is being put) in the store.
+    pub fn in_case_with_sha(&self, case: &str, sha256: &str) -> Result<Option<Item>> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE case_id = ?1 AND sha256 = ?2 \
+                     AND state IN ('quarantined', 'copied_original_kept') ORDER BY id DESC LIMIT 1"
+                ),
+                params![case, sha256],
+                item_from_row,
+            )
+            .optional()
             .map_err(self.err())
     }
 

@@ -236,6 +236,9 @@ pub enum Direction {
     /// while the file is in staging: it ends when the file goes into the store or back to its
     /// name, and recovery returns a file it finds still staged.
     Stash,
+    /// Into the store by a copy that never touches its source (`fotovakt import` of a card's
+    /// files without `--remove-source`): `src` is left as it is, whatever the ending.
+    Copy,
 }
 
 impl Direction {
@@ -244,12 +247,13 @@ impl Direction {
             Direction::In => "in",
             Direction::Out => "out",
             Direction::Stash => "stash",
+            Direction::Copy => "copy",
         }
     }
 
     /// The direction stored as `s`, if it is one.
     pub fn parse(s: &str) -> Option<Direction> {
-        [Direction::In, Direction::Out, Direction::Stash].into_iter().find(|d| d.as_str() == s)
+        [Direction::In, Direction::Out, Direction::Stash, Direction::Copy].into_iter().find(|d| d.as_str() == s)
     }
 }
 
