@@ -42,6 +42,7 @@ use crate::config::Config;
 use crate::media::MediaKind;
 use crate::watch::{WatchGuard, WatchOptions};
 
+mod capture;
 pub mod errors;
 mod preview;
 

@@ -198,6 +198,7 @@ impl Agent {
         }
         tx.finish_move(s.row)?;
         tx.commit()?;
+        staging::returned(&to);
         Ok(Some(to))
     }
 

@@ -131,6 +131,29 @@ impl Staging {
     }
 }
 
+/// Told the path of every file that came back from staging (on Android the shell asks
+/// MediaStore to scan it: MediaProvider marks a file renamed out of a hidden folder pending
+/// until a scan). Process-wide, like the app's single agent.
+pub type ReturnHook = dyn Fn(&Path) + Send + Sync;
+
+fn hook() -> &'static std::sync::RwLock<Option<std::sync::Arc<ReturnHook>>> {
+    static HOOK: std::sync::RwLock<Option<std::sync::Arc<ReturnHook>>> = std::sync::RwLock::new(None);
+    &HOOK
+}
+
+/// Install (or, with `None`, remove) the process's return hook.
+pub fn on_return(h: Option<std::sync::Arc<ReturnHook>>) {
+    *hook().write().unwrap_or_else(|p| p.into_inner()) = h;
+}
+
+/// Tell the installed hook, if any, that `path` is back in its camera folder.
+pub fn returned(path: &Path) {
+    let h = hook().read().unwrap_or_else(|p| p.into_inner()).clone();
+    if let Some(h) = h {
+        h(path);
+    }
+}
+
 /// The name a file gets in staging: its inode number (unique among files that exist) and its
 /// own name, so a person can tell what it is.
 pub fn staged_name(ino: u64, name: &std::ffi::OsStr) -> std::ffi::OsString {

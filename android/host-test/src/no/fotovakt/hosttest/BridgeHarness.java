@@ -179,6 +179,7 @@ public final class BridgeHarness {
 
         managedConfig(work.resolve("managed"));
         backlog(work.resolve("backlog"));
+        new CaptureChecks(this).run(work.resolve("capture"));
         if (models != null) {
             frames(work.resolve("frames"));
         } else {
@@ -418,7 +419,7 @@ public final class BridgeHarness {
         return path;
     }
 
-    private static String field(String json, String name) {
+    static String field(String json, String name) {
         Matcher m = Pattern.compile("\"" + name + "\"\\s*:\\s*(\"([^\"]*)\"|(-?[0-9.]+|null|true|false))").matcher(json);
         if (!m.find()) {
             return "";
@@ -426,7 +427,7 @@ public final class BridgeHarness {
         return m.group(2) != null ? m.group(2) : m.group(3);
     }
 
-    private static Path writeJpeg(Path path, Color color) throws IOException {
+    static Path writeJpeg(Path path, Color color) throws IOException {
         BufferedImage img = new BufferedImage(320, 240, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setColor(color);
@@ -440,7 +441,7 @@ public final class BridgeHarness {
         return path;
     }
 
-    private interface Body {
+    interface Body {
         void run() throws Exception;
     }
 
@@ -448,7 +449,7 @@ public final class BridgeHarness {
      * {@code body} throws a FotovaktException with {@code code}, as a RefusedException exactly
      * when the code is a refusal: the app branches on these, so they are the bridge's contract.
      */
-    private void expectThrows(String name, Code code, Body body) {
+    void expectThrows(String name, Code code, Body body) {
         try {
             body.run();
             fail(name, "no exception");
@@ -475,7 +476,7 @@ public final class BridgeHarness {
         check("error codes: an unknown name reads as UNKNOWN", Code.of("NO_SUCH_CODE") == Code.UNKNOWN && Code.of(null) == Code.UNKNOWN, "");
     }
 
-    private void check(String name, boolean ok, String detail) {
+    void check(String name, boolean ok, String detail) {
         if (ok) {
             passed++;
             System.out.println("ok   " + name);

@@ -35,6 +35,7 @@ object CoreHolder {
             running?.close()
             core = null
             NativeCore.setFrameSource(PlatformFrames)
+            NativeCore.setReturnListener(ReturnScanner(app))
             val started = NativeCore.start(config, app.filesDir.absolutePath, app.cacheDir.absolutePath, app.applicationInfo.nativeLibraryDir)
             Log.i(TAG, "agent started (core ${NativeCore.version()})")
             core = started
