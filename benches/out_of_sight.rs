@@ -33,6 +33,13 @@
 #[path = "../tests/common/mediafs/mod.rs"]
 mod mediafs;
 
+/// The tests' skip helper, where `mediafs` looks for it (`crate::common::skip`).
+#[path = "../tests/common/skip.rs"]
+pub mod skip_helper;
+mod common {
+    pub use super::skip_helper as skip;
+}
+
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -252,6 +252,9 @@ impl Default for PolicyConfig {
     }
 }
 
+/// The shortest `settle` accepted.
+pub const MIN_SETTLE: Duration = Duration::from_millis(100);
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -330,6 +333,14 @@ impl Config {
             if !(f > 0.0 && f <= 1.0) {
                 return Err(invalid(format!("policy.{name} {f} is not within (0, 1]")));
             }
+        }
+        if self.settle < MIN_SETTLE {
+            return Err(invalid(format!(
+                "settle {} is too short: it must be at least {}ms (a file still being written would be taken \
+                 before it is finished, and checked again in a busy loop)",
+                humantime::format_duration(self.settle),
+                MIN_SETTLE.as_millis()
+            )));
         }
         if self.reconcile_interval < Duration::from_secs(1) {
             return Err(invalid("reconcile_interval must be at least 1s".into()));
@@ -462,6 +473,8 @@ mod tests {
             ("[[work_sites]]\nname='a'\nlat=95\nlon=0\nradius_m=1", "lat/lon"),
             ("[duty]\nshifts=[{days=['mon'],start='25:00',end='01:00'}]", "out of range"),
             ("reconcile_interval = \"soon\"", "reconcile_interval"),
+            ("settle = \"0s\"", "settle 0s is too short: it must be at least 100ms"),
+            ("settle = \"50ms\"", "settle 50ms is too short"),
             ("[duty]\nshifts=[{days=['moon'],start='01:00',end='02:00'}]", "unknown variant"),
             ("[retention]\npurge_everything = true", "unknown field"),
             ("[retention]\nexported_days = -1", "exported_days"),

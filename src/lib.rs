@@ -13,6 +13,7 @@
 //!   [`serve`] exposes them for Prometheus scrapes.
 //! * [`export`]: case packages (directory or zip) and their offline check.
 //! * [`retention`]: when a store file's time is up, and removing it.
+//! * [`output`]: how every file or folder a command writes for people is put in place.
 //!
 //! [`agent::Agent`] ties them together; the CLI ([`cli`]) and the Android bridge call it.
 
@@ -32,6 +33,7 @@ pub mod frames;
 pub mod fuzzing;
 pub mod ledger;
 pub mod media;
+pub mod output;
 pub mod policy;
 pub mod quarantine;
 pub mod report;

@@ -209,7 +209,7 @@ fn classify_prints_one_json_object_per_file_and_moves_nothing() {
         .output()
         .expect("run");
     if stderr(&out).contains("ONNX Runtime not found") {
-        eprintln!("SKIP: ONNX Runtime is not installed (scripts/test installs it): {}", stderr(&out));
+        common::skip(format!("ONNX Runtime is not installed (scripts/test installs it): {}", stderr(&out)));
         return;
     }
     assert_eq!(out.status.code(), Some(1), "one file failed: {}", stderr(&out));
@@ -420,7 +420,7 @@ fn on_a_terminal_the_store_read_is_named() {
     let phone = Phone::new();
     assert!(phone.run(&["session", "status"]).status.success());
     if std::process::Command::new("script").arg("--version").output().is_err() {
-        eprintln!("SKIP: no `script` (util-linux) to give the command a terminal");
+        common::skip("no `script` (util-linux) to give the command a terminal");
         return;
     }
     let bin = env!("CARGO_BIN_EXE_fotovakt");
@@ -493,7 +493,7 @@ fn classify_gives_one_clear_line_per_problem_and_a_table_that_fits() {
     };
     let o = run(&[&nowhere, &text, &broken], false);
     if stderr(&o).contains("ONNX Runtime not found") {
-        eprintln!("SKIP: ONNX Runtime is not installed (scripts/test installs it): {}", stderr(&o));
+        common::skip(format!("ONNX Runtime is not installed (scripts/test installs it): {}", stderr(&o)));
         return;
     }
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

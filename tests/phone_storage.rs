@@ -192,7 +192,7 @@ fn an_undeletable_original_on_mediafs_is_a_final_audited_state_and_reconcile_ret
 fn an_undeletable_original_on_a_read_only_bind_mount_is_kept_and_audited() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: not root, so no read-only bind mount; undeletable originals not exercised there");
+        common::skip("not root, so no read-only bind mount; undeletable originals not exercised there");
         return;
     }
     let phone = Phone::new();
@@ -201,7 +201,7 @@ fn an_undeletable_original_on_a_read_only_bind_mount_is_kept_and_audited() {
     let cam = phone.camera.to_string_lossy().into_owned();
     let bind = std::process::Command::new("mount").args(["--bind", &cam, &cam]).status();
     if !bind.is_ok_and(|s| s.success()) {
-        eprintln!("SKIP: mount --bind refused here");
+        common::skip("mount --bind refused here");
         return;
     }
     let ro = std::process::Command::new("mount").args(["-o", "remount,bind,ro", &cam]).status();
@@ -210,7 +210,7 @@ fn an_undeletable_original_on_a_read_only_bind_mount_is_kept_and_audited() {
     };
     if !ro.is_ok_and(|s| s.success()) {
         unmount();
-        eprintln!("SKIP: remount,ro refused here");
+        common::skip("remount,ro refused here");
         return;
     }
     let result = std::panic::catch_unwind(|| {

@@ -133,7 +133,7 @@ fn sweeping_partial_copies_while_another_opener_probes_never_fails() {
 fn a_move_across_filesystems_is_copied_verified_and_the_original_removed() {
     let shm = Path::new("/dev/shm");
     if !shm.is_dir() {
-        eprintln!("SKIP: /dev/shm is not available on this machine");
+        common::skip("/dev/shm is not available on this machine");
         return;
     }
     let phone = Phone::with_store_under(Some(shm));
@@ -200,7 +200,7 @@ fn crash_at_every_fault_point_same_filesystem() {
 #[test]
 fn crash_at_every_fault_point_across_filesystems() {
     if !Path::new("/dev/shm").is_dir() {
-        eprintln!("SKIP: /dev/shm is not available on this machine");
+        common::skip("/dev/shm is not available on this machine");
         return;
     }
     for point in fotovakt::fault::POINTS {

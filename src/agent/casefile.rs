@@ -86,22 +86,15 @@ impl StoreReader {
 
     /// Write the admin report (`report::html` of [`StoreReader::stats`]) to `out`, never into a
     /// camera folder, a synced or media-indexed place, or the store. Replaces an earlier
-    /// report there in one step (written beside it, then renamed).
+    /// report there in one step ([`crate::output`]: written beside it, fsynced, renamed).
     pub fn write_report(&self, out: &Path) -> Result<(), Error> {
         self.check_private_place(out, Output::Report)?;
+        if out.file_name().is_none() {
+            return Err(Refusal::NotAFileName { path: out.to_path_buf() }.into());
+        }
         let html = crate::report::html(&self.stats(false)?);
-        let name = out.file_name().ok_or_else(|| Refusal::NotAFileName { path: out.to_path_buf() })?;
-        let tmp = out.with_file_name(format!(".{}.fotovakt-partial-{}", name.to_string_lossy(), std::process::id()));
-        let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, html.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, out)
-        })();
-        written.map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::Io { about: "writing the report", path: out.to_path_buf(), source }
-        })
+        crate::output::write_file(out, crate::output::Replace::File, |f| std::io::Write::write_all(f, html.as_bytes()))
+            .map_err(Error::from)
     }
 
     /// What an export reads, in one snapshot: the case's items in the store, oldest first, and
@@ -204,7 +197,7 @@ impl Agent {
             };
             let mut custody = self.custody()?;
             if read.still_holds(&custody.ledger)? {
-                return self.record_export(&mut custody.ledger, case, out, officer, &read, &staged);
+                return self.record_export(&mut custody.ledger, case, out, officer, &read, staged);
             }
             staged.discard();
             warn!(case, "the case changed while it was exported; exporting it again");
@@ -213,7 +206,7 @@ impl Agent {
         let mut custody = self.custody()?;
         let read = self.read_case(case)?;
         let staged = self.stage_case(case, out, officer, &read)?;
-        self.record_export(&mut custody.ledger, case, out, officer, &read, &staged)
+        self.record_export(&mut custody.ledger, case, out, officer, &read, staged)
     }
 
     /// Write the package of `read` under a temporary name beside `out`.
@@ -236,7 +229,7 @@ impl Agent {
     }
 
     /// The export's one write, under the move lock (the caller's `ledger`): its `export`
-    /// events, then the package put in place.
+    /// events, in one transaction that commits only once the package is in place.
     fn record_export(
         &self,
         ledger: &mut Ledger,
@@ -244,51 +237,45 @@ impl Agent {
         out: &Path,
         officer: Option<&str>,
         read: &CaseRead,
-        staged: &export::Staged,
+        staged: export::Staged,
     ) -> Result<ExportReport, Error> {
         let ids = read.ids();
+        let (format, digest, bytes) = (staged.format, staged.digest.clone(), staged.bytes);
         let package = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let recorded = ledger.write().and_then(|mut tx| {
-            let exported = Event::Exported {
-                case_id: case.into(),
-                package_sha256: staged.digest.clone(),
-                package,
-                format: staged.format,
-                items: ids.len(),
-                officer: officer.map(str::to_string),
-            };
-            for id in &ids {
-                tx.record(Some(*id), &exported)?;
-            }
-            tx.commit()
-        });
-        if let Err(e) = recorded {
-            staged.discard();
-            return Err(e.into());
+        // The `export` events are written in one transaction that commits only once the
+        // package is in place (renamed, its folder fsynced): a package that could not be
+        // placed leaves no event, and one whose events could not be committed is removed.
+        let mut tx = ledger.write()?;
+        let exported = Event::Exported {
+            case_id: case.into(),
+            package_sha256: digest.clone(),
+            package,
+            format,
+            items: ids.len(),
+            officer: officer.map(str::to_string),
+        };
+        for id in &ids {
+            tx.record(Some(*id), &exported)?;
         }
         if let Err(e) = staged.publish() {
-            error!(path = %out.display(), error = %e, "export recorded but the package could not be put in place");
-            staged.discard();
-            let noted = ledger.write().and_then(|mut tx| {
-                let failed = Event::ExportFailed { package_sha256: staged.digest.clone(), reason: e.to_string() };
-                for id in &ids {
-                    tx.record(Some(*id), &failed)?;
-                }
-                tx.commit()
-            });
-            if let Err(e2) = noted {
-                error!(error = %e2, "could not record the failed export");
-            }
+            error!(error = %e, "the package could not be put in place; export not recorded");
+            debug!(path = %out.display(), "export target");
             return Err(e.into());
         }
-        info!(case, items = ids.len(), bytes = staged.bytes, path = %out.display(), package_sha256 = %staged.digest, "exported");
+        if let Err(e) = tx.commit() {
+            error!(error = %e, "the export could not be recorded; removing the package");
+            remove_placed(out, format);
+            return Err(e.into());
+        }
+        info!(items = ids.len(), bytes, package_sha256 = %digest, "exported");
+        debug!(case, path = %out.display(), "exported case");
         Ok(ExportReport {
             case_id: case.to_string(),
             path: out.to_path_buf(),
-            format: staged.format,
-            package_sha256: staged.digest.clone(),
+            format,
+            package_sha256: digest,
             items: ids,
-            bytes: staged.bytes,
+            bytes,
         })
     }
 
@@ -333,7 +320,8 @@ impl Agent {
             tx.record(Some(*id), &ack)?;
         }
         tx.commit()?;
-        info!(case, items = targets.len(), "export acknowledged by the receiver");
+        info!(items = targets.len(), "export acknowledged by the receiver");
+        debug!(case, "acknowledged case");
         Ok(AckReport { case_id: case.to_string(), items: targets })
     }
 
@@ -412,7 +400,7 @@ impl Agent {
                     info!(item, bytes = n, earlier = !now, "purged");
                 }
                 Err((path, e)) => {
-                    error!(item, path = %path.display(), error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
+                    error!(item, error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
                     report.failures.push(format!("item {item}: {}: {e}", path.display()));
                 }
             }
@@ -434,6 +422,19 @@ impl Agent {
             done.push((item.id, retention::wipe(&path).map_err(|e| (path, e))));
         }
         Ok(done)
+    }
+}
+
+/// Remove a package that was put in place but whose export could not be recorded: the phone
+/// attests every package that left it, so none may stay without its `export` events.
+fn remove_placed(out: &Path, format: export::PackageFormat) {
+    let removed = match format {
+        export::PackageFormat::Dir => std::fs::remove_dir_all(out),
+        export::PackageFormat::Zip => std::fs::remove_file(out),
+    };
+    match removed.and_then(|()| crate::quarantine::fsops::fsync_dir(crate::output::folder_of(out))) {
+        Ok(()) => {}
+        Err(e) => error!(path = %out.display(), error = %e, "could not remove the unrecorded package"),
     }
 }
 

@@ -90,6 +90,19 @@ impl Error {
     }
 }
 
+/// An output (a report) that could not be written or put in place: an I/O error naming the
+/// path and what was being done, so every front end reports it as it reports other I/O.
+impl From<crate::output::OutputError> for Error {
+    fn from(e: crate::output::OutputError) -> Error {
+        match e {
+            crate::output::OutputError::Io { path, what, source } => Error::Io { about: what, path, source },
+            crate::output::OutputError::Refused { path, about } => {
+                Error::Io { about, path, source: io::Error::new(io::ErrorKind::AlreadyExists, about) }
+            }
+        }
+    }
+}
+
 /// What a package or report is, in a refusal to write it somewhere unsafe.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Output {
@@ -157,6 +170,13 @@ pub enum Refusal {
     /// The folder a release would write to no longer exists.
     #[error("{path}: original folder no longer exists; cannot release there")]
     OriginalFolderGone { path: PathBuf },
+    /// An item adopted at recovery (its original path was lost with its ledger rows) goes
+    /// to the first camera folder, and none is configured.
+    #[error(
+        "item {item} was recovered after a power cut and where it came from is unknown; it is released into the \
+         first camera folder: set `cameras` in the config"
+    )]
+    ReleaseNeedsCamera { item: i64 },
     /// A session whose duration ended before it could be read back.
     #[error("session ended at once")]
     SessionEnded,

@@ -195,16 +195,9 @@ impl Agent {
         };
         let item = d.item;
         let outcome = decided(&facts, &verdict, assessment.as_ref().map(|a| a.case_score), d, started);
-        info!(
-            path = %path.display(),
-            item,
-            outcome = ?outcome.kind,
-            source = verdict.source.as_str(),
-            rule = %verdict.rule,
-            ms = outcome.handle_ms,
-            returned = outcome.returned_to.is_some(),
-            "decided"
-        );
+        let returned = outcome.returned_to.is_some();
+        info!(item, outcome = ?outcome.kind, source = verdict.source.as_str(), ms = outcome.handle_ms, returned, "decided");
+        debug!(item, path = %path.display(), rule = %verdict.rule, "file of the item");
         Ok(outcome)
     }
 
@@ -294,7 +287,8 @@ impl Agent {
             match media::inspect_open(&file, &id, self.config.max_image_bytes) {
                 Ok(x) => x,
                 Err(InspectError::Changed) => {
-                    info!(path = %path.display(), "file changed while it was hashed; will look again");
+                    info!("a file changed while it was hashed; will look again");
+                    debug!(path = %path.display(), "changed while hashed");
                     return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started)));
                 }
                 Err(e) => return Err(self.reject_id(path, &e.to_string(), &id, started)),
@@ -325,7 +319,8 @@ impl Agent {
     fn reject_key(&self, path: &Path, reason: &str, key: i64, started: Instant) -> Box<Outcome> {
         let fresh = self.rejected.lock().unwrap_or_else(|p| p.into_inner()).insert((path.to_path_buf(), key));
         if fresh {
-            warn!(path = %path.display(), reason, "rejected; left where it is");
+            warn!(reason, "a file was rejected; left where it is");
+            debug!(path = %path.display(), "rejected file");
             let mut ledger = self.ledger();
             // One event per file version across restarts too (a later scan sees the same file).
             let shown = path.to_string_lossy().into_owned();
@@ -336,7 +331,7 @@ impl Agent {
                     tx.commit()
                 });
                 if let Err(e) = recorded {
-                    error!(path = %path.display(), error = %e, "could not record the rejection");
+                    error!(error = %e, "could not record the rejection");
                 }
             }
         }
@@ -344,7 +339,8 @@ impl Agent {
     }
 
     pub(super) fn failed(&self, path: &Path, e: Error, started: Instant) -> Box<Outcome> {
-        error!(path = %path.display(), error = %e, "could not handle file; it stays where it is");
+        error!(error = %e, "could not handle a file; it stays where it is");
+        debug!(path = %path.display(), "file not handled");
         Box::new(Outcome::simple(path, OutcomeKind::Retry, e.to_string(), started))
     }
 }

@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use super::args::{officer, Cli, StatsFormat};
 use super::format::{fit, io_reason, json_with_store, time_text};
@@ -153,9 +153,58 @@ struct Scored {
     result: Result<Assessment, String>,
 }
 
+/// The classifier, loaded when the first file that is an image needs it: a missing file or
+/// a text file is reported for what it is, with or without ONNX Runtime.
+enum Lazy<'a> {
+    NotYet(&'a classify::Settings),
+    Ready(Box<classify::Classifier>),
+    /// Why it could not be loaded; said in full for the first image, briefly after.
+    Failed {
+        said: bool,
+        reason: String,
+    },
+}
+
+impl Lazy<'_> {
+    fn get(&mut self) -> Result<&mut classify::Classifier, String> {
+        if let Lazy::NotYet(settings) = self {
+            *self = match classify::Classifier::load(settings) {
+                Ok(c) => Lazy::Ready(Box::new(c)),
+                Err(e) => Lazy::Failed { said: false, reason: load_reason(&e) },
+            };
+        }
+        match self {
+            Lazy::Ready(c) => Ok(c),
+            Lazy::Failed { said: false, reason } => {
+                let r = format!("cannot be scored: {reason}");
+                *self = Lazy::Failed { said: true, reason: std::mem::take(reason) };
+                Err(r)
+            }
+            Lazy::Failed { said: true, .. } => {
+                Err("cannot be scored: the classifier is not available (see above)".into())
+            }
+            Lazy::NotYet(_) => unreachable!("loaded above"),
+        }
+    }
+}
+
+/// Why the classifier could not be loaded, for `classify` (which only scores: nothing is
+/// "decided by context" here).
+fn load_reason(e: &ClassifyError) -> String {
+    match e {
+        ClassifyError::RuntimeMissing(why) => {
+            format!(
+                "ONNX Runtime not found: {}",
+                why.replace(classify::runtime::HOW_TO_GET, classify::runtime::INSTALL_HINT)
+            )
+        }
+        other => format!("classifier: {other}"),
+    }
+}
+
 /// Read `path` as the agent does ([`media::inspect`]: no symlinks, hashed first, then what
-/// it is and its EXIF), then score it.
-fn score(classifier: &mut classify::Classifier, path: &Path, max_image_bytes: u64) -> Scored {
+/// it is and its EXIF), then score it if it is an image.
+fn score(classifier: &mut Lazy<'_>, path: &Path, max_image_bytes: u64) -> Scored {
     match media::inspect(path, max_image_bytes) {
         Ok(media::Inspected { sha256, bytes: Some(bytes), kind, exif, .. }) => Scored {
             facts: serde_json::json!({
@@ -165,7 +214,10 @@ fn score(classifier: &mut classify::Classifier, path: &Path, max_image_bytes: u6
                     "gps": exif.gps.map(|(lat, lon)| [lat, lon]), "orientation": exif.orientation,
                 },
             }),
-            result: classifier.assess(&bytes).map_err(|e| classify_reason(&e)),
+            result: match classify::decode::sniff(&bytes) {
+                classify::decode::Format::Unsupported(what) => Err(format!("not an image: {what}")),
+                _ => classifier.get().and_then(|c| c.assess(&bytes).map_err(|e| classify_reason(&e))),
+            },
         },
         Ok(media::Inspected { sha256, size, bytes: None, .. }) => Scored {
             facts: serde_json::json!({"sha256": sha256}),
@@ -178,7 +230,7 @@ fn score(classifier: &mut classify::Classifier, path: &Path, max_image_bytes: u6
 /// `classify PATH…`: the model's scores, one line (or JSON object) per file; moves nothing.
 pub(crate) fn classify(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<()> {
     let config = Config::resolve(cli.config.as_deref())?;
-    let mut classifier = classify::Classifier::load(&config.classifier).context("classifier")?;
+    let mut classifier = Lazy::NotYet(&config.classifier);
     let shown: Vec<String> = paths.iter().map(|p| fit(&p.display().to_string(), CLASSIFY_PATH_WIDTH)).collect();
     let width = shown.iter().map(|s| s.chars().count()).max().unwrap_or(0).max(4);
     let mut header_done = json;

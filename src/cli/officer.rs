@@ -90,7 +90,7 @@ pub(crate) fn list(cli: &Cli, case: Option<&str>, all: bool, json: bool, out: &m
             out,
             "{:>6}  {:<12}  {:<11}  {:<10}  {:<16}  {:<19}  {}",
             i.id,
-            &i.sha256[..12],
+            i.sha256.chars().take(12).collect::<String>(),
             i.state.as_str(),
             i.source,
             fit(i.case_id.as_deref().unwrap_or("-"), 16),

@@ -109,6 +109,9 @@ pub enum PackageError {
         #[source]
         source: serde_json::Error,
     },
+    /// The package could not be written beside its destination or put in place.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     /// `path` is not where a package can be written or read: `about` says why.
     #[error("{path}: {about}")]
     Unusable { path: PathBuf, about: &'static str },
@@ -217,7 +220,10 @@ pub fn package_file_name(item: &Item) -> String {
         .map(|e| e.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect())
         .unwrap_or_default();
     let ext = if ext.is_empty() { "bin".to_string() } else { ext.to_ascii_lowercase() };
-    format!("{FILES_DIR}/{}-{}.{ext}", item.id, &item.sha256[..8])
+    // The row's hash is not trusted to be 64 hex digits (a tampered ledger): no slicing that
+    // could panic; a wrong hash is caught when the store file is hashed and compared.
+    let sha8: String = item.sha256.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    format!("{FILES_DIR}/{}-{sha8}.{ext}", item.id)
 }
 
 pub(crate) fn manifest_item(item: &Item) -> ManifestItem {

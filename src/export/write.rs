@@ -1,5 +1,5 @@
-//! Writing a case package: staged under a temporary name, every store file hashed as it is
-//! copied, then renamed into place.
+//! Writing a case package: staged under a temporary name beside its destination
+//! ([`crate::output`]), every store file hashed as it is copied, then put in place.
 
 use std::fs::File;
 use std::io::{Read, Write};
@@ -10,9 +10,10 @@ use sha2::{Digest, Sha256};
 
 use super::{
     io_at, manifest_csv, manifest_item, package_digest, utc, CustodyLog, LogEvent, Manifest, PackageError, CUSTODY_LOG,
-    DIGEST_FILE, FILES_DIR, FORMAT, HASH_RULE, MANIFEST_CSV, MANIFEST_JSON, README_FILE,
+    DIGEST_FILE, FORMAT, HASH_RULE, MANIFEST_CSV, MANIFEST_JSON, README_FILE,
 };
 use crate::ledger::{Item, PackageFormat, RawEvent};
+use crate::output;
 use crate::quarantine::fsops;
 
 /// What goes into a package.
@@ -27,9 +28,10 @@ pub struct PackageInput<'a> {
 }
 
 /// A package written under a temporary name beside its destination, not yet published.
+/// Dropping it (or [`Staged::discard`]) removes the temporary package.
 #[derive(Debug)]
 pub struct Staged {
-    pub tmp: PathBuf,
+    pending: output::Pending,
     pub dest: PathBuf,
     pub format: PackageFormat,
     pub digest: String,
@@ -38,29 +40,21 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Rename into place (replacing only an empty file or directory at the destination).
-    pub fn publish(&self) -> Result<(), PackageError> {
-        match std::fs::symlink_metadata(&self.dest) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir(&self.dest).map_err(io_at(&self.dest))?,
-            Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(&self.dest).map_err(io_at(&self.dest))?,
-            Ok(_) => {
-                return Err(PackageError::Unusable {
-                    path: self.dest.clone(),
-                    about: "appeared while the package was written; not replaced",
-                })
-            }
-            Err(_) => {}
-        }
-        fsops::rename_noreplace(&self.tmp, &self.dest).map_err(io_at(&self.dest))?;
-        fsops::fsync_parent(&self.dest).map_err(io_at(&self.dest))
+    /// Where the package is written until it is published.
+    pub fn temp_path(&self) -> &Path {
+        self.pending.temp_path()
+    }
+
+    /// fsync it, rename it into place (replacing only an empty file or folder at the
+    /// destination) and fsync the folder it is in ([`output::Pending::place`]). On an error
+    /// the temporary package is gone and the destination is as it was.
+    pub fn publish(self) -> Result<(), PackageError> {
+        Ok(self.pending.place(output::Replace::OnlyEmpty)?)
     }
 
     /// Remove the temporary package (after a failure).
-    pub fn discard(&self) {
-        let _ = match self.format {
-            PackageFormat::Dir => std::fs::remove_dir_all(&self.tmp),
-            PackageFormat::Zip => std::fs::remove_file(&self.tmp),
-        };
+    pub fn discard(self) {
+        self.pending.discard();
     }
 }
 
@@ -109,20 +103,17 @@ impl DirSink {
 impl Sink for DirSink {
     fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), PackageError> {
         let (mut f, path) = self.create(name)?;
-        f.write_all(bytes).map_err(io_at(&path))?;
-        f.sync_all().map_err(io_at(&path))
+        f.write_all(bytes).map_err(io_at(&path))
     }
 
     fn add_file(&mut self, name: &str, src: &mut File) -> Result<(String, u64), PackageError> {
         let (mut f, path) = self.create(name)?;
-        let r = copy_hashing(src, &mut f, &path)?;
-        f.sync_all().map_err(io_at(&path))?;
-        Ok(r)
+        copy_hashing(src, &mut f, &path)
     }
 
     fn finish(self: Box<Self>) -> Result<(), PackageError> {
-        fsops::fsync_dir(&self.root.join(FILES_DIR)).map_err(io_at(&self.root))?;
-        fsops::fsync_dir(&self.root).map_err(io_at(&self.root))
+        // Every file and folder is fsynced when the package is placed (`output::Pending::place`).
+        Ok(())
     }
 }
 
@@ -181,8 +172,8 @@ impl Sink for ZipSink {
 
     fn finish(self: Box<Self>) -> Result<(), PackageError> {
         let path = self.path.clone();
-        let f = self.zip.finish().map_err(|source| PackageError::Zip { path: path.clone(), source })?;
-        f.sync_all().map_err(io_at(&path))
+        // fsynced when the package is placed (`output::Pending::place`).
+        self.zip.finish().map(drop).map_err(|source| PackageError::Zip { path, source })
     }
 }
 
@@ -200,45 +191,28 @@ fn readme(case_id: &str, digest: &str) -> String {
     )
 }
 
-/// Write a package for `input` under a temporary name beside `dest` (`.fotovakt-partial-…`):
-/// a crash leaves only a name that says it is incomplete. [`Staged::publish`] renames it.
+/// Write a package for `input` under a temporary name beside `dest` ([`output`]): a crash
+/// leaves only a name that says it is incomplete. [`Staged::publish`] puts it in place.
 /// Each store file is hashed as it is copied and must match its ledger SHA-256.
 pub fn stage(dest: &Path, input: &PackageInput<'_>) -> Result<Staged, PackageError> {
     let format = PackageFormat::for_path(dest);
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(PackageError::Unusable { path: parent, about: "folder does not exist" });
-    }
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "package".into());
-    let tmp = parent.join(format!(".fotovakt-partial-{}-{name}", std::process::id()));
-    let mut sink: Box<dyn Sink> = match format {
+    let (pending, sink): (output::Pending, Box<dyn Sink>) = match format {
         PackageFormat::Dir => {
-            std::fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(io_at(&tmp))?;
-            Box::new(DirSink { root: tmp.clone() })
+            let pending = output::begin_folder(dest)?;
+            let root = pending.temp_path().to_path_buf();
+            (pending, Box::new(DirSink { root }))
         }
         PackageFormat::Zip => {
-            let f =
-                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io_at(&tmp))?;
-            Box::new(ZipSink {
-                path: tmp.clone(),
-                zip: zip::ZipWriter::new(f),
-                mtime: ZipSink::entry_time(input.now_ms),
-            })
+            let (pending, f) = output::begin_file(dest)?;
+            let path = pending.temp_path().to_path_buf();
+            (pending, Box::new(ZipSink { path, zip: zip::ZipWriter::new(f), mtime: ZipSink::entry_time(input.now_ms) }))
         }
     };
-    let staged =
-        Staged { tmp: tmp.clone(), dest: dest.to_path_buf(), format, digest: String::new(), files: 0, bytes: 0 };
-    match write_all(&mut *sink, input).and_then(|(digest, files, bytes)| sink.finish().map(|_| (digest, files, bytes)))
-    {
-        Ok((digest, files, bytes)) => Ok(Staged { digest, files, bytes, ..staged }),
-        Err(e) => {
-            staged.discard();
-            Err(e)
-        }
-    }
+    let mut sink = sink;
+    // On an error `pending` is dropped, which removes the temporary package.
+    let (digest, files, bytes) = write_all(&mut *sink, input)?;
+    sink.finish()?;
+    Ok(Staged { pending, dest: dest.to_path_buf(), format, digest, files, bytes })
 }
 
 fn write_all(sink: &mut dyn Sink, input: &PackageInput<'_>) -> Result<(String, usize, u64), PackageError> {

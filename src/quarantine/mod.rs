@@ -245,7 +245,7 @@ impl Store {
         let ext: String =
             ext.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_ascii_lowercase();
         let ext = if ext.is_empty() { "bin".to_string() } else { ext };
-        format!("objects/{}/{}-{}.{}", &sha256[..2], sha256, item_id, ext)
+        format!("objects/{}/{}-{}.{}", sha256.get(..2).unwrap_or("00"), sha256, item_id, ext)
     }
 
     /// Absolute path of a store-relative name.

@@ -25,8 +25,9 @@
 //! ledger's `-shm` is mmapped through the page cache).
 //!
 //! Mounting needs `/dev/fuse` and root (the tests run as root; CI too). [`MediaFs::mount_or_skip`]
-//! prints a `SKIP:` line and returns `None` elsewhere. Attribute and entry TTLs are zero, so a
-//! stat always reaches the daemon (an injected fault or a rename is seen at once).
+//! skips elsewhere (`common::skip`: a `SKIP:` line, a failure under CI) and returns `None`.
+//! Attribute and entry TTLs are zero, so a stat always reaches the daemon (an injected fault
+//! or a rename is seen at once).
 #![allow(dead_code)]
 
 pub mod backing;
@@ -162,11 +163,11 @@ impl MediaFs {
         Err(io::Error::other("mediafs did not appear at the mount point"))
     }
 
-    /// Mount `dir/backing` at `dir/mnt`, or print `SKIP: … (what)` and return `None` where this
+    /// Mount `dir/backing` at `dir/mnt`, or skip (`common::skip`) and return `None` where this
     /// machine cannot (no `/dev/fuse`, not root, mount refused).
     pub fn mount_or_skip(dir: &Path, what: &str) -> Option<MediaFs> {
         if let Some(why) = MediaFs::unavailable() {
-            eprintln!("SKIP: {why}; {what} not exercised on the MediaProvider-like FUSE filesystem");
+            crate::common::skip::skip(format!("{why}; {what} not exercised on the MediaProvider-like FUSE filesystem"));
             return None;
         }
         let (b, m) = (dir.join("backing"), dir.join("mnt"));
@@ -175,7 +176,9 @@ impl MediaFs {
         match MediaFs::mount(&b, &m) {
             Ok(fs) => Some(fs),
             Err(e) => {
-                eprintln!("SKIP: cannot mount a FUSE filesystem here ({e}); {what} not exercised on mediafs");
+                crate::common::skip::skip(format!(
+                    "cannot mount a FUSE filesystem here ({e}); {what} not exercised on mediafs"
+                ));
                 None
             }
         }

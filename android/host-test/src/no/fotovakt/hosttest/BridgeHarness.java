@@ -179,6 +179,8 @@ public final class BridgeHarness {
 
         managedConfig(work.resolve("managed"));
         backlog(work.resolve("backlog"));
+        ShellChecks shell = new ShellChecks(this, models);
+        shell.run(work.resolve("shell"));
         new CaptureChecks(this).run(work.resolve("capture"));
         if (models != null) {
             frames(work.resolve("frames"));
@@ -194,7 +196,7 @@ public final class BridgeHarness {
         return new ManagedSettings.Device(files.toString(), shared.toString(), location, null, null);
     }
 
-    private static Map<String, Object> map(Object... kv) {
+    static Map<String, Object> map(Object... kv) {
         Map<String, Object> m = new HashMap<>();
         for (int i = 0; i < kv.length; i += 2) {
             m.put((String) kv[i], kv[i + 1]);
@@ -391,7 +393,9 @@ public final class BridgeHarness {
         check("reconcile of a video: frame asked for and scored",
                 source.calls.stream().anyMatch(c -> c.startsWith("video VID_F3.mp4")) && rec.contains("VID_F3.mp4") && !rec.contains("\"score\":null,\"handle_ms\"") , rec + " " + source.calls);
 
-        // Found by the core's own watcher (a Rust thread, attached to the JVM for the call).
+        // Found by the core's own watcher (a Rust thread, attached to the JVM for the call),
+        // which the shell starts once the backlog is done.
+        check("the core's watcher starts on request", again.startWatcher() && again.healthJson().contains("\"watching\":true"), again.healthJson());
         source.calls.clear();
         Path watched = writeMp4(camera.resolve("VID_W1.mp4"));
         String watchedCall = null;
@@ -410,7 +414,7 @@ public final class BridgeHarness {
         check("the watched video is decided (ledger has it)", list.contains("VID_W1.mp4") || list.startsWith("["), list.length() + " chars");
     }
 
-    private static Path writeMp4(Path path) throws IOException {
+    static Path writeMp4(Path path) throws IOException {
         byte[] mp4 = new byte[4096];
         System.arraycopy("\0\0\0\030ftypisom".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1), 0, mp4, 0, 12);
         mp4[100] = (byte) path.getFileName().toString().hashCode(); // distinct content per file
@@ -485,14 +489,14 @@ public final class BridgeHarness {
         }
     }
 
-    private void fail(String name, String detail) {
+    void fail(String name, String detail) {
         failed++;
         String d = detail == null ? "" : detail.length() > 400 ? detail.substring(0, 400) + "..." : detail;
         failures.add(name + ": " + d);
         System.out.println("FAIL " + name + ": " + d);
     }
 
-    private static void deleteTree(Path p) throws IOException {
+    static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p)) {
             return;
         }

@@ -199,19 +199,33 @@ public final class ManagedSettings {
         public final boolean mediaLocationAccess;
         public final String modelFile;
         public final String headFile;
+        /** How the core finds ONNX Runtime; null: the host's way (pip's wheel or ORT_DYLIB_PATH). */
+        public final String ortDylib;
 
         /**
          * @param modelFile the verified model in filesDir/models, or null when it is missing or
          *     failed its SHA-256 check (the classifier is then disabled and the app reports it)
+         * @param ortDylib {@link #ORT_SONAME} on a phone (the AAR's library, found by the dynamic
+         *     linker inside the APK); null on a host
          */
-        public Device(String filesDir, String sharedStorage, boolean mediaLocationAccess, String modelFile, String headFile) {
+        public Device(String filesDir, String sharedStorage, boolean mediaLocationAccess, String modelFile, String headFile,
+                String ortDylib) {
             this.filesDir = filesDir;
             this.sharedStorage = sharedStorage;
             this.mediaLocationAccess = mediaLocationAccess;
             this.modelFile = modelFile;
             this.headFile = headFile;
+            this.ortDylib = ortDylib;
+        }
+
+        /** A phone's device facts: ONNX Runtime by its bare soname. */
+        public Device(String filesDir, String sharedStorage, boolean mediaLocationAccess, String modelFile, String headFile) {
+            this(filesDir, sharedStorage, mediaLocationAccess, modelFile, headFile, ORT_SONAME);
         }
     }
+
+    /** The onnxruntime-android AAR's library, by bare soname. */
+    public static final String ORT_SONAME = "libonnxruntime.so";
 
     /** Absolute camera folders, as the core's {@code cameras} (non-recursive, exact folders). */
     public List<String> absoluteCameraFolders(String sharedStorage) {
@@ -241,8 +255,10 @@ public final class ManagedSettings {
         line(s, "[classifier]");
         if (d.modelFile != null && d.headFile != null) {
             line(s, "enabled = true");
-            // Bare soname: the dynamic linker finds it inside the APK (onnxruntime-android AAR).
-            line(s, "ort_dylib = " + q("libonnxruntime.so"));
+            if (d.ortDylib != null) {
+                // Bare soname: the dynamic linker finds it inside the APK (onnxruntime-android AAR).
+                line(s, "ort_dylib = " + q(d.ortDylib));
+            }
             line(s, "model = " + q(d.modelFile));
             line(s, "head = " + q(d.headFile));
         } else {

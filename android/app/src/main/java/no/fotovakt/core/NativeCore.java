@@ -94,6 +94,16 @@ public final class NativeCore implements AutoCloseable {
         return nativeListJson(h(), days);
     }
 
+    /**
+     * Starts the core's own file watcher on the camera folders, if it is not running. The shell
+     * calls it only once the first-run backlog pass is done ({@link AgentStarter}): the watcher
+     * reconciles at once and would decide the camera roll from before the install as new.
+     * Its outcomes go to the {@link OutcomeListener}. Returns whether it runs.
+     */
+    public boolean startWatcher() {
+        return nativeStartWatcher(h());
+    }
+
     /** Walk the camera folders for anything the observers missed. ReconcileReport JSON. */
     public String reconcile() {
         return nativeReconcile(h());
@@ -105,11 +115,37 @@ public final class NativeCore implements AutoCloseable {
     }
 
     /**
+     * The statistics as a few keyed app states: JSON array of {@code {key, message, data}},
+     * data compact JSON within the EMM's limits (see src/android/states.rs).
+     */
+    public String statsStates() {
+        return nativeStatsStates(h());
+    }
+
+    /**
      * Writes a case package (a folder, or a zip when {@code outPath} ends in .zip) for the
      * receiving case file, audited in the ledger. ExportReport JSON.
      */
     public String export(String caseId, String outPath, String officer) {
         return nativeExport(h(), caseId, outPath, officer);
+    }
+
+    /**
+     * Exports a case into the hand-off folder {@code dir} as its one package
+     * ({@code <case>.zip}), replacing that case's older package there only once the new one is
+     * complete and recorded. ExportReport JSON; its {@code path} is where the package is.
+     */
+    public String exportHandoff(String caseId, String dir, String officer) {
+        return nativeExportHandoff(h(), caseId, dir, officer);
+    }
+
+    /**
+     * Removes from the hand-off folder {@code dir} every package that is no longer needed at
+     * {@code nowMs}: acknowledged, replaced, holding an item that left the store (purged,
+     * released), older than the retention, or of no case. JSON {@code {kept:[…], removed:[…]}}.
+     */
+    public String sweepHandoff(String dir, long nowMs) {
+        return nativeSweepHandoff(h(), dir, nowMs);
     }
 
     /** Records that the case file received the package. AckReport JSON. */
@@ -162,6 +198,15 @@ public final class NativeCore implements AutoCloseable {
     public static void setFrameSource(FrameSource source) {
         load();
         nativeSetFrameSource(source);
+    }
+
+    /**
+     * Installs the process's {@link OutcomeListener} (null removes it): told of every outcome of
+     * onMedia, reconcile, recordBacklog and the core's own watcher.
+     */
+    public static void setOutcomeListener(OutcomeListener listener) {
+        load();
+        nativeSetOutcomeListener(listener);
     }
 
     /** Stops the agent (flushes the ledger). Idempotent. */
@@ -228,6 +273,11 @@ public final class NativeCore implements AutoCloseable {
     private static native void nativeSessionStop(long handle);
     private static native String nativeListJson(long handle, int days);
     private static native String nativeReconcile(long handle);
+    private static native boolean nativeStartWatcher(long handle);
+    private static native String nativeExportHandoff(long handle, String caseId, String dir, String officer);
+    private static native String nativeSweepHandoff(long handle, String dir, long nowMs);
+    private static native String nativeStatsStates(long handle);
+    private static native void nativeSetOutcomeListener(OutcomeListener listener);
     private static native String nativeStatsJson(long handle);
     private static native String nativeExport(long handle, String caseId, String outPath, String officer);
     private static native String nativeAck(long handle, String caseId, String officer);

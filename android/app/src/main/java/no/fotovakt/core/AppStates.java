@@ -1,0 +1,200 @@
+package no.fotovakt.core;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import org.json.JSONArray;
+import org.json.JSONException;
+import org.json.JSONObject;
+
+/**
+ * What the admin sees of this phone in the EMM: a fixed, small set of keyed app states, each
+ * with structured data (compact JSON), none of them cut:
+ * <ul>
+ *   <li>{@code fotovakt.health.<check>}, one per check in {@link #HEALTH_KEYS};</li>
+ *   <li>{@code fotovakt.config}: the managed configuration, ERROR with the keys whose values
+ *       could not be used (one state, so fixing a value also clears the error);</li>
+ *   <li>{@code fotovakt.stats…}: the statistics, a few states (src/android/states.rs).</li>
+ * </ul>
+ * A key is never cut to fit ({@link #MAX_KEY_LENGTH}): every key here is fixed and short. Data
+ * is built to fit {@link #MAX_DATA_LENGTH} as whole JSON; a message longer than
+ * {@link #MAX_MESSAGE_LENGTH} is shortened with an ellipsis (it is for people).
+ *
+ * <p>"Never started since install" cannot be a state the app sends: an app Android installed
+ * and no one opened is in the stopped state, and nothing of it runs. The EMM shows the app
+ * installed but no {@code fotovakt.health.*} state at all; android/README.md says what the
+ * admin does then. Once it runs, {@code fotovakt.health.started} reports when it was installed
+ * and first started, and whether it was force-stopped before this start.
+ */
+public final class AppStates {
+    /** androidx.enterprise.feedback KeyedAppState limits and severities. */
+    public static final int MAX_KEY_LENGTH = 100;
+    public static final int MAX_MESSAGE_LENGTH = 1000;
+    public static final int MAX_DATA_LENGTH = 1000;
+    public static final int SEVERITY_INFO = 1;
+    public static final int SEVERITY_ERROR = 2;
+
+    public static final List<String> HEALTH_KEYS = Collections.unmodifiableList(java.util.Arrays.asList(
+            "access", "media_location", "notifications", "battery_exemption", "model", "service_alive", "last_intake", "started"));
+
+    /** One keyed app state. */
+    public static final class State {
+        public final String key;
+        public final int severity;
+        public final String message;
+        public final String data;
+
+        State(String key, int severity, String message, String data) {
+            if (key.length() > MAX_KEY_LENGTH) {
+                throw new IllegalArgumentException("keyed app state key longer than " + MAX_KEY_LENGTH + ": " + key);
+            }
+            if (data.length() > MAX_DATA_LENGTH) {
+                throw new IllegalArgumentException("data of " + key + " longer than " + MAX_DATA_LENGTH);
+            }
+            this.key = key;
+            this.severity = severity;
+            this.message = message.length() <= MAX_MESSAGE_LENGTH ? message : message.substring(0, MAX_MESSAGE_LENGTH - 1) + "…";
+            this.data = data;
+        }
+
+        public boolean ok() {
+            return severity == SEVERITY_INFO;
+        }
+
+        @Override
+        public String toString() {
+            return key + " " + (ok() ? "INFO" : "ERROR") + " " + data + " " + message;
+        }
+    }
+
+    /** The facts the health states are made of. */
+    public static final class Facts {
+        public Access access = new Access(false, false, false);
+        public Backlog.State backlog = Backlog.State.WAITING_FOR_ACCESS;
+        public boolean notifications;
+        public boolean batteryExempt;
+        public ModelInstaller.State model;
+        /** The core's healthJson, or null when the core is not running. */
+        public String coreHealth;
+        /** Why the core is not running, or null. */
+        public String coreError;
+        public boolean serviceAlive;
+        public long nowMs;
+        public long installedAtMs;
+        public long firstStartMs;
+        /** The process before this one was force-stopped (API 30+ exit reasons; false if unknown). */
+        public boolean forceStoppedBefore;
+    }
+
+    private AppStates() {
+    }
+
+    public static List<State> health(Facts f) {
+        JSONObject core = parse(f.coreHealth);
+        List<State> out = new ArrayList<>();
+        boolean waiting = !f.access.canSeeCameraFiles();
+        String accessMsg = waiting
+                ? "waiting for access: neither all-files access nor the photos and videos permission is granted; the camera roll is not judged, nor marked seen, until one is"
+                : f.access.allFiles ? "all-files access granted"
+                : "only the photos and videos permission: new photos are seen, but other apps' files cannot be moved without all-files access";
+        out.add(state("access", f.access.allFiles && f.backlog == Backlog.State.DONE, accessMsg, obj(
+                "all_files", f.access.allFiles, "media_read", f.access.mediaRead, "waiting_for_access", waiting,
+                "backlog", f.backlog.name().toLowerCase(java.util.Locale.ROOT))));
+        out.add(state("media_location", f.access.mediaLocation,
+                "ACCESS_MEDIA_LOCATION: without it GPS is redacted on read and nothing is moved", obj("granted", f.access.mediaLocation)));
+        out.add(state("notifications", f.notifications, "notifications to the officer", obj("enabled", f.notifications)));
+        out.add(state("battery_exemption", f.batteryExempt,
+                "battery-optimisation exemption: keeps the service alive and lets it restart from the background", obj("exempt", f.batteryExempt)));
+        boolean loaded = core != null && core.optBoolean("model_loaded");
+        boolean modelOk = f.model != null && f.model.ok() && loaded;
+        String why = f.model != null && f.model.error != null ? f.model.error
+                : core != null && !core.isNull("model_error") ? core.optString("model_error") : f.coreError;
+        out.add(state("model", modelOk, modelOk ? "classifier loaded" : "classifier not loaded: " + why,
+                obj("loaded", modelOk, "sha256", f.model != null && f.model.modelSha256 != null ? f.model.modelSha256 : "")));
+        boolean alive = f.serviceAlive && core != null;
+        out.add(state("service_alive", alive,
+                core != null ? (f.serviceAlive ? "agent running" : "agent running, service not started (content job only)")
+                        : "agent not running: " + (f.coreError != null ? f.coreError : "service not started"),
+                obj("reported_at_ms", f.nowMs, "watching", core != null && core.optBoolean("watching"))));
+        long last = core == null || core.isNull("last_decided_ms") ? 0 : core.optLong("last_decided_ms");
+        out.add(state("last_intake", true, "time of the last decision (ms since the epoch)", obj("last_decided_ms", last)));
+        out.add(state("started", !f.forceStoppedBefore,
+                f.forceStoppedBefore ? "the app was force-stopped and stayed off until this start" : "started",
+                obj("installed_at_ms", f.installedAtMs, "first_start_ms", f.firstStartMs, "force_stopped_before", f.forceStoppedBefore)));
+        return out;
+    }
+
+    /** The one state for the managed configuration: INFO, or ERROR naming the keys not used. */
+    public static State config(Map<String, String> problems) {
+        if (problems.isEmpty()) {
+            return new State("fotovakt.config", SEVERITY_INFO, "managed configuration applied", "{\"problems\":{}}");
+        }
+        StringBuilder msg = new StringBuilder(problems.size() + " managed-configuration value(s) not used (defaults apply): ");
+        JSONObject all = new JSONObject();
+        JSONArray keys = new JSONArray();
+        try {
+            for (Map.Entry<String, String> e : problems.entrySet()) {
+                msg.append(e.getKey()).append(": ").append(e.getValue()).append("; ");
+                all.put(e.getKey(), e.getValue());
+                keys.put(e.getKey());
+            }
+            String data = new JSONObject().put("problems", all).toString();
+            if (data.length() > MAX_DATA_LENGTH) {
+                data = new JSONObject().put("bad_keys", keys).toString();
+            }
+            if (data.length() > MAX_DATA_LENGTH) {
+                data = new JSONObject().put("bad_keys_count", problems.size()).toString();
+            }
+            return new State("fotovakt.config", SEVERITY_ERROR, msg.toString(), data);
+        } catch (JSONException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /**
+     * The core's statistics states ({@link NativeCore#statsStates}), as INFO states. Throws
+     * IllegalArgumentException (unchecked, as the callers' guards expect) for unreadable JSON.
+     */
+    public static List<State> stats(String statsStatesJson) {
+        try {
+            JSONArray a = new JSONArray(statsStatesJson);
+            List<State> out = new ArrayList<>();
+            for (int i = 0; i < a.length(); i++) {
+                JSONObject s = a.getJSONObject(i);
+                out.add(new State(s.getString("key"), SEVERITY_INFO, s.getString("message"), s.getString("data")));
+            }
+            return out;
+        } catch (JSONException e) {
+            throw new IllegalArgumentException("statistics states unreadable: " + e.getMessage(), e);
+        }
+    }
+
+    private static State state(String check, boolean ok, String message, String data) {
+        return new State("fotovakt.health." + check, ok ? SEVERITY_INFO : SEVERITY_ERROR, message, data);
+    }
+
+    /** A compact JSON object of alternating names and values. */
+    private static String obj(Object... kv) {
+        JSONObject o = new JSONObject();
+        try {
+            for (int i = 0; i < kv.length; i += 2) {
+                o.put((String) kv[i], kv[i + 1]);
+            }
+        } catch (JSONException e) {
+            throw new IllegalStateException(e);
+        }
+        return o.toString();
+    }
+
+    private static JSONObject parse(String json) {
+        if (json == null) {
+            return null;
+        }
+        try {
+            return new JSONObject(json);
+        } catch (JSONException e) {
+            return null;
+        }
+    }
+}
