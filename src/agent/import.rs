@@ -94,7 +94,9 @@ impl Agent {
         self.durable(r)
     }
 
-    fn import_one(&self, path: &Path, req: &ImportRequest<'_>) -> Result<Imported, Error> {
+    fn import_one(&self, typed: &Path, req: &ImportRequest<'_>) -> Result<Imported, Error> {
+        // Recorded as people typed it, made absolute (its folder resolved, its name as given).
+        let path = &super::ledger_path(typed);
         let not = |reason: &str| Error::NotEvidence { path: path.to_path_buf(), reason: reason.into() };
         if placement::resolve(path).starts_with(self.store.root()) {
             return Err(not("inside the quarantine store"));
@@ -102,7 +104,14 @@ impl Agent {
         if self.in_camera_folder(path) {
             return Err(not("in a camera folder: the watcher decides it there; `fotovakt tag` puts it into a case"));
         }
-        let (file, id) = fsops::open_regular(path).map_err(Error::open(path))?;
+        let (file, id) = match fsops::open_regular(path) {
+            Ok(x) => x,
+            Err(fsops::OpenError::Vanished) => {
+                let gone = std::io::Error::from_raw_os_error(libc::ENOENT);
+                return Err(Error::Io { about: "opening a file to import", path: path.to_path_buf(), source: gone });
+            }
+            Err(e) => return Err(Error::open(path)(e)),
+        };
         if id.size == 0 {
             return Err(not("empty file (0 bytes)"));
         }

@@ -8,13 +8,18 @@
 //! quarantined while a case session is open and kept while none is. Officers' `tag` (moves
 //! in) and `release` (moves back out) are killed too.
 //!
+//! Every new photo goes out of sight first (issue 25): it is renamed into the staging folder
+//! before it is judged, so kills land between the stash and every later step (`after_stash_journal`,
+//! `after_stash`, the move's points, `before_return`, `after_return`), and inside the restart's
+//! own return of a staged photo ([`fault_in_recovery`]).
+//!
 //! After every kill the harness first checks "never neither" (each photo has an intact copy
-//! at its path or in `objects/`), then restarts (`scan`, or `watch` until it is watching and
+//! at its path, in staging under a name an open stash row gives, or in `objects/`), then restarts (`scan`, or `watch` until it is watching and
 //! then SIGTERM plus a `scan`), then checks the full invariant: each photo the harness ever
 //! wrote is at its original path (bytes and hash equal) XOR in the store as a quarantined
 //! ledger item whose file hashes right; every store object belongs to a quarantined item; no
 //! item is left `moving`/`releasing`; `verify --json` reports no problem; no staging or
-//! partial file is left in the store or the camera folder. The first violation stops the
+//! partial file is left in the store, the staging folder or the camera folder. The first violation stops the
 //! campaign with a reproducible description (seed, round, kill, history, file listing).
 //!
 //! **Power-cut mode** ([`Settings::power`], `tests/power_cut.rs`, `scripts/power-cut-campaign`):

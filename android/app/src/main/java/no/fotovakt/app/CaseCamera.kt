@@ -1,6 +1,7 @@
 package no.fotovakt.app
 
 import android.app.Activity
+import android.content.ActivityNotFoundException
 import android.content.ClipData
 import android.content.ContentProvider
 import android.content.ContentValues
@@ -122,13 +123,11 @@ class CaptureProvider : ContentProvider() {
 class CaseCameraActivity : Activity() {
     private val worker = Executors.newSingleThreadExecutor()
     private var token: String? = null
-    private var camera: String? = null
     private var output: Uri? = null
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)
         token = savedInstanceState?.getString(STATE_TOKEN)
-        camera = savedInstanceState?.getString(STATE_CAMERA)
         output = savedInstanceState?.getString(STATE_URI)?.let { Uri.parse(it) }
         if (token != null) return // recreated while the camera app ran: wait for its result
         worker.execute {
@@ -144,21 +143,21 @@ class CaseCameraActivity : Activity() {
         val action = if (video) MediaStore.ACTION_VIDEO_CAPTURE else MediaStore.ACTION_IMAGE_CAPTURE
         val ask = Intent(action).putExtra(MediaStore.EXTRA_OUTPUT, uri)
             .addFlags(Intent.FLAG_GRANT_WRITE_URI_PERMISSION or Intent.FLAG_GRANT_READ_URI_PERMISSION)
-        // The intent's grant flags and ClipData give the camera app that answers write access
-        // to this one URI; the default camera is granted it explicitly as well.
+        // The intent's grant flags and ClipData give the camera app that answers (whichever the
+        // officer picks) write access to this one URI; which package wrote it the provider sees.
         ask.clipData = ClipData.newRawUri("", uri)
-        val handler = ask.resolveActivity(packageManager) ?: return finishWith(getString(R.string.case_camera_none))
-        camera = handler.packageName.takeIf { it != "android" }
-        camera?.let { grantUriPermission(it, uri, Intent.FLAG_GRANT_WRITE_URI_PERMISSION) }
         token = t
         output = uri
-        startActivityForResult(ask, REQUEST)
+        try {
+            startActivityForResult(ask, REQUEST)
+        } catch (e: ActivityNotFoundException) {
+            finishWith(getString(R.string.case_camera_none))
+        }
     }
 
     override fun onSaveInstanceState(outState: Bundle) {
         super.onSaveInstanceState(outState)
         outState.putString(STATE_TOKEN, token)
-        outState.putString(STATE_CAMERA, camera)
         outState.putString(STATE_URI, output?.toString())
     }
 
@@ -166,7 +165,7 @@ class CaseCameraActivity : Activity() {
         val t = token ?: return finish()
         output?.let { revokeUriPermission(it, Intent.FLAG_GRANT_WRITE_URI_PERMISSION or Intent.FLAG_GRANT_READ_URI_PERMISSION) }
         worker.execute {
-            val done = Captures.importCapture(this, t, camera)
+            val done = Captures.importCapture(this, t, null)
             val msg = getString(if (done) R.string.case_camera_done else R.string.case_camera_kept)
             runOnUiThread { finishWith(msg) }
         }
@@ -186,7 +185,6 @@ class CaseCameraActivity : Activity() {
         const val EXTRA_VIDEO = "no.fotovakt.app.extra.VIDEO"
         private const val REQUEST = 41
         private const val STATE_TOKEN = "token"
-        private const val STATE_CAMERA = "camera"
         private const val STATE_URI = "uri"
     }
 }
