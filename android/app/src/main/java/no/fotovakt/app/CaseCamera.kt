@@ -200,7 +200,7 @@ class ReturnScanner(private val app: Context) : ReturnListener {
         try {
             MediaScannerConnection.scanFile(app, arrayOf(path), null, null)
         } catch (e: RuntimeException) {
-            Log.w("fotovakt", "scan after return failed for $path: ${e.message}")
+            Log.w("fotovakt", "scan after a return failed: ${e.javaClass.simpleName}")
         }
     }
 }
