@@ -130,38 +130,71 @@ impl Agent {
         if !path.file_name().is_some_and(media::is_candidate_name) {
             return Err(Box::new(Outcome::simple(path, OutcomeKind::Skipped, "not a media file name", started)));
         }
-        // 1. Open without following symlinks; identity from the descriptor.
+        // 1. Out of sight first: one rename into the staging folder, before the file is even
+        // opened (an open can cost more than the rename: FUSE drops a fresh video's cached pages
+        // on open). An officer's tag has decided already: its move goes straight into the store.
+        if tag.is_none() {
+            if let Some((s, known, id)) = self.stash_first(path, started)? {
+                let at = s.at.as_path();
+                let judged = self.open_staged(&s, &id, started).and_then(|file| {
+                    let w = Where { path, at, staged: Some(&s) };
+                    self.judge_at(w, file, id, known, first_seen, None, keyframe, started)
+                });
+                return self.settle_staged(&s, judged, started);
+            }
+        }
+        // Judged where it lies: open without following symlinks; identity from the descriptor.
         let (file, id) = self.open_candidate(path, started)?;
         let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
         if tag.is_none() && known.settled {
             return Ok(self.earlier_outcome(path, known.latest.as_ref(), started));
         }
         self.precheck(path, &file, &id, started)?;
-        // 2. Out of sight: one rename into the staging folder, before anything reads the file.
-        // An officer's tag has decided already: its move goes straight into the store.
-        let dir = if tag.is_none() { self.staging_for(path, &id) } else { None };
-        let (staged, known) = match dir {
-            Some(dir) => match self.stash(path, &id, &dir, known, started)? {
-                Stash::Out(s, known) => (Some(s), known),
-                Stash::InPlace(known) => (None, known),
-            },
-            None => (None, known),
-        };
-        let at = staged.as_ref().map_or(path, |s| s.at.as_path());
-        let judged = self.judge_at(
-            Where { path, at, staged: staged.as_ref() },
-            file,
-            id,
-            known,
-            first_seen,
-            tag,
-            keyframe,
-            started,
-        );
-        match staged {
-            Some(s) => self.settle_staged(&s, judged, started),
-            None => judged,
+        let w = Where { path, at: path, staged: None };
+        self.judge_at(w, file, id, known, first_seen, tag, keyframe, started)
+    }
+
+    /// The stash, when the file should go out of sight before it is judged: what `lstat` says
+    /// of the name (a regular file, neither empty nor oversized: anything else is left to the
+    /// path that judges in place, which rejects it), what the ledger knows of that version (a
+    /// settled one is reported as decided), then [`Agent::stash`]. `None`: judge it in place.
+    fn stash_first(&self, path: &Path, started: Instant) -> Step<Option<(Staged, Known, FileId)>> {
+        let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(None) };
+        let id = FileId::of(&meta);
+        if !meta.is_file() || id.size == 0 || id.size > self.config.max_file_bytes {
+            return Ok(None);
         }
+        let Some(dir) = self.staging_for(path, &id) else { return Ok(None) };
+        let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
+        if known.settled {
+            return Err(Box::new(self.earlier_outcome(path, known.latest.as_ref(), started)));
+        }
+        match self.stash(path, &id, &dir, known, started)? {
+            Stash::Out(out) => {
+                let (s, known) = *out;
+                Ok(Some((s, known, id)))
+            }
+            Stash::InPlace => Ok(None),
+        }
+    }
+
+    /// Open the staged file without following a symlink: it must be the very file `lstat`
+    /// described before the stash, and no writer may have it open (else it goes back, to be
+    /// looked at again).
+    fn open_staged(&self, s: &Staged, id: &FileId, started: Instant) -> Step<File> {
+        let path = s.original.as_path();
+        let (file, now) = match fsops::open_regular(&s.at) {
+            Ok(x) => x,
+            Err(e) => return Err(self.reject(path, &e.to_string(), started)),
+        };
+        if !now.same_content_as(id) {
+            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "changed while it was stashed", started)));
+        }
+        if fsops::open_for_writing(&file) == Some(true) {
+            debug!(path = %path.display(), "still open for writing; back to its name, will look again");
+            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started)));
+        }
+        Ok(file)
     }
 
     /// Steps 3 to 6 for a file at `w.at`: hash, type, EXIF; context, classifier, policy;

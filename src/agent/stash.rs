@@ -41,9 +41,9 @@ pub(super) struct Staged {
 /// What the stash did.
 pub(super) enum Stash {
     /// Out of sight, in staging; what the ledger knew (the commit stage reloads it if needed).
-    Out(Staged, Known),
-    /// Not stashed (no staging folder, or the rename was refused): judged where it lies.
-    InPlace(Known),
+    Out(Box<(Staged, Known)>),
+    /// Not stashed (the rename was refused): judged where it lies.
+    InPlace,
 }
 
 impl Agent {
@@ -101,7 +101,7 @@ impl Agent {
             Ok(_) => return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started))),
             Err(_) => return Err(Box::new(self.earlier_outcome(path, known.latest.as_ref(), started))),
         }
-        let Some(name) = path.file_name() else { return Ok(Stash::InPlace(known)) };
+        let Some(name) = path.file_name() else { return Ok(Stash::InPlace) };
         let at = dir.join(staging::staged_name(id.ino, name));
         let intent = MoveIntent {
             id: 0,
@@ -133,7 +133,7 @@ impl Agent {
                 return Err(Box::new(Outcome::simple(path, OutcomeKind::Skipped, "no longer there", started)));
             }
             warn!(path = %path.display(), staging = %at.display(), error = %e, "could not stash; judged where it lies");
-            return Ok(Stash::InPlace(known));
+            return Ok(Stash::InPlace);
         }
         let staged = Staged { row, original: path.to_path_buf(), at, at_ms: ledger::now_ms(), size: id.size };
         self.barrier().dirty.extend([dir.to_path_buf(), path.parent().unwrap_or(Path::new("/")).to_path_buf()]);
@@ -145,7 +145,7 @@ impl Agent {
             return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "replaced while it was stashed", started)));
         }
         debug!(path = %path.display(), staging = %staged.at.display(), "out of sight");
-        Ok(Stash::Out(staged, known))
+        Ok(Stash::Out(Box::new((staged, known))))
     }
 
     /// Put a staged file back at its name (or, if the name was taken meanwhile, at
