@@ -248,8 +248,9 @@ fn a_staging_folder_inside_a_camera_synced_or_media_folder_is_refused_at_start()
     }
 }
 
-/// On the MediaProvider-like FUSE filesystem: rename flags are refused, so the stash and the
-/// return claim their names `O_EXCL` and rename over the claim; the staging folder is at the
+/// On the MediaProvider-like FUSE filesystem: rename flags are refused, so the stash renames
+/// into its own folder once the name there is checked free (under the move lock) and the
+/// return claims its name `O_EXCL` and renames over the claim; the staging folder is at the
 /// volume's root (`DCIM` is a media folder), as `/storage/emulated/0/.fotovakt-staging`.
 #[test]
 fn on_mediaprovider_like_storage_the_stash_is_a_rename_at_the_volume_root() {

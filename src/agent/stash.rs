@@ -123,7 +123,7 @@ impl Agent {
         // no journal row names.
         ledger.sync_log().map_err(|e| fail(e.into()))?;
         fault::point("after_stash_journal");
-        if let Err(e) = fsops::rename_noreplace(path, &at) {
+        if let Err(e) = fsops::rename_into_own(path, &at) {
             let closed = ledger.write().and_then(|mut tx| {
                 tx.finish_move(row)?;
                 tx.commit()
