@@ -200,7 +200,7 @@ if md.get("android.content.APP_RESTRICTIONS") != "@xml/app_restrictions":
 keys = [r.get(A + "key") for r in ET.parse(rx).getroot()]
 ms = open(os.path.join(src, "no/fotovakt/core/ManagedSettings.java")).read()
 m = re.search(r"KEYS = Collections\.unmodifiableList\(Arrays\.asList\((.*?)\)\);", ms, re.S)
-declared = re.findall(r'"([a-z_]+)"', m.group(1)) if m else []
+declared = re.findall(r'"([a-z0-9_]+)"', m.group(1)) if m else []
 if declared != keys:
     errs.append(f"ManagedSettings.KEYS {declared} != app_restrictions.xml keys {keys} (same keys, same order)")
 for k in keys:

@@ -485,7 +485,8 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeCheckConfig<'l>(
 }
 
 /// What the admin's health states need from the core: is the model loaded (and if not,
-/// why), the settings that change what the agent may do, and the last intake.
+/// why), the settings that change what the agent may do, the last intake, and the store's
+/// health (failing since when and why, full, read-only; free space; files waiting for it).
 #[derive(serde::Serialize)]
 struct Health {
     version: &'static str,
@@ -498,6 +499,7 @@ struct Health {
     last_decided_ms: Option<i64>,
     /// The core's own watcher runs (started by the shell once the backlog pass is done).
     watching: bool,
+    store: crate::health::Health,
 }
 
 #[no_mangle]
@@ -524,6 +526,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
             cameras: agent.cameras().to_vec(),
             last_decided_ms,
             watching: running.watch.lock().unwrap_or_else(|e| e.into_inner()).is_some(),
+            store: agent.health(),
         };
         jstr(env, &json(&health)?)
     })

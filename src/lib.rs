@@ -10,7 +10,7 @@
 //! * [`quarantine`]: the private store and the crash-safe, verified move.
 //! * [`ledger`]: SQLite chain-of-custody ledger with hash-chained events.
 //! * [`stats`]: counts and durations for admins; [`report`] draws them as one HTML page and
-//!   [`serve`] exposes them for Prometheus scrapes.
+//!   [`serve`] exposes them for Prometheus scrapes; [`health`] is the store's health in them.
 //! * [`export`]: case packages (directory or zip) and their offline check.
 //! * [`retention`]: when a store file's time is up, and removing it.
 //! * [`output`]: how every file or folder a command writes for people is put in place.
@@ -31,6 +31,7 @@ pub mod frames;
 /// Fuzz target bodies (`fuzz/`, `tests/fuzz_regressions.rs`); not part of the agent's API.
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
 pub mod ledger;
 pub mod media;
 pub mod output;
@@ -43,5 +44,5 @@ pub mod serve;
 pub mod stats;
 pub mod watch;
 
-pub use agent::{Agent, Outcome, OutcomeKind, StoreReader};
+pub use agent::{Agent, Outcome, OutcomeKind, RetryCause, StoreReader};
 pub use config::Config;

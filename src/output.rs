@@ -268,9 +268,10 @@ fn remove_stale(folder: &Path, name: &str) {
             _ => std::fs::remove_file(&path),
         };
         match removed {
-            Ok(()) => tracing::info!(path = %path.display(), "removed an earlier attempt's partial output"),
-            Err(e) => tracing::warn!(path = %path.display(), error = %e, "could not remove an earlier partial output"),
+            Ok(()) => tracing::info!("removed an earlier attempt's partial output"),
+            Err(e) => tracing::warn!(error = %e, "could not remove an earlier partial output"),
         }
+        tracing::debug!(path = %path.display(), "earlier partial output");
     }
 }
 

@@ -1,6 +1,12 @@
 //! Admin statistics: read-only queries over the ledger and the store, rendered as JSON,
 //! a table or OpenMetrics text. Counts and durations only: never file names, GPS, content
 //! or case IDs (case IDs only with `--by-case`).
+//!
+//! The officer's own photos are counted from their keyed records (`ledger::privacy`): by
+//! state and by rule for all time, by day only while their records are kept
+//! (`keep_personal_decisions`). No figure here is the time or place of one personal photo:
+//! exposure durations and the store's per-day series are of case material only, and a day's
+//! count is the finest time any of them has.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -42,6 +48,8 @@ pub struct Stats {
     pub retention: RetentionStats,
     /// Storage health: whether reads are trusted, and items left in an audited in-between state.
     pub storage: StorageHealth,
+    /// The store's health: failing, full, read-only, or ok; free space; files waiting for it.
+    pub health: crate::health::Health,
 }
 
 /// Storage health (issue 10): what a phone's shared storage did to the agent's moves.
@@ -123,10 +131,26 @@ pub struct StoreDay {
     pub bytes: u64,
 }
 
+/// What is on disk in the store now. Both are `null` (and `error` says why) when the store
+/// could not be listed: an unknown is never shown as zero.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct StoreSize {
-    pub files: u64,
-    pub bytes: u64,
+    pub files: Option<u64>,
+    pub bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StoreSize {
+    /// The sizes of `store`'s files, or why they are unknown.
+    pub fn of(store: &Store) -> StoreSize {
+        match store.objects() {
+            Ok(o) => {
+                StoreSize { files: Some(o.len() as u64), bytes: Some(o.iter().map(|(_, s)| s).sum()), error: None }
+            }
+            Err(e) => StoreSize { files: None, bytes: None, error: Some(format!("cannot list the store: {e}")) },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -168,13 +192,15 @@ pub fn collect_configured(
     retention: &crate::config::RetentionConfig,
 ) -> Result<Stats, LedgerError> {
     let now = crate::ledger::now_ms();
-    let (files, bytes) = store.objects().map(|o| (o.len() as u64, o.iter().map(|(_, s)| s).sum())).unwrap_or((0, 0));
-    let by_state = items_by_state(l)?;
+    let personal = l.personal_counts()?;
+    let mut by_state = items_by_state(l)?;
+    *by_state.entry(ItemState::Kept).or_default() += personal.kept + personal.forgotten;
+    *by_state.entry(ItemState::Held).or_default() += personal.held;
     Ok(Stats {
         generated_at_ms: now,
         items: item_counts(&by_state),
-        per_day: per_day(l)?,
-        decisions: decisions(l)?,
+        per_day: per_day(l, &personal.per_day)?,
+        decisions: decisions(l, &personal.by_source)?,
         rejected: l.count_events(kinds::REJECTED)?,
         exposure_ms: exposure(l)?,
         releases_per_day: q(
@@ -183,7 +209,7 @@ pub fn collect_configured(
              WHERE released_at_ms IS NOT NULL GROUP BY d ORDER BY d",
             |r| Ok(DayCount { date: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }),
         )?,
-        store: StoreSize { files, bytes },
+        store: StoreSize::of(store),
         store_per_day: store_per_day(l)?,
         cases: cases(l, by_case)?,
         session_open: l.open_session()?.is_some(),
@@ -195,6 +221,8 @@ pub fn collect_configured(
             held: by_state.get(&ItemState::Held).copied().unwrap_or(0),
             releases_failed: l.count_events(kinds::RELEASE_FAILED)?,
         },
+        // The filesystem's side; the agent adds what it saw fail (`Agent::stats`).
+        health: crate::health::Health::of_filesystem(store.root()),
     })
 }
 
@@ -224,8 +252,9 @@ fn item_counts(by_state: &BTreeMap<ItemState, u64>) -> Counts {
     items
 }
 
-fn per_day(l: &Ledger) -> Result<Vec<Day>, LedgerError> {
-    q(
+/// Items per first-seen day, with the personal records still kept counted by their day.
+fn per_day(l: &Ledger, personal: &BTreeMap<String, u64>) -> Result<Vec<Day>, LedgerError> {
+    let mut days: BTreeMap<String, Day> = q(
         l,
         "SELECT date(first_seen_ms / 1000, 'unixepoch', 'localtime') AS d, count(*), \
          sum(state = 'quarantined'), sum(state = 'released') FROM items GROUP BY d ORDER BY d",
@@ -237,11 +266,22 @@ fn per_day(l: &Ledger) -> Result<Vec<Day>, LedgerError> {
                 released: r.get::<_, i64>(3)? as u64,
             })
         },
-    )
+    )?
+    .into_iter()
+    .map(|d| (d.date.clone(), d))
+    .collect();
+    for (date, n) in personal {
+        days.entry(date.clone())
+            .or_insert_with(|| Day { date: date.clone(), seen: 0, quarantined: 0, released: 0 })
+            .seen += n;
+    }
+    Ok(days.into_values().collect())
 }
 
-fn decisions(l: &Ledger) -> Result<BTreeMap<String, ByAction>, LedgerError> {
-    let mut decisions = BTreeMap::new();
+/// Decisions by rule and action: items, plus the personal decisions (records and tallies).
+fn decisions(l: &Ledger, personal: &BTreeMap<String, u64>) -> Result<BTreeMap<String, ByAction>, LedgerError> {
+    let mut decisions: BTreeMap<String, ByAction> =
+        personal.iter().map(|(source, n)| (source.clone(), ByAction { quarantine: 0, keep: *n })).collect();
     for (source, action, n) in
         q(l, "SELECT source, action, count(*) FROM items WHERE state != 'aborted' GROUP BY source, action", |r| {
             Ok((r.get::<_, ItemSource>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))
@@ -332,7 +372,18 @@ pub fn table(s: &Stats) -> String {
     let fmt = |v: Option<i64>| v.map(|x| format!("{x} ms")).unwrap_or_else(|| "-".into());
     let e = &s.exposure_ms;
     let _ = writeln!(o, "exposure    p50 {}  p95 {}  max {}  (n={})", fmt(e.p50), fmt(e.p95), fmt(e.max), e.count);
-    let _ = writeln!(o, "store       {} files, {} bytes", s.store.files, s.store.bytes);
+    match (&s.store, s.store.files.zip(s.store.bytes)) {
+        (_, Some((files, bytes))) => {
+            let _ = writeln!(o, "store       {files} files, {bytes} bytes");
+        }
+        (st, None) => {
+            let _ = writeln!(o, "store       unknown ({})", st.error.as_deref().unwrap_or("not listed"));
+        }
+    }
+    let hl = &s.health;
+    let free = hl.free_bytes.map(|b| format!("{b} bytes free")).unwrap_or_else(|| "free space unknown".into());
+    let why = hl.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+    let _ = writeln!(o, "health      store {}{why}  ({free}, {} waiting)", hl.store.as_str(), hl.waiting);
     let _ = writeln!(
         o,
         "cases       {}  items/case p50 {}  max {}",
@@ -399,6 +450,11 @@ fn float(v: f64) -> String {
     } else {
         format!("{v}")
     }
+}
+
+/// A count that may be unknown: `NaN` when it is (never a zero that is not one).
+fn maybe(v: Option<u64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "NaN".into())
 }
 
 fn ms_to_seconds(v: Option<i64>) -> String {
@@ -506,10 +562,32 @@ fn store_families(s: &Stats) -> Vec<Family> {
         gauge(
             "fotovakt_store_bytes",
             Some("bytes"),
-            "Bytes of original files held in the store.",
-            s.store.bytes.to_string(),
+            "Bytes of original files held in the store (NaN: the store could not be listed).",
+            maybe(s.store.bytes),
         ),
-        gauge("fotovakt_store_files", None, "Files held in the store.", s.store.files.to_string()),
+        gauge("fotovakt_store_files", None, "Files held in the store (NaN: not listed).", maybe(s.store.files)),
+        Family {
+            name: "fotovakt_store_health",
+            kind: "gauge",
+            unit: None,
+            help: "1 for the store's state now (ok, failing, full, read_only, unknown), 0 for the others.",
+            samples: crate::health::StoreState::ALL
+                .iter()
+                .map(|st| ("", format!("{{state=\"{}\"}}", st.as_str()), ((*st == s.health.store) as u8).to_string()))
+                .collect(),
+        },
+        gauge(
+            "fotovakt_store_free_bytes",
+            Some("bytes"),
+            "Bytes free on the store's filesystem (NaN: unknown).",
+            maybe(s.health.free_bytes),
+        ),
+        gauge(
+            "fotovakt_files_waiting",
+            None,
+            "Files the agent could not store yet and tries again (this process's view).",
+            s.health.waiting.to_string(),
+        ),
         gauge("fotovakt_cases", None, "Cases with at least one quarantined item.", s.cases.count.to_string()),
         gauge("fotovakt_session_open", None, "1 while a case session is open.", (s.session_open as u8).to_string()),
         gauge(

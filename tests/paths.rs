@@ -27,7 +27,7 @@ enum Arg {
     Store,
     /// `--config FILE`.
     Config,
-    /// `scan --camera DIR`.
+    /// `scan --camera DIR` (and `pending --camera DIR` before it).
     Camera,
     /// `export --out DIR` (a folder package).
     ExportDir,
@@ -378,7 +378,8 @@ fn config_row(t: &Tree, case: usize, form: Form) -> RowResult {
     Ok((run(&mut t.cmd(&["--config", &typed, "--store", &s, "session", "status"])), None))
 }
 
-/// `scan --camera PATH`: the photo there is quarantined, recorded by its absolute path.
+/// `scan --camera PATH`: the photo there is quarantined, recorded by its absolute path;
+/// `pending --camera PATH` lists it by that path before.
 fn camera_row(t: &Tree, case: usize, form: Form) -> RowResult {
     let store = t.root.join(format!("store-{case}"));
     let s = store.to_string_lossy().into_owned();
@@ -388,7 +389,15 @@ fn camera_row(t: &Tree, case: usize, form: Form) -> RowResult {
     if form != Missing {
         std::fs::create_dir_all(&real).expect("camera");
         let bytes = SamplePhoto { seed: 3000 + case as u64, ..SamplePhoto::default() }.jpeg();
-        photo = Some(fotovakt::sample::write_like_android(&real, "IMG_k.jpg", &bytes).expect("photo"));
+        let p = fotovakt::sample::write_like_android(&real, "IMG_k.jpg", &bytes).expect("photo");
+        // `pending --camera PATH` names it by its absolute path before the scan decides it.
+        let pending = run(&mut t.cmd(&["--store", &s, "pending", "--camera", &typed, "--json"]));
+        let listed: Vec<String> = serde_json::from_str(&stdout(&pending)).unwrap_or_default();
+        let abs = std::fs::canonicalize(&real).expect("camera").join("IMG_k.jpg");
+        if listed != [abs.to_string_lossy()] {
+            return Err(format!("pending --camera {typed:?}: {listed:?}, {}", stderr(&pending)));
+        }
+        photo = Some(p);
     }
     let o = run(&mut t.cmd(&["--store", &s, "scan", "--camera", &typed]));
     if o.status.success() {
@@ -592,8 +601,10 @@ fn check_row(t: &Tree, case: usize, arg: Arg, form: Form, expect: Expect) -> Res
             }
         }
     }
-    if let Some(folder) = target.as_deref().and_then(Path::parent) {
-        let left = partials(folder);
+    if let Some((folder, name)) = target.as_deref().and_then(|p| Some((p.parent()?, p.file_name()?))) {
+        // Rows run side by side and share folders: only this row's own leftovers count.
+        let own = format!("-{}", name.to_string_lossy());
+        let left: Vec<String> = partials(folder).into_iter().filter(|n| n.ends_with(&own)).collect();
         if !left.is_empty() {
             return Err(format!("partial output left in {}: {left:?}", folder.display()));
         }

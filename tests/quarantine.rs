@@ -257,8 +257,8 @@ fn verify_detects_a_changed_file_and_an_edited_ledger() {
     assert!(stdout(&bad).contains("do not match its hash"), "{}", stdout(&bad));
 }
 
-/// `tag` given a path relative to the officer's shell records the absolute path scan used,
-/// and re-decides the kept photo's own item instead of starting a second one.
+/// `tag` given a path relative to the officer's shell records the absolute path scan used;
+/// the kept photo had a keyed record only, and is one item from the tag on.
 #[test]
 fn tagging_by_a_relative_path_records_the_absolute_one_on_the_same_item() {
     let phone = Phone::new();
@@ -278,7 +278,7 @@ fn tagging_by_a_relative_path_records_the_absolute_one_on_the_same_item() {
     let list: serde_json::Value =
         serde_json::from_str(&stdout(&phone.run(&["list", "--all", "--json"]))).expect("list json");
     let items = list.as_array().expect("items");
-    assert_eq!(items.len(), 1, "the kept item was re-decided, not doubled: {list}");
+    assert_eq!(items.len(), 1, "one item, from the tag on: {list}");
     let canonical = phone.camera.canonicalize().expect("camera").join("IMG_rel.jpg");
     assert_eq!(items[0]["original_path"], canonical.to_str().expect("utf8"), "{list}");
     assert_eq!(items[0]["case_id"], "K-7");
@@ -325,7 +325,8 @@ fn officers_tag_and_release_with_an_audit_trail() {
     assert_eq!(items.as_array().map(Vec::len), Some(1));
     assert_eq!(items[0]["source"], "manual");
     assert_eq!(items[0]["officer"], "anna");
-    // The photo the agent had kept is the same item, decided again: counted once, one story.
+    // The photo the agent had kept had a keyed record only (issue 29); tagged, it is case
+    // material with a full record from that moment: one item, counted once, one story.
     let all = phone.run(&["list", "--all", "--json"]);
     let all: serde_json::Value = serde_json::from_str(&stdout(&all)).expect("json");
     assert_eq!(all.as_array().map(Vec::len), Some(1), "{all}");
@@ -333,7 +334,9 @@ fn officers_tag_and_release_with_an_audit_trail() {
     let show = phone.run(&["show", &id, "--json"]);
     let v: serde_json::Value = serde_json::from_str(&stdout(&show)).expect("json");
     let kinds: Vec<&str> = v["events"].as_array().expect("events").iter().filter_map(|e| e["kind"].as_str()).collect();
-    assert_eq!(kinds, ["intake", "decided", "decided", "tagged", "quarantined"], "{kinds:?}");
+    assert_eq!(kinds, ["intake", "decided", "tagged", "quarantined"], "{kinds:?}");
+    let s: serde_json::Value = serde_json::from_str(&stdout(&phone.run(&["stats", "--format", "json"]))).expect("json");
+    assert_eq!((s["items"]["seen"].as_u64(), s["items"]["kept"].as_u64()), (Some(1), Some(0)), "{s}");
     assert!(phone.run(&["verify"]).status.success());
     // Release needs a reason.
     let o = phone.run(&["release", &id]);
@@ -363,6 +366,7 @@ fn on_media_is_idempotent_whoever_handles_a_file_first() {
     assert_eq!(first.kind, OutcomeKind::Kept, "{first:?}");
     let again = common::handle(&agent, &kept);
     assert_eq!((again.kind, again.item), (OutcomeKind::Kept, first.item), "{again:?}");
+    assert_eq!(again.detail.as_deref(), Some("already decided"), "{again:?}");
     agent.session_start("I-1", None, None).expect("session");
     let case = phone.shoot("IMG_q.jpg", 2);
     let first = common::handle(&agent, &case);
@@ -370,7 +374,9 @@ fn on_media_is_idempotent_whoever_handles_a_file_first() {
     // The second handler finds the file gone and answers with the same item.
     let again = common::handle(&agent, &case);
     assert_eq!((again.kind, again.item, again.case_id.as_deref()), (OutcomeKind::Quarantined, first.item, Some("I-1")));
-    assert_eq!(agent.ledger().items(None).expect("items").len(), 2, "no duplicate rows");
+    // One item for the case photo; the kept one has a keyed record, not an item.
+    assert_eq!(agent.ledger().items(None).expect("items").len(), 1, "no duplicate rows");
+    assert_eq!(agent.ledger().personal_counts().expect("personal").kept, 1, "one keyed record");
 }
 
 #[test]

@@ -1,9 +1,9 @@
 //! Read-only commands are read-only (issue 23, items 3 and 4): `list`, `show`, `stats`,
-//! `report`, `verify` and `serve-metrics` open the ledger read-only, run no recovery and take
-//! no lock, so they answer while the watcher copies a large video; they read stores that no
-//! writer has open, stores of another user, and stores on a read-only mount; and `verify`
-//! beside a running watcher, photos arriving and officers releasing, reports only what is
-//! really wrong.
+//! `report`, `verify`, `serve-metrics` and `pending` open the ledger read-only, run no recovery
+//! and take no lock, so they answer while the watcher copies a large video; they read stores
+//! that no writer has open, stores of another user, and stores on a read-only mount; and
+//! `verify` beside a running watcher, photos arriving and officers releasing, reports only
+//! what is really wrong.
 
 mod common;
 
@@ -79,7 +79,7 @@ fn timed(phone: &Phone, args: &[&str]) -> (Output, Duration) {
 #[test]
 fn list_answers_within_a_second_while_the_watcher_copies_a_500_mb_video() {
     let Some(shm) = Some(Path::new("/dev/shm")).filter(|p| p.is_dir()) else {
-        eprintln!("SKIP: no /dev/shm (tmpfs) for a store on another filesystem than the camera folder");
+        common::skip("no /dev/shm (tmpfs) for a store on another filesystem than the camera folder");
         return;
     };
     let phone = Phone::with_store_under(Some(shm));
@@ -303,7 +303,7 @@ fn owners(dir: &Path) -> Vec<(String, u32)> {
 fn read_only_commands_leave_a_checkpointed_store_as_it_was_for_its_owner_and_for_root() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: not root, so the store cannot be given to another user");
+        common::skip("not root, so the store cannot be given to another user");
         return;
     }
     const OWNER: u32 = 65534;
@@ -323,7 +323,9 @@ fn read_only_commands_leave_a_checkpointed_store_as_it_was_for_its_owner_and_for
     assert!(!wal.exists() && !shm.exists(), "checkpointed and closed: {:?}", owners(&phone.store));
     let before = (std::fs::read(&db).expect("db"), std::fs::read(&head).expect("head"));
     let report = home.join("report.html");
+    let camera = phone.camera.to_str().expect("utf-8");
     for args in [
+        vec!["pending", "--camera", camera, "--json"],
         vec!["list", "--all", "--json"],
         vec!["show", "1", "--json"],
         vec!["stats", "--format", "json"],
@@ -334,6 +336,9 @@ fn read_only_commands_leave_a_checkpointed_store_as_it_was_for_its_owner_and_for
         if args[0] == "verify" {
             let v = json(&o);
             assert!(v["problems"].as_array().is_some_and(Vec::is_empty) && v["files"] == 2, "{v}");
+        }
+        if args[0] == "pending" {
+            assert_eq!(json(&o), serde_json::json!([]), "both photos decided");
         }
     }
     assert_eq!((std::fs::read(&db).expect("db"), std::fs::read(&head).expect("head")), before, "ledger unchanged");
@@ -371,7 +376,7 @@ impl Drop for Mount {
 fn read_only_commands_read_a_store_on_a_read_only_mount() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: not root, so no tmpfs can be mounted and made read-only");
+        common::skip("not root, so no tmpfs can be mounted and made read-only");
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
@@ -389,6 +394,11 @@ fn read_only_commands_read_a_store_on_a_read_only_mount() {
     phone.shoot("IMG_1.jpg", 71);
     phone.shoot("IMG_2.jpg", 72);
     ok(phone.run(&["scan"]));
+    // One the officer's own: a keyed record only, which `pending` matches with the device
+    // secret it reads from the read-only store.
+    ok(phone.run(&["session", "stop"]));
+    phone.shoot("IMG_own.jpg", 73);
+    assert!(stdout(&ok(phone.run(&["scan"]))).contains("kept 1"));
     let remount = Command::new("mount").args(["-o", "remount,ro"]).arg(&mnt).status();
     assert!(remount.is_ok_and(|s| s.success()), "remount read-only");
     assert!(std::fs::write(phone.store.join("x"), b"x").is_err(), "the mount is read-only");
@@ -399,6 +409,10 @@ fn read_only_commands_read_a_store_on_a_read_only_mount() {
     assert_eq!(stats["items"]["quarantined"], 2, "{stats}");
     let v = json(&ok(phone.run(&["verify", "--json"])));
     assert!(v["problems"].as_array().is_some_and(Vec::is_empty) && v["files"] == 2, "{v}");
+    let new = phone.shoot("IMG_new.jpg", 74);
+    let camera = phone.camera.to_str().expect("utf-8");
+    let pending = json(&ok(phone.run(&["pending", "--camera", camera, "--json"])));
+    assert_eq!(pending, serde_json::json!([new.to_str().expect("utf-8")]), "only the photo not decided yet");
     // A writer is refused there, with the store's own error.
     let o = phone.run(&["scan"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

@@ -8,7 +8,7 @@
 use serde::Serialize;
 
 use super::{Error, StoreReader};
-use crate::ledger::{Item, ItemState, Logged, Session};
+use crate::ledger::{Item, ItemState, Logged, PrunedEvent, Session};
 
 /// Which items [`StoreReader::list`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -16,7 +16,8 @@ pub enum Listing {
     /// Only items whose file is in the store now.
     #[default]
     InStore,
-    /// Every decided item: kept, released, aborted and purged too.
+    /// Every item: released, aborted and purged too (a photo kept as the officer's own has no
+    /// item, only a keyed record).
     All,
 }
 
@@ -25,34 +26,38 @@ pub enum Listing {
 pub struct ItemRecord {
     pub item: Item,
     pub events: Vec<Logged>,
+    /// Events whose contents were pruned on schedule (what is left of them), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<PrunedEvent>,
 }
 
 impl StoreReader {
     /// Items, newest first, optionally only those of `case`.
     pub fn list(&self, case: Option<&str>, listing: Listing) -> Result<Vec<Item>, Error> {
-        let items = self.read().items(case)?;
+        let items = self.read()?.items(case)?;
         Ok(items.into_iter().filter(|i| listing == Listing::All || i.state == ItemState::Quarantined).collect())
     }
 
     /// One item, found by number (`42`, `#42`) or SHA-256 prefix (≥ 6 hex digits).
     pub fn find(&self, key: &str) -> Result<Item, Error> {
-        Ok(self.read().find_item(key)?)
+        Ok(self.read()?.find_item(key)?)
     }
 
     /// One item, found by number (`42`, `#42`) or SHA-256 prefix (≥ 6 hex digits), with its
     /// custody log.
     pub fn show(&self, key: &str) -> Result<ItemRecord, Error> {
         // One snapshot: the row and its log agree even while the item is being moved.
-        Ok(self.read().snapshot(|l| {
+        Ok(self.read()?.snapshot(|l| {
             let item = l.find_item(key)?;
             let events = l.events_of(item.id)?;
-            Ok(ItemRecord { item, events })
+            let pruned = l.pruned_events_of(item.id)?;
+            Ok(ItemRecord { item, events, pruned })
         })?)
     }
 
     /// The case session open now, if any.
     pub fn session_status(&self) -> Result<Option<Session>, Error> {
-        Ok(self.read().open_session()?)
+        Ok(self.read()?.open_session()?)
     }
 }
 

@@ -49,20 +49,17 @@ pub struct PurgeReport {
     pub finished_earlier: u64,
     /// Items marked purged whose file could not be removed (the next `purge` retries).
     pub failures: Vec<String>,
+    /// What the privacy pruning that every `purge` runs let go of (nothing on a dry run).
+    pub personal: super::PruneReport,
 }
 
 impl StoreReader {
-    /// Statistics, with retention counted against the configured `[retention]` settings.
+    /// Statistics, with retention counted against the configured `[retention]` settings, and
+    /// the store's health as any process can read it (free space, mounted read-only).
     pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
-        let mut s = stats::collect_configured(&self.read(), &self.store, by_case, &self.config.retention)?;
+        let mut s = stats::collect_configured(&*self.read()?, &self.store, by_case, &self.config.retention)?;
         s.storage.media_location_access = self.config.media_location_access;
         Ok(s)
-    }
-
-    /// Statistics as JSON text (the shape documented in the README).
-    pub fn stats_json(&self) -> Result<String, Error> {
-        let s = self.stats(false)?;
-        Ok(serde_json::to_string_pretty(&s).unwrap_or_default())
     }
 
     /// `out` is neither in a camera folder, a synced or media-indexed place, nor the store:
@@ -100,7 +97,7 @@ impl StoreReader {
     /// What an export reads, in one snapshot: the case's items in the store, oldest first, and
     /// every event of theirs. Refused when the case is unknown or has nothing in the store.
     fn read_case(&self, case: &str) -> Result<CaseRead, Error> {
-        let (all, events) = self.read().snapshot(|l| {
+        let (all, events) = self.read()?.snapshot(|l| {
             let all = l.items(Some(case))?;
             let ids: Vec<i64> = all.iter().filter(|i| i.state == ItemState::Quarantined).map(|i| i.id).collect();
             let events = l.raw_events_of(&ids)?;
@@ -118,6 +115,22 @@ impl StoreReader {
             return Err(Refusal::NoStoreFile { item: i.id }.into());
         }
         Ok(CaseRead { items, events })
+    }
+}
+
+impl Agent {
+    /// [`StoreReader::stats`], with the store's health as this agent sees it: whether its own
+    /// last try to store a file failed, and the files that wait for another.
+    pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
+        let mut s = StoreReader::stats(self, by_case)?;
+        s.health = self.health();
+        Ok(s)
+    }
+
+    /// Statistics as JSON text (the shape documented in the README); a failure is an error,
+    /// never an empty text.
+    pub fn stats_json(&self) -> Result<String, Error> {
+        json_text("statistics", &self.stats(false)?)
     }
 }
 
@@ -189,8 +202,9 @@ impl Agent {
             let staged = match self.stage_case(case, out, officer, &read) {
                 Ok(staged) => staged,
                 // A store file released or purged while it was copied: the case changed.
-                Err(e) if !read.still_holds(&self.read())? => {
-                    warn!(case, error = %e, "the case changed while it was exported; exporting it again");
+                Err(e) if !read.still_holds(&*self.read()?)? => {
+                    warn!(error = %e, "the case changed while it was exported; exporting it again");
+                    debug!(case, "case exported again");
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -200,7 +214,8 @@ impl Agent {
                 return self.record_export(&mut custody.ledger, case, out, officer, &read, staged);
             }
             staged.discard();
-            warn!(case, "the case changed while it was exported; exporting it again");
+            warn!("the case changed while it was exported; exporting it again");
+            debug!(case, "case exported again");
         }
         // The case keeps changing: this try holds the move lock throughout.
         let mut custody = self.custody()?;
@@ -357,17 +372,30 @@ impl Agent {
     /// overwritten with zeros, fsynced and unlinked ([`retention::wipe`]). The ledger row and
     /// custody log stay. The rows are durable before the first wipe; a run that dies between
     /// the two leaves a purged item whose file is still there, removed at the next start
-    /// (recovery) or the next `purge`.
+    /// (recovery) or the next `purge`. Then the privacy pruning runs ([`Agent::prune`]).
     pub fn purge_at(&self, now_ms: i64, dry_run: bool, officer: Option<&str>) -> Result<PurgeReport, Error> {
-        self.durable(self.purge_now(now_ms, dry_run, officer))
+        let purged = self.purge_now(now_ms, dry_run, officer).and_then(|mut report| {
+            if !dry_run {
+                report.personal = self.prune()?;
+            }
+            Ok(report)
+        });
+        self.durable(purged)
     }
 
     fn purge_now(&self, now_ms: i64, dry_run: bool, officer: Option<&str>) -> Result<PurgeReport, Error> {
         let mut custody = self.custody()?;
         let ledger = &mut *custody.ledger;
         let due = retention::due(ledger, &self.config.retention, now_ms)?;
-        let mut report =
-            PurgeReport { dry_run, now_ms, items: due.purge, bytes: 0, finished_earlier: 0, failures: Vec::new() };
+        let mut report = PurgeReport {
+            dry_run,
+            now_ms,
+            items: due.purge,
+            bytes: 0,
+            finished_earlier: 0,
+            failures: Vec::new(),
+            personal: super::PruneReport::default(),
+        };
         if dry_run {
             report.bytes = report.items.iter().map(|d| d.size).sum();
             return Ok(report);
@@ -434,9 +462,17 @@ fn remove_placed(out: &Path, format: export::PackageFormat) {
     };
     match removed.and_then(|()| crate::quarantine::fsops::fsync_dir(crate::output::folder_of(out))) {
         Ok(()) => {}
-        Err(e) => error!(path = %out.display(), error = %e, "could not remove the unrecorded package"),
+        Err(e) => {
+            error!(error = %e, "could not remove the unrecorded package");
+            debug!(path = %out.display(), "unrecorded package");
+        }
     }
 }
 
 /// Bytes wiped, or the file that could not be and why.
 pub(super) type WipeResult = Result<u64, (PathBuf, std::io::Error)>;
+
+/// `value` as pretty JSON, or a typed error naming `what`.
+pub(super) fn json_text<T: Serialize>(what: &'static str, value: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|source| Error::Json { what, source })
+}

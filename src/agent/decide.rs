@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::classify::{self, Assessment, ClassifyError};
 use crate::media::{ExifFacts, MediaKind};
@@ -116,7 +116,8 @@ impl Agent {
             return (None, Some("video: no decoder on this device; decided by context".into()));
         }
         if kind == MediaKind::Heif {
-            info!(path = %path.display(), "HEIC/HEIF cannot be decoded here; decided by context");
+            info!("HEIC/HEIF cannot be decoded here; decided by context");
+            debug!(path = %path.display(), "HEIC/HEIF file");
             return (None, Some("HEIC/HEIF is not decodable here".into()));
         }
         if !kind.is_decodable_image() {
@@ -130,7 +131,8 @@ impl Agent {
         match judge.classifier.assess_with(bytes, exif) {
             Ok(a) => (Some(a), None),
             Err(e) => {
-                warn!(path = %path.display(), error = %e, "classifier could not judge this file");
+                warn!(error = %e, "classifier could not judge a file; decided by context");
+                debug!(path = %path.display(), "file the classifier could not judge");
                 (
                     None,
                     Some(match e {
@@ -144,23 +146,24 @@ impl Agent {
 
     /// Replay officers' corrections into the classifier when they changed.
     fn refresh_corrections(&self, judge: &mut Judge) {
-        // Count first: the embeddings are loaded only when an officer added a correction.
+        // Count first: the embeddings are loaded only when an officer added a correction or one
+        // expired (`keep_corrections`).
         let count = self.ledger().correction_count();
-        match count {
+        let stamp = match count {
             Ok(n) if judge.corrections_seen == Some(n) => return,
-            Ok(_) => {}
+            Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "cannot read corrections");
                 return;
             }
-        }
+        };
         let corrections = self.ledger().corrections();
         match corrections {
             Ok(v) => {
                 let list: Vec<classify::Correction> =
                     v.into_iter().map(|(embedding, case)| classify::Correction { embedding, case }).collect();
                 judge.classifier.set_corrections(&list);
-                judge.corrections_seen = Some(list.len());
+                judge.corrections_seen = Some(stamp);
             }
             Err(e) => warn!(error = %e, "cannot read corrections"),
         }

@@ -14,7 +14,7 @@ use crate::classify::ClassifyError;
 use crate::export::PackageError;
 use crate::ledger::{ItemState, LedgerError};
 use crate::quarantine::fsops::OpenError;
-use crate::quarantine::{MoveError, StoreError};
+use crate::quarantine::{MoveError, MoveProblem, StoreError};
 
 use super::OutcomeKind;
 
@@ -60,6 +60,13 @@ pub enum Error {
         #[source]
         source: ClassifyError,
     },
+    /// A report could not be written as JSON (`what` says which).
+    #[error("{what}: cannot write it as JSON: {source}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     /// A file an officer tagged was not quarantined: intake ended with `kind` (rejected, to be
     /// retried, skipped) for the reason in `detail`; the file stays where it is.
     #[error("{path}: {detail}")]
@@ -79,6 +86,18 @@ impl Error {
     pub(crate) fn open(path: impl Into<PathBuf>) -> impl FnOnce(OpenError) -> Error {
         let path = path.into();
         move |source| Error::Open { path, source }
+    }
+
+    /// Did the store or the ledger's disk fail (full, an I/O error, read-only, locked), rather
+    /// than the file, the request or the configuration? The watcher tries such a file again
+    /// with backoff, and `watch` waits for a store it cannot open for such a reason.
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            Error::Store(StoreError::Io { .. } | StoreError::ReadOnly { .. }) | Error::Io { .. } => true,
+            Error::Ledger(e) => e.is_storage_failure(),
+            Error::Move(m) => matches!(m.what, MoveProblem::Io { .. } | MoveProblem::Occupied),
+            _ => false,
+        }
     }
 
     /// The refusal, when the agent declined the request.

@@ -194,14 +194,14 @@ impl Agent {
         // Durable before any byte moves, as for every move.
         custody.ledger.sync_log()?;
         fault::point("after_journal");
-        let committed = self.move_in(&mut custody, f, &intent, false)?;
+        let committed = self.move_in(&mut custody, f, &intent, super::commit::Try { quiet: false, exposed: false })?;
         let Committed::Decided(d) = committed else {
             return Err(Error::NotEvidence {
                 path: f.path.to_path_buf(),
                 reason: "decided elsewhere meanwhile".into(),
             });
         };
-        done.item = d.item;
+        done.item = d.item.unwrap_or(item);
         if d.kind != OutcomeKind::Quarantined {
             let why = d.detail.unwrap_or_else(|| "not stored".into());
             return Err(Error::NotEvidence { path: f.path.to_path_buf(), reason: why });

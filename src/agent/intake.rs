@@ -10,14 +10,14 @@ use std::time::Instant;
 
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError};
+use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError, PersonalRecord};
 use crate::media::{self, ExifFacts, InspectError, MediaKind};
 use crate::policy::Verdict;
 use crate::quarantine::fsops::{self, FileId, OpenError};
 
 use super::commit::{Committed, Decided, Tag};
 use super::stash::{Staged, Stash};
-use super::{Agent, Error, Outcome, OutcomeKind};
+use super::{Agent, Error, Outcome, OutcomeKind, RetryCause};
 
 /// A stage's way out: `Err` carries the outcome that settles the file already (skipped,
 /// rejected, to be retried, decided earlier), so the later stages do not run.
@@ -60,7 +60,22 @@ pub(super) struct Known {
     /// The newest item with this path and mtime: the earlier decision to report, or the item
     /// an officer's tag (or regained media-location access) decides again.
     pub latest: Option<Item>,
+    /// The keyed record of this file version if it was decided as the officer's own (or only
+    /// its marker, once the decision was forgotten).
+    pub personal: Option<PersonalRecord>,
+    /// The newest item with this path and mtime, if its move did not happen (`aborted`): a
+    /// try of the same file again goes on with that item instead of recording a new one.
+    pub aborted: Option<Item>,
     stamp: Option<Stamp>,
+}
+
+/// An earlier decision on a file, to report instead of deciding it again.
+#[derive(Debug)]
+pub(super) enum Earlier {
+    Item(Box<Item>),
+    Personal(PersonalRecord),
+    /// Settled elsewhere meanwhile, with nothing here to show for it.
+    Unknown,
 }
 
 /// A point in the ledger's history: a commit since, by this agent's connection or another
@@ -85,8 +100,20 @@ impl Known {
         Ok(Known {
             settled: ledger.is_settled_with(path, id.size, id.mtime_ns, include_held)?,
             latest: ledger.latest_item_for_path(path, Some(id.mtime_ns))?,
+            personal: ledger.personal(path, id.size, id.mtime_ns)?,
+            aborted: ledger.aborted_item_for(path, id.mtime_ns)?,
             stamp,
         })
+    }
+
+    /// The earlier decision these facts show: the personal record when the file was decided
+    /// as the officer's own (and is not waiting to be decided again), else the newest item.
+    pub(super) fn earlier(self) -> Earlier {
+        match (self.personal, self.latest) {
+            (Some(p), _) if p.state != Some(ItemState::Held) || self.settled => Earlier::Personal(p),
+            (_, Some(item)) => Earlier::Item(Box::new(item)),
+            _ => Earlier::Unknown,
+        }
     }
 
     /// These facts if nobody committed to the ledger since they were loaded, else fresh ones.
@@ -119,14 +146,16 @@ impl Agent {
     /// The pipeline for one file: intake, decide, commit.
     pub(super) fn intake(&self, path: &Path, tag: Option<Tag<'_>>, keyframe: Option<&[u8]>) -> Outcome {
         let started = Instant::now();
-        match self.take_in(path, tag.as_ref(), keyframe, started) {
+        let outcome = match self.take_in(path, tag.as_ref(), keyframe, started) {
             Ok(outcome) => outcome,
             Err(settled) => *settled,
-        }
+        };
+        self.note_outcome(path, &outcome);
+        outcome
     }
 
     fn take_in(&self, path: &Path, tag: Option<&Tag<'_>>, keyframe: Option<&[u8]>, started: Instant) -> Step<Outcome> {
-        let first_seen = ledger::now_ms();
+        let now = ledger::now_ms();
         if !path.file_name().is_some_and(media::is_candidate_name) {
             return Err(Box::new(Outcome::simple(path, OutcomeKind::Skipped, "not a media file name", started)));
         }
@@ -138,7 +167,7 @@ impl Agent {
                 let at = s.at.as_path();
                 let judged = self.open_staged(&s, &id, started).and_then(|file| {
                     let w = Where { path, at, staged: Some(&s) };
-                    self.judge_at(w, file, id, known, first_seen, None, keyframe, started)
+                    self.judge_at(w, file, id, known, now, None, keyframe, started)
                 });
                 return self.settle_staged(&s, judged, started);
             }
@@ -147,11 +176,11 @@ impl Agent {
         let (file, id) = self.open_candidate(path, started)?;
         let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
         if tag.is_none() && known.settled {
-            return Ok(self.earlier_outcome(path, known.latest.as_ref(), started));
+            return Ok(self.earlier_outcome(path, known.earlier(), started));
         }
         self.precheck(path, &file, &id, started)?;
         let w = Where { path, at: path, staged: None };
-        self.judge_at(w, file, id, known, first_seen, tag, keyframe, started)
+        self.judge_at(w, file, id, known, now, tag, keyframe, started)
     }
 
     /// The stash, when the file should go out of sight before it is judged: what `lstat` says
@@ -159,7 +188,7 @@ impl Agent {
     /// path that judges in place, which rejects it), what the ledger knows of that version (a
     /// settled one is reported as decided), then [`Agent::stash`]. `None`: judge it in place.
     fn stash_first(&self, path: &Path, started: Instant) -> Step<Option<(Staged, Known, FileId)>> {
-        let Ok(meta) = std::fs::symlink_metadata(path) else { return Ok(None) };
+        let Ok(meta) = std::fs::symlink_metadata(path) else { return self.resume(path, started) };
         let id = FileId::of(&meta);
         if !meta.is_file() || id.size == 0 || id.size > self.config.max_file_bytes {
             return Ok(None);
@@ -167,7 +196,7 @@ impl Agent {
         let Some(dir) = self.staging_for(path, &id) else { return Ok(None) };
         let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
         if known.settled {
-            return Err(Box::new(self.earlier_outcome(path, known.latest.as_ref(), started)));
+            return Err(Box::new(self.earlier_outcome(path, known.earlier(), started)));
         }
         match self.stash(path, &id, &dir, known, started)? {
             Stash::Out(out) => {
@@ -176,6 +205,17 @@ impl Agent {
             }
             Stash::InPlace => Ok(None),
         }
+    }
+
+    /// A file decided "quarantine" that waits in staging for the store, tried again by its
+    /// camera name: judged again from staging ([`Agent::resume_staged`]). `None`: nothing of
+    /// that name is waiting.
+    fn resume(&self, path: &Path, started: Instant) -> Step<Option<(Staged, Known, FileId)>> {
+        let Some(s) = self.resume_staged(path) else { return Ok(None) };
+        let Ok(id) = fsops::lstat_id(&s.at) else { return Ok(None) };
+        let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
+        debug!(path = %path.display(), staging = %s.at.display(), "tried again from staging");
+        Ok(Some((s, known, id)))
     }
 
     /// Open the staged file without following a symlink: it must be the very file `lstat`
@@ -188,11 +228,11 @@ impl Agent {
             Err(e) => return Err(self.reject(path, &e.to_string(), started)),
         };
         if !now.same_content_as(id) {
-            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "changed while it was stashed", started)));
+            return Err(Box::new(Outcome::later(path, RetryCause::Busy, "changed while it was stashed", started)));
         }
         if fsops::open_for_writing(&file) == Some(true) {
             debug!(path = %path.display(), "still open for writing; back to its name, will look again");
-            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started)));
+            return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still open for writing", started)));
         }
         Ok(file)
     }
@@ -207,12 +247,15 @@ impl Agent {
         file: File,
         id: FileId,
         known: Known,
-        first_seen: i64,
+        now: i64,
         tag: Option<&Tag<'_>>,
         keyframe: Option<&[u8]>,
         started: Instant,
     ) -> Step<Outcome> {
         let path = w.path;
+        // A file whose move did not happen was first seen then, not now: its exposure and
+        // its session rule count from that first sight.
+        let first_seen = known.aborted.as_ref().map_or(now, |i| i.first_seen_ms.min(now));
         // 3. Hash, type, EXIF.
         let (facts, bytes) = self.read(w, file, id, first_seen, started)?;
         // 4–5. Context, classifier, policy.
@@ -223,25 +266,36 @@ impl Agent {
             .commit(&facts, &verdict, assessment.as_ref(), tag, known)
             .map_err(|e| self.failed(path, e, started))?;
         let d = match committed {
-            Committed::Earlier(latest) => return Err(Box::new(self.earlier_outcome(path, latest.as_deref(), started))),
+            Committed::Earlier(earlier) => return Err(Box::new(self.earlier_outcome(path, earlier, started))),
             Committed::Decided(d) => d,
         };
         let item = d.item;
         let outcome = decided(&facts, &verdict, assessment.as_ref().map(|a| a.case_score), d, started);
-        let returned = outcome.returned_to.is_some();
-        info!(item, outcome = ?outcome.kind, source = verdict.source.as_str(), ms = outcome.handle_ms, returned, "decided");
-        debug!(item, path = %path.display(), rule = %verdict.rule, "file of the item");
+        let (source, ms, returned) = (verdict.source.as_str(), outcome.handle_ms, outcome.returned_to.is_some());
+        if outcome.kind == OutcomeKind::Retry {
+            // Tried again later; a failing store is said once, not once per try.
+            debug!(path = %path.display(), item, source, rule = %verdict.rule, ms, detail = ?outcome.detail, "decided; to be tried again");
+        } else {
+            info!(item, outcome = ?outcome.kind, source, ms, returned, "decided");
+            debug!(item, path = %path.display(), rule = %verdict.rule, "file of the item");
+        }
         Ok(outcome)
     }
 
     /// A staged file whose judging ended without deciding it (rejected, to be retried, decided
     /// by another handler, a failure): back to its name, and the outcome says so. A decided
-    /// file was settled by the commit stage (into the store, or back to its name).
+    /// file was settled by the commit stage (into the store, back to its name, or left in
+    /// staging for the store), and so is a recorded one the failing store (or ledger) stopped:
+    /// it waits in staging, out of sight, for the next try.
     fn settle_staged(&self, s: &Staged, judged: Step<Outcome>, started: Instant) -> Step<Outcome> {
         let mut outcome = match judged {
             Ok(o) => return Ok(o),
             Err(o) => *o,
         };
+        if outcome.retry == Some(RetryCause::Store) && self.resume_staged(&s.original).is_some_and(|r| r.row == s.row) {
+            debug!(path = %s.original.display(), "waits in staging for the store");
+            return Err(Box::new(outcome));
+        }
         let back = self.custody().and_then(|mut custody| {
             if !custody.ledger.move_open(s.row)? {
                 return Ok(None);
@@ -290,7 +344,7 @@ impl Agent {
     fn precheck(&self, path: &Path, file: &File, id: &FileId, started: Instant) -> Step<()> {
         if fsops::open_for_writing(file) == Some(true) {
             debug!(path = %path.display(), "still open for writing; will look again");
-            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started)));
+            return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still open for writing", started)));
         }
         if id.size == 0 {
             return Err(self.reject_id(path, "empty file (0 bytes)", id, started));
@@ -322,7 +376,7 @@ impl Agent {
                 Err(InspectError::Changed) => {
                     info!("a file changed while it was hashed; will look again");
                     debug!(path = %path.display(), "changed while hashed");
-                    return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started)));
+                    return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still being written", started)));
                 }
                 Err(e) => return Err(self.reject_id(path, &e.to_string(), &id, started)),
             };
@@ -332,10 +386,11 @@ impl Agent {
 
     /// The outcome of a file another handler (or an earlier pass) already decided, so that
     /// `on_media` answers the same whoever got there first.
-    pub(super) fn earlier_outcome(&self, path: &Path, latest: Option<&Item>, started: Instant) -> Outcome {
-        match latest {
-            Some(item) => Outcome::of_item(item, "already decided", started),
-            None => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
+    pub(super) fn earlier_outcome(&self, path: &Path, earlier: Earlier, started: Instant) -> Outcome {
+        match earlier {
+            Earlier::Item(item) => Outcome::of_item(&item, "already decided", started),
+            Earlier::Personal(p) => Outcome::of_personal(path, &p, "already decided", started),
+            Earlier::Unknown => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
         }
     }
 
@@ -371,10 +426,17 @@ impl Agent {
         Box::new(Outcome::simple(path, OutcomeKind::Rejected, reason, started))
     }
 
+    /// A file that could not be handled stays where it is and is tried again. A failing store
+    /// is said once for all files ([`Agent::note_outcome`]); anything else, per file.
     pub(super) fn failed(&self, path: &Path, e: Error, started: Instant) -> Box<Outcome> {
-        error!(error = %e, "could not handle a file; it stays where it is");
-        debug!(path = %path.display(), "file not handled");
-        Box::new(Outcome::simple(path, OutcomeKind::Retry, e.to_string(), started))
+        let cause = if e.is_storage_failure() {
+            RetryCause::Store
+        } else {
+            error!(error = %e, "could not handle a file; it stays where it is");
+            debug!(path = %path.display(), "file not handled");
+            RetryCause::Failed
+        };
+        Box::new(Outcome::later(path, cause, e.to_string(), started))
     }
 }
 
@@ -383,7 +445,7 @@ pub(super) fn decided(f: &Facts<'_>, verdict: &Verdict, score: Option<f32>, d: D
     Outcome {
         path: f.path.to_string_lossy().into_owned(),
         kind: d.kind,
-        item: Some(d.item),
+        item: d.item,
         sha256: Some(f.sha256.clone()),
         source: Some(verdict.source),
         case_id: verdict.case_id.clone(),
@@ -392,5 +454,6 @@ pub(super) fn decided(f: &Facts<'_>, verdict: &Verdict, score: Option<f32>, d: D
         handle_ms: started.elapsed().as_secs_f64() * 1e3,
         detail: d.detail,
         returned_to: d.returned.map(|p| p.to_string_lossy().into_owned()),
+        retry: d.retry,
     }
 }

@@ -18,8 +18,11 @@
 //! - `casefile`: export, ack, purge, statistics and the admin report; `verify`: the store
 //!   and the chain checked from one snapshot.
 //! - `recover`: moves a dead process left journaled, orphaned store files, kept originals.
+//! - `privacy`: letting go of what is kept about the officer's own photos, on schedule.
 //! - `reader`: [`StoreReader`], the store opened read-only. The views (`browse`, statistics,
 //!   `verify`, export's reads) are its methods; the agent holds one and derefs to it.
+//! - `health`: whether the store takes files (said once when it stops, once when it is back),
+//!   and the cheap check the watcher runs before it tries waiting files again.
 //!
 //! Every officer operation ends with the durability barrier ([`Agent::flush`]) inside the
 //! library, and so does dropping the agent; callers need not remember it.
@@ -33,7 +36,7 @@
 //! 2. the ledger mutex ([`Agent::ledger`]);
 //! 3. the store's cross-process move lock, taken only through `Custody`, which locks the
 //!    ledger first;
-//! 4. leaves, never held while another lock is taken: `rejected` and `barrier`.
+//! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and `tracker`.
 //!
 //! The reader's ledger connection ([`StoreReader`]'s own mutex) is outside this order: a view
 //! takes it alone, and nothing is locked while it is held, so it never waits behind a move.
@@ -56,10 +59,12 @@ mod casefile;
 mod commit;
 mod decide;
 mod error;
+mod health;
 mod import;
 mod intake;
 mod officer;
 mod outcome;
+mod privacy;
 mod reader;
 mod reconcile;
 mod record;
@@ -73,7 +78,8 @@ mod verify;
 pub use casefile::{AckReport, ExportReport, PurgeReport};
 pub use error::{Error, Output, Refusal};
 pub use import::{ImportRequest, Imported, Origin};
-pub use outcome::{Outcome, OutcomeKind};
+pub use outcome::{Outcome, OutcomeKind, RetryCause};
+pub use privacy::PruneReport;
 pub use reader::StoreReader;
 pub use recover::RecoveryReport;
 pub use verify::VerifyReport;
@@ -88,7 +94,8 @@ enum Model {
 /// change together).
 struct Judge {
     classifier: Classifier,
-    corrections_seen: Option<usize>,
+    /// The count and newest number of the corrections replayed.
+    corrections_seen: Option<(usize, i64)>,
 }
 
 /// What the durability barrier has left to do.
@@ -114,6 +121,10 @@ pub struct Agent {
     barrier: Mutex<Barrier>,
     /// Where new camera files go out of sight before they are judged (`stash`).
     staging: Staging,
+    /// A scrub of the write-ahead log after pruning was held up by a reader: do it again.
+    scrub_due: Mutex<bool>,
+    /// The store's failures as this agent saw them.
+    tracker: Mutex<health::Tracker>,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -190,6 +201,8 @@ impl Agent {
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
             staging,
+            scrub_due: Mutex::new(false),
+            tracker: Mutex::new(health::Tracker::default()),
         };
         if !agent.config.media_location_access {
             warn!(

@@ -100,6 +100,7 @@ impl Agent {
             handle_ms: 0.0,
             detail: None,
             returned_to: None,
+            retry: None,
         })
     }
 
@@ -210,6 +211,7 @@ impl Agent {
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: None,
             returned_to: None,
+            retry: None,
         })
     }
 

@@ -1,7 +1,7 @@
 //! The store opened to look, never to change: [`StoreReader`].
 //!
-//! `list`, `show`, `stats`, `report`, `verify`, `serve-metrics` and `export`'s reads use it.
-//! Opening one creates nothing in the store, runs no recovery and takes no lock; its ledger
+//! `list`, `show`, `stats`, `report`, `verify`, `serve-metrics`, `pending` and `export`'s reads
+//! use it. Opening one creates nothing in the store, runs no recovery and takes no lock; its ledger
 //! connection is read-only ([`LedgerReader`]), so no method of it can write, and SQLite refuses
 //! a write even from a bug. A move in progress holds the store's move lock and the writer's
 //! ledger mutex for as long as its copy takes; a reader needs neither, and WAL lets it read
@@ -60,9 +60,12 @@ impl StoreReader {
     }
 
     /// The read-only ledger connection. Reads of the views only: the pipeline reads through
-    /// the writer's connection, under its own locks.
-    pub(super) fn read(&self) -> MutexGuard<'_, LedgerReader> {
-        self.ledger.lock().unwrap_or_else(|p| p.into_inner())
+    /// the writer's connection, under its own locks. An older ledger a writer has upgraded
+    /// since the reader opened is read as the upgraded one ([`LedgerReader::current`]).
+    pub(super) fn read(&self) -> Result<MutexGuard<'_, LedgerReader>, Error> {
+        let mut ledger = self.ledger.lock().unwrap_or_else(|p| p.into_inner());
+        ledger.current()?;
+        Ok(ledger)
     }
 }
 

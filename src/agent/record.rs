@@ -45,6 +45,7 @@ pub(super) fn record(
             tag.and_then(|t| t.officer),
             &tags,
         )?;
+        stashed(tx, f, earlier.id)?;
         earlier.id
     } else {
         let item = tx.insert_item(&new_item(f, verdict, assessment, tag, state, &tags))?;
@@ -57,11 +58,7 @@ pub(super) fn record(
             first_seen_ms: f.first_seen,
         };
         tx.record(Some(item), &intake)?;
-        if let Some(s) = f.staged {
-            let stashed = Event::Stashed { staging: s.at.to_string_lossy().into_owned(), stashed_at_ms: s.at_ms };
-            tx.record(Some(item), &stashed)?;
-            tx.link_stash(s.row, item, &f.sha256)?;
-        }
+        stashed(tx, f, item)?;
         if let Some(e) = arrival {
             tx.record(Some(item), e)?;
         }
@@ -83,6 +80,18 @@ pub(super) fn record(
         }
     }
     Ok(item)
+}
+
+/// The `stashed` event of a file judged in staging, on `item`, and its stash row linked to
+/// the item: once per stash (a file that waits in staging for the store and is tried again
+/// from there was recorded at its first try).
+pub(super) fn stashed(tx: &mut Tx<'_>, f: &Facts<'_>, item: i64) -> Result<(), Error> {
+    if let Some(s) = f.staged.filter(|s| s.item != Some(item)) {
+        let stashed = Event::Stashed { staging: s.at.to_string_lossy().into_owned(), stashed_at_ms: s.at_ms };
+        tx.record(Some(item), &stashed)?;
+        tx.link_stash(s.row, item, &f.sha256)?;
+    }
+    Ok(())
 }
 
 /// The row of a file seen for the first time.

@@ -11,6 +11,13 @@
 //! camera folder is durable. Recovery ([`Agent::recover_stashes`]) runs after the moves into
 //! and out of the store are recovered and returns every file it still finds staged, so after
 //! recovery nothing is in staging.
+//!
+//! A file decided "quarantine" whose move the store could not take (full, failing, busy) waits
+//! in staging for the next try, under its open stash row (linked to its item): the watcher
+//! tries its camera name again, and [`Agent::resume_staged`] finds it there. A photo judged
+//! personal goes back to its name with no event naming it (issue 29: the officer's own photo
+//! leaves a keyed record only), and neither does a return before the file was recorded: such a
+//! file has no custody record yet, and may be the officer's own.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -26,7 +33,7 @@ use crate::quarantine::staging;
 
 use super::intake::{Known, Step};
 use super::recover::RecoveryReport;
-use super::{Agent, Error, Model, Outcome, OutcomeKind};
+use super::{Agent, Error, Model, Outcome, OutcomeKind, RetryCause};
 
 /// A file taken out of sight: its journal row, where it came from and where it is now.
 #[derive(Debug, Clone)]
@@ -36,6 +43,9 @@ pub(super) struct Staged {
     pub at: PathBuf,
     pub at_ms: i64,
     pub size: u64,
+    /// The item its row is linked to (its `stashed` event is recorded): `None` for a fresh
+    /// stash.
+    pub item: Option<i64>,
 }
 
 /// What the stash did.
@@ -94,12 +104,12 @@ impl Agent {
         let ledger = &mut *custody.ledger;
         let known = known.current(ledger, path, id, self.held()).map_err(|e| fail(e.into()))?;
         if known.settled {
-            return Err(Box::new(self.earlier_outcome(path, known.latest.as_ref(), started)));
+            return Err(Box::new(self.earlier_outcome(path, known.earlier(), started)));
         }
         match fsops::lstat_id(path) {
             Ok(now) if now.same_content_as(id) => {}
-            Ok(_) => return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started))),
-            Err(_) => return Err(Box::new(self.earlier_outcome(path, known.latest.as_ref(), started))),
+            Ok(_) => return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still being written", started))),
+            Err(_) => return Err(Box::new(self.earlier_outcome(path, known.earlier(), started))),
         }
         let Some(name) = path.file_name() else { return Ok(Stash::InPlace) };
         let at = dir.join(staging::staged_name(id.ino, name));
@@ -135,24 +145,26 @@ impl Agent {
             warn!(path = %path.display(), staging = %at.display(), error = %e, "could not stash; judged where it lies");
             return Ok(Stash::InPlace);
         }
-        let staged = Staged { row, original: path.to_path_buf(), at, at_ms: ledger::now_ms(), size: id.size };
+        let staged =
+            Staged { row, original: path.to_path_buf(), at, at_ms: ledger::now_ms(), size: id.size, item: None };
         self.barrier().dirty.extend([dir.to_path_buf(), path.parent().unwrap_or(Path::new("/")).to_path_buf()]);
         fault::point("after_stash");
         // A rename moves whatever the name held: it must be the file that was opened.
         if !fsops::lstat_id(&staged.at).is_ok_and(|now| now.same_content_as(id)) {
             let back = self.give_back(ledger, &staged, None, Some("replaced while it was stashed"), false);
             back.map_err(fail)?;
-            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "replaced while it was stashed", started)));
+            return Err(Box::new(Outcome::later(path, RetryCause::Busy, "replaced while it was stashed", started)));
         }
         debug!(path = %path.display(), staging = %staged.at.display(), "out of sight");
         Ok(Stash::Out(Box::new((staged, known))))
     }
 
     /// Put a staged file back at its name (or, if the name was taken meanwhile, at
-    /// `NAME-returned-ROW.ext`), make that durable, then record the return (on `item`, if it
-    /// was recorded) and close the stash row. Runs under the move lock. `Ok(None)`: the file
-    /// was no longer in staging (the row is closed). An error leaves the row open: recovery
-    /// returns the file at the next start.
+    /// `NAME-returned-ROW.ext`), make that durable, then record the return on `item` and close
+    /// the stash row. Without an item (the file was not recorded: it has no custody record yet,
+    /// and may be the officer's own) no event names it. Runs under the move lock. `Ok(None)`:
+    /// the file was no longer in staging (the row is closed). An error leaves the row open:
+    /// recovery returns the file at the next start.
     pub(super) fn give_back(
         &self,
         ledger: &mut Ledger,
@@ -161,12 +173,42 @@ impl Agent {
         reason: Option<&str>,
         recovered: bool,
     ) -> Result<Option<PathBuf>, Error> {
-        fault::point("before_return");
-        if !staged_still_there(s, recovered)? {
+        let Some(to) = self.put_back(s, recovered)? else {
             error!(path = %s.original.display(), staging = %s.at.display(), "a staged file is no longer in staging");
             let mut tx = ledger.write()?;
             tx.finish_move(s.row)?;
             tx.commit()?;
+            return Ok(None);
+        };
+        fault::point("after_return");
+        let name_taken = to != s.original;
+        let mut tx = ledger.write()?;
+        if let Some(item) = item {
+            let event = Event::Returned {
+                path: to.to_string_lossy().into_owned(),
+                staging: s.at.to_string_lossy().into_owned(),
+                reason: reason.map(str::to_string),
+                name_taken,
+                recovered,
+            };
+            tx.record(Some(item), &event)?;
+            if name_taken {
+                tx.set_original_path(item, &to)?;
+            }
+        } else {
+            // The row named the file: its bytes leave the write-ahead log at the next prune.
+            *self.scrub_due.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        }
+        tx.finish_move(s.row)?;
+        tx.commit()?;
+        Ok(Some(to))
+    }
+
+    /// The rename of [`Agent::give_back`], made durable, with nothing recorded: where the file
+    /// is now, or `None` when it was no longer in staging. The caller closes the row.
+    pub(super) fn put_back(&self, s: &Staged, recovered: bool) -> Result<Option<PathBuf>, Error> {
+        fault::point("before_return");
+        if !staged_still_there(s, recovered)? {
             return Ok(None);
         }
         let to = match fsops::rename_noreplace(&s.at, &s.original) {
@@ -174,7 +216,8 @@ impl Agent {
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                 let other = staging::fallback_name(&s.original, s.row);
                 fsops::rename_noreplace(&s.at, &other).map_err(Error::io("returning a staged file", &s.at))?;
-                warn!(path = %s.original.display(), returned_as = %other.display(), "its name was taken meanwhile; returned under another");
+                warn!("a staged file's name was taken meanwhile; returned under another");
+                debug!(path = %s.original.display(), returned_as = %other.display(), "returned under another name");
                 other
             }
             Err(e) => return Err(Error::io("returning a staged file", &s.at)(e)),
@@ -182,24 +225,24 @@ impl Agent {
         // Durable before the row closes: a cut that lost this rename behind a closed row would
         // leave the photo in staging with no journal row naming it.
         fsops::fsync_parent(&to).map_err(Error::io("syncing the camera folder", &to))?;
-        fault::point("after_return");
-        let name_taken = to != s.original;
-        let mut tx = ledger.write()?;
-        let event = Event::Returned {
-            path: to.to_string_lossy().into_owned(),
-            staging: s.at.to_string_lossy().into_owned(),
-            reason: reason.map(str::to_string),
-            name_taken,
-            recovered,
-        };
-        tx.record(item, &event)?;
-        if let (true, Some(item)) = (name_taken, item) {
-            tx.set_original_path(item, &to)?;
-        }
-        tx.finish_move(s.row)?;
-        tx.commit()?;
         staging::returned(&to);
         Ok(Some(to))
+    }
+
+    /// A file decided "quarantine" that waits in staging for the store (see the module docs):
+    /// the open stash row of camera name `path`, linked to its item, whose file is still in
+    /// staging. A file the watcher tries again by its camera name is taken from there.
+    pub(super) fn resume_staged(&self, path: &Path) -> Option<Staged> {
+        let rows = self.ledger().pending_moves().ok()?;
+        let m = rows.into_iter().rev().find(|m| m.direction == Direction::Stash && m.src == path && m.item_id != 0)?;
+        std::fs::symlink_metadata(&m.dst).ok().filter(|meta| meta.is_file())?;
+        Some(Staged { row: m.id, original: m.src, at: m.dst, at_ms: 0, size: m.size, item: Some(m.item_id) })
+    }
+
+    /// Where the file of camera name `path` is now when it is not there: in staging, waiting
+    /// for the store (the watcher keeps such a file on its schedule).
+    pub fn waiting_in_staging(&self, path: &Path) -> Option<PathBuf> {
+        self.resume_staged(path).map(|s| s.at)
     }
 
     /// Recovery of stash rows a dead process left, after the moves into and out of the store
@@ -208,8 +251,8 @@ impl Agent {
     /// or the stash rename was lost in a power cut) is closed.
     pub(super) fn recover_stashes(&self, ledger: &mut Ledger, report: &mut RecoveryReport) -> Result<(), Error> {
         for m in ledger.pending_moves()?.into_iter().filter(|m| m.direction == Direction::Stash) {
-            let s = Staged { row: m.id, original: m.src.clone(), at: m.dst.clone(), at_ms: 0, size: m.size };
             let item = (m.item_id != 0).then_some(m.item_id);
+            let s = Staged { row: m.id, original: m.src.clone(), at: m.dst.clone(), at_ms: 0, size: m.size, item };
             let reason = item.is_none().then_some("the agent stopped before the file was judged");
             match self.give_back(ledger, &s, item, reason, true) {
                 Ok(Some(to)) => {

@@ -33,6 +33,9 @@ use super::{Error, StoreReader};
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
     pub events: u64,
+    /// Events whose contents were pruned on schedule (a `forgotten` event records each): not
+    /// a problem; their hashes still chain.
+    pub pruned: u64,
     pub files: u64,
     /// What is wrong, typed; `Display` of each is the sentence `verify` prints, and the list
     /// serialises as those sentences.
@@ -124,7 +127,7 @@ impl StoreReader {
     /// snapshot of the ledger; what changed in the store since is told from tampering (see
     /// the module docs). Never waits behind a move.
     pub fn verify(&self) -> Result<VerifyReport, Error> {
-        let (chain, snapshot) = self.read().snapshot(|l| Ok((l.check_chain()?, Accounts::read(l, &self.store)?)))?;
+        let (chain, snapshot) = self.read()?.snapshot(|l| Ok((l.check_chain()?, Accounts::read(l, &self.store)?)))?;
         let mut problems = chain.problems;
         let mut files = 0u64;
         let mut doubts = Vec::new();
@@ -145,7 +148,7 @@ impl StoreReader {
         if !doubts.is_empty() {
             self.settle(doubts, &mut problems, &mut files)?;
         }
-        Ok(VerifyReport { events: chain.events, files, problems })
+        Ok(VerifyReport { events: chain.events, pruned: chain.pruned, files, problems })
     }
 
     /// Does the store file `name` hash to `sha256`?
@@ -164,7 +167,7 @@ impl StoreReader {
     }
 
     fn fresh(&self) -> Result<Accounts, Error> {
-        Ok(self.read().snapshot(|l| Accounts::read(l, &self.store))?)
+        Ok(self.read()?.snapshot(|l| Accounts::read(l, &self.store))?)
     }
 
     /// Look again, against a fresh read, at what looked wrong; report what still is.

@@ -48,7 +48,8 @@ impl JavaFrames {
                 Ok(v) => v.l()?,
                 Err(jni::errors::Error::JavaException) => {
                     env.exception_clear()?;
-                    tracing::warn!(target: "fotovakt::android", path = %path.display(), "frame source threw");
+                    tracing::warn!(target: "fotovakt::android", "frame source threw");
+                    tracing::debug!(target: "fotovakt::android", path = %path.display(), "file of the frame");
                     return Ok(None);
                 }
                 Err(e) => return Err(e),
@@ -62,7 +63,8 @@ impl JavaFrames {
             Ok(frame) => frame,
             Err(e) => {
                 let _ = env.exception_clear();
-                tracing::warn!(target: "fotovakt::android", path = %path.display(), error = %e, "frame source failed");
+                tracing::warn!(target: "fotovakt::android", error = %e, "frame source failed");
+                tracing::debug!(target: "fotovakt::android", path = %path.display(), "file of the frame");
                 None
             }
         }

@@ -187,6 +187,7 @@ pub fn code_of(e: &agent::Error) -> Code {
         Error::Keyframe { .. } => Code::Keyframe,
         Error::TagFailed { .. } => Code::TagFailed,
         Error::NotEvidence { .. } => Code::NotEvidence,
+        Error::Json { .. } => Code::Internal,
     }
 }
 

@@ -22,6 +22,10 @@ use crate::stats;
 pub(crate) fn stats(cli: &Cli, format: StatsFormat, by_case: bool, out: &mut dyn Write) -> Result<()> {
     let store = open_reader(cli)?;
     let s = store.stats(by_case)?;
+    // Shown as unknown in every format; the exit code says so too.
+    if let Some(e) = &s.store.error {
+        err_message!("{e}");
+    }
     match format {
         StatsFormat::Table => write!(out, "{}", stats::table(&s))?,
         StatsFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?,
@@ -48,8 +52,12 @@ pub(crate) fn verify(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<()> {
     if json {
         return json_with_store(out, &store, &v);
     }
+    let pruned = match v.pruned {
+        0 => String::new(),
+        n => format!(" ({n} pruned on schedule: personal data removed, their hashes still chained)"),
+    };
     if v.problems.is_empty() {
-        writeln!(out, "OK: {} events chained, {} stored files verified", v.events, v.files)?;
+        writeln!(out, "OK: {} events chained{pruned}, {} stored files verified", v.events, v.files)?;
         return Ok(());
     }
     for p in &v.problems {
@@ -122,6 +130,15 @@ pub(crate) fn purge(cli: &Cli, dry_run: bool, json: bool, by: &Option<String>, o
         writeln!(out, "PROBLEM: {f}")?;
     }
     writeln!(out, "{verb} {} item(s), {} bytes", r.items.len(), r.bytes)?;
+    let p = &r.personal;
+    if p.personal_forgotten + p.markers_removed + p.corrections_expired + p.released_forgotten > 0 {
+        writeln!(
+            out,
+            "privacy: forgot {} personal decision(s), removed {} marker(s), {} correction(s) expired, {} released \
+             item(s) forgotten",
+            p.personal_forgotten, p.markers_removed, p.corrections_expired, p.released_forgotten
+        )?;
+    }
     Ok(())
 }
 

@@ -110,8 +110,20 @@ pub(crate) fn show(cli: &Cli, key: &str, json: bool, out: &mut dyn Write) -> Res
     }
     item_text(out, &record.item)?;
     writeln!(out, "  custody log:")?;
-    for e in &record.events {
-        writeln!(out, "    #{:<6} {}  {:<18} {}", e.seq, time_text(e.at_ms), e.kind, e.data)?;
+    let mut lines: Vec<(i64, String)> = record
+        .events
+        .iter()
+        .map(|e| (e.seq, format!("    #{:<6} {}  {:<18} {}", e.seq, time_text(e.at_ms), e.kind, e.data)))
+        .collect();
+    lines.extend(record.pruned.iter().map(|e| {
+        (
+            e.seq,
+            format!("    #{:<6} {}  {:<18} (pruned on schedule; hash {})", e.seq, time_text(e.at_ms), e.kind, e.hash),
+        )
+    }));
+    lines.sort_by_key(|(seq, _)| *seq);
+    for (_, line) in lines {
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
@@ -121,7 +133,11 @@ fn item_text(out: &mut dyn Write, it: &Item) -> Result<()> {
     writeln!(out, "item {}  {}", it.id, it.state.as_str())?;
     writeln!(out, "  sha256     {}", it.sha256)?;
     writeln!(out, "  size       {} bytes ({})", it.size, it.kind)?;
-    writeln!(out, "  original   {}", it.original_path.display())?;
+    let original = match it.original_path.as_os_str().is_empty() {
+        true => "(forgotten: the correction ran out)".to_string(),
+        false => it.original_path.display().to_string(),
+    };
+    writeln!(out, "  original   {original}")?;
     writeln!(out, "  captured   {}", it.capture_time.as_deref().unwrap_or("-"))?;
     if let Some((lat, lon)) = it.gps {
         writeln!(out, "  gps        {lat:.6}, {lon:.6}")?;

@@ -93,7 +93,10 @@ pub(crate) fn open(cli: &Cli, model: Model, store_use: StoreUse) -> Result<Agent
 /// more useful message), and on a terminal the store read is named on stderr.
 pub(crate) fn open_agent(cli: &Cli, config: Config, model: Model, store_use: StoreUse) -> Result<Agent> {
     let dir = config.store_dir()?;
-    let existed = dir.join(LEDGER_FILE).is_file();
+    let ledger = dir.join(LEDGER_FILE);
+    let existed = ledger.is_file();
+    // An empty ledger file is what a store that could not be created (a full disk) leaves.
+    let in_use = ledger.metadata().is_ok_and(|m| m.len() > 0);
     if !existed && store_use == StoreUse::Existing {
         return Err(no_store(cli, &config, dir));
     }
@@ -102,7 +105,8 @@ pub(crate) fn open_agent(cli: &Cli, config: Config, model: Model, store_use: Sto
         Model::Skip => Agent::open_without_model(config)?,
         Model::Record => Agent::open_to_record(config)?,
     };
-    if !existed {
+    // Said only now that the store is open: one that failed to open was not created.
+    if !in_use {
         if cli.log_json {
             tracing::warn!(store = %dir.display(), "created a new store");
         } else {
@@ -115,11 +119,15 @@ pub(crate) fn open_agent(cli: &Cli, config: Config, model: Model, store_use: Sto
 }
 
 /// Open the configured store read-only, for the commands that only look (`list`, `show`,
-/// `stats`, `report`, `verify`, `serve-metrics`): nothing created, no recovery, no lock, so
+/// `stats`, `report`, `verify`, `serve-metrics`, `pending`): nothing created, no recovery, no lock, so
 /// they answer at once while the watcher moves a file. A store that does not exist is
 /// refused as by [`open_agent`] with [`StoreUse::Existing`].
 pub(crate) fn open_reader(cli: &Cli) -> Result<StoreReader> {
-    let config = load_config(cli, &[])?;
+    open_reader_with(cli, load_config(cli, &[])?)
+}
+
+/// [`open_reader`] with the config as loaded for a command with `--camera` (`pending`).
+pub(crate) fn open_reader_with(cli: &Cli, config: Config) -> Result<StoreReader> {
     let dir = config.store_dir()?;
     if !dir.join(LEDGER_FILE).is_file() {
         return Err(no_store(cli, &config, dir));

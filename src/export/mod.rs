@@ -183,15 +183,32 @@ pub struct LogEvent {
     pub at: String,
     pub kind: String,
     pub item: Option<i64>,
-    /// The event's JSON text exactly as hashed.
-    pub data: String,
+    /// The event's JSON text exactly as hashed (v1) or as `data_sha256` covers (v2); `null`
+    /// if it was pruned (a case item's events never are).
+    pub data: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The hash version (1 when absent): see [`HASH_RULE`].
+    #[serde(default = "hash_v1", skip_serializing_if = "is_hash_v1")]
+    pub v: u8,
+    /// v2: the SHA-256 of `data`, lowercase hex, which the hash covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
+}
+
+fn hash_v1() -> u8 {
+    crate::ledger::HASH_V1
+}
+
+fn is_hash_v1(v: &u8) -> bool {
+    *v == crate::ledger::HASH_V1
 }
 
 pub(crate) const HASH_RULE: &str =
-    "sha256(\"fotovakt-event-v1\\n\" + seq + \"\\n\" + at_ms + \"\\n\" + kind + \"\\n\" + (item or \"\") \
-     + \"\\n\" + data + \"\\n\" + prev_hash), lowercase hex; prev_hash of event 1 is 64 zeros";
+    "v1 (no \"v\"): sha256(\"fotovakt-event-v1\\n\" + seq + \"\\n\" + at_ms + \"\\n\" + kind + \"\\n\" + (item or \"\") \
+     + \"\\n\" + data + \"\\n\" + prev_hash); v2 (\"v\": 2): sha256(\"fotovakt-event-v2\\n\" + seq + \"\\n\" + at_ms + \
+     \"\\n\" + kind + \"\\n\" + (item or \"\") + \"\\n\" + data_sha256 + \"\\n\" + prev_hash), where data_sha256 = \
+     sha256(data) and must match data; lowercase hex; prev_hash of event 1 is 64 zeros";
 
 /// UTC RFC 3339 with milliseconds.
 pub fn utc(ms: i64) -> String {

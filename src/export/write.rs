@@ -252,6 +252,8 @@ fn write_all(sink: &mut dyn Sink, input: &PackageInput<'_>) -> Result<(String, u
                 data: e.data.clone(),
                 prev_hash: e.prev_hash.clone(),
                 hash: e.hash.clone(),
+                v: e.v,
+                data_sha256: e.data_sha256.clone(),
             })
             .collect(),
     };

@@ -267,6 +267,40 @@ fn concurrent_barriers_never_leave_a_damaged_head() {
     assert!(problems(&l).is_empty(), "{:?}", problems(&l));
 }
 
+/// A v2 row's data can be pruned and the chain still checks, if a later `forgotten` event of
+/// its item lists it; otherwise, or if the data was edited, it is reported.
+#[test]
+fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    let mut l = Ledger::open(&db).expect("open");
+    let mut tx = l.write().expect("write");
+    let tag = Event::Tagged { case_id: "C".into(), officer: None, note: Some("the note".into()) };
+    let first = tx.record(Some(7), &tag).expect("tagged");
+    let second = tx.record(Some(7), &tag).expect("tagged again");
+    tx.commit().expect("commit");
+    let prune = |seq: i64| l.conn().execute("UPDATE events SET data = NULL WHERE seq = ?1", [seq]).expect("prune");
+    prune(first);
+    let problems = l.check_chain().expect("check").problems;
+    assert!(
+        matches!(problems.as_ref(), [Problem::PrunedWithoutRecord { seq, .. }] if *seq == first),
+        "unrecorded: {problems:?}"
+    );
+    let mut tx = l.write().expect("write");
+    let forgotten = Event::Forgotten { reason: ForgetReason::CorrectionExpired, pruned: vec![first], state: None };
+    tx.record(Some(7), &forgotten).expect("forgotten");
+    tx.commit().expect("commit");
+    let report = l.check_chain().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.pruned, report.links_checked), (1, 3));
+    // Editing data that is still there is caught.
+    l.conn()
+        .execute("UPDATE events SET data = replace(data, 'the note', 'a note') WHERE seq = ?1", [second])
+        .expect("edit");
+    let problems = l.check_chain().expect("check").problems;
+    assert!(matches!(problems.as_ref(), [Problem::HashMismatch { seq, .. }] if *seq == second), "{problems:?}");
+}
+
 /// The files beside a ledger, by name, with their sizes.
 fn ledger_files(dir: &Path) -> Vec<(String, u64)> {
     let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
@@ -287,7 +321,7 @@ fn a_reader_reads_a_ledger_nobody_has_open_and_changes_nothing() {
     drop(ledger_with_events(dir.path(), 3));
     let db = dir.path().join("ledger.sqlite");
     let names = |d: &Path| ledger_files(d).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
-    assert_eq!(names(dir.path()), ["ledger.head", "ledger.sqlite"], "checkpointed: no -wal, no -shm");
+    assert_eq!(names(dir.path()), ["ledger.head", "ledger.sqlite", "privacy.key"], "checkpointed: no -wal, no -shm");
     let head = dir.path().join("ledger.head");
     let (db_before, head_before) = (std::fs::read(&db).expect("db"), std::fs::read(&head).expect("head"));
     let r = LedgerReader::open(&db).expect("reader");
@@ -321,7 +355,7 @@ fn a_reader_beside_a_writer_sees_commits_and_never_waits_for_its_lock() {
         let p = dir.path().join(name);
         std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
     }
-    let r = LedgerReader::open(&dir.path().join("ledger.sqlite")).expect("reader");
+    let mut r = LedgerReader::open(&dir.path().join("ledger.sqlite")).expect("reader");
     let count = |l: &Ledger| l.conn().query_row("SELECT count(*) FROM events", [], |x| x.get::<_, i64>(0));
     assert_eq!(count(&r).expect("count"), 2);
     // The writer holds SQLite's write lock (as across a commit); a read answers at once.

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::chain::{event_hash, GENESIS};
+use super::chain::{data_sha256, event_hash_v2, GENESIS, HASH_V2};
 use super::events::{Event, ItemSource};
+use super::keyed::DeviceSecret;
 use super::schema::{
     f32_to_blob, path_bytes, session_from_row, ItemState, MoveIntent, NewItem, Session, SESSION_COLUMNS,
 };
@@ -19,6 +20,8 @@ pub struct Tx<'a> {
     /// (`seq`, `hash`) of the newest event, once this transaction has read or written it.
     pub(super) last: Option<(i64, String)>,
     pub(super) now: i64,
+    /// The device secret, for the keyed records of personal photos.
+    pub(super) secret: &'a DeviceSecret,
 }
 
 /// A stored source name, or the error that refuses it.
@@ -31,7 +34,7 @@ fn tags_text(tags: &[String]) -> String {
 }
 
 impl Tx<'_> {
-    fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
+    pub(super) fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
         move |source| LedgerError::Sqlite { path: self.db_path.to_path_buf(), source }
     }
 
@@ -41,7 +44,8 @@ impl Tx<'_> {
     }
 
     /// Record one custody event, chained to the one before it; returns its sequence number.
-    /// The one writer of the `events` table.
+    /// The one writer of the `events` table. Rows are written with hash version 2: the hash
+    /// covers the SHA-256 of `data`, so `data` can be pruned later and the chain still checks.
     pub fn record(&mut self, item: Option<i64>, event: &Event) -> Result<i64> {
         self.append_row(event.kind(), item, &event.data_text())
     }
@@ -59,11 +63,13 @@ impl Tx<'_> {
                 .unwrap_or((0, GENESIS.to_string())),
         };
         let seq = last_seq + 1;
-        let hash = event_hash(seq, self.now, kind, item, data, &last_hash);
+        let covered = data_sha256(data);
+        let hash = event_hash_v2(seq, self.now, kind, item, &covered, &last_hash);
         self.tx
             .execute(
-                "INSERT INTO events(seq, at_ms, kind, item_id, data, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![seq, self.now, kind, item, data, last_hash, hash],
+                "INSERT INTO events(seq, at_ms, kind, item_id, data, prev_hash, hash, v, data_sha256) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![seq, self.now, kind, item, data, last_hash, hash, HASH_V2, covered],
             )
             .map_err(self.err())?;
         self.last = Some((seq, hash));

@@ -561,6 +561,23 @@ impl Rig {
         Ok(said.join("; "))
     }
 
+    /// The files in the camera folder the ledger has not settled (`pending --json`): a photo
+    /// decided as the officer's own has no item, only a keyed record, so "decided" is "not
+    /// pending".
+    fn pending(&self) -> Result<Vec<String>, String> {
+        let out = self.run(&["pending", "--json"], None);
+        if !out.status.success() {
+            return Err(format!("pending --json failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("pending --json is not a list of paths: {e}"))
+    }
+
+    /// Is the photo `name` at its path and settled in the ledger (kept, or released)?
+    fn decided_here(&self, name: &str, pending: &[String]) -> bool {
+        let path = self.phone.camera.join(name);
+        path.exists() && !pending.iter().any(|p| Path::new(p).file_name() == path.file_name())
+    }
+
     /// The full invariant, after a restart.
     fn check(&self) -> Result<(), String> {
         self.check_ledger_directly()?;
@@ -570,7 +587,7 @@ impl Rig {
             return Err(format!("item {} is still `{}` after recovery", i.id, i.state));
         }
         let held = self.check_store(&items)?;
-        self.check_photos(&items, &held)?;
+        self.check_photos(&items, &held, &self.pending()?)?;
         self.check_leftovers()
     }
 
@@ -613,7 +630,12 @@ impl Rig {
     }
 
     /// Each photo at its path XOR verified in the store, and decided either way.
-    fn check_photos(&self, items: &[ItemRow], held: &BTreeMap<String, usize>) -> Result<(), String> {
+    fn check_photos(
+        &self,
+        items: &[ItemRow],
+        held: &BTreeMap<String, usize>,
+        pending: &[String],
+    ) -> Result<(), String> {
         for p in &self.photos {
             let path = self.phone.camera.join(&p.name);
             let here = path.exists() && sha256(&path) == p.sha;
@@ -630,8 +652,8 @@ impl Rig {
                     p.name
                 ));
             }
-            if here && !items.iter().any(|i| i.sha == p.sha && (i.state == "kept" || i.state == "released")) {
-                return Err(format!("{}: at its path but no kept/released ledger item (not decided)", p.name));
+            if here && !self.decided_here(&p.name, pending) {
+                return Err(format!("{}: at its path but not settled in the ledger (not decided)", p.name));
             }
             if path.exists() && !here {
                 return Err(format!("{}: a file is at its path but its bytes differ", p.name));
@@ -1089,14 +1111,9 @@ fn fault_in(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String {
 
 /// An officer tags a kept photo in the camera folder; `tag` is killed at a fault point.
 fn fault_tag(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String {
-    let items = r.items().unwrap_or_default();
-    let candidates: Vec<String> = r
-        .photos
-        .iter()
-        .filter(|p| r.phone.camera.join(&p.name).exists())
-        .filter(|p| items.iter().any(|i| i.sha == p.sha && (i.state == "kept" || i.state == "released")))
-        .map(|p| p.name.clone())
-        .collect();
+    let pending = r.pending().unwrap_or_default();
+    let candidates: Vec<String> =
+        r.photos.iter().filter(|p| r.decided_here(&p.name, &pending)).map(|p| p.name.clone()).collect();
     let name = if candidates.is_empty() {
         // No kept photo yet: shoot one off-session and without GPS, and let it be decided.
         r.set_session(false);

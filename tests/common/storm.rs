@@ -140,8 +140,10 @@ fn decided_count(db: &Path) -> usize {
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
     };
+    // Case material by its item; the officer's own photos by their keyed records (no path).
     conn.query_row(
-        "SELECT count(DISTINCT original_path) FROM items WHERE state IN ('kept', 'quarantined', 'released')",
+        "SELECT (SELECT count(DISTINCT original_path) FROM items WHERE state IN ('kept', 'quarantined', 'released')) \
+         + (SELECT count(*) FROM personal WHERE state = 'kept')",
         [],
         |r| r.get::<_, i64>(0),
     )
@@ -325,8 +327,19 @@ fn check(phone: &Phone, cfg: &Path, photos: &[Shot], r: &mut StormResult) {
     let list = run(&["list", "--all", "--json"]);
     let items: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
     let mut by_name: std::collections::HashMap<String, (String, String)> = std::collections::HashMap::new();
+    // A photo decided as the officer's own has no item (a keyed record only): it is decided
+    // when it is at its path and not pending.
+    let pending: Vec<String> = serde_json::from_slice(&run(&["pending", "--json"]).stdout).unwrap_or_default();
+    for (name, bytes, _) in photos {
+        if phone.camera.join(name).exists() && !pending.iter().any(|p| p.ends_with(&format!("/{name}"))) {
+            use sha2::Digest;
+            by_name.insert(name.clone(), ("kept".into(), hex::encode(sha2::Sha256::digest(bytes))));
+        }
+    }
     for i in items.as_array().into_iter().flatten() {
         let state = i["state"].as_str().unwrap_or_default().to_string();
+        // Case material (quarantined, or released by an officer beside the storm); a kept
+        // photo has no item.
         if !["kept", "quarantined", "released"].contains(&state.as_str()) {
             continue;
         }

@@ -40,6 +40,8 @@ object Health {
             notifications = nm?.areNotificationsEnabled() == true && !Platform.notificationPermissionMissing(app)
             batteryExempt = pm?.isIgnoringBatteryOptimizations(app.packageName) == true
             model = starter.model()
+            agencyHead = starter.agencyHead()
+            agencyHeadSha256 = ManagedConfig.read(app).caseHeadSha256
             coreHealth = core
             coreError = CoreHolder.lastError
             serviceAlive = AgentService.alive

@@ -65,6 +65,7 @@ public final class AgentStarter {
     private String applied;
     private volatile String lastError;
     private volatile Backlog.Result backlog;
+    private volatile AgencyHead.Result agencyHead;
 
     public AgentStarter(Env env, FrameSource frames, OutcomeListener listener) {
         this.env = env;
@@ -123,13 +124,29 @@ public final class AgentStarter {
         return r;
     }
 
-    /** The config the core gets now (model paths only if the model verified). */
+    /**
+     * The config the core gets now: model paths only if the model verified; with
+     * {@code case_head_file} in managed configuration the head is the agency's, installed by
+     * {@link AgencyHead} only if its SHA-256 is the pinned one, and otherwise the classifier is
+     * off (never another head) and {@link #agencyHead} says why.
+     */
     public synchronized String toml() {
         ModelInstaller.State m = model;
         boolean ok = m != null && m.ok();
+        ManagedSettings settings = env.settings();
+        agencyHead = settings.caseHeadFile == null ? null
+                : AgencyHead.install(settings.caseHeadFile, settings.caseHeadSha256, env.sharedStorage(),
+                        env.filesDir().getAbsolutePath());
+        String head = agencyHead != null ? (agencyHead.ok() ? agencyHead.path : null)
+                : ok ? m.head.getAbsolutePath() : null;
         ManagedSettings.Device device = new ManagedSettings.Device(env.filesDir().getAbsolutePath(), env.sharedStorage(),
-                env.access().mediaLocation, ok ? m.model.getAbsolutePath() : null, ok ? m.head.getAbsolutePath() : null, env.ortDylib());
-        return env.settings().toToml(device);
+                env.access().mediaLocation, ok && head != null ? m.model.getAbsolutePath() : null, head, env.ortDylib());
+        return settings.toToml(device);
+    }
+
+    /** The agency head as last installed by {@link #toml}: null when managed configuration names none. */
+    public AgencyHead.Result agencyHead() {
+        return agencyHead;
     }
 
     public synchronized void stop() {

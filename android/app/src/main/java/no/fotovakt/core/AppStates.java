@@ -36,7 +36,7 @@ public final class AppStates {
     public static final int SEVERITY_ERROR = 2;
 
     public static final List<String> HEALTH_KEYS = Collections.unmodifiableList(java.util.Arrays.asList(
-            "access", "media_location", "notifications", "battery_exemption", "model", "service_alive", "last_intake", "started"));
+            "access", "media_location", "notifications", "battery_exemption", "model", "case_head", "service_alive", "last_intake", "store", "started"));
 
     /** One keyed app state. */
     public static final class State {
@@ -75,6 +75,10 @@ public final class AppStates {
         public boolean notifications;
         public boolean batteryExempt;
         public ModelInstaller.State model;
+        /** The agency head named by managed configuration ({@link AgencyHead}), or null for the shipped one. */
+        public AgencyHead.Result agencyHead;
+        /** The SHA-256 managed configuration pins the agency head to, or null. */
+        public String agencyHeadSha256;
         /** The core's healthJson, or null when the core is not running. */
         public String coreHealth;
         /** Why the core is not running, or null. */
@@ -109,16 +113,39 @@ public final class AppStates {
         boolean loaded = core != null && core.optBoolean("model_loaded");
         boolean modelOk = f.model != null && f.model.ok() && loaded;
         String why = f.model != null && f.model.error != null ? f.model.error
+                : f.agencyHead != null && f.agencyHead.error != null ? f.agencyHead.error
                 : core != null && !core.isNull("model_error") ? core.optString("model_error") : f.coreError;
         out.add(state("model", modelOk, modelOk ? "classifier loaded" : "classifier not loaded: " + why,
                 obj("loaded", modelOk, "sha256", f.model != null && f.model.modelSha256 != null ? f.model.modelSha256 : "")));
+        AgencyHead.Result agency = f.agencyHead;
+        String coreWhy = core != null && !core.isNull("model_error") ? core.optString("model_error") : f.coreError;
+        boolean agencyOk = agency == null || (agency.ok() && loaded);
+        out.add(state("case_head", agencyOk,
+                agency == null ? "the head shipped in the app"
+                        : agencyOk ? "agency head in use (SHA-256 " + f.agencyHeadSha256 + ")"
+                        : "agency head not in use, classifier off: " + (agency.error != null ? agency.error : coreWhy),
+                obj("agency", agency != null, "ok", agencyOk, "sha256", agency != null && f.agencyHeadSha256 != null ? f.agencyHeadSha256 : "")));
         boolean alive = f.serviceAlive && core != null;
         out.add(state("service_alive", alive,
                 core != null ? (f.serviceAlive ? "agent running" : "agent running, service not started (content job only)")
                         : "agent not running: " + (f.coreError != null ? f.coreError : "service not started"),
                 obj("reported_at_ms", f.nowMs, "watching", core != null && core.optBoolean("watching"))));
         long last = core == null || core.isNull("last_decided_ms") ? 0 : core.optLong("last_decided_ms");
-        out.add(state("last_intake", true, "time of the last decision (ms since the epoch)", obj("last_decided_ms", last)));
+        // For a photo kept as the officer's own the core reports the start of its day (or of its
+        // keep_personal_decisions period, if shorter), never the photo's own time.
+        out.add(state("last_intake", true,
+                "time of the last decision (ms since the epoch; a personal photo's: the start of its day)",
+                obj("last_decided_ms", last)));
+        // The core's store health: "ok", or failing / full / read_only / unknown with a reason.
+        JSONObject store = core == null ? null : core.optJSONObject("store");
+        String storeState = store == null ? "unknown" : store.optString("store", "unknown");
+        String storeWhy = store == null || store.isNull("reason") ? null : store.optString("reason");
+        long waitingFiles = store == null ? 0 : store.optLong("waiting");
+        boolean storeOk = core == null || "ok".equals(storeState);
+        out.add(state("store", storeOk, storeOk ? "the store takes photos"
+                        : "the store cannot take photos (" + storeState + (storeWhy != null ? ": " + storeWhy : "")
+                        + "); " + waitingFiles + " waiting in the camera folder, tried again with backoff",
+                obj("state", storeState, "waiting", waitingFiles)));
         out.add(state("started", !f.forceStoppedBefore,
                 f.forceStoppedBefore ? "the app was force-stopped and stayed off until this start" : "started",
                 obj("installed_at_ms", f.installedAtMs, "first_start_ms", f.firstStartMs, "force_stopped_before", f.forceStoppedBefore)));

@@ -165,7 +165,9 @@ public final class NativeCore implements AutoCloseable {
 
     /**
      * Health for the admin: {@code model_loaded}, {@code model_error}, {@code media_location_access},
-     * {@code backlog}, {@code cameras}, {@code last_decided_ms}. JSON object.
+     * {@code backlog}, {@code cameras}, {@code last_decided_ms}, and {@code store}: the store's
+     * health ({@code store}: ok, failing, full, read_only or unknown; {@code reason},
+     * {@code since_ms}, {@code free_bytes}, {@code waiting}). JSON object.
      */
     public String healthJson() {
         return nativeHealthJson(h());
