@@ -1,7 +1,8 @@
 //! Out of sight first (issue 25, items 1–2): a new camera file is renamed into the staging
 //! folder before it is hashed and judged; case material goes from there into the store, a
-//! photo judged personal goes back to its name. Real binary or library, real SQLite, real
-//! JPEGs; the phone-like FUSE filesystem where the phone has one.
+//! photo judged personal goes back to its name and leaves no item and no event naming it
+//! (issue 29: a keyed record only). Real binary or library, real SQLite, real JPEGs; the
+//! phone-like FUSE filesystem where the phone has one.
 
 mod common;
 
@@ -63,14 +64,31 @@ fn a_personal_photo_goes_out_of_sight_and_back_to_its_name_untouched() {
     assert_eq!(std::fs::read(&p).expect("read"), bytes);
     assert!(phone.staged().is_empty(), "{:?}", phone.staged());
     assert!(phone.staging().join(".nomedia").is_file(), "the staging folder hides itself from MediaStore");
-    let item = o.item.expect("item");
-    assert_eq!(kinds(&agent, item), ["intake", "stashed", "decided", "returned"]);
+    // The officer's own photo: a keyed record only. Its stash and return are in no event, and
+    // the journal row that named it while it was staged is closed.
+    assert_eq!(o.item, None, "{o:?}");
+    assert!(agent.ledger().items(None).expect("items").is_empty());
+    assert_eq!(names_in_events(&phone, "IMG_keep"), 0);
+    let meta = std::fs::metadata(&p).expect("meta");
+    let record = agent.ledger().personal(&p, meta.size(), fotovakt::quarantine::fsops::FileId::of(&meta).mtime_ns);
+    assert!(record.expect("personal").is_some(), "a keyed record of the file version");
+    assert!(agent.ledger().pending_moves().expect("moves").is_empty());
     // The return raised an event in the camera folder: handling it again changes nothing.
     let again = agent.on_media(&p);
-    assert_eq!((again.kind, again.item), (OutcomeKind::Kept, Some(item)), "{again:?}");
+    assert_eq!((again.kind, again.item), (OutcomeKind::Kept, None), "{again:?}");
     assert!(again.returned_to.is_none(), "settled, not stashed again: {again:?}");
     assert!(agent.pending_files(std::time::Duration::ZERO).expect("reconcile").is_empty());
     assert!(agent.verify().expect("verify").problems.is_empty());
+}
+
+/// How many custody events name `needle` (a file name) in their data.
+fn names_in_events(phone: &Phone, needle: &str) -> i64 {
+    let db = rusqlite::Connection::open_with_flags(
+        phone.store.join("ledger.sqlite"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("ledger");
+    db.query_row("SELECT count(*) FROM events WHERE instr(data, ?1) > 0", [needle], |r| r.get(0)).expect("count")
 }
 
 #[test]
@@ -115,19 +133,21 @@ fn what_only_keep_can_come_out_for_is_judged_where_it_lies() {
     let o = agent.on_media(&p);
     assert_eq!(o.kind, OutcomeKind::Kept, "{o:?}");
     assert!(o.returned_to.is_none());
-    assert_eq!(kinds(&agent, o.item.expect("item")), ["intake", "decided"]);
+    assert_eq!(o.item, None, "the officer's own photo: a keyed record only");
+    assert!(p.exists());
     // A session changes that: the next photo is stashed (and quarantined from staging).
     agent.session_start("C-1", None, None).expect("session");
     let q = phone.shoot("IMG_sess.jpg", 4);
     let o = agent.on_media(&q);
     assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
     assert_eq!(kinds(&agent, o.item.expect("item")), ["intake", "stashed", "decided", "quarantined"]);
-    // Held (no media-location access) and officers' tags never stash.
+    // Held (no media-location access) and officers' tags never stash: a photo shot at the site
+    // is held as an item where it lies.
     drop(agent);
     let mut c = site_config(&phone);
     c.media_location_access = false;
     let held = Agent::open(c).expect("agent");
-    let r = phone.shoot("IMG_held.jpg", 5);
+    let r = fotovakt::sample::write_like_android(&phone.camera, "IMG_held.jpg", &photo(5, true)).expect("write");
     let o = held.on_media(&r);
     assert_eq!(kinds(&held, o.item.expect("item")), ["intake", "decided", "held"]);
     assert!(r.exists());
@@ -178,19 +198,23 @@ fn a_name_taken_while_the_photo_was_staged_gets_the_documented_fallback() {
     scan_paused_at(&phone, "before_return", || {
         fotovakt::sample::write_like_android(&phone.camera, "IMG_0001.jpg", &second).expect("write over the name");
     });
-    let items = items(&phone);
-    assert_eq!(items.len(), 1, "{items:?}");
-    let back = PathBuf::from(items[0]["original_path"].as_str().expect("path"));
-    assert!(back.file_name().expect("name").to_string_lossy().starts_with("IMG_0001-returned-"), "{back:?}");
-    assert_eq!(std::fs::read(&back).expect("the first photo, under the fallback name"), first);
+    // The officer's own photos: no items, no event naming either name.
+    assert!(items(&phone).is_empty());
+    let back: Vec<PathBuf> = std::fs::read_dir(&phone.camera)
+        .expect("camera")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.file_name().expect("name").to_string_lossy().starts_with("IMG_0001-returned-"))
+        .collect();
+    assert_eq!(back.len(), 1, "{back:?}");
+    assert_eq!(std::fs::read(&back[0]).expect("the first photo, under the fallback name"), first);
     assert_eq!(std::fs::read(&p).expect("the second photo keeps the name"), second);
     assert!(phone.staged().is_empty());
-    // The fallback name is settled; the newcomer is decided on the next pass, once.
+    // The keyed record is of the fallback name, so it is settled; the newcomer is decided on
+    // the next pass, once.
     let out = phone.run(&["scan"]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let items = self::items(&phone);
-    assert_eq!(items.len(), 2, "{items:?}");
-    assert!(items.iter().all(|i| i["state"] == "kept"), "{items:?}");
+    assert!(items(&phone).is_empty());
+    assert_eq!(names_in_events(&phone, "IMG_0001"), 0);
     let again = phone.run(&["scan"]);
     assert!(stdout(&again).contains("nothing new"), "{}", stdout(&again));
     let v = phone.run(&["verify"]);
@@ -217,20 +241,22 @@ fn a_photo_killed_in_staging_is_returned_by_recovery_and_judged_once() {
         let out = phone.run(&["scan"]);
         assert!(out.status.success(), "{point}: {}", stderr(&out));
         assert_eq!(phone.staged(), vec![stray.clone()], "{point}: only the stray file is left in staging");
+        // Judged once: case material is one item; the officer's own photo none.
         let items = items(&phone);
-        assert_eq!(items.len(), 1, "{point}: judged once: {items:?}");
-        let want = if at_site { "quarantined" } else { "kept" };
-        assert_eq!(items[0]["state"], want, "{point}: {items:?}");
+        assert_eq!(items.len(), usize::from(at_site), "{point}: judged once: {items:?}");
+        if at_site {
+            assert_eq!(items[0]["state"], "quarantined", "{point}: {items:?}");
+        }
         assert_eq!(p.exists(), !at_site, "{point}");
-        // Recovery's return is a custody event: on the item once it was recorded, else on its own.
+        // The file was not recorded when it was killed (a personal photo never is): recovery's
+        // return is in no event, so nothing names the officer's own photo.
         let db = rusqlite::Connection::open(phone.store.join("ledger.sqlite")).expect("ledger");
-        let returned: Vec<(Option<i64>, String)> = db
-            .prepare("SELECT item_id, data FROM events WHERE kind = 'returned'")
-            .and_then(|mut s| s.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect())
-            .expect("events");
-        let recovered: Vec<_> = returned.iter().filter(|(_, d)| d.contains("\"recovered\":true")).collect();
-        assert_eq!(recovered.len(), 1, "{point}: {returned:?}");
-        assert_eq!(recovered[0].0.is_some(), point == "before_return", "{point}: {returned:?}");
+        let returned: i64 =
+            db.query_row("SELECT count(*) FROM events WHERE kind = 'returned'", [], |r| r.get(0)).expect("events");
+        assert_eq!(returned, 0, "{point}");
+        if !at_site {
+            assert_eq!(names_in_events(&phone, "IMG_kill"), 0, "{point}");
+        }
         let v = phone.run(&["verify"]);
         assert!(v.status.success(), "{point}: {}", stdout(&v));
         std::fs::remove_file(&stray).expect("stray");
