@@ -170,7 +170,13 @@ fn a_full_disk_leaves_the_original_in_place_and_the_agent_running() {
         let o = common::handle(&agent, &p);
         assert_eq!(o.kind, OutcomeKind::Retry, "{o:?}");
         assert!(o.detail.as_deref().unwrap_or("").contains("No space"), "{o:?}");
-        assert_eq!(sha256(&p), sha, "the original is untouched");
+        // The original is untouched, out of sight while it waits for the store: in staging, under
+        // the name its open stash row gives (issue 25 beside issue 23).
+        let staged = phone.staged();
+        assert_eq!(staged.len(), 1, "{staged:?}");
+        assert_eq!(sha256(&staged[0]), sha, "the original is untouched");
+        let rows = agent.ledger().pending_moves().expect("moves");
+        assert!(rows.iter().any(|m| m.src == p && m.dst == staged[0]), "{rows:?}");
         assert!(std::fs::read_dir(mnt.join("store/tmp")).expect("tmp").next().is_none(), "partial copy removed");
         // The agent goes on: a small photo still fits.
         let tiny = SamplePhoto { width: 32, height: 24, seed: 2, ..Default::default() }.jpeg();
