@@ -187,6 +187,38 @@ fn items(phone: &Phone) -> Vec<serde_json::Value> {
     serde_json::from_str::<serde_json::Value>(&stdout(&out)).expect("json").as_array().expect("array").clone()
 }
 
+/// Two handlers, one photo: the MediaStore observer's `on_media` comes while another process
+/// of ours (here `scan`, paused after its stash) has the photo in staging. It answers that
+/// handler's decision, as before the stash it did: quarantined for the one shot at the work
+/// site, kept (the officer's own) for the other. It neither says "no longer there" nor
+/// decides the photo a second time.
+#[test]
+fn on_media_answers_the_decision_of_the_handler_that_has_the_photo_in_staging() {
+    let phone = Phone::new();
+    write_site_config(&phone, "");
+    let agent = Agent::open(site_config(&phone)).expect("agent");
+    for (name, at_site, want) in
+        [("IMG_site.jpg", true, OutcomeKind::Quarantined), ("IMG_home.jpg", false, OutcomeKind::Kept)]
+    {
+        let p = fotovakt::sample::write_like_android(&phone.camera, name, &photo(20 + at_site as u64, at_site))
+            .expect("write");
+        let o = std::thread::scope(|s| {
+            let mut observer = None;
+            scan_paused_at(&phone, "after_stash", || {
+                assert!(!p.exists(), "{name}: in staging while scan pauses");
+                observer = Some(s.spawn(|| agent.on_media(&p)));
+            });
+            observer.expect("spawned").join().expect("on_media")
+        });
+        assert_eq!(o.kind, want, "{name}: {o:?}");
+        assert_eq!(p.exists(), want == OutcomeKind::Kept, "{name}");
+    }
+    let all = items(&phone);
+    assert_eq!(all.len(), 1, "one item, the work-site photo, decided once: {all:?}");
+    let v = phone.run(&["verify"]);
+    assert!(v.status.success(), "{}", stdout(&v));
+}
+
 #[test]
 fn a_name_taken_while_the_photo_was_staged_gets_the_documented_fallback() {
     let phone = Phone::new();

@@ -319,6 +319,9 @@ impl Agent {
         match fsops::open_regular(path) {
             Ok(x) => Ok(x),
             Err(OpenError::Vanished) => {
+                if let Some(theirs) = self.decided_by_other(path, started) {
+                    return Err(Box::new(theirs));
+                }
                 let recent = self.ledger().latest_item_for_path(path, None).ok().flatten().filter(|i| {
                     i.state == ItemState::Quarantined
                         && i.quarantined_at_ms.is_some_and(|q| ledger::now_ms() - q < 10 * 60 * 1000)

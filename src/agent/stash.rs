@@ -31,9 +31,12 @@ use crate::ledger::{self, Direction, Event, Ledger, MoveIntent};
 use crate::quarantine::fsops::{self, FileId};
 use crate::quarantine::staging;
 
-use super::intake::{Known, Step};
+use super::intake::{Earlier, Known, Step};
 use super::recover::RecoveryReport;
 use super::{Agent, Error, Model, Outcome, OutcomeKind, RetryCause};
+
+/// How long `on_media` waits for another handler's decision on a file it has in staging.
+const OTHER_HANDLER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A file taken out of sight: its journal row, where it came from and where it is now.
 #[derive(Debug, Clone)]
@@ -109,7 +112,14 @@ impl Agent {
         match fsops::lstat_id(path) {
             Ok(now) if now.same_content_as(id) => {}
             Ok(_) => return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still being written", started))),
-            Err(_) => return Err(Box::new(self.earlier_outcome(path, known.earlier(), started))),
+            Err(_) => {
+                let earlier = known.earlier();
+                drop(custody);
+                if let Some(theirs) = self.decided_by_other(path, started) {
+                    return Err(Box::new(theirs));
+                }
+                return Err(Box::new(self.earlier_outcome(path, earlier, started)));
+            }
         }
         let Some(name) = path.file_name() else { return Ok(Stash::InPlace) };
         let at = dir.join(staging::staged_name(id.ino, name));
@@ -237,6 +247,38 @@ impl Agent {
         let m = rows.into_iter().rev().find(|m| m.direction == Direction::Stash && m.src == path && m.item_id != 0)?;
         std::fs::symlink_metadata(&m.dst).ok().filter(|meta| meta.is_file())?;
         Some(Staged { row: m.id, original: m.src, at: m.dst, at_ms: 0, size: m.size, item: Some(m.item_id) })
+    }
+
+    /// The decision of another handler that has the camera name `path` in staging now (the
+    /// core's watcher beside the MediaStore observer, or another process of ours): waited for,
+    /// up to [`OTHER_HANDLER_WAIT`], so that `on_media` answers the same whoever got there
+    /// first. `None` when no handler has it (or its decision did not come in time).
+    pub(super) fn decided_by_other(&self, path: &Path, started: Instant) -> Option<Outcome> {
+        let deadline = Instant::now() + OTHER_HANDLER_WAIT;
+        let (mut staged_id, mut item) = (None, None);
+        loop {
+            let rows = self.ledger().pending_moves().ok()?;
+            let Some(m) = rows.into_iter().rev().find(|m| m.direction == Direction::Stash && m.src == path) else {
+                break;
+            };
+            staged_id = staged_id.or_else(|| fsops::lstat_id(&m.dst).ok());
+            item = (m.item_id != 0).then_some(m.item_id).or(item);
+            if Instant::now() >= deadline {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        if let Some(id) = item {
+            // Case material: in the store now, or (a stuck store) still waiting in staging.
+            let item = self.ledger().item(id).ok()?;
+            return Some(Outcome::of_item(&item, "decided by another handler", started));
+        }
+        // Its row closed before an item: the file went back to its name (the officer's own).
+        let known = self.known(path, &staged_id?).ok()?;
+        match known.earlier() {
+            Earlier::Unknown => None,
+            earlier => Some(self.earlier_outcome(path, earlier, started)),
+        }
     }
 
     /// Where the file of camera name `path` is now when it is not there: in staging, waiting
