@@ -356,3 +356,21 @@ fn a_live_agents_staged_file_is_left_to_it_and_a_dead_ones_returned() {
     let v = phone.run(&["verify"]);
     assert!(v.status.success(), "{}", stdout(&v));
 }
+
+/// A long-running agent (a `watch`) returns what an agent that died after it started left in
+/// staging at its next reconcile pass, and judges it then; its own staged files stay its own.
+#[test]
+fn a_running_agent_returns_a_dead_agents_staged_file_at_its_next_pass() {
+    let phone = Phone::new();
+    write_site_config(&phone, "");
+    let watcher = Agent::open(site_config(&phone)).expect("agent");
+    let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_gone.jpg", &photo(50, true)).expect("write");
+    let killed = phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", "after_stash")]);
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{}", stderr(&killed));
+    assert_eq!(phone.staged().len(), 1);
+    assert_eq!(watcher.pending_files(std::time::Duration::ZERO).expect("pass"), vec![p.clone()]);
+    assert!(phone.staged().is_empty() && p.exists(), "back at its name for this pass");
+    let o = watcher.on_media(&p);
+    assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
+    assert!(watcher.verify().expect("verify").problems.is_empty());
+}

@@ -38,6 +38,10 @@
 //!    ledger first;
 //! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and `tracker`.
 //!
+//! Each agent's life lock (`life`: `store/live/TOKEN.lock`) is taken once at open and held
+//! until drop; another agent's is only ever probed without waiting (`LOCK_NB`), so it is
+//! outside this order and nothing waits on it.
+//!
 //! The reader's ledger connection ([`StoreReader`]'s own mutex) is outside this order: a view
 //! takes it alone, and nothing is locked while it is held, so it never waits behind a move.
 

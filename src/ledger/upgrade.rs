@@ -154,6 +154,17 @@ mod tests {
         let mut c = Connection::open(&db).expect("db");
         assert_eq!(migrate(&mut c, &db, &secret).expect("migrate"), Ok(Migration::Created));
         assert_eq!(migrate(&mut c, &db, &secret).expect("again"), Ok(Migration::Current));
+        // Schema 2 (no `moves.owner`) gains the column, its rows' owner unknown.
+        c.execute_batch(
+            "INSERT INTO moves(item_id, direction, src, dst, tmp, sha256, size, started_ms) \
+             VALUES (0, 'stash', x'2f61', x'2f62', x'2f62', '', 1, 0); \
+             ALTER TABLE moves DROP COLUMN owner; PRAGMA user_version = 2;",
+        )
+        .expect("a schema 2 ledger");
+        assert_eq!(migrate(&mut c, &db, &secret).expect("2 to 3"), Ok(Migration::Upgraded { from: 2 }));
+        let owner: Option<String> = c.query_row("SELECT owner FROM moves", [], |r| r.get(0)).expect("owner column");
+        assert_eq!(owner, None);
+        assert_eq!(user_version(&c).expect("version"), SCHEMA_VERSION);
         c.execute_batch("PRAGMA user_version = 7").expect("newer");
         assert_eq!(migrate(&mut c, &db, &secret).expect("newer"), Err(7));
     }
