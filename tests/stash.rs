@@ -374,3 +374,22 @@ fn a_running_agent_returns_a_dead_agents_staged_file_at_its_next_pass() {
     assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
     assert!(watcher.verify().expect("verify").problems.is_empty());
 }
+
+/// `tag PATH` of a photo a live agent keeps judging (hung, here paused) for longer than the tag
+/// waits: a clear error, and the photo is left to that agent, which quarantines it.
+#[test]
+fn a_tag_of_a_photo_a_live_agent_keeps_judging_says_so_and_leaves_it() {
+    let phone = Phone::new();
+    write_site_config(&phone, "");
+    let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_slow.jpg", &photo(60, true)).expect("write");
+    let target = p.to_str().expect("utf-8").to_string();
+    scan_paused_for(&phone, "before_lock", 14000, || {
+        let t = phone.run(&["tag", &target, "--case", "TAG-SLOW"]);
+        assert!(!t.status.success(), "{}", stdout(&t));
+        assert!(stderr(&t).contains("still judging it"), "{}", stderr(&t));
+        assert_eq!(phone.staged().len(), 1, "left in staging to its agent");
+    });
+    let it = items(&phone);
+    assert_eq!((it.len(), &it[0]["state"]), (1, &"quarantined".into()), "{it:?}");
+    assert!(phone.staged().is_empty() && !p.exists());
+}

@@ -322,6 +322,13 @@ impl Agent {
         if std::fs::symlink_metadata(path).is_ok() {
             return Ok(None);
         }
+        if open_row(Some(false))? {
+            return Err(Error::TagFailed {
+                path: path.to_path_buf(),
+                kind: OutcomeKind::Retry,
+                detail: "a running agent is still judging it, out of sight in staging; try again".into(),
+            });
+        }
         if let Some(s) = self.resume_staged(path) {
             let item = s.item.unwrap_or_default();
             info!(item, "tagging a photo that waits in staging; it was decided quarantine already and gets this case");
