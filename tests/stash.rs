@@ -155,7 +155,12 @@ fn what_only_keep_can_come_out_for_is_judged_where_it_lies() {
 
 /// Start `scan` paused at `point`, run `meddle` while it waits there, let it finish.
 fn scan_paused_at(phone: &Phone, point: &str, meddle: impl FnOnce()) -> std::process::Output {
-    let pause = format!("{point}:1500");
+    scan_paused_for(phone, point, 1500, meddle)
+}
+
+/// [`scan_paused_at`], paused for `ms`.
+fn scan_paused_for(phone: &Phone, point: &str, ms: u64, meddle: impl FnOnce()) -> std::process::Output {
+    let pause = format!("{point}:{ms}");
     let mut child = phone
         .command(&["scan"], &[("FOTOVAKT_PAUSE", pause.as_str())])
         .stderr(std::process::Stdio::piped())
@@ -338,4 +343,85 @@ fn on_mediaprovider_like_storage_the_stash_is_a_rename_at_the_volume_root() {
     drop(agent);
     drop(fs);
     let _: &Path = dir.path();
+}
+
+/// Issue 25's "a second process of ours beside the first": while a live `scan` judges a photo
+/// it has stashed, an officer's `session start` and `tag` (each opens the store as a writer and
+/// recovers) leave the staged file to it; the scan quarantines it, and the tag lands on its
+/// item. Killed instead, the owner's life lock goes with it, and the next officer command
+/// returns the photo to its name.
+#[test]
+fn a_live_agents_staged_file_is_left_to_it_and_a_dead_ones_returned() {
+    let phone = Phone::new();
+    write_site_config(&phone, "");
+    let bytes = photo(40, true);
+    let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_live.jpg", &bytes).expect("write");
+    let target = p.to_str().expect("utf-8").to_string();
+    scan_paused_for(&phone, "before_lock", 8000, || {
+        let staged = phone.staged();
+        assert_eq!(staged.len(), 1, "{staged:?}");
+        let s = phone.run(&["session", "start", "--case", "LIVE-1"]);
+        assert!(s.status.success(), "{}", stderr(&s));
+        assert_eq!(phone.staged(), staged, "the live scan's staged file stays in staging");
+        assert!(!p.exists(), "and out of sight");
+        // The tag waits for the scan's decision and lands on its item.
+        let t = phone.run(&["tag", &target, "--case", "TAG-9"]);
+        assert!(t.status.success(), "{}{}", stdout(&t), stderr(&t));
+        assert!(stdout(&t).contains("tagged as case TAG-9"), "{}", stdout(&t));
+    });
+    let it = items(&phone);
+    assert_eq!(it.len(), 1, "{it:?}");
+    assert_eq!((&it[0]["state"], &it[0]["case_id"]), (&"quarantined".into(), &"TAG-9".into()), "{it:?}");
+    assert!(phone.staged().is_empty() && !p.exists());
+    // Killed with the photo in staging: dead, so the next officer command returns it.
+    let q = fotovakt::sample::write_like_android(&phone.camera, "IMG_dead.jpg", &photo(41, false)).expect("write");
+    let killed = phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", "after_stash")]);
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{}", stderr(&killed));
+    assert_eq!(phone.staged().len(), 1);
+    let live = phone.store.join("live");
+    assert_eq!(std::fs::read_dir(&live).expect("live").count(), 1, "the killed scan's lock file is left");
+    let s = phone.run(&["session", "stop"]);
+    assert!(s.status.success(), "{}", stderr(&s));
+    assert!(phone.staged().is_empty(), "returned by the officer command's recovery");
+    assert!(q.exists());
+    assert_eq!(std::fs::read_dir(&live).expect("live").count(), 0, "dead and own lock files gone");
+    let v = phone.run(&["verify"]);
+    assert!(v.status.success(), "{}", stdout(&v));
+}
+
+/// A long-running agent (a `watch`) returns what an agent that died after it started left in
+/// staging at its next reconcile pass, and judges it then; its own staged files stay its own.
+#[test]
+fn a_running_agent_returns_a_dead_agents_staged_file_at_its_next_pass() {
+    let phone = Phone::new();
+    write_site_config(&phone, "");
+    let watcher = Agent::open(site_config(&phone)).expect("agent");
+    let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_gone.jpg", &photo(50, true)).expect("write");
+    let killed = phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", "after_stash")]);
+    assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{}", stderr(&killed));
+    assert_eq!(phone.staged().len(), 1);
+    assert_eq!(watcher.pending_files(std::time::Duration::ZERO).expect("pass"), vec![p.clone()]);
+    assert!(phone.staged().is_empty() && p.exists(), "back at its name for this pass");
+    let o = watcher.on_media(&p);
+    assert_eq!(o.kind, OutcomeKind::Quarantined, "{o:?}");
+    assert!(watcher.verify().expect("verify").problems.is_empty());
+}
+
+/// `tag PATH` of a photo a live agent keeps judging (hung, here paused) for longer than the tag
+/// waits: a clear error, and the photo is left to that agent, which quarantines it.
+#[test]
+fn a_tag_of_a_photo_a_live_agent_keeps_judging_says_so_and_leaves_it() {
+    let phone = Phone::new();
+    write_site_config(&phone, "");
+    let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_slow.jpg", &photo(60, true)).expect("write");
+    let target = p.to_str().expect("utf-8").to_string();
+    scan_paused_for(&phone, "before_lock", 14000, || {
+        let t = phone.run(&["tag", &target, "--case", "TAG-SLOW"]);
+        assert!(!t.status.success(), "{}", stdout(&t));
+        assert!(stderr(&t).contains("still judging it"), "{}", stderr(&t));
+        assert_eq!(phone.staged().len(), 1, "left in staging to its agent");
+    });
+    let it = items(&phone);
+    assert_eq!((it.len(), &it[0]["state"]), (1, &"quarantined".into()), "{it:?}");
+    assert!(phone.staged().is_empty() && !p.exists());
 }

@@ -325,3 +325,45 @@ fn stats_show_an_unlistable_store_as_unknown_not_zero() {
         other => panic!("expected a ledger error, got {other:?}"),
     }
 }
+
+/// A photo that waits in staging for a full store belongs to its live agent: a second agent
+/// opened meanwhile (an officer's command; here in the same process, as the Android bridge may
+/// open one) leaves it in staging, and tagging it by its camera path gives its item the case,
+/// out of sight still; the first agent then moves it into the store under that case.
+#[test]
+fn a_photo_waiting_in_staging_stays_there_for_its_agent_and_is_tagged_by_path() {
+    let phone = Phone::new();
+    let tiny = Tmpfs::mount(&phone.dir.path().join("tiny"), "1m");
+    let mut config = phone.config();
+    config.store = Some(tiny.0.join("store"));
+    config.classifier.enabled = false;
+    let watcher = Agent::open(config.clone()).expect("agent");
+    watcher.session_start("DISK", None, None).expect("session");
+    let big = SamplePhoto { width: 3000, height: 2000, seed: 29, quality: 100, ..Default::default() }.jpeg();
+    let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_wait.jpg", &big).expect("write");
+    let o = common::handle(&watcher, &p);
+    assert_eq!((o.kind, o.retry), (OutcomeKind::Retry, Some(RetryCause::Store)), "{o:?}");
+    let staged = phone.staged();
+    assert_eq!(staged.len(), 1, "{staged:?}");
+    let item = o.item.expect("item");
+    // The officer's command opens (and recovers) beside the live agent: the file stays put.
+    let officer = Agent::open_without_model(config).expect("second agent");
+    assert_eq!(phone.staged(), staged, "a live agent's staged file is left alone");
+    assert!(!p.exists());
+    let tagged = officer.tag(p.to_str().expect("utf-8"), "TAGGED-1", Some("kari"), None).expect("tag by path");
+    assert_eq!((tagged.kind, tagged.item), (OutcomeKind::Retry, Some(item)), "{tagged:?}");
+    let it = officer.ledger().items(None).expect("items");
+    assert_eq!(it.len(), 1, "the same item gets the case: {it:?}");
+    assert_eq!(it[0].case_id.as_deref(), Some("TAGGED-1"), "{it:?}");
+    assert_eq!(phone.staged(), staged, "still out of sight, waiting for the store");
+    assert!(officer.verify().expect("verify").problems.is_empty());
+    drop(officer);
+    tiny.resize("32m");
+    let o = common::handle(&watcher, &p);
+    assert_eq!((o.kind, o.item), (OutcomeKind::Quarantined, Some(item)), "{o:?}");
+    let it = watcher.ledger().items(None).expect("items");
+    assert_eq!((it[0].state, it[0].case_id.as_deref()), (fotovakt::ledger::ItemState::Quarantined, Some("TAGGED-1")));
+    assert!(phone.staged().is_empty());
+    assert!(watcher.ledger().pending_moves().expect("moves").is_empty());
+    assert!(watcher.verify().expect("verify").problems.is_empty());
+}

@@ -16,7 +16,7 @@ use tracing::{debug, error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{Direction, Event, ForgetReason, Item, ItemState, LedgerError, MoveIntent, Tx};
+use crate::ledger::{Direction, Event, ForgetReason, Item, ItemSource, ItemState, LedgerError, MoveIntent, Tx};
 use crate::policy::{Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
@@ -205,13 +205,16 @@ impl Agent {
         // The same file again after its move did not happen: the same item goes on. With the
         // same decision nothing new is recorded until the move ends.
         let again = known.aborted.filter(|i| i.sha256 == f.sha256 && i.size == f.id.size);
+        // An officer's tag (given while the file waited in staging for the store) stands,
+        // whatever the context says on a later try.
         let quiet = tag.is_none()
             && !self.held()
             && again.as_ref().is_some_and(|i| {
-                verdict.action == Action::Quarantine
-                    && i.action == Action::Quarantine.as_str()
-                    && i.source == verdict.source.as_str()
-                    && i.case_id == verdict.case_id
+                i.action == Action::Quarantine.as_str()
+                    && (i.source == ItemSource::Manual.as_str()
+                        || (verdict.action == Action::Quarantine
+                            && i.source == verdict.source.as_str()
+                            && i.case_id == verdict.case_id))
             });
         // An officer tagging a photo the agent kept (decided before schema 2): the same item is
         // decided again, so its custody log runs from its first intake and it is counted once.
@@ -229,7 +232,7 @@ impl Agent {
         // nothing is recorded now, with another one the item is decided again.
         let earlier = redecided.or(again);
         let held = self.held();
-        if verdict.action == Action::Keep && tag.is_none() {
+        if verdict.action == Action::Keep && tag.is_none() && !quiet {
             // The officer's own photo now: a keyed record and no item, also when an earlier
             // decision left one (held, or a move into the store that did not happen).
             return self.keep_personal(&mut custody, f, verdict, earlier.as_ref());

@@ -162,15 +162,19 @@ impl Agent {
         // 1. Out of sight first: one rename into the staging folder, before the file is even
         // opened (an open can cost more than the rename: FUSE drops a fresh video's cached pages
         // on open). An officer's tag has decided already: its move goes straight into the store.
-        if tag.is_none() {
-            if let Some((s, known, id)) = self.stash_first(path, started)? {
-                let at = s.at.as_path();
-                let judged = self.open_staged(&s, &id, started).and_then(|file| {
-                    let w = Where { path, at, staged: Some(&s) };
-                    self.judge_at(w, file, id, known, now, None, keyframe, started)
-                });
-                return self.settle_staged(&s, judged, started);
-            }
+        // A tagged file that waits in staging for the store is taken from there.
+        let staged = match tag {
+            None => self.stash_first(path, started)?,
+            Some(_) if std::fs::symlink_metadata(path).is_err() => self.resume(path, started)?,
+            Some(_) => None,
+        };
+        if let Some((s, known, id)) = staged {
+            let at = s.at.as_path();
+            let judged = self.open_staged(&s, &id, started).and_then(|file| {
+                let w = Where { path, at, staged: Some(&s) };
+                self.judge_at(w, file, id, known, now, tag, keyframe, started)
+            });
+            return self.settle_staged(&s, judged, started);
         }
         // Judged where it lies: open without following symlinks; identity from the descriptor.
         let (file, id) = self.open_candidate(path, started)?;

@@ -38,6 +38,10 @@
 //!    ledger first;
 //! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and `tracker`.
 //!
+//! Each agent's life lock (`life`: `store/live/TOKEN.lock`) is taken once at open and held
+//! until drop; another agent's is only ever probed without waiting (`LOCK_NB`), so it is
+//! outside this order and nothing waits on it.
+//!
 //! The reader's ledger connection ([`StoreReader`]'s own mutex) is outside this order: a view
 //! takes it alone, and nothing is locked while it is held, so it never waits behind a move.
 
@@ -62,6 +66,7 @@ mod error;
 mod health;
 mod import;
 mod intake;
+mod life;
 mod officer;
 mod outcome;
 mod privacy;
@@ -125,6 +130,9 @@ pub struct Agent {
     scrub_due: Mutex<bool>,
     /// The store's failures as this agent saw them.
     tracker: Mutex<health::Tracker>,
+    /// This agent's life token and lock: its stash rows are left alone by others' recovery
+    /// while it lives (`life`). Dropped last.
+    life: life::Life,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -180,6 +188,7 @@ impl Agent {
         let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
         let staging = Staging::new(&cameras, &config.sync_roots, store.root(), config.staging.as_deref())?;
         let ledger = Ledger::open(&store.ledger_path())?;
+        let life = life::Life::take(store.root())?;
         let model = if !load_model {
             Model::Unavailable("not loaded for this command".into())
         } else if !config.classifier.enabled {
@@ -203,6 +212,7 @@ impl Agent {
             staging,
             scrub_due: Mutex::new(false),
             tracker: Mutex::new(health::Tracker::default()),
+            life,
         };
         if !agent.config.media_location_access {
             warn!(

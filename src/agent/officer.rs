@@ -30,6 +30,13 @@ impl Agent {
             return Err(Refusal::CaseIdRequired.into());
         }
         let given = Path::new(target);
+        if given.symlink_metadata().is_err() && given.file_name().is_some() {
+            // A camera file out of sight in staging (being judged, or waiting for the store) is
+            // tagged where it is.
+            if let Some(outcome) = self.tag_staged(&ledger_path(given), Tag { case, officer, note })? {
+                return Ok(outcome);
+            }
+        }
         if given.exists() || given.symlink_metadata().is_ok() {
             // The path the custody log records, and the one scan and watch would have used
             // for this file: never relative to wherever the officer's shell happened to be.
@@ -46,6 +53,8 @@ impl Agent {
             let outcome = self.intake(path, Some(Tag { case, officer, note }), None);
             return match outcome.kind {
                 OutcomeKind::Quarantined => Ok(outcome),
+                // Recorded with the case; the store took no file now, so it waits in staging.
+                OutcomeKind::Retry if outcome.item.is_some() && self.waiting_in_staging(path).is_some() => Ok(outcome),
                 kind => Err(Error::TagFailed {
                     path: path.clone(),
                     kind,
@@ -69,7 +78,13 @@ impl Agent {
         }
     }
 
-    fn tag_item(&self, item: Item, case: &str, officer: Option<&str>, note: Option<&str>) -> Result<Outcome, Error> {
+    pub(super) fn tag_item(
+        &self,
+        item: Item,
+        case: &str,
+        officer: Option<&str>,
+        note: Option<&str>,
+    ) -> Result<Outcome, Error> {
         if item.state != ItemState::Quarantined {
             return Err(Refusal::TagNotInStore { item: item.id, state: item.state }.into());
         }

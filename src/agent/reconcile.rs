@@ -20,8 +20,14 @@ impl Agent {
     /// Files in the camera folders that the ledger has not settled, older than `min_age`.
     ///
     /// Every caller is a reconcile pass (`scan`, the watcher's start, rescan and timer, the
-    /// Android tick), so the deletes of `copied_original_kept` originals are retried here first.
+    /// Android tick), so what agents that died meanwhile left in staging is returned, and the
+    /// deletes of `copied_original_kept` originals are retried, here first.
     pub fn pending_files(&self, min_age: Duration) -> Result<Vec<PathBuf>, Error> {
+        // What an agent that died meanwhile left in staging goes back to its name first, so
+        // this pass sees it (and judges it) there.
+        if let Err(e) = self.recover_dead_owners() {
+            warn!(error = %e, "could not return what a stopped agent left in staging; the next pass retries");
+        }
         self.retry_kept_originals();
         self.unsettled_files(min_age)
     }

@@ -8,9 +8,12 @@
 //! path, in staging under a name an open `stash` journal row names, or verified in the store.
 //! The stash row stays open for as long as the file is staged; it is closed in the same
 //! transaction that records the file's arrival in the store, or after the file's return to the
-//! camera folder is durable. Recovery ([`Agent::recover_stashes`]) runs after the moves into
-//! and out of the store are recovered and returns every file it still finds staged, so after
-//! recovery nothing is in staging.
+//! camera folder is durable. Each row names its agent's life token (`super::life`). Recovery
+//! ([`Agent::recover_stashes`]) runs after the moves into and out of the store are recovered
+//! and returns every file a dead agent left staged, so after recovery nothing of a dead agent
+//! is in staging; a live agent's staged files (another process's `watch` beside an officer's
+//! `tag`, say) are its own to finish. A long-running agent recovers dead agents' rows at its
+//! reconcile passes ([`Agent::recover_dead_owners`]).
 //!
 //! A file decided "quarantine" whose move the store could not take (full, failing, busy) waits
 //! in staging for the next try, under its open stash row (linked to its item): the watcher
@@ -31,11 +34,14 @@ use crate::ledger::{self, Direction, Event, Ledger, MoveIntent};
 use crate::quarantine::fsops::{self, FileId};
 use crate::quarantine::staging;
 
+use super::commit::Tag;
 use super::intake::{Earlier, Known, Step};
+use super::life;
 use super::recover::RecoveryReport;
 use super::{Agent, Error, Model, Outcome, OutcomeKind, RetryCause};
 
-/// How long `on_media` waits for another handler's decision on a file it has in staging.
+/// How long `on_media` and `tag` wait for another handler's decision on a file it has in
+/// staging.
 const OTHER_HANDLER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A file taken out of sight: its journal row, where it came from and where it is now.
@@ -134,7 +140,7 @@ impl Agent {
             size: id.size,
         };
         let journaled = ledger.write().and_then(|mut tx| {
-            let row = tx.journal_move(&intent)?;
+            let row = tx.journal_stash(&intent, self.life.token())?;
             tx.commit()?;
             Ok(row)
         });
@@ -290,9 +296,11 @@ impl Agent {
     /// Recovery of stash rows a dead process left, after the moves into and out of the store
     /// are recovered: a file still staged goes back to its name (an `In` move that was rolled
     /// back left it there too); a row whose file is gone from staging (it reached the store,
-    /// or the stash rename was lost in a power cut) is closed.
+    /// or the stash rename was lost in a power cut) is closed. A row whose owner lives (another
+    /// agent, in this process or another, is judging the file or keeps it for a stuck store) is
+    /// left alone, and so is its file; the lock files of dead owners are removed.
     pub(super) fn recover_stashes(&self, ledger: &mut Ledger, report: &mut RecoveryReport) -> Result<(), Error> {
-        for m in ledger.pending_moves()?.into_iter().filter(|m| m.direction == Direction::Stash) {
+        for m in self.dead_stashes(ledger)? {
             let item = (m.item_id != 0).then_some(m.item_id);
             let s = Staged { row: m.id, original: m.src.clone(), at: m.dst.clone(), at_ms: 0, size: m.size, item };
             let reason = item.is_none().then_some("the agent stopped before the file was judged");
@@ -308,6 +316,95 @@ impl Agent {
                 }
             }
         }
+        let swept = life::sweep(self.store.root());
+        if swept > 0 {
+            debug!(swept, "removed the life locks of agents that are gone");
+        }
+        Ok(())
+    }
+
+    /// The open stash rows whose owner is not alive: its life lock can be taken or is gone, or
+    /// the row names none (a row of an older version). Never blocks on a live owner's lock.
+    pub(super) fn dead_stashes(&self, ledger: &Ledger) -> Result<Vec<ledger::MoveIntent>, Error> {
+        let owners = ledger.move_owners()?;
+        let mut alive = std::collections::HashMap::new();
+        let mut dead = Vec::new();
+        for m in ledger.pending_moves()?.into_iter().filter(|m| m.direction == Direction::Stash) {
+            let live = owners.get(&m.id).is_some_and(|token| {
+                *alive.entry(token.clone()).or_insert_with(|| life::alive(self.store.root(), token))
+            });
+            if live {
+                debug!(row = m.id, staging = %m.dst.display(), "a live agent's staged file: left alone");
+            } else {
+                dead.push(m);
+            }
+        }
+        Ok(dead)
+    }
+
+    /// `tag PATH` for a camera file that is not at its name: out of sight in staging under an
+    /// open stash row. A row still being judged (by a live agent, this process's or another's)
+    /// is waited for a moment; then a file back at its name is tagged there (`None`: the caller
+    /// goes on as for any camera file), one that waits in staging for the store is decided
+    /// again from there with the tag (its item keeps its number and gets the case), and one
+    /// that reached the store meanwhile has its item tagged. `None` when no row names `path`.
+    pub(super) fn tag_staged(&self, path: &Path, tag: Tag<'_>) -> Result<Option<Outcome>, Error> {
+        let open_row = |linked: Option<bool>| -> Result<bool, Error> {
+            let rows = self.ledger().pending_moves()?;
+            Ok(rows.iter().any(|m| {
+                m.direction == Direction::Stash && m.src == path && linked.is_none_or(|l| l == (m.item_id != 0))
+            }))
+        };
+        if !open_row(None)? {
+            return Ok(None);
+        }
+        let deadline = Instant::now() + OTHER_HANDLER_WAIT;
+        while open_row(Some(false))? && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        if std::fs::symlink_metadata(path).is_ok() {
+            return Ok(None);
+        }
+        if open_row(Some(false))? {
+            return Err(Error::TagFailed {
+                path: path.to_path_buf(),
+                kind: OutcomeKind::Retry,
+                detail: "a running agent is still judging it, out of sight in staging; try again".into(),
+            });
+        }
+        if let Some(s) = self.resume_staged(path) {
+            let item = s.item.unwrap_or_default();
+            info!(item, "tagging a photo that waits in staging; it was decided quarantine already and gets this case");
+            debug!(item, path = %path.display(), staging = %s.at.display(), "tagged in staging");
+            let outcome = self.intake(path, Some(tag), None);
+            return match outcome.kind {
+                OutcomeKind::Quarantined => Ok(Some(outcome)),
+                OutcomeKind::Retry if outcome.item.is_some() => Ok(Some(outcome)),
+                kind => Err(Error::TagFailed {
+                    path: path.to_path_buf(),
+                    kind,
+                    detail: outcome.detail.unwrap_or_else(|| "could not be quarantined from staging".into()),
+                }),
+            };
+        }
+        // Decided meanwhile by the agent that stashed it: its item, if it reached the store.
+        let latest = self.ledger().latest_item_for_path(path, None)?;
+        match latest.filter(|i| i.state == crate::ledger::ItemState::Quarantined) {
+            Some(item) => self.tag_item(item, tag.case, tag.officer, tag.note).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// For a reconcile pass of a long-running agent: recover what agents that died meanwhile
+    /// left in staging (the full recovery, as at the next start, so a move of theirs out of
+    /// staging is finished first). Nothing is done while no dead owner's stash row is open.
+    pub(super) fn recover_dead_owners(&self) -> Result<(), Error> {
+        let dead = self.dead_stashes(&self.ledger())?;
+        if dead.is_empty() {
+            return Ok(());
+        }
+        let report = self.recover()?;
+        info!(returned = report.returned, failed = report.failed, "returned what agents that are gone left in staging");
         Ok(())
     }
 }

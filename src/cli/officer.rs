@@ -24,7 +24,12 @@ pub(crate) fn tag(
 ) -> Result<()> {
     let agent = open(cli, Model::Load, StoreUse::Create)?;
     let tagged = agent.tag(path, case, officer(by).as_deref(), note)?;
-    writeln!(out, "item {} tagged as case {case} (in the store)", tagged.item.unwrap_or_default())?;
+    let item = tagged.item.unwrap_or_default();
+    if tagged.kind == crate::agent::OutcomeKind::Retry {
+        writeln!(out, "item {item} tagged as case {case} (waits in staging, out of sight, until the store takes it)")?;
+    } else {
+        writeln!(out, "item {item} tagged as case {case} (in the store)")?;
+    }
     Ok(())
 }
 

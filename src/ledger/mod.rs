@@ -454,6 +454,14 @@ impl Ledger {
         )
     }
 
+    /// The owner (life token) of each open journal row that has one: a stash row's agent.
+    pub fn move_owners(&self) -> Result<std::collections::HashMap<i64, String>> {
+        let rows = self.rows("SELECT id, owner FROM moves WHERE owner IS NOT NULL", [], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+        })?;
+        Ok(rows.into_iter().collect())
+    }
+
     /// Is the journal row `move_id` still open?
     pub fn move_open(&self, move_id: i64) -> Result<bool> {
         self.conn

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
+use super::schema::KEYED_SCHEMA_VERSION;
 use super::{Ledger, LedgerError, Result, SCHEMA_VERSION};
 
 /// A ledger opened read-only. See the module docs.
@@ -107,7 +108,7 @@ impl LedgerReader {
         if version > SCHEMA_VERSION {
             return Err(LedgerError::NewerSchema { path: path.to_path_buf(), version });
         }
-        let compat = if version < SCHEMA_VERSION {
+        let compat = if version < KEYED_SCHEMA_VERSION {
             conn.execute_batch(V1_COMPAT).map_err(err)?;
             Compat::V1
         } else {
@@ -128,7 +129,7 @@ impl LedgerReader {
     /// [`V1_COMPAT`] go and the file's own tables are read. Free for a current ledger. Run
     /// before each read ([`crate::agent::StoreReader`] does), and inside [`Self::snapshot`].
     pub fn current(&mut self) -> Result<()> {
-        if self.1 == Compat::V1 && schema_version(&self.0.conn).map_err(self.0.err())? >= SCHEMA_VERSION {
+        if self.1 == Compat::V1 && schema_version(&self.0.conn).map_err(self.0.err())? >= KEYED_SCHEMA_VERSION {
             self.0.conn.execute_batch(V1_COMPAT_DROP).map_err(self.0.err())?;
             self.1 = Compat::None;
         }
@@ -140,7 +141,8 @@ impl LedgerReader {
     pub fn snapshot<T>(&mut self, f: impl FnOnce(&Ledger) -> Result<T>) -> Result<T> {
         let tx = self.0.conn.unchecked_transaction().map_err(self.0.err())?;
         // The snapshot starts at its first read: the schema is fixed from here on.
-        let upgraded = self.1 == Compat::V1 && schema_version(&self.0.conn).map_err(self.0.err())? >= SCHEMA_VERSION;
+        let upgraded =
+            self.1 == Compat::V1 && schema_version(&self.0.conn).map_err(self.0.err())? >= KEYED_SCHEMA_VERSION;
         if upgraded {
             self.0.conn.execute_batch(V1_COMPAT_DROP).map_err(self.0.err())?;
             self.1 = Compat::None;

@@ -17,8 +17,13 @@ use super::events::ItemSource;
 /// (issue 29) adds the minimal records of personal photos (`personal`, `personal_tally`),
 /// prunable event rows (`events.v`, `events.data_sha256`, a nullable `data`), item numbers that
 /// are never reused (`AUTOINCREMENT`) and a nullable `items.original_path`; `super::upgrade`
-/// brings an older ledger to it.
-pub const SCHEMA_VERSION: i64 = 2;
+/// brings an older ledger to it. Version 3 (issue 25) adds `moves.owner`: the life token of the
+/// agent a stash row belongs to (NULL in older rows: owner unknown, taken for dead).
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// The first version with the keyed records and prunable events of issue 29: what a read-only
+/// open needs no stand-ins for (version 3 only adds a column no view reads).
+pub const KEYED_SCHEMA_VERSION: i64 = 2;
 
 /// The tables of [`SCHEMA_VERSION`], as a new ledger is created.
 pub(super) const SCHEMA: &str = r#"
@@ -71,7 +76,8 @@ CREATE TABLE IF NOT EXISTS moves (
     tmp BLOB NOT NULL,
     sha256 TEXT NOT NULL,
     size INTEGER NOT NULL,
-    started_ms INTEGER NOT NULL
+    started_ms INTEGER NOT NULL,
+    owner TEXT
 );
 CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY,

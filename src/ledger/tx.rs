@@ -196,6 +196,14 @@ impl Tx<'_> {
         Ok(self.tx.last_insert_rowid())
     }
 
+    /// Journal a stash (a [`super::Direction::Stash`] intent) owned by the agent of life token
+    /// `owner`: recovery leaves the row alone while that agent lives.
+    pub fn journal_stash(&mut self, m: &MoveIntent, owner: &str) -> Result<i64> {
+        let row = self.journal_move(m)?;
+        self.tx.execute("UPDATE moves SET owner = ?2 WHERE id = ?1", params![row, owner]).map_err(self.err())?;
+        Ok(row)
+    }
+
     /// The item a stash row's file became, once it is recorded (and its hash).
     pub fn link_stash(&mut self, move_id: i64, item_id: i64, sha256: &str) -> Result<()> {
         self.tx

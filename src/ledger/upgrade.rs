@@ -16,6 +16,10 @@
 //! 3. One `privacy_upgrade` event says how many items and events, and how many were left.
 //!
 //! The caller checkpoints the write-ahead log afterwards, so the removed bytes leave it too.
+//!
+//! Schema 2 → 3 (issue 25): `moves` gains the nullable `owner` (a stash row's agent life token;
+//! the rows already there have none, and recovery takes them for a dead process's). The same
+//! column is added on the way from 1.
 
 use std::path::Path;
 
@@ -67,9 +71,14 @@ pub(super) fn migrate(
         tx.commit().map_err(err)?;
         return Ok(Ok(Migration::Created));
     }
-    // 0 (the first release, whose tables are exactly schema 1) or 1 → 2.
+    if version >= 2 {
+        tx.execute_batch(&format!("ALTER TABLE moves ADD COLUMN owner TEXT; {mark}")).map_err(err)?;
+        tx.commit().map_err(err)?;
+        return Ok(Ok(Migration::Upgraded { from: version }));
+    }
+    // 0 (the first release, whose tables are exactly schema 1) or 1 → 3.
     tx.execute_batch(&format!(
-        "ALTER TABLE events RENAME TO events_v1; ALTER TABLE items RENAME TO items_v1; \
+        "ALTER TABLE moves ADD COLUMN owner TEXT; ALTER TABLE events RENAME TO events_v1; ALTER TABLE items RENAME TO items_v1; \
          DROP INDEX IF EXISTS events_item; DROP INDEX IF EXISTS items_sha; DROP INDEX IF EXISTS items_path; \
          {SCHEMA} \
          INSERT INTO events(seq, at_ms, kind, item_id, data, prev_hash, hash, v, data_sha256) \
@@ -145,6 +154,17 @@ mod tests {
         let mut c = Connection::open(&db).expect("db");
         assert_eq!(migrate(&mut c, &db, &secret).expect("migrate"), Ok(Migration::Created));
         assert_eq!(migrate(&mut c, &db, &secret).expect("again"), Ok(Migration::Current));
+        // Schema 2 (no `moves.owner`) gains the column, its rows' owner unknown.
+        c.execute_batch(
+            "INSERT INTO moves(item_id, direction, src, dst, tmp, sha256, size, started_ms) \
+             VALUES (0, 'stash', x'2f61', x'2f62', x'2f62', '', 1, 0); \
+             ALTER TABLE moves DROP COLUMN owner; PRAGMA user_version = 2;",
+        )
+        .expect("a schema 2 ledger");
+        assert_eq!(migrate(&mut c, &db, &secret).expect("2 to 3"), Ok(Migration::Upgraded { from: 2 }));
+        let owner: Option<String> = c.query_row("SELECT owner FROM moves", [], |r| r.get(0)).expect("owner column");
+        assert_eq!(owner, None);
+        assert_eq!(user_version(&c).expect("version"), SCHEMA_VERSION);
         c.execute_batch("PRAGMA user_version = 7").expect("newer");
         assert_eq!(migrate(&mut c, &db, &secret).expect("newer"), Err(7));
     }
