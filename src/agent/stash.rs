@@ -376,18 +376,28 @@ impl Agent {
             let item = s.item.unwrap_or_default();
             info!(item, "tagging a photo that waits in staging; it was decided quarantine already and gets this case");
             debug!(item, path = %path.display(), staging = %s.at.display(), "tagged in staging");
-            let outcome = self.intake(path, Some(tag), None);
-            return match outcome.kind {
-                OutcomeKind::Quarantined => Ok(Some(outcome)),
-                OutcomeKind::Retry if outcome.item.is_some() => Ok(Some(outcome)),
-                kind => Err(Error::TagFailed {
-                    path: path.to_path_buf(),
-                    kind,
-                    detail: outcome.detail.unwrap_or_else(|| "could not be quarantined from staging".into()),
-                }),
-            };
+            let outcome = self.intake(path, Some(tag.clone()), None);
+            let ours = outcome.case_id.as_deref() == Some(tag.case);
+            match outcome.kind {
+                OutcomeKind::Quarantined | OutcomeKind::Retry if ours && outcome.item.is_some() => {
+                    return Ok(Some(outcome))
+                }
+                // The agent that stashed it was moving it into the store just then: its item
+                // is tagged below.
+                _ if outcome.kind == OutcomeKind::Quarantined || std::fs::symlink_metadata(&s.at).is_err() => {}
+                kind => {
+                    return Err(Error::TagFailed {
+                        path: path.to_path_buf(),
+                        kind,
+                        detail: outcome.detail.unwrap_or_else(|| "could not be quarantined from staging".into()),
+                    })
+                }
+            }
         }
-        // Decided meanwhile by the agent that stashed it: its item, if it reached the store.
+        // Decided meanwhile by the agent that stashed it: its item, once its move has ended.
+        while open_row(None)? && Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
         let latest = self.ledger().latest_item_for_path(path, None)?;
         match latest.filter(|i| i.state == crate::ledger::ItemState::Quarantined) {
             Some(item) => self.tag_item(item, tag.case, tag.officer, tag.note).map(Some),
