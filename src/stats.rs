@@ -42,6 +42,26 @@ pub struct Stats {
     pub retention: RetentionStats,
     /// Storage health: whether reads are trusted, and items left in an audited in-between state.
     pub storage: StorageHealth,
+    /// The device key packages and checkpoints are signed with: what an admin registers per
+    /// phone (`null` when the store has none usable).
+    pub device_key: Option<DeviceKeyStats>,
+    /// The newest signed checkpoint of the ledger, to keep off the phone (`verify --checkpoint`
+    /// takes it as it is here); `null` before the first.
+    pub checkpoint: Option<crate::signing::Checkpoint>,
+    /// Whether the phone takes its time from the network (Android `AUTO_TIME`); `null` where
+    /// the shell cannot tell (hosts).
+    pub auto_time: Option<bool>,
+}
+
+/// The device key, as `stats` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeviceKeyStats {
+    /// `ed25519` or `ecdsa-p256-sha256`.
+    pub algorithm: String,
+    /// SHA-256 of the public key's `SubjectPublicKeyInfo` DER, hex.
+    pub fingerprint: String,
+    /// `key_file`, `android_keystore` or `android_strongbox`.
+    pub provider: String,
 }
 
 /// Storage health (issue 10): what a phone's shared storage did to the agent's moves.
@@ -195,6 +215,11 @@ pub fn collect_configured(
             held: by_state.get(&ItemState::Held).copied().unwrap_or(0),
             releases_failed: l.count_events(kinds::RELEASE_FAILED)?,
         },
+        // The agent sets it from its signer (`Agent::stats`).
+        device_key: None,
+        checkpoint: crate::signing::Checkpoint::read(&store.root().join(crate::signing::checkpoint::FILE_NAME))
+            .unwrap_or(None),
+        auto_time: crate::ledger::clock::auto_time(),
     })
 }
 
@@ -360,6 +385,17 @@ pub fn table(s: &Stats) -> String {
         r.acknowledged,
         r.purged
     );
+    match &s.device_key {
+        Some(k) => {
+            let _ = writeln!(o, "device key  {} {} ({})", k.algorithm, k.fingerprint, k.provider);
+        }
+        None => {
+            let _ = writeln!(o, "device key  NONE (packages cannot be signed; see the log)");
+        }
+    }
+    if let Some(c) = &s.checkpoint {
+        let _ = writeln!(o, "checkpoint  event {} at {}  hash {}", c.seq, crate::export::utc(c.at_ms), c.hash);
+    }
     let _ = writeln!(o, "decisions   {:<12} {:>10} {:>6}", "source", "quarantine", "keep");
     for (src, a) in &s.decisions {
         let _ = writeln!(o, "            {:<12} {:>10} {:>6}", src, a.quarantine, a.keep);
@@ -555,6 +591,18 @@ fn store_families(s: &Stats) -> Vec<Family> {
             Some("seconds"),
             "How long the most overdue item is past its retention (NaN when none is).",
             s.retention.oldest_overdue_days.map(|d| float(d * 86400.0)).unwrap_or_else(|| "NaN".into()),
+        ),
+        gauge(
+            "fotovakt_checkpoint_seq",
+            None,
+            "Ledger event named by the newest signed checkpoint (NaN before the first); going down means a rollback.",
+            s.checkpoint.as_ref().map(|c| c.seq.to_string()).unwrap_or_else(|| "NaN".into()),
+        ),
+        gauge(
+            "fotovakt_checkpoint_timestamp_seconds",
+            Some("seconds"),
+            "When the newest signed checkpoint was made (Unix time; NaN before the first).",
+            ms_to_seconds(s.checkpoint.as_ref().map(|c| c.at_ms)),
         ),
     ]
 }

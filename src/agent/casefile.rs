@@ -9,8 +9,10 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
+use crate::export::Recipients;
 use crate::ledger::{self, Event, Item, ItemState, Ledger, Problem, Problems};
 use crate::quarantine::fsops;
+use crate::signing::Checkpoint;
 use crate::{export, retention, stats};
 
 use super::{Agent, Error, Output, Refusal};
@@ -20,6 +22,10 @@ use super::{Agent, Error, Output, Refusal};
 pub struct VerifyReport {
     pub events: u64,
     pub files: u64,
+    /// Checkpoints checked (`verify --checkpoint`).
+    pub checkpoints: usize,
+    /// What is worth knowing but not wrong: the ledger anchored again by an officer.
+    pub notes: Vec<String>,
     /// What is wrong, typed; `Display` of each is the sentence `verify` prints, and the list
     /// serialises as those sentences.
     pub problems: Problems,
@@ -35,6 +41,14 @@ pub struct ExportReport {
     pub package_sha256: String,
     pub items: Vec<i64>,
     pub bytes: u64,
+    /// Fingerprint of the device key that signed it.
+    pub signer: Option<String>,
+    /// The age recipients an encrypted package is for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// SHA-256 of the encrypted file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_sha256: Option<String>,
 }
 
 /// What `ack` recorded.
@@ -61,9 +75,17 @@ pub struct PurgeReport {
 impl Agent {
     /// Re-hash every stored file and check the ledger's hash chain and item rows.
     pub fn verify(&self) -> Result<VerifyReport, Error> {
+        self.verify_with(&[])
+    }
+
+    /// [`Agent::verify`], and prove that today's ledger still extends each of `checkpoints`
+    /// (signed by a device key the ledger recorded, its event still there with its hash).
+    pub fn verify_with(&self, checkpoints: &[Checkpoint]) -> Result<VerifyReport, Error> {
         let ledger = self.ledger();
         let chain = ledger.check_chain()?;
         let (events, mut problems) = (chain.events, chain.problems);
+        self.check_checkpoints(&ledger, checkpoints, &mut problems)?;
+        let notes = self.anchor_notes(&ledger)?;
         let mut files = 0u64;
         let mut expected = HashSet::new();
         for item in ledger.items(None)? {
@@ -93,13 +115,18 @@ impl Agent {
                 problems.push(Problem::UnaccountedStoreFile { name });
             }
         }
-        Ok(VerifyReport { events, files, problems })
+        Ok(VerifyReport { events, files, checkpoints: checkpoints.len(), notes, problems })
     }
 
     /// Statistics, with retention counted against the configured `[retention]` settings.
     pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
         let mut s = stats::collect_configured(&self.ledger(), &self.store, by_case, &self.config.retention)?;
         s.storage.media_location_access = self.config.media_location_access;
+        s.device_key = self.signer().ok().map(|k| stats::DeviceKeyStats {
+            algorithm: k.public_key().algorithm().as_str().into(),
+            fingerprint: k.public_key().fingerprint(),
+            provider: k.provider().as_str().into(),
+        });
         Ok(s)
     }
 
@@ -167,14 +194,33 @@ impl Agent {
     /// custody log, as a directory or a `.zip` (by `out`'s extension). Audited: each exported
     /// item gets an `export` event carrying the package digest.
     pub fn export(&self, case: &str, out: &Path, officer: Option<&str>) -> Result<ExportReport, Error> {
-        self.durable(self.export_now(case, out, officer))
+        self.export_to(case, out, officer, &Recipients::default())
     }
 
-    fn export_now(&self, case: &str, out: &Path, officer: Option<&str>) -> Result<ExportReport, Error> {
+    /// [`Agent::export`], signed with the device key, and encrypted to `recipients` when there
+    /// are any (then `out` must end in `.age`: the package is one encrypted zip).
+    pub fn export_to(
+        &self,
+        case: &str,
+        out: &Path,
+        officer: Option<&str>,
+        recipients: &Recipients,
+    ) -> Result<ExportReport, Error> {
+        self.durable(self.export_now(case, out, officer, recipients))
+    }
+
+    fn export_now(
+        &self,
+        case: &str,
+        out: &Path,
+        officer: Option<&str>,
+        recipients: &Recipients,
+    ) -> Result<ExportReport, Error> {
         let case = case.trim();
         if case.is_empty() {
             return Err(Refusal::CaseIdRequired.into());
         }
+        let signer = self.signer()?;
         self.check_export_target(out)?;
         // Under the move lock nothing is released or moved meanwhile.
         let mut custody = self.custody()?;
@@ -201,6 +247,8 @@ impl Agent {
             items: with_paths,
             events: &events,
             now_ms: ledger::now_ms(),
+            signer: Some(signer),
+            recipients,
         };
         let staged = export::stage(out, &input)?;
         let package = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -212,6 +260,9 @@ impl Agent {
                 format: staged.format,
                 items: ids.len(),
                 officer: officer.map(str::to_string),
+                signer: staged.signer.clone(),
+                recipients: staged.recipients.clone(),
+                sealed_sha256: staged.sealed_sha256.clone(),
             };
             for id in &ids {
                 tx.record(Some(*id), &exported)?;
@@ -245,6 +296,9 @@ impl Agent {
             package_sha256: staged.digest.clone(),
             items: ids,
             bytes: staged.bytes,
+            signer: staged.signer.clone(),
+            recipients: staged.recipients.clone(),
+            sealed_sha256: staged.sealed_sha256.clone(),
         })
     }
 

@@ -49,6 +49,7 @@ mod commit;
 mod decide;
 mod error;
 mod intake;
+mod keys;
 mod officer;
 mod outcome;
 mod reconcile;
@@ -59,6 +60,7 @@ mod tests;
 
 pub use casefile::{AckReport, ExportReport, PurgeReport, VerifyReport};
 pub use error::{Error, Output, Refusal};
+pub use keys::AnchorReport;
 pub use outcome::{Outcome, OutcomeKind};
 pub use recover::RecoveryReport;
 
@@ -95,6 +97,10 @@ pub struct Agent {
     /// Bad input already logged and recorded: (path, file version key).
     rejected: Mutex<HashSet<(PathBuf, i64)>>,
     barrier: Mutex<Barrier>,
+    /// The key packages and checkpoints are signed with.
+    device_key: keys::DeviceKey,
+    /// When this agent last made a checkpoint.
+    last_checkpoint: Mutex<Option<std::time::Instant>>,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -129,7 +135,8 @@ impl Agent {
             }
         }
         let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
-        let ledger = Ledger::open(&store.ledger_path())?;
+        let mut ledger = Ledger::open(&store.ledger_path())?;
+        let device_key = keys::open_device_key(&store, &mut ledger);
         let model = if !load_model {
             Model::Unavailable("not loaded for this command".into())
         } else if !config.classifier.enabled {
@@ -151,6 +158,8 @@ impl Agent {
             model,
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
+            device_key,
+            last_checkpoint: Mutex::new(None),
         };
         if !agent.config.media_location_access {
             warn!(
@@ -240,7 +249,9 @@ impl Agent {
         }
         let ledger = self.ledger();
         let changes = ledger.conn().total_changes();
-        ledger.sync()?;
+        let synced = ledger.sync()?;
+        // Every barrier that advanced the head is checkpointed (signed, for keeping off the phone).
+        self.after_barrier(synced, &ledger);
         drop(ledger);
         self.barrier().synced_changes = Some(changes);
         Ok(())

@@ -62,13 +62,16 @@ impl Agent {
         Ok(out)
     }
 
-    /// One reconcile pass: handle every unsettled file in the camera folders.
+    /// One reconcile pass: handle every unsettled file in the camera folders; then a signed
+    /// checkpoint if none was made for `checkpoint_interval` (the Android service's tick).
     pub fn reconcile(&self, min_age: Duration) -> Result<Vec<Outcome>, Error> {
         let files = self.pending_files(min_age)?;
         if !files.is_empty() {
             info!(files = files.len(), "reconcile: files not yet decided");
         }
-        Ok(files.iter().map(|p| self.on_media(p)).collect())
+        let outcomes = files.iter().map(|p| self.on_media(p)).collect();
+        self.checkpoint_if_due();
+        Ok(outcomes)
     }
 
     /// The first-run pass over what was in the camera folders before the agent was installed

@@ -18,6 +18,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use super::clock::{self, Stamp};
 use super::events::{Event, EventError};
 use super::{Item, ItemState};
 
@@ -71,6 +72,22 @@ pub enum Problem {
     HeadHashDiffers { seq: i64 },
     /// `ledger.head` could not be read or parsed.
     HeadUnreadable { reason: String },
+    /// No `ledger.head`, yet the ledger has events: rows may have been cut off the end with
+    /// it. A store made today has a head from its first instant (naming event 0).
+    HeadMissing { newest: i64 },
+    /// The wall clock advanced `by_ms` less than the boot clock since event `previous` (same
+    /// boot): the phone's time was set back, and this event's time may be backdated.
+    ClockRanBackwards { seq: i64, kind: String, previous: i64, by_ms: i64 },
+    /// A boot-clock stamp before the previous one's in the same boot: stamps were edited.
+    MonotonicBackwards { seq: i64, kind: String, previous: i64 },
+    /// A checkpoint names event `seq`, but the ledger ends at `newest`: rolled back or cut off.
+    CheckpointRolledBack { seq: i64, at_ms: i64, newest: i64 },
+    /// A checkpoint names event `seq` with another hash: the ledger was rewritten at or before it.
+    CheckpointRewritten { seq: i64, at_ms: i64 },
+    /// A checkpoint whose signature does not stand.
+    CheckpointUnverified { seq: i64, reason: String },
+    /// A checkpoint signed by a key the ledger never recorded as its device key.
+    CheckpointForeignKey { seq: i64, fingerprint: String },
     /// An item row that does not read (a stored value this program does not know).
     UnreadableItem { item: i64, reason: String },
     /// An item row no event speaks of (inserted outside the agent).
@@ -119,6 +136,40 @@ impl fmt::Display for Problem {
             }
             Problem::HeadHashDiffers { seq } => write!(f, "ledger.head: event {seq} has a different hash"),
             Problem::HeadUnreadable { reason } => write!(f, "ledger.head: {reason}"),
+            Problem::HeadMissing { newest } => write!(
+                f,
+                "ledger.head is missing, yet the ledger has events up to {newest} (rows may have been cut off the \
+                 end with it; if you know why, `fotovakt anchor --reason TEXT` records it and anchors the ledger again)"
+            ),
+            Problem::ClockRanBackwards { seq, kind, previous, by_ms } => write!(
+                f,
+                "event {seq} ({kind}): the wall clock fell {} behind the boot clock since event {previous} (the \
+                 phone's time was set back; this event's time may be backdated)",
+                humantime::format_duration(std::time::Duration::from_secs((*by_ms / 1000).max(0) as u64))
+            ),
+            Problem::MonotonicBackwards { seq, kind, previous } => write!(
+                f,
+                "event {seq} ({kind}): its boot-clock stamp is before event {previous}'s in the same boot (stamps \
+                 were edited)"
+            ),
+            Problem::CheckpointRolledBack { seq, at_ms, newest } => write!(
+                f,
+                "checkpoint of event {seq} (made {}): the ledger now ends at event {newest}: it was rolled back or \
+                 cut off since",
+                crate::export::utc(*at_ms)
+            ),
+            Problem::CheckpointRewritten { seq, at_ms } => write!(
+                f,
+                "checkpoint of event {seq} (made {}): the ledger's event {seq} has another hash: the ledger was \
+                 rewritten at or before it",
+                crate::export::utc(*at_ms)
+            ),
+            Problem::CheckpointUnverified { seq, reason } => write!(f, "checkpoint of event {seq}: {reason}"),
+            Problem::CheckpointForeignKey { seq, fingerprint } => write!(
+                f,
+                "checkpoint of event {seq}: signed by key {fingerprint}, which this ledger never recorded as its \
+                 device key"
+            ),
             Problem::UnreadableItem { item, reason } => write!(f, "item {item}: unreadable row: {reason}"),
             Problem::ItemWithoutEvents { item } => {
                 write!(f, "item {item}: has no events (row inserted outside the agent)")
@@ -292,6 +343,8 @@ pub struct ChainCheck {
     gaps: u64,
     problems: Problems,
     items: BTreeMap<i64, ItemHistory>,
+    /// The last row with a monotonic stamp: (`seq`, `at_ms`, stamp).
+    clock: Option<(i64, i64, Stamp)>,
 }
 
 /// What a [`ChainCheck`] found.
@@ -310,13 +363,19 @@ impl ChainCheck {
     /// A check of `coverage`; `head` is the anchor for [`Coverage::Ledger`] (read it *before*
     /// the rows: a row committed meanwhile is then merely newer than the head).
     pub fn new(coverage: Coverage, head: Head) -> ChainCheck {
-        let head_seen = !matches!(head, Head::At { .. });
-        if let Head::Unreadable(reason) = &head {
-            let mut problems = Problems::default();
-            problems.push(Problem::HeadUnreadable { reason: reason.clone() });
-            return ChainCheck { problems, ..ChainCheck::empty(coverage, head, head_seen) };
+        // A head at event 0 is a new store's: it names the genesis hash, not a row.
+        let head_seen = match &head {
+            Head::At { seq: 0, .. } => true,
+            Head::At { .. } => false,
+            Head::Absent | Head::Unreadable(_) => true,
+        };
+        let mut problems = Problems::default();
+        match &head {
+            Head::Unreadable(reason) => problems.push(Problem::HeadUnreadable { reason: reason.clone() }),
+            Head::At { seq: 0, hash } if hash != GENESIS => problems.push(Problem::HeadHashDiffers { seq: 0 }),
+            _ => {}
         }
-        ChainCheck::empty(coverage, head, head_seen)
+        ChainCheck { problems, ..ChainCheck::empty(coverage, head, head_seen) }
     }
 
     fn empty(coverage: Coverage, head: Head, head_seen: bool) -> ChainCheck {
@@ -330,6 +389,7 @@ impl ChainCheck {
             gaps: 0,
             problems: Problems::default(),
             items: BTreeMap::new(),
+            clock: None,
         }
     }
 
@@ -350,7 +410,13 @@ impl ChainCheck {
             }
         }
         self.prev = Some((seq, row.hash.clone()));
-        match Event::from_stored(&row.kind, &row.data) {
+        let parsed = serde_json::from_str::<serde_json::Value>(&row.data)
+            .map_err(|e| EventError::Malformed { kind: row.kind.clone(), message: e.to_string() })
+            .and_then(|data| {
+                self.check_clock(row, &data);
+                Event::from_value(&row.kind, data)
+            });
+        match parsed {
             Ok(event) => {
                 if let Some(item) = row.item {
                     self.items.entry(item).or_default().replay(seq, &event);
@@ -408,6 +474,26 @@ impl ChainCheck {
         }
     }
 
+    /// Compare the row's two clocks with the last stamped row's, within one boot: the wall
+    /// clock may not fall behind the boot clock by more than [`clock::TOLERANCE_MS`].
+    fn check_clock(&mut self, row: &RawEvent, data: &serde_json::Value) {
+        let Some(stamp) = clock::of_data(data) else { return };
+        if let Some((previous, prev_at, prev)) = &self.clock {
+            if prev.boot == stamp.boot {
+                let (seq, kind, previous) = (row.seq, row.kind.clone(), *previous);
+                if stamp.mono_ms < prev.mono_ms {
+                    self.problems.push(Problem::MonotonicBackwards { seq, kind, previous });
+                } else {
+                    let by_ms = (stamp.mono_ms - prev.mono_ms) - (row.at_ms - prev_at);
+                    if by_ms > clock::TOLERANCE_MS {
+                        self.problems.push(Problem::ClockRanBackwards { seq, kind, previous, by_ms });
+                    }
+                }
+            }
+        }
+        self.clock = Some((row.seq, row.at_ms, stamp));
+    }
+
     /// What the events so far say about `item`.
     pub fn history(&self, item: i64) -> Option<&ItemHistory> {
         self.items.get(&item)
@@ -441,6 +527,9 @@ impl ChainCheck {
     pub fn finish(mut self) -> ChainReport {
         if let (false, Head::At { seq, .. }) = (self.head_seen, &self.head) {
             self.problems.push(Problem::HeadEventMissing { seq: *seq });
+        }
+        if let (Coverage::Ledger, Head::Absent, Some((newest, _))) = (self.coverage, &self.head, &self.prev) {
+            self.problems.push(Problem::HeadMissing { newest: *newest });
         }
         ChainReport { events: self.events, links_checked: self.links_checked, gaps: self.gaps, problems: self.problems }
     }

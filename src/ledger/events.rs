@@ -138,20 +138,51 @@ impl PurgeReason {
 pub enum PackageFormat {
     Dir,
     Zip,
+    /// A zip encrypted to its receivers' age keys (`NAME.zip.age`).
+    Age,
 }
 
 impl PackageFormat {
-    /// `.zip` (any case) means a zip archive; anything else a directory.
+    /// `.zip` (any case) means a zip archive, `.age` an encrypted one; anything else a directory.
     pub fn for_path(path: &std::path::Path) -> PackageFormat {
         match path.extension() {
             Some(e) if e.eq_ignore_ascii_case("zip") => PackageFormat::Zip,
+            Some(e) if e.eq_ignore_ascii_case("age") => PackageFormat::Age,
             _ => PackageFormat::Dir,
         }
     }
 }
 
+/// Why a `device_key` event was recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KeyReason {
+    /// The store was created with it.
+    NewStore,
+    /// A store from before device keys got its first.
+    Added,
+    /// The key file was gone; a new key was made.
+    KeyFileMissing,
+    /// The key file could not be used (damaged, or readable by others); it was set aside and a
+    /// new key made.
+    KeyFileUnusable,
+    /// The store now signs with another key than the one recorded last (a new Keystore key,
+    /// the Keystore given up for the key file or back, or a key file swapped).
+    Changed,
+}
+
+/// What a missing or damaged head anchor was, when an officer anchored the ledger again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HeadFound {
+    Missing,
+    Unreadable,
+}
+
 /// Kinds that are looked up by name in SQL; [`Event::kind`] returns these same strings.
 pub mod kinds {
+    pub const DEVICE_KEY: &str = "device_key";
+    pub const HEAD_ANCHORED: &str = "head_anchored";
     pub const EXPORT: &str = "export";
     pub const ACK: &str = "ack";
     pub const REJECTED: &str = "rejected";
@@ -278,6 +309,15 @@ pub enum Event {
         format: PackageFormat,
         items: usize,
         officer: Option<String>,
+        /// Fingerprint of the device key that signed the package (none before signing existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signer: Option<String>,
+        /// The age recipients an encrypted package is for.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recipients: Vec<String>,
+        /// SHA-256 of the encrypted file as written (what travels).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sealed_sha256: Option<String>,
     },
     /// A recorded export whose package could not be put in place.
     ExportFailed { package_sha256: String, reason: String },
@@ -294,6 +334,34 @@ pub enum Event {
         due_at_ms: i64,
         officer: Option<String>,
         retention: RetentionConfig,
+    },
+    /// The key this store signs packages and checkpoints with, from now on.
+    DeviceKey {
+        /// `ed25519` or `ecdsa-p256-sha256`.
+        algorithm: String,
+        /// SHA-256 of the public key's `SubjectPublicKeyInfo` DER, hex.
+        fingerprint: String,
+        /// The `SubjectPublicKeyInfo` DER, base64: checkpoints and packages it signed stay
+        /// checkable after the key is gone.
+        public_key: String,
+        /// Where it lives: `key_file`, `android_keystore`, `android_strongbox`.
+        provider: String,
+        reason: KeyReason,
+        /// The key recorded before it, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+        /// Where an unusable key file was set aside.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set_aside: Option<String>,
+    },
+    /// An officer anchored the ledger again after its head anchor was found missing or
+    /// unreadable; the head names this event from now on.
+    HeadAnchored {
+        found: HeadFound,
+        /// The newest event when it was found (the rows nothing anchored).
+        newest: i64,
+        reason: String,
+        officer: Option<String>,
     },
 }
 
@@ -335,6 +403,8 @@ impl Event {
             Event::ExportFailed { .. } => "export_failed",
             Event::Acknowledged { .. } => kinds::ACK,
             Event::Purged { .. } => "purge",
+            Event::DeviceKey { .. } => kinds::DEVICE_KEY,
+            Event::HeadAnchored { .. } => kinds::HEAD_ANCHORED,
         }
     }
 
@@ -478,6 +548,19 @@ mod tests {
             "purge",
             r#"{"due_at_ms":1,"officer":null,"reason":"acknowledged","retention":{"exported_days":7,"purge_unexported":false,"quarantined_days":90},"sha256":"ab","size":3,"state":"purged","store_name":"n"}"#,
         ),
+        (
+            "export",
+            r#"{"case_id":"C","format":"age","items":1,"officer":null,"package":"p.zip.age","package_sha256":"dd","recipients":["age1x"],"sealed_sha256":"ee","signer":"ff"}"#,
+        ),
+        (
+            "device_key",
+            r#"{"algorithm":"ed25519","fingerprint":"ab","provider":"key_file","public_key":"MCow","reason":"new_store"}"#,
+        ),
+        (
+            "device_key",
+            r#"{"algorithm":"ecdsa-p256-sha256","fingerprint":"cd","previous":"ab","provider":"android_strongbox","public_key":"MFkw","reason":"changed"}"#,
+        ),
+        ("head_anchored", r#"{"found":"missing","newest":41,"officer":"ola","reason":"restored from backup"}"#),
     ];
 
     #[test]
@@ -498,7 +581,7 @@ mod tests {
     #[test]
     fn every_kind_is_covered_by_the_stored_samples() {
         let kinds: std::collections::BTreeSet<&str> = STORED.iter().map(|(k, _)| *k).collect();
-        assert_eq!(kinds.len(), 23, "{kinds:?}");
+        assert_eq!(kinds.len(), 25, "{kinds:?}");
     }
 
     #[test]

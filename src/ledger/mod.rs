@@ -18,13 +18,14 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 pub mod chain;
+pub mod clock;
 pub mod events;
 pub mod head;
 pub mod schema;
@@ -33,7 +34,7 @@ pub mod tx;
 pub use chain::{
     event_hash, ChainCheck, ChainReport, Coverage, Head, ItemHistory, Problem, Problems, RawEvent, GENESIS,
 };
-pub use events::{Action, Event, EventError, ItemSource, PackageFormat, PurgeReason};
+pub use events::{Action, Event, EventError, HeadFound, ItemSource, KeyReason, PackageFormat, PurgeReason};
 pub use schema::{path_bytes, Direction, Item, ItemState, Migration, MoveIntent, NewItem, Session, SCHEMA_VERSION};
 pub use tx::Tx;
 
@@ -101,6 +102,14 @@ pub struct Logged {
     pub hash: String,
 }
 
+/// What a durability barrier made durable: the newest event, and whether the head advanced to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    pub seq: i64,
+    pub hash: String,
+    pub advanced: bool,
+}
+
 /// The ledger: a SQLite connection plus the head anchor file.
 pub struct Ledger {
     conn: Connection,
@@ -109,6 +118,8 @@ pub struct Ledger {
     /// The `seq` this connection last wrote to the head file (a barrier with nothing new
     /// writes nothing).
     head_written: AtomicI64,
+    /// This connection logged that the head is missing or unreadable.
+    head_lost_said: AtomicBool,
 }
 
 impl Ledger {
@@ -140,7 +151,42 @@ impl Ledger {
                 tracing::warn!(path = %tmp.display(), error = %e, "could not remove a stale head temporary file");
             }
         }
-        Ok(Ledger { conn, db_path: path.to_path_buf(), head_path, head_written: AtomicI64::new(0) })
+        let ledger = Ledger {
+            conn,
+            db_path: path.to_path_buf(),
+            head_path,
+            head_written: AtomicI64::new(0),
+            head_lost_said: AtomicBool::new(false),
+        };
+        ledger.anchor_new()?;
+        Ok(ledger)
+    }
+
+    /// A ledger with no events and no head gets a head naming event 0 (the genesis hash),
+    /// durably, before any event can be recorded: from its first instant a store has a head,
+    /// so a ledger with events and no head is never the normal state ([`Problem::HeadMissing`]).
+    /// Under the write lock, so it never races another process's first events.
+    fn anchor_new(&self) -> Result<()> {
+        if !matches!(head::read(&self.head_path), Head::Absent) {
+            return Ok(());
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
+        let empty = self
+            .conn
+            .query_row("SELECT NOT EXISTS (SELECT 1 FROM events)", [], |r| r.get::<_, bool>(0))
+            .map_err(self.err());
+        let written = match empty {
+            Ok(true) if matches!(head::read(&self.head_path), Head::Absent) => head::write(&self.head_path, 0, GENESIS)
+                .map_err(|source| LedgerError::Durability {
+                    about: "writing the head anchor of a new ledger",
+                    path: self.head_path.clone(),
+                    source,
+                }),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.conn.execute_batch(if written.is_ok() { "COMMIT" } else { "ROLLBACK" }).map_err(self.err())?;
+        written
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
@@ -153,7 +199,8 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|source| LedgerError::Sqlite { path: self.db_path.clone(), source })?;
-        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms() })
+        // Both clocks are read under the write lock: stamps follow the order of `seq`.
+        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms(), clock: clock::now() })
     }
 
     /// Rows of `sql` (one parameter list), each read by `f`.
@@ -419,7 +466,7 @@ impl Ledger {
     }
 
     /// The newest event's `seq` and `hash`.
-    fn newest_event(&self) -> Result<Option<(i64, String)>> {
+    pub fn newest_event(&self) -> Result<Option<(i64, String)>> {
         self.conn
             .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
@@ -440,16 +487,23 @@ impl Ledger {
     /// barrier after a 3-event commit took 10.4 ms against 4.0 ms for the WAL fsync alone.
     /// Without the folder fsync a cut could only bring back an older head (still safe); with
     /// it, the head a barrier wrote survives the cut too, so rows cut off later are caught.
-    pub fn sync(&self) -> Result<()> {
+    ///
+    /// A head that is missing or unreadable is left so: writing a new one would hide that rows
+    /// may have been cut off with it. `verify` reports it until an officer anchors the ledger
+    /// again ([`Ledger::reanchor`]).
+    ///
+    /// Returns the newest durable event and whether this barrier advanced the head to it
+    /// (`None` while the ledger has no events).
+    pub fn sync(&self) -> Result<Option<Synced>> {
         let newest = self.newest_event()?;
         self.sync_log()?;
         let durability = |about, path: &Path| {
             let path = path.to_path_buf();
             move |source| LedgerError::Durability { about, path, source }
         };
-        let Some((seq, hash)) = newest else { return Ok(()) };
+        let Some((seq, hash)) = newest else { return Ok(None) };
         if seq <= self.head_written.load(Ordering::Relaxed) {
-            return Ok(());
+            return Ok(Some(Synced { seq, hash, advanced: false }));
         }
         // The watcher and an officer's command share the ledger and may reach their barriers
         // at once: SQLite's write lock is held while the head is compared and replaced, so two
@@ -459,21 +513,87 @@ impl Ledger {
         let advanced = self.advance_head(seq, &hash).map_err(durability("writing the head anchor", &self.head_path));
         let end = if advanced.is_ok() { "COMMIT" } else { "ROLLBACK" };
         self.conn.execute_batch(end).map_err(self.err())?;
-        advanced
+        Ok(Some(Synced { seq, hash, advanced: advanced? }))
     }
 
     /// Write the head `seq hash` unless the file already names `seq` or later (another
-    /// process advanced it meanwhile). Runs under the write lock ([`Ledger::sync`]).
-    fn advance_head(&self, seq: i64, hash: &str) -> std::io::Result<()> {
-        if let Head::At { seq: on_disk, .. } = head::read(&self.head_path) {
-            if on_disk >= seq {
+    /// process advanced it meanwhile), or is missing or unreadable (left for `verify` to
+    /// report). Runs under the write lock ([`Ledger::sync`]). `true` when it was written.
+    fn advance_head(&self, seq: i64, hash: &str) -> std::io::Result<bool> {
+        match head::read(&self.head_path) {
+            Head::At { seq: on_disk, .. } if on_disk >= seq => {
                 self.head_written.store(on_disk, Ordering::Relaxed);
-                return Ok(());
+                return Ok(false);
+            }
+            Head::At { .. } => {}
+            found @ (Head::Absent | Head::Unreadable(_)) => {
+                // Once per connection: every barrier would say the same.
+                if !self.head_lost_said.swap(true, Ordering::Relaxed) {
+                    tracing::error!(
+                        head = %self.head_path.display(), ?found, newest = seq,
+                        "the ledger's head anchor is missing or unreadable; not writing a new one (rows may have \
+                         been cut off with it). `fotovakt verify` reports it; `fotovakt anchor --reason` records why"
+                    );
+                }
+                return Ok(false);
             }
         }
         head::write(&self.head_path, seq, hash)?;
         self.head_written.store(seq, Ordering::Relaxed);
-        Ok(())
+        Ok(true)
+    }
+
+    /// Run `f` under the ledger's write lock (`BEGIN IMMEDIATE` … `COMMIT`): files beside the
+    /// ledger that every process may write (the checkpoint, the device key) are written one
+    /// process at a time.
+    pub fn locked<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
+        let out = f();
+        self.conn.execute_batch("COMMIT").map_err(self.err())?;
+        Ok(out)
+    }
+
+    /// What the head file says now.
+    pub fn head(&self) -> Head {
+        head::read(&self.head_path)
+    }
+
+    /// Anchor the ledger again after an officer recorded why its head was missing or
+    /// unreadable (the `head_anchored` event, already committed): fsync the WAL and write the
+    /// head at the newest event, whatever the file holds. Under the write lock.
+    pub fn reanchor(&self) -> Result<Option<(i64, String)>> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
+        let done = (|| {
+            let newest = self.newest_event()?;
+            self.sync_log()?;
+            if let Some((seq, hash)) = &newest {
+                head::write(&self.head_path, *seq, hash).map_err(|source| LedgerError::Durability {
+                    about: "writing the head anchor",
+                    path: self.head_path.clone(),
+                    source,
+                })?;
+                self.head_written.store(*seq, Ordering::Relaxed);
+            }
+            Ok(newest)
+        })();
+        self.conn.execute_batch(if done.is_ok() { "COMMIT" } else { "ROLLBACK" }).map_err(self.err())?;
+        done
+    }
+
+    /// The hash of event `seq`, if the ledger has it.
+    pub fn hash_of(&self, seq: i64) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT hash FROM events WHERE seq = ?1", [seq], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// Every event of `kind`, oldest first, typed (`device_key`, `head_anchored`).
+    pub fn events_of_kind(&self, kind: &str) -> Result<Vec<(i64, i64, Event)>> {
+        let rows = self.rows("SELECT seq, at_ms, data FROM events WHERE kind = ?1 ORDER BY seq", [kind], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
+        })?;
+        rows.into_iter().map(|(seq, at, data)| Ok((seq, at, Event::from_stored(kind, &data)?))).collect()
     }
 
     /// Make every commit so far durable (fsync the write-ahead log), without advancing the

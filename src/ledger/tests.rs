@@ -191,9 +191,83 @@ fn the_head_advances_at_the_barrier_and_never_names_a_row_that_is_not_there() {
     assert!(problems(&l).is_empty());
     l.sync().expect("sync");
     assert!(matches!(head::read(l.head_path()), Head::At { seq: 3, .. }));
-    // A head lost entirely (power cut before its first barrier) is the normal case too.
-    std::fs::remove_file(l.head_path()).expect("rm head");
+}
+
+#[test]
+fn a_new_ledger_is_anchored_from_its_first_instant_and_a_lost_head_is_never_silently_remade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    let mut l = Ledger::open(&db).expect("open");
+    assert_eq!(head::read(l.head_path()), Head::At { seq: 0, hash: GENESIS.into() }, "a new ledger names event 0");
     assert!(problems(&l).is_empty());
+    for i in 0..3 {
+        let mut tx = l.write().expect("tx");
+        tx.record(None, &session_event(i)).expect("record");
+        tx.commit().expect("commit");
+    }
+    // Committed, not yet behind a barrier: the head at 0 lags, which is no problem.
+    assert!(problems(&l).is_empty(), "{:?}", problems(&l));
+    let s = l.sync().expect("sync").expect("events");
+    assert_eq!((s.seq, s.advanced), (3, true));
+    assert!(!l.sync().expect("sync").expect("events").advanced, "nothing new: the head stays");
+
+    // The head deleted (with rows cut off, or alone): reported, and no barrier writes a new one.
+    std::fs::remove_file(l.head_path()).expect("rm head");
+    let c = Connection::open(&db).expect("raw");
+    c.execute("DELETE FROM events WHERE seq = 3", []).expect("cut");
+    drop(c);
+    assert_eq!(problems(&l), vec![Problem::HeadMissing { newest: 2 }]);
+    let mut tx = l.write().expect("tx");
+    tx.record(None, &session_event(9)).expect("record");
+    tx.commit().expect("commit");
+    let s = l.sync().expect("sync").expect("events");
+    assert!(!s.advanced && head::read(l.head_path()) == Head::Absent, "no head written over the loss");
+    drop(l);
+    let l = Ledger::open(&db).expect("reopen");
+    assert_eq!(head::read(l.head_path()), Head::Absent, "reopening a ledger with events does not anchor it anew");
+    assert_eq!(problems(&l), vec![Problem::HeadMissing { newest: 3 }]);
+
+    // An officer's audited re-anchoring clears it.
+    let mut l = l;
+    let mut tx = l.write().expect("tx");
+    let e = Event::HeadAnchored { found: HeadFound::Missing, newest: 3, reason: "test".into(), officer: None };
+    tx.record(None, &e).expect("record");
+    tx.commit().expect("commit");
+    assert_eq!(l.reanchor().expect("anchor").map(|(seq, _)| seq), Some(4));
+    assert!(matches!(head::read(l.head_path()), Head::At { seq: 4, .. }));
+    assert!(problems(&l).is_empty(), "{:?}", problems(&l));
+}
+
+#[test]
+fn every_event_carries_a_boot_clock_stamp_and_a_wall_clock_set_back_is_flagged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    let l = ledger_with_events(dir.path(), 3);
+    let stamps: Vec<clock::Stamp> = {
+        let mut stmt = l.conn().prepare("SELECT data FROM events ORDER BY seq").expect("prepare");
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).expect("query");
+        rows.map(|d| clock::of_data(&serde_json::from_str(&d.expect("row")).expect("json")).expect("stamp")).collect()
+    };
+    assert_eq!(stamps.len(), 3);
+    assert!(stamps.windows(2).all(|w| w[0].boot == w[1].boot && w[0].mono_ms <= w[1].mono_ms), "{stamps:?}");
+    assert!(problems(&l).is_empty());
+    // Event 3 recorded as if the wall clock had been set back an hour (its own hash and the
+    // head recomputed: only the two clocks disagree).
+    let c = Connection::open(&db).expect("raw");
+    let (at, kind, data, prev): (i64, String, String, String) = c
+        .query_row("SELECT at_ms, kind, data, prev_hash FROM events WHERE seq = 3", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .expect("row");
+    let back = at - 3_600_000;
+    let hash = event_hash(3, back, &kind, None, &data, &prev);
+    c.execute("UPDATE events SET at_ms = ?1, hash = ?2 WHERE seq = 3", params![back, hash]).expect("edit");
+    head::write(l.head_path(), 3, &hash).expect("head");
+    let found = problems(&l);
+    assert!(
+        matches!(found.as_slice(), [Problem::ClockRanBackwards { seq: 3, previous: 2, by_ms, .. }] if *by_ms >= 3_590_000),
+        "{found:?}"
+    );
 }
 
 #[test]

@@ -490,6 +490,9 @@ mod tests {
                 oldest_overdue_days: Some(3.5),
             },
             storage: Default::default(),
+            device_key: None,
+            checkpoint: None,
+            auto_time: None,
         }
     }
 
