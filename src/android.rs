@@ -44,6 +44,7 @@ use crate::watch::{WatchGuard, WatchOptions};
 
 pub mod errors;
 mod preview;
+mod signer;
 
 pub use errors::{BridgeError, Code};
 pub use preview::preview_jpeg;
@@ -455,6 +456,11 @@ struct Health {
     backlog: crate::config::Backlog,
     cameras: Vec<PathBuf>,
     last_decided_ms: Option<i64>,
+    /// The key packages and checkpoints are signed with (`null` with `device_key_error`).
+    device_key: Option<crate::stats::DeviceKeyStats>,
+    device_key_error: Option<String>,
+    /// The newest signed checkpoint, for the EMM to keep.
+    checkpoint: Option<crate::signing::Checkpoint>,
 }
 
 #[no_mangle]
@@ -479,6 +485,9 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
             backlog: config.backlog,
             cameras: agent.cameras().to_vec(),
             last_decided_ms,
+            device_key: agent.device_key_stats(),
+            device_key_error: agent.signer().err().map(|e| e.to_string()),
+            checkpoint: agent.newest_checkpoint(),
         };
         jstr(env, &json(&health)?)
     })

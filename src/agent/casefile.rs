@@ -122,11 +122,7 @@ impl Agent {
     pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
         let mut s = stats::collect_configured(&self.ledger(), &self.store, by_case, &self.config.retention)?;
         s.storage.media_location_access = self.config.media_location_access;
-        s.device_key = self.signer().ok().map(|k| stats::DeviceKeyStats {
-            algorithm: k.public_key().algorithm().as_str().into(),
-            fingerprint: k.public_key().fingerprint(),
-            provider: k.provider().as_str().into(),
-        });
+        s.device_key = self.device_key_stats();
         Ok(s)
     }
 

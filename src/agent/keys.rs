@@ -124,6 +124,15 @@ impl Agent {
         }
     }
 
+    /// The device key as `stats` and the Android health report show it.
+    pub fn device_key_stats(&self) -> Option<crate::stats::DeviceKeyStats> {
+        self.signer().ok().map(|k| crate::stats::DeviceKeyStats {
+            algorithm: k.public_key().algorithm().as_str().into(),
+            fingerprint: k.public_key().fingerprint(),
+            provider: k.provider().as_str().into(),
+        })
+    }
+
     /// Sign a checkpoint of `seq`/`hash` and make it the store's newest (unless another process
     /// wrote a newer one meanwhile).
     fn checkpoint_of(&self, seq: i64, hash: &str, ledger: &Ledger) -> Result<Checkpoint, Error> {

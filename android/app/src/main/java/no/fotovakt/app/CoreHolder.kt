@@ -35,6 +35,9 @@ object CoreHolder {
             running?.close()
             core = null
             NativeCore.setFrameSource(PlatformFrames)
+            // The Keystore device key signs packages and checkpoints; the core's key file if not.
+            DeviceKey.install(app)
+            NativeCore.setAutoTime(Health.autoTime(app))
             val started = NativeCore.start(config, app.filesDir.absolutePath, app.cacheDir.absolutePath, app.applicationInfo.nativeLibraryDir)
             Log.i(TAG, "agent started (core ${NativeCore.version()})")
             core = started

@@ -12,7 +12,9 @@ import java.util.concurrent.Executors
 
 /**
  * Hand-off of a case: export writes the case package (zip with the originals, their SHA-256
- * and the custody log) to the app's own external files folder
+ * and the custody log, signed with the device key; encrypted to the case system's age keys
+ * when managed configuration names them in `handoff_recipients`, as NAME.zip.age, so only the
+ * receiver can open it on the way) to the app's own external files folder
  * (`Android/data/no.fotovakt.app/files/handoff`, not media-indexed, not readable by other apps
  * on Android 11+, reachable over USB at the agency's bench), and acknowledge records that the
  * receiving case file got it, which starts the `exported_days` clock. Both ask for the device
@@ -53,9 +55,10 @@ class HandoffActivity : Activity() {
         val dir = getExternalFilesDir("handoff") ?: File(filesDir, "handoff")
         dir.mkdirs()
         File(dir, ".nomedia").createNewFile()
-        val out = File(dir, case.replace(Regex("[^A-Za-z0-9._-]"), "_") + ".zip")
-        val officer = ManagedConfig.read(this).officerId
-        val msg = CoreHolder.call(this, "export") { it.export(case, out.absolutePath, officer) }
+        val settings = ManagedConfig.read(this)
+        val recipients = settings.handoffRecipients
+        val out = File(dir, case.replace(Regex("[^A-Za-z0-9._-]"), "_") + if (recipients.isEmpty()) ".zip" else ".zip.age")
+        val msg = CoreHolder.call(this, "export") { it.exportTo(case, out.absolutePath, settings.officerId, recipients) }
             ?.let { getString(R.string.exported_to, out.absolutePath, it) } ?: getString(R.string.action_failed)
         runOnUiThread { status.text = msg }
     }

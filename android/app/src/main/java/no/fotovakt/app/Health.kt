@@ -5,8 +5,10 @@ import android.app.NotificationManager
 import android.content.Context
 import android.content.pm.PackageManager
 import android.os.PowerManager
+import android.provider.Settings
 import android.util.Log
 import androidx.enterprise.feedback.KeyedAppState
+import no.fotovakt.core.NativeCore
 import org.json.JSONObject
 
 /**
@@ -30,6 +32,10 @@ object Health {
         val core = CoreHolder.call(context, "health") { JSONObject(it.healthJson()) }
         val loaded = core?.optBoolean("model_loaded") == true
         val lastMs = core?.takeUnless { it.isNull("last_decided_ms") }?.optLong("last_decided_ms") ?: 0L
+        val key = core?.optJSONObject("device_key")
+        val provider = key?.optString("provider") ?: ""
+        val checkpoint = core?.optJSONObject("checkpoint")
+        val autoTime = autoTime(context)
         return listOf(
             Check("all_files_access", Platform.hasAllFilesAccess(), Platform.hasAllFilesAccess().toString(),
                 "all-files access (MANAGE_EXTERNAL_STORAGE): needed to move other apps' camera files"),
@@ -44,7 +50,25 @@ object Health {
             Check("service_alive", AgentService.alive && core != null, System.currentTimeMillis().toString(),
                 if (core != null) "agent running" else "agent not running: ${CoreHolder.lastError ?: "service not started"}"),
             Check("last_intake", true, lastMs.toString(), "time of the last decision (ms since the epoch)"),
+            // What the admin registers per phone: packages and checkpoints are signed with it.
+            Check("device_key", key != null && provider.startsWith("android_"), key?.optString("fingerprint") ?: "",
+                if (key == null) "no device key: packages cannot be signed (${core?.optString("device_key_error") ?: CoreHolder.lastError})"
+                else if (!provider.startsWith("android_")) "device key in the app's key file, not the Keystore (${DeviceKey.lastError}); fingerprint ${key.optString("fingerprint")}"
+                else "device key (${if (provider == "android_strongbox") "StrongBox" else "TEE"}), SHA-256 of the public key ${key.optString("fingerprint")}"),
+            // The newest signed ledger checkpoint: the EMM's history of these proves later that
+            // the ledger was not rolled back or rewritten (`fotovakt verify --checkpoint`).
+            Check("checkpoint", true, checkpoint?.toString() ?: "",
+                if (checkpoint != null) "signed ledger checkpoint of event ${checkpoint.optLong("seq")}" else "no ledger checkpoint yet"),
+            Check("auto_time", autoTime != false, autoTime?.toString() ?: "unknown",
+                "automatic (network) time: ${if (autoTime == false) "OFF: the clock can be set back to backdate events" else "on"}"),
         )
+    }
+
+    /** `Settings.Global.AUTO_TIME`: is the phone's time taken from the network? null: cannot tell. */
+    fun autoTime(context: Context): Boolean? = try {
+        Settings.Global.getInt(context.contentResolver, Settings.Global.AUTO_TIME) == 1
+    } catch (e: Settings.SettingNotFoundException) {
+        null
     }
 
     /** One line for the service notification / screen: the first problem, or null. */
@@ -54,6 +78,12 @@ object Health {
     }
 
     fun report(context: Context) {
+        // Every event recorded from now on says whether the clock was set by the network.
+        try {
+            NativeCore.setAutoTime(autoTime(context))
+        } catch (e: LinkageError) {
+            Log.w(TAG, "auto time not passed to the core: ${e.message}")
+        }
         val states = ArrayList<KeyedAppState>()
         for (c in checks(context)) {
             states.add(state("fotovakt.health.${c.key}", if (c.ok) KeyedAppState.SEVERITY_INFO else KeyedAppState.SEVERITY_ERROR, c.message, c.data))

@@ -28,7 +28,7 @@ public final class ManagedSettings {
     /** Every managed-configuration key, in the order of app_restrictions.xml. */
     public static final List<String> KEYS = Collections.unmodifiableList(Arrays.asList(
             "duty_schedule", "work_sites", "case_threshold", "camera_folders", "camera_packages",
-            "retention_days", "reconcile_minutes", "report_stats", "officer_id", "backlog"));
+            "retention_days", "reconcile_minutes", "report_stats", "officer_id", "backlog", "handoff_recipients"));
 
     public static final String DEFAULT_CAMERA_FOLDER = "DCIM/Camera";
 
@@ -75,6 +75,11 @@ public final class ManagedSettings {
     public final String officerId;
     /** "record" or "quarantine" (the core's {@code backlog}). */
     public final String backlog;
+    /**
+     * The receiving case system's age X25519 public keys ({@code age1...}): the hand-off screen
+     * encrypts every package to them ({@link NativeCore#exportTo}). Empty: plain packages.
+     */
+    public final List<String> handoffRecipients;
     /** key -> what is wrong with its value (the default was used). */
     public final Map<String, String> problems;
 
@@ -89,6 +94,7 @@ public final class ManagedSettings {
         reportStats = b.reportStats;
         officerId = b.officer;
         backlog = b.backlog;
+        handoffRecipients = Collections.unmodifiableList(b.recipients);
         problems = Collections.unmodifiableMap(b.problems);
     }
 
@@ -103,6 +109,7 @@ public final class ManagedSettings {
         boolean reportStats = true;
         String officer;
         String backlog = "record";
+        List<String> recipients = new ArrayList<>();
         Map<String, String> problems = new LinkedHashMap<>();
 
         void problem(String key, String message) {
@@ -189,8 +196,24 @@ public final class ManagedSettings {
                 b.problem("backlog", "\"" + backlog + "\" is neither record nor quarantine (record is used)");
             }
         }
+        List<String> recipients = list(text(values, "handoff_recipients", b));
+        if (recipients != null) {
+            for (String r : recipients) {
+                if (!AGE_RECIPIENT.matcher(r).matches()) {
+                    b.problem("handoff_recipients", "\"" + r + "\" is not an age X25519 public key (age1..., 62 characters; left out)");
+                } else if (!b.recipients.contains(r.toLowerCase(Locale.ROOT))) {
+                    b.recipients.add(r.toLowerCase(Locale.ROOT));
+                }
+            }
+        }
         return new ManagedSettings(b);
     }
+
+    /**
+     * An age X25519 recipient: "age1" and 58 bech32 characters, one case throughout. The core
+     * checks the checksum again ({@link NativeCore#exportTo} refuses a bad one).
+     */
+    private static final Pattern AGE_RECIPIENT = Pattern.compile("age1[02-9ac-hj-np-z]{58}|AGE1[02-9AC-HJ-NP-Z]{58}");
 
     /** Paths and device facts the TOML needs besides the managed configuration. */
     public static final class Device {

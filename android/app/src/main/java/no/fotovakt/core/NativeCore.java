@@ -112,6 +112,30 @@ public final class NativeCore implements AutoCloseable {
         return nativeExport(h(), caseId, outPath, officer);
     }
 
+    /**
+     * {@link #export}, encrypted to the receiving case system's age public keys
+     * ({@code age1...}, managed configuration {@code handoff_recipients}): {@code outPath} must
+     * then end in .zip.age, and only a holder of a matching identity can open it. With no
+     * recipients, a plain package. Every package is signed with the device key. ExportReport JSON
+     * (with {@code signer}, {@code recipients}, {@code sealed_sha256}).
+     */
+    public String exportTo(String caseId, String outPath, String officer, java.util.List<String> recipients) {
+        StringBuilder lines = new StringBuilder();
+        for (String r : recipients) {
+            lines.append(r).append('\n');
+        }
+        return nativeExportTo(h(), caseId, outPath, officer, lines.toString());
+    }
+
+    /**
+     * Anchors the ledger again after its head anchor was found missing or unreadable (health
+     * and {@code fotovakt verify} say so): an audited event with the officer's reason.
+     * AnchorReport JSON; refused ({@code REFUSED_HEAD_PRESENT}) while the head is there.
+     */
+    public String anchor(String reason, String officer) {
+        return nativeAnchor(h(), reason, officer);
+    }
+
     /** Records that the case file received the package. AckReport JSON. */
     public String ack(String caseId, String officer) {
         return nativeAck(h(), caseId, officer);
@@ -129,7 +153,9 @@ public final class NativeCore implements AutoCloseable {
 
     /**
      * Health for the admin: {@code model_loaded}, {@code model_error}, {@code media_location_access},
-     * {@code backlog}, {@code cameras}, {@code last_decided_ms}. JSON object.
+     * {@code backlog}, {@code cameras}, {@code last_decided_ms}, {@code device_key}
+     * ({@code algorithm}, {@code fingerprint}, {@code provider}; null with {@code device_key_error})
+     * and {@code checkpoint} (the newest signed ledger checkpoint, for the EMM to keep). JSON object.
      */
     public String healthJson() {
         return nativeHealthJson(h());
@@ -156,6 +182,26 @@ public final class NativeCore implements AutoCloseable {
     public static String checkConfig(String configToml, String filesDir) {
         load();
         return nativeCheckConfig(configToml, filesDir);
+    }
+
+    /**
+     * Installs the process's device key (null removes it) for agents started afterwards: the
+     * core checks that it signs with its own public key and returns its fingerprint (SHA-256
+     * of the public key, hex), which the admin registers. A signer that fails that check is not
+     * installed and throws; the core then signs with its own key file.
+     */
+    public static String setDeviceSigner(DeviceSigner signer) {
+        load();
+        return nativeSetDeviceSigner(signer);
+    }
+
+    /**
+     * Whether the phone takes its time from the network ({@code Settings.Global.AUTO_TIME});
+     * null: cannot tell. Every custody event recorded afterwards says so in its clock stamp.
+     */
+    public static void setAutoTime(Boolean on) {
+        load();
+        nativeSetAutoTime(on == null ? -1 : on ? 1 : 0);
     }
 
     /** Installs the process's {@link FrameSource} (null removes it). */
@@ -218,5 +264,9 @@ public final class NativeCore implements AutoCloseable {
     private static native String nativeItemFile(long handle, String item);
     private static native String nativeCheckConfig(String configToml, String filesDir);
     private static native void nativeSetFrameSource(FrameSource source);
+    private static native String nativeSetDeviceSigner(DeviceSigner signer);
+    private static native void nativeSetAutoTime(int state);
+    private static native String nativeExportTo(long handle, String caseId, String outPath, String officer, String recipients);
+    private static native String nativeAnchor(long handle, String reason, String officer);
     private static native void nativeStop(long handle);
 }
