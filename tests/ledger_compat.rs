@@ -157,3 +157,39 @@ fn the_old_case_package_still_verifies_against_the_digest_its_ledger_recorded() 
         .collect();
     assert!(digests.contains(r.digest.as_ref().expect("digest")), "{digests:?}");
 }
+
+/// A store from before device keys gets one at its first open by a program that has them, and
+/// the ledger records it as added (not as a new store), with nothing else changed.
+#[test]
+fn an_old_store_gets_a_device_key_at_its_first_open_recorded_in_its_ledger() {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    std::fs::DirBuilder::new().mode(0o700).create(&store).expect("store");
+    for name in ["ledger.sqlite", "ledger.head"] {
+        std::fs::copy(fixture().join(name), store.join(name)).expect("copy fixture");
+    }
+    let before = rows(&Ledger::open(&store.join("ledger.sqlite")).expect("open"));
+    let config = fotovakt::Config {
+        store: Some(store.clone()),
+        classifier: fotovakt::classify::Settings { enabled: false, ..Default::default() },
+        ..fotovakt::Config::default()
+    };
+    let a = fotovakt::Agent::open_without_model(config.clone()).expect("agent");
+    let fingerprint = a.stats(false).expect("stats").device_key.expect("a key").fingerprint;
+    let keys = a.ledger().events_of_kind("device_key").expect("keys");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let (seq, _, event) = &keys[0];
+    assert_eq!(*seq, before.len() as i64 + 1, "appended after the old events");
+    assert!(
+        matches!(event, Event::DeviceKey { reason: fotovakt::ledger::KeyReason::Added, previous: None, fingerprint: f, algorithm, .. } if *f == fingerprint && algorithm == "ed25519"),
+        "{event:?}"
+    );
+    assert!(a.ledger().check_chain().expect("check").problems.is_empty());
+    drop(a);
+    // The second open finds the same key and records nothing.
+    let a = fotovakt::Agent::open_without_model(config).expect("again");
+    assert_eq!(a.ledger().events_of_kind("device_key").expect("keys").len(), 1);
+    let after = rows(&a.ledger());
+    assert_eq!(&after[..before.len()], &before[..], "the old events are untouched");
+}
