@@ -64,6 +64,18 @@ fn signer_for(store: &Store) -> Result<(Arc<dyn Signer>, Option<KeyFileCause>), 
 pub(super) fn open_device_key(store: &Store, ledger: &mut Ledger) -> DeviceKey {
     let result = (|| -> Result<Arc<dyn Signer>, Error> {
         let mut tx = ledger.write()?;
+        // Temporary files of a process that died writing the key or a checkpoint: both are
+        // written only under this lock, so none of these is a live writer's.
+        for tmp in [
+            store.root().join(signing::keyfile::FILE_NAME).with_extension("key.tmp"),
+            store.root().join(checkpoint::FILE_NAME).with_extension("checkpoint.tmp"),
+        ] {
+            match std::fs::remove_file(&tmp) {
+                Ok(()) => info!(path = %tmp.display(), "removed a temporary file left by a process that died"),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => warn!(path = %tmp.display(), error = %e, "could not remove a stale temporary file"),
+            }
+        }
         let (signer, cause) = signer_for(store).map_err(|e| Error::Io {
             about: "the device key",
             path: store.root().join(signing::keyfile::FILE_NAME),

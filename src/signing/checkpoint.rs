@@ -102,9 +102,11 @@ impl Checkpoint {
         }
     }
 
-    /// Replace the checkpoint file at `path` in one step (temporary file, fsync, rename, folder
-    /// fsync). Callers serialise (the ledger's write lock): the temporary file's name is fixed
-    /// (`ledger.checkpoint.tmp`), and one left by a dead process is removed first.
+    /// Replace the checkpoint file at `path` in one step (temporary file, fsync, rename).
+    /// Callers serialise (the ledger's write lock): the temporary file's name is fixed
+    /// (`ledger.checkpoint.tmp`), and one left by a dead process is removed first. The folder
+    /// is not fsynced: the copy that matters is the one off the phone, and a power cut can only
+    /// bring back the previous checkpoint here, whole (the new one was fsynced before its rename).
     pub fn write(&self, path: &Path) -> io::Result<()> {
         let tmp = path.with_extension("checkpoint.tmp");
         match std::fs::remove_file(&tmp) {
@@ -121,8 +123,7 @@ impl Checkpoint {
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
         }
-        written?;
-        fsops::fsync_parent(path)
+        written
     }
 }
 
