@@ -15,6 +15,8 @@
 //!   backlog) that feed files the ledger has not settled into the pipeline.
 //! - `officer`: tag, release, case sessions.
 //! - `casefile`: export, ack, purge, verify, statistics and the admin report.
+//! - `keys`: the device key (found, made or replaced at open, recorded in the ledger), the
+//!   signed checkpoints after barriers and on the reconcile tick, `anchor`.
 //! - `recover`: moves a dead process left journaled, orphaned store files, kept originals.
 //!
 //! Every officer operation ends with the durability barrier ([`Agent::flush`]) inside the
@@ -29,7 +31,8 @@
 //! 2. the ledger mutex ([`Agent::ledger`]);
 //! 3. the store's cross-process move lock, taken only through `Custody`, which locks the
 //!    ledger first;
-//! 4. leaves, never held while another lock is taken: `rejected` and `barrier`.
+//! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and
+//!    `last_checkpoint`.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
