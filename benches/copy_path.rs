@@ -17,6 +17,13 @@
 #[path = "../tests/common/mediafs/mod.rs"]
 mod mediafs;
 
+/// The tests' skip helper, where `mediafs` looks for it (`crate::common::skip`).
+#[path = "../tests/common/skip.rs"]
+pub mod skip_helper;
+mod common {
+    pub use super::skip_helper as skip;
+}
+
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
@@ -147,7 +154,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Ok(());
     }
     if let Some(why) = mediafs::MediaFs::unavailable() {
-        println!("SKIP: {why}; the copy-path benchmark needs the FUSE test filesystem");
+        common::skip::skip(format!("{why}; the copy-path benchmark needs the FUSE test filesystem"));
         return Ok(());
     }
     let n: usize = std::env::var("FOTOVAKT_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(200);

@@ -13,8 +13,10 @@
 #      jars reject what they must
 #   4. cargo check --target aarch64-linux-android --features android
 #   5. the bridge as a host cdylib: every `native` method has its Java_ symbol (javac -h vs nm -D),
-#      and a host JVM harness calls every native method with real JPEGs, and feeds managed
-#      configurations through ManagedSettings -> TOML -> the core and checks its decisions
+#      and a host JVM harness calls every native method with real JPEGs, feeds managed
+#      configurations through ManagedSettings -> TOML -> the core and checks its decisions, and
+#      runs the shell's shared Java (no.fotovakt.core: AgentStarter, Backlog, IntakeMarks,
+#      Backoff, ChangeBatcher, QuarantineTeller, AppStates) against the real core
 #
 # Exit status: non-zero on any real failure. Anything that cannot run here prints "SKIP: why".
 # Closing line: "android-checks: N passed, N failed, N skipped".
@@ -55,6 +57,10 @@ command -v aapt2 >/dev/null || need_apt+=(aapt)
 [ -f /usr/share/android-framework-res/framework-res.apk ] || need_apt+=(android-framework-res)
 command -v python3 >/dev/null || need_apt+=(python3)
 command -v nm >/dev/null || need_apt+=(binutils)
+# org.json for the host harness: Debian's build of AOSP libcore's org.json (Android 10's), the
+# same library the app's shared Java (no.fotovakt.core) calls on a phone.
+JSONJAR=/usr/share/java/com.android.json.jar
+[ -f "$JSONJAR" ] || need_apt+=(libandroid-json-java)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "apt-get install ${need_apt[*]}"
   as_root apt-get update -qq >/dev/null 2>&1
@@ -194,7 +200,7 @@ if md.get("android.content.APP_RESTRICTIONS") != "@xml/app_restrictions":
 keys = [r.get(A + "key") for r in ET.parse(rx).getroot()]
 ms = open(os.path.join(src, "no/fotovakt/core/ManagedSettings.java")).read()
 m = re.search(r"KEYS = Collections\.unmodifiableList\(Arrays\.asList\((.*?)\)\);", ms, re.S)
-declared = re.findall(r'"([a-z_]+)"', m.group(1)) if m else []
+declared = re.findall(r'"([a-z0-9_]+)"', m.group(1)) if m else []
 if declared != keys:
     errs.append(f"ManagedSettings.KEYS {declared} != app_restrictions.xml keys {keys} (same keys, same order)")
 for k in keys:
@@ -202,6 +208,12 @@ for k in keys:
         errs.append(f"restriction {k} is declared but never read by ManagedSettings.java")
 if "android.permission.ACCESS_MEDIA_LOCATION" not in perms:
     errs.append("ACCESS_MEDIA_LOCATION not declared: MediaProvider would redact GPS on read (evidence altered)")
+storage = {p.get(A + "name"): p.get(A + "maxSdkVersion") for p in root.findall("uses-permission")}
+if storage.get("android.permission.WRITE_EXTERNAL_STORAGE", "absent") != "29":
+    errs.append("WRITE_EXTERNAL_STORAGE (maxSdkVersion 29) not declared: Android 10 has no all-files access, legacy storage needs it")
+for p in ("android.permission.READ_MEDIA_IMAGES", "android.permission.READ_MEDIA_VIDEO", "android.permission.READ_EXTERNAL_STORAGE"):
+    if p not in storage:
+        errs.append(f"{p} not declared: ACCESS_MEDIA_LOCATION is granted only with its photos and videos permissions")
 if "android.permission.USE_BIOMETRIC" not in perms:
     errs.append("USE_BIOMETRIC not declared: the device-credential prompt before a release needs it")
 for act in app.findall("activity"):
@@ -221,7 +233,7 @@ for e in errs:
 sys.exit(1 if errs else 0)
 EOF
 # Static rules of the sources for what the platform only enforces (or breaks) at run time.
-python3 - android/app/src/main/java <<'EOF' && ok "source rules (media location to the core, guarded starts, getVersion with getGeneration, no MediaStore delete, no same-ID reschedule, API >29 only in Platform.kt)" || bad "source rules"
+python3 - android/app/src/main/java <<'EOF' && ok "source rules (media location to the core, guarded starts, getVersion with getGeneration, no MediaStore delete, no same-ID reschedule, API >29 only in Platform.kt, one opener with the model first, watcher after the backlog, access gate, item URIs, log lines, device credential, uncut keys)" || bad "source rules"
 import os, re, sys
 src = sys.argv[1]
 files = {}
@@ -238,8 +250,11 @@ app = {f: t for f, t in files.items() if f.endswith(".kt")}
 ms = files.get("ManagedSettings.java", "")
 if "media_location_access = " not in ms:
     errs.append("ManagedSettings.java does not write media_location_access into the core's TOML")
-if "ACCESS_MEDIA_LOCATION" not in app.get("CoreConfig.kt", ""):
-    errs.append("CoreConfig.kt does not check ACCESS_MEDIA_LOCATION")
+plat = app.get("Platform.kt", "")
+if "ACCESS_MEDIA_LOCATION" not in plat[plat.find("fun access("):][:400]:
+    errs.append("Platform.access does not check ACCESS_MEDIA_LOCATION")
+if "access().mediaLocation" not in files.get("AgentStarter.java", ""):
+    errs.append("AgentStarter.java does not pass the ACCESS_MEDIA_LOCATION grant to the core's config")
 # 2. every foreground start is guarded: startForeground only in Platform.kt; each call of it
 #    and of startForegroundService sits in a try whose catches take IllegalStateException
 for f, t in app.items():
@@ -267,7 +282,7 @@ for f, t in list(app.items()) + [(k, v) for k, v in files.items() if k.endswith(
 # 5. no schedule() with the ID of a job that may be running
 for f, t in app.items():
     for name, body in funcs(t):
-        for m in re.finditer(r"\bsubmit\([^,]+,\s*\w+,\s*(\w+)\)", body):
+        for m in re.finditer(r"\bsubmit\([^,]+,\s*\w+,\s*(\w+)\s*[,)]", body):
             if f"getPendingJob({m.group(1)})" not in body:
                 errs.append(f"{f}:{name}: schedules job {m.group(1)} without checking getPendingJob({m.group(1)})")
         if re.search(r"\.schedule\(", body) and name != "submit":
@@ -288,10 +303,53 @@ for f in ("ReviewActivity.kt", "HandoffActivity.kt", "ItemActionActivity.kt", "M
         errs.append(f"{f}: no FLAG_SECURE")
 if re.search(r"FileProvider|getUriForFile|content://", "".join(app.values())):
     errs.append("a content URI for store files: previews are decoded in-app only")
-# 8. nothing thrown from the core reaches a handler thread: CoreHolder catches
-ch = app.get("CoreHolder.kt", "")
-if "catch (e: RuntimeException)" not in ch or "catch (e: LinkageError)" not in ch:
-    errs.append("CoreHolder.kt: core start must catch RuntimeException and LinkageError")
+# 8. nothing thrown from the core reaches a handler thread: the one opener catches
+st = files.get("AgentStarter.java", "")
+if "catch (RuntimeException e)" not in st or "catch (LinkageError e)" not in st:
+    errs.append("AgentStarter.java: core start must catch RuntimeException and LinkageError")
+# 9. one way to open the core, the model first: NativeCore.start only in AgentStarter.get
+for f, t in files.items():
+    if f not in ("AgentStarter.java", "NativeCore.java") and re.search(r"NativeCore\.start\(", t):
+        errs.append(f"{f}: opens the core itself (NativeCore.start); every path goes through AgentStarter (model first)")
+get = st[st.find("public synchronized NativeCore get()"):]
+if not (0 <= get.find("ModelInstaller.install(") < get.find("NativeCore.start(")):
+    errs.append("AgentStarter.get: the model must be installed before the core starts")
+if "AgentStarter(" not in app.get("CoreHolder.kt", ""):
+    errs.append("CoreHolder.kt does not open the core through AgentStarter")
+# 10. the core's watcher starts only after the backlog (it reconciles the camera folders at once)
+for f, t in files.items():
+    if f not in ("AgentStarter.java", "NativeCore.java") and re.search(r"\.startWatcher\(", t):
+        errs.append(f"{f}: starts the core's watcher; only AgentStarter does, after the first-run backlog")
+if not re.search(r"Backlog\.State\.DONE\)\s*\{\s*core\.startWatcher\(\)", st):
+    errs.append("AgentStarter: the watcher must start only once the backlog is DONE")
+# 11. nothing passed over while access is missing; the observer takes the URIs it is handed
+mi = app.get("MediaIntake.kt", "")
+if "IntakeMarks.begin(" not in mi or "Platform.access(" not in mi or "canSeeCameraFiles()" not in mi:
+    errs.append("MediaIntake.kt: passes must be gated on access (Platform.access, IntakeMarks.begin, canSeeCameraFiles)")
+if "uris: Collection<Uri>" not in plat:
+    errs.append("Platform.kt: the observer must take the item URIs of onChange(Boolean, Collection<Uri>, Int)")
+# 12. log lines name no path, file name, case ID or core message, unless debuggable (Logs.detail)
+for f, t in app.items():
+    for line in t.splitlines():
+        if re.search(r"\bLog\.[vdiwe]\(", line):
+            bare = re.sub(r"Logs\.(detail|of)\([^)]*\)", "", line)
+            if re.search(r"\$\{?(path|case|caseId|displayName|name|json|it)\b|\.message\b|absolutePath", bare):
+                errs.append(f"{f}: a log line may name a path, file, case or core message: {line.strip()}")
+# 13. the device credential before every custody action taken from the app's screens
+for f in ("MainActivity.kt", "ItemActionActivity.kt", "HandoffActivity.kt"):
+    t = app.get(f, "")
+    for m in re.finditer(r"\.(sessionStart|sessionStop|tag|release|exportHandoff|ack)\(", t):
+        if "confirmThen" in t[max(0, m.start() - 700): m.start()]:
+            continue
+        # Else the function it is in must be called only right after a confirmation.
+        enclosing = re.findall(r"\bfun (\w+)\(", t[: m.start()])
+        sites = [c for c in re.finditer(rf"(?<![.\w])(?<!fun ){enclosing[-1]}\(", t)] if enclosing else []
+        if not sites or any("confirmThen" not in t[max(0, c.start() - 300): c.start()] for c in sites):
+            errs.append(f"{f}: {m.group(1)} without the device credential (Officer.confirmThen)")
+# 14. keyed app state keys are never cut to the limit (two cut keys could collide)
+for f, t in app.items():
+    if re.search(r"\.take\(KeyedAppState\.MAX_KEY_LENGTH\)", t):
+        errs.append(f"{f}: a keyed app state key cut to the limit")
 for e in errs:
     print("  " + e)
 sys.exit(1 if errs else 0)
@@ -451,7 +509,7 @@ elif command -v cargo >/dev/null && cargo build --quiet --lib --locked --feature
   SO="$CARGO_TARGET_DIR/debug/libfotovakt.so"
   H="$BC/host"
   rm -rf "$H" && mkdir -p "$H/classes" "$H/headers"
-  if javac -d "$H/classes" -h "$H/headers" --release 17 "${JAVA_SRC[@]}" \
+  if javac -d "$H/classes" -h "$H/headers" --release 17 -cp "$JSONJAR" "${JAVA_SRC[@]}" \
        $(find android/host-test/src -name '*.java'); then
     grep -ho 'JNICALL Java_[A-Za-z0-9_]*' "$H/headers"/*.h | awk '{print $2}' | sort -u > "$H/declared.txt"
     nm -D --defined-only "$SO" | awk '{print $3}' | grep '^Java_' | sort -u > "$H/exported.txt"
@@ -463,7 +521,7 @@ elif command -v cargo >/dev/null && cargo build --quiet --lib --locked --feature
     else
       bad "JNI symbols: missing in .so: ${missing:-none}; exported without a declaration: ${extra:-none}"
     fi
-    if timeout 300 java -Djava.library.path="$(dirname "$SO")" -cp "$H/classes" no.fotovakt.hosttest.BridgeHarness "$H/run" "$ROOT/models" | tee "$H/harness.log"; then
+    if timeout 300 java -Djava.library.path="$(dirname "$SO")" -cp "$H/classes:$JSONJAR" no.fotovakt.hosttest.BridgeHarness "$H/run" "$ROOT/models" | tee "$H/harness.log"; then
       ok "host JVM harness: $(tail -1 "$H/harness.log")"
     else
       bad "host JVM harness: $(tail -1 "$H/harness.log")"

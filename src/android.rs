@@ -15,15 +15,26 @@
 //! removes the entry while calls already in flight keep their own `Arc`, so a stop racing
 //! a call can never free an agent under it.
 //!
+//! The core's own file watcher is started by `nativeStartWatcher`, not by `nativeStart`: the
+//! shell starts it only after the first-run backlog pass, because the watcher reconciles the
+//! camera folders at once and would otherwise decide the camera roll from before the install
+//! as new photos.
+//!
+//! Every outcome of a call that decides files (`nativeOnMedia`, `nativeReconcile`,
+//! `nativeRecordBacklog`) and of the core's watcher goes to the app's `OutcomeListener`
+//! ([`callbacks`]), so every quarantine reaches the officer the same way, whichever path found
+//! the photo.
+//!
 //! Videos and HEIC/HEIF/AVIF: the app installs a `no.fotovakt.core.FrameSource`
 //! (`nativeSetFrameSource`); the core calls it (through [`crate::frames`]) from whichever
 //! thread found the file (MediaStore pass, the core's watcher, reconcile), after hashing, so
 //! every path gets the same frame-based decision. Officers' previews are decoded here from
 //! the store with the classifier's own decoders (`nativePreviewJpeg`), never via a content URI.
 //!
-//! On Android, logs go to logcat (tag `fotovakt`) through liblog; on a host JVM they go to
-//! stderr. ONNX Runtime is the `onnxruntime-android` AAR's `libonnxruntime.so`, named by bare
-//! soname so the dynamic linker finds it inside the APK.
+//! Logs ([`logging`]): logcat (tag `fotovakt`) on Android, stderr on a host JVM; a release
+//! build logs WARN and up, with item numbers and counts but never a path, file name or case ID.
+//! ONNX Runtime is the `onnxruntime-android` AAR's `libonnxruntime.so`, named by bare soname
+//! so the dynamic linker finds it inside the APK.
 
 use std::collections::HashMap;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -32,19 +43,23 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
-use jni::objects::{GlobalRef, JByteArray, JClass, JObject, JString, JValue};
-use jni::sys::{jboolean, jbyteArray, jint, jlong, jstring, JNI_FALSE};
-use jni::{JNIEnv, JavaVM};
+use jni::objects::{JByteArray, JClass, JObject, JString, JValue};
+use jni::sys::{jboolean, jbyteArray, jint, jlong, jstring, JNI_FALSE, JNI_TRUE};
+use jni::JNIEnv;
 
 use crate::agent::browse::Listing;
-use crate::agent::Agent;
+use crate::agent::{Agent, Outcome};
 use crate::config::Config;
 use crate::media::MediaKind;
 use crate::watch::{WatchGuard, WatchOptions};
 
+mod callbacks;
 pub mod errors;
+pub mod handoff;
+pub mod logging;
 mod preview;
 mod signer;
+pub mod states;
 
 pub use errors::{BridgeError, Code};
 pub use preview::preview_jpeg;
@@ -52,10 +67,11 @@ use preview::store_file;
 /// The AAR's library, found by the dynamic linker inside the APK (no path on purpose).
 pub const ORT_SONAME: &str = "libonnxruntime.so";
 
-/// A running agent plus the core's own file watcher (the second source after MediaStore).
+/// A running agent plus the core's own file watcher (the second source after MediaStore),
+/// once `nativeStartWatcher` started it.
 struct Running {
     agent: Arc<Agent>,
-    _watch: Option<WatchGuard>,
+    watch: Mutex<Option<WatchGuard>>,
 }
 
 fn registry() -> &'static Mutex<HashMap<i64, Arc<Running>>> {
@@ -67,11 +83,23 @@ static NEXT_HANDLE: AtomicI64 = AtomicI64::new(1);
 
 type BridgeResult<T> = Result<T, BridgeError>;
 
-fn lookup(handle: jlong) -> BridgeResult<Arc<Agent>> {
+fn running(handle: jlong) -> BridgeResult<Arc<Running>> {
     let map = registry().lock().unwrap_or_else(|e| e.into_inner());
     map.get(&handle)
-        .map(|r| Arc::clone(&r.agent))
+        .cloned()
         .ok_or_else(|| BridgeError::new(Code::NotRunning, format!("no running agent with handle {handle}")))
+}
+
+fn lookup(handle: jlong) -> BridgeResult<Arc<Agent>> {
+    running(handle).map(|r| Arc::clone(&r.agent))
+}
+
+/// Tells the app's outcome listener of each outcome, and hands them back.
+fn told<T: std::borrow::Borrow<Outcome>>(outcomes: Vec<T>) -> Vec<T> {
+    for o in &outcomes {
+        callbacks::tell(o.borrow());
+    }
+    outcomes
 }
 
 /// Runs `body`, turning an `Err` or a panic into a pending `FotovaktException` with its code
@@ -90,7 +118,12 @@ fn guard<'l, T>(env: &mut JNIEnv<'l>, fallback: T, body: impl FnOnce(&mut JNIEnv
             BridgeError::new(Code::Internal, format!("panic: {what}"))
         }
     };
-    tracing::error!(target: "fotovakt::android", code = error.code.as_str(), "{}", error.message);
+    // The message may name a path or a case: a release build logs the code alone.
+    if logging::RELEASE {
+        tracing::error!(target: "fotovakt::android", code = error.code.as_str(), "call failed");
+    } else {
+        tracing::error!(target: "fotovakt::android", code = error.code.as_str(), "{}", error.message);
+    }
     // If throwing fails, a JVM exception is already pending; nothing better can be done.
     if !env.exception_check().unwrap_or(true) {
         throw(env, &error);
@@ -139,22 +172,6 @@ fn json<T: serde::Serialize>(v: &T) -> BridgeResult<String> {
     serde_json::to_string(v).map_err(|e| BridgeError::new(Code::Internal, format!("json: {e}")))
 }
 
-/// Installs the log subscriber once: logcat on Android, stderr elsewhere.
-fn init_logging() {
-    static ONCE: OnceLock<()> = OnceLock::new();
-    ONCE.get_or_init(|| {
-        let filter = tracing_subscriber::EnvFilter::try_from_env("FOTOVAKT_LOG")
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-        let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(false);
-        #[cfg(target_os = "android")]
-        let builder = builder.without_time().with_writer(logcat::MakeLogcat);
-        #[cfg(not(target_os = "android"))]
-        let builder = builder.with_writer(std::io::stderr);
-        // Fails only if the host process already installed a subscriber: keep that one.
-        let _ = builder.try_init();
-    });
-}
-
 /// Builds the config from the app's TOML and paths. The `directories` crate finds nothing on
 /// Android, so the store defaults to `<filesDir>/quarantine` (app-private, never shared storage).
 fn android_config(toml: &str, files_dir: &Path) -> BridgeResult<Config> {
@@ -199,33 +216,55 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStart<'l>(
     cache_dir: JString<'l>,
     native_lib_dir: JString<'l>,
 ) -> jlong {
-    init_logging();
+    logging::init();
     guard(&mut env, 0, |env| {
         let toml = string(env, &config_toml, "configToml")?;
         let files = PathBuf::from(string(env, &files_dir, "filesDir")?);
         let cache = opt_string(env, &cache_dir, "cacheDir")?;
         let libs = opt_string(env, &native_lib_dir, "nativeLibDir")?;
-        tracing::info!(target: "fotovakt::android", files = %files.display(), cache = ?cache, libs = ?libs, "starting agent");
+        tracing::debug!(target: "fotovakt::android", files = %files.display(), cache = ?cache, libs = ?libs, "starting agent");
         let config = android_config(&toml, &files)?;
-        let watch_camera = !config.cameras.is_empty();
         let agent = Arc::new(Agent::open(config)?);
-        let watch = if watch_camera {
-            match WatchGuard::spawn(Arc::clone(&agent), WatchOptions::default(), |o| {
-                tracing::info!(target: "fotovakt::android", path = %o.path, kind = ?o.kind, "watcher");
-            }) {
-                Ok(w) => Some(w),
-                Err(e) => {
-                    // MediaStore stays the primary source; the watcher is a second one.
-                    tracing::warn!(target: "fotovakt::android", "core watcher not started: {e}");
-                    None
-                }
-            }
-        } else {
-            None
-        };
         let handle = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
-        registry().lock().unwrap_or_else(|e| e.into_inner()).insert(handle, Arc::new(Running { agent, _watch: watch }));
+        let running = Running { agent, watch: Mutex::new(None) };
+        registry().lock().unwrap_or_else(|e| e.into_inner()).insert(handle, Arc::new(running));
+        tracing::info!(target: "fotovakt::android", handle, "agent started");
         Ok(handle)
+    })
+}
+
+/// Starts the core's own file watcher on the camera folders (the second source after
+/// MediaStore) if it is not running yet. Its outcomes go to the outcome listener. Returns
+/// whether it runs; false when no camera folder is configured or it could not start (logged:
+/// MediaStore stays the primary source).
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStartWatcher<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jboolean {
+    guard(&mut env, JNI_FALSE, |_env| {
+        let running = running(handle)?;
+        let mut watch = running.watch.lock().unwrap_or_else(|e| e.into_inner());
+        if watch.is_some() {
+            return Ok(JNI_TRUE);
+        }
+        if running.agent.cameras().is_empty() {
+            return Ok(JNI_FALSE);
+        }
+        match WatchGuard::spawn(Arc::clone(&running.agent), WatchOptions::default(), |o| {
+            tracing::debug!(target: "fotovakt::android", path = %o.path, kind = ?o.kind, "watcher");
+            callbacks::tell(o);
+        }) {
+            Ok(w) => {
+                *watch = Some(w);
+                Ok(JNI_TRUE)
+            }
+            Err(e) => {
+                tracing::warn!(target: "fotovakt::android", error = %e, "core watcher not started");
+                Ok(JNI_FALSE)
+            }
+        }
     })
 }
 
@@ -246,6 +285,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeOnMedia<'l>(
             let frame = env.convert_byte_array(&keyframe).map_err(|e| BridgeError::jni("keyframe", e))?;
             agent.on_media_with_keyframe(Path::new(&path), &frame)
         };
+        callbacks::tell(&outcome);
         jstr(env, &json(&outcome)?)
     })
 }
@@ -319,7 +359,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSessionStart<'l>(
         let officer = opt_string(env, &officer, "officer")?;
         let duration = u64::try_from(duration_seconds).ok().filter(|s| *s > 0).map(Duration::from_secs);
         let session = lookup(handle)?.session_start(&case, officer.as_deref(), duration)?;
-        tracing::info!(target: "fotovakt::android", session = %json(&session)?, "case session opened");
+        tracing::info!(target: "fotovakt::android", session = session.id, until_ms = session.until_ms, "case session opened");
         Ok(())
     })
 }
@@ -362,7 +402,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeReconcile<'l>(
     guard(&mut env, std::ptr::null_mut(), |env| {
         let agent = lookup(handle)?;
         let settle = agent.config().settle;
-        let outcomes = agent.reconcile(settle)?;
+        let outcomes = told(agent.reconcile(settle)?);
         jstr(env, &json(&outcomes)?)
     })
 }
@@ -445,7 +485,8 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeCheckConfig<'l>(
 }
 
 /// What the admin's health states need from the core: is the model loaded (and if not,
-/// why), the settings that change what the agent may do, and the last intake.
+/// why), the settings that change what the agent may do, the last intake, and the store's
+/// health (failing since when and why, full, read-only; free space; files waiting for it).
 #[derive(serde::Serialize)]
 struct Health {
     version: &'static str,
@@ -461,6 +502,9 @@ struct Health {
     device_key_error: Option<String>,
     /// The newest signed checkpoint, for the EMM to keep.
     checkpoint: Option<crate::signing::Checkpoint>,
+    /// The core's own watcher runs (started by the shell once the backlog pass is done).
+    watching: bool,
+    store: crate::health::Health,
 }
 
 #[no_mangle]
@@ -470,7 +514,8 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
     handle: jlong,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let agent = lookup(handle)?;
+        let running = running(handle)?;
+        let agent = &running.agent;
         let last_decided_ms = agent
             .ledger()
             .last_decided_ms()
@@ -488,6 +533,8 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
             device_key: agent.device_key_stats(),
             device_key_error: agent.signer().err().map(|e| e.to_string()),
             checkpoint: agent.newest_checkpoint(),
+            watching: running.watch.lock().unwrap_or_else(|e| e.into_inner()).is_some(),
+            store: agent.health(),
         };
         jstr(env, &json(&health)?)
     })
@@ -501,7 +548,7 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeRecordBacklog<'l>(
     handle: jlong,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
-        let outcomes = lookup(handle)?.record_backlog()?;
+        let outcomes = told(lookup(handle)?.record_backlog()?);
         jstr(env, &json(&outcomes)?)
     })
 }
@@ -550,60 +597,86 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSetFrameSource<'l>
         }
         let vm = env.get_java_vm().map_err(|e| BridgeError::jni("java vm", e))?;
         let target = env.new_global_ref(&source).map_err(|e| BridgeError::jni("global ref", e))?;
-        let callback = JavaFrames { vm, target };
+        let callback = callbacks::JavaFrames { vm, target };
         crate::frames::install(Some(Arc::new(move |path: &Path, kind: MediaKind| callback.frame(path, kind))));
         Ok(())
     })
 }
 
-/// The app's `FrameSource`, called from any thread (attached for the call if it is a core
-/// thread). A Java exception or a null return means "no frame": the core decides by context.
-struct JavaFrames {
-    vm: JavaVM,
-    target: GlobalRef,
+/// Installs (`listener` non-null) or removes the app's `OutcomeListener`. Process-wide.
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSetOutcomeListener<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    listener: JObject<'l>,
+) {
+    guard(&mut env, (), |env| {
+        if listener.is_null() {
+            callbacks::set_listener(None);
+            return Ok(());
+        }
+        let vm = env.get_java_vm().map_err(|e| BridgeError::jni("java vm", e))?;
+        let target = env.new_global_ref(&listener).map_err(|e| BridgeError::jni("global ref", e))?;
+        callbacks::set_listener(Some(callbacks::JavaOutcomes { vm, target }));
+        Ok(())
+    })
 }
 
-impl JavaFrames {
-    fn frame(&self, path: &Path, kind: MediaKind) -> Option<Vec<u8>> {
-        let mut env = match self.vm.attach_current_thread() {
-            Ok(env) => env,
-            Err(e) => {
-                tracing::warn!(target: "fotovakt::android", "frame source: attach failed: {e}");
-                return None;
-            }
-        };
-        let result = env.with_local_frame(8, |env| -> jni::errors::Result<Option<Vec<u8>>> {
-            let jpath = env.new_string(path.to_string_lossy())?;
-            let jkind = env.new_string(kind.as_str())?;
-            let out = env.call_method(
-                self.target.as_obj(),
-                "frame",
-                "(Ljava/lang/String;Ljava/lang/String;)[B",
-                &[JValue::Object(&jpath), JValue::Object(&jkind)],
-            );
-            let obj = match out {
-                Ok(v) => v.l()?,
-                Err(jni::errors::Error::JavaException) => {
-                    env.exception_clear()?;
-                    tracing::warn!(target: "fotovakt::android", path = %path.display(), "frame source threw");
-                    return Ok(None);
-                }
-                Err(e) => return Err(e),
-            };
-            if obj.is_null() {
-                return Ok(None);
-            }
-            Ok(Some(env.convert_byte_array(JByteArray::from(obj))?))
-        });
-        match result {
-            Ok(frame) => frame,
-            Err(e) => {
-                let _ = env.exception_clear();
-                tracing::warn!(target: "fotovakt::android", path = %path.display(), "frame source failed: {e}");
-                None
-            }
-        }
-    }
+/// Exports a case into the hand-off folder, encrypted to `recipients` (one `age1…` per line;
+/// none: a plain package), replacing its older package there cleanly ([`handoff::export`]).
+/// ExportReport JSON.
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeExportHandoff<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    case_id: JString<'l>,
+    dir: JString<'l>,
+    officer: JString<'l>,
+    recipients: JString<'l>,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let case_id = string(env, &case_id, "caseId")?;
+        let dir = PathBuf::from(string(env, &dir, "dir")?);
+        let officer = opt_string(env, &officer, "officer")?;
+        let recipients = opt_string(env, &recipients, "recipients")?.unwrap_or_default();
+        let recipients = crate::export::Recipients::parse(recipients.lines())
+            .map_err(|e| BridgeError::argument(format!("recipients: {e}")))?;
+        let report = handoff::export(&*lookup(handle)?, &case_id, &dir, officer.as_deref(), &recipients)?;
+        jstr(env, &json(&report)?)
+    })
+}
+
+/// Removes from the hand-off folder every package that is no longer needed at `nowMs`
+/// ([`handoff::sweep`]). SweepReport JSON.
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSweepHandoff<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+    dir: JString<'l>,
+    now_ms: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let dir = PathBuf::from(string(env, &dir, "dir")?);
+        let report = handoff::sweep(&*lookup(handle)?, &dir, now_ms)?;
+        jstr(env, &json(&report)?)
+    })
+}
+
+/// The statistics as a few keyed app states ([`states::stats_states`]): JSON array of
+/// `{key, message, data}`.
+#[no_mangle]
+pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStatsStates<'l>(
+    mut env: JNIEnv<'l>,
+    _class: JClass<'l>,
+    handle: jlong,
+) -> jstring {
+    guard(&mut env, std::ptr::null_mut(), |env| {
+        let stats = lookup(handle)?.stats(false)?;
+        let value = serde_json::to_value(&stats).map_err(|e| BridgeError::new(Code::Internal, format!("json: {e}")))?;
+        jstr(env, &json(&states::stats_states(&value))?)
+    })
 }
 
 #[no_mangle]
@@ -619,52 +692,4 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeStop<'l>(
         drop(removed);
         Ok(())
     })
-}
-
-#[cfg(target_os = "android")]
-mod logcat {
-    //! A `tracing_subscriber` writer that sends each formatted line to logcat via liblog.
-    use std::ffi::CString;
-    use std::io::{self, Write};
-    use std::os::raw::{c_char, c_int};
-
-    #[link(name = "log")]
-    extern "C" {
-        fn __android_log_write(prio: c_int, tag: *const c_char, text: *const c_char) -> c_int;
-    }
-
-    const ANDROID_LOG_INFO: c_int = 4;
-
-    pub struct MakeLogcat;
-
-    pub struct Line(Vec<u8>);
-
-    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for MakeLogcat {
-        type Writer = Line;
-        fn make_writer(&'a self) -> Line {
-            Line(Vec::with_capacity(256))
-        }
-    }
-
-    impl Write for Line {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.extend_from_slice(buf);
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl Drop for Line {
-        fn drop(&mut self) {
-            let text: Vec<u8> = self.0.iter().copied().filter(|b| *b != 0).collect();
-            if let (Ok(tag), Ok(msg)) = (CString::new("fotovakt"), CString::new(text)) {
-                // SAFETY: both pointers are valid NUL-terminated strings for the call's duration.
-                unsafe {
-                    __android_log_write(ANDROID_LOG_INFO, tag.as_ptr(), msg.as_ptr());
-                }
-            }
-        }
-    }
 }

@@ -50,6 +50,8 @@ pub struct Config {
     pub classifier: ClassifierSettings,
     /// How long store files are kept; see [`RetentionConfig`].
     pub retention: RetentionConfig,
+    /// How long anything is kept about an officer's own photos; see [`PrivacyConfig`].
+    pub privacy: PrivacyConfig,
     /// Whether reads of camera files return exactly the bytes the camera wrote. On Android
     /// this is `false` while `ACCESS_MEDIA_LOCATION` is not granted: MediaProvider then
     /// redacts EXIF GPS on read, and the agent must not store (or delete the original on the
@@ -91,6 +93,7 @@ impl Default for Config {
             policy: PolicyConfig::default(),
             classifier: ClassifierSettings::default(),
             retention: RetentionConfig::default(),
+            privacy: PrivacyConfig::default(),
             media_location_access: true,
             backlog: Backlog::Record,
         }
@@ -117,6 +120,33 @@ impl Default for RetentionConfig {
         RetentionConfig { quarantined_days: 90, exported_days: 7, purge_unexported: false }
     }
 }
+
+/// What is kept about the officer's own photos, and for how long (the `[privacy]` table; the
+/// README's "What fotovakt keeps about an officer's own photos" says it field by field).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(default, deny_unknown_fields)]
+pub struct PrivacyConfig {
+    /// How long the minimal record of a photo decided `keep` (a keyed hash of the file, the
+    /// decision, its rule and the day) is kept. After that only an anonymous keyed marker
+    /// stays, so that the photo is not decided again, and it goes when the file leaves the
+    /// camera folder. Pruned by `watch`, `scan` and `purge`. Default: `7d`.
+    #[serde(with = "humantime_serde_compat")]
+    pub keep_personal_decisions: Duration,
+    /// How long an officer's correction is kept for on-device learning: the embedding of a
+    /// tagged or released photo. When it runs out, the correction is deleted, and a released
+    /// false positive loses its path, capture time, GPS and embedding (their custody events
+    /// are pruned to their hashes). Default: `90d`.
+    #[serde(with = "humantime_serde_compat")]
+    pub keep_corrections: Duration,
+}
+
+impl Default for PrivacyConfig {
+    fn default() -> Self {
+        PrivacyConfig { keep_personal_decisions: 7 * DAY, keep_corrections: 90 * DAY }
+    }
+}
+
+const DAY: Duration = Duration::from_secs(86_400);
 
 /// The duty schedule, a list of weekly shifts in local time.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -243,6 +273,9 @@ impl Default for PolicyConfig {
     }
 }
 
+/// The shortest `settle` accepted.
+pub const MIN_SETTLE: Duration = Duration::from_millis(100);
+
 /// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -322,11 +355,27 @@ impl Config {
                 return Err(invalid(format!("policy.{name} {f} is not within (0, 1]")));
             }
         }
+        if self.settle < MIN_SETTLE {
+            return Err(invalid(format!(
+                "settle {} is too short: it must be at least {}ms (a file still being written would be taken \
+                 before it is finished, and checked again in a busy loop)",
+                humantime::format_duration(self.settle),
+                MIN_SETTLE.as_millis()
+            )));
+        }
         if self.reconcile_interval < Duration::from_secs(1) {
             return Err(invalid("reconcile_interval must be at least 1s".into()));
         }
         if self.checkpoint_interval < Duration::from_secs(1) {
             return Err(invalid("checkpoint_interval must be at least 1s".into()));
+        }
+        for (name, d) in [
+            ("keep_personal_decisions", self.privacy.keep_personal_decisions),
+            ("keep_corrections", self.privacy.keep_corrections),
+        ] {
+            if d < Duration::from_secs(1) || d > 36_500 * DAY {
+                return Err(invalid(format!("privacy.{name} must be within 1s and 100 years")));
+            }
         }
         if self.max_file_bytes == 0 || self.max_image_bytes == 0 {
             return Err(invalid("max_file_bytes and max_image_bytes must be > 0".into()));
@@ -416,6 +465,8 @@ mod tests {
         assert_eq!(c.reconcile_interval, Duration::from_secs(300));
         assert_eq!(c.policy.work_site_action, SiteAction::Quarantine);
         assert_eq!(c.retention, RetentionConfig { quarantined_days: 90, exported_days: 7, purge_unexported: false });
+        assert_eq!(c.privacy.keep_personal_decisions, Duration::from_secs(7 * 86_400));
+        assert_eq!(c.privacy.keep_corrections, Duration::from_secs(90 * 86_400));
     }
 
     #[test]
@@ -438,6 +489,9 @@ mod tests {
             quarantined_days = 30
             exported_days = 0
             purge_unexported = true
+            [privacy]
+            keep_personal_decisions = "1s"
+            keep_corrections = "30d"
         "#;
         let c = Config::from_toml_str(text, Path::new("t.toml")).expect("valid config parses");
         assert_eq!(c.duty.shifts[0].start, ClockTime(22 * 60));
@@ -446,6 +500,10 @@ mod tests {
         assert_eq!(c.policy.work_site_action, SiteAction::LowerThreshold);
         assert_eq!(c.reconcile_interval, Duration::from_secs(30));
         assert_eq!(c.retention, RetentionConfig { quarantined_days: 30, exported_days: 0, purge_unexported: true });
+        assert_eq!(
+            c.privacy,
+            PrivacyConfig { keep_personal_decisions: Duration::from_secs(1), keep_corrections: 30 * DAY }
+        );
     }
 
     #[test]
@@ -456,9 +514,14 @@ mod tests {
             ("[[work_sites]]\nname='a'\nlat=95\nlon=0\nradius_m=1", "lat/lon"),
             ("[duty]\nshifts=[{days=['mon'],start='25:00',end='01:00'}]", "out of range"),
             ("reconcile_interval = \"soon\"", "reconcile_interval"),
+            ("settle = \"0s\"", "settle 0s is too short: it must be at least 100ms"),
+            ("settle = \"50ms\"", "settle 50ms is too short"),
             ("[duty]\nshifts=[{days=['moon'],start='01:00',end='02:00'}]", "unknown variant"),
             ("[retention]\npurge_everything = true", "unknown field"),
             ("[retention]\nexported_days = -1", "exported_days"),
+            ("[privacy]\nkeep_personal_decisions = \"forever\"", "keep_personal_decisions"),
+            ("[privacy]\nkeep_personal_decisions = \"0s\"", "privacy.keep_personal_decisions"),
+            ("[privacy]\nkeep_gps = \"1d\"", "unknown field"),
         ] {
             let err = Config::from_toml_str(text, Path::new("/etc/f.toml")).expect_err(text).to_string();
             assert!(err.starts_with("config /etc/f.toml: "), "{err}");

@@ -37,7 +37,8 @@ pub fn fetch(path: &Path, kind: MediaKind) -> Option<Vec<u8>> {
     let source = slot().read().unwrap_or_else(|p| p.into_inner()).clone()?;
     let frame = source(path, kind).filter(|f| !f.is_empty());
     if frame.is_none() {
-        tracing::info!(path = %path.display(), kind = kind.as_str(), "platform gave no frame; decided by context");
+        tracing::info!(kind = kind.as_str(), "platform gave no frame; decided by context");
+        tracing::debug!(path = %path.display(), "file without a frame");
     }
     frame
 }

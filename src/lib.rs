@@ -10,11 +10,12 @@
 //! * [`quarantine`]: the private store and the crash-safe, verified move.
 //! * [`ledger`]: SQLite chain-of-custody ledger with hash-chained events.
 //! * [`stats`]: counts and durations for admins; [`report`] draws them as one HTML page and
-//!   [`serve`] exposes them for Prometheus scrapes.
+//!   [`serve`] exposes them for Prometheus scrapes; [`health`] is the store's health in them.
 //! * [`export`]: case packages (directory or zip, signed, optionally encrypted to their
 //!   receiver) and their offline check.
 //! * [`signing`]: the device key, signatures of packages and ledger checkpoints.
 //! * [`retention`]: when a store file's time is up, and removing it.
+//! * [`output`]: how every file or folder a command writes for people is put in place.
 //!
 //! [`agent::Agent`] ties them together; the CLI ([`cli`]) and the Android bridge call it.
 
@@ -32,8 +33,10 @@ pub mod frames;
 /// Fuzz target bodies (`fuzz/`, `tests/fuzz_regressions.rs`); not part of the agent's API.
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod health;
 pub mod ledger;
 pub mod media;
+pub mod output;
 pub mod policy;
 pub mod quarantine;
 pub mod report;
@@ -44,5 +47,5 @@ pub mod signing;
 pub mod stats;
 pub mod watch;
 
-pub use agent::{Agent, Outcome, OutcomeKind};
+pub use agent::{Agent, Outcome, OutcomeKind, RetryCause, StoreReader};
 pub use config::Config;

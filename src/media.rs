@@ -13,8 +13,8 @@ use crate::quarantine::fsops::{self, FileId, OpenError};
 
 /// Extensions the agent looks at (lower case). Everything else in a camera folder is ignored.
 pub const MEDIA_EXTENSIONS: &[&str] = &[
-    "jpg", "jpeg", "png", "webp", "heic", "heif", "gif", "bmp", "tif", "tiff", "dng", "mp4", "3gp", "mov", "m4v",
-    "mkv", "webm",
+    "jpg", "jpeg", "png", "webp", "heic", "heif", "avif", "gif", "bmp", "tif", "tiff", "dng", "mp4", "3gp", "mov",
+    "m4v", "mkv", "webm",
 ];
 
 /// Is this file name something the agent should consider?
@@ -460,7 +460,7 @@ mod tests {
 
     #[test]
     fn candidate_names_follow_android_conventions() {
-        for ok in ["IMG_20261123_101500.jpg", "PXL_1.JPG", "VID_2.mp4", "a.heic", "x.Png"] {
+        for ok in ["IMG_20261123_101500.jpg", "PXL_1.JPG", "VID_2.mp4", "a.heic", "x.Png", "PXL_3.avif", "b.AVIF"] {
             assert!(is_candidate_name(OsStr::new(ok)), "{ok}");
         }
         for no in [
@@ -483,6 +483,7 @@ mod tests {
         assert_eq!(MediaKind::sniff(b"\x89PNG\r\n\x1a\n...."), MediaKind::Png);
         assert_eq!(MediaKind::sniff(b"RIFF\0\0\0\0WEBPVP8 "), MediaKind::Webp);
         assert_eq!(MediaKind::sniff(b"\0\0\0\x18ftypheic\0\0"), MediaKind::Heif);
+        assert_eq!(MediaKind::sniff(b"\0\0\0\x1cftypavif\0\0"), MediaKind::Heif);
         assert_eq!(MediaKind::sniff(b"\0\0\0\x18ftypisom\0\0"), MediaKind::Video);
         assert_eq!(MediaKind::sniff(b"\0\0\0\x14ftyp3gp4\0\0"), MediaKind::Video);
         assert_eq!(MediaKind::sniff(b""), MediaKind::Unknown);

@@ -1,6 +1,12 @@
 //! Admin statistics: read-only queries over the ledger and the store, rendered as JSON,
 //! a table or OpenMetrics text. Counts and durations only: never file names, GPS, content
 //! or case IDs (case IDs only with `--by-case`).
+//!
+//! The officer's own photos are counted from their keyed records (`ledger::privacy`): by
+//! state and by rule for all time, by day only while their records are kept
+//! (`keep_personal_decisions`). No figure here is the time or place of one personal photo:
+//! exposure durations and the store's per-day series are of case material only, and a day's
+//! count is the finest time any of them has.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,6 +16,9 @@ use serde::Serialize;
 use crate::ledger::events::kinds;
 use crate::ledger::{Action, ItemSource, ItemState, Ledger, LedgerError};
 use crate::quarantine::Store;
+
+mod metrics;
+pub use metrics::{openmetrics, prometheus_text};
 
 /// Everything `stats` reports. The JSON keys are documented in the README.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -42,6 +51,8 @@ pub struct Stats {
     pub retention: RetentionStats,
     /// Storage health: whether reads are trusted, and items left in an audited in-between state.
     pub storage: StorageHealth,
+    /// The store's health: failing, full, read-only, or ok; free space; files waiting for it.
+    pub health: crate::health::Health,
     /// The device key packages and checkpoints are signed with: what an admin registers per
     /// phone (`null` when the store has none usable).
     pub device_key: Option<DeviceKeyStats>,
@@ -143,10 +154,26 @@ pub struct StoreDay {
     pub bytes: u64,
 }
 
+/// What is on disk in the store now. Both are `null` (and `error` says why) when the store
+/// could not be listed: an unknown is never shown as zero.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct StoreSize {
-    pub files: u64,
-    pub bytes: u64,
+    pub files: Option<u64>,
+    pub bytes: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl StoreSize {
+    /// The sizes of `store`'s files, or why they are unknown.
+    pub fn of(store: &Store) -> StoreSize {
+        match store.objects() {
+            Ok(o) => {
+                StoreSize { files: Some(o.len() as u64), bytes: Some(o.iter().map(|(_, s)| s).sum()), error: None }
+            }
+            Err(e) => StoreSize { files: None, bytes: None, error: Some(format!("cannot list the store: {e}")) },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -179,6 +206,16 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     Some(sorted[rank.min(sorted.len()) - 1])
 }
 
+/// The device key the ledger recorded last (its newest `device_key` event), as `stats` shows it.
+fn recorded_device_key(l: &Ledger) -> Result<Option<DeviceKeyStats>, LedgerError> {
+    Ok(l.events_of_kind(kinds::DEVICE_KEY)?.into_iter().rev().find_map(|(_, _, e)| match e {
+        crate::ledger::Event::DeviceKey { algorithm, fingerprint, provider, .. } => {
+            Some(DeviceKeyStats { algorithm, fingerprint, provider })
+        }
+        _ => None,
+    }))
+}
+
 /// Take the numbers, with retention counted against `retention` (the configured `[retention]`
 /// settings: `Agent::stats` passes them).
 pub fn collect_configured(
@@ -188,13 +225,15 @@ pub fn collect_configured(
     retention: &crate::config::RetentionConfig,
 ) -> Result<Stats, LedgerError> {
     let now = crate::ledger::now_ms();
-    let (files, bytes) = store.objects().map(|o| (o.len() as u64, o.iter().map(|(_, s)| s).sum())).unwrap_or((0, 0));
-    let by_state = items_by_state(l)?;
+    let personal = l.personal_counts()?;
+    let mut by_state = items_by_state(l)?;
+    *by_state.entry(ItemState::Kept).or_default() += personal.kept + personal.forgotten;
+    *by_state.entry(ItemState::Held).or_default() += personal.held;
     Ok(Stats {
         generated_at_ms: now,
         items: item_counts(&by_state),
-        per_day: per_day(l)?,
-        decisions: decisions(l)?,
+        per_day: per_day(l, &personal.per_day)?,
+        decisions: decisions(l, &personal.by_source)?,
         rejected: l.count_events(kinds::REJECTED)?,
         exposure_ms: exposure(l)?,
         releases_per_day: q(
@@ -203,7 +242,7 @@ pub fn collect_configured(
              WHERE released_at_ms IS NOT NULL GROUP BY d ORDER BY d",
             |r| Ok(DayCount { date: r.get(0)?, count: r.get::<_, i64>(1)? as u64 }),
         )?,
-        store: StoreSize { files, bytes },
+        store: StoreSize::of(store),
         store_per_day: store_per_day(l)?,
         cases: cases(l, by_case)?,
         session_open: l.open_session()?.is_some(),
@@ -215,11 +254,14 @@ pub fn collect_configured(
             held: by_state.get(&ItemState::Held).copied().unwrap_or(0),
             releases_failed: l.count_events(kinds::RELEASE_FAILED)?,
         },
-        // The agent sets it from its signer (`Agent::stats`).
-        device_key: None,
+        // The key the ledger recorded last, read-only; the agent sets the one it signs with
+        // (`Agent::stats`).
+        device_key: recorded_device_key(l)?,
         checkpoint: crate::signing::Checkpoint::read(&store.root().join(crate::signing::checkpoint::FILE_NAME))
             .unwrap_or(None),
         auto_time: crate::ledger::clock::auto_time(),
+        // The filesystem's side; the agent adds what it saw fail (`Agent::stats`).
+        health: crate::health::Health::of_filesystem(store.root()),
     })
 }
 
@@ -249,8 +291,9 @@ fn item_counts(by_state: &BTreeMap<ItemState, u64>) -> Counts {
     items
 }
 
-fn per_day(l: &Ledger) -> Result<Vec<Day>, LedgerError> {
-    q(
+/// Items per first-seen day, with the personal records still kept counted by their day.
+fn per_day(l: &Ledger, personal: &BTreeMap<String, u64>) -> Result<Vec<Day>, LedgerError> {
+    let mut days: BTreeMap<String, Day> = q(
         l,
         "SELECT date(first_seen_ms / 1000, 'unixepoch', 'localtime') AS d, count(*), \
          sum(state = 'quarantined'), sum(state = 'released') FROM items GROUP BY d ORDER BY d",
@@ -262,11 +305,22 @@ fn per_day(l: &Ledger) -> Result<Vec<Day>, LedgerError> {
                 released: r.get::<_, i64>(3)? as u64,
             })
         },
-    )
+    )?
+    .into_iter()
+    .map(|d| (d.date.clone(), d))
+    .collect();
+    for (date, n) in personal {
+        days.entry(date.clone())
+            .or_insert_with(|| Day { date: date.clone(), seen: 0, quarantined: 0, released: 0 })
+            .seen += n;
+    }
+    Ok(days.into_values().collect())
 }
 
-fn decisions(l: &Ledger) -> Result<BTreeMap<String, ByAction>, LedgerError> {
-    let mut decisions = BTreeMap::new();
+/// Decisions by rule and action: items, plus the personal decisions (records and tallies).
+fn decisions(l: &Ledger, personal: &BTreeMap<String, u64>) -> Result<BTreeMap<String, ByAction>, LedgerError> {
+    let mut decisions: BTreeMap<String, ByAction> =
+        personal.iter().map(|(source, n)| (source.clone(), ByAction { quarantine: 0, keep: *n })).collect();
     for (source, action, n) in
         q(l, "SELECT source, action, count(*) FROM items WHERE state != 'aborted' GROUP BY source, action", |r| {
             Ok((r.get::<_, ItemSource>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)? as u64))
@@ -357,7 +411,18 @@ pub fn table(s: &Stats) -> String {
     let fmt = |v: Option<i64>| v.map(|x| format!("{x} ms")).unwrap_or_else(|| "-".into());
     let e = &s.exposure_ms;
     let _ = writeln!(o, "exposure    p50 {}  p95 {}  max {}  (n={})", fmt(e.p50), fmt(e.p95), fmt(e.max), e.count);
-    let _ = writeln!(o, "store       {} files, {} bytes", s.store.files, s.store.bytes);
+    match (&s.store, s.store.files.zip(s.store.bytes)) {
+        (_, Some((files, bytes))) => {
+            let _ = writeln!(o, "store       {files} files, {bytes} bytes");
+        }
+        (st, None) => {
+            let _ = writeln!(o, "store       unknown ({})", st.error.as_deref().unwrap_or("not listed"));
+        }
+    }
+    let hl = &s.health;
+    let free = hl.free_bytes.map(|b| format!("{b} bytes free")).unwrap_or_else(|| "free space unknown".into());
+    let why = hl.reason.as_deref().map(|r| format!(": {r}")).unwrap_or_default();
+    let _ = writeln!(o, "health      store {}{why}  ({free}, {} waiting)", hl.store.as_str(), hl.waiting);
     let _ = writeln!(
         o,
         "cases       {}  items/case p50 {}  max {}",
@@ -416,228 +481,6 @@ pub fn table(s: &Stats) -> String {
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The content type of [`prometheus_text`] (the classic text format).
 pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// One metric family, rendered either way.
-struct Family {
-    name: &'static str,
-    kind: &'static str,
-    unit: Option<&'static str>,
-    help: &'static str,
-    /// (suffix, labels, value)
-    samples: Vec<(&'static str, String, String)>,
-}
-
-fn float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
-fn ms_to_seconds(v: Option<i64>) -> String {
-    v.map(|x| float(x as f64 / 1000.0)).unwrap_or_else(|| "NaN".into())
-}
-
-/// The metric families, in one place so both formats say the same. Labels only ever carry
-/// states, deciding rules, actions and bucket bounds: never names, places or case IDs.
-fn families(s: &Stats) -> Vec<Family> {
-    let mut all = decision_families(s);
-    all.extend(exposure_families(&s.exposure_ms));
-    all.extend(store_families(s));
-    all
-}
-
-fn gauge(name: &'static str, unit: Option<&'static str>, help: &'static str, value: String) -> Family {
-    Family { name, kind: "gauge", unit, help, samples: vec![("", String::new(), value)] }
-}
-
-fn counter(name: &'static str, help: &'static str, value: u64) -> Family {
-    Family { name, kind: "counter", unit: None, help, samples: vec![("_total", String::new(), value.to_string())] }
-}
-
-/// Items by state, seen, decisions by rule, rejected.
-fn decision_families(s: &Stats) -> Vec<Family> {
-    let c = &s.items;
-    let mut decisions = Vec::new();
-    for (src, a) in &s.decisions {
-        for (action, n) in [("quarantine", a.quarantine), ("keep", a.keep)] {
-            decisions.push(("", format!("{{source=\"{src}\",action=\"{action}\"}}"), n.to_string()));
-        }
-    }
-    vec![
-        Family {
-            name: "fotovakt_items",
-            kind: "gauge",
-            unit: None,
-            help: "Items decided by the agent, by current state.",
-            samples: [
-                ("quarantined", c.quarantined),
-                ("released", c.released),
-                ("kept", c.kept),
-                ("pending", c.pending),
-                ("aborted", c.aborted),
-            ]
-            .iter()
-            .map(|(st, n)| ("", format!("{{state=\"{st}\"}}"), n.to_string()))
-            .collect(),
-        },
-        counter("fotovakt_seen", "Files decided since the store was created.", c.seen),
-        Family {
-            name: "fotovakt_decisions",
-            kind: "gauge",
-            unit: None,
-            help: "Items by the rule that made their current decision, and the action.",
-            samples: decisions,
-        },
-        counter("fotovakt_rejected", "Files rejected as bad input.", s.rejected),
-    ]
-}
-
-/// The exposure histogram and its percentiles.
-fn exposure_families(e: &Exposure) -> Vec<Family> {
-    let mut hist = Vec::new();
-    let mut cumulative = 0;
-    for b in &e.buckets {
-        cumulative += b.count;
-        let le = b.le.map(|ms| float(ms as f64 / 1000.0)).unwrap_or_else(|| "+Inf".into());
-        hist.push(("_bucket", format!("{{le=\"{le}\"}}"), cumulative.to_string()));
-    }
-    hist.push(("_count", String::new(), e.count.to_string()));
-    hist.push(("_sum", String::new(), float(e.sum as f64 / 1000.0)));
-    vec![
-        Family {
-            name: "fotovakt_exposure_seconds",
-            kind: "histogram",
-            unit: Some("seconds"),
-            help: "Exposure window from file write to verified quarantine.",
-            samples: hist,
-        },
-        gauge(
-            "fotovakt_exposure_p50_seconds",
-            Some("seconds"),
-            "Median exposure window on this device.",
-            ms_to_seconds(e.p50),
-        ),
-        gauge(
-            "fotovakt_exposure_p95_seconds",
-            Some("seconds"),
-            "95th percentile exposure window on this device.",
-            ms_to_seconds(e.p95),
-        ),
-        gauge(
-            "fotovakt_exposure_max_seconds",
-            Some("seconds"),
-            "Longest exposure window on this device.",
-            ms_to_seconds(e.max),
-        ),
-    ]
-}
-
-/// The store, cases, sessions, retention and storage health.
-fn store_families(s: &Stats) -> Vec<Family> {
-    vec![
-        gauge(
-            "fotovakt_store_bytes",
-            Some("bytes"),
-            "Bytes of original files held in the store.",
-            s.store.bytes.to_string(),
-        ),
-        gauge("fotovakt_store_files", None, "Files held in the store.", s.store.files.to_string()),
-        gauge("fotovakt_cases", None, "Cases with at least one quarantined item.", s.cases.count.to_string()),
-        gauge("fotovakt_session_open", None, "1 while a case session is open.", (s.session_open as u8).to_string()),
-        gauge(
-            "fotovakt_items_overdue",
-            None,
-            "Items in the store never exported and past quarantined_days.",
-            s.retention.overdue.to_string(),
-        ),
-        gauge(
-            "fotovakt_items_exported",
-            None,
-            "Items in the store exported at least once.",
-            s.retention.exported.to_string(),
-        ),
-        gauge(
-            "fotovakt_items_acknowledged",
-            None,
-            "Items in the store whose newest export was acknowledged.",
-            s.retention.acknowledged.to_string(),
-        ),
-        counter("fotovakt_items_purged", "Store files purged after their retention ran out.", s.retention.purged),
-        gauge(
-            "fotovakt_media_location_access",
-            None,
-            "1 when reads are unaltered (Android: ACCESS_MEDIA_LOCATION granted); 0: nothing is moved.",
-            (s.storage.media_location_access as u8).to_string(),
-        ),
-        gauge(
-            "fotovakt_items_original_kept",
-            None,
-            "Items verified in the store whose original could not be deleted.",
-            s.storage.originals_kept.to_string(),
-        ),
-        gauge(
-            "fotovakt_items_held",
-            None,
-            "Items left untouched while media-location access was off.",
-            s.storage.held.to_string(),
-        ),
-        counter("fotovakt_releases_failed", "Releases whose write-back failed.", s.storage.releases_failed),
-        gauge(
-            "fotovakt_overdue_oldest_seconds",
-            Some("seconds"),
-            "How long the most overdue item is past its retention (NaN when none is).",
-            s.retention.oldest_overdue_days.map(|d| float(d * 86400.0)).unwrap_or_else(|| "NaN".into()),
-        ),
-        gauge(
-            "fotovakt_checkpoint_seq",
-            None,
-            "Ledger event named by the newest signed checkpoint (NaN before the first); going down means a rollback.",
-            s.checkpoint.as_ref().map(|c| c.seq.to_string()).unwrap_or_else(|| "NaN".into()),
-        ),
-        gauge(
-            "fotovakt_checkpoint_timestamp_seconds",
-            Some("seconds"),
-            "When the newest signed checkpoint was made (Unix time; NaN before the first).",
-            ms_to_seconds(s.checkpoint.as_ref().map(|c| c.at_ms)),
-        ),
-    ]
-}
-
-/// OpenMetrics 1.0 text exposition (`application/openmetrics-text`), ending with `# EOF`.
-pub fn openmetrics(s: &Stats) -> String {
-    let mut o = String::new();
-    for f in families(s) {
-        let _ = writeln!(o, "# TYPE {} {}", f.name, f.kind);
-        if let Some(u) = f.unit {
-            let _ = writeln!(o, "# UNIT {} {u}", f.name);
-        }
-        let _ = writeln!(o, "# HELP {} {}", f.name, f.help);
-        for (suffix, labels, value) in &f.samples {
-            let _ = writeln!(o, "{}{suffix}{labels} {value}", f.name);
-        }
-    }
-    o.push_str("# EOF\n");
-    o
-}
-
-/// The classic Prometheus text format 0.0.4 (`text/plain`): the same samples; counters are
-/// declared under their `_total` name, and there are no `# UNIT` or `# EOF` lines.
-pub fn prometheus_text(s: &Stats) -> String {
-    let mut o = String::new();
-    for f in families(s) {
-        let declared = if f.kind == "counter" { format!("{}_total", f.name) } else { f.name.to_string() };
-        let _ = writeln!(o, "# HELP {declared} {}", f.help);
-        let _ = writeln!(o, "# TYPE {declared} {}", f.kind);
-        for (suffix, labels, value) in &f.samples {
-            let _ = writeln!(o, "{}{suffix}{labels} {value}", f.name);
-        }
-    }
-    o
-}
 
 #[cfg(test)]
 mod tests {

@@ -153,7 +153,7 @@ fn a_full_disk_leaves_the_original_in_place_and_the_agent_running() {
     let mnt = phone.dir.path().join("tiny");
     std::fs::create_dir_all(&mnt).expect("mkdir");
     if !mount_tmpfs(&mnt, "size=1m,mode=0700") {
-        eprintln!("SKIP: cannot mount a small tmpfs here (needs root); full-disk case not exercised");
+        common::skip("cannot mount a small tmpfs here (needs root); full-disk case not exercised");
         return;
     }
     let result = std::panic::catch_unwind(|| {
@@ -198,7 +198,7 @@ fn a_read_only_store_is_refused_with_a_clear_error() {
     let mnt = phone.dir.path().join("ro");
     std::fs::create_dir_all(&mnt).expect("mkdir");
     if !mount_tmpfs(&mnt, "ro,size=64k,mode=0700") {
-        eprintln!("SKIP: cannot mount a read-only tmpfs here (needs root)");
+        common::skip("cannot mount a read-only tmpfs here (needs root)");
         return;
     }
     // `session` creates a store where `stats` would only report that there is none.

@@ -32,7 +32,7 @@ fn pick(dir: &std::path::Path, category: &str, n: usize) -> Vec<PathBuf> {
 #[test]
 fn the_model_decides_when_context_does_not_and_learns_from_officers() {
     let Some(dir) = eval_dev() else {
-        eprintln!("SKIP: ../shared/data/eval-dev not found; the classifier-in-the-agent test needs real photos");
+        common::skip("../shared/data/eval-dev not found; the classifier-in-the-agent test needs real photos");
         return;
     };
     let phone = Phone::new();

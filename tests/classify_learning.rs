@@ -13,6 +13,8 @@
 //! Without `../shared/data/eval-dev` (photos under research licences, not in the repository)
 //! the test prints why and returns.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use fotovakt::classify::{Assessment, Classifier, Correction, Settings};
@@ -45,7 +47,7 @@ fn count_case(c: &mut Classifier, paths: &[PathBuf]) -> usize {
 #[test]
 fn corrections_reduce_errors_of_their_kind_on_unseen_photos() {
     let Some(dir) = data_dir() else {
-        eprintln!("skipped: ../shared/data/eval-dev/labels.tsv not found (real photos are not in the repository)");
+        common::skip("../shared/data/eval-dev/labels.tsv not found (real photos are not in the repository)");
         return;
     };
     let photos = labelled(&dir);

@@ -32,7 +32,7 @@ fn crash_campaign_keeps_every_photo_in_exactly_one_place() {
 #[test]
 fn crash_campaign_on_mediaprovider_like_storage() {
     if let Some(why) = mediafs::MediaFs::unavailable() {
-        eprintln!("SKIP: {why}; the crash campaign on mediafs not run");
+        common::skip(format!("{why}; the crash campaign on mediafs not run"));
         return;
     }
     let mut settings = campaign::Settings::from_env(30);

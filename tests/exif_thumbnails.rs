@@ -1,8 +1,10 @@
 //! Every EXIF thumbnail that exists is found (issue 12): the tolerant reader behind
 //! `media::ExifFacts::parse` against what exiftool finds, on the blocks piexif and exiftool
 //! write (committed fixtures, made by `tests/data/exif-writers/make.py`) and on every file
-//! of `../shared/data/exif-samples` (real cameras and tools; skipped with a message when
-//! that folder or exiftool is absent).
+//! of `../shared/data/exif-samples` (real cameras and tools; skipped, and a failure under CI,
+//! when that folder or exiftool is absent).
+
+mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -122,11 +124,11 @@ fn exiftool_thumbnails(dir: &Path) -> Option<Thumbnails> {
 fn every_thumbnail_exiftool_finds_in_exif_samples_is_found() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/exif-samples");
     if !dir.is_dir() {
-        eprintln!("SKIP: {} is absent (shared data not beside the clone)", dir.display());
+        common::skip(format!("{} is absent (shared data not beside the clone)", dir.display()));
         return;
     }
     let Some(rows) = exiftool_thumbnails(&dir) else {
-        eprintln!("SKIP: exiftool not found (apt-get install libimage-exiftool-perl) to count thumbnails");
+        common::skip("exiftool not found (apt-get install libimage-exiftool-perl) to count thumbnails");
         return;
     };
     let files = std::fs::read_dir(&dir)

@@ -145,7 +145,7 @@ fn writes_through_the_mount_raise_inotify_events() {
 
 fn power_mount(dir: &Path, model: mediafs::power::Model, what: &str) -> Option<MediaFs> {
     if let Some(why) = MediaFs::unavailable() {
-        eprintln!("SKIP: {why}; {what} not exercised");
+        common::skip(format!("{why}; {what} not exercised"));
         return None;
     }
     let (b, m) = (dir.join("backing"), dir.join("mnt"));

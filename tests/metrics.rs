@@ -112,6 +112,14 @@ fn assert_matches_json(families: &[Value], j: &Value, openmetrics: bool) {
     close(sample(families, "fotovakt_store_bytes", &[]), n(&j["store"]["bytes"]), "store bytes");
     close(sample(families, "fotovakt_store_files", &[]), n(&j["store"]["files"]), "store files");
     close(sample(families, "fotovakt_cases", &[]), n(&j["cases"]["count"]), "cases");
+    // The store's health: one state set, the free space known, nothing waiting in this process.
+    let state = j["health"]["store"].as_str().expect("health.store");
+    assert_eq!(sample(families, "fotovakt_store_health", &[("state", state)]), Some(1.0), "health {state}");
+    for other in ["ok", "failing", "full", "read_only", "unknown"].iter().filter(|s| **s != state) {
+        assert_eq!(sample(families, "fotovakt_store_health", &[("state", other)]), Some(0.0), "health {other}");
+    }
+    assert!(sample(families, "fotovakt_store_free_bytes", &[]).is_some_and(|b| b > 0.0), "free bytes");
+    close(sample(families, "fotovakt_files_waiting", &[]), n(&j["health"]["waiting"]), "waiting");
     close(
         sample(families, "fotovakt_session_open", &[]),
         Some(if j["session_open"] == true { 1.0 } else { 0.0 }),

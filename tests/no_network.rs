@@ -265,7 +265,7 @@ fn runs_unchanged_without_any_network() {
     // namespaces); says SKIP where the machine does not allow it.
     let probe = Command::new("unshare").args(["-n", "true"]).output();
     if !probe.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIP: cannot create a network namespace here (needs root or user namespaces)");
+        common::skip("cannot create a network namespace here (needs root or user namespaces)");
         return;
     }
     let phone = Phone::new();

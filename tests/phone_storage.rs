@@ -192,7 +192,7 @@ fn an_undeletable_original_on_mediafs_is_a_final_audited_state_and_reconcile_ret
 fn an_undeletable_original_on_a_read_only_bind_mount_is_kept_and_audited() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: not root, so no read-only bind mount; undeletable originals not exercised there");
+        common::skip("not root, so no read-only bind mount; undeletable originals not exercised there");
         return;
     }
     let phone = Phone::new();
@@ -201,7 +201,7 @@ fn an_undeletable_original_on_a_read_only_bind_mount_is_kept_and_audited() {
     let cam = phone.camera.to_string_lossy().into_owned();
     let bind = std::process::Command::new("mount").args(["--bind", &cam, &cam]).status();
     if !bind.is_ok_and(|s| s.success()) {
-        eprintln!("SKIP: mount --bind refused here");
+        common::skip("mount --bind refused here");
         return;
     }
     let ro = std::process::Command::new("mount").args(["-o", "remount,bind,ro", &cam]).status();
@@ -210,7 +210,7 @@ fn an_undeletable_original_on_a_read_only_bind_mount_is_kept_and_audited() {
     };
     if !ro.is_ok_and(|s| s.success()) {
         unmount();
-        eprintln!("SKIP: remount,ro refused here");
+        common::skip("remount,ro refused here");
         return;
     }
     let result = std::panic::catch_unwind(|| {
@@ -267,35 +267,51 @@ fn without_media_location_access_redacted_reads_are_never_stored_and_why_is_reco
     assert!(p.exists() && sha256(&backing) == sha, "the original is untouched");
     assert!(phone.stored().is_empty(), "nothing stored from altered bytes");
     ok(phone.run(&["scan"]));
+    // The rules keep it on what could be read (its GPS redacted): as far as can be told, the
+    // officer's own photo, so a keyed record in state `held`, no item (issue 29).
+    assert!(items(phone).is_empty(), "{:?}", items(phone));
+    // A photo the rules would quarantine (shot in a case session) is held as an item, with
+    // why in a `held` event.
+    ok(phone.run(&["session", "start", "--case", "H-1"]));
+    let (q, q_sha) = shoot(phone, "IMG_session.jpg", 7, false);
+    ok(phone.run(&["scan"]));
+    ok(phone.run(&["session", "stop"]));
     let all = items(phone);
     assert_eq!(all.len(), 1, "{all:?}");
     assert_eq!(all[0]["state"], "held");
     let id = all[0]["id"].as_i64().expect("id");
     assert!(event_kinds(phone, id).contains(&"held".to_string()));
+    assert!(q.exists() && phone.stored().is_empty(), "held: nothing moved");
     let s = json(&ok(phone.run(&["stats", "--format", "json"])));
     assert_eq!(
         (s["storage"]["media_location_access"].as_bool(), s["storage"]["held"].as_u64()),
-        (Some(false), Some(1)),
+        (Some(false), Some(2)),
         "{s}"
     );
     assert!(stdout(&ok(phone.run(&["stats"]))).contains("media location access NO"));
     let om = stdout(&ok(phone.run(&["stats", "--format", "openmetrics"])));
     assert!(om.contains("fotovakt_media_location_access 0"), "{om}");
-    // The shell reports the permission granted: reads are no longer redacted, the same item is
-    // decided on the camera's bytes (the work-site rule fires on the real GPS).
+    // The shell reports the permission granted: reads are no longer redacted, both photos are
+    // decided on the camera's bytes: the work-site rule fires on the real GPS (a new item, the
+    // keyed record gives way), and the held item is the same item, decided again.
     rig.fs.set_redaction(false);
     write_config(phone, "media_location_access = true");
     ok(phone.run(&["scan"]));
     let all = items(phone);
-    assert_eq!(all.len(), 1, "decided again as the same item: {all:?}");
+    assert_eq!(all.len(), 2, "{all:?}");
+    let site = all.iter().find(|i| i["sha256"] == sha.as_str()).expect("the work-site photo");
+    assert_eq!((site["state"].as_str(), site["source"].as_str()), (Some("quarantined"), Some("work_site")), "{all:?}");
+    let held = all.iter().find(|i| i["id"] == id).expect("the held item, decided again");
     assert_eq!(
-        (all[0]["state"].as_str(), all[0]["sha256"].as_str()),
-        (Some("quarantined"), Some(sha.as_str())),
+        (held["state"].as_str(), held["sha256"].as_str()),
+        (Some("quarantined"), Some(q_sha.as_str())),
         "{all:?}"
     );
-    assert_eq!(all[0]["source"], "work_site");
-    assert!(!p.exists());
-    assert_eq!(sha256(&phone.stored()[0]), sha, "stored bytes are the camera's bytes");
+    assert!(!p.exists() && !q.exists());
+    let stored: Vec<String> = phone.stored().iter().map(|f| sha256(f)).collect();
+    assert!(stored.contains(&sha) && stored.contains(&q_sha), "stored bytes are the camera's bytes");
+    let s = json(&ok(phone.run(&["stats", "--format", "json"])));
+    assert_eq!(s["storage"]["held"], 0, "{s}");
     let v = json(&ok(phone.run(&["verify", "--json"])));
     assert_eq!(v["problems"].as_array().map(Vec::len), Some(0), "{v}");
 }

@@ -232,7 +232,7 @@ fn report_is_self_contained_and_tells_the_same_numbers_as_stats_json() {
 fn report_renders_in_headless_chromium_without_network() {
     let Some(browser) = chromium() else {
         if std::env::var("FOTOVAKT_SKIP_BROWSER").as_deref() == Ok("1") {
-            eprintln!("SKIP: no chromium and FOTOVAKT_SKIP_BROWSER=1");
+            common::skip("no chromium and FOTOVAKT_SKIP_BROWSER=1");
             return;
         }
         panic!(

@@ -15,7 +15,7 @@ mod mediafs;
 fn an_inotify_queue_overflow_turns_into_a_logged_rescan_and_nothing_is_missed() {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
-        eprintln!("SKIP: not root, so fs.inotify.max_queued_events cannot be lowered to force an overflow");
+        common::skip("not root, so fs.inotify.max_queued_events cannot be lowered to force an overflow");
         return;
     }
     let s = storm::Storm { photos: 2000, writers: 2, overflow: true, hold: 300, queue_limit: 64, mediafs: false };
@@ -35,7 +35,7 @@ fn an_inotify_queue_overflow_turns_into_a_logged_rescan_and_nothing_is_missed() 
 #[test]
 fn storm_on_mediaprovider_like_storage_misses_nothing() {
     if let Some(why) = mediafs::MediaFs::unavailable() {
-        eprintln!("SKIP: {why}; the storm on mediafs not run");
+        common::skip(format!("{why}; the storm on mediafs not run"));
         return;
     }
     let s = storm::Storm { photos: 300, writers: 2, overflow: false, hold: 0, queue_limit: 64, mediafs: true };

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use common::{stdout, Phone};
 use fotovakt::export::{Check, Identities, PackageSignature};
-use fotovakt::ledger::{event_hash, GENESIS};
+use fotovakt::ledger::{data_sha256, event_hash, event_hash_v2, GENESIS, HASH_V2};
 use fotovakt::signing::{Checkpoint, KeyFile, TrustList};
 use rusqlite::{params, Connection};
 use serde::Deserialize;
@@ -149,8 +149,8 @@ impl Copy {
     }
 }
 
-/// Recompute every hash from event `from` on, and write the head at the last: what anyone who
-/// can write the ledger can do, since the chain has no key.
+/// Recompute every hash from event `from` on (a version 2 row's `data_sha256` too), and write
+/// the head at the last: what anyone who can write the ledger can do, since the chain has no key.
 fn rechain(db: &Path, from: i64) {
     let c = Connection::open(db).expect("db");
     let mut prev: String = if from <= 1 {
@@ -158,17 +158,26 @@ fn rechain(db: &Path, from: i64) {
     } else {
         c.query_row("SELECT hash FROM events WHERE seq = ?1", [from - 1], |r| r.get(0)).expect("prev")
     };
-    type Row = (i64, i64, String, Option<i64>, String);
+    type Row = (i64, i64, String, Option<i64>, String, u8);
     let rows: Vec<Row> = {
         let mut st = c
-            .prepare("SELECT seq, at_ms, kind, item_id, data FROM events WHERE seq >= ?1 ORDER BY seq")
+            .prepare("SELECT seq, at_ms, kind, item_id, data, v FROM events WHERE seq >= ?1 ORDER BY seq")
             .expect("prepare");
-        let r = st.query_map([from], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))).expect("query");
+        let r = st
+            .query_map([from], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?)))
+            .expect("query");
         r.collect::<Result<_, _>>().expect("rows")
     };
     let mut last = None;
-    for (seq, at, kind, item, data) in rows {
-        let hash = event_hash(seq, at, &kind, item, &data, &prev);
+    for (seq, at, kind, item, data, v) in rows {
+        let hash = if v == HASH_V2 {
+            let covered = data_sha256(&data);
+            let hash = event_hash_v2(seq, at, &kind, item, &covered, &prev);
+            c.execute("UPDATE events SET data_sha256 = ?2 WHERE seq = ?1", params![seq, covered]).expect("sha");
+            hash
+        } else {
+            event_hash(seq, at, &kind, item, &data, &prev)
+        };
         c.execute("UPDATE events SET prev_hash = ?2, hash = ?3 WHERE seq = ?1", params![seq, prev, hash]).expect("set");
         prev = hash;
         last = Some(seq);
@@ -328,14 +337,17 @@ impl Parts {
                     e["prev_hash"] = h.clone().into();
                 }
             }
-            let hash = event_hash(
-                seq,
-                e["at_ms"].as_i64().expect("at"),
-                e["kind"].as_str().expect("kind"),
-                e["item"].as_i64(),
-                e["data"].as_str().expect("data"),
-                e["prev_hash"].as_str().expect("prev"),
-            );
+            let (at, item) = (e["at_ms"].as_i64().expect("at"), e["item"].as_i64());
+            let kind = e["kind"].as_str().expect("kind").to_string();
+            let data = e["data"].as_str().expect("data").to_string();
+            let prev_hash = e["prev_hash"].as_str().expect("prev").to_string();
+            let hash = if e["v"].as_u64() == Some(u64::from(HASH_V2)) {
+                let covered = data_sha256(&data);
+                e["data_sha256"] = covered.clone().into();
+                event_hash_v2(seq, at, &kind, item, &covered, &prev_hash)
+            } else {
+                event_hash(seq, at, &kind, item, &data, &prev_hash)
+            };
             e["hash"] = hash.clone().into();
             prev = Some((seq, hash));
         }

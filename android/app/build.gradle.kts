@@ -108,6 +108,11 @@ val cargoNdk by tasks.registering(Exec::class) {
     description = "Builds the Rust core (feature android) for arm64-v8a, armeabi-v7a and x86_64."
     workingDir = rustRoot
     val release = providers.gradleProperty("rustDebug").map { false }.orElse(true)
+    // A debug Rust build logs paths and case IDs (src/android/logging.rs): never in a release APK.
+    doFirst {
+        val releaseTask = gradle.startParameter.taskNames.any { it.contains("Release", ignoreCase = true) }
+        check(release.get() || !releaseTask) { "-PrustDebug is for debug builds only: a release APK needs the release library (its logs name no paths or case IDs)" }
+    }
     inputs.dir(File(rustRoot, "src"))
     inputs.file(File(rustRoot, "Cargo.toml"))
     inputs.file(File(rustRoot, "Cargo.lock"))

@@ -2,60 +2,69 @@
 //! log (`show`), the open case session (`session status`). The CLI and the Android bridge
 //! format these; neither queries the ledger itself.
 //!
-//! Uses only the agent's public API, so it reads as a client of the pipeline.
+//! Methods of [`StoreReader`]: they read the ledger read-only and never wait behind a move.
+//! An item being moved reads as `moving` (`releasing` on its way out) until its move ends.
 
 use serde::Serialize;
 
-use super::{Agent, Error};
-use crate::ledger::{Item, ItemState, Logged, Session};
+use super::{Error, StoreReader};
+use crate::ledger::{Item, ItemState, Logged, PrunedEvent, Session};
 
-/// Which items [`Agent::list`] returns.
+/// Which items [`StoreReader::list`] returns.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Listing {
     /// Only items whose file is in the store now.
     #[default]
     InStore,
-    /// Every decided item: kept, released, aborted and purged too.
+    /// Every item: released, aborted and purged too (a photo kept as the officer's own has no
+    /// item, only a keyed record).
     All,
 }
 
-/// One item and its custody log, oldest event first, as [`Agent::show`] returns it.
+/// One item and its custody log, oldest event first, as [`StoreReader::show`] returns it.
 #[derive(Debug, Clone, Serialize)]
 pub struct ItemRecord {
     pub item: Item,
     pub events: Vec<Logged>,
+    /// Events whose contents were pruned on schedule (what is left of them), oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pruned: Vec<PrunedEvent>,
 }
 
-impl Agent {
+impl StoreReader {
     /// Items, newest first, optionally only those of `case`.
     pub fn list(&self, case: Option<&str>, listing: Listing) -> Result<Vec<Item>, Error> {
-        let items = self.ledger().items(case)?;
+        let items = self.read()?.items(case)?;
         Ok(items.into_iter().filter(|i| listing == Listing::All || i.state == ItemState::Quarantined).collect())
     }
 
     /// One item, found by number (`42`, `#42`) or SHA-256 prefix (≥ 6 hex digits).
     pub fn find(&self, key: &str) -> Result<Item, Error> {
-        Ok(self.ledger().find_item(key)?)
+        Ok(self.read()?.find_item(key)?)
     }
 
     /// One item, found by number (`42`, `#42`) or SHA-256 prefix (≥ 6 hex digits), with its
     /// custody log.
     pub fn show(&self, key: &str) -> Result<ItemRecord, Error> {
-        let ledger = self.ledger();
-        let item = ledger.find_item(key)?;
-        let events = ledger.events_of(item.id)?;
-        Ok(ItemRecord { item, events })
+        // One snapshot: the row and its log agree even while the item is being moved.
+        Ok(self.read()?.snapshot(|l| {
+            let item = l.find_item(key)?;
+            let events = l.events_of(item.id)?;
+            let pruned = l.pruned_events_of(item.id)?;
+            Ok(ItemRecord { item, events, pruned })
+        })?)
     }
 
     /// The case session open now, if any.
     pub fn session_status(&self) -> Result<Option<Session>, Error> {
-        Ok(self.ledger().open_session()?)
+        Ok(self.read()?.open_session()?)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::Agent;
     use std::time::Duration;
 
     #[test]

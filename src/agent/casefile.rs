@@ -1,35 +1,23 @@
 //! The case file: what leaves the store and what is kept about it. Export a case as a
-//! package, record the receiver's acknowledgement, purge what retention says is due, verify
-//! the store and the ledger's chain, and the statistics and the admin report. Export, ack
-//! and purge end with the durability barrier before they return.
+//! package, record the receiver's acknowledgement, purge what retention says is due, and the
+//! statistics and the admin report. Export, ack and purge end with the durability barrier
+//! before they return.
+//!
+//! The statistics and the report are [`StoreReader`]'s: they read the ledger read-only. So
+//! are export's reads: the case's items and custody log come from one read snapshot and
+//! its files are copied and hashed without any lock; only the `export` events are written
+//! under the move lock, after a check that the items are still as read.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
 use crate::export::Recipients;
-use crate::ledger::{self, Event, Item, ItemState, Ledger, Problem, Problems};
-use crate::quarantine::fsops;
-use crate::signing::Checkpoint;
+use crate::ledger::{self, Event, Item, ItemState, Ledger, RawEvent};
 use crate::{export, retention, stats};
 
-use super::{Agent, Error, Output, Refusal};
-
-/// What `verify` found.
-#[derive(Debug, Clone, Serialize)]
-pub struct VerifyReport {
-    pub events: u64,
-    pub files: u64,
-    /// Checkpoints checked (`verify --checkpoint`).
-    pub checkpoints: usize,
-    /// What is worth knowing but not wrong: the ledger anchored again by an officer.
-    pub notes: Vec<String>,
-    /// What is wrong, typed; `Display` of each is the sentence `verify` prints, and the list
-    /// serialises as those sentences.
-    pub problems: Problems,
-}
+use super::{Agent, Error, Output, Refusal, StoreReader};
 
 /// What `export` wrote.
 #[derive(Debug, Clone, Serialize)]
@@ -70,81 +58,17 @@ pub struct PurgeReport {
     pub finished_earlier: u64,
     /// Items marked purged whose file could not be removed (the next `purge` retries).
     pub failures: Vec<String>,
+    /// What the privacy pruning that every `purge` runs let go of (nothing on a dry run).
+    pub personal: super::PruneReport,
 }
 
-impl Agent {
-    /// Re-hash every stored file and check the ledger's hash chain and item rows.
-    pub fn verify(&self) -> Result<VerifyReport, Error> {
-        self.verify_with(&[])
-    }
-
-    /// [`Agent::verify`], and prove that today's ledger still extends each of `checkpoints`
-    /// (signed by a device key the ledger recorded, its event still there with its hash).
-    pub fn verify_with(&self, checkpoints: &[Checkpoint]) -> Result<VerifyReport, Error> {
-        let ledger = self.ledger();
-        let chain = ledger.check_chain()?;
-        let (events, mut problems) = (chain.events, chain.problems);
-        self.check_checkpoints(&ledger, checkpoints, &mut problems)?;
-        let notes = self.anchor_notes(&ledger)?;
-        let mut files = 0u64;
-        let mut expected = HashSet::new();
-        for item in ledger.items(None)? {
-            if !matches!(item.state, ItemState::Quarantined | ItemState::OriginalKept) {
-                continue;
-            }
-            let Some(name) = item.store_name.as_deref() else {
-                problems.push(Problem::NoStoreFileName { item: item.id });
-                continue;
-            };
-            expected.insert(name.to_string());
-            files += 1;
-            match fsops::hash_path(&self.store.path_of(name)) {
-                Ok(h) if h == item.sha256 => {}
-                Ok(_) => problems.push(Problem::StoreFileChanged { item: item.id, name: name.into() }),
-                Err(e) => problems.push(Problem::StoreFileUnreadable {
-                    item: item.id,
-                    name: name.into(),
-                    reason: e.to_string(),
-                }),
-            }
-        }
-        let on_disk =
-            self.store.objects().map_err(Error::io("listing the store", self.store.root().join("objects")))?;
-        for (name, _) in on_disk {
-            if !expected.contains(&name) {
-                problems.push(Problem::UnaccountedStoreFile { name });
-            }
-        }
-        Ok(VerifyReport { events, files, checkpoints: checkpoints.len(), notes, problems })
-    }
-
-    /// Statistics, with retention counted against the configured `[retention]` settings.
+impl StoreReader {
+    /// Statistics, with retention counted against the configured `[retention]` settings, and
+    /// the store's health as any process can read it (free space, mounted read-only).
     pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
-        let mut s = stats::collect_configured(&self.ledger(), &self.store, by_case, &self.config.retention)?;
+        let mut s = stats::collect_configured(&*self.read()?, &self.store, by_case, &self.config.retention)?;
         s.storage.media_location_access = self.config.media_location_access;
-        s.device_key = self.device_key_stats();
         Ok(s)
-    }
-
-    /// Statistics as JSON text (the shape documented in the README).
-    pub fn stats_json(&self) -> Result<String, Error> {
-        let s = self.stats(false)?;
-        Ok(serde_json::to_string_pretty(&s).unwrap_or_default())
-    }
-
-    /// Refuse a package destination that is not empty, lies in a camera folder, a synced or
-    /// media-indexed place (the store's placement rules), or inside the store.
-    fn check_export_target(&self, out: &Path) -> Result<(), Error> {
-        match std::fs::symlink_metadata(out) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(source) => {
-                return Err(Error::Io { about: "looking at the destination", path: out.to_path_buf(), source })
-            }
-            Ok(m) if m.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false) => {}
-            Ok(m) if m.is_file() && m.len() == 0 => {}
-            Ok(_) => return Err(Refusal::TargetNotEmpty { path: out.to_path_buf() }.into()),
-        }
-        self.check_private_place(out, Output::Package)
     }
 
     /// `out` is neither in a camera folder, a synced or media-indexed place, nor the store:
@@ -166,29 +90,120 @@ impl Agent {
         Ok(())
     }
 
-    /// Write the admin report (`report::html` of [`Agent::stats`]) to `out`, never into a
+    /// Write the admin report (`report::html` of [`StoreReader::stats`]) to `out`, never into a
     /// camera folder, a synced or media-indexed place, or the store. Replaces an earlier
-    /// report there in one step (written beside it, then renamed).
+    /// report there in one step ([`crate::output`]: written beside it, fsynced, renamed).
     pub fn write_report(&self, out: &Path) -> Result<(), Error> {
         self.check_private_place(out, Output::Report)?;
+        if out.file_name().is_none() {
+            return Err(Refusal::NotAFileName { path: out.to_path_buf() }.into());
+        }
         let html = crate::report::html(&self.stats(false)?);
-        let name = out.file_name().ok_or_else(|| Refusal::NotAFileName { path: out.to_path_buf() })?;
-        let tmp = out.with_file_name(format!(".{}.fotovakt-partial-{}", name.to_string_lossy(), std::process::id()));
-        let written = (|| {
-            let mut f = std::fs::File::create(&tmp)?;
-            std::io::Write::write_all(&mut f, html.as_bytes())?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, out)
-        })();
-        written.map_err(|source| {
-            let _ = std::fs::remove_file(&tmp);
-            Error::Io { about: "writing the report", path: out.to_path_buf(), source }
-        })
+        crate::output::write_file(out, crate::output::Replace::File, |f| std::io::Write::write_all(f, html.as_bytes()))
+            .map_err(Error::from)
+    }
+
+    /// What an export reads, in one snapshot: the case's items in the store, oldest first, and
+    /// every event of theirs. Refused when the case is unknown or has nothing in the store.
+    fn read_case(&self, case: &str) -> Result<CaseRead, Error> {
+        let (all, events) = self.read()?.snapshot(|l| {
+            let all = l.items(Some(case))?;
+            let ids: Vec<i64> = all.iter().filter(|i| i.state == ItemState::Quarantined).map(|i| i.id).collect();
+            let events = l.raw_events_of(&ids)?;
+            Ok((all, events))
+        })?;
+        if all.is_empty() {
+            return Err(Refusal::UnknownCase { case: case.to_string() }.into());
+        }
+        let mut items: Vec<Item> = all.iter().filter(|i| i.state == ItemState::Quarantined).cloned().collect();
+        if items.is_empty() {
+            return Err(Refusal::NothingInStore { case: case.to_string(), items: all.len() }.into());
+        }
+        items.sort_by_key(|i| i.id);
+        if let Some(i) = items.iter().find(|i| i.store_name.is_none()) {
+            return Err(Refusal::NoStoreFile { item: i.id }.into());
+        }
+        Ok(CaseRead { items, events })
+    }
+}
+
+impl Agent {
+    /// [`StoreReader::stats`], with the store's health as this agent sees it: whether its own
+    /// last try to store a file failed, and the files that wait for another.
+    pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
+        let mut s = StoreReader::stats(self, by_case)?;
+        s.health = self.health();
+        // The key this agent signs with now (the reader's is the one the ledger recorded last).
+        s.device_key = self.device_key_stats();
+        Ok(s)
+    }
+
+    /// Statistics as JSON text (the shape documented in the README); a failure is an error,
+    /// never an empty text.
+    pub fn stats_json(&self) -> Result<String, Error> {
+        json_text("statistics", &self.stats(false)?)
+    }
+}
+
+/// How many times export makes a package: again when the case changed while its files were
+/// copied (an item released, purged or tagged), the last time under the move lock.
+const EXPORT_TRIES: usize = 3;
+
+/// What every try of one export signs and encrypts the package with.
+struct Seal<'a> {
+    signer: &'a dyn crate::signing::Signer,
+    recipients: &'a Recipients,
+}
+
+/// A case as export read it.
+struct CaseRead {
+    items: Vec<Item>,
+    events: Vec<RawEvent>,
+}
+
+impl CaseRead {
+    fn ids(&self) -> Vec<i64> {
+        self.items.iter().map(|i| i.id).collect()
+    }
+
+    /// Does `l` still say what was read: every item in the store under the same file, and
+    /// not one custody event more or different?
+    fn still_holds(&self, l: &Ledger) -> Result<bool, Error> {
+        for read in &self.items {
+            let now = l.item(read.id)?;
+            if now.state != ItemState::Quarantined || now.store_name != read.store_name {
+                return Ok(false);
+            }
+        }
+        Ok(l.raw_events_of(&self.ids())? == self.events)
+    }
+}
+
+impl Agent {
+    /// Refuse a package destination that is not empty, lies in a camera folder, a synced or
+    /// media-indexed place (the store's placement rules), or inside the store.
+    fn check_export_target(&self, out: &Path) -> Result<(), Error> {
+        match std::fs::symlink_metadata(out) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(source) => {
+                return Err(Error::Io { about: "looking at the destination", path: out.to_path_buf(), source })
+            }
+            Ok(m) if m.is_dir() && std::fs::read_dir(out).map(|mut d| d.next().is_none()).unwrap_or(false) => {}
+            Ok(m) if m.is_file() && m.len() == 0 => {}
+            Ok(_) => return Err(Refusal::TargetNotEmpty { path: out.to_path_buf() }.into()),
+        }
+        self.check_private_place(out, Output::Package)
     }
 
     /// Export a case: its quarantined items' originals, a manifest (JSON and CSV) and their
     /// custody log, as a directory or a `.zip` (by `out`'s extension). Audited: each exported
     /// item gets an `export` event carrying the package digest.
+    ///
+    /// The case is read from one read-only snapshot and its files copied without a lock, so a
+    /// move in progress (a large video) does not hold the export up; the `export` events are
+    /// then written under the move lock, only if the case is still as read. If it changed (an
+    /// item released, purged or tagged meanwhile) the package is made again; the last of
+    /// [`EXPORT_TRIES`] holds the move lock throughout, so an export always ends.
     pub fn export(&self, case: &str, out: &Path, officer: Option<&str>) -> Result<ExportReport, Error> {
         self.export_to(case, out, officer, &Recipients::default())
     }
@@ -216,85 +231,113 @@ impl Agent {
         if case.is_empty() {
             return Err(Refusal::CaseIdRequired.into());
         }
-        let signer = self.signer()?;
+        let seal = Seal { signer: self.signer()?, recipients };
         self.check_export_target(out)?;
-        // Under the move lock nothing is released or moved meanwhile.
+        for _ in 1..EXPORT_TRIES {
+            let read = self.read_case(case)?;
+            let staged = match self.stage_case(case, out, officer, &read, &seal) {
+                Ok(staged) => staged,
+                // A store file released or purged while it was copied: the case changed.
+                Err(e) if !read.still_holds(&*self.read()?)? => {
+                    warn!(error = %e, "the case changed while it was exported; exporting it again");
+                    debug!(case, "case exported again");
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            let mut custody = self.custody()?;
+            if read.still_holds(&custody.ledger)? {
+                return self.record_export(&mut custody.ledger, case, out, officer, &read, staged);
+            }
+            staged.discard();
+            warn!("the case changed while it was exported; exporting it again");
+            debug!(case, "case exported again");
+        }
+        // The case keeps changing: this try holds the move lock throughout.
         let mut custody = self.custody()?;
-        let ledger = &mut *custody.ledger;
-        let all = ledger.items(Some(case))?;
-        if all.is_empty() {
-            return Err(Refusal::UnknownCase { case: case.to_string() }.into());
-        }
-        let mut items: Vec<Item> = all.iter().filter(|i| i.state == ItemState::Quarantined).cloned().collect();
-        if items.is_empty() {
-            return Err(Refusal::NothingInStore { case: case.to_string(), items: all.len() }.into());
-        }
-        items.sort_by_key(|i| i.id);
-        let mut with_paths = Vec::new();
-        for i in &items {
-            let name = i.store_name.as_deref().ok_or(Refusal::NoStoreFile { item: i.id })?;
-            with_paths.push((i, self.store.path_of(name)));
-        }
-        let ids: Vec<i64> = items.iter().map(|i| i.id).collect();
-        let events = ledger.raw_events_of(&ids)?;
+        let read = self.read_case(case)?;
+        let staged = self.stage_case(case, out, officer, &read, &seal)?;
+        self.record_export(&mut custody.ledger, case, out, officer, &read, staged)
+    }
+
+    /// Write the package of `read` under a temporary name beside `out`.
+    fn stage_case(
+        &self,
+        case: &str,
+        out: &Path,
+        officer: Option<&str>,
+        read: &CaseRead,
+        seal: &Seal<'_>,
+    ) -> Result<export::Staged, Error> {
+        let items = read.items.iter().map(|i| (i, self.store.path_of(i.store_name.as_deref().unwrap_or_default())));
         let input = export::PackageInput {
             case_id: case,
             officer,
-            items: with_paths,
-            events: &events,
+            items: items.collect(),
+            events: &read.events,
             now_ms: ledger::now_ms(),
-            signer: Some(signer),
-            recipients,
+            signer: Some(seal.signer),
+            recipients: seal.recipients,
         };
-        let staged = export::stage(out, &input)?;
+        Ok(export::stage(out, &input)?)
+    }
+
+    /// The export's one write, under the move lock (the caller's `ledger`): its `export`
+    /// events, in one transaction that commits only once the package is in place.
+    fn record_export(
+        &self,
+        ledger: &mut Ledger,
+        case: &str,
+        out: &Path,
+        officer: Option<&str>,
+        read: &CaseRead,
+        staged: export::Staged,
+    ) -> Result<ExportReport, Error> {
+        let ids = read.ids();
+        let (format, digest, bytes) = (staged.format, staged.digest.clone(), staged.bytes);
+        let (signer, recipients, sealed_sha256) =
+            (staged.signer.clone(), staged.recipients.clone(), staged.sealed_sha256.clone());
         let package = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let recorded = ledger.write().and_then(|mut tx| {
-            let exported = Event::Exported {
-                case_id: case.into(),
-                package_sha256: staged.digest.clone(),
-                package,
-                format: staged.format,
-                items: ids.len(),
-                officer: officer.map(str::to_string),
-                signer: staged.signer.clone(),
-                recipients: staged.recipients.clone(),
-                sealed_sha256: staged.sealed_sha256.clone(),
-            };
-            for id in &ids {
-                tx.record(Some(*id), &exported)?;
-            }
-            tx.commit()
-        });
-        if let Err(e) = recorded {
-            staged.discard();
-            return Err(e.into());
+        // The `export` events are written in one transaction that commits only once the
+        // package is in place (renamed, its folder fsynced): a package that could not be
+        // placed leaves no event, and one whose events could not be committed is removed.
+        let mut tx = ledger.write()?;
+        let exported = Event::Exported {
+            case_id: case.into(),
+            package_sha256: digest.clone(),
+            package,
+            format,
+            items: ids.len(),
+            officer: officer.map(str::to_string),
+            signer: signer.clone(),
+            recipients: recipients.clone(),
+            sealed_sha256: sealed_sha256.clone(),
+        };
+        for id in &ids {
+            tx.record(Some(*id), &exported)?;
         }
         if let Err(e) = staged.publish() {
-            error!(path = %out.display(), error = %e, "export recorded but the package could not be put in place");
-            staged.discard();
-            let noted = ledger.write().and_then(|mut tx| {
-                let failed = Event::ExportFailed { package_sha256: staged.digest.clone(), reason: e.to_string() };
-                for id in &ids {
-                    tx.record(Some(*id), &failed)?;
-                }
-                tx.commit()
-            });
-            if let Err(e2) = noted {
-                error!(error = %e2, "could not record the failed export");
-            }
+            error!(error = %e, "the package could not be put in place; export not recorded");
+            debug!(path = %out.display(), "export target");
             return Err(e.into());
         }
-        info!(case, items = ids.len(), bytes = staged.bytes, path = %out.display(), package_sha256 = %staged.digest, "exported");
+        if let Err(e) = tx.commit() {
+            error!(error = %e, "the export could not be recorded; removing the package");
+            remove_placed(out, format);
+            return Err(e.into());
+        }
+        info!(items = ids.len(), bytes, package_sha256 = %digest, "exported");
+        debug!(case, path = %out.display(), "exported case");
         Ok(ExportReport {
             case_id: case.to_string(),
             path: out.to_path_buf(),
-            format: staged.format,
-            package_sha256: staged.digest.clone(),
+            format,
+            package_sha256: digest,
             items: ids,
-            bytes: staged.bytes,
-            signer: staged.signer.clone(),
-            recipients: staged.recipients.clone(),
-            sealed_sha256: staged.sealed_sha256.clone(),
+            bytes,
+            signer,
+            recipients,
+            sealed_sha256,
         })
     }
 
@@ -339,7 +382,8 @@ impl Agent {
             tx.record(Some(*id), &ack)?;
         }
         tx.commit()?;
-        info!(case, items = targets.len(), "export acknowledged by the receiver");
+        info!(items = targets.len(), "export acknowledged by the receiver");
+        debug!(case, "acknowledged case");
         Ok(AckReport { case_id: case.to_string(), items: targets })
     }
 
@@ -375,17 +419,30 @@ impl Agent {
     /// overwritten with zeros, fsynced and unlinked ([`retention::wipe`]). The ledger row and
     /// custody log stay. The rows are durable before the first wipe; a run that dies between
     /// the two leaves a purged item whose file is still there, removed at the next start
-    /// (recovery) or the next `purge`.
+    /// (recovery) or the next `purge`. Then the privacy pruning runs ([`Agent::prune`]).
     pub fn purge_at(&self, now_ms: i64, dry_run: bool, officer: Option<&str>) -> Result<PurgeReport, Error> {
-        self.durable(self.purge_now(now_ms, dry_run, officer))
+        let purged = self.purge_now(now_ms, dry_run, officer).and_then(|mut report| {
+            if !dry_run {
+                report.personal = self.prune()?;
+            }
+            Ok(report)
+        });
+        self.durable(purged)
     }
 
     fn purge_now(&self, now_ms: i64, dry_run: bool, officer: Option<&str>) -> Result<PurgeReport, Error> {
         let mut custody = self.custody()?;
         let ledger = &mut *custody.ledger;
         let due = retention::due(ledger, &self.config.retention, now_ms)?;
-        let mut report =
-            PurgeReport { dry_run, now_ms, items: due.purge, bytes: 0, finished_earlier: 0, failures: Vec::new() };
+        let mut report = PurgeReport {
+            dry_run,
+            now_ms,
+            items: due.purge,
+            bytes: 0,
+            finished_earlier: 0,
+            failures: Vec::new(),
+            personal: super::PruneReport::default(),
+        };
         if dry_run {
             report.bytes = report.items.iter().map(|d| d.size).sum();
             return Ok(report);
@@ -418,7 +475,7 @@ impl Agent {
                     info!(item, bytes = n, earlier = !now, "purged");
                 }
                 Err((path, e)) => {
-                    error!(item, path = %path.display(), error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
+                    error!(item, error = %e, "purged in the ledger but the file could not be removed; the next purge retries");
                     report.failures.push(format!("item {item}: {}: {e}", path.display()));
                 }
             }
@@ -443,5 +500,26 @@ impl Agent {
     }
 }
 
+/// Remove a package that was put in place but whose export could not be recorded: the phone
+/// attests every package that left it, so none may stay without its `export` events.
+fn remove_placed(out: &Path, format: export::PackageFormat) {
+    let removed = match format {
+        export::PackageFormat::Dir => std::fs::remove_dir_all(out),
+        export::PackageFormat::Zip | export::PackageFormat::Age => std::fs::remove_file(out),
+    };
+    match removed.and_then(|()| crate::quarantine::fsops::fsync_dir(crate::output::folder_of(out))) {
+        Ok(()) => {}
+        Err(e) => {
+            error!(error = %e, "could not remove the unrecorded package");
+            debug!(path = %out.display(), "unrecorded package");
+        }
+    }
+}
+
 /// Bytes wiped, or the file that could not be and why.
 pub(super) type WipeResult = Result<u64, (PathBuf, std::io::Error)>;
+
+/// `value` as pretty JSON, or a typed error naming `what`.
+pub(super) fn json_text<T: Serialize>(what: &'static str, value: &T) -> Result<String, Error> {
+    serde_json::to_string_pretty(value).map_err(|source| Error::Json { what, source })
+}

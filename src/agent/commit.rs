@@ -4,18 +4,23 @@
 //! and records how it ended. [`Agent::apply_outcome`] is the one place that turns a move's
 //! ending (seen by the move itself, by the recovery right after a move failed midway, or by
 //! the recovery at start) into the item's state and its custody event.
+//!
+//! A file whose move did not happen (the store was full, say) is tried again with the same
+//! item: at most one item per file and decision, however many tries the move takes. The first
+//! failed try is recorded (`move_aborted`); later tries that fail are counted, and the count
+//! goes into the item's ending (`quarantined` with `tries`).
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{Direction, Event, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::ledger::{Direction, Event, ForgetReason, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
 use crate::policy::{Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
-use super::intake::{Facts, Known};
-use super::{Agent, Custody, Error, OutcomeKind};
+use super::intake::{Earlier, Facts, Known};
+use super::{Agent, Custody, Error, OutcomeKind, RetryCause};
 
 /// An officer's manual tag carried into the pipeline.
 #[derive(Debug, Clone)]
@@ -29,18 +34,27 @@ pub(super) struct Tag<'a> {
 #[derive(Debug)]
 pub(super) enum Committed {
     /// Someone else decided it meanwhile (or the path no longer names the bytes hashed): the
-    /// newest item for this file version, if any, is the decision to report.
-    Earlier(Option<Box<Item>>),
+    /// earlier decision on this file version, if any, is the one to report.
+    Earlier(Earlier),
     /// Decided and recorded now.
     Decided(Decided),
 }
 
-/// A decision recorded now: the item, what happened to the file, and why if it is not plain.
+/// A decision recorded now: the item (none for the officer's own photo, which gets a keyed
+/// record only), what happened to the file, and why if it is not plain.
 #[derive(Debug)]
 pub(super) struct Decided {
-    pub item: i64,
+    pub item: Option<i64>,
     pub kind: OutcomeKind,
     pub detail: Option<String>,
+    /// Why a [`OutcomeKind::Retry`] is left for later.
+    pub retry: Option<RetryCause>,
+}
+
+impl Decided {
+    fn done(item: i64, kind: OutcomeKind, detail: Option<String>) -> Decided {
+        Decided { item: Some(item), kind, detail, retry: None }
+    }
 }
 
 /// Who saw a journaled move end; it decides how the custody event of the ending reads.
@@ -64,6 +78,11 @@ pub(super) struct Note<'a> {
     pub exposure_ms: Option<i64>,
     /// The officer of a release.
     pub officer: Option<&'a str>,
+    /// A later try of a move that did not happen, with the same decision: a failed ending is
+    /// not recorded again (the first one is in the log).
+    pub quiet: bool,
+    /// How many tries the move took, when more than one.
+    pub tries: Option<u32>,
 }
 
 impl Agent {
@@ -87,10 +106,22 @@ impl Agent {
         // A recovered ending says so; a midway rollback has always said why instead.
         let recovered = seen == Seen::AtStart || (seen == Seen::Midway && finished);
         let path = m.dst.to_string_lossy().into_owned();
+        let tries = note.tries;
+        if note.quiet && m.direction == Direction::In && end == RolledBack {
+            // Tried again and failed again: counted on the item, not recorded again.
+            tx.set_state(m.item_id, crate::ledger::ItemState::Aborted, None)?;
+            return tx.finish_move(m.id);
+        }
         let (store_name, event) = match (m.direction, end) {
             (Direction::In, Completed) => (
                 Some(name.as_str()),
-                Event::Quarantined { sha256, store_name: name.clone(), exposure_ms: note.exposure_ms, recovered },
+                Event::Quarantined {
+                    sha256,
+                    store_name: name.clone(),
+                    exposure_ms: note.exposure_ms,
+                    recovered,
+                    tries,
+                },
             ),
             (Direction::In, SourceKept) => (
                 Some(name.as_str()),
@@ -100,6 +131,7 @@ impl Agent {
                     reason: reason.unwrap_or_default(),
                     exposure_ms: note.exposure_ms,
                     recovered,
+                    tries,
                 },
             ),
             // Right after a failed move, a file gone from both places is a rollback too.
@@ -146,15 +178,34 @@ impl Agent {
         // path no longer names the file we hashed, or another handler (the watcher and the
         // Android MediaStore observer can both see one file) settled it meanwhile, step back.
         let mut custody = self.custody()?;
-        let known = known.current(&custody.ledger, f.path, &f.id, self.held())?;
+        let mut known = known.current(&custody.ledger, f.path, &f.id, self.held())?;
+        let unended = known.latest.as_ref().is_some_and(|i| i.state == ItemState::Moving) || known.aborted.is_some();
+        // A move of this very file still journaled, while nobody is moving (the lock is ours):
+        // its ending was never recorded (the ledger failed just then, or a process died).
+        // Finish it now, as recovery at start would, before deciding anew.
+        if unended && self.finish_journaled(&mut custody, f)? {
+            known = Known::load(&custody.ledger, f.path, &f.id, self.held())?;
+        }
         let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(&f.id));
         if !still_there || (tag.is_none() && known.settled) {
-            return Ok(Committed::Earlier(known.latest.map(Box::new)));
+            return Ok(Committed::Earlier(known.earlier()));
         }
-        // An officer tagging a photo the agent kept: the same item is decided again, so its
-        // custody log runs from its first intake and it is counted once. Likewise a file held
-        // while media-location access was off, decided now on the bytes as they are.
-        let earlier = known.latest.filter(|i| {
+        // The same file again after its move did not happen: the same item goes on. With the
+        // same decision nothing new is recorded until the move ends.
+        let again = known.aborted.filter(|i| i.sha256 == f.sha256 && i.size == f.id.size);
+        let quiet = tag.is_none()
+            && !self.held()
+            && again.as_ref().is_some_and(|i| {
+                verdict.action == Action::Quarantine
+                    && i.action == Action::Quarantine.as_str()
+                    && i.source == verdict.source.as_str()
+                    && i.case_id == verdict.case_id
+            });
+        // An officer tagging a photo the agent kept (decided before schema 2): the same item is
+        // decided again, so its custody log runs from its first intake and it is counted once.
+        // Likewise a file held while media-location access was off, decided now on the bytes as
+        // they are.
+        let redecided = known.latest.filter(|i| {
             i.size == f.id.size
                 && match i.state {
                     ItemState::Kept => tag.is_some() && i.sha256 == f.sha256,
@@ -162,28 +213,35 @@ impl Agent {
                     _ => false,
                 }
         });
+        // A retry of a move that did not happen goes on with its item: with the same decision
+        // nothing is recorded now, with another one the item is decided again.
+        let earlier = redecided.or(again);
         let held = self.held();
-        let state = if held {
-            ItemState::Held
-        } else if verdict.action == Action::Quarantine {
-            ItemState::Moving
-        } else {
-            ItemState::Kept
-        };
         let mut tx = custody.ledger.write()?;
-        let item = record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?;
+        if verdict.action == Action::Keep && tag.is_none() {
+            // The officer's own photo now: a keyed record and no item, also when an earlier
+            // decision left one (held, or a move into the store that did not happen).
+            return self.keep_personal(tx, f, verdict, earlier.as_ref());
+        }
+        // Case material: the full record, from now on. A keyed personal record of this file
+        // version (a photo the agent had kept, tagged by an officer now) gives way to it.
+        if known.personal.is_some() {
+            tx.drop_personal(f.path, f.id.size, f.id.mtime_ns)?;
+        }
+        let state = if held { ItemState::Held } else { ItemState::Moving };
+        let item = match &earlier {
+            Some(i) if quiet => i.id,
+            _ => record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?,
+        };
         if held {
             let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
                           redaction), so nothing is stored or deleted on their strength; decided again once access is back";
             tx.record(Some(item), &Event::Held { would: verdict.action, reason: reason.into() })?;
             tx.commit()?;
-            info!(path = %f.path.display(), item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
+            info!(item, would = verdict.action.as_str(), "held: no media-location access; original left untouched");
+            debug!(item, path = %f.path.display(), "held file");
             let detail = Some(format!("held, not moved: {reason}"));
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail }));
-        }
-        if state != ItemState::Moving {
-            tx.commit()?;
-            return Ok(Committed::Decided(Decided { item, kind: OutcomeKind::Kept, detail: None }));
+            return Ok(Committed::Decided(Decided::done(item, OutcomeKind::Kept, detail)));
         }
         fault::point("before_journal");
         let (mut intent, _) = self.store.plan_in(item, f.path, &f.sha256, f.id.size);
@@ -191,46 +249,135 @@ impl Agent {
         tx.commit()?;
         // The intent is durable before any byte moves: a power cut that kept the moved bytes
         // but lost the intent would leave recovery nothing to finish the move from.
-        custody.ledger.sync_log()?;
+        if let Err(e) = custody.ledger.sync_log() {
+            // No byte moved: close the journal row now, so a failing disk leaves no move
+            // behind, and try the file again later.
+            let reason = format!("the move's intent could not be made durable: {e}");
+            let mut tx = custody.ledger.write()?;
+            let note = Note { reason: Some(&reason), quiet, ..Note::default() };
+            self.apply_outcome(&mut tx, &intent, Recovered::RolledBack, Seen::Executed, &note)?;
+            tx.commit()?;
+            let retry = Some(RetryCause::Store);
+            return Ok(Committed::Decided(Decided {
+                item: Some(item),
+                kind: OutcomeKind::Retry,
+                detail: Some(reason),
+                retry,
+            }));
+        }
         fault::point("after_journal");
-        self.move_in(&mut custody, f, &intent)
+        self.move_in(&mut custody, f, &intent, quiet)
     }
 
-    /// Run the journaled move of `f` into the store and record how it ended.
-    fn move_in(&self, custody: &mut Custody<'_>, f: &Facts<'_>, intent: &MoveIntent) -> Result<Committed, Error> {
+    /// The officer's own photo (decided `keep`): a keyed record and nothing else, no item, no
+    /// custody event, no path, time beyond the day, GPS or embedding (`ledger::privacy`). An
+    /// item of this file decided `keep` now (held until access came back, or one whose move
+    /// into the store did not happen, tried again under another decision) leaves the items
+    /// table the same way: its events are pruned and a `forgotten` event says so.
+    fn keep_personal(
+        &self,
+        mut tx: Tx<'_>,
+        f: &Facts<'_>,
+        verdict: &Verdict,
+        earlier: Option<&Item>,
+    ) -> Result<Committed, Error> {
+        let state = if self.held() { ItemState::Held } else { ItemState::Kept };
+        if let Some(item) = earlier {
+            if tx.forget_item(item.id, ForgetReason::DecidedPersonal)?.is_none() {
+                // Its events do not verify: it stays an item, for `verify` to report.
+                warn!(item = item.id, "custody events do not verify; the item keeps its full record");
+                let tags = item.tags.clone();
+                let (action, source) = (verdict.action.as_str(), verdict.source.as_str());
+                tx.redecide_item(item.id, state, action, source, &verdict.rule, None, None, &tags)?;
+                tx.commit()?;
+                return Ok(Committed::Decided(Decided::done(item.id, OutcomeKind::Kept, None)));
+            }
+        }
+        let keep = self.config.privacy.keep_personal_decisions;
+        tx.keep_personal(f.path, f.id.size, f.id.mtime_ns, state, verdict.source.into(), keep)?;
+        tx.commit()?;
+        let detail = (state == ItemState::Held)
+            .then(|| "held, not moved: media_location_access is off; decided again once access is back".to_string());
+        Ok(Committed::Decided(Decided { item: None, kind: OutcomeKind::Kept, detail, retry: None }))
+    }
+
+    /// Finish the journaled moves of `f`'s path into the store (see [`Agent::commit`]); true
+    /// if there were any.
+    fn finish_journaled(&self, custody: &mut Custody<'_>, f: &Facts<'_>) -> Result<bool, Error> {
+        let ledger = &mut *custody.ledger;
+        let mut any = false;
+        for m in ledger.pending_moves()?.into_iter().filter(|m| m.direction == Direction::In && m.src == f.path) {
+            any = true;
+            let end = self.store.recover(&m).map_err(Error::io("recovering an unrecorded move", f.path))?;
+            warn!(item = m.item_id, end = ?end, "finished a move whose ending was not recorded");
+            debug!(item = m.item_id, path = %f.path.display(), "file of the unrecorded move");
+            let mut tx = ledger.write()?;
+            self.apply_outcome(&mut tx, &m, end, Seen::AtStart, &Note::default())?;
+            tx.commit()?;
+        }
+        Ok(any)
+    }
+
+    /// Run the journaled move of `f` into the store and record how it ended. `quiet`: a later
+    /// try with the same decision (a failure is counted, not recorded again).
+    fn move_in(
+        &self,
+        custody: &mut Custody<'_>,
+        f: &Facts<'_>,
+        intent: &MoveIntent,
+        quiet: bool,
+    ) -> Result<Committed, Error> {
+        use crate::quarantine::MoveProblem;
         let item = intent.item_id;
         let moved = self.store.execute(intent, &f.file, &f.id, &mut self.barrier().dirty);
         fault::point("before_commit");
         let exposure = |tx: &Tx<'_>| tx.now() - (f.id.mtime_ns / 1_000_000).min(f.first_seen);
-        let (end, seen, kind, reason) = match moved {
+        let (end, kind, retry, reason) = match moved {
             Ok(Moved::SourceKept(e)) => {
-                error!(path = %f.path.display(), item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
+                error!(item, error = %e, "verified in the store, but the original cannot be deleted; it stays where it is (sync can still see it) and reconcile retries");
+                debug!(item, path = %f.path.display(), "original kept");
                 let reason = format!("original could not be deleted: {e}");
-                (Recovered::SourceKept, Seen::Executed, OutcomeKind::Quarantined, Some(reason))
+                (Recovered::SourceKept, OutcomeKind::Quarantined, None, Some(reason))
             }
-            Ok(Moved::Done) => (Recovered::Completed, Seen::Executed, OutcomeKind::Quarantined, None),
+            Ok(Moved::Done) => (Recovered::Completed, OutcomeKind::Quarantined, None, None),
             Err(e) if e.rolled_back => {
-                warn!(path = %f.path.display(), item, error = %e, "move did not happen; the file stays where it is");
-                // Gone (deleted or moved by someone else): nothing to retry. Changed: look again.
-                let kind = match e.what {
-                    crate::quarantine::MoveProblem::Vanished => OutcomeKind::Skipped,
-                    _ => OutcomeKind::Retry,
+                // Gone (deleted or moved by someone else): nothing to retry. Changed: look
+                // again once it settles. The store failed: said once, tried again later.
+                let (kind, retry) = match e.what {
+                    MoveProblem::Vanished => (OutcomeKind::Skipped, None),
+                    MoveProblem::Changed(_) => (OutcomeKind::Retry, Some(RetryCause::Busy)),
+                    MoveProblem::Io { .. } | MoveProblem::Occupied => (OutcomeKind::Retry, Some(RetryCause::Store)),
                 };
-                (Recovered::RolledBack, Seen::Executed, kind, Some(e.what.to_string()))
+                if retry != Some(RetryCause::Store) {
+                    warn!(item, error = %e, "move did not happen; the file stays where it is");
+                    debug!(item, path = %f.path.display(), "file not moved");
+                }
+                (Recovered::RolledBack, kind, retry, Some(e.what.to_string()))
             }
-            Err(e) => return self.recover_midway(custody, f, intent, &e),
+            Err(e) => return self.recover_midway(custody, f, intent, &e, quiet),
         };
         let mut tx = custody.ledger.write()?;
         let exposure_ms = (end != Recovered::RolledBack).then(|| exposure(&tx));
-        let note = Note { reason: reason.as_deref(), exposure_ms, officer: None };
-        self.apply_outcome(&mut tx, intent, end, seen, &note)?;
+        let tries = self.tries_with(item, quiet);
+        let quiet = quiet && kind == OutcomeKind::Retry;
+        let note = Note { reason: reason.as_deref(), exposure_ms, quiet, tries, ..Note::default() };
+        self.apply_outcome(&mut tx, intent, end, Seen::Executed, &note)?;
         tx.commit()?;
         fault::point("after_commit");
+        if end != Recovered::RolledBack {
+            self.store_took_a_file();
+        }
         let detail = match end {
             Recovered::SourceKept => reason.map(|r| format!("copied to the store; {r}")),
             _ => reason,
         };
-        Ok(Committed::Decided(Decided { item, kind, detail }))
+        Ok(Committed::Decided(Decided { item: Some(item), kind, detail, retry }))
+    }
+
+    /// The tries a move of `item` took, this one included, when it is a later try (`again`):
+    /// at least two, more if this agent counted more failures.
+    fn tries_with(&self, item: i64, again: bool) -> Option<u32> {
+        again.then(|| self.failed_tries(item).max(1) + 1)
     }
 
     /// A move that failed midway and could not undo itself cleanly: the journal row stays
@@ -241,20 +388,32 @@ impl Agent {
         f: &Facts<'_>,
         intent: &MoveIntent,
         e: &MoveError,
+        quiet: bool,
     ) -> Result<Committed, Error> {
-        error!(path = %f.path.display(), item = intent.item_id, error = %e, "move failed midway; recovering");
+        if !quiet {
+            error!(item = intent.item_id, error = %e, "move failed midway; recovering");
+            debug!(item = intent.item_id, path = %f.path.display(), "file of the failed move");
+        }
         let end = self.store.recover(intent).map_err(Error::io("recovering a failed move", f.path))?;
         let reason = e.to_string();
+        let (kind, retry) = match end {
+            Recovered::SourceKept | Recovered::Completed => (OutcomeKind::Quarantined, None),
+            Recovered::RolledBack | Recovered::Vanished => (OutcomeKind::Retry, Some(RetryCause::Store)),
+        };
         // A completed move's event has no reason to give; the others say what went wrong.
-        let note = Note { reason: (end != Recovered::Completed).then_some(reason.as_str()), ..Note::default() };
+        let note = Note {
+            reason: (end != Recovered::Completed).then_some(reason.as_str()),
+            quiet,
+            tries: self.tries_with(intent.item_id, quiet),
+            ..Note::default()
+        };
         let mut tx = custody.ledger.write()?;
         self.apply_outcome(&mut tx, intent, end, Seen::Midway, &note)?;
         tx.commit()?;
-        let kind = match end {
-            Recovered::SourceKept | Recovered::Completed => OutcomeKind::Quarantined,
-            Recovered::RolledBack | Recovered::Vanished => OutcomeKind::Retry,
-        };
-        Ok(Committed::Decided(Decided { item: intent.item_id, kind, detail: Some(reason) }))
+        if kind == OutcomeKind::Quarantined {
+            self.store_took_a_file();
+        }
+        Ok(Committed::Decided(Decided { item: Some(intent.item_id), kind, detail: Some(reason), retry }))
     }
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::classify::{self, Assessment, ClassifyError};
 use crate::media::{ExifFacts, MediaKind};
@@ -25,13 +25,15 @@ impl Agent {
         keyframe: Option<&[u8]>,
     ) -> Result<(Verdict, Option<Assessment>), Error> {
         let shot_at = f.exif.capture_time.or_else(|| local_time(f.id.mtime_ns));
-        let shot_ms = f.id.mtime_ns / 1_000_000;
+        let times = session_times(f);
         let (released_before, sessions) = {
             let ledger = self.ledger();
-            let from = shot_ms.min(f.first_seen);
-            (ledger.was_released(&f.sha256)?, ledger.sessions_overlapping(from, shot_ms.max(f.first_seen))?)
+            let (from, to) = (times.iter().min().copied(), times.iter().max().copied());
+            let (from, to) = (from.unwrap_or(f.first_seen), to.unwrap_or(f.first_seen));
+            (ledger.was_released(&f.sha256)?, ledger.sessions_overlapping(from, to)?)
         };
-        let session = sessions.iter().find(|s| s.covers(shot_ms) || s.covers(f.first_seen));
+        // The first of the photo's times that some session covers decides which session.
+        let session = times.iter().find_map(|t| sessions.iter().find(|s| s.covers(*t)));
         let context = Evidence {
             manual_case: tag.map(|t| t.case),
             released_before,
@@ -102,7 +104,8 @@ impl Agent {
             return (None, Some("video: no decoder on this device; decided by context".into()));
         }
         if kind == MediaKind::Heif {
-            info!(path = %path.display(), "HEIC/HEIF cannot be decoded here; decided by context");
+            info!("HEIC/HEIF cannot be decoded here; decided by context");
+            debug!(path = %path.display(), "HEIC/HEIF file");
             return (None, Some("HEIC/HEIF is not decodable here".into()));
         }
         if !kind.is_decodable_image() {
@@ -116,7 +119,8 @@ impl Agent {
         match judge.classifier.assess_with(bytes, exif) {
             Ok(a) => (Some(a), None),
             Err(e) => {
-                warn!(path = %path.display(), error = %e, "classifier could not judge this file");
+                warn!(error = %e, "classifier could not judge a file; decided by context");
+                debug!(path = %path.display(), "file the classifier could not judge");
                 (
                     None,
                     Some(match e {
@@ -130,23 +134,24 @@ impl Agent {
 
     /// Replay officers' corrections into the classifier when they changed.
     fn refresh_corrections(&self, judge: &mut Judge) {
-        // Count first: the embeddings are loaded only when an officer added a correction.
+        // Count first: the embeddings are loaded only when an officer added a correction or one
+        // expired (`keep_corrections`).
         let count = self.ledger().correction_count();
-        match count {
+        let stamp = match count {
             Ok(n) if judge.corrections_seen == Some(n) => return,
-            Ok(_) => {}
+            Ok(n) => n,
             Err(e) => {
                 warn!(error = %e, "cannot read corrections");
                 return;
             }
-        }
+        };
         let corrections = self.ledger().corrections();
         match corrections {
             Ok(v) => {
                 let list: Vec<classify::Correction> =
                     v.into_iter().map(|(embedding, case)| classify::Correction { embedding, case }).collect();
                 judge.classifier.set_corrections(&list);
-                judge.corrections_seen = Some(list.len());
+                judge.corrections_seen = Some(stamp);
             }
             Err(e) => warn!(error = %e, "cannot read corrections"),
         }
@@ -162,6 +167,31 @@ impl Agent {
             Model::Unavailable(_) => Ok(None),
         }
     }
+}
+
+/// The times at which a photo counts as taken or brought onto the device during a case
+/// session, most trustworthy first (README, "Decisions", rule 3):
+///
+/// 1. the file's mtime: when this device wrote it (the phone's own clock);
+/// 2. when the agent first saw it: a photo taken before a session but copied in during it
+///    (from a body camera, a colleague's phone) arrives during the session;
+/// 3. the EXIF capture time, read as local time: a photo taken during a session and copied in
+///    later with a new mtime still belongs to it.
+///
+/// Any one inside a session quarantines the photo for that session's case. A camera whose
+/// clock is wrong can only add a quarantine this way, never take one away: the device's
+/// clock (1 and 2) still counts, so evidence is not missed for a wrong EXIF time, and a false
+/// positive costs an officer one `release`.
+fn session_times(f: &Facts<'_>) -> Vec<i64> {
+    let mut times = vec![f.id.mtime_ns / 1_000_000, f.first_seen];
+    times.extend(f.exif.capture_time.and_then(local_ms));
+    times
+}
+
+/// Milliseconds since the epoch of a local wall-clock time (the earlier one in a DST fold).
+fn local_ms(t: chrono::NaiveDateTime) -> Option<i64> {
+    use chrono::TimeZone;
+    chrono::Local.from_local_datetime(&t).earliest().map(|t| t.timestamp_millis())
 }
 
 /// Local wall-clock time of a nanosecond Unix timestamp.

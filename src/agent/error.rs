@@ -14,7 +14,7 @@ use crate::classify::ClassifyError;
 use crate::export::PackageError;
 use crate::ledger::{ItemState, LedgerError};
 use crate::quarantine::fsops::OpenError;
-use crate::quarantine::{MoveError, StoreError};
+use crate::quarantine::{MoveError, MoveProblem, StoreError};
 
 use super::OutcomeKind;
 
@@ -60,6 +60,13 @@ pub enum Error {
         #[source]
         source: ClassifyError,
     },
+    /// A report could not be written as JSON (`what` says which).
+    #[error("{what}: cannot write it as JSON: {source}")]
+    Json {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
     /// A file an officer tagged was not quarantined: intake ended with `kind` (rejected, to be
     /// retried, skipped) for the reason in `detail`; the file stays where it is.
     #[error("{path}: {detail}")]
@@ -77,11 +84,36 @@ impl Error {
         move |source| Error::Open { path, source }
     }
 
+    /// Did the store or the ledger's disk fail (full, an I/O error, read-only, locked), rather
+    /// than the file, the request or the configuration? The watcher tries such a file again
+    /// with backoff, and `watch` waits for a store it cannot open for such a reason.
+    pub fn is_storage_failure(&self) -> bool {
+        match self {
+            Error::Store(StoreError::Io { .. } | StoreError::ReadOnly { .. }) | Error::Io { .. } => true,
+            Error::Ledger(e) => e.is_storage_failure(),
+            Error::Move(m) => matches!(m.what, MoveProblem::Io { .. } | MoveProblem::Occupied),
+            _ => false,
+        }
+    }
+
     /// The refusal, when the agent declined the request.
     pub fn refusal(&self) -> Option<&Refusal> {
         match self {
             Error::Refused(r) => Some(r),
             _ => None,
+        }
+    }
+}
+
+/// An output (a report) that could not be written or put in place: an I/O error naming the
+/// path and what was being done, so every front end reports it as it reports other I/O.
+impl From<crate::output::OutputError> for Error {
+    fn from(e: crate::output::OutputError) -> Error {
+        match e {
+            crate::output::OutputError::Io { path, what, source } => Error::Io { about: what, path, source },
+            crate::output::OutputError::Refused { path, about } => {
+                Error::Io { about, path, source: io::Error::new(io::ErrorKind::AlreadyExists, about) }
+            }
         }
     }
 }
@@ -153,6 +185,13 @@ pub enum Refusal {
     /// The folder a release would write to no longer exists.
     #[error("{path}: original folder no longer exists; cannot release there")]
     OriginalFolderGone { path: PathBuf },
+    /// An item adopted at recovery (its original path was lost with its ledger rows) goes
+    /// to the first camera folder, and none is configured.
+    #[error(
+        "item {item} was recovered after a power cut and where it came from is unknown; it is released into the \
+         first camera folder: set `cameras` in the config"
+    )]
+    ReleaseNeedsCamera { item: i64 },
     /// A session whose duration ended before it could be read back.
     #[error("session ended at once")]
     SessionEnded,

@@ -10,13 +10,13 @@ use std::time::Instant;
 
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError};
+use crate::ledger::{self, Event, Item, ItemState, Ledger, LedgerError, PersonalRecord};
 use crate::media::{self, ExifFacts, InspectError, MediaKind};
 use crate::policy::Verdict;
 use crate::quarantine::fsops::{self, FileId, OpenError};
 
 use super::commit::{Committed, Decided, Tag};
-use super::{Agent, Error, Outcome, OutcomeKind};
+use super::{Agent, Error, Outcome, OutcomeKind, RetryCause};
 
 /// A stage's way out: `Err` carries the outcome that settles the file already (skipped,
 /// rejected, to be retried, decided earlier), so the later stages do not run.
@@ -46,7 +46,22 @@ pub(super) struct Known {
     /// The newest item with this path and mtime: the earlier decision to report, or the item
     /// an officer's tag (or regained media-location access) decides again.
     pub latest: Option<Item>,
+    /// The keyed record of this file version if it was decided as the officer's own (or only
+    /// its marker, once the decision was forgotten).
+    pub personal: Option<PersonalRecord>,
+    /// The newest item with this path and mtime, if its move did not happen (`aborted`): a
+    /// try of the same file again goes on with that item instead of recording a new one.
+    pub aborted: Option<Item>,
     stamp: Option<Stamp>,
+}
+
+/// An earlier decision on a file, to report instead of deciding it again.
+#[derive(Debug)]
+pub(super) enum Earlier {
+    Item(Box<Item>),
+    Personal(PersonalRecord),
+    /// Settled elsewhere meanwhile, with nothing here to show for it.
+    Unknown,
 }
 
 /// A point in the ledger's history: a commit since, by this agent's connection or another
@@ -71,8 +86,20 @@ impl Known {
         Ok(Known {
             settled: ledger.is_settled_with(path, id.size, id.mtime_ns, include_held)?,
             latest: ledger.latest_item_for_path(path, Some(id.mtime_ns))?,
+            personal: ledger.personal(path, id.size, id.mtime_ns)?,
+            aborted: ledger.aborted_item_for(path, id.mtime_ns)?,
             stamp,
         })
+    }
+
+    /// The earlier decision these facts show: the personal record when the file was decided
+    /// as the officer's own (and is not waiting to be decided again), else the newest item.
+    pub(super) fn earlier(self) -> Earlier {
+        match (self.personal, self.latest) {
+            (Some(p), _) if p.state != Some(ItemState::Held) || self.settled => Earlier::Personal(p),
+            (_, Some(item)) => Earlier::Item(Box::new(item)),
+            _ => Earlier::Unknown,
+        }
     }
 
     /// These facts if nobody committed to the ledger since they were loaded, else fresh ones.
@@ -105,14 +132,16 @@ impl Agent {
     /// The pipeline for one file: intake, decide, commit.
     pub(super) fn intake(&self, path: &Path, tag: Option<Tag<'_>>, keyframe: Option<&[u8]>) -> Outcome {
         let started = Instant::now();
-        match self.take_in(path, tag.as_ref(), keyframe, started) {
+        let outcome = match self.take_in(path, tag.as_ref(), keyframe, started) {
             Ok(outcome) => outcome,
             Err(settled) => *settled,
-        }
+        };
+        self.note_outcome(path, &outcome);
+        outcome
     }
 
     fn take_in(&self, path: &Path, tag: Option<&Tag<'_>>, keyframe: Option<&[u8]>, started: Instant) -> Step<Outcome> {
-        let first_seen = ledger::now_ms();
+        let now = ledger::now_ms();
         if !path.file_name().is_some_and(media::is_candidate_name) {
             return Err(Box::new(Outcome::simple(path, OutcomeKind::Skipped, "not a media file name", started)));
         }
@@ -120,8 +149,11 @@ impl Agent {
         let (file, id) = self.open_candidate(path, started)?;
         let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
         if tag.is_none() && known.settled {
-            return Ok(self.earlier_outcome(path, known.latest.as_ref(), started));
+            return Ok(self.earlier_outcome(path, known.earlier(), started));
         }
+        // A file whose move did not happen was first seen then, not now: its exposure and
+        // its session rule count from that first sight.
+        let first_seen = known.aborted.as_ref().map_or(now, |i| i.first_seen_ms.min(now));
         // 2–3. Hash, type, EXIF.
         let (facts, bytes) = self.read(path, file, id, first_seen, started)?;
         // 4–5. Context, classifier, policy.
@@ -132,20 +164,19 @@ impl Agent {
             .commit(&facts, &verdict, assessment.as_ref(), tag, known)
             .map_err(|e| self.failed(path, e, started))?;
         let d = match committed {
-            Committed::Earlier(latest) => return Ok(self.earlier_outcome(path, latest.as_deref(), started)),
+            Committed::Earlier(earlier) => return Ok(self.earlier_outcome(path, earlier, started)),
             Committed::Decided(d) => d,
         };
         let item = d.item;
         let outcome = decided(&facts, &verdict, assessment.as_ref().map(|a| a.case_score), d, started);
-        info!(
-            path = %path.display(),
-            item,
-            outcome = ?outcome.kind,
-            source = verdict.source.as_str(),
-            rule = %verdict.rule,
-            ms = outcome.handle_ms,
-            "decided"
-        );
+        let (source, ms) = (verdict.source.as_str(), outcome.handle_ms);
+        if outcome.kind == OutcomeKind::Retry {
+            // Tried again later; a failing store is said once, not once per try.
+            debug!(path = %path.display(), item, source, rule = %verdict.rule, ms, detail = ?outcome.detail, "decided; to be tried again");
+        } else {
+            info!(item, outcome = ?outcome.kind, source, ms, "decided");
+            debug!(item, path = %path.display(), rule = %verdict.rule, "file of the item");
+        }
         Ok(outcome)
     }
 
@@ -187,7 +218,7 @@ impl Agent {
     ) -> Step<(Facts<'p>, Option<Vec<u8>>)> {
         if fsops::open_for_writing(&file) == Some(true) {
             debug!(path = %path.display(), "still open for writing; will look again");
-            return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still open for writing", started)));
+            return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still open for writing", started)));
         }
         if id.size == 0 {
             return Err(self.reject_id(path, "empty file (0 bytes)", &id, started));
@@ -202,8 +233,9 @@ impl Agent {
             match media::inspect_open(&file, &id, self.config.max_image_bytes) {
                 Ok(x) => x,
                 Err(InspectError::Changed) => {
-                    info!(path = %path.display(), "file changed while it was hashed; will look again");
-                    return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started)));
+                    info!("a file changed while it was hashed; will look again");
+                    debug!(path = %path.display(), "changed while hashed");
+                    return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still being written", started)));
                 }
                 Err(e) => return Err(self.reject_id(path, &e.to_string(), &id, started)),
             };
@@ -212,10 +244,11 @@ impl Agent {
 
     /// The outcome of a file another handler (or an earlier pass) already decided, so that
     /// `on_media` answers the same whoever got there first.
-    pub(super) fn earlier_outcome(&self, path: &Path, latest: Option<&Item>, started: Instant) -> Outcome {
-        match latest {
-            Some(item) => Outcome::of_item(item, "already decided", started),
-            None => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
+    pub(super) fn earlier_outcome(&self, path: &Path, earlier: Earlier, started: Instant) -> Outcome {
+        match earlier {
+            Earlier::Item(item) => Outcome::of_item(&item, "already decided", started),
+            Earlier::Personal(p) => Outcome::of_personal(path, &p, "already decided", started),
+            Earlier::Unknown => Outcome::simple(path, OutcomeKind::Skipped, "handled elsewhere meanwhile", started),
         }
     }
 
@@ -232,7 +265,8 @@ impl Agent {
     fn reject_key(&self, path: &Path, reason: &str, key: i64, started: Instant) -> Box<Outcome> {
         let fresh = self.rejected.lock().unwrap_or_else(|p| p.into_inner()).insert((path.to_path_buf(), key));
         if fresh {
-            warn!(path = %path.display(), reason, "rejected; left where it is");
+            warn!(reason, "a file was rejected; left where it is");
+            debug!(path = %path.display(), "rejected file");
             let mut ledger = self.ledger();
             // One event per file version across restarts too (a later scan sees the same file).
             let shown = path.to_string_lossy().into_owned();
@@ -243,16 +277,24 @@ impl Agent {
                     tx.commit()
                 });
                 if let Err(e) = recorded {
-                    error!(path = %path.display(), error = %e, "could not record the rejection");
+                    error!(error = %e, "could not record the rejection");
                 }
             }
         }
         Box::new(Outcome::simple(path, OutcomeKind::Rejected, reason, started))
     }
 
+    /// A file that could not be handled stays where it is and is tried again. A failing store
+    /// is said once for all files ([`Agent::note_outcome`]); anything else, per file.
     pub(super) fn failed(&self, path: &Path, e: Error, started: Instant) -> Box<Outcome> {
-        error!(path = %path.display(), error = %e, "could not handle file; it stays where it is");
-        Box::new(Outcome::simple(path, OutcomeKind::Retry, e.to_string(), started))
+        let cause = if e.is_storage_failure() {
+            RetryCause::Store
+        } else {
+            error!(error = %e, "could not handle a file; it stays where it is");
+            debug!(path = %path.display(), "file not handled");
+            RetryCause::Failed
+        };
+        Box::new(Outcome::later(path, cause, e.to_string(), started))
     }
 }
 
@@ -261,7 +303,7 @@ pub(super) fn decided(f: &Facts<'_>, verdict: &Verdict, score: Option<f32>, d: D
     Outcome {
         path: f.path.to_string_lossy().into_owned(),
         kind: d.kind,
-        item: Some(d.item),
+        item: d.item,
         sha256: Some(f.sha256.clone()),
         source: Some(verdict.source),
         case_id: verdict.case_id.clone(),
@@ -269,5 +311,6 @@ pub(super) fn decided(f: &Facts<'_>, verdict: &Verdict, score: Option<f32>, d: D
         score,
         handle_ms: started.elapsed().as_secs_f64() * 1e3,
         detail: d.detail,
+        retry: d.retry,
     }
 }

@@ -248,64 +248,65 @@ impl Agent {
         }
         Ok(AnchorReport { seq, found, newest })
     }
+}
 
-    /// Check `checkpoints` against the ledger: each must be signed by a key the ledger
-    /// recorded, and the ledger must still hold its event with its hash.
-    pub(super) fn check_checkpoints(
-        &self,
-        ledger: &Ledger,
-        checkpoints: &[Checkpoint],
-        problems: &mut Problems,
-    ) -> Result<(), Error> {
-        if checkpoints.is_empty() {
-            return Ok(());
-        }
-        let known: Vec<String> = ledger
-            .events_of_kind(kinds::DEVICE_KEY)?
-            .into_iter()
-            .filter_map(|(_, _, e)| match e {
-                Event::DeviceKey { fingerprint, .. } => Some(fingerprint),
-                _ => None,
-            })
-            .collect();
-        let newest = ledger.newest_event()?.map_or(0, |(seq, _)| seq);
-        for c in checkpoints {
-            match c.check() {
-                Err(e) => problems.push(Problem::CheckpointUnverified { seq: c.seq, reason: e.to_string() }),
-                Ok(key) if !known.contains(&key.fingerprint()) => {
-                    problems.push(Problem::CheckpointForeignKey { seq: c.seq, fingerprint: key.fingerprint() });
-                }
-                Ok(_) => {}
-            }
-            match ledger.hash_of(c.seq)? {
-                None => problems.push(Problem::CheckpointRolledBack { seq: c.seq, at_ms: c.at_ms, newest }),
-                Some(h) if !h.eq_ignore_ascii_case(&c.hash) => {
-                    problems.push(Problem::CheckpointRewritten { seq: c.seq, at_ms: c.at_ms });
-                }
-                Some(_) => {}
-            }
-        }
-        Ok(())
+/// Check `checkpoints` against the ledger: each must be signed by a key the ledger
+/// recorded, and the ledger must still hold its event with its hash.
+/// Read-only: `verify` runs it inside its one snapshot of the ledger ([`super::StoreReader`]). A
+/// pruned event keeps its hash, so a checkpoint of it (or past it) still checks.
+pub(super) fn check_checkpoints(
+    ledger: &Ledger,
+    checkpoints: &[Checkpoint],
+    problems: &mut Problems,
+) -> Result<(), crate::ledger::LedgerError> {
+    if checkpoints.is_empty() {
+        return Ok(());
     }
+    let known: Vec<String> = ledger
+        .events_of_kind(kinds::DEVICE_KEY)?
+        .into_iter()
+        .filter_map(|(_, _, e)| match e {
+            Event::DeviceKey { fingerprint, .. } => Some(fingerprint),
+            _ => None,
+        })
+        .collect();
+    let newest = ledger.newest_event()?.map_or(0, |(seq, _)| seq);
+    for c in checkpoints {
+        match c.check() {
+            Err(e) => problems.push(Problem::CheckpointUnverified { seq: c.seq, reason: e.to_string() }),
+            Ok(key) if !known.contains(&key.fingerprint()) => {
+                problems.push(Problem::CheckpointForeignKey { seq: c.seq, fingerprint: key.fingerprint() });
+            }
+            Ok(_) => {}
+        }
+        match ledger.hash_of(c.seq)? {
+            None => problems.push(Problem::CheckpointRolledBack { seq: c.seq, at_ms: c.at_ms, newest }),
+            Some(h) if !h.eq_ignore_ascii_case(&c.hash) => {
+                problems.push(Problem::CheckpointRewritten { seq: c.seq, at_ms: c.at_ms });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
 
-    /// The re-anchorings an officer recorded, as sentences for `verify` (notes, not problems).
-    pub(super) fn anchor_notes(&self, ledger: &Ledger) -> Result<Vec<String>, Error> {
-        Ok(ledger
-            .events_of_kind(kinds::HEAD_ANCHORED)?
-            .into_iter()
-            .filter_map(|(seq, at_ms, e)| match e {
-                Event::HeadAnchored { found, newest, reason, officer } => Some(format!(
-                    "event {seq} ({}): the head anchor was found {} with events up to {newest}, and anchored again \
-                     by {}: {reason:?}",
-                    crate::export::utc(at_ms),
-                    match found {
-                        HeadFound::Missing => "missing",
-                        HeadFound::Unreadable => "unreadable",
-                    },
-                    officer.as_deref().unwrap_or("(no officer named)")
-                )),
-                _ => None,
-            })
-            .collect())
-    }
+/// The re-anchorings an officer recorded, as sentences for `verify` (notes, not problems).
+pub(super) fn anchor_notes(ledger: &Ledger) -> Result<Vec<String>, crate::ledger::LedgerError> {
+    Ok(ledger
+        .events_of_kind(kinds::HEAD_ANCHORED)?
+        .into_iter()
+        .filter_map(|(seq, at_ms, e)| match e {
+            Event::HeadAnchored { found, newest, reason, officer } => Some(format!(
+                "event {seq} ({}): the head anchor was found {} with events up to {newest}, and anchored again \
+                 by {}: {reason:?}",
+                crate::export::utc(at_ms),
+                match found {
+                    HeadFound::Missing => "missing",
+                    HeadFound::Unreadable => "unreadable",
+                },
+                officer.as_deref().unwrap_or("(no officer named)")
+            )),
+            _ => None,
+        })
+        .collect())
 }

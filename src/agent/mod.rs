@@ -14,10 +14,16 @@
 //! - `reconcile`: the passes over the camera folders (scan, rescan, timer, first-run
 //!   backlog) that feed files the ledger has not settled into the pipeline.
 //! - `officer`: tag, release, case sessions.
-//! - `casefile`: export, ack, purge, verify, statistics and the admin report.
+//! - `casefile`: export, ack, purge, statistics and the admin report; `verify`: the store
+//!   and the chain checked from one snapshot.
 //! - `keys`: the device key (found, made or replaced at open, recorded in the ledger), the
 //!   signed checkpoints after barriers and on the reconcile tick, `anchor`.
 //! - `recover`: moves a dead process left journaled, orphaned store files, kept originals.
+//! - `privacy`: letting go of what is kept about the officer's own photos, on schedule.
+//! - `reader`: [`StoreReader`], the store opened read-only. The views (`browse`, statistics,
+//!   `verify`, export's reads) are its methods; the agent holds one and derefs to it.
+//! - `health`: whether the store takes files (said once when it stops, once when it is back),
+//!   and the cheap check the watcher runs before it tries waiting files again.
 //!
 //! Every officer operation ends with the durability barrier ([`Agent::flush`]) inside the
 //! library, and so does dropping the agent; callers need not remember it.
@@ -31,8 +37,11 @@
 //! 2. the ledger mutex ([`Agent::ledger`]);
 //! 3. the store's cross-process move lock, taken only through `Custody`, which locks the
 //!    ledger first;
-//! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and
+//! 4. leaves, never held while another lock is taken: `rejected`, `barrier`, `tracker` and
 //!    `last_checkpoint`.
+//!
+//! The reader's ledger connection ([`StoreReader`]'s own mutex) is outside this order: a view
+//! takes it alone, and nothing is locked while it is held, so it never waits behind a move.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -51,21 +60,28 @@ mod casefile;
 mod commit;
 mod decide;
 mod error;
+mod health;
 mod intake;
 mod keys;
 mod officer;
 mod outcome;
+mod privacy;
+mod reader;
 mod reconcile;
 mod recover;
 pub mod scan;
 #[cfg(test)]
 mod tests;
+mod verify;
 
-pub use casefile::{AckReport, ExportReport, PurgeReport, VerifyReport};
+pub use casefile::{AckReport, ExportReport, PurgeReport};
 pub use error::{Error, Output, Refusal};
 pub use keys::AnchorReport;
-pub use outcome::{Outcome, OutcomeKind};
+pub use outcome::{Outcome, OutcomeKind, RetryCause};
+pub use privacy::PruneReport;
+pub use reader::StoreReader;
 pub use recover::RecoveryReport;
+pub use verify::VerifyReport;
 
 /// The classifier as loaded at start: ready, or why not.
 enum Model {
@@ -77,7 +93,8 @@ enum Model {
 /// change together).
 struct Judge {
     classifier: Classifier,
-    corrections_seen: Option<usize>,
+    /// The count and newest number of the corrections replayed.
+    corrections_seen: Option<(usize, i64)>,
 }
 
 /// What the durability barrier has left to do.
@@ -90,11 +107,12 @@ struct Barrier {
     synced_changes: Option<u64>,
 }
 
-/// The agent. See the module docs for its stages and its lock order.
+/// The agent. See the module docs for its stages and its lock order. It derefs to its
+/// [`StoreReader`]: the configuration, camera folders, store and the read-only views.
 pub struct Agent {
-    config: Config,
-    cameras: Vec<PathBuf>,
-    store: Store,
+    // Dropped before `ledger`: the writer's connection closes last, and only the last
+    // connection to close checkpoints the write-ahead log (a read-only one cannot).
+    reader: StoreReader,
     ledger: Mutex<Ledger>,
     model: Model,
     /// Bad input already logged and recorded: (path, file version key).
@@ -104,6 +122,10 @@ pub struct Agent {
     device_key: keys::DeviceKey,
     /// When this agent last made a checkpoint.
     last_checkpoint: Mutex<Option<std::time::Instant>>,
+    /// A scrub of the write-ahead log after pruning was held up by a reader: do it again.
+    scrub_due: Mutex<bool>,
+    /// The store's failures as this agent saw them.
+    tracker: Mutex<health::Tracker>,
 }
 
 /// The ledger and the cross-process move lock, held together: while a `Custody` lives,
@@ -128,15 +150,33 @@ impl Agent {
         Agent::open_with(config, false)
     }
 
+    /// Without the classifier and without recovery: for `export`, which reads through its
+    /// reader (never waiting behind a move) and then only appends its events, under the move
+    /// lock for a moment. Moves a dead process left are the next `watch`'s, `scan`'s or
+    /// officer command's to recover; export takes only items that are in the store.
+    pub fn open_to_record(config: Config) -> Result<Agent, Error> {
+        Agent::open_unrecovered(config, false)
+    }
+
     fn open_with(config: Config, load_model: bool) -> Result<Agent, Error> {
-        let store_dir = config.store_dir()?;
-        let mut cameras: Vec<PathBuf> = Vec::new();
-        // A folder named twice (config and `--camera`) is watched and reconciled once.
-        for c in config.cameras.iter().map(|c| crate::quarantine::placement::resolve(c)) {
-            if !cameras.contains(&c) {
-                cameras.push(c);
-            }
+        let agent = Agent::open_unrecovered(config, load_model)?;
+        let report = agent.recover()?;
+        if report.completed
+            + report.rolled_back
+            + report.vanished
+            + report.temp_files_removed
+            + report.adopted
+            + report.failed
+            > 0
+        {
+            info!(?report, "recovered unfinished moves");
         }
+        Ok(agent)
+    }
+
+    fn open_unrecovered(config: Config, load_model: bool) -> Result<Agent, Error> {
+        let store_dir = config.store_dir()?;
+        let cameras = reader::cameras_of(&config);
         let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
         let mut ledger = Ledger::open(&store.ledger_path())?;
         let device_key = keys::open_device_key(&store, &mut ledger);
@@ -154,15 +194,16 @@ impl Agent {
             }
         };
         let agent = Agent {
-            config,
-            cameras,
-            store,
+            // After the writer's open, which creates and migrates the ledger.
+            reader: StoreReader::on(config, cameras, store)?,
             ledger: Mutex::new(ledger),
             model,
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
             device_key,
             last_checkpoint: Mutex::new(None),
+            scrub_due: Mutex::new(false),
+            tracker: Mutex::new(health::Tracker::default()),
         };
         if !agent.config.media_location_access {
             warn!(
@@ -171,33 +212,7 @@ impl Agent {
                  again once access is granted"
             );
         }
-        let report = agent.recover()?;
-        if report.completed
-            + report.rolled_back
-            + report.vanished
-            + report.temp_files_removed
-            + report.adopted
-            + report.failed
-            > 0
-        {
-            info!(?report, "recovered unfinished moves");
-        }
         Ok(agent)
-    }
-
-    /// The configuration in force.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The camera folders, resolved.
-    pub fn cameras(&self) -> &[PathBuf] {
-        &self.cameras
-    }
-
-    /// The store.
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// Is the classifier loaded? `Err` carries why not.
@@ -208,7 +223,8 @@ impl Agent {
         }
     }
 
-    /// Lock the ledger for reading (statistics, listing).
+    /// Lock the writer's ledger connection (the pipeline's reads and writes; a view reads
+    /// through the [`StoreReader`] instead, which never waits behind a move).
     pub fn ledger(&self) -> MutexGuard<'_, Ledger> {
         self.ledger.lock().unwrap_or_else(|p| p.into_inner())
     }
@@ -282,6 +298,13 @@ impl Agent {
     /// Is the agent holding every photo (no media-location access, so reads may be altered)?
     fn held(&self) -> bool {
         !self.config.media_location_access
+    }
+}
+
+impl std::ops::Deref for Agent {
+    type Target = StoreReader;
+    fn deref(&self) -> &StoreReader {
+        &self.reader
     }
 }
 

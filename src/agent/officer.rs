@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tracing::{error, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::fault;
 use crate::ledger::{self, Event, Item, ItemSource, ItemState};
@@ -52,6 +52,11 @@ impl Agent {
                 }),
             };
         }
+        if !is_item_key(target) {
+            // Not an item number or hash: a path, and nothing is there.
+            let source = std::io::Error::from_raw_os_error(libc::ENOENT);
+            return Err(Error::Io { about: "tagging", path: given.to_path_buf(), source });
+        }
         let item = self.ledger().find_item(target)?;
         self.tag_item(item, case, officer, note)
     }
@@ -80,7 +85,8 @@ impl Agent {
             tx.add_correction(item.id, true, &e)?;
         }
         tx.commit()?;
-        info!(item = item.id, case, "tagged");
+        info!(item = item.id, "tagged");
+        debug!(item = item.id, case, "tagged with case");
         Ok(Outcome {
             path: item.original_path.to_string_lossy().into_owned(),
             kind: OutcomeKind::Quarantined,
@@ -92,6 +98,7 @@ impl Agent {
             score: item.score,
             handle_ms: 0.0,
             detail: None,
+            retry: None,
         })
     }
 
@@ -120,12 +127,12 @@ impl Agent {
             return Err(Refusal::NotQuarantined { item: item.id, state: item.state }.into());
         }
         let stored = item.store_name.clone().ok_or(Refusal::NoStoreFile { item: item.id })?;
-        self.check_release_destination(&item)?;
-        let parent = item.original_path.parent().unwrap_or(Path::new("/"));
+        let to = self.release_destination(&item, &stored)?;
+        let parent = to.parent().unwrap_or(Path::new("/"));
         if !parent.is_dir() {
             return Err(Refusal::OriginalFolderGone { path: parent.to_path_buf() }.into());
         }
-        let dst = free_name(&item.original_path, item.id);
+        let dst = free_name(&to, item.id);
         self.move_out(item, &stored, &dst, reason, officer, started)
     }
 
@@ -167,7 +174,7 @@ impl Agent {
             }
             Ok(Moved::Done) => Recovered::Completed,
             Err(e) if e.rolled_back => {
-                error!(item = item.id, path = %dst.display(), error = %e, "release failed; the item stays in the store");
+                error!(item = item.id, error = %e, "release failed; the item stays in the store");
                 let what = e.what.to_string();
                 let mut tx = custody.ledger.write()?;
                 let note = Note { reason: Some(&what), ..Note::default() };
@@ -188,7 +195,8 @@ impl Agent {
             tx.add_correction(item.id, false, &e)?;
         }
         tx.commit()?;
-        info!(item = item.id, path = %dst.display(), reason, "released");
+        info!(item = item.id, reason, "released");
+        debug!(item = item.id, path = %dst.display(), "released to");
         Ok(Outcome {
             path: dst.to_string_lossy().into_owned(),
             kind: OutcomeKind::Kept,
@@ -200,6 +208,7 @@ impl Agent {
             score: item.score,
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: None,
+            retry: None,
         })
     }
 
@@ -223,14 +232,27 @@ impl Agent {
         e.into()
     }
 
-    /// A release writes where the item came from. That path must be the one its hash-chained
-    /// `intake` event recorded (an edited `items` row cannot redirect a release), must not be
-    /// in the store, and must be in a camera folder when the config names any.
-    fn check_release_destination(&self, item: &Item) -> Result<(), Error> {
-        let recorded = match self.ledger().intake_of(item.id)? {
-            Some(Event::Intake { path, .. }) => Some(PathBuf::from(path)),
+    /// Where a release writes: where the item came from. That path must be the one its
+    /// hash-chained `intake` event recorded (an edited `items` row cannot redirect a release),
+    /// must not be in the store, and must be in a camera folder when the config names any.
+    ///
+    /// An item adopted at recovery has no intake event: a power cut lost its rows, and with
+    /// them where it came from. Its hash-chained `adopted` event vouches for it instead, and it
+    /// goes to the first camera folder as `recovered-<item>.<ext>`, where the watcher keeps it
+    /// (an officer released those bytes) and sync may take it, as for any release.
+    fn release_destination(&self, item: &Item, stored: &str) -> Result<PathBuf, Error> {
+        let events = self.ledger().events_of(item.id)?;
+        let recorded = events.iter().find_map(|l| match &l.event {
+            Event::Intake { path, .. } => Some(PathBuf::from(path)),
             _ => None,
-        };
+        });
+        let adopted =
+            events.iter().any(|l| matches!(&l.event, Event::Adopted { store_name, .. } if store_name == stored));
+        if recorded.is_none() && adopted && item.source == ItemSource::Recovered {
+            let camera = self.cameras.first().ok_or(Refusal::ReleaseNeedsCamera { item: item.id })?;
+            let ext = Path::new(stored).extension().map_or_else(|| "bin".into(), |e| e.to_string_lossy().into_owned());
+            return Ok(camera.join(format!("recovered-{}.{ext}", item.id)));
+        }
         let dst = &item.original_path;
         // Non-UTF-8 names are recorded lossily in the event; compare what can be compared.
         if recorded.as_deref() != Some(Path::new(dst.to_string_lossy().as_ref())) {
@@ -243,7 +265,7 @@ impl Agent {
         if !self.cameras.is_empty() && !self.cameras.iter().any(|c| parent.starts_with(c)) {
             return Err(Refusal::OriginalOutsideCameras { item: item.id, path: dst.clone() }.into());
         }
-        Ok(())
+        Ok(dst.clone())
     }
 
     /// Open a case session (closing any open one first).
@@ -281,7 +303,8 @@ impl Agent {
         };
         tx.record(None, &started)?;
         tx.commit()?;
-        info!(case, session = id, "case session opened");
+        info!(session = id, "case session opened");
+        debug!(session = id, case, "case of the session");
         Ok(ledger.open_session()?.ok_or(Refusal::SessionEnded)?)
     }
 
@@ -300,6 +323,14 @@ impl Agent {
         })();
         self.durable(stopped)
     }
+}
+
+/// Could `key` name an item (`42`, `#42`, or at least 6 hex digits of its SHA-256)?
+fn is_item_key(key: &str) -> bool {
+    let key = key.trim();
+    let digits = key.trim_start_matches('#');
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        || (key.len() >= 6 && key.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `path` if free, else `stem-released-<item>.ext` beside it.

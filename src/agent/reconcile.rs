@@ -7,14 +7,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
 
-use crate::ledger;
+use crate::ledger::{self, Ledger};
 use crate::media::{self, ExifFacts, MediaKind};
 use crate::policy::{self, Action, Verdict};
 use crate::quarantine::fsops::{self, FileId};
 
 use super::commit::Committed;
 use super::intake::{decided, Facts, Step};
-use super::{Agent, Error, Outcome, OutcomeKind};
+use super::{Agent, Error, Outcome, OutcomeKind, RetryCause, StoreReader};
 
 impl Agent {
     /// Files in the camera folders that the ledger has not settled, older than `min_age`.
@@ -23,48 +23,22 @@ impl Agent {
     /// Android tick), so the deletes of `copied_original_kept` originals are retried here first.
     pub fn pending_files(&self, min_age: Duration) -> Result<Vec<PathBuf>, Error> {
         self.retry_kept_originals();
-        let mut out = Vec::new();
-        let now = SystemTime::now();
-        for cam in &self.cameras {
-            let entries = match std::fs::read_dir(cam) {
-                Ok(e) => e,
-                Err(e) => {
-                    warn!(folder = %cam.display(), error = %e, "cannot read camera folder");
-                    continue;
-                }
-            };
-            let ledger = self.ledger();
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                if !media::is_candidate_name(&name) {
-                    continue;
-                }
-                let path = entry.path();
-                let Ok(meta) = entry.metadata() else { continue };
-                if meta.is_file() {
-                    let id = FileId::of(&meta);
-                    let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
-                    if age < min_age || ledger.is_settled_with(&path, id.size, id.mtime_ns, self.held())? {
-                        continue;
-                    }
-                } else if self
-                    .rejected
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .contains(&(path.clone(), FileId::of(&meta).mtime_ns))
-                {
-                    continue;
-                }
-                out.push(path);
-            }
-        }
-        out.sort();
-        Ok(out)
+        self.unsettled_files(min_age)
     }
 
-    /// One reconcile pass: handle every unsettled file in the camera folders; then a signed
-    /// checkpoint if none was made for `checkpoint_interval` (the Android service's tick).
+    /// The files [`Agent::pending_files`] lists, without retrying anything: reads only.
+    pub fn unsettled_files(&self, min_age: Duration) -> Result<Vec<PathBuf>, Error> {
+        let rejected = |path: &Path, mtime_ns| {
+            self.rejected.lock().unwrap_or_else(|p| p.into_inner()).contains(&(path.to_path_buf(), mtime_ns))
+        };
+        unsettled(&self.cameras, || Ok(self.ledger()), self.held(), min_age, rejected)
+    }
+
+    /// One reconcile pass (the Android shell's tick): the privacy pruning ([`Agent::prune`]),
+    /// then every unsettled file in the camera folders is handled; then a signed checkpoint if
+    /// none was made for `checkpoint_interval`.
     pub fn reconcile(&self, min_age: Duration) -> Result<Vec<Outcome>, Error> {
+        self.prune_logged();
         let files = self.pending_files(min_age)?;
         if !files.is_empty() {
             info!(files = files.len(), "reconcile: files not yet decided");
@@ -104,7 +78,7 @@ impl Agent {
         }
         let sha256 = match fsops::hash_fd(&file, None) {
             Ok((sha, read, _)) if read == id.size => sha,
-            Ok(_) => return Err(Box::new(Outcome::simple(path, OutcomeKind::Retry, "still being written", started))),
+            Ok(_) => return Err(Box::new(Outcome::later(path, RetryCause::Busy, "still being written", started))),
             Err(e) => return Err(self.reject_id(path, &format!("unreadable: {e}"), &id, started)),
         };
         let kind = MediaKind::sniff(&fsops::read_head(&file, 64).unwrap_or_default());
@@ -118,7 +92,7 @@ impl Agent {
         let facts = Facts { path, file, id, sha256, kind, exif: ExifFacts::default(), first_seen: ledger::now_ms() };
         match self.commit(&facts, &verdict, None, None, known).map_err(|e| self.failed(path, e, started))? {
             Committed::Decided(d) => Ok(decided(&facts, &verdict, None, d, started)),
-            Committed::Earlier(latest) => Ok(self.earlier_outcome(path, latest.as_deref(), started)),
+            Committed::Earlier(earlier) => Ok(self.earlier_outcome(path, earlier, started)),
         }
     }
 
@@ -132,4 +106,58 @@ impl Agent {
             Err(e) => Err(self.reject(path, &e.to_string(), started)),
         }
     }
+}
+
+impl StoreReader {
+    /// The files in the camera folders the ledger has not settled: what the next `scan` would
+    /// handle (`fotovakt pending`). Read-only: matching a file to the keyed record of an
+    /// officer's own photo takes the device secret, which the reader reads and never makes.
+    pub fn unsettled(&self) -> Result<Vec<PathBuf>, Error> {
+        let held = !self.config.media_location_access;
+        unsettled(&self.cameras, || self.read(), held, Duration::ZERO, |_, _| false)
+    }
+}
+
+/// Files in `cameras` that the ledger (`lock()`, held for one folder at a time) has not
+/// settled, older than `min_age`; one that is not a regular file counts unless `rejected` says
+/// it was rejected already (path, mtime).
+fn unsettled<L: std::ops::Deref<Target: AsRef<Ledger>>>(
+    cameras: &[PathBuf],
+    lock: impl Fn() -> Result<L, Error>,
+    held: bool,
+    min_age: Duration,
+    rejected: impl Fn(&Path, i64) -> bool,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    let now = SystemTime::now();
+    for cam in cameras {
+        let entries = match std::fs::read_dir(cam) {
+            Ok(e) => e,
+            Err(e) => {
+                warn!(folder = %cam.display(), error = %e, "cannot read camera folder");
+                continue;
+            }
+        };
+        let guard = lock()?;
+        let ledger: &Ledger = (*guard).as_ref();
+        for entry in entries.flatten() {
+            if !media::is_candidate_name(&entry.file_name()) {
+                continue;
+            }
+            let path = entry.path();
+            let Ok(meta) = entry.metadata() else { continue };
+            let id = FileId::of(&meta);
+            if meta.is_file() {
+                let age = meta.modified().ok().and_then(|m| now.duration_since(m).ok()).unwrap_or_default();
+                if age < min_age || ledger.is_settled_with(&path, id.size, id.mtime_ns, held)? {
+                    continue;
+                }
+            } else if rejected(&path, id.mtime_ns) {
+                continue;
+            }
+            out.push(path);
+        }
+    }
+    out.sort();
+    Ok(out)
 }

@@ -41,7 +41,8 @@ impl Agent {
                 Ok(o) => o,
                 Err(e) => {
                     // One file must not stop the agent: the journal row stays for the next start.
-                    error!(path = %m.src.display(), item = m.item_id, error = %e, "could not recover this move now; will retry at the next start");
+                    error!(item = m.item_id, error = %e, "could not recover this move now; will retry at the next start");
+                    debug!(item = m.item_id, path = %m.src.display(), "source of the move");
                     report.failed += 1;
                     continue;
                 }
@@ -49,18 +50,21 @@ impl Agent {
             let mut reason = None;
             match (m.direction, end) {
                 (Direction::In, Recovered::SourceKept) => {
-                    error!(path = %m.src.display(), item = m.item_id, "verified in the store but the original cannot be deleted; it stays where it is and reconcile retries");
+                    error!(item = m.item_id, "verified in the store but the original cannot be deleted; it stays where it is and reconcile retries");
+                    debug!(item = m.item_id, path = %m.src.display(), "original kept");
                     reason = Some("original could not be deleted");
                     report.completed += 1;
                 }
                 (Direction::Out, Recovered::SourceKept) => {
-                    warn!(item = m.item_id, path = %m.src.display(), "released, but its store file could not be removed");
+                    warn!(item = m.item_id, "released, but its store file could not be removed");
+                    debug!(item = m.item_id, path = %m.src.display(), "store file left");
                     report.completed += 1;
                 }
                 (_, Recovered::Completed) => report.completed += 1,
                 (_, Recovered::RolledBack) => report.rolled_back += 1,
                 (_, Recovered::Vanished) => {
-                    error!(path = %m.src.display(), item = m.item_id, "file was deleted by someone else before its move began");
+                    error!(item = m.item_id, "file was deleted by someone else before its move began");
+                    debug!(item = m.item_id, path = %m.src.display(), "file that was gone");
                     report.vanished += 1;
                 }
             }
@@ -75,7 +79,8 @@ impl Agent {
                     report.purges_finished += 1;
                 }
                 Err((path, e)) => {
-                    error!(item, path = %path.display(), error = %e, "purged item's file could not be removed; the next start or purge retries");
+                    error!(item, error = %e, "purged item's file could not be removed; the next start or purge retries");
+                    debug!(item, path = %path.display(), "purged item's file");
                 }
             }
         }

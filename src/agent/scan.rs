@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::{Agent, Error, Outcome, OutcomeKind};
+use super::{Agent, Error, Outcome, OutcomeKind, RetryCause};
 
 /// How often a scan looks again at a file that changed while it was handled, and how long it
 /// waits before each look.
@@ -81,9 +81,11 @@ impl Agent {
     /// Handle every pending file in the camera folders now (see [`Agent::pending_files`]).
     ///
     /// A file that changed under the agent (replaced, still being written) is looked at again
-    /// up to [`SCAN_RETRY_PASSES`] times, [`SCAN_RETRY_PAUSE`] apart, before its `retry`
+    /// up to [`SCAN_RETRY_PASSES`] times (one the store could not take is not: it stays for
+    /// the next scan or the watcher's backoff), [`SCAN_RETRY_PAUSE`] apart, before its `retry`
     /// outcome stands. `progress` hears how many files are pending, then each file's final
-    /// outcome as it is settled (for a progress bar and streaming output). Ends with the durability barrier
+    /// outcome as it is settled (for a progress bar and streaming output). Starts with the
+    /// privacy pruning ([`Agent::prune`]). Ends with the durability barrier
     /// ([`Agent::flush`]): what the report says was decided survives a power cut.
     pub fn scan(&self, mut progress: impl FnMut(ScanProgress<'_>)) -> Result<ScanReport, Error> {
         self.scan_with(SCAN_RETRY_PASSES, SCAN_RETRY_PAUSE, &mut progress)
@@ -95,6 +97,9 @@ impl Agent {
         pause: Duration,
         progress: &mut dyn FnMut(ScanProgress<'_>),
     ) -> Result<ScanReport, Error> {
+        // What `[privacy]` says is past its time goes first; a forgotten decision leaves a
+        // marker, so its photo is not among the pending files.
+        self.prune_logged();
         let mut todo = self.pending_files(Duration::ZERO)?;
         progress(ScanProgress::Found(todo.len()));
         let mut report = ScanReport { files: todo.len(), outcomes: Vec::with_capacity(todo.len()) };
@@ -105,7 +110,8 @@ impl Agent {
             let mut again = Vec::new();
             for f in todo {
                 let o = self.on_media(&f);
-                if o.kind == OutcomeKind::Retry && pass < passes {
+                // Looked at again only when busy: a failing store is not fixed in a second.
+                if o.kind == OutcomeKind::Retry && o.retry == Some(RetryCause::Busy) && pass < passes {
                     again.push(f);
                     continue;
                 }
@@ -138,6 +144,7 @@ mod tests {
             score: None,
             handle_ms: 0.0,
             detail: None,
+            retry: None,
         }
     }
 

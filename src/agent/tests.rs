@@ -221,7 +221,7 @@ fn every_ending_writes_the_event_it_always_wrote() {
     for r in ENDINGS {
         let m = journaled(&p.agent, r.dir, &path);
         let ctx = format!("{:?} {:?} seen {:?}", r.dir, r.end, r.seen);
-        let note = Note { reason: r.reason, exposure_ms: r.exposure_ms, officer: r.officer };
+        let note = Note { reason: r.reason, exposure_ms: r.exposure_ms, officer: r.officer, ..Note::default() };
         {
             let mut ledger = p.agent.ledger();
             let mut tx = ledger.write().expect("tx");
@@ -319,4 +319,18 @@ fn the_barrier_knows_when_there_is_nothing_to_sync() {
     assert!(synced(&p.agent));
     p.agent.session_stop().expect("stop");
     assert!(synced(&p.agent), "session stop ends with the barrier");
+}
+
+/// JSON the agent hands out (the statistics for the Android shell) is text or a typed error,
+/// never an empty text that a reader would take for "no numbers".
+#[test]
+fn json_that_cannot_be_written_is_an_error_not_an_empty_text() {
+    let fine = super::casefile::json_text("statistics", &json!({"items": 1})).expect("plain data writes");
+    assert!(fine.contains("\"items\": 1"), "{fine}");
+    // JSON object keys must be strings: a map keyed by pairs cannot be written.
+    let bad: std::collections::HashMap<(u8, u8), u8> = [((1, 2), 3)].into();
+    match super::casefile::json_text("statistics", &bad) {
+        Err(super::Error::Json { what: "statistics", .. }) => {}
+        other => panic!("expected a JSON error, got {other:?}"),
+    }
 }

@@ -84,6 +84,8 @@ codes! {
     RefusedOriginalOutsideCameras = "REFUSED_ORIGINAL_OUTSIDE_CAMERAS",
     /// The original folder is gone.
     RefusedOriginalFolderGone = "REFUSED_ORIGINAL_FOLDER_GONE",
+    /// A recovered item of unknown origin, and no camera folder to release it into.
+    RefusedReleaseNeedsCamera = "REFUSED_RELEASE_NEEDS_CAMERA",
     /// The session ended at once.
     RefusedSessionEnded = "REFUSED_SESSION_ENDED",
     /// The export destination is not empty.
@@ -186,6 +188,7 @@ pub fn code_of(e: &agent::Error) -> Code {
         Error::Io { .. } => Code::Io,
         Error::Keyframe { .. } => Code::Keyframe,
         Error::TagFailed { .. } => Code::TagFailed,
+        Error::Json { .. } => Code::Internal,
     }
 }
 
@@ -204,6 +207,7 @@ fn refusal_code(r: &Refusal) -> Code {
         Refusal::OriginalInStore { .. } => Code::RefusedOriginalInStore,
         Refusal::OriginalOutsideCameras { .. } => Code::RefusedOriginalOutsideCameras,
         Refusal::OriginalFolderGone { .. } => Code::RefusedOriginalFolderGone,
+        Refusal::ReleaseNeedsCamera { .. } => Code::RefusedReleaseNeedsCamera,
         Refusal::SessionEnded => Code::RefusedSessionEnded,
         Refusal::TargetNotEmpty { .. } => Code::RefusedTargetNotEmpty,
         Refusal::OutputInSyncedPlace { .. } => Code::RefusedOutputInSyncedPlace,

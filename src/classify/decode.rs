@@ -13,7 +13,7 @@
 
 use std::io::Cursor;
 
-use fast_image_resize::images::Image;
+use fast_image_resize::images::{Image, ImageRef};
 use fast_image_resize::{FilterType, PixelType, ResizeAlg, ResizeOptions, Resizer};
 use image::ImageDecoder;
 
@@ -275,14 +275,43 @@ pub fn to_input(
     h: u32,
     orientation: u16,
 ) -> Result<Vec<f32>, ClassifyError> {
-    let src = Image::from_vec_u8(w, h, rgb, PixelType::U8x3).map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let side = w.min(h);
+    let centre = Region {
+        left: f64::from((w - side) / 2),
+        top: f64::from((h - side) / 2),
+        width: f64::from(side),
+        height: f64::from(side),
+    };
+    to_input_region(resizer, &rgb, w, h, orientation, centre)
+}
+
+/// A rectangle of a decoded photo, in its stored (not yet oriented) pixels.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Region {
+    pub left: f64,
+    pub top: f64,
+    pub width: f64,
+    pub height: f64,
+}
+
+/// `region` of `rgb` resized to 224x224 (bilinear, as [`to_input`]), oriented, normalised
+/// into NCHW planes. [`to_input`] is this with the centre square; `fotovakt head fit` takes
+/// its augmented views (whole frame, random crops) through it too.
+pub fn to_input_region(
+    resizer: &mut Resizer,
+    rgb: &[u8],
+    w: u32,
+    h: u32,
+    orientation: u16,
+    region: Region,
+) -> Result<Vec<f32>, ClassifyError> {
+    let src = ImageRef::new(w, h, rgb, PixelType::U8x3).map_err(|e| ClassifyError::Decode(e.to_string()))?;
     let mut dst = Image::new(SIDE as u32, SIDE as u32, PixelType::U8x3);
     let opts = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Bilinear)).crop(
-        f64::from((w - side) / 2),
-        f64::from((h - side) / 2),
-        f64::from(side),
-        f64::from(side),
+        region.left,
+        region.top,
+        region.width,
+        region.height,
     );
     resizer.resize(&src, &mut dst, &opts).map_err(|e| ClassifyError::Decode(format!("resize: {e}")))?;
     Ok(normalise_oriented(dst.buffer(), orientation))
@@ -331,6 +360,37 @@ pub fn prepare(resizer: &mut Resizer, bytes: &[u8], allow_thumbnail: bool) -> Re
     prepare_with(resizer, bytes, None, Options { thumbnail: allow_thumbnail, threads: 1 })
 }
 
+/// A photo decoded for the model: RGB8 pixels as stored, and the EXIF orientation to apply.
+#[derive(Debug, Clone)]
+pub struct Photo {
+    pub rgb: Vec<u8>,
+    pub width: u32,
+    pub height: u32,
+    pub orientation: u16,
+}
+
+/// Decode the photo itself, never its thumbnail, as the classifier does without a
+/// thumbnail: a JPEG DCT-scaled (short side >= 224, the lean 1/8 decode where it applies)
+/// on up to `threads` cores with the EXIF orientation of `exif`; any other format through
+/// the `image` crate under limits, with its own orientation.
+pub fn decode_photo(bytes: &[u8], exif: Option<&ExifFacts>, threads: usize) -> Result<Photo, ClassifyError> {
+    match sniff(bytes) {
+        Format::Unsupported(what) => Err(ClassifyError::Unsupported(what.to_string())),
+        Format::Other(fmt) => {
+            let (rgb, width, height, orientation) = decode_other(bytes, fmt)?;
+            Ok(Photo { rgb, width, height, orientation })
+        }
+        Format::Jpeg => {
+            let orientation = match exif {
+                Some(f) => f.orientation.unwrap_or(1),
+                None => ExifFacts::parse(bytes).orientation.unwrap_or(1),
+            };
+            let (rgb, width, height, _) = decode_jpeg_fast(bytes, SIDE as u32, threads.clamp(1, 2))?;
+            Ok(Photo { rgb, width, height, orientation })
+        }
+    }
+}
+
 /// Prepare a photo, with the EXIF facts intake already parsed from these bytes (`None`:
 /// parse them here).
 pub fn prepare_with(
@@ -339,54 +399,38 @@ pub fn prepare_with(
     exif: Option<&ExifFacts>,
     opts: Options,
 ) -> Result<Prepared, ClassifyError> {
-    match sniff(bytes) {
-        Format::Unsupported(what) => Err(ClassifyError::Unsupported(what.to_string())),
-        Format::Other(fmt) => {
-            let (rgb, w, h, orientation) = decode_other(bytes, fmt)?;
-            Ok(Prepared {
-                input: to_input(resizer, rgb, w, h, orientation)?,
-                source: Source::Full,
-                can_refine: false,
-                thumb_short: 0,
-            })
+    let format = sniff(bytes);
+    let parsed;
+    let facts = match (exif, format) {
+        (Some(f), _) => Some(f),
+        (None, Format::Jpeg) => {
+            parsed = ExifFacts::parse(bytes);
+            Some(&parsed)
         }
-        Format::Jpeg => {
-            let parsed;
-            let facts = match exif {
-                Some(f) => f,
-                None => {
-                    parsed = ExifFacts::parse(bytes);
-                    &parsed
+        (None, _) => None,
+    };
+    if let (Format::Jpeg, true, Some(facts)) = (format, opts.thumbnail, facts) {
+        let orientation = facts.orientation.unwrap_or(1);
+        if let Some(range) = facts.thumbnail.clone().filter(|r| r.start < r.end && r.end <= bytes.len()) {
+            match thumbnail(resizer, bytes, range, orientation) {
+                Ok(Some((input, short))) => {
+                    return Ok(Prepared { input, source: Source::Thumbnail, can_refine: true, thumb_short: short })
                 }
-            };
-            let orientation = facts.orientation.unwrap_or(1);
-            if opts.thumbnail {
-                if let Some(range) = facts.thumbnail.clone().filter(|r| r.start < r.end && r.end <= bytes.len()) {
-                    match thumbnail(resizer, bytes, range, orientation) {
-                        Ok(Some((input, short))) => {
-                            return Ok(Prepared {
-                                input,
-                                source: Source::Thumbnail,
-                                can_refine: true,
-                                thumb_short: short,
-                            })
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::debug!(error = %e, "EXIF thumbnail unusable, decoding the photo")
-                        }
-                    }
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::debug!(error = %e, "EXIF thumbnail unusable, decoding the photo")
                 }
             }
-            let (rgb, w, h, _) = decode_jpeg_fast(bytes, SIDE as u32, opts.threads.clamp(1, 2))?;
-            Ok(Prepared {
-                input: to_input(resizer, rgb, w, h, orientation)?,
-                source: Source::Scaled,
-                can_refine: false,
-                thumb_short: 0,
-            })
         }
     }
+    let photo = decode_photo(bytes, facts, opts.threads)?;
+    let source = if format == Format::Jpeg { Source::Scaled } else { Source::Full };
+    Ok(Prepared {
+        input: to_input(resizer, photo.rgb, photo.width, photo.height, photo.orientation)?,
+        source,
+        can_refine: false,
+        thumb_short: 0,
+    })
 }
 
 /// The thumbnail as model input, if it is big enough and has the photo's aspect

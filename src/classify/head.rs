@@ -43,11 +43,11 @@ pub const TOP_K: usize = 1;
 /// Corrections kept; older ones are dropped first.
 pub const MAX_CORRECTIONS: usize = 2000;
 
-#[derive(Debug, Deserialize)]
-struct Group {
-    #[allow(dead_code)]
-    name: String,
-    classes: Vec<usize>,
+/// A group of ImageNet classes whose summed probability is one feature.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Group {
+    pub name: String,
+    pub classes: Vec<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,6 +59,8 @@ struct Category {
 #[derive(Debug, Deserialize)]
 struct HeadFile {
     format: String,
+    /// SHA-256 of the model whose embeddings the head was fitted on.
+    model_sha256: String,
     embedding_dim: usize,
     eps: f32,
     groups: Vec<Group>,
@@ -71,6 +73,18 @@ struct HeadFile {
     weights: Vec<Vec<f32>>,
     bias: Vec<f32>,
     threshold: f32,
+}
+
+/// The head file format this module reads and `fotovakt head fit` writes.
+pub const FORMAT: &str = "fotovakt-case-head/1";
+
+/// How a head turns the model's outputs into features and a prior (see [`Head::recipe`]).
+#[derive(Debug, Clone)]
+pub struct Recipe {
+    pub groups: Vec<Group>,
+    pub strong_groups: Vec<String>,
+    pub eps: f32,
+    pub prior_gain: f32,
 }
 
 /// One correction, normalised for similarity.
@@ -108,8 +122,11 @@ impl Head {
         let err = |reason: String| ClassifyError::Model { path: path.to_path_buf(), reason };
         let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
         let file: HeadFile = serde_json::from_str(&text).map_err(|e| err(format!("bad head file: {e}")))?;
-        if file.format != "fotovakt-case-head/1" {
+        if file.format != FORMAT {
             return Err(err(format!("unknown head format {}", file.format)));
+        }
+        if file.model_sha256.len() != 64 || !file.model_sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(err(format!("model_sha256 {:?} is not a SHA-256 in hex", file.model_sha256)));
         }
         let nfeat = file.embedding_dim + file.groups.len();
         if file.weights.len() != file.categories.len()
@@ -130,6 +147,24 @@ impl Head {
 
     pub fn threshold(&self) -> f32 {
         self.file.threshold
+    }
+
+    /// SHA-256 of the model the head was fitted for (lower-case hex).
+    pub fn model_sha256(&self) -> String {
+        self.file.model_sha256.to_ascii_lowercase()
+    }
+
+    /// The feature recipe of this head: its ImageNet groups, the strong ones, eps and the
+    /// prior gain. `fotovakt head fit` takes them from the shipped head, so a fitted head
+    /// computes the same features and prior as the one it replaces.
+    pub fn recipe(&self) -> Recipe {
+        let f = &self.file;
+        Recipe {
+            groups: f.groups.clone(),
+            strong_groups: f.strong_groups.clone(),
+            eps: f.eps,
+            prior_gain: f.prior_gain,
+        }
     }
 
     pub fn embedding_dim(&self) -> usize {

@@ -12,8 +12,10 @@
 //! Videos are not decoded here: the Android shell extracts a keyframe and passes its JPEG
 //! bytes to [`Classifier::assess`]; on the host a video is decided by context rules.
 
+pub mod backbone;
 pub mod decode;
 pub mod eighth;
+pub mod fit;
 pub mod head;
 pub mod runtime;
 
@@ -21,11 +23,9 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use fast_image_resize::Resizer;
-use ort::session::builder::GraphOptimizationLevel;
-use ort::session::Session;
-use ort::value::TensorRef;
 use serde::{Deserialize, Serialize};
 
+pub use backbone::Backbone;
 pub use decode::Source;
 
 use crate::media::ExifFacts;
@@ -141,6 +141,12 @@ pub enum ClassifyError {
     Decode(String),
     #[error("inference failed: {0}")]
     Inference(String),
+    /// The head was fitted on another model's embeddings: its scores would mean nothing.
+    #[error(
+        "head {head} was fitted for the model with SHA-256 {head_model_sha256}, but the model loaded ({model}) \
+         has SHA-256 {model_sha256}: head refused (fit one for this model with `fotovakt head fit`)"
+    )]
+    HeadForAnotherModel { head: PathBuf, head_model_sha256: String, model: PathBuf, model_sha256: String },
 }
 
 /// Head score, top-3 labels and embedding of one photo.
@@ -148,12 +154,11 @@ type Scored = (head::HeadScore, Vec<Label>, Vec<f32>);
 
 /// A loaded model plus head; load once, assess many.
 pub struct Classifier {
-    session: Session,
+    backbone: Backbone,
     head: head::Head,
     labels: Vec<String>,
     resizer: Resizer,
     settings: Settings,
-    model_path: PathBuf,
 }
 
 /// The `models/` directories searched for default files, in order.
@@ -173,69 +178,65 @@ fn find_default(name: &str) -> Option<PathBuf> {
     model_dirs().into_iter().map(|d| d.join(name)).find(|p| p.is_file())
 }
 
-/// One model output, by name, as a flat slice.
-fn output<'a>(outputs: &'a ort::session::SessionOutputs<'_>, name: &str) -> Result<&'a [f32], ClassifyError> {
-    let value = outputs.get(name).ok_or_else(|| ClassifyError::Inference(format!("model has no output {name}")))?;
-    let (_, data) = value.try_extract_tensor::<f32>().map_err(|e| ClassifyError::Inference(e.to_string()))?;
-    Ok(data)
+/// The head file the settings name, else `case_head.json` beside the model.
+pub fn head_path(settings: &Settings, model_path: &Path) -> PathBuf {
+    settings
+        .head
+        .clone()
+        .unwrap_or_else(|| model_path.parent().map(Path::to_path_buf).unwrap_or_default().join(HEAD_FILE))
+}
+
+/// The ImageNet class names beside the model, else the default ones (`class N` without either).
+pub fn imagenet_labels(model_path: &Path) -> Result<Vec<String>, ClassifyError> {
+    let beside = model_path.parent().map(|d| d.join(LABELS_FILE)).filter(|p| p.is_file());
+    match beside.or_else(|| find_default(LABELS_FILE)) {
+        Some(p) => Ok(std::fs::read_to_string(&p)
+            .map_err(|e| ClassifyError::Model { path: p.clone(), reason: e.to_string() })?
+            .lines()
+            .map(str::to_string)
+            .collect()),
+        None => Ok((0..backbone::CLASSES).map(|i| format!("class {i}")).collect()),
+    }
 }
 
 impl Classifier {
-    /// Load ONNX Runtime, the model and the head once.
+    /// Load ONNX Runtime, the model and the head once. A head fitted for another model (its
+    /// `model_sha256` is not the loaded model's) is refused: [`ClassifyError::HeadForAnotherModel`].
     pub fn load(settings: &Settings) -> Result<Classifier, ClassifyError> {
-        let model_path = match &settings.model {
-            Some(p) => p.clone(),
-            None => find_default(MODEL_FILE).ok_or_else(|| ClassifyError::Model {
-                path: PathBuf::from("models").join(MODEL_FILE),
-                reason: format!("not found in {:?}", model_dirs()),
-            })?,
-        };
-        let model_dir = model_path.parent().map(Path::to_path_buf).unwrap_or_default();
-        let head_path = settings.head.clone().unwrap_or_else(|| model_dir.join(HEAD_FILE));
-        let labels_path =
-            [model_dir.join(LABELS_FILE)].into_iter().find(|p| p.is_file()).or_else(|| find_default(LABELS_FILE));
+        let model_path = backbone::model_path(settings)?;
+        let head_path = head_path(settings, &model_path);
         let head = head::Head::load(&head_path)?;
-        let labels: Vec<String> = match labels_path {
-            Some(p) => std::fs::read_to_string(&p)
-                .map_err(|e| ClassifyError::Model { path: p.clone(), reason: e.to_string() })?
-                .lines()
-                .map(str::to_string)
-                .collect(),
-            None => (0..1000).map(|i| format!("class {i}")).collect(),
-        };
-        let (env, dylib) = runtime::environment(settings.ort_dylib.as_deref())?;
-        let model_err = |reason: String| ClassifyError::Model { path: model_path.clone(), reason };
-        let session = Session::builder(env)
-            .map_err(|e| model_err(e.to_string()))?
-            .with_intra_threads(settings.threads.max(1))
-            .map_err(|e| model_err(e.to_string()))?
-            .with_inter_threads(1)
-            .map_err(|e| model_err(e.to_string()))?
-            .with_optimization_level(GraphOptimizationLevel::All)
-            .map_err(|e| model_err(e.to_string()))?
-            // x86 CPUs with AVX2 but no VNNI multiply u8 x s8 pairs into a saturating 16-bit sum
-            // (VPMADDUBSW): there this int8 model's embedding drifts from what a phone (ARM) or a
-            // VNNI CPU computes (median cosine 0.92, 9 of 58 camera-file decisions flipped). This
-            // makes ONNX Runtime use exact u8 x u8 kernels on such CPUs; elsewhere it is a no-op.
-            .with_config_entry(EXACT_INT8_KEY, "1")
-            .map_err(|e| model_err(e.to_string()))?
-            .commit_from_file(&model_path)
-            .map_err(|e| model_err(e.to_string()))?;
+        let labels = imagenet_labels(&model_path)?;
+        let backbone = Backbone::load(settings)?;
+        if head.model_sha256() != backbone.model_sha256() {
+            return Err(ClassifyError::HeadForAnotherModel {
+                head: head_path,
+                head_model_sha256: head.model_sha256().to_string(),
+                model: model_path,
+                model_sha256: backbone.model_sha256().to_string(),
+            });
+        }
         tracing::info!(
             model = %model_path.display(),
+            model_sha256 = backbone.model_sha256(),
             head = %head_path.display(),
-            ort = %dylib.display(),
+            ort = %backbone.ort_dylib().display(),
             // Two decimals, as a person writes it (an f32 widened to f64 prints 0.30979999899864197).
             threshold = (f64::from(head.threshold()) * 100.0).round() / 100.0,
             threads = settings.threads.max(1),
             "classifier loaded"
         );
-        Ok(Classifier { session, head, labels, resizer: Resizer::new(), settings: settings.clone(), model_path })
+        Ok(Classifier { backbone, head, labels, resizer: Resizer::new(), settings: settings.clone() })
     }
 
     /// The model file in use.
     pub fn model_path(&self) -> &Path {
-        &self.model_path
+        self.backbone.model_path()
+    }
+
+    /// SHA-256 of the model in use.
+    pub fn model_sha256(&self) -> &str {
+        self.backbone.model_sha256()
     }
 
     /// The head's recommended threshold.
@@ -371,29 +372,22 @@ impl Classifier {
 
     /// Run the model on prepared inputs; per input: head score, top labels, embedding.
     fn infer(&mut self, inputs: &[Vec<f32>]) -> Result<Vec<Scored>, ClassifyError> {
-        let n = inputs.len();
-        let plane = 3 * decode::SIDE * decode::SIDE;
-        let mut flat = Vec::with_capacity(n * plane);
-        inputs.iter().for_each(|v| flat.extend_from_slice(v));
-        let tensor = TensorRef::from_array_view(([n, 3, decode::SIDE, decode::SIDE], &flat[..]))
-            .map_err(|e| ClassifyError::Inference(e.to_string()))?;
-        let (session, head, labels) = (&mut self.session, &self.head, &self.labels);
-        let outputs =
-            session.run(ort::inputs!["input" => tensor]).map_err(|e| ClassifyError::Inference(e.to_string()))?;
-        let logits = output(&outputs, "logits")?;
-        let emb = output(&outputs, "embedding")?;
-        let dim = head.embedding_dim();
-        if logits.len() != n * 1000 || emb.len() != n * dim {
-            return Err(ClassifyError::Inference("unexpected output shapes".into()));
+        let out = self.backbone.run(inputs)?;
+        if out.dim != self.head.embedding_dim() {
+            return Err(ClassifyError::Inference(format!(
+                "the model's embedding has {} values, the head expects {}",
+                out.dim,
+                self.head.embedding_dim()
+            )));
         }
-        let mut out = Vec::with_capacity(n);
-        for k in 0..n {
-            let probs = softmax(&logits[k * 1000..(k + 1) * 1000]);
-            let e = emb[k * dim..(k + 1) * dim].to_vec();
-            let score = head.score(&probs, &e);
-            out.push((score, top3(labels, &probs), e));
+        let mut scored = Vec::with_capacity(out.n);
+        for k in 0..out.n {
+            let probs = softmax(out.logits(k));
+            let e = out.embedding(k).to_vec();
+            let score = self.head.score(&probs, &e);
+            scored.push((score, top3(&self.labels, &probs), e));
         }
-        Ok(out)
+        Ok(scored)
     }
 }
 
@@ -481,7 +475,8 @@ fn parallel_prepare(
     })
 }
 
-fn softmax(logits: &[f32]) -> Vec<f32> {
+/// Probabilities from logits (the ImageNet output), as the head reads them.
+pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut p: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
     let s: f32 = p.iter().sum();

@@ -30,6 +30,10 @@ use super::ClassifyError;
 pub const HOW_TO_GET: &str = "install it with `python3 -m pip install onnxruntime==1.31.1` \
      or set ORT_DYLIB_PATH to libonnxruntime.so; until then photos are decided by context and manual rules only";
 
+/// [`HOW_TO_GET`] without what the agent does meanwhile: for `classify`, which only scores.
+pub const INSTALL_HINT: &str =
+    "install it with `python3 -m pip install onnxruntime==1.31.1` or set ORT_DYLIB_PATH to libonnxruntime.so";
+
 #[cfg(target_os = "macos")]
 const LIB_PREFIX: &str = "libonnxruntime";
 #[cfg(not(target_os = "macos"))]

@@ -6,12 +6,12 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context, Result};
 
 use super::args::{officer, Cli, StatsFormat};
 use super::format::{fit, io_reason, json_with_store, time_text};
 use super::set_errored;
-use super::setup::{open, Model, StoreUse};
+use super::setup::{open, open_reader, Model, StoreUse};
 use crate::classify::{self, Assessment, ClassifyError};
 use crate::config::Config;
 use crate::export::SignatureStatus;
@@ -42,8 +42,12 @@ fn signature_line(s: &SignatureStatus, trusted_keys: usize) -> String {
 
 /// `stats`: counts and durations, as a table, JSON or OpenMetrics.
 pub(crate) fn stats(cli: &Cli, format: StatsFormat, by_case: bool, out: &mut dyn Write) -> Result<()> {
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
-    let s = agent.stats(by_case)?;
+    let store = open_reader(cli)?;
+    let s = store.stats(by_case)?;
+    // Shown as unknown in every format; the exit code says so too.
+    if let Some(e) = &s.store.error {
+        err_message!("{e}");
+    }
     match format {
         StatsFormat::Table => write!(out, "{}", stats::table(&s))?,
         StatsFormat::Json => writeln!(out, "{}", serde_json::to_string_pretty(&s)?)?,
@@ -54,8 +58,8 @@ pub(crate) fn stats(cli: &Cli, format: StatsFormat, by_case: bool, out: &mut dyn
 
 /// `report --out FILE`: the statistics as one HTML page.
 pub(crate) fn report(cli: &Cli, path: &Path, out: &mut dyn Write) -> Result<()> {
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
-    agent.write_report(path)?;
+    let store = open_reader(cli)?;
+    store.write_report(path)?;
     writeln!(out, "report written to {}", path.display())?;
     Ok(())
 }
@@ -76,21 +80,25 @@ fn read_checkpoints(files: &[PathBuf]) -> Result<Vec<Checkpoint>> {
 /// extends each checkpoint.
 pub(crate) fn verify(cli: &Cli, json: bool, checkpoints: &[PathBuf], out: &mut dyn Write) -> Result<()> {
     let checkpoints = read_checkpoints(checkpoints)?;
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
-    let v = agent.verify_with(&checkpoints)?;
+    let store = open_reader(cli)?;
+    let v = store.verify_with(&checkpoints)?;
     if !v.problems.is_empty() {
         set_errored();
     }
     if json {
-        return json_with_store(out, &agent, &v);
+        return json_with_store(out, &store, &v);
     }
     for n in &v.notes {
         writeln!(out, "NOTE: {n}")?;
     }
     let extended =
         if v.checkpoints > 0 { format!(", extends {} signed checkpoint(s)", v.checkpoints) } else { String::new() };
+    let pruned = match v.pruned {
+        0 => String::new(),
+        n => format!(" ({n} pruned on schedule: personal data removed, their hashes still chained)"),
+    };
     if v.problems.is_empty() {
-        writeln!(out, "OK: {} events chained, {} stored files verified{extended}", v.events, v.files)?;
+        writeln!(out, "OK: {} events chained{pruned}, {} stored files verified{extended}", v.events, v.files)?;
         return Ok(());
     }
     for p in &v.problems {
@@ -200,6 +208,15 @@ pub(crate) fn purge(cli: &Cli, dry_run: bool, json: bool, by: &Option<String>, o
         writeln!(out, "PROBLEM: {f}")?;
     }
     writeln!(out, "{verb} {} item(s), {} bytes", r.items.len(), r.bytes)?;
+    let p = &r.personal;
+    if p.personal_forgotten + p.markers_removed + p.corrections_expired + p.released_forgotten > 0 {
+        writeln!(
+            out,
+            "privacy: forgot {} personal decision(s), removed {} marker(s), {} correction(s) expired, {} released \
+             item(s) forgotten",
+            p.personal_forgotten, p.markers_removed, p.corrections_expired, p.released_forgotten
+        )?;
+    }
     Ok(())
 }
 
@@ -231,9 +248,58 @@ struct Scored {
     result: Result<Assessment, String>,
 }
 
+/// The classifier, loaded when the first file that is an image needs it: a missing file or
+/// a text file is reported for what it is, with or without ONNX Runtime.
+enum Lazy<'a> {
+    NotYet(&'a classify::Settings),
+    Ready(Box<classify::Classifier>),
+    /// Why it could not be loaded; said in full for the first image, briefly after.
+    Failed {
+        said: bool,
+        reason: String,
+    },
+}
+
+impl Lazy<'_> {
+    fn get(&mut self) -> Result<&mut classify::Classifier, String> {
+        if let Lazy::NotYet(settings) = self {
+            *self = match classify::Classifier::load(settings) {
+                Ok(c) => Lazy::Ready(Box::new(c)),
+                Err(e) => Lazy::Failed { said: false, reason: load_reason(&e) },
+            };
+        }
+        match self {
+            Lazy::Ready(c) => Ok(c),
+            Lazy::Failed { said: false, reason } => {
+                let r = format!("cannot be scored: {reason}");
+                *self = Lazy::Failed { said: true, reason: std::mem::take(reason) };
+                Err(r)
+            }
+            Lazy::Failed { said: true, .. } => {
+                Err("cannot be scored: the classifier is not available (see above)".into())
+            }
+            Lazy::NotYet(_) => unreachable!("loaded above"),
+        }
+    }
+}
+
+/// Why the classifier could not be loaded, for `classify` (which only scores: nothing is
+/// "decided by context" here).
+fn load_reason(e: &ClassifyError) -> String {
+    match e {
+        ClassifyError::RuntimeMissing(why) => {
+            format!(
+                "ONNX Runtime not found: {}",
+                why.replace(classify::runtime::HOW_TO_GET, classify::runtime::INSTALL_HINT)
+            )
+        }
+        other => format!("classifier: {other}"),
+    }
+}
+
 /// Read `path` as the agent does ([`media::inspect`]: no symlinks, hashed first, then what
-/// it is and its EXIF), then score it.
-fn score(classifier: &mut classify::Classifier, path: &Path, max_image_bytes: u64) -> Scored {
+/// it is and its EXIF), then score it if it is an image.
+fn score(classifier: &mut Lazy<'_>, path: &Path, max_image_bytes: u64) -> Scored {
     match media::inspect(path, max_image_bytes) {
         Ok(media::Inspected { sha256, bytes: Some(bytes), kind, exif, .. }) => Scored {
             facts: serde_json::json!({
@@ -243,7 +309,10 @@ fn score(classifier: &mut classify::Classifier, path: &Path, max_image_bytes: u6
                     "gps": exif.gps.map(|(lat, lon)| [lat, lon]), "orientation": exif.orientation,
                 },
             }),
-            result: classifier.assess(&bytes).map_err(|e| classify_reason(&e)),
+            result: match classify::decode::sniff(&bytes) {
+                classify::decode::Format::Unsupported(what) => Err(format!("not an image: {what}")),
+                _ => classifier.get().and_then(|c| c.assess(&bytes).map_err(|e| classify_reason(&e))),
+            },
         },
         Ok(media::Inspected { sha256, size, bytes: None, .. }) => Scored {
             facts: serde_json::json!({"sha256": sha256}),
@@ -256,7 +325,7 @@ fn score(classifier: &mut classify::Classifier, path: &Path, max_image_bytes: u6
 /// `classify PATH…`: the model's scores, one line (or JSON object) per file; moves nothing.
 pub(crate) fn classify(cli: &Cli, paths: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<()> {
     let config = Config::resolve(cli.config.as_deref())?;
-    let mut classifier = classify::Classifier::load(&config.classifier).context("classifier")?;
+    let mut classifier = Lazy::NotYet(&config.classifier);
     let shown: Vec<String> = paths.iter().map(|p| fit(&p.display().to_string(), CLASSIFY_PATH_WIDTH)).collect();
     let width = shown.iter().map(|s| s.chars().count()).max().unwrap_or(0).max(4);
     let mut header_done = json;

@@ -44,9 +44,9 @@ pub struct Cli {
 /// The commands as `fotovakt --help` lists them: for the service that runs on the device, for
 /// officers, for admins. Every command is in exactly one group (a unit test checks).
 pub(crate) const GROUPS: &[(&str, &[&str])] = &[
-    ("Service (the agent on the device)", &["watch", "scan", "serve-metrics"]),
+    ("Service (the agent on the device)", &["watch", "scan", "pending", "serve-metrics"]),
     ("Officers", &["tag", "release", "session", "list", "show", "export"]),
-    ("Admins", &["stats", "report", "verify", "verify-package", "ack", "purge", "anchor", "classify"]),
+    ("Admins", &["stats", "report", "verify", "verify-package", "ack", "purge", "anchor", "classify", "head"]),
     ("Try it", &["demo"]),
 ];
 
@@ -89,6 +89,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// List the files in the camera folders that are not decided yet; decides and writes nothing.
+    ///
+    /// What the next `scan` (or the watcher's next reconcile) would handle. A photo decided
+    /// as the officer's own is not listed, even once its decision was forgotten: the ledger
+    /// keeps a keyed marker of it (see "What fotovakt keeps about an officer's own photos").
+    #[command(verbatim_doc_comment)]
+    Pending {
+        /// Camera folder to look in (repeatable; adds to the config's `cameras`).
+        #[arg(long, value_name = "DIR")]
+        camera: Vec<PathBuf>,
+        /// A JSON array of paths instead of one path per line.
+        #[arg(long)]
+        json: bool,
+    },
     /// Mark a photo (in a camera folder, or already in the store) as case material.
     Tag {
         /// A file in a camera folder or in the store, or an item number / hash prefix.
@@ -128,7 +142,8 @@ pub enum Command {
         /// Only items of this case.
         #[arg(long, value_name = "ID")]
         case: Option<String>,
-        /// Every decided item (kept, released, aborted too), not only those in the store.
+        /// Every item (released, aborted, purged too), not only those in the store; a photo kept
+        /// as the officer's own has no item.
         #[arg(long)]
         all: bool,
         /// A JSON array instead of a table.
@@ -278,6 +293,11 @@ pub enum Command {
         #[arg(required = true, value_name = "PATH")]
         paths: Vec<PathBuf>,
     },
+    /// Fit the case head to an agency's own labelled photos (`head fit`).
+    Head {
+        #[command(subcommand)]
+        action: HeadAction,
+    },
     /// Run the real agent on a temporary phone-like tree and show what it does.
     Demo {
         /// Keep the temporary tree afterwards.
@@ -304,6 +324,72 @@ pub enum SessionAction {
     Stop,
     /// Show the open session, if any.
     Status,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HeadAction {
+    /// Fit a case head to labelled photos and write it with its cross-validation report.
+    ///
+    /// Each DIR holds a `labels.tsv` (tab-separated, a header row with at least `path`,
+    /// `label` (case or personal) and `category`; more columns allowed) and the photos it
+    /// names. With a `source_repo` column naming at least 3 sources (a case, a unit, a
+    /// camera roll), the cross-validation leaves one source out at a time (10 folds over more
+    /// than 20 sources); else it is per photo (stratified k-fold). The threshold is the
+    /// highest that keeps the case recall asked for on those out-of-fold scores.
+    ///
+    /// The photos are read and decoded by the agent's own code (EXIF orientation, the same
+    /// decoders, exact int8 kernels) with the model of the config (or --model); the head
+    /// records that model's SHA-256, and the agent refuses it on any other model. Put it in
+    /// place with `classifier.head` in the config (or managed configuration on Android).
+    /// A row or photo that cannot be used gets one line on stderr and is left out (exit code
+    /// 1 at the end, the head is still written); too few photos per category is an error.
+    #[command(verbatim_doc_comment)]
+    Fit {
+        /// Labelled folder with a labels.tsv (repeatable).
+        #[arg(long = "data", value_name = "DIR", required = true)]
+        data: Vec<PathBuf>,
+        /// Where to write the head (JSON); replaced atomically.
+        #[arg(long, value_name = "HEAD.json")]
+        out: PathBuf,
+        /// Inverse strength of the L2 penalty.
+        #[arg(long = "C", value_name = "C", default_value_t = 1.0)]
+        c: f64,
+        /// Case recall the threshold keeps on the out-of-fold scores.
+        #[arg(long, value_name = "R", default_value_t = 0.98)]
+        threshold_recall: f64,
+        /// Views per photo (1: the agent's input only; up to 9 with mirrored, squashed,
+        /// thumbnail-like, grey and cropped copies).
+        #[arg(long, value_name = "N", default_value_t = 9)]
+        views: usize,
+        /// Per-photo CV folds (stratified by category).
+        #[arg(long, value_name = "K", default_value_t = 5)]
+        folds: usize,
+        /// Per-photo CV repeats.
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        repeats: usize,
+        /// Grouped CV folds (0: leave one source out; default: that up to 20 sources, else 10).
+        #[arg(long, value_name = "K")]
+        group_folds: Option<usize>,
+        /// Fewest usable photos per category.
+        #[arg(long, value_name = "N", default_value_t = 5)]
+        min_per_category: usize,
+        /// Seed of the random views and folds.
+        #[arg(long, value_name = "N", default_value_t = 7)]
+        seed: u64,
+        /// The model to embed with (default: the config's `classifier.model`).
+        #[arg(long, value_name = "FILE")]
+        model: Option<PathBuf>,
+        /// Head whose feature groups and weapon/drug prior the new head uses (default: the
+        /// config's `classifier.head`, else the shipped one).
+        #[arg(long, value_name = "HEAD.json")]
+        like: Option<PathBuf>,
+        /// ONNX Runtime threads for embedding (default: the config's `classifier.threads`).
+        #[arg(long, value_name = "N")]
+        threads: Option<usize>,
+        /// Print one JSON object (what was fitted, the CV report) instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

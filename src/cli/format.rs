@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::agent::Agent;
+use crate::agent::StoreReader;
 
 /// A ledger time (ms since the epoch) as local `YYYY-MM-DD HH:MM:SS`.
 pub(crate) fn time_text(ms: i64) -> String {
@@ -45,17 +45,21 @@ pub(crate) fn fit(s: &str, max: usize) -> String {
 }
 
 /// Add `"store": DIR` to a JSON object, so that `--json` output names the store it read.
-pub(crate) fn with_store(agent: &Agent, v: impl serde::Serialize) -> Result<serde_json::Value> {
+pub(crate) fn with_store(store: &StoreReader, v: impl serde::Serialize) -> Result<serde_json::Value> {
     let mut v = serde_json::to_value(v)?;
     if let Some(o) = v.as_object_mut() {
-        o.insert("store".into(), agent.store().root().to_string_lossy().into_owned().into());
+        o.insert("store".into(), store.store().root().to_string_lossy().into_owned().into());
     }
     Ok(v)
 }
 
 /// Pretty JSON of `v` with the store named, one document and a newline.
-pub(crate) fn json_with_store(out: &mut dyn std::io::Write, agent: &Agent, v: impl serde::Serialize) -> Result<()> {
-    writeln!(out, "{}", serde_json::to_string_pretty(&with_store(agent, v)?)?)?;
+pub(crate) fn json_with_store(
+    out: &mut dyn std::io::Write,
+    store: &StoreReader,
+    v: impl serde::Serialize,
+) -> Result<()> {
+    writeln!(out, "{}", serde_json::to_string_pretty(&with_store(store, v)?)?)?;
     Ok(())
 }
 

@@ -31,11 +31,12 @@ macro_rules! err_message {
 mod admin;
 mod args;
 mod format;
+mod head;
 mod officer;
 mod service;
 mod setup;
 
-pub use args::{command, Cli, Command, SessionAction, StatsFormat};
+pub use args::{command, Cli, Command, HeadAction, SessionAction, StatsFormat};
 
 /// Exit codes: 0 ok, 1 failure, 2 bad usage.
 pub mod exit {
@@ -96,6 +97,7 @@ fn try_main(cli: &Cli) -> Result<()> {
     match &cli.command {
         Command::Watch { camera, wait_for_cameras } => service::watch(cli, camera, *wait_for_cameras, out),
         Command::Scan { camera, json } => service::scan(cli, camera, *json, out),
+        Command::Pending { camera, json } => service::pending(cli, camera, *json, out),
         Command::ServeMetrics { listen, allow_remote } => service::serve_metrics(cli, listen, *allow_remote, out),
         Command::Tag { path, case, officer, note } => officer::tag(cli, path, case, officer, note.as_deref(), out),
         Command::Release { item, reason, officer } => officer::release(cli, item, reason, officer, out),
@@ -119,6 +121,7 @@ fn try_main(cli: &Cli) -> Result<()> {
         Command::Ack { case, officer } => admin::ack(cli, case, officer, out),
         Command::Purge { dry_run, json, officer } => admin::purge(cli, *dry_run, *json, officer, out),
         Command::Classify { json, paths } => admin::classify(cli, paths, *json, out),
+        Command::Head { action } => head::run(cli, action, out),
         Command::Demo { keep } => crate::demo::run(out, *keep).map_err(|e| anyhow!("demo: {e}")),
     }
 }
@@ -143,6 +146,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
             | Error::Open { .. }
             | Error::Io { .. }
             | Error::Keyframe { .. }
+            | Error::Json { .. }
             | Error::TagFailed { .. },
         )
         | None => exit::FAILURE,
@@ -150,7 +154,7 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
 }
 
 /// An error and its causes on one line, each cause once (`a: b: c`).
-fn one_line(e: &anyhow::Error) -> String {
+pub(crate) fn one_line(e: &anyhow::Error) -> String {
     let mut parts: Vec<String> = Vec::new();
     for cause in e.chain() {
         let s = cause.to_string();

@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use super::args::{officer, SessionAction};
 use super::format::{fit, json_with_store, time_text, until_text};
-use super::setup::{open, Model, StoreUse};
+use super::setup::{open, open_reader, Model, StoreUse};
 use super::Cli;
 use crate::agent::browse::Listing;
 use crate::ledger::Item;
@@ -74,8 +74,8 @@ pub(crate) fn session(cli: &Cli, action: &SessionAction, out: &mut dyn Write) ->
 
 /// `list`: a table (or JSON array) of the items in the store, or with `--all` every item.
 pub(crate) fn list(cli: &Cli, case: Option<&str>, all: bool, json: bool, out: &mut dyn Write) -> Result<()> {
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
-    let items = agent.list(case, if all { Listing::All } else { Listing::InStore })?;
+    let store = open_reader(cli)?;
+    let items = store.list(case, if all { Listing::All } else { Listing::InStore })?;
     if json {
         writeln!(out, "{}", serde_json::to_string_pretty(&items)?)?;
         return Ok(());
@@ -90,7 +90,7 @@ pub(crate) fn list(cli: &Cli, case: Option<&str>, all: bool, json: bool, out: &m
             out,
             "{:>6}  {:<12}  {:<11}  {:<10}  {:<16}  {:<19}  {}",
             i.id,
-            &i.sha256[..12],
+            i.sha256.chars().take(12).collect::<String>(),
             i.state.as_str(),
             i.source,
             fit(i.case_id.as_deref().unwrap_or("-"), 16),
@@ -103,15 +103,27 @@ pub(crate) fn list(cli: &Cli, case: Option<&str>, all: bool, json: bool, out: &m
 
 /// `show ITEM`: one item and its custody log.
 pub(crate) fn show(cli: &Cli, key: &str, json: bool, out: &mut dyn Write) -> Result<()> {
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
-    let record = agent.show(key)?;
+    let store = open_reader(cli)?;
+    let record = store.show(key)?;
     if json {
-        return json_with_store(out, &agent, &record);
+        return json_with_store(out, &store, &record);
     }
     item_text(out, &record.item)?;
     writeln!(out, "  custody log:")?;
-    for e in &record.events {
-        writeln!(out, "    #{:<6} {}  {:<18} {}", e.seq, time_text(e.at_ms), e.kind, e.data)?;
+    let mut lines: Vec<(i64, String)> = record
+        .events
+        .iter()
+        .map(|e| (e.seq, format!("    #{:<6} {}  {:<18} {}", e.seq, time_text(e.at_ms), e.kind, e.data)))
+        .collect();
+    lines.extend(record.pruned.iter().map(|e| {
+        (
+            e.seq,
+            format!("    #{:<6} {}  {:<18} (pruned on schedule; hash {})", e.seq, time_text(e.at_ms), e.kind, e.hash),
+        )
+    }));
+    lines.sort_by_key(|(seq, _)| *seq);
+    for (_, line) in lines {
+        writeln!(out, "{line}")?;
     }
     Ok(())
 }
@@ -121,7 +133,11 @@ fn item_text(out: &mut dyn Write, it: &Item) -> Result<()> {
     writeln!(out, "item {}  {}", it.id, it.state.as_str())?;
     writeln!(out, "  sha256     {}", it.sha256)?;
     writeln!(out, "  size       {} bytes ({})", it.size, it.kind)?;
-    writeln!(out, "  original   {}", it.original_path.display())?;
+    let original = match it.original_path.as_os_str().is_empty() {
+        true => "(forgotten: the correction ran out)".to_string(),
+        false => it.original_path.display().to_string(),
+    };
+    writeln!(out, "  original   {original}")?;
     writeln!(out, "  captured   {}", it.capture_time.as_deref().unwrap_or("-"))?;
     if let Some((lat, lon)) = it.gps {
         writeln!(out, "  gps        {lat:.6}, {lon:.6}")?;
@@ -147,7 +163,7 @@ pub(crate) fn export(
     out: &mut dyn Write,
 ) -> Result<()> {
     let recipients = crate::export::Recipients::parse(to).map_err(|e| super::Usage(format!("--to: {e}")))?;
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
+    let agent = open(cli, Model::Record, StoreUse::Existing)?;
     let r = agent.export_to(case, path, officer(by).as_deref(), &recipients)?;
     if json {
         return json_with_store(out, &agent, &r);

@@ -1,4 +1,4 @@
-//! The service commands, what runs on the device: `watch`, `scan`, `serve-metrics`.
+//! The service commands, what runs on the device: `watch`, `scan`, `pending`, `serve-metrics`.
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result};
 
 use super::args::Cli;
-use super::setup::{camera_problem, load_config, open, open_agent, Model, StoreUse};
+use super::setup::{camera_problem, load_config, open_agent, open_reader, open_reader_with, Model, StoreUse};
 use super::{set_errored, Usage};
 use crate::agent::scan::ScanProgress;
 use crate::watch;
@@ -33,12 +33,88 @@ pub(crate) fn watch(cli: &Cli, camera: &[PathBuf], wait_for_cameras: bool, out: 
             .into());
         }
     }
-    let agent = open_agent(cli, config, Model::Load, StoreUse::Create)?;
     let (stop_tx, stop_rx) = crossbeam_channel::bounded(1);
     spawn_signal_thread(stop_tx)?;
-    let report = watch::run(&agent, &stop_rx, &watch::WatchOptions::default(), |_| {})?;
-    writeln!(out, "{}", serde_json::to_string(&report)?)?;
+    let Some(agent) = open_for_watch(cli, &config, &stop_rx)? else {
+        return Err(anyhow::anyhow!(
+            "stopped before the store could be opened: the camera folders were not guarded meanwhile"
+        ));
+    };
+    match watch::run(&agent, &stop_rx, &watch::WatchOptions::default(), |_| {}) {
+        Ok(report) => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+        Err(watch::WatchError::Unflushed { report, source }) => {
+            // The report stands; the exit code says the last decisions may not be durable.
+            writeln!(out, "{}", serde_json::to_string(&report)?)?;
+            return Err(anyhow::Error::from(*source).context("the last durability barrier failed"));
+        }
+        Err(e) => return Err(e.into()),
+    }
     Ok(())
+}
+
+/// `pending`: the files the ledger has not settled, one per line (or a JSON array). Read-only.
+pub(crate) fn pending(cli: &Cli, camera: &[PathBuf], json: bool, out: &mut dyn Write) -> Result<()> {
+    let config = load_config(cli, camera)?;
+    if config.cameras.is_empty() {
+        return Err(Usage(NO_CAMERA.into()).into());
+    }
+    for u in config.cameras.iter().filter_map(|c| camera_problem(c)) {
+        err_message!("{u}");
+    }
+    // Read-only, like `list`: no store made, no recovery, never waiting behind a move.
+    let files = open_reader_with(cli, config)?.unsettled()?;
+    if json {
+        let paths: Vec<String> = files.iter().map(|p| p.to_string_lossy().into_owned()).collect();
+        writeln!(out, "{}", serde_json::to_string(&paths)?)?;
+    } else {
+        for f in &files {
+            writeln!(out, "{}", f.display())?;
+        }
+    }
+    Ok(())
+}
+
+/// Open the agent for `watch`. A store that cannot be written now (a full disk, an I/O error,
+/// a read-only remount, a ledger that cannot be opened) does not stop the guard: it says so
+/// once and tries again with backoff ([`watch::open_backoff`]) until the store opens or a stop
+/// signal comes (`None`). Photos wait in the camera folders meanwhile; the reconcile at start
+/// handles them as soon as the store opens. Anything else (a refused placement, bad
+/// permissions, a ledger from a newer program) is an error as for any other command.
+fn open_for_watch(
+    cli: &Cli,
+    config: &crate::config::Config,
+    stop: &crossbeam_channel::Receiver<()>,
+) -> Result<Option<crate::agent::Agent>> {
+    let mut failed = 0u32;
+    loop {
+        let e = match open_agent(cli, config.clone(), Model::Load, StoreUse::Create) {
+            Ok(agent) => {
+                if failed > 0 {
+                    tracing::info!(tries = failed + 1, "the store opened; watching");
+                }
+                return Ok(Some(agent));
+            }
+            Err(e) if e.downcast_ref::<crate::agent::Error>().is_some_and(|a| a.is_storage_failure()) => e,
+            Err(e) => return Err(e),
+        };
+        let wait = watch::open_backoff(failed);
+        if failed == 0 {
+            tracing::error!(
+                store = %config.store_dir().map(|d| d.display().to_string()).unwrap_or_default(),
+                error = %super::one_line(&e),
+                "the store cannot be opened for writing; watching anyway: photos stay in the camera folders and are \
+                 handled once it opens (tried again with backoff, at least every {} s)",
+                watch::PROBE_CAP.as_secs()
+            );
+        } else {
+            tracing::debug!(error = %super::one_line(&e), wait_ms = wait.as_millis() as u64, "the store still cannot be opened");
+        }
+        failed += 1;
+        match stop.recv_timeout(wait) {
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            _ => return Ok(None),
+        }
+    }
 }
 
 /// `scan`: one pass of [`crate::agent::Agent::scan`], a progress bar on a terminal, and a
@@ -118,14 +194,14 @@ pub(crate) fn serve_metrics(cli: &Cli, listen: &str, allow_remote: bool, out: &m
         Err(e @ crate::serve::ServeError::NotLoopback { .. }) => return Err(Usage(e.to_string()).into()),
         r => r?,
     };
-    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
+    let store = open_reader(cli)?;
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(sig, std::sync::Arc::clone(&stop)).context("installing signal handlers")?;
     }
     writeln!(out, "serving metrics at http://{}/metrics", server.local_addr()?)?;
     out.flush()?;
-    server.run(&stop, || agent.stats(false))?;
+    server.run(&stop, || store.stats(false))?;
     Ok(())
 }
 

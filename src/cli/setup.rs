@@ -1,5 +1,6 @@
 //! What every command needs before it runs: logging, the config (with `--store` and
-//! `--camera` applied), and the agent opened on a store that may or may not be created.
+//! `--camera` applied), and the agent opened on a store that may or may not be created, or
+//! the store opened read-only for the commands that only look.
 
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
@@ -9,7 +10,7 @@ use anyhow::{anyhow, Result};
 use super::args::{Cli, Command};
 use super::format::io_reason;
 use super::NoStore;
-use crate::agent::Agent;
+use crate::agent::{Agent, StoreReader};
 use crate::config::Config;
 
 /// Is colour wanted on stderr? Only on a terminal, and never with `NO_COLOR` set (no-color.org).
@@ -73,6 +74,9 @@ pub(crate) enum Model {
     Load,
     /// Commands that decide nothing do without it.
     Skip,
+    /// `export`: no classifier, and no recovery at open (its reads never wait behind a move;
+    /// its one write takes the move lock for a moment).
+    Record,
 }
 
 /// The ledger's file name inside a store: a store exists when it has one.
@@ -89,37 +93,75 @@ pub(crate) fn open(cli: &Cli, model: Model, store_use: StoreUse) -> Result<Agent
 /// more useful message), and on a terminal the store read is named on stderr.
 pub(crate) fn open_agent(cli: &Cli, config: Config, model: Model, store_use: StoreUse) -> Result<Agent> {
     let dir = config.store_dir()?;
-    let existed = dir.join(LEDGER_FILE).is_file();
+    let ledger = dir.join(LEDGER_FILE);
+    let existed = ledger.is_file();
+    // An empty ledger file is what a store that could not be created (a full disk) leaves.
+    let in_use = ledger.metadata().is_ok_and(|m| m.len() > 0);
     if !existed && store_use == StoreUse::Existing {
-        let cameras: Vec<PathBuf> = config.cameras.iter().map(|c| crate::quarantine::placement::resolve(c)).collect();
-        crate::quarantine::placement::check(&dir, &cameras, &config.sync_roots)
-            .map_err(crate::quarantine::StoreError::from)?;
-        let origin = if cli.store.is_some() {
-            "from --store"
-        } else if config.store.is_some() {
-            "from `store` in the config"
-        } else {
-            "the default; pass --store DIR or set `store` in the config"
-        };
-        if dir.exists() {
-            return Err(anyhow!("{} is not a fotovakt store (no {LEDGER_FILE} in it; {origin})", dir.display()));
-        }
-        return Err(NoStore { path: dir, origin }.into());
+        return Err(no_store(cli, &config, dir));
     }
     let agent = match model {
         Model::Load => Agent::open(config)?,
         Model::Skip => Agent::open_without_model(config)?,
+        Model::Record => Agent::open_to_record(config)?,
     };
-    if !existed {
+    // Said only now that the store is open: one that failed to open was not created.
+    if !in_use {
         if cli.log_json {
             tracing::warn!(store = %dir.display(), "created a new store");
         } else {
             eprintln!("fotovakt: created a new store at {}", dir.display());
         }
-    } else if store_use == StoreUse::Existing && std::io::stderr().is_terminal() && !cli.log_json {
-        eprintln!("fotovakt: store {}", dir.display());
+    } else if store_use == StoreUse::Existing {
+        name_store_read(cli, &dir);
     }
     Ok(agent)
+}
+
+/// Open the configured store read-only, for the commands that only look (`list`, `show`,
+/// `stats`, `report`, `verify`, `serve-metrics`, `pending`): nothing created, no recovery, no lock, so
+/// they answer at once while the watcher moves a file. A store that does not exist is
+/// refused as by [`open_agent`] with [`StoreUse::Existing`].
+pub(crate) fn open_reader(cli: &Cli) -> Result<StoreReader> {
+    open_reader_with(cli, load_config(cli, &[])?)
+}
+
+/// [`open_reader`] with the config as loaded for a command with `--camera` (`pending`).
+pub(crate) fn open_reader_with(cli: &Cli, config: Config) -> Result<StoreReader> {
+    let dir = config.store_dir()?;
+    if !dir.join(LEDGER_FILE).is_file() {
+        return Err(no_store(cli, &config, dir));
+    }
+    let reader = StoreReader::open(config)?;
+    name_store_read(cli, &dir);
+    Ok(reader)
+}
+
+/// On a terminal, name the store a command read (on stderr).
+fn name_store_read(cli: &Cli, dir: &Path) {
+    if std::io::stderr().is_terminal() && !cli.log_json {
+        eprintln!("fotovakt: store {}", dir.display());
+    }
+}
+
+/// Why a command that does not create a store cannot run on `dir`, which has no ledger:
+/// the placement check's refusal first (the more useful message), else where it looked.
+fn no_store(cli: &Cli, config: &Config, dir: PathBuf) -> anyhow::Error {
+    let cameras: Vec<PathBuf> = config.cameras.iter().map(|c| crate::quarantine::placement::resolve(c)).collect();
+    if let Err(e) = crate::quarantine::placement::check(&dir, &cameras, &config.sync_roots) {
+        return crate::quarantine::StoreError::from(e).into();
+    }
+    let origin = if cli.store.is_some() {
+        "from --store"
+    } else if config.store.is_some() {
+        "from `store` in the config"
+    } else {
+        "the default; pass --store DIR or set `store` in the config"
+    };
+    if dir.exists() {
+        return anyhow!("{} is not a fotovakt store (no {LEDGER_FILE} in it; {origin})", dir.display());
+    }
+    NoStore { path: dir, origin }.into()
 }
 
 /// Why a camera folder cannot be used, or `None` when it is a readable folder.

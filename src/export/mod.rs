@@ -122,6 +122,9 @@ pub enum PackageError {
         #[source]
         source: serde_json::Error,
     },
+    /// The package could not be written beside its destination or put in place.
+    #[error(transparent)]
+    Output(#[from] crate::output::OutputError),
     /// `path` is not where a package can be written or read: `about` says why.
     #[error("{path}: {about}")]
     Unusable { path: PathBuf, about: &'static str },
@@ -210,15 +213,32 @@ pub struct LogEvent {
     pub at: String,
     pub kind: String,
     pub item: Option<i64>,
-    /// The event's JSON text exactly as hashed.
-    pub data: String,
+    /// The event's JSON text exactly as hashed (v1) or as `data_sha256` covers (v2); `null`
+    /// if it was pruned (a case item's events never are).
+    pub data: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The hash version (1 when absent): see [`HASH_RULE`].
+    #[serde(default = "hash_v1", skip_serializing_if = "is_hash_v1")]
+    pub v: u8,
+    /// v2: the SHA-256 of `data`, lowercase hex, which the hash covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
+}
+
+fn hash_v1() -> u8 {
+    crate::ledger::HASH_V1
+}
+
+fn is_hash_v1(v: &u8) -> bool {
+    *v == crate::ledger::HASH_V1
 }
 
 pub(crate) const HASH_RULE: &str =
-    "sha256(\"fotovakt-event-v1\\n\" + seq + \"\\n\" + at_ms + \"\\n\" + kind + \"\\n\" + (item or \"\") \
-     + \"\\n\" + data + \"\\n\" + prev_hash), lowercase hex; prev_hash of event 1 is 64 zeros";
+    "v1 (no \"v\"): sha256(\"fotovakt-event-v1\\n\" + seq + \"\\n\" + at_ms + \"\\n\" + kind + \"\\n\" + (item or \"\") \
+     + \"\\n\" + data + \"\\n\" + prev_hash); v2 (\"v\": 2): sha256(\"fotovakt-event-v2\\n\" + seq + \"\\n\" + at_ms + \
+     \"\\n\" + kind + \"\\n\" + (item or \"\") + \"\\n\" + data_sha256 + \"\\n\" + prev_hash), where data_sha256 = \
+     sha256(data) and must match data; lowercase hex; prev_hash of event 1 is 64 zeros";
 
 /// UTC RFC 3339 with milliseconds.
 pub fn utc(ms: i64) -> String {
@@ -247,7 +267,10 @@ pub fn package_file_name(item: &Item) -> String {
         .map(|e| e.to_string_lossy().chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect())
         .unwrap_or_default();
     let ext = if ext.is_empty() { "bin".to_string() } else { ext.to_ascii_lowercase() };
-    format!("{FILES_DIR}/{}-{}.{ext}", item.id, &item.sha256[..8])
+    // The row's hash is not trusted to be 64 hex digits (a tampered ledger): no slicing that
+    // could panic; a wrong hash is caught when the store file is hashed and compared.
+    let sha8: String = item.sha256.chars().filter(char::is_ascii_hexdigit).take(8).collect();
+    format!("{FILES_DIR}/{}-{sha8}.{ext}", item.id)
 }
 
 pub(crate) fn manifest_item(item: &Item) -> ManifestItem {

@@ -527,6 +527,8 @@ fn raw(e: &LogEvent) -> RawEvent {
         data: e.data.clone(),
         prev_hash: e.prev_hash.clone(),
         hash: e.hash.clone(),
+        v: e.v,
+        data_sha256: e.data_sha256.clone(),
     }
 }
 

@@ -1,6 +1,6 @@
-//! Writing a case package: staged under a temporary name, every store file hashed as it is
-//! copied, signed with the device key, optionally encrypted to its receivers as it is written,
-//! then renamed into place.
+//! Writing a case package: staged under a temporary name beside its destination
+//! ([`crate::output`]), every store file hashed as it is copied, signed with the device key,
+//! optionally encrypted to its receivers as it is written, then put in place.
 
 use std::fs::File;
 use std::io::{Read, Seek, Write};
@@ -11,10 +11,11 @@ use sha2::{Digest, Sha256};
 
 use super::{
     io_at, manifest_csv, manifest_item, package_digest, utc, CustodyLog, LogEvent, Manifest, PackageError,
-    PackageSignature, Recipients, CUSTODY_LOG, DIGEST_FILE, FILES_DIR, FORMAT, HASH_RULE, MANIFEST_CSV, MANIFEST_JSON,
+    PackageSignature, Recipients, CUSTODY_LOG, DIGEST_FILE, FORMAT, HASH_RULE, MANIFEST_CSV, MANIFEST_JSON,
     README_FILE, SIGNATURE_FILE, SIGNATURE_FORMAT,
 };
 use crate::ledger::{Item, PackageFormat, RawEvent};
+use crate::output;
 use crate::quarantine::fsops;
 use crate::signing::{package_message, Signed, Signer};
 
@@ -35,9 +36,10 @@ pub struct PackageInput<'a> {
 }
 
 /// A package written under a temporary name beside its destination, not yet published.
+/// Dropping it (or [`Staged::discard`]) removes the temporary package.
 #[derive(Debug)]
 pub struct Staged {
-    pub tmp: PathBuf,
+    pending: output::Pending,
     pub dest: PathBuf,
     pub format: PackageFormat,
     pub digest: String,
@@ -52,29 +54,21 @@ pub struct Staged {
 }
 
 impl Staged {
-    /// Rename into place (replacing only an empty file or directory at the destination).
-    pub fn publish(&self) -> Result<(), PackageError> {
-        match std::fs::symlink_metadata(&self.dest) {
-            Ok(m) if m.is_dir() => std::fs::remove_dir(&self.dest).map_err(io_at(&self.dest))?,
-            Ok(m) if m.is_file() && m.len() == 0 => std::fs::remove_file(&self.dest).map_err(io_at(&self.dest))?,
-            Ok(_) => {
-                return Err(PackageError::Unusable {
-                    path: self.dest.clone(),
-                    about: "appeared while the package was written; not replaced",
-                })
-            }
-            Err(_) => {}
-        }
-        fsops::rename_noreplace(&self.tmp, &self.dest).map_err(io_at(&self.dest))?;
-        fsops::fsync_parent(&self.dest).map_err(io_at(&self.dest))
+    /// Where the package is written until it is published.
+    pub fn temp_path(&self) -> &Path {
+        self.pending.temp_path()
+    }
+
+    /// fsync it, rename it into place (replacing only an empty file or folder at the
+    /// destination) and fsync the folder it is in ([`output::Pending::place`]). On an error
+    /// the temporary package is gone and the destination is as it was.
+    pub fn publish(self) -> Result<(), PackageError> {
+        Ok(self.pending.place(output::Replace::OnlyEmpty)?)
     }
 
     /// Remove the temporary package (after a failure).
-    pub fn discard(&self) {
-        let _ = match self.format {
-            PackageFormat::Dir => std::fs::remove_dir_all(&self.tmp),
-            PackageFormat::Zip | PackageFormat::Age => std::fs::remove_file(&self.tmp),
-        };
+    pub fn discard(self) {
+        self.pending.discard();
     }
 }
 
@@ -124,33 +118,28 @@ impl DirSink {
 impl Sink for DirSink {
     fn add_bytes(&mut self, name: &str, bytes: &[u8]) -> Result<(), PackageError> {
         let (mut f, path) = self.create(name)?;
-        f.write_all(bytes).map_err(io_at(&path))?;
-        f.sync_all().map_err(io_at(&path))
+        f.write_all(bytes).map_err(io_at(&path))
     }
 
     fn add_file(&mut self, name: &str, src: &mut File) -> Result<(String, u64), PackageError> {
         let (mut f, path) = self.create(name)?;
-        let r = copy_hashing(src, &mut f, &path)?;
-        f.sync_all().map_err(io_at(&path))?;
-        Ok(r)
+        copy_hashing(src, &mut f, &path)
     }
 
     fn finish(self: Box<Self>) -> Result<Option<String>, PackageError> {
-        fsops::fsync_dir(&self.root.join(FILES_DIR)).map_err(io_at(&self.root))?;
-        fsops::fsync_dir(&self.root).map_err(io_at(&self.root))?;
+        // Every file and folder is fsynced when the package is placed (`output::Pending::place`).
         Ok(None)
     }
 }
 
 /// The file under a zip archive: plain, or the age stream that encrypts it.
 trait ZipOut: Write + Seek {
-    /// Finish writing and fsync; an encrypted file answers the SHA-256 of its bytes.
+    /// Finish writing (the fsync is the placing's); an encrypted file answers the SHA-256 of its bytes.
     fn close(self, path: &Path) -> Result<Option<String>, PackageError>;
 }
 
 impl ZipOut for File {
-    fn close(self, path: &Path) -> Result<Option<String>, PackageError> {
-        self.sync_all().map_err(io_at(path))?;
+    fn close(self, _path: &Path) -> Result<Option<String>, PackageError> {
         Ok(None)
     }
 }
@@ -178,7 +167,6 @@ type Sealing = zip::write::StreamWriter<age::stream::StreamWriter<Hashing>>;
 impl ZipOut for Sealing {
     fn close(self, path: &Path) -> Result<Option<String>, PackageError> {
         let hashing = self.into_inner().finish().map_err(io_at(path))?;
-        hashing.file.sync_all().map_err(io_at(path))?;
         Ok(Some(hex::encode(hashing.hash.finalize())))
     }
 }
@@ -239,6 +227,7 @@ impl<W: ZipOut> Sink for ZipSink<W> {
 
     fn finish(self: Box<Self>) -> Result<Option<String>, PackageError> {
         let path = self.path.clone();
+        // fsynced when the package is placed (`output::Pending::place`).
         let out = self.zip.finish().map_err(|source| PackageError::Zip { path: path.clone(), source })?;
         out.close(&path)
     }
@@ -267,8 +256,8 @@ fn readme(case_id: &str, digest: &str, signer: Option<&str>) -> String {
     )
 }
 
-/// Write a package for `input` under a temporary name beside `dest` (`.fotovakt-partial-…`):
-/// a crash leaves only a name that says it is incomplete. [`Staged::publish`] renames it.
+/// Write a package for `input` under a temporary name beside `dest` ([`output`]): a crash
+/// leaves only a name that says it is incomplete. [`Staged::publish`] puts it in place.
 /// Each store file is hashed as it is copied and must match its ledger SHA-256.
 pub fn stage(dest: &Path, input: &PackageInput<'_>) -> Result<Staged, PackageError> {
     let format = PackageFormat::for_path(dest);
@@ -287,65 +276,44 @@ pub fn stage(dest: &Path, input: &PackageInput<'_>) -> Result<Staged, PackageErr
         }
         _ => {}
     }
-    let parent = match dest.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    if !parent.is_dir() {
-        return Err(PackageError::Unusable { path: parent, about: "folder does not exist" });
-    }
-    let name = dest.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "package".into());
-    let tmp = parent.join(format!(".fotovakt-partial-{}-{name}", std::process::id()));
-    let mut sink: Box<dyn Sink> = match format {
+    let (pending, mut sink): (output::Pending, Box<dyn Sink>) = match format {
         PackageFormat::Dir => {
-            std::fs::DirBuilder::new().mode(0o700).create(&tmp).map_err(io_at(&tmp))?;
-            Box::new(DirSink { root: tmp.clone() })
+            let pending = output::begin_folder(dest)?;
+            let root = pending.temp_path().to_path_buf();
+            (pending, Box::new(DirSink { root }))
         }
         PackageFormat::Zip => {
-            let f =
-                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io_at(&tmp))?;
-            Box::new(ZipSink { path: tmp.clone(), zip: zip::ZipWriter::new(f), mtime: entry_time(input.now_ms) })
+            let (pending, f) = output::begin_file(dest)?;
+            let path = pending.temp_path().to_path_buf();
+            (pending, Box::new(ZipSink { path, zip: zip::ZipWriter::new(f), mtime: entry_time(input.now_ms) }))
         }
         PackageFormat::Age => {
             let encryptor = input.recipients.encryptor(dest)?;
-            let f =
-                std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp).map_err(io_at(&tmp))?;
-            let sealed = encryptor.wrap_output(Hashing { file: f, hash: Sha256::new() });
-            let sealed = match sealed {
-                Ok(s) => s,
-                Err(e) => {
-                    let _ = std::fs::remove_file(&tmp);
-                    return Err(io_at(&tmp)(e));
-                }
-            };
+            let (pending, f) = output::begin_file(dest)?;
+            let path = pending.temp_path().to_path_buf();
+            // On an error `pending` is dropped, which removes the temporary file.
+            let sealed = encryptor.wrap_output(Hashing { file: f, hash: Sha256::new() }).map_err(io_at(&path))?;
             // Streamed: the zip is never seekable, so no plaintext byte is ever written.
-            Box::new(ZipSink {
-                path: tmp.clone(),
-                zip: zip::ZipWriter::new_stream(sealed),
-                mtime: entry_time(input.now_ms),
-            })
+            (
+                pending,
+                Box::new(ZipSink { path, zip: zip::ZipWriter::new_stream(sealed), mtime: entry_time(input.now_ms) }),
+            )
         }
     };
-    let staged = Staged {
-        tmp: tmp.clone(),
+    // On an error `pending` is dropped, which removes the temporary package.
+    let w = write_all(&mut *sink, input)?;
+    let sealed_sha256 = sink.finish()?;
+    Ok(Staged {
+        pending,
         dest: dest.to_path_buf(),
         format,
-        digest: String::new(),
-        files: 0,
-        bytes: 0,
-        signer: None,
+        digest: w.digest,
+        files: w.files,
+        bytes: w.bytes,
+        signer: w.signer,
         recipients: input.recipients.as_strings(),
-        sealed_sha256: None,
-    };
-    match write_all(&mut *sink, input).and_then(|w| sink.finish().map(|sealed| (w, sealed))) {
-        Ok((w, sealed_sha256)) => {
-            Ok(Staged { digest: w.digest, files: w.files, bytes: w.bytes, signer: w.signer, sealed_sha256, ..staged })
-        }
-        Err(e) => {
-            staged.discard();
-            Err(e)
-        }
-    }
+        sealed_sha256,
+    })
 }
 
 /// What [`write_all`] wrote.
@@ -393,6 +361,8 @@ fn write_all(sink: &mut dyn Sink, input: &PackageInput<'_>) -> Result<Written, P
                 data: e.data.clone(),
                 prev_hash: e.prev_hash.clone(),
                 hash: e.hash.clone(),
+                v: e.v,
+                data_sha256: e.data_sha256.clone(),
             })
             .collect(),
     };

@@ -1,18 +1,34 @@
 //! The hash chain and the one checker of it.
 //!
-//! Every `events` row's `hash` is SHA-256 over its own fields and the previous row's hash
-//! ([`event_hash`]). [`ChainCheck`] walks rows in `seq` order and reports, as typed
-//! [`Problem`]s, what does not hold: a row edited (hash), removed, inserted or reordered (links
-//! and sequence numbers), a `data` that does not read as an [`Event`], the head anchor naming a
-//! row that is not there. It also replays what the events say about each item (hash, state,
-//! store file, intake, latest decision) for the caller to compare with what it has.
+//! Every `events` row's `hash` is SHA-256 over its own fields and the previous row's hash.
+//! Two versions of that rule exist, told apart by the row's `v`:
+//!
+//! * **v1** ([`event_hash`], every row written before schema 2) hashes the event's `data` text
+//!   itself;
+//! * **v2** ([`event_hash_v2`], every row written since) hashes `data_sha256`, the SHA-256 of
+//!   the `data` text, and the row keeps both. The `data` of a v2 row can therefore be removed
+//!   (*pruned*: personal data whose time is up) while its hash still checks in full; a row
+//!   whose `data` is there must match its `data_sha256`.
+//!
+//! A v1 row whose `data` was pruned (personal items of an older ledger, at its upgrade) can no
+//! longer be recomputed; it is checked by its links only (its `prev_hash` is the previous row's
+//! hash, and the next row's `prev_hash` is its hash), and its time was cut to the day. Either
+//! way a pruned row is legitimate only if a later `forgotten` event of the same item lists it
+//! ([`Event::Forgotten`]); one that no such event accounts for is reported as tampering
+//! ([`Problem::PrunedWithoutRecord`]), so pruning cannot be used to erase evidence unnoticed.
+//!
+//! [`ChainCheck`] walks rows in `seq` order and reports, as typed [`Problem`]s, what does not
+//! hold: a row edited (hash), removed, inserted or reordered (links and sequence numbers), a
+//! `data` that does not read as an [`Event`], the head anchor naming a row that is not there, a
+//! pruned row nobody recorded. It also replays what the events say about each item (hash,
+//! state, store file, intake, latest decision) for the caller to compare with what it has.
 //!
 //! The same checker runs over the phone's whole ledger ([`super::Ledger::check_chain`]) and
 //! over the subset of it in a case package (`export::verify_package`): there, other
 //! items' events interleave, so a gap in `seq` is expected and a link is checked only between
 //! consecutive rows ([`Coverage::Subset`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -25,7 +41,12 @@ use super::{Item, ItemState};
 /// Hash that precedes the first event.
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// The hash of one event row.
+/// The hash version of rows written before schema 2: the `data` text itself is hashed.
+pub const HASH_V1: u8 = 1;
+/// The hash version of rows written now: the SHA-256 of the `data` text is hashed.
+pub const HASH_V2: u8 = 2;
+
+/// The hash of one v1 event row.
 pub fn event_hash(seq: i64, at_ms: i64, kind: &str, item: Option<i64>, data: &str, prev_hash: &str) -> String {
     let mut h = Sha256::new();
     h.update(format!(
@@ -38,17 +59,70 @@ pub fn event_hash(seq: i64, at_ms: i64, kind: &str, item: Option<i64>, data: &st
     hex::encode(h.finalize())
 }
 
-/// One event row exactly as stored: every field [`event_hash`] covers, plus the hash.
+/// The SHA-256 of an event's `data` text, lowercase hex: what a v2 hash covers.
+pub fn data_sha256(data: &str) -> String {
+    hex::encode(Sha256::digest(data.as_bytes()))
+}
+
+/// The hash of one v2 event row: over its fields, the SHA-256 of its `data` and the previous
+/// row's hash.
+pub fn event_hash_v2(
+    seq: i64,
+    at_ms: i64,
+    kind: &str,
+    item: Option<i64>,
+    data_sha256: &str,
+    prev_hash: &str,
+) -> String {
+    let item = item.map(|i| i.to_string()).unwrap_or_default();
+    hex::encode(Sha256::digest(
+        format!("fotovakt-event-v2\n{seq}\n{at_ms}\n{kind}\n{item}\n{data_sha256}\n{prev_hash}").as_bytes(),
+    ))
+}
+
+fn v1() -> u8 {
+    HASH_V1
+}
+
+fn is_v1(v: &u8) -> bool {
+    *v == HASH_V1
+}
+
+/// One event row exactly as stored: every field its hash covers, plus the hash.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RawEvent {
     pub seq: i64,
     pub at_ms: i64,
     pub kind: String,
     pub item: Option<i64>,
-    /// The event's JSON text, byte for byte as hashed.
-    pub data: String,
+    /// The event's JSON text, byte for byte as hashed (v1) or as `data_sha256` covers (v2);
+    /// `None` once pruned.
+    pub data: Option<String>,
     pub prev_hash: String,
     pub hash: String,
+    /// The hash version: [`HASH_V1`] or [`HASH_V2`].
+    #[serde(default = "v1", skip_serializing_if = "is_v1")]
+    pub v: u8,
+    /// v2: the SHA-256 of `data`, which the hash covers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_sha256: Option<String>,
+}
+
+/// Does the row's own hash check? `Some(true)`: yes; `Some(false)`: no; `None`: it cannot be
+/// told (a pruned v1 row, or an unknown version).
+pub(super) fn hash_holds(row: &RawEvent) -> Option<bool> {
+    match (row.v, &row.data, &row.data_sha256) {
+        (HASH_V1, Some(data), _) => {
+            Some(event_hash(row.seq, row.at_ms, &row.kind, row.item, data, &row.prev_hash) == row.hash)
+        }
+        (HASH_V1, None, _) => None,
+        (HASH_V2, data, Some(covered)) => Some(
+            data.as_deref().is_none_or(|d| data_sha256(d) == *covered)
+                && event_hash_v2(row.seq, row.at_ms, &row.kind, row.item, covered, &row.prev_hash) == row.hash,
+        ),
+        (HASH_V2, _, None) => Some(false),
+        _ => None,
+    }
 }
 
 /// One thing verification found wrong. `Display` is the sentence `verify` prints.
@@ -66,6 +140,10 @@ pub enum Problem {
     HashMismatch { seq: i64, kind: String },
     /// The row's `data` does not read as the event its kind names.
     UnreadableEvent { seq: i64, error: EventError },
+    /// The row names a hash version this program does not know.
+    UnknownHashVersion { seq: i64, kind: String, v: u8 },
+    /// The row's `data` was removed, and no later `forgotten` event of its item records that.
+    PrunedWithoutRecord { seq: i64, kind: String },
     /// `ledger.head` names an event that is not in the ledger: rows were cut off the end.
     HeadEventMissing { seq: i64 },
     /// `ledger.head` names an event whose hash is another.
@@ -131,6 +209,14 @@ impl fmt::Display for Problem {
             Problem::UnreadableEvent { seq, error } => {
                 write!(f, "event {seq}: does not read as a custody event: {error}")
             }
+            Problem::UnknownHashVersion { seq, kind, v } => {
+                write!(f, "event {seq} ({kind}): hash version {v} is not one this program knows; update fotovakt")
+            }
+            Problem::PrunedWithoutRecord { seq, kind } => write!(
+                f,
+                "event {seq} ({kind}): its contents were removed, and no later forgotten event of its item records \
+                 that (the event was tampered with)"
+            ),
             Problem::HeadEventMissing { seq } => {
                 write!(f, "ledger.head names event {seq}, which is missing (rows were cut off the end)")
             }
@@ -345,6 +431,11 @@ pub struct ChainCheck {
     items: BTreeMap<i64, ItemHistory>,
     /// The last row with a monotonic stamp: (`seq`, `at_ms`, stamp).
     clock: Option<(i64, i64, Stamp)>,
+    /// Pruned rows seen so far: (`seq`, `kind`, `item`), each to be accounted for by a later
+    /// `forgotten` event of its item.
+    pruned: Vec<(i64, String, Option<i64>)>,
+    /// Per item, the rows its `forgotten` events say were pruned.
+    forgotten: BTreeMap<i64, BTreeSet<i64>>,
 }
 
 /// What a [`ChainCheck`] found.
@@ -356,6 +447,9 @@ pub struct ChainReport {
     pub links_checked: u64,
     /// Places where rows not covered (other items' events) sit between two covered rows.
     pub gaps: u64,
+    /// Rows whose `data` was pruned on schedule (recorded by a `forgotten` event): personal
+    /// data gone, hash still in the chain. Not a problem.
+    pub pruned: u64,
     pub problems: Problems,
 }
 
@@ -390,16 +484,25 @@ impl ChainCheck {
             problems: Problems::default(),
             items: BTreeMap::new(),
             clock: None,
+            pruned: Vec::new(),
+            forgotten: BTreeMap::new(),
         }
     }
 
-    /// Check one row (the next in `seq` order); returns its event when it reads as one.
+    /// Check one row (the next in `seq` order); returns its event when it reads as one (a
+    /// pruned row has none).
     pub fn push(&mut self, row: &RawEvent) -> Option<Event> {
         self.events += 1;
         let (seq, kind) = (row.seq, row.kind.clone());
         self.check_link(row);
-        if event_hash(seq, row.at_ms, &row.kind, row.item, &row.data, &row.prev_hash) != row.hash {
-            self.problems.push(Problem::HashMismatch { seq, kind });
+        match hash_holds(row) {
+            Some(true) => {}
+            Some(false) => self.problems.push(Problem::HashMismatch { seq, kind: kind.clone() }),
+            None if row.v != HASH_V1 => {
+                self.problems.push(Problem::UnknownHashVersion { seq, kind: kind.clone(), v: row.v });
+            }
+            // A pruned v1 row: its links are all that can be checked.
+            None => {}
         }
         if let Head::At { seq: head_seq, hash } = &self.head {
             if *head_seq == seq {
@@ -410,7 +513,13 @@ impl ChainCheck {
             }
         }
         self.prev = Some((seq, row.hash.clone()));
-        let parsed = serde_json::from_str::<serde_json::Value>(&row.data)
+        let Some(text) = row.data.as_deref() else {
+            // Pruned: its clock stamp went with the rest of its data (a personal photo's time
+            // is not kept); the clock check goes on from the last stamp still there.
+            self.pruned.push((seq, kind, row.item));
+            return None;
+        };
+        let parsed = serde_json::from_str::<serde_json::Value>(text)
             .map_err(|e| EventError::Malformed { kind: row.kind.clone(), message: e.to_string() })
             .and_then(|data| {
                 self.check_clock(row, &data);
@@ -419,6 +528,9 @@ impl ChainCheck {
         match parsed {
             Ok(event) => {
                 if let Some(item) = row.item {
+                    if let Event::Forgotten { pruned, .. } = &event {
+                        self.forgotten.entry(item).or_default().extend(pruned.iter().filter(|p| **p < seq));
+                    }
                     self.items.entry(item).or_default().replay(seq, &event);
                 }
                 Some(event)
@@ -523,7 +635,8 @@ impl ChainCheck {
         self.problems.push(p);
     }
 
-    /// The report; a head naming a row that never came is reported here.
+    /// The report; a head naming a row that never came, and a pruned row no `forgotten` event
+    /// accounts for, are reported here.
     pub fn finish(mut self) -> ChainReport {
         if let (false, Head::At { seq, .. }) = (self.head_seen, &self.head) {
             self.problems.push(Problem::HeadEventMissing { seq: *seq });
@@ -531,6 +644,20 @@ impl ChainCheck {
         if let (Coverage::Ledger, Head::Absent, Some((newest, _))) = (self.coverage, &self.head, &self.prev) {
             self.problems.push(Problem::HeadMissing { newest: *newest });
         }
-        ChainReport { events: self.events, links_checked: self.links_checked, gaps: self.gaps, problems: self.problems }
+        let mut pruned = 0;
+        for (seq, kind, item) in std::mem::take(&mut self.pruned) {
+            if item.and_then(|i| self.forgotten.get(&i)).is_some_and(|f| f.contains(&seq)) {
+                pruned += 1;
+            } else {
+                self.problems.push(Problem::PrunedWithoutRecord { seq, kind });
+            }
+        }
+        ChainReport {
+            events: self.events,
+            links_checked: self.links_checked,
+            gaps: self.gaps,
+            pruned,
+            problems: self.problems,
+        }
     }
 }

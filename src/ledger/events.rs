@@ -132,6 +132,22 @@ impl PurgeReason {
     }
 }
 
+/// Why an item's personal data left the ledger (a `forgotten` event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ForgetReason {
+    /// The officer's correction (a release: "not case material") ran out (`keep_corrections`):
+    /// the path, capture time, GPS and embedding of the released photo go.
+    CorrectionExpired,
+    /// The ledger was brought to schema 2: a photo an earlier version had kept as personal is
+    /// now a keyed record, and what the earlier version wrote about it goes.
+    Upgrade,
+    /// An item held while media-location access was off was decided `keep` once access came
+    /// back, or an item whose move into the store did not happen was decided `keep` when it
+    /// was tried again: it is the officer's own photo, kept as a keyed record only.
+    DecidedPersonal,
+}
+
 /// How a case package is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -187,10 +203,15 @@ pub mod kinds {
     pub const ACK: &str = "ack";
     pub const REJECTED: &str = "rejected";
     pub const RELEASE_FAILED: &str = "release_failed";
+    pub const FORGOTTEN: &str = "forgotten";
 }
 
 fn is_false(b: &bool) -> bool {
     !*b
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One custody event. The serde names are the stored ones: the variant's name is the row's
@@ -234,6 +255,10 @@ pub enum Event {
         exposure_ms: Option<i64>,
         #[serde(default, skip_serializing_if = "is_false")]
         recovered: bool,
+        /// How many tries the move took, when more than one: the failed tries after the first
+        /// (whose `move_aborted` is in the log) are counted here, not recorded one by one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tries: Option<u32>,
     },
     /// Verified in the store, but the original could not be deleted. State
     /// `copied_original_kept`.
@@ -245,10 +270,15 @@ pub enum Event {
         exposure_ms: Option<i64>,
         #[serde(default, skip_serializing_if = "is_false")]
         recovered: bool,
+        /// As `quarantined`'s.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        tries: Option<u32>,
     },
     /// The kept original of a stored item is gone now. State `quarantined`.
     OriginalRemoved { how: String },
-    /// A move into the store that did not happen; the file stayed. State `aborted`.
+    /// A move into the store that did not happen; the file stayed. State `aborted`. Recorded
+    /// once per decision: later tries of the same move that fail the same way are counted on
+    /// the item's ending (`tries`), not recorded again.
     MoveAborted { reason: String },
     /// A move into the store undone (by recovery, or after a failure midway). State `aborted`.
     MoveRolledBack {
@@ -324,6 +354,26 @@ pub enum Event {
     /// The receiving case file acknowledged the item's newest export.
     #[serde(rename = "ack")]
     Acknowledged { case_id: String, officer: Option<String>, exported_at_ms: Option<i64> },
+    /// Personal data of the item left the ledger on schedule: the `data` of the events
+    /// `pruned` (sequence numbers) was removed, their hashes stay in the chain, so it still
+    /// verifies and `verify` counts them as pruned. `state`, where given, is the item's state,
+    /// which the pruned events had said. This event is never pruned itself.
+    Forgotten {
+        reason: ForgetReason,
+        pruned: Vec<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        state: Option<ItemState>,
+    },
+    /// The ledger was brought to schema 2 (minimal records of personal photos): how many items
+    /// decided `keep` became keyed records, and how many of their events were pruned. Items
+    /// whose events did not verify are left as they were, for `verify` to report.
+    PrivacyUpgrade {
+        from_schema: i64,
+        personal_items: u64,
+        events_pruned: u64,
+        #[serde(default, skip_serializing_if = "is_zero")]
+        left_for_verify: u64,
+    },
     /// The item's time was up; its store file is wiped and removed. State `purged`.
     #[serde(rename = "purge")]
     Purged {
@@ -405,6 +455,8 @@ impl Event {
             Event::Purged { .. } => "purge",
             Event::DeviceKey { .. } => kinds::DEVICE_KEY,
             Event::HeadAnchored { .. } => kinds::HEAD_ANCHORED,
+            Event::Forgotten { .. } => kinds::FORGOTTEN,
+            Event::PrivacyUpgrade { .. } => "privacy_upgrade",
         }
     }
 
@@ -429,6 +481,7 @@ impl Event {
     pub fn state(&self) -> Option<ItemState> {
         match self {
             Event::Decided { state, .. } => Some(*state),
+            Event::Forgotten { state, .. } => *state,
             e => Event::implied_state(e.kind()),
         }
     }
@@ -561,6 +614,10 @@ mod tests {
             r#"{"algorithm":"ecdsa-p256-sha256","fingerprint":"cd","previous":"ab","provider":"android_strongbox","public_key":"MFkw","reason":"changed"}"#,
         ),
         ("head_anchored", r#"{"found":"missing","newest":41,"officer":"ola","reason":"restored from backup"}"#),
+        ("forgotten", r#"{"pruned":[3,4,9],"reason":"correction_expired","state":"released"}"#),
+        ("forgotten", r#"{"pruned":[1,2],"reason":"upgrade"}"#),
+        ("forgotten", r#"{"pruned":[5],"reason":"decided_personal"}"#),
+        ("privacy_upgrade", r#"{"events_pruned":4,"from_schema":1,"personal_items":2}"#),
     ];
 
     #[test]
@@ -581,7 +638,7 @@ mod tests {
     #[test]
     fn every_kind_is_covered_by_the_stored_samples() {
         let kinds: std::collections::BTreeSet<&str> = STORED.iter().map(|(k, _)| *k).collect();
-        assert_eq!(kinds.len(), 25, "{kinds:?}");
+        assert_eq!(kinds.len(), 27, "{kinds:?}");
     }
 
     #[test]

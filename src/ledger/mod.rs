@@ -1,9 +1,12 @@
 //! The chain-of-custody ledger: SQLite (WAL) inside the store.
 //!
-//! * `items`: one row per file the agent decided on (hash, size, original path, EXIF time and
-//!   GPS, first seen, quarantined at, decision and its source, case ID, tags, state).
+//! * `items`: one row per file the agent decided is case material, or held for a decision
+//!   that would quarantine it (hash, size, original path, EXIF time and GPS, first seen,
+//!   quarantined at, decision and its source, case ID, tags, state); item numbers are never
+//!   reused. A photo decided `keep` has no row here ([`privacy`]).
 //! * `events`: append-only custody events ([`Event`], written only by [`Tx::record`]); each
-//!   row's `hash` is SHA-256 over its own fields and the previous row's hash, so an edited,
+//!   row's `hash` is SHA-256 over its own fields (version 2: over the SHA-256 of its data, so
+//!   the data can be pruned) and the previous row's hash, so an edited,
 //!   deleted, inserted or reordered row breaks the chain ([`chain`]). The newest durable
 //!   `seq`/`hash` is also written to `ledger.head` beside the database ([`head`]), so cutting
 //!   rows off the end is caught too.
@@ -12,29 +15,52 @@
 //!   belong to a process that died mid-move and are completed or rolled back at recovery (the
 //!   store's code reads this journal; the ledger knows nothing of the store).
 //! * `sessions`, `corrections`: case sessions, and officers' corrections for on-device learning.
+//! * `personal`, `personal_tally`: the minimal, keyed records of the officer's own photos
+//!   ([`privacy`]); no items row, no custody event.
 //!
-//! Modules: [`schema`] (tables, versions, rows, stored enums), [`events`] (the event types),
-//! [`tx`] (writes), [`chain`] (the hash chain and its checker), [`head`] (the anchor file).
+//! Deleted rows are overwritten (`secure_delete`), and after personal data is removed the
+//! write-ahead log is checkpointed and truncated ([`Ledger::scrub_log`]), so what was pruned is
+//! gone from the files, not only from the tables.
+//!
+//! Modules: [`schema`] (tables, versions, rows, stored enums), `upgrade` (creating and
+//! upgrading), [`events`] (the event types), [`tx`] (writes), [`chain`] (the hash chain and its
+//! checker), [`head`] (the anchor file), [`keyed`] (the device secret and keyed hashes),
+//! [`privacy`] (personal records, corrections and what is forgotten when), `log` (reads of the
+//! custody log), [`clock`] (the boot-clock stamp in event data), `anchor` (the head's life:
+//! event 0 of a new ledger, the barrier, re-anchoring).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
+mod anchor;
 pub mod chain;
 pub mod clock;
 pub mod events;
 pub mod head;
+pub mod keyed;
+mod log;
+pub mod privacy;
+pub mod reader;
 pub mod schema;
 pub mod tx;
+mod upgrade;
 
 pub use chain::{
-    event_hash, ChainCheck, ChainReport, Coverage, Head, ItemHistory, Problem, Problems, RawEvent, GENESIS,
+    data_sha256, event_hash, event_hash_v2, ChainCheck, ChainReport, Coverage, Head, ItemHistory, Problem, Problems,
+    RawEvent, GENESIS, HASH_V1, HASH_V2,
 };
-pub use events::{Action, Event, EventError, HeadFound, ItemSource, KeyReason, PackageFormat, PurgeReason};
+pub use events::{
+    Action, Event, EventError, ForgetReason, HeadFound, ItemSource, KeyReason, PackageFormat, PurgeReason,
+};
+pub use keyed::{DeviceSecret, SecretError};
+pub(crate) use log::raw_from_row;
+pub use privacy::{PersonalCounts, PersonalRecord};
+pub use reader::LedgerReader;
 pub use schema::{path_bytes, Direction, Item, ItemState, Migration, MoveIntent, NewItem, Session, SCHEMA_VERSION};
 pub use tx::Tx;
 
@@ -71,11 +97,40 @@ pub enum LedgerError {
     /// A value that is not one of its stored enum's (a decision source, say).
     #[error("ledger: unknown {what} {value:?}")]
     UnknownValue { what: &'static str, value: String },
+    /// The device secret beside the ledger could not be read or made.
+    #[error("ledger: device secret {0}")]
+    Secret(#[from] SecretError),
     /// The database was written by a newer program, in a layout this one does not know.
     #[error(
         "ledger {path}: schema version {version} is newer than this program's ({SCHEMA_VERSION}); update fotovakt"
     )]
     NewerSchema { path: PathBuf, version: i64 },
+}
+
+impl LedgerError {
+    /// Did the disk under the ledger fail (full, an I/O error, read-only, cannot open, locked),
+    /// rather than the ledger's content or the request? Such a failure may pass: the agent tries
+    /// again later instead of giving up.
+    pub fn is_storage_failure(&self) -> bool {
+        use rusqlite::ErrorCode as C;
+        match self {
+            LedgerError::Durability { .. } => true,
+            LedgerError::Secret(e) => e.is_storage_failure(),
+            LedgerError::Sqlite { source, .. } => matches!(
+                source.sqlite_error_code(),
+                Some(
+                    C::DiskFull
+                        | C::SystemIoFailure
+                        | C::CannotOpen
+                        | C::ReadOnly
+                        | C::DatabaseBusy
+                        | C::DatabaseLocked
+                        | C::FileLockingProtocolFailed
+                )
+            ),
+            _ => false,
+        }
+    }
 }
 
 type Result<T, E = LedgerError> = std::result::Result<T, E>;
@@ -110,24 +165,43 @@ pub struct Synced {
     pub advanced: bool,
 }
 
-/// The ledger: a SQLite connection plus the head anchor file.
+/// An event of the custody log whose contents were pruned on schedule (a `forgotten` event
+/// lists it): what is left of it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PrunedEvent {
+    pub seq: i64,
+    pub at_ms: i64,
+    pub kind: String,
+    pub hash: String,
+}
+
+/// The columns of a [`RawEvent`], in [`raw_from_row`]'s order.
+pub(crate) const RAW_COLUMNS: &str = "seq, at_ms, kind, item_id, data, prev_hash, hash, v, data_sha256";
+
+/// The ledger: a SQLite connection plus the head anchor file and the device secret.
 pub struct Ledger {
     conn: Connection,
     db_path: PathBuf,
     head_path: PathBuf,
+    /// The device secret of the keyed records: always there for a writer; a reader
+    /// ([`LedgerReader`]) reads it if it is there and never makes one.
+    secret: Option<DeviceSecret>,
     /// The `seq` this connection last wrote to the head file (a barrier with nothing new
     /// writes nothing).
     head_written: AtomicI64,
     /// This connection logged that the head is missing or unreadable.
     head_lost_said: AtomicBool,
+    /// Opened with `SQLITE_OPEN_READ_ONLY` ([`LedgerReader`]): the barrier has nothing to make
+    /// durable and writes nothing, at close either.
+    read_only: bool,
 }
 
 impl Ledger {
     /// Open (creating if needed) the ledger database at `path`, bringing an older layout to
-    /// [`SCHEMA_VERSION`].
+    /// [`SCHEMA_VERSION`], and the device secret beside it (made if there is none).
     pub fn open(path: &Path) -> Result<Ledger> {
         let err = |source| LedgerError::Sqlite { path: path.to_path_buf(), source };
-        let conn = Connection::open(path).map_err(err)?;
+        let mut conn = Connection::open(path).map_err(err)?;
         conn.busy_timeout(std::time::Duration::from_secs(10)).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL").map_err(err)?;
         // NORMAL (in WAL mode): a commit survives a process crash at once, and power loss
@@ -135,58 +209,60 @@ impl Ledger {
         // its queue drains. Recovery adopts a verified store file whose rows were lost.
         conn.pragma_update(None, "synchronous", "NORMAL").map_err(err)?;
         conn.pragma_update(None, "foreign_keys", "ON").map_err(err)?;
-        if let Err(version) = schema::migrate(&conn).map_err(err)? {
-            return Err(LedgerError::NewerSchema { path: path.to_path_buf(), version });
-        }
+        // What is deleted is overwritten with zeros, not left in free space: pruned personal
+        // data must be gone from the file.
+        conn.pragma_update(None, "secure_delete", "ON").map_err(err)?;
         let head_path = path.with_file_name("ledger.head");
-        // A head's temporary file left by a process that died inside its barrier: remove it
-        // under the write lock, so no live writer's is taken.
+        let secret_path = path.with_file_name(keyed::SECRET_FILE);
         let tmp = head::temporary(&head_path);
-        if tmp.exists() {
+        let secret = if tmp.exists() || !secret_path.exists() {
+            // Under the write lock: no live writer's head temporary file is taken, and two
+            // processes never make two secrets.
             conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+            let secret = DeviceSecret::load_or_create(&secret_path);
+            // A head's temporary file left by a process that died inside its barrier.
             let removed = std::fs::remove_file(&tmp);
             conn.execute_batch("COMMIT").map_err(err)?;
             if let Err(e) = removed.or_else(|e| if e.kind() == std::io::ErrorKind::NotFound { Ok(()) } else { Err(e) })
             {
                 tracing::warn!(path = %tmp.display(), error = %e, "could not remove a stale head temporary file");
             }
-        }
+            secret?.0
+        } else {
+            DeviceSecret::load_or_create(&secret_path)?.0
+        };
+        let migration = upgrade::migrate(&mut conn, path, &secret)?
+            .map_err(|version| LedgerError::NewerSchema { path: path.to_path_buf(), version })?;
         let ledger = Ledger {
             conn,
             db_path: path.to_path_buf(),
             head_path,
+            secret: Some(secret),
             head_written: AtomicI64::new(0),
             head_lost_said: AtomicBool::new(false),
+            read_only: false,
         };
+        if let Migration::Upgraded { .. } = migration {
+            // An older program wrote without `secure_delete`: rows it updated or deleted may
+            // linger in free space. Rebuilding the file once leaves only what is live.
+            ledger.conn.execute_batch("VACUUM").map_err(ledger.err())?;
+            ledger.scrub_log()?;
+        }
         ledger.anchor_new()?;
         Ok(ledger)
     }
 
-    /// A ledger with no events and no head gets a head naming event 0 (the genesis hash),
-    /// durably, before any event can be recorded: from its first instant a store has a head,
-    /// so a ledger with events and no head is never the normal state ([`Problem::HeadMissing`]).
-    /// Under the write lock, so it never races another process's first events.
-    fn anchor_new(&self) -> Result<()> {
-        if !matches!(head::read(&self.head_path), Head::Absent) {
-            return Ok(());
-        }
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
-        let empty = self
+    /// Checkpoint the write-ahead log into the database and truncate it, so that data deleted
+    /// (with `secure_delete`, overwritten in the database) leaves the log file too. Run after
+    /// personal data is pruned. Waits (the busy timeout) for other connections' reads to end;
+    /// returns `false` if one still held part of the log, which then stays until the next
+    /// scrub.
+    pub fn scrub_log(&self) -> Result<bool> {
+        let (busy, _, _): (i64, i64, i64) = self
             .conn
-            .query_row("SELECT NOT EXISTS (SELECT 1 FROM events)", [], |r| r.get::<_, bool>(0))
-            .map_err(self.err());
-        let written = match empty {
-            Ok(true) if matches!(head::read(&self.head_path), Head::Absent) => head::write(&self.head_path, 0, GENESIS)
-                .map_err(|source| LedgerError::Durability {
-                    about: "writing the head anchor of a new ledger",
-                    path: self.head_path.clone(),
-                    source,
-                }),
-            Ok(_) => Ok(()),
-            Err(e) => Err(e),
-        };
-        self.conn.execute_batch(if written.is_ok() { "COMMIT" } else { "ROLLBACK" }).map_err(self.err())?;
-        written
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.err())?;
+        Ok(busy == 0)
     }
 
     fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
@@ -195,12 +271,16 @@ impl Ledger {
 
     /// Start a write transaction (IMMEDIATE: writers from several processes queue up here).
     pub fn write(&mut self) -> Result<Tx<'_>> {
+        let secret = self
+            .secret
+            .as_ref()
+            .ok_or_else(|| SecretError::Missing { path: self.db_path.with_file_name(keyed::SECRET_FILE) })?;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|source| LedgerError::Sqlite { path: self.db_path.clone(), source })?;
         // Both clocks are read under the write lock: stamps follow the order of `seq`.
-        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms(), clock: clock::now() })
+        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms(), clock: clock::now(), secret })
     }
 
     /// Rows of `sql` (one parameter list), each read by `f`.
@@ -232,9 +312,18 @@ impl Ledger {
             .map_err(self.err())
     }
 
-    /// When the newest decision was taken (the last intake), if there was one.
+    /// When the newest decision was taken (the last intake), if there was one. A personal
+    /// decision counts with the start of its coarse period (the day, by default), never its
+    /// own time.
     pub fn last_decided_ms(&self) -> Result<Option<i64>> {
-        self.conn.query_row("SELECT max(decided_at_ms) FROM items", [], |r| r.get(0)).map_err(self.err())
+        self.conn
+            .query_row(
+                "SELECT max(t) FROM (SELECT max(decided_at_ms) AS t FROM items \
+                 UNION ALL SELECT max(since_ms) FROM personal)",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(self.err())
     }
 
     /// Find an item by number (`42`), by `#42`, or by a prefix of its SHA-256 (≥ 6 hex digits).
@@ -287,6 +376,7 @@ impl Ledger {
     /// Has the agent already decided this exact file (same path, size and mtime) and left it
     /// where it is (kept, released, or copied to the store with an undeletable original)?
     /// Reconcile skips such files. `held` items do not count (see [`Ledger::is_settled_with`]).
+    /// A personal decision counts by its keyed record, a forgotten one by its marker.
     pub fn is_settled(&self, path: &Path, size: u64, mtime_ns: i64) -> Result<bool> {
         self.is_settled_with(path, size, mtime_ns, false)
     }
@@ -294,6 +384,12 @@ impl Ledger {
     /// [`Ledger::is_settled`], counting `held` items as settled when `include_held` (the agent
     /// has no media-location access, so deciding again would change nothing).
     pub fn is_settled_with(&self, path: &Path, size: u64, mtime_ns: i64, include_held: bool) -> Result<bool> {
+        let personal = self.personal(path, size, mtime_ns)?;
+        if let Some(p) = personal {
+            if p.state != Some(ItemState::Held) || include_held {
+                return Ok(true);
+            }
+        }
         self.conn
             .query_row(
                 "SELECT 1 FROM items WHERE original_path = ?1 AND size = ?2 AND file_mtime_ns = ?3 \
@@ -304,6 +400,24 @@ impl Ledger {
             .optional()
             .map(|o| o.is_some())
             .map_err(self.err())
+    }
+
+    /// The newest item recorded for `path` with this mtime, if its move did not happen
+    /// (`aborted`): the item a new try of the same file goes on with.
+    pub fn aborted_item_for(&self, path: &Path, mtime_ns: i64) -> Result<Option<Item>> {
+        let newest = self
+            .conn
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE original_path = ?1 AND file_mtime_ns = ?2 \
+                     ORDER BY id DESC LIMIT 1"
+                ),
+                params![path_bytes(path), mtime_ns],
+                item_from_row,
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(newest.filter(|i| i.state == ItemState::Aborted))
     }
 
     /// The newest item recorded for `path` (optionally with this exact mtime).
@@ -358,11 +472,13 @@ impl Ledger {
         )
     }
 
-    /// How many corrections are kept (cheap; the classifier reloads them only when it changes).
-    pub fn correction_count(&self) -> Result<usize> {
+    /// How many corrections are kept, and the newest one's number (cheap; the classifier
+    /// reloads them only when this changes: one added, or expired).
+    pub fn correction_count(&self) -> Result<(usize, i64)> {
         self.conn
-            .query_row("SELECT count(*) FROM corrections", [], |r| r.get::<_, i64>(0))
-            .map(|n| n as usize)
+            .query_row("SELECT count(*), coalesce(max(id), 0) FROM corrections", [], |r| {
+                Ok((r.get::<_, i64>(0)? as usize, r.get(1)?))
+            })
             .map_err(self.err())
     }
 
@@ -382,202 +498,12 @@ impl Ledger {
             .map_err(self.err())
     }
 
-    /// The custody log of one item: its events, oldest first, typed. A row that does not read
-    /// as an [`Event`] is an error (`verify` names it).
-    pub fn events_of(&self, item_id: i64) -> Result<Vec<Logged>> {
-        let rows = self.rows(
-            "SELECT seq, at_ms, kind, data, hash FROM events WHERE item_id = ?1 ORDER BY seq",
-            [item_id],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?)),
-        )?;
-        let mut out = Vec::with_capacity(rows.len());
-        for (seq, at_ms, kind, text, hash) in rows {
-            let data: serde_json::Value = serde_json::from_str(&text)
-                .map_err(|e| EventError::Malformed { kind: kind.clone(), message: e.to_string() })?;
-            let event = Event::from_value(&kind, data.clone())?;
-            out.push(Logged { seq, at_ms, kind: event.kind(), event, data, hash });
-        }
-        Ok(out)
-    }
-
-    /// The `intake` event of an item, if it has one: where and what the file was when the agent
-    /// first hashed it.
-    pub fn intake_of(&self, item_id: i64) -> Result<Option<Event>> {
-        Ok(self.events_of(item_id)?.into_iter().map(|l| l.event).find(|e| matches!(e, Event::Intake { .. })))
-    }
-
-    /// Every event of the given items, oldest first, exactly as stored (the fields its hash is
-    /// computed over), for case packages.
-    pub fn raw_events_of(&self, item_ids: &[i64]) -> Result<Vec<RawEvent>> {
-        let mut out = Vec::new();
-        for id in item_ids {
-            out.extend(self.rows(
-                "SELECT seq, at_ms, kind, item_id, data, prev_hash, hash FROM events WHERE item_id = ?1",
-                [id],
-                raw_from_row,
-            )?);
-        }
-        out.sort_by_key(|e| e.seq);
-        Ok(out)
-    }
-
-    /// For each item with at least one event of `kind`, the time of its newest such event.
-    pub fn last_event_times(&self, kind: &str) -> Result<HashMap<i64, i64>> {
-        Ok(self
-            .rows(
-                "SELECT item_id, max(at_ms) FROM events WHERE kind = ?1 AND item_id IS NOT NULL GROUP BY item_id",
-                [kind],
-                |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)),
-            )?
-            .into_iter()
-            .collect())
-    }
-
-    /// For each item, when it was last exported and last acknowledged (`export` and `ack`
-    /// events), for retention.
-    pub fn handoff_times(&self) -> Result<(HashMap<i64, i64>, HashMap<i64, i64>)> {
-        Ok((self.last_event_times(events::kinds::EXPORT)?, self.last_event_times(events::kinds::ACK)?))
-    }
-
-    /// Is a rejection of this file version (`path`, `key`) recorded already? Compares the
-    /// typed fields, not the JSON text, so a changed reason or key order is still the same file.
-    pub fn rejection_recorded(&self, path: &str, key: i64) -> Result<bool> {
-        let rows = self.rows(
-            "SELECT data FROM events WHERE kind = ?1 AND item_id IS NULL AND json_extract(data, '$.key') = ?2",
-            params![events::kinds::REJECTED, key],
-            |r| r.get::<_, String>(0),
-        )?;
-        for text in rows {
-            if let Event::Rejected { path: p, key: k, .. } = Event::from_stored(events::kinds::REJECTED, &text)? {
-                if p == path && k == key {
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
-    }
-
-    /// How many events of `kind` there are (statistics).
-    pub fn count_events(&self, kind: &str) -> Result<u64> {
-        self.conn
-            .query_row("SELECT count(*) FROM events WHERE kind = ?1", [kind], |r| r.get::<_, i64>(0))
-            .map(|n| n as u64)
-            .map_err(self.err())
-    }
-
     /// The newest event's `seq` and `hash`.
     pub fn newest_event(&self) -> Result<Option<(i64, String)>> {
         self.conn
             .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(self.err())
-    }
-
-    /// Durability barrier: fsync the write-ahead log so every commit so far survives power
-    /// loss, then advance `ledger.head` to the newest event (written, fsynced, renamed, its
-    /// folder fsynced).
-    ///
-    /// The head is advanced here and not at every commit: a head written at commit could reach
-    /// the disk before the WAL does and, after a power cut, name rows that are gone (a false
-    /// tamper alarm); making it safe per commit would cost an fsync of the WAL and two more per
-    /// commit. Here the newest row is read *before* the WAL is synced, so the head never names
-    /// a row that is not durable; it lags commits made since the last barrier, which are the
-    /// rows a power cut may take anyway. A barrier with no new events writes no head. The cost
-    /// is two fsyncs per barrier (the head file, its folder): measured on ext4 in a VM, a
-    /// barrier after a 3-event commit took 10.4 ms against 4.0 ms for the WAL fsync alone.
-    /// Without the folder fsync a cut could only bring back an older head (still safe); with
-    /// it, the head a barrier wrote survives the cut too, so rows cut off later are caught.
-    ///
-    /// A head that is missing or unreadable is left so: writing a new one would hide that rows
-    /// may have been cut off with it. `verify` reports it until an officer anchors the ledger
-    /// again ([`Ledger::reanchor`]).
-    ///
-    /// Returns the newest durable event and whether this barrier advanced the head to it
-    /// (`None` while the ledger has no events).
-    pub fn sync(&self) -> Result<Option<Synced>> {
-        let newest = self.newest_event()?;
-        self.sync_log()?;
-        let durability = |about, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| LedgerError::Durability { about, path, source }
-        };
-        let Some((seq, hash)) = newest else { return Ok(None) };
-        if seq <= self.head_written.load(Ordering::Relaxed) {
-            return Ok(Some(Synced { seq, hash, advanced: false }));
-        }
-        // The watcher and an officer's command share the ledger and may reach their barriers
-        // at once: SQLite's write lock is held while the head is compared and replaced, so two
-        // processes never interleave on the head's temporary file (an empty head renamed into
-        // place would read as truncation) and one never moves the head back.
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
-        let advanced = self.advance_head(seq, &hash).map_err(durability("writing the head anchor", &self.head_path));
-        let end = if advanced.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        self.conn.execute_batch(end).map_err(self.err())?;
-        Ok(Some(Synced { seq, hash, advanced: advanced? }))
-    }
-
-    /// Write the head `seq hash` unless the file already names `seq` or later (another
-    /// process advanced it meanwhile), or is missing or unreadable (left for `verify` to
-    /// report). Runs under the write lock ([`Ledger::sync`]). `true` when it was written.
-    fn advance_head(&self, seq: i64, hash: &str) -> std::io::Result<bool> {
-        match head::read(&self.head_path) {
-            Head::At { seq: on_disk, .. } if on_disk >= seq => {
-                self.head_written.store(on_disk, Ordering::Relaxed);
-                return Ok(false);
-            }
-            Head::At { .. } => {}
-            found @ (Head::Absent | Head::Unreadable(_)) => {
-                // Once per connection: every barrier would say the same.
-                if !self.head_lost_said.swap(true, Ordering::Relaxed) {
-                    tracing::error!(
-                        head = %self.head_path.display(), ?found, newest = seq,
-                        "the ledger's head anchor is missing or unreadable; not writing a new one (rows may have \
-                         been cut off with it). `fotovakt verify` reports it; `fotovakt anchor --reason` records why"
-                    );
-                }
-                return Ok(false);
-            }
-        }
-        head::write(&self.head_path, seq, hash)?;
-        self.head_written.store(seq, Ordering::Relaxed);
-        Ok(true)
-    }
-
-    /// Run `f` under the ledger's write lock (`BEGIN IMMEDIATE` … `COMMIT`): files beside the
-    /// ledger that every process may write (the checkpoint, the device key) are written one
-    /// process at a time.
-    pub fn locked<T>(&self, f: impl FnOnce() -> T) -> Result<T> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
-        let out = f();
-        self.conn.execute_batch("COMMIT").map_err(self.err())?;
-        Ok(out)
-    }
-
-    /// What the head file says now.
-    pub fn head(&self) -> Head {
-        head::read(&self.head_path)
-    }
-
-    /// Anchor the ledger again after an officer recorded why its head was missing or
-    /// unreadable (the `head_anchored` event, already committed): fsync the WAL and write the
-    /// head at the newest event, whatever the file holds. Under the write lock.
-    pub fn reanchor(&self) -> Result<Option<(i64, String)>> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
-        let done = (|| {
-            let newest = self.newest_event()?;
-            self.sync_log()?;
-            if let Some((seq, hash)) = &newest {
-                head::write(&self.head_path, *seq, hash).map_err(|source| LedgerError::Durability {
-                    about: "writing the head anchor",
-                    path: self.head_path.clone(),
-                    source,
-                })?;
-                self.head_written.store(*seq, Ordering::Relaxed);
-            }
-            Ok(newest)
-        })();
-        self.conn.execute_batch(if done.is_ok() { "COMMIT" } else { "ROLLBACK" }).map_err(self.err())?;
-        done
     }
 
     /// The hash of event `seq`, if the ledger has it.
@@ -590,9 +516,11 @@ impl Ledger {
 
     /// Every event of `kind`, oldest first, typed (`device_key`, `head_anchored`).
     pub fn events_of_kind(&self, kind: &str) -> Result<Vec<(i64, i64, Event)>> {
-        let rows = self.rows("SELECT seq, at_ms, data FROM events WHERE kind = ?1 ORDER BY seq", [kind], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?))
-        })?;
+        let rows = self.rows(
+            "SELECT seq, at_ms, data FROM events WHERE kind = ?1 AND data IS NOT NULL ORDER BY seq",
+            [kind],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+        )?;
         rows.into_iter().map(|(seq, at, data)| Ok((seq, at, Event::from_stored(kind, &data)?))).collect()
     }
 
@@ -601,6 +529,9 @@ impl Ledger {
     /// bytes moved but lost the intent would leave recovery nothing to finish the move from
     /// (the power-cut campaign's intent finding); one fsync per move closes that.
     pub fn sync_log(&self) -> Result<()> {
+        if self.read_only {
+            return Ok(());
+        }
         let mut wal = self.db_path.clone().into_os_string();
         wal.push("-wal");
         let wal = PathBuf::from(wal);
@@ -643,12 +574,14 @@ impl Ledger {
     pub fn check_chain(&self) -> Result<ChainReport> {
         // The head first: a row committed after this read is merely newer than the head.
         let mut check = ChainCheck::new(Coverage::Ledger, head::read(&self.head_path));
-        let snapshot = self.conn.unchecked_transaction().map_err(self.err())?;
+        // Inside a caller's read transaction ([`LedgerReader::snapshot`]) that one is the snapshot.
+        let snapshot = match self.conn.is_autocommit() {
+            true => Some(self.conn.unchecked_transaction().map_err(self.err())?),
+            false => None,
+        };
         {
-            let mut stmt = self
-                .conn
-                .prepare("SELECT seq, at_ms, kind, item_id, data, prev_hash, hash FROM events ORDER BY seq")
-                .map_err(self.err())?;
+            let mut stmt =
+                self.conn.prepare(&format!("SELECT {RAW_COLUMNS} FROM events ORDER BY seq")).map_err(self.err())?;
             let mut rows = stmt.query([]).map_err(self.err())?;
             while let Some(r) = rows.next().map_err(self.err())? {
                 check.push(&raw_from_row(r).map_err(self.err())?);
@@ -676,18 +609,6 @@ impl Drop for Ledger {
             tracing::warn!(error = %e, "ledger: durability barrier at close failed");
         }
     }
-}
-
-fn raw_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawEvent> {
-    Ok(RawEvent {
-        seq: r.get(0)?,
-        at_ms: r.get(1)?,
-        kind: r.get(2)?,
-        item: r.get(3)?,
-        data: r.get(4)?,
-        prev_hash: r.get(5)?,
-        hash: r.get(6)?,
-    })
 }
 
 #[cfg(test)]

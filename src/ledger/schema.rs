@@ -8,22 +8,26 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::events::ItemSource;
 
 /// The schema version this program writes (`PRAGMA user_version`). Version 1 is the layout of
-/// the first release, which left `user_version` at 0 and wrote `meta.schema = '1'`.
-pub const SCHEMA_VERSION: i64 = 1;
+/// the first release, which left `user_version` at 0 and wrote `meta.schema = '1'`. Version 2
+/// (issue 29) adds the minimal records of personal photos (`personal`, `personal_tally`),
+/// prunable event rows (`events.v`, `events.data_sha256`, a nullable `data`), item numbers that
+/// are never reused (`AUTOINCREMENT`) and a nullable `items.original_path`; `super::upgrade`
+/// brings an older ledger to it.
+pub const SCHEMA_VERSION: i64 = 2;
 
-const SCHEMA: &str = r#"
+/// The tables of [`SCHEMA_VERSION`], as a new ledger is created.
+pub(super) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS items (
-    id INTEGER PRIMARY KEY,
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
     sha256 TEXT NOT NULL,
     size INTEGER NOT NULL,
-    original_path BLOB NOT NULL,
+    original_path BLOB,
     kind TEXT NOT NULL,
     capture_time TEXT,
     gps_lat REAL,
@@ -51,9 +55,11 @@ CREATE TABLE IF NOT EXISTS events (
     at_ms INTEGER NOT NULL,
     kind TEXT NOT NULL,
     item_id INTEGER,
-    data TEXT NOT NULL,
+    data TEXT,
     prev_hash TEXT NOT NULL,
-    hash TEXT NOT NULL
+    hash TEXT NOT NULL,
+    v INTEGER NOT NULL DEFAULT 1,
+    data_sha256 TEXT
 );
 CREATE INDEX IF NOT EXISTS events_item ON events(item_id);
 CREATE TABLE IF NOT EXISTS moves (
@@ -82,35 +88,30 @@ CREATE TABLE IF NOT EXISTS corrections (
     is_case INTEGER NOT NULL,
     embedding BLOB NOT NULL
 );
+CREATE TABLE IF NOT EXISTS personal (
+    key BLOB PRIMARY KEY,
+    folder BLOB NOT NULL,
+    state TEXT,
+    source TEXT,
+    day TEXT,
+    since_ms INTEGER,
+    span_ms INTEGER
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS personal_tally (
+    source TEXT PRIMARY KEY,
+    decisions INTEGER NOT NULL
+) WITHOUT ROWID;
 "#;
 
-/// What [`migrate`] found.
+/// What [`super::upgrade::migrate`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Migration {
     /// Already at [`SCHEMA_VERSION`].
     Current,
+    /// A new ledger, created at [`SCHEMA_VERSION`].
+    Created,
     /// Brought from `from` to [`SCHEMA_VERSION`].
     Upgraded { from: i64 },
-}
-
-/// Create the tables of a new ledger, or bring an older one to [`SCHEMA_VERSION`] in one
-/// transaction. A ledger from a newer program is refused (`Err(version)`) rather than
-/// written in a layout this one does not know.
-pub fn migrate(conn: &Connection) -> rusqlite::Result<Result<Migration, i64>> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Ok(Err(version));
-    }
-    if version == SCHEMA_VERSION {
-        return Ok(Ok(Migration::Current));
-    }
-    // 0 → 1: a new file, or a ledger of the first release, whose tables are exactly SCHEMA
-    // (`IF NOT EXISTS` leaves them as they are). Only the version mark is new.
-    conn.execute_batch(&format!(
-        "BEGIN IMMEDIATE; {SCHEMA} INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1'); \
-         PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"
-    ))?;
-    Ok(Ok(Migration::Upgraded { from: version }))
 }
 
 /// A stored text that is not one of the values of its enum.
@@ -304,7 +305,7 @@ pub(super) fn item_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Item> {
         id: r.get(0)?,
         sha256: r.get(1)?,
         size: r.get::<_, i64>(2)? as u64,
-        original_path: path_from_bytes(r.get(3)?),
+        original_path: path_from_bytes(r.get::<_, Option<Vec<u8>>>(3)?.unwrap_or_default()),
         kind: r.get(4)?,
         capture_time: r.get(5)?,
         gps: lat.zip(lon),
@@ -427,6 +428,7 @@ pub(super) fn blob_to_f32(b: &[u8]) -> Vec<f32> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rusqlite::Connection;
 
     #[test]
     fn unknown_stored_values_are_errors_not_defaults() {
@@ -441,14 +443,5 @@ mod tests {
         assert_eq!(ok, ItemState::OriginalKept);
         let out: Direction = c.query_row("SELECT ?1", [Direction::Out], |r| r.get(0)).expect("round trip");
         assert_eq!(out, Direction::Out);
-    }
-
-    #[test]
-    fn a_first_release_ledger_is_upgraded_and_a_newer_one_refused() {
-        let c = Connection::open_in_memory().expect("db");
-        assert_eq!(migrate(&c).expect("migrate"), Ok(Migration::Upgraded { from: 0 }));
-        assert_eq!(migrate(&c).expect("again"), Ok(Migration::Current));
-        c.execute_batch("PRAGMA user_version = 7").expect("newer");
-        assert_eq!(migrate(&c).expect("newer"), Err(7));
     }
 }

@@ -260,7 +260,7 @@ fn every_event_carries_a_boot_clock_stamp_and_a_wall_clock_set_back_is_flagged()
         })
         .expect("row");
     let back = at - 3_600_000;
-    let hash = event_hash(3, back, &kind, None, &data, &prev);
+    let hash = event_hash_v2(3, back, &kind, None, &data_sha256(&data), &prev);
     c.execute("UPDATE events SET at_ms = ?1, hash = ?2 WHERE seq = 3", params![back, hash]).expect("edit");
     head::write(l.head_path(), 3, &hash).expect("head");
     let found = problems(&l);
@@ -339,4 +339,119 @@ fn concurrent_barriers_never_leave_a_damaged_head() {
     let l = Ledger::open(&db).expect("open");
     assert!(matches!(head::read(&head), Head::At { seq: 80, .. }), "{:?}", head::read(&head));
     assert!(problems(&l).is_empty(), "{:?}", problems(&l));
+}
+
+/// A v2 row's data can be pruned and the chain still checks, if a later `forgotten` event of
+/// its item lists it; otherwise, or if the data was edited, it is reported.
+#[test]
+fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    let mut l = Ledger::open(&db).expect("open");
+    let mut tx = l.write().expect("write");
+    let tag = Event::Tagged { case_id: "C".into(), officer: None, note: Some("the note".into()) };
+    let first = tx.record(Some(7), &tag).expect("tagged");
+    let second = tx.record(Some(7), &tag).expect("tagged again");
+    tx.commit().expect("commit");
+    let prune = |seq: i64| l.conn().execute("UPDATE events SET data = NULL WHERE seq = ?1", [seq]).expect("prune");
+    prune(first);
+    let problems = l.check_chain().expect("check").problems;
+    assert!(
+        matches!(problems.as_ref(), [Problem::PrunedWithoutRecord { seq, .. }] if *seq == first),
+        "unrecorded: {problems:?}"
+    );
+    let mut tx = l.write().expect("write");
+    let forgotten = Event::Forgotten { reason: ForgetReason::CorrectionExpired, pruned: vec![first], state: None };
+    tx.record(Some(7), &forgotten).expect("forgotten");
+    tx.commit().expect("commit");
+    let report = l.check_chain().expect("check");
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!((report.pruned, report.links_checked), (1, 3));
+    // Editing data that is still there is caught.
+    l.conn()
+        .execute("UPDATE events SET data = replace(data, 'the note', 'a note') WHERE seq = ?1", [second])
+        .expect("edit");
+    let problems = l.check_chain().expect("check").problems;
+    assert!(matches!(problems.as_ref(), [Problem::HashMismatch { seq, .. }] if *seq == second), "{problems:?}");
+}
+
+/// The files beside a ledger, by name, with their sizes.
+fn ledger_files(dir: &Path) -> Vec<(String, u64)> {
+    let mut v: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .expect("dir")
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.metadata().map(|m| m.len()).unwrap_or(0)))
+        .collect();
+    v.sort();
+    v
+}
+
+/// A store where no writer ran since the last checkpoint: the last connection removed the
+/// write-ahead log and the wal-index. The reader reads it; the database file is not changed;
+/// a write through its connection is refused by SQLite; its barrier and close write nothing.
+#[test]
+fn a_reader_reads_a_ledger_nobody_has_open_and_changes_nothing() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(ledger_with_events(dir.path(), 3));
+    let db = dir.path().join("ledger.sqlite");
+    let names = |d: &Path| ledger_files(d).into_iter().map(|(n, _)| n).collect::<Vec<_>>();
+    assert_eq!(names(dir.path()), ["ledger.head", "ledger.sqlite", "privacy.key"], "checkpointed: no -wal, no -shm");
+    let head = dir.path().join("ledger.head");
+    let (db_before, head_before) = (std::fs::read(&db).expect("db"), std::fs::read(&head).expect("head"));
+    let r = LedgerReader::open(&db).expect("reader");
+    let report = r.check_chain().expect("chain");
+    assert_eq!(report.events, 3);
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let refused = r.conn().execute("DELETE FROM events", []);
+    assert!(matches!(&refused, Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::ReadOnly)), "{refused:?}");
+    r.sync().expect("a reader's barrier has nothing to do");
+    drop(r);
+    assert_eq!(std::fs::read(&db).expect("db"), db_before, "the database file is not written");
+    assert_eq!(std::fs::read(&head).expect("head"), head_before, "nor the head");
+    // SQLite made its empty log and wal-index for the reader, with the database's mode.
+    for (name, len) in ledger_files(dir.path()) {
+        if name == "ledger.sqlite-wal" {
+            assert_eq!(len, 0, "nothing logged");
+        }
+    }
+    let l = Ledger::open(&db).expect("a writer opens it after the reader");
+    assert!(l.check_chain().expect("chain").problems.is_empty());
+}
+
+/// Beside a live writer whose files are 0600 (the store's): the reader sees every commit, its
+/// snapshot holds still while the writer commits, and it never waits for the write lock.
+#[test]
+fn a_reader_beside_a_writer_sees_commits_and_never_waits_for_its_lock() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut w = ledger_with_events(dir.path(), 2);
+    for (name, _) in ledger_files(dir.path()) {
+        let p = dir.path().join(name);
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    }
+    let mut r = LedgerReader::open(&dir.path().join("ledger.sqlite")).expect("reader");
+    let count = |l: &Ledger| l.conn().query_row("SELECT count(*) FROM events", [], |x| x.get::<_, i64>(0));
+    assert_eq!(count(&r).expect("count"), 2);
+    // The writer holds SQLite's write lock (as across a commit); a read answers at once.
+    let mut tx = w.write().expect("write lock");
+    tx.record(None, &session_event(2)).expect("record");
+    let t = std::time::Instant::now();
+    assert_eq!(count(&r).expect("count while the write lock is held"), 2, "uncommitted rows are not seen");
+    assert!(t.elapsed() < std::time::Duration::from_secs(1), "the read waited {:?}", t.elapsed());
+    tx.commit().expect("commit");
+    assert_eq!(count(&r).expect("count"), 3, "a commit is seen by the next read");
+    // One snapshot: a commit made while it is open is not in it.
+    let (before, after) = r
+        .snapshot(|l| {
+            let before = count(l).map_err(|e| LedgerError::Sqlite { path: l.path().into(), source: e })?;
+            let mut tx = w.write()?;
+            tx.record(None, &session_event(3))?;
+            tx.commit()?;
+            let after = count(l).map_err(|e| LedgerError::Sqlite { path: l.path().into(), source: e })?;
+            Ok((before, after))
+        })
+        .expect("snapshot");
+    assert_eq!((before, after), (3, 3));
+    assert_eq!(count(&r).expect("count"), 4);
+    assert!(r.check_chain().expect("chain").problems.is_empty());
 }

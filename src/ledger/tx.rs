@@ -5,8 +5,9 @@ use std::path::Path;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 
-use super::chain::{event_hash, GENESIS};
+use super::chain::{data_sha256, event_hash_v2, GENESIS, HASH_V2};
 use super::events::{Event, ItemSource};
+use super::keyed::DeviceSecret;
 use super::schema::{
     f32_to_blob, path_bytes, session_from_row, ItemState, MoveIntent, NewItem, Session, SESSION_COLUMNS,
 };
@@ -21,6 +22,8 @@ pub struct Tx<'a> {
     pub(super) now: i64,
     /// The monotonic stamp taken with `now` (under the write lock, so stamps follow `seq`).
     pub(super) clock: Option<super::clock::Stamp>,
+    /// The device secret, for the keyed records of personal photos.
+    pub(super) secret: &'a DeviceSecret,
 }
 
 /// A stored source name, or the error that refuses it.
@@ -33,7 +36,7 @@ fn tags_text(tags: &[String]) -> String {
 }
 
 impl Tx<'_> {
-    fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
+    pub(super) fn err(&self) -> impl Fn(rusqlite::Error) -> LedgerError + '_ {
         move |source| LedgerError::Sqlite { path: self.db_path.to_path_buf(), source }
     }
 
@@ -43,8 +46,10 @@ impl Tx<'_> {
     }
 
     /// Record one custody event, chained to the one before it; returns its sequence number.
-    /// The one writer of the `events` table. The transaction's monotonic stamp goes into the
-    /// event's data (under `clock`), so the hash covers it.
+    /// The one writer of the `events` table. Rows are written with hash version 2: the hash
+    /// covers the SHA-256 of `data`, so `data` can be pruned later and the chain still checks.
+    /// The transaction's monotonic stamp goes into the event's data (under `clock`), so the
+    /// hash covers it while the data is there (and it goes with the data when pruned).
     pub fn record(&mut self, item: Option<i64>, event: &Event) -> Result<i64> {
         let mut data = event.data();
         if let (Some(stamp), Some(map)) = (&self.clock, data.as_object_mut()) {
@@ -57,7 +62,11 @@ impl Tx<'_> {
     pub fn newest_of_kind(&self, kind: &str) -> Result<Option<Event>> {
         let row: Option<String> = self
             .tx
-            .query_row("SELECT data FROM events WHERE kind = ?1 ORDER BY seq DESC LIMIT 1", [kind], |r| r.get(0))
+            .query_row(
+                "SELECT data FROM events WHERE kind = ?1 AND data IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                [kind],
+                |r| r.get(0),
+            )
             .optional()
             .map_err(self.err())?;
         Ok(row.map(|data| Event::from_stored(kind, &data)).transpose()?)
@@ -81,11 +90,13 @@ impl Tx<'_> {
                 .unwrap_or((0, GENESIS.to_string())),
         };
         let seq = last_seq + 1;
-        let hash = event_hash(seq, self.now, kind, item, data, &last_hash);
+        let covered = data_sha256(data);
+        let hash = event_hash_v2(seq, self.now, kind, item, &covered, &last_hash);
         self.tx
             .execute(
-                "INSERT INTO events(seq, at_ms, kind, item_id, data, prev_hash, hash) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![seq, self.now, kind, item, data, last_hash, hash],
+                "INSERT INTO events(seq, at_ms, kind, item_id, data, prev_hash, hash, v, data_sha256) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![seq, self.now, kind, item, data, last_hash, hash, HASH_V2, covered],
             )
             .map_err(self.err())?;
         self.last = Some((seq, hash));

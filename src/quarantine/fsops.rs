@@ -23,12 +23,15 @@ pub struct FileId {
 }
 
 impl FileId {
+    /// The identity in `meta`. An mtime outside what nanoseconds in an `i64` can hold (before
+    /// 1678 or after 2262: a camera with a wrong clock, a file touched on purpose) is clamped
+    /// to the nearest one, never wrapped: it still identifies the file with its inode and size.
     pub fn of(meta: &std::fs::Metadata) -> FileId {
         FileId {
             dev: meta.dev(),
             ino: meta.ino(),
             size: meta.size(),
-            mtime_ns: meta.mtime() * 1_000_000_000 + meta.mtime_nsec(),
+            mtime_ns: mtime_ns(meta.mtime(), meta.mtime_nsec()),
             mode: meta.mode() & 0o7777,
         }
     }
@@ -37,6 +40,12 @@ impl FileId {
     pub fn same_content_as(&self, other: &FileId) -> bool {
         self.dev == other.dev && self.ino == other.ino && self.size == other.size && self.mtime_ns == other.mtime_ns
     }
+}
+
+/// Seconds and nanoseconds as nanoseconds since the epoch, clamped to what an `i64` holds.
+pub fn mtime_ns(secs: i64, nsec: i64) -> i64 {
+    let ns = i128::from(secs) * 1_000_000_000 + i128::from(nsec);
+    i64::try_from(ns).unwrap_or(if ns < 0 { i64::MIN } else { i64::MAX })
 }
 
 /// Why a path could not be opened as a regular file.
@@ -257,6 +266,30 @@ pub fn set_mtime(file: &File, mtime_ns: i64) -> io::Result<()> {
     }
 }
 
+/// Make sure a `SIGIO` cannot end the process: if its disposition is still the default
+/// (terminate), set it to ignored. Once per process; a handler someone installed is kept
+/// (it then sees a lease break as a spurious `SIGIO`, which a `SIGIO` handler must expect).
+/// Nothing in fotovakt uses `SIGIO` (no `O_ASYNC`, no `F_SETOWN`) but the lease probe.
+pub fn sigio_harmless() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: sigaction with a zeroed struct (a valid "no flags, empty mask" value) reads
+        // the current disposition; the second call installs SIG_IGN, which runs no code.
+        unsafe {
+            let mut old: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGIO, std::ptr::null(), &mut old) != 0 || old.sa_sigaction != libc::SIG_DFL {
+                return;
+            }
+            let mut ignore: libc::sigaction = std::mem::zeroed();
+            ignore.sa_sigaction = libc::SIG_IGN;
+            libc::sigemptyset(&mut ignore.sa_mask);
+            if libc::sigaction(libc::SIGIO, &ignore, std::ptr::null_mut()) != 0 {
+                tracing::warn!(error = %io::Error::last_os_error(), "could not ignore SIGIO; a lease break could end the process");
+            }
+        }
+    });
+}
+
 /// Set permission bits through the descriptor.
 pub fn set_mode(file: &File, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -267,12 +300,25 @@ pub fn set_mode(file: &File, mode: u32) -> io::Result<()> {
 /// Linux refuses while any writer has the file open; the lease is dropped at once so no
 /// writer is ever delayed. `None` where leases are not allowed (not the file's owner and no
 /// CAP_LEASE, or a filesystem without leases): callers then rely on events and settling.
+///
+/// A writer that opens the file between taking the lease and dropping it breaks the lease,
+/// and the kernel then signals the lease holder: this process. Taking a lease makes the
+/// process the file's owner for signals (`F_SETOWN` is implied), and the signal is the one
+/// `F_SETSIG` names, `SIGIO` when none is set, whose default action terminates the process.
+/// Naming another signal with `F_SETSIG` would only move the problem to that signal's
+/// disposition, and `F_SETSIG` 0 *is* `SIGIO`; so before the first lease `SIGIO` is set to
+/// be ignored process-wide, unless someone installed a handler for it ([`sigio_harmless`]).
+/// The lease break itself needs nothing from us: the writer's `open` waits only until the
+/// lease is dropped, a moment later.
 pub fn open_for_writing(file: &File) -> Option<bool> {
     use std::os::fd::AsRawFd;
+    sigio_harmless();
     let fd = file.as_raw_fd();
     // SAFETY: fcntl on a descriptor we own; F_SETLEASE takes an int argument.
     let rc = unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_RDLCK) };
     if rc == 0 {
+        // A test holds the lease here while a writer opens the file (the SIGIO race).
+        crate::fault::point("lease_held");
         // SAFETY: as above.
         unsafe { libc::fcntl(fd, libc::F_SETLEASE, libc::F_UNLCK) };
         return Some(false);
@@ -280,5 +326,29 @@ pub fn open_for_writing(file: &File) -> Option<bool> {
     match io::Error::last_os_error().raw_os_error() {
         Some(libc::EAGAIN) | Some(libc::EBUSY) => Some(true),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mtimes_beyond_what_i64_nanoseconds_hold_are_clamped_not_wrapped() {
+        assert_eq!(mtime_ns(1, 5), 1_000_000_005);
+        assert_eq!(mtime_ns(-1, 0), -1_000_000_000);
+        // 2300-01-01 and the year 9999: after 2262, an `i64` of nanoseconds is full.
+        assert_eq!(mtime_ns(10_413_792_000, 0), i64::MAX);
+        assert_eq!(mtime_ns(253_402_300_799, 999_999_999), i64::MAX);
+        assert_eq!(mtime_ns(-10_413_792_000, 0), i64::MIN);
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = dir.path().join("IMG_far.jpg");
+        let f = std::fs::File::create(&p).expect("create");
+        let far = libc::timespec { tv_sec: 10_413_792_000, tv_nsec: 0 };
+        // SAFETY: the descriptor is open; `times` points at two timespecs.
+        let rc = unsafe { libc::futimens(std::os::fd::AsRawFd::as_raw_fd(&f), [far, far].as_ptr()) };
+        assert_eq!(rc, 0, "{}", io::Error::last_os_error());
+        let id = lstat_id(&p).expect("lstat");
+        assert_eq!(id.mtime_ns, i64::MAX);
     }
 }

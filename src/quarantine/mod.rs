@@ -101,6 +101,11 @@ pub struct MoveLock {
     _file: File,
 }
 
+/// The move lock taken shared ([`Store::try_lock_shared`]): nobody moves while it lives.
+pub struct SharedMoveLock {
+    _file: Option<File>,
+}
+
 /// The quarantine store.
 #[derive(Debug)]
 pub struct Store {
@@ -164,6 +169,26 @@ impl Store {
         Ok(Store { root, objects, tmp })
     }
 
+    /// Open an existing store to read it: the placement check, and the refusal of a store that
+    /// others can read, but nothing created, probed or swept (see `agent::StoreReader`).
+    pub fn open_existing(root: &Path, cameras: &[PathBuf], sync_roots: &[PathBuf]) -> Result<Store, StoreError> {
+        let root = placement::check(root, cameras, sync_roots)?;
+        let objects = root.join("objects");
+        let tmp = root.join("tmp");
+        for dir in [&root, &objects] {
+            match std::fs::metadata(dir) {
+                Ok(meta) if meta.mode() & 0o077 != 0 => {
+                    return Err(StoreError::Permissions { path: dir.clone(), mode: meta.mode() & 0o777 })
+                }
+                Ok(_) => {}
+                // A store whose first photo has not come yet may have no `objects/`.
+                Err(e) if e.kind() == io::ErrorKind::NotFound && dir != &root => {}
+                Err(e) => return Err(StoreError::Io { path: dir.clone(), source: e }),
+            }
+        }
+        Ok(Store { root, objects, tmp })
+    }
+
     /// The store's root directory (canonical).
     pub fn root(&self) -> &Path {
         &self.root
@@ -172,6 +197,27 @@ impl Store {
     /// Path of the ledger database.
     pub fn ledger_path(&self) -> PathBuf {
         self.root.join("ledger.sqlite")
+    }
+
+    /// Take the move lock shared, without waiting: `Ok(None)` when another process holds it
+    /// (a move, a recovery or a purge is under way). While the shared lock lives none can
+    /// start. Creates nothing: a store that never had a move has no lock file, and then nobody
+    /// holds it.
+    pub fn try_lock_shared(&self) -> Result<Option<SharedMoveLock>, StoreError> {
+        let path = self.root.join("move.lock");
+        let file = match std::fs::File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Some(SharedMoveLock { _file: None })),
+            Err(e) => return Err(io_err(&path)(e)),
+        };
+        // SAFETY: the fd is valid for the duration of the call.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) } == 0 {
+            return Ok(Some(SharedMoveLock { _file: Some(file) }));
+        }
+        match io::Error::last_os_error() {
+            e if e.raw_os_error() == Some(libc::EWOULDBLOCK) => Ok(None),
+            e => Err(io_err(&path)(e)),
+        }
     }
 
     /// Take the move lock (blocks while another process is moving a file).
@@ -197,7 +243,7 @@ impl Store {
         let ext: String =
             ext.chars().filter(|c| c.is_ascii_alphanumeric()).take(8).collect::<String>().to_ascii_lowercase();
         let ext = if ext.is_empty() { "bin".to_string() } else { ext };
-        format!("objects/{}/{}-{}.{}", &sha256[..2], sha256, item_id, ext)
+        format!("objects/{}/{}-{}.{}", sha256.get(..2).unwrap_or("00"), sha256, item_id, ext)
     }
 
     /// Absolute path of a store-relative name.
@@ -458,14 +504,22 @@ impl Store {
         Ok(result)
     }
 
-    /// Remove staging files no journal row refers to (partial copies of dead processes).
+    /// Remove staging files no journal row refers to (partial copies of dead processes). Runs
+    /// under the move lock, but another process's write probe (made at its open, without the
+    /// lock) may come and go meanwhile: a file already gone is not an error.
     pub fn sweep_tmp(&self) -> io::Result<usize> {
         let mut n = 0;
         for entry in std::fs::read_dir(&self.tmp)? {
             let entry = entry?;
-            if entry.file_type()?.is_file() {
-                std::fs::remove_file(entry.path())?;
-                n += 1;
+            let removed = match entry.file_type() {
+                Ok(t) if t.is_file() => std::fs::remove_file(entry.path()),
+                Ok(_) => continue,
+                Err(e) => Err(e),
+            };
+            match removed {
+                Ok(()) => n += 1,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             }
         }
         Ok(n)
@@ -481,17 +535,34 @@ impl Store {
         Some((sha.to_string(), id.parse().ok()?))
     }
 
-    /// Every file under `objects/` with its store-relative name and size.
+    /// Every file under `objects/` with its store-relative name and size. A file (or shard)
+    /// removed while the listing runs (a release, a purge in another process) is not in it;
+    /// a store with no `objects/` yet has none.
     pub fn objects(&self) -> io::Result<Vec<(String, u64)>> {
+        let gone = |e: &io::Error| e.kind() == io::ErrorKind::NotFound;
         let mut out = Vec::new();
-        for shard in std::fs::read_dir(&self.objects)? {
+        let shards = match std::fs::read_dir(&self.objects) {
+            Ok(s) => s,
+            Err(e) if gone(&e) => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for shard in shards {
             let shard = shard?;
             if !shard.file_type()?.is_dir() {
                 continue;
             }
-            for f in std::fs::read_dir(shard.path())? {
+            let files = match std::fs::read_dir(shard.path()) {
+                Ok(f) => f,
+                Err(e) if gone(&e) => continue,
+                Err(e) => return Err(e),
+            };
+            for f in files {
                 let f = f?;
-                let meta = f.metadata()?;
+                let meta = match f.metadata() {
+                    Ok(m) => m,
+                    Err(e) if gone(&e) => continue,
+                    Err(e) => return Err(e),
+                };
                 let name =
                     format!("objects/{}/{}", shard.file_name().to_string_lossy(), f.file_name().to_string_lossy());
                 out.push((name, meta.len()));

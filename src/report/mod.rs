@@ -112,6 +112,11 @@ pub(super) fn num(metric: &str, raw: &str, text: &str) -> String {
     format!(r#"<span data-metric="{}" data-value="{}">{}</span>"#, esc(metric), esc(raw), esc(text))
 }
 
+/// A count that may be unknown: the number, or `unknown` (never a zero that is not one).
+fn opt_count(v: Option<u64>) -> String {
+    v.map(|x| x.to_string()).unwrap_or_else(|| "unknown".into())
+}
+
 fn opt_raw(v: Option<i64>) -> String {
     v.map(|x| x.to_string()).unwrap_or_else(|| "null".into())
 }
@@ -201,8 +206,12 @@ fn kpis(s: &Stats) -> String {
         kpi(
             "store",
             "Store size",
-            &num("store.bytes", &s.store.bytes.to_string(), &human_bytes(s.store.bytes)),
-            &format!("{} files", num("store.files", &s.store.files.to_string(), &s.store.files.to_string())),
+            &num(
+                "store.bytes",
+                &opt_count(s.store.bytes),
+                &s.store.bytes.map_or_else(|| "unknown".into(), human_bytes),
+            ),
+            &format!("{} files", num("store.files", &opt_count(s.store.files), &opt_count(s.store.files))),
         ),
         kpi("exp", "Exposure p50", &exp("exposure_ms.p50", e.p50), "write → in the store"),
         kpi(
@@ -395,7 +404,15 @@ fn store_card(s: &Stats) -> String {
     };
     card(
         "Store",
-        &format!("Now: {} files, {} on disk. History from the ledger.", s.store.files, human_bytes(s.store.bytes)),
+        &match (s.store.files, s.store.bytes) {
+            (Some(files), Some(bytes)) => {
+                format!("Now: {files} files, {} on disk. History from the ledger.", human_bytes(bytes))
+            }
+            _ => format!(
+                "Now: unknown ({}). History from the ledger.",
+                s.store.error.as_deref().unwrap_or("the store was not listed")
+            ),
+        },
         &body,
     )
 }
@@ -474,7 +491,7 @@ mod tests {
                     .collect(),
             },
             releases_per_day: dates.iter().step_by(7).map(|d| DayCount { date: d.clone(), count: 1 }).collect(),
-            store: StoreSize { files: 171, bytes: 900_000_000 },
+            store: StoreSize { files: Some(171), bytes: Some(900_000_000), error: None },
             store_per_day: dates
                 .iter()
                 .enumerate()
@@ -493,6 +510,11 @@ mod tests {
             device_key: None,
             checkpoint: None,
             auto_time: None,
+            health: crate::health::Health::from_parts(
+                None,
+                Ok(crate::health::Space { free: 5 << 30, read_only: false }),
+                0,
+            ),
         }
     }
 

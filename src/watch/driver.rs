@@ -12,7 +12,7 @@ use crossbeam_channel::Receiver;
 use tracing::{debug, info};
 
 use super::collector::{Shared, Trigger};
-use super::machine::{Action, Input, Machine, Time, Unsettled};
+use super::machine::{Action, Handling, Input, Machine, Time, Unsettled};
 use crate::quarantine::fsops::FileId;
 
 /// The time the machine is driven by.
@@ -32,9 +32,8 @@ impl Clock for SystemClock {
 
 /// Everything the machine's actions touch.
 pub(crate) trait Effects {
-    /// Give a file to the agent. True when the agent asked to look again (`Retry`) and the
-    /// file is still there.
-    fn handle(&mut self, path: &Path) -> bool;
+    /// Give a file to the agent: what became of it (a file that is gone is `Done`).
+    fn handle(&mut self, path: &Path) -> Handling;
     /// What the ledger has not settled in the camera folders, with ages; `None` on failure.
     fn unsettled(&mut self) -> Option<Vec<Unsettled>>;
     /// The identity of whatever is at `path` now, without following links.
@@ -44,6 +43,8 @@ pub(crate) trait Effects {
     fn refresh_folders(&mut self, forget: bool) -> bool;
     /// The durability barrier; true when it held.
     fn flush(&mut self) -> bool;
+    /// Can the store take these waiting files now, as far as a cheap check can tell?
+    fn store_ready(&mut self, waiting: &[PathBuf]) -> bool;
     fn warn_overdue(&mut self);
 }
 
@@ -106,13 +107,18 @@ impl<E: Effects, C: Clock> Driver<E, C> {
     fn run(&mut self, action: Action) -> Option<Input> {
         Some(match action {
             Action::Handle(path) => {
-                let retry = self.effects.handle(&path);
-                Input::Handled { path, retry }
+                let result = self.effects.handle(&path);
+                Input::Handled { path, result }
             }
             Action::Settle { path, until } => {
                 debug!(path = %path.display(), until_ms = until.as_millis() as u64, "settling");
                 return None;
             }
+            Action::Backoff { path, tries, until } => {
+                debug!(path = %path.display(), tries, until_ms = until.as_millis() as u64, "will try again");
+                return None;
+            }
+            Action::ProbeStore(paths) => Input::StoreProbed { ready: self.effects.store_ready(&paths) },
             Action::Probe(path) => {
                 let id = self.effects.probe(&path);
                 Input::Probed { path, id }

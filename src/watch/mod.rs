@@ -17,6 +17,13 @@
 //! made again, is checked for every second: it is watched as soon as it exists and reconciled
 //! at once, so its first photos wait for a second, not for the reconcile timer.
 //!
+//! A file the agent could not finish because the store or the ledger failed (a full disk, an
+//! I/O error, a read-only remount) stays where it is and is tried again with backoff, without
+//! spinning; a cheap probe of the store lets every waiting file through as soon as the store
+//! looks able to take it again (see `machine`). The agent says once that the store is down,
+//! and once that it is back, and keeps the state for `stats` and the Android health
+//! ([`crate::agent::Agent::health`]).
+//!
 //! Known problems: a file closed after writing twice before the watcher takes the first event
 //! is handled twice (the ledger makes the second a skip); a file the collector never sees (a
 //! lost event without an overflow flag) waits for the reconcile timer.
@@ -36,12 +43,13 @@ use crossbeam_channel::{bounded, select, unbounded, Receiver, Sender};
 use serde::Serialize;
 use tracing::{error, info, warn};
 
-use crate::agent::{Agent, Outcome, OutcomeKind};
+use crate::agent::{Agent, Outcome, OutcomeKind, RetryCause};
 use crate::quarantine::fsops;
 use collector::{Collector, Shared};
 use driver::{Driver, Effects, SystemClock};
 use folders::{Folders, NotifyWatches};
-use machine::{Input, Machine, Timing, Unsettled};
+pub(crate) use machine::backoff;
+use machine::{Handling, Input, Machine, Timing, Unsettled};
 
 /// Errors that stop the watcher, or keep it from starting.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +66,14 @@ pub enum WatchError {
     /// ledger and the store recover from that as from a crash, at the next start.
     #[error("the watcher thread panicked: {message}")]
     Panicked { message: String },
+    /// The watcher stopped, but its last durability barrier failed: what it decided last may
+    /// not survive a power cut. `report` is what the run did.
+    #[error("the last durability barrier failed; the latest decisions may not survive a power cut: {source}")]
+    Unflushed {
+        report: Box<WatchReport>,
+        #[source]
+        source: Box<crate::agent::Error>,
+    },
 }
 
 /// Tuning knobs; `Default` is what `fotovakt watch` uses.
@@ -86,10 +102,30 @@ pub struct WatchReport {
     pub lane_full: u64,
     /// inotify's own queue overflowed (events were lost in the kernel): each one asked for a rescan.
     pub overflows: u64,
+    /// Tries of files whose earlier try failed (the store was full or failing, say).
+    pub retries: u64,
+    /// Times the store went down: a file could not be stored, and files waited for it.
+    pub store_outages: u64,
 }
 
 /// How often the camera folders themselves are checked (appeared, gone, replaced).
 const FOLDER_CHECK: Duration = Duration::from_secs(1);
+/// A file the agent could not finish is tried again after this, then twice as long after
+/// each failed try, up to [`RETRY_CAP`]: ten tries in its first ten minutes, then one every
+/// five minutes. Each try reads (and, across filesystems, copies) the whole file again.
+pub const RETRY_FIRST: Duration = Duration::from_secs(2);
+pub const RETRY_CAP: Duration = Duration::from_secs(5 * 60);
+/// While the store is down, a cheap probe (free space, one small write) runs after this,
+/// doubling to [`PROBE_CAP`]: files waiting for the store go through at most this long after
+/// it can take them. `watch` retries opening a store it cannot open on the same schedule.
+pub const PROBE_FIRST: Duration = Duration::from_secs(1);
+pub const PROBE_CAP: Duration = Duration::from_secs(30);
+
+/// The wait before the next try to open a store after `failed` tries failed
+/// ([`PROBE_FIRST`], doubling, at most [`PROBE_CAP`]).
+pub fn open_backoff(failed: u32) -> Duration {
+    backoff(PROBE_FIRST, PROBE_CAP, failed)
+}
 
 /// Watch until `stop` fires (or is dropped); `observe` sees every handled file.
 pub fn run(
@@ -108,14 +144,22 @@ pub fn run(
         return Err(WatchError::NothingWatched("none configured; use --camera DIR".into()));
     }
     let config = agent.config();
-    let timing =
-        Timing { settle: config.settle, reconcile_interval: config.reconcile_interval, folder_check: FOLDER_CHECK };
+    let timing = Timing {
+        settle: config.settle,
+        reconcile_interval: config.reconcile_interval,
+        folder_check: FOLDER_CHECK,
+        retry_first: RETRY_FIRST,
+        retry_cap: RETRY_CAP,
+        probe_first: PROBE_FIRST,
+        probe_cap: PROBE_CAP,
+    };
     let effects = AgentEffects {
         agent,
         opts,
         observe,
         folders: Folders::new(agent.cameras()),
         watches: Some(NotifyWatches(watcher)),
+        barrier: None,
     };
     let mut d = Driver::new(Machine::new(timing), effects, SystemClock(Instant::now()), shared.clone());
     d.step(Input::Start, &lane_rx);
@@ -136,7 +180,10 @@ pub fn run(
     d.feed(Input::Stop);
     let report = report(d.machine.counts(), &shared);
     info!(?report, "watcher stopped");
-    Ok(report)
+    match d.effects.barrier.take() {
+        Some(source) => Err(WatchError::Unflushed { report: Box::new(report), source: Box::new(source) }),
+        None => Ok(report),
+    }
 }
 
 fn report(c: machine::Counts, shared: &Shared) -> WatchReport {
@@ -148,6 +195,8 @@ fn report(c: machine::Counts, shared: &Shared) -> WatchReport {
         reconciles: c.reconciles,
         lane_full: shared.lane_full.load(Relaxed),
         overflows: shared.overflows.load(Relaxed),
+        retries: c.retries,
+        store_outages: c.store_outages,
     }
 }
 
@@ -159,17 +208,29 @@ struct AgentEffects<'a, F> {
     folders: Folders,
     /// `None` once the watcher is stopping (the watch is dropped before the last barrier).
     watches: Option<NotifyWatches<notify::RecommendedWatcher>>,
+    /// Why the last durability barrier failed, while it fails.
+    barrier: Option<crate::agent::Error>,
 }
 
 impl<F: FnMut(&Outcome)> Effects for AgentEffects<'_, F> {
-    fn handle(&mut self, path: &Path) -> bool {
+    fn handle(&mut self, path: &Path) -> Handling {
         if !self.opts.consumer_delay.is_zero() {
             std::thread::sleep(self.opts.consumer_delay);
         }
         let o = self.agent.on_media(path);
-        let retry = o.kind == OutcomeKind::Retry && path.exists();
         (self.observe)(&o);
-        retry
+        match (o.kind, o.retry) {
+            (OutcomeKind::Retry, _) if std::fs::symlink_metadata(path).is_err() => Handling::Done,
+            (OutcomeKind::Retry, Some(RetryCause::Busy)) => Handling::Settle,
+            (OutcomeKind::Retry, Some(RetryCause::Store)) => Handling::Store,
+            (OutcomeKind::Retry, _) => Handling::Backoff,
+            (OutcomeKind::Quarantined, _) => Handling::Stored,
+            _ => Handling::Done,
+        }
+    }
+
+    fn store_ready(&mut self, waiting: &[std::path::PathBuf]) -> bool {
+        self.agent.store_ready(waiting)
     }
 
     fn unsettled(&mut self) -> Option<Vec<Unsettled>> {
@@ -204,20 +265,31 @@ impl<F: FnMut(&Outcome)> Effects for AgentEffects<'_, F> {
 
     fn flush(&mut self) -> bool {
         match self.agent.flush() {
-            Ok(()) => true,
-            Err(e) if self.watches.is_none() => {
-                warn!(error = %e, "final durability barrier failed");
-                false
+            Ok(()) => {
+                if self.barrier.take().is_some() {
+                    info!("durability barrier holds again");
+                }
+                true
             }
             Err(e) => {
-                warn!(error = %e, "durability barrier failed; will retry");
+                if self.watches.is_none() {
+                    error!(error = %e, "final durability barrier failed");
+                } else if self.barrier.is_none() {
+                    // Said once; a store that stays broken fails every batch's barrier.
+                    warn!(error = %e, "durability barrier failed; will retry after each batch");
+                } else {
+                    tracing::debug!(error = %e, "durability barrier failed again");
+                }
+                self.barrier = Some(e);
                 false
             }
         }
     }
 
+    /// At start and on each reconcile tick: the retention warning, and the privacy pruning.
     fn warn_overdue(&mut self) {
         self.agent.warn_overdue();
+        self.agent.prune_logged();
     }
 }
 

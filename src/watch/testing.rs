@@ -10,7 +10,9 @@
 //! watch (a removed directory takes its watch with it, as the kernel does), and the simulated
 //! agent answers as the real one does: a file gone is skipped, one already in the ledger with
 //! the same size and mtime is skipped, one still open for writing is `Retry`, the rest is kept
-//! (no session) or moved to the store (a session is open). Time stands still while actions
+//! (no session) or moved to the store (a session is open), unless the store is `broken` (a
+//! move fails and the probe says so) or `lying` (a move fails, the probe says it would not).
+//! Time stands still while actions
 //! run; between events the clock jumps to the machine's next deadline, as the real loop's
 //! `select!` timeout does. Control messages are taken before lane messages (the real
 //! `select!` picks at random among ready channels).
@@ -22,13 +24,16 @@
 //! ```json
 //! { "about": "what the case shows",
 //!   "settle_ms": 300, "reconcile_interval_ms": 3600000, "lane_capacity": 4096,
+//!   "retry_first_ms": 2000, "retry_cap_ms": 300000, "probe_first_ms": 1000, "probe_cap_ms": 30000,
 //!   "cameras": ["Camera"], "until": 2000, "ignore": ["refresh_folders"],
 //!   "state": { "folders": [{ "path": "Camera", "ino": 2 }], "session": false,
 //!              "files": [{ "path": "Camera/IMG_1.jpg", "size": 10, "mtime": -60000 }] },
 //!   "events": [ { "at": 0, "write": { "path": "Camera/IMG_1.jpg", "size": 100 } },
 //!               { "at": 5, "close": "Camera/IMG_1.jpg" },
-//!               { "at": 5, "notify": { "close_write": "Camera/IMG_1.jpg" } } ],
+//!               { "at": 5, "notify": { "close_write": "Camera/IMG_1.jpg" } },
+//!               { "at": 9, "store": "broken" } ],
 //!   "expected": { "actions": ["0 refresh_folders", "0 reconcile", "…"], "settling": [],
+//!                 "waiting": ["Camera/IMG_2.jpg 3"], "moves_tried": { "Camera/IMG_2.jpg": 3 },
 //!                 "camera": ["Camera/IMG_1.jpg"], "stored": [],
 //!                 "report": { "handled": 1, "rescans": 0, "reconciles": 1, "events": 1,
 //!                             "lane_full": 0, "overflows": 0 } } }
@@ -51,8 +56,8 @@ use serde::Deserialize;
 use super::collector::{Collector, Shared, Trigger};
 use super::driver::{Clock, Driver, Effects};
 use super::folders::{Folders, Watches};
-use super::machine::{Input, Machine, Time, Timing, Unsettled};
-use super::FOLDER_CHECK;
+use super::machine::{Handling, Input, Machine, Time, Timing, Unsettled};
+use super::{FOLDER_CHECK, PROBE_CAP, PROBE_FIRST, RETRY_CAP, RETRY_FIRST};
 use crate::media;
 use crate::quarantine::fsops::FileId;
 
@@ -68,6 +73,14 @@ struct Case {
     reconcile_interval_ms: u64,
     #[serde(default = "default_lane")]
     lane_capacity: usize,
+    #[serde(default = "default_retry_first")]
+    retry_first_ms: u64,
+    #[serde(default = "default_retry_cap")]
+    retry_cap_ms: u64,
+    #[serde(default = "default_probe_first")]
+    probe_first_ms: u64,
+    #[serde(default = "default_probe_cap")]
+    probe_cap_ms: u64,
     #[serde(default = "default_cameras")]
     cameras: Vec<String>,
     until: u64,
@@ -87,6 +100,18 @@ fn default_interval() -> u64 {
 }
 fn default_lane() -> usize {
     4096
+}
+fn default_retry_first() -> u64 {
+    RETRY_FIRST.as_millis() as u64
+}
+fn default_retry_cap() -> u64 {
+    RETRY_CAP.as_millis() as u64
+}
+fn default_probe_first() -> u64 {
+    PROBE_FIRST.as_millis() as u64
+}
+fn default_probe_cap() -> u64 {
+    PROBE_CAP.as_millis() as u64
 }
 fn default_cameras() -> Vec<String> {
     vec!["Camera".into()]
@@ -148,7 +173,18 @@ enum Op {
     Rmdir(String),
     /// The next N durability barriers fail.
     FlushFails(u32),
+    /// From now on the store works, is broken, or is broken while its probe says it works.
+    Store(StoreMode),
     Notify(Note),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum StoreMode {
+    #[default]
+    Ok,
+    Broken,
+    Lying,
 }
 
 /// What inotify reports, as notify's inotify backend turns it into events.
@@ -177,6 +213,11 @@ struct Expected {
     camera: Vec<String>,
     #[serde(default)]
     stored: Vec<String>,
+    /// Files waiting for another try, with the tries that failed ("Camera/IMG_1.jpg 3").
+    #[serde(default)]
+    waiting: Vec<String>,
+    /// Moves into the store the simulated agent tried, per file (compared when given).
+    moves_tried: Option<BTreeMap<String, u32>>,
     report: Option<BTreeMap<String, u64>>,
 }
 
@@ -208,6 +249,8 @@ struct Sim {
     /// (path, size, mtime) the ledger has settled.
     settled: BTreeSet<(PathBuf, u64, i64)>,
     stored: Vec<String>,
+    store: StoreMode,
+    moves_tried: BTreeMap<String, u32>,
     flush_fails: u32,
     last_flush_failed: bool,
     cameras: Vec<PathBuf>,
@@ -252,6 +295,7 @@ impl Sim {
                 self.live_watches.remove(&dir);
             }
             Op::FlushFails(n) => self.flush_fails = *n,
+            Op::Store(mode) => self.store = *mode,
             Op::Notify(_) => {}
         }
     }
@@ -318,23 +362,27 @@ struct SimEffects {
 }
 
 impl Effects for SimEffects {
-    fn handle(&mut self, path: &Path) -> bool {
+    fn handle(&mut self, path: &Path) -> Handling {
         let mut sim = self.sim.borrow_mut();
-        let Some(f) = sim.files.get(path).copied() else { return false };
+        let Some(f) = sim.files.get(path).copied() else { return Handling::Done };
         if sim.settled.contains(&(path.to_path_buf(), f.size, f.mtime)) {
-            return false;
+            return Handling::Done;
         }
         if f.writing {
-            return true;
+            return Handling::Settle;
         }
         if sim.session {
+            *sim.moves_tried.entry(rel(path)).or_default() += 1;
+            if sim.store != StoreMode::Ok {
+                return Handling::Store;
+            }
             sim.files.remove(path);
             let entry = format!("{} {}", rel(path), f.size);
             sim.stored.push(entry);
-        } else {
-            sim.settled.insert((path.to_path_buf(), f.size, f.mtime));
+            return Handling::Stored;
         }
-        false
+        sim.settled.insert((path.to_path_buf(), f.size, f.mtime));
+        Handling::Done
     }
 
     fn unsettled(&mut self) -> Option<Vec<Unsettled>> {
@@ -374,6 +422,10 @@ impl Effects for SimEffects {
         !sim.last_flush_failed
     }
 
+    fn store_ready(&mut self, _waiting: &[PathBuf]) -> bool {
+        self.sim.borrow().store != StoreMode::Broken
+    }
+
     fn warn_overdue(&mut self) {}
 }
 
@@ -383,6 +435,8 @@ struct Run {
     settling: Vec<String>,
     camera: Vec<String>,
     stored: Vec<String>,
+    waiting: Vec<String>,
+    moves_tried: BTreeMap<String, u32>,
     report: BTreeMap<String, u64>,
     /// Batches that ended with the lane empty and files handled but not flushed.
     unflushed_batches: Vec<u64>,
@@ -419,6 +473,10 @@ impl Harness {
             settle: Duration::from_millis(case.settle_ms),
             reconcile_interval: Duration::from_millis(case.reconcile_interval_ms),
             folder_check: FOLDER_CHECK,
+            retry_first: Duration::from_millis(case.retry_first_ms),
+            retry_cap: Duration::from_millis(case.retry_cap_ms),
+            probe_first: Duration::from_millis(case.probe_first_ms),
+            probe_cap: Duration::from_millis(case.probe_cap_ms),
         };
         let effects = SimEffects { sim: sim.clone(), folders: Folders::new(&cameras) };
         let mut driver = Driver::new(Machine::new(timing), effects, SimClock(sim.clone()), shared);
@@ -504,6 +562,7 @@ impl Harness {
             .map(|(t, a)| format!("{} {}", t.as_millis(), a).replace(&format!("{ROOT}/"), ""))
             .collect();
         let settling = self.driver.machine.settling().map(|p| rel(p)).collect();
+        let waiting = self.driver.machine.waiting().map(|(p, tries)| format!("{} {tries}", rel(p))).collect();
         let sim = self.sim.borrow();
         let camera = sim
             .files
@@ -514,7 +573,9 @@ impl Harness {
         let r = super::report(self.driver.machine.counts(), &self.collector.shared);
         let report = serde_json::to_value(&r).expect("report serialises");
         let report = serde_json::from_value(report).expect("report is a map of counters");
-        Run { actions, settling, camera, stored: sim.stored.clone(), report, unflushed_batches: self.unflushed_batches }
+        let (stored, moves_tried) = (sim.stored.clone(), sim.moves_tried.clone());
+        let unflushed_batches = self.unflushed_batches;
+        Run { actions, settling, camera, stored, waiting, moves_tried, report, unflushed_batches }
     }
 }
 
@@ -535,6 +596,10 @@ fn compare(case: &Case, run: &Run) -> Vec<String> {
     check("settling", &case.expected.settling, &run.settling);
     check("camera", &case.expected.camera, &run.camera);
     check("stored", &case.expected.stored, &run.stored);
+    check("waiting", &case.expected.waiting, &run.waiting);
+    if let Some(want) = case.expected.moves_tried.as_ref().filter(|w| *w != &run.moves_tried) {
+        out.push(format!("moves_tried: expected {want:?}, got {:?}", run.moves_tried));
+    }
     for (k, want) in case.expected.report.iter().flatten() {
         let got = run.report.get(k);
         if got != Some(want) {

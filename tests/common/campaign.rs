@@ -27,9 +27,10 @@
 //! harness writes its photos as a camera app that fsyncs (file, then folder), so every photo
 //! it wrote is owed. Besides the checks above, right after the cut the head file is compared
 //! with the ledger's last event (read by a helper process: SQLite's `-shm` mmap must not fault
-//! into this process's own FUSE daemon): a head ahead of the ledger is the known bug
-//! ([`KNOWN_HEAD_BUG`]), tolerated only while that constant (or `FOTOVAKT_KNOWN_HEAD_BUG=1`)
-//! says so. A photo purged after an export is owed in the package instead.
+//! into this process's own FUSE daemon). A photo purged after an export is owed in the
+//! package instead. Every failed check is a violation: there is no switch that counts a
+//! known bug apart (the bugs these campaigns found are fixed, and each has a deterministic
+//! test in `tests/power_cut.rs`).
 
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -43,70 +44,6 @@ use fotovakt::sample::SamplePhoto;
 use crate::common::{files_under, sha256, Phone};
 use crate::mediafs::power::Model;
 use crate::mediafs::{MediaFs, Options};
-
-/// The known bug of issue 14 (`write_head` in `src/ledger.rs` renames the head file without
-/// an fsync, and the WAL may not be synced before it): after a power cut the head can name an
-/// event the ledger lost (or be unreadable), and `verify` then reports truncation, a false
-/// tamper alarm. While this is `true` the power-cut campaign counts such a cut as
-/// `known-head-bug` instead of a violation (and starts a fresh rig); flip it to `false` once
-/// the `ledger` branch is merged. `FOTOVAKT_KNOWN_HEAD_BUG=0|1` overrides it.
-pub const KNOWN_HEAD_BUG: bool = false;
-
-/// Marks a failed check that is the known head bug (see [`KNOWN_HEAD_BUG`]).
-const HEAD_BUG_TAG: &str = "KNOWN_HEAD_BUG";
-
-/// Found by this campaign on today's code (see `tests/power_cut.rs`,
-/// `move_intent_is_durable_before_the_copy`): the move intent (`moves` row) is committed but
-/// not synced before a cross-filesystem copy is made durable and the original unlinked
-/// (`src/agent.rs`, intake: `journal_move`, `commit`, then `store.execute` with no
-/// `ledger.sync()` between). After a cut the store copy survives, the intent is lost,
-/// recovery adopts the copy as an item of unknown origin, and the original, whose unlink was
-/// not durable either, is then in two places (at its path and in the store) or quarantined a
-/// second time (two store copies). The same in the other direction (`release`, the journal
-/// commit before `fault::point("after_journal")` in `Agent::release`): the copy out, staged
-/// as `.pending-…-fotovakt-<item>-<name>` in the camera folder and fsynced, survives a cut
-/// that loses the intent, and nothing ever removes that extra copy of the evidence from
-/// shared storage. While `true`, a photo in two places where one store copy is such an
-/// adopted item, or such a staging file left in the camera folder, counts as
-/// `known-intent-bug`, not a violation.
-/// `FOTOVAKT_KNOWN_INTENT_BUG=0|1` overrides it.
-pub const KNOWN_INTENT_BUG: bool = false;
-
-/// Marks a failed check that is the intent bug (see [`KNOWN_INTENT_BUG`]).
-const INTENT_BUG_TAG: &str = "KNOWN_INTENT_BUG";
-
-/// Found by this campaign on today's code (see `tests/power_cut.rs`,
-/// `unlink_of_the_original_is_durable_before_quarantined_is_recorded`): after a
-/// cross-filesystem copy the original is unlinked and its folder only marked dirty for the
-/// next barrier (`src/quarantine/mod.rs`, `copy_across`), but the ledger commit that records
-/// `quarantined` (`src/agent.rs`, after `store.execute`) can reach the disk first. After a cut
-/// the ledger says quarantined while the original is back at its path; the restart then
-/// decides that file again as new: a second item and a second store copy, or (a tagged photo
-/// the policy keeps) the photo both at its path and in the store. While `true`, a photo in two
-/// places where two ledger items name its original path counts as `known-unlink-bug`.
-/// `FOTOVAKT_KNOWN_UNLINK_BUG=0|1` overrides it.
-pub const KNOWN_UNLINK_BUG: bool = false;
-
-/// Marks a failed check that is the unlink bug (see [`KNOWN_UNLINK_BUG`]).
-const UNLINK_BUG_TAG: &str = "KNOWN_UNLINK_BUG";
-
-/// Found by this campaign on today's code: `purge` commits `purged` for an item, then wipes
-/// its file (zeros, fsync, unlink, fsync of the folder: `Agent::purge_at` in `src/agent.rs`
-/// and `retention::wipe`), and syncs the WAL only at the CLI's `flush` at the end. (a) Cut
-/// after the WAL reached the disk but before the wipe: the file stays and, until an officer
-/// runs `purge` again, `verify` reports "file in the store that no quarantined item accounts
-/// for" (documented, but an alarm with nothing tampered). (b) Worse, cut after some wipes
-/// were durable but before the WAL was: the `purged` rows are lost, the items read
-/// `quarantined` again and their files are gone or zeroed, and `verify` reports them changed
-/// or missing: a false tamper alarm on evidence that only survives in the exported package.
-/// Fix: `ledger.sync()` after committing `purged` and before any wipe; finish interrupted
-/// purges in recovery at open (the loop at the end of `purge_at`). While `true`, such
-/// reports about exported or purged items count as `known-purge-bug`.
-/// `FOTOVAKT_KNOWN_PURGE_BUG=0|1` overrides it.
-pub const KNOWN_PURGE_BUG: bool = false;
-
-/// Marks a failed check that is the purge bug (see [`KNOWN_PURGE_BUG`]).
-const PURGE_BUG_TAG: &str = "KNOWN_PURGE_BUG";
 
 /// The work site of the rig's config; photos shot inside it are quarantined.
 const SITE: (f64, f64) = (69.6617, 30.1271);
@@ -161,29 +98,9 @@ pub struct Settings {
     pub mediafs: bool,
     /// Power-cut mode (see the module doc): `kills` counts power cuts.
     pub power: bool,
-    /// Count the known head bug instead of failing ([`KNOWN_HEAD_BUG`]).
-    pub tolerate_head_bug: bool,
-    /// Count the intent bug instead of failing ([`KNOWN_INTENT_BUG`]).
-    pub tolerate_intent_bug: bool,
-    /// Count the unlink bug instead of failing ([`KNOWN_UNLINK_BUG`]).
-    pub tolerate_unlink_bug: bool,
-    /// Count the purge bug instead of failing ([`KNOWN_PURGE_BUG`]).
-    pub tolerate_purge_bug: bool,
 }
 
 impl Settings {
-    /// Is the failed check `e` only known bugs that are tolerated (each tag it carries)?
-    fn tolerated(&self, e: &str) -> bool {
-        let tags = [
-            (HEAD_BUG_TAG, self.tolerate_head_bug),
-            (INTENT_BUG_TAG, self.tolerate_intent_bug),
-            (UNLINK_BUG_TAG, self.tolerate_unlink_bug),
-            (PURGE_BUG_TAG, self.tolerate_purge_bug),
-        ];
-        let present: Vec<bool> = tags.iter().filter(|(t, _)| e.contains(t)).map(|(_, ok)| *ok).collect();
-        !present.is_empty() && present.iter().all(|ok| *ok)
-    }
-
     /// `FOTOVAKT_CAMPAIGN_KILLS` and `FOTOVAKT_CAMPAIGN_SEED` override the given defaults;
     /// without a seed the clock picks one (printed, so any run can be repeated).
     pub fn from_env(default_kills: u64) -> Settings {
@@ -193,27 +110,7 @@ impl Settings {
                 % 1_000_000_007
         });
         let mediafs = std::env::var("FOTOVAKT_CAMPAIGN_MEDIAFS").is_ok_and(|v| v == "1");
-        let flag = |var: &str, default: bool| match std::env::var(var).ok().as_deref() {
-            Some("0") => false,
-            Some("1") => true,
-            _ => default,
-        };
-        let tolerate_head_bug = flag("FOTOVAKT_KNOWN_HEAD_BUG", KNOWN_HEAD_BUG);
-        let tolerate_intent_bug = flag("FOTOVAKT_KNOWN_INTENT_BUG", KNOWN_INTENT_BUG);
-        let tolerate_unlink_bug = flag("FOTOVAKT_KNOWN_UNLINK_BUG", KNOWN_UNLINK_BUG);
-        let tolerate_purge_bug = flag("FOTOVAKT_KNOWN_PURGE_BUG", KNOWN_PURGE_BUG);
-        Settings {
-            kills,
-            seed,
-            rounds_per_rig: 25,
-            cross_fs: Path::new("/dev/shm").is_dir(),
-            mediafs,
-            power: false,
-            tolerate_head_bug,
-            tolerate_intent_bug,
-            tolerate_unlink_bug,
-            tolerate_purge_bug,
-        }
+        Settings { kills, seed, rounds_per_rig: 25, cross_fs: Path::new("/dev/shm").is_dir(), mediafs, power: false }
     }
 }
 
@@ -234,15 +131,6 @@ pub struct Tally {
     pub violations: u64,
     /// Power cuts, by what was running (`cut after fault in mid_copy`, `cut idle`, …).
     pub cuts: u64,
-    /// Cuts where the known head bug showed (tolerated), with the first few descriptions.
-    pub known_head_bug: u64,
-    /// Cuts where the intent bug showed (tolerated).
-    pub known_intent_bug: u64,
-    /// Cuts where the unlink bug showed (tolerated).
-    pub known_unlink_bug: u64,
-    /// Cuts where the purge bug showed (tolerated).
-    pub known_purge_bug: u64,
-    pub known: Vec<String>,
 }
 
 impl Tally {
@@ -261,15 +149,11 @@ impl Tally {
     pub fn power_summary(&self, seed: u64, elapsed: Duration) -> String {
         let by: Vec<String> = self.by.iter().map(|(k, v)| format!("{k}={v}")).collect();
         format!(
-            "power-cut campaign: seed={seed} rounds={} rigs={} kills={} known-head-bug={} known-intent-bug={} known-unlink-bug={} known-purge-bug={} moves-in={} moves-out={} \
+            "power-cut campaign: seed={seed} rounds={} rigs={} kills={} moves-in={} moves-out={} \
              elapsed={:.1}s\n  by: {}\npower cuts: {}, photos: {}, violations: {}",
             self.rounds,
             self.rigs,
             self.kills,
-            self.known_head_bug,
-            self.known_intent_bug,
-            self.known_unlink_bug,
-            self.known_purge_bug,
             self.moves_in,
             self.moves_out,
             elapsed.as_secs_f64(),
@@ -318,8 +202,6 @@ struct Rig {
     /// file a finished export wrote.
     packages: PathBuf,
     exported: std::collections::HashSet<String>,
-    /// What the check right after the last cut found about the head file.
-    head_after_cut: Option<String>,
     phone: Phone,
     cross_fs: bool,
     cfg: PathBuf,
@@ -407,7 +289,6 @@ impl Rig {
             power,
             packages,
             exported: Default::default(),
-            head_after_cut: None,
             phone,
             cross_fs,
             cfg,
@@ -598,7 +479,7 @@ impl Rig {
     }
 
     /// Right after a cut: does `ledger.head` agree with the ledger's last event? A head ahead
-    /// of the ledger (or unreadable) is the known head bug; `verify` would report truncation.
+    /// of the ledger (or unreadable) is a violation; `verify` would report truncation.
     fn head_vs_ledger(&self) -> Result<Option<String>, String> {
         let head = match std::fs::read_to_string(self.phone.store.join("ledger.head")) {
             Ok(h) => h,
@@ -631,13 +512,28 @@ impl Rig {
         for fs in [self.fs.as_mut(), self.store_fs.as_mut()].into_iter().flatten() {
             fs.remount().map_err(|e| format!("mount again after the cut: {e}"))?;
         }
-        self.head_after_cut = self.head_vs_ledger()?;
-        let mut note = format!("POWER CUT ({:?}): {}", self.power.unwrap_or(Model::Posix), said.join("; "));
-        if let Some(h) = &self.head_after_cut {
-            note.push_str(&format!("; {h}"));
+        self.note(format!("POWER CUT ({:?}): {}", self.power.unwrap_or(Model::Posix), said.join("; ")));
+        if let Some(h) = self.head_vs_ledger()? {
+            return Err(format!("{h}: the head must never lead the ledger (verify would report truncation)"));
         }
-        self.note(note);
         Ok(said.join("; "))
+    }
+
+    /// The files in the camera folder the ledger has not settled (`pending --json`): a photo
+    /// decided as the officer's own has no item, only a keyed record, so "decided" is "not
+    /// pending".
+    fn pending(&self) -> Result<Vec<String>, String> {
+        let out = self.run(&["pending", "--json"], None);
+        if !out.status.success() {
+            return Err(format!("pending --json failed: {}", String::from_utf8_lossy(&out.stderr)));
+        }
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("pending --json is not a list of paths: {e}"))
+    }
+
+    /// Is the photo `name` at its path and settled in the ledger (kept, or released)?
+    fn decided_here(&self, name: &str, pending: &[String]) -> bool {
+        let path = self.phone.camera.join(name);
+        path.exists() && !pending.iter().any(|p| Path::new(p).file_name() == path.file_name())
     }
 
     /// The full invariant, after a restart.
@@ -649,7 +545,7 @@ impl Rig {
             return Err(format!("item {} is still `{}` after recovery", i.id, i.state));
         }
         let held = self.check_store(&items)?;
-        self.check_photos(&items, &held)?;
+        self.check_photos(&items, &held, &self.pending()?)?;
         self.check_leftovers()
     }
 
@@ -660,35 +556,7 @@ impl Rig {
             .map_err(|e| format!("verify --json: not JSON ({e}): {}", String::from_utf8_lossy(&v.stderr)))?;
         let problems = report["problems"].as_array().cloned().unwrap_or_default();
         if !v.status.success() || !problems.is_empty() {
-            let items = self.items().unwrap_or_default();
-            let head = |p: &String| p.contains("ledger.head") && self.head_after_cut.is_some();
-            let purged_file = |p: &String| {
-                p.contains("no quarantined item accounts for")
-                    && items.iter().any(|i| {
-                        i.state == "purged" && i.store_name.as_deref().is_some_and(|n| p.starts_with(&format!("{n}:")))
-                    })
-            };
-            // A wipe made durable while the `purged` record was lost: an exported item's file
-            // is gone or zeroed under a `quarantined` row.
-            let wiped = |p: &String| {
-                p.split_once(": stored file ")
-                    .and_then(|(item, _)| item.strip_prefix("item ")?.parse::<i64>().ok())
-                    .is_some_and(|id| {
-                        items.iter().any(|i| i.id == id && i.state == "quarantined" && self.exported.contains(&i.sha))
-                    })
-            };
-            let purged_file = |p: &String| purged_file(p) || wiped(p);
-            let texts: Vec<String> = problems.iter().map(|p| p.as_str().unwrap_or_default().to_string()).collect();
-            let mut tag = String::new();
-            if self.power.is_some() && !texts.is_empty() && texts.iter().all(|p| head(p) || purged_file(p)) {
-                if texts.iter().any(&head) {
-                    tag.push_str(&format!("{HEAD_BUG_TAG} ({}): ", self.head_after_cut.as_deref().unwrap_or_default()));
-                }
-                if texts.iter().any(purged_file) {
-                    tag.push_str(&format!("{PURGE_BUG_TAG} (an interrupted purge: its `purged` record and its wipes were not made durable in order): "));
-                }
-            }
-            return Err(format!("{tag}verify --json reports problems (exit {:?}): {problems:?}", v.status.code()));
+            return Err(format!("verify --json reports problems (exit {:?}): {problems:?}", v.status.code()));
         }
         Ok(())
     }
@@ -720,7 +588,12 @@ impl Rig {
     }
 
     /// Each photo at its path XOR verified in the store, and decided either way.
-    fn check_photos(&self, items: &[ItemRow], held: &BTreeMap<String, usize>) -> Result<(), String> {
+    fn check_photos(
+        &self,
+        items: &[ItemRow],
+        held: &BTreeMap<String, usize>,
+        pending: &[String],
+    ) -> Result<(), String> {
         for p in &self.photos {
             let path = self.phone.camera.join(&p.name);
             let here = path.exists() && sha256(&path) == p.sha;
@@ -732,47 +605,16 @@ impl Rig {
                 return Err(format!("{}: purged from the store but in no finished export package", p.name));
             }
             if (here as usize) + in_store != 1 {
-                let adopted = items
-                    .iter()
-                    .any(|i| i.sha == p.sha && i.state == "quarantined" && i.original_path.starts_with("(unknown"));
-                let original = self.phone.camera.join(&p.name);
-                let twice = items
-                    .iter()
-                    .filter(|i| i.sha == p.sha && Path::new(&i.original_path) == original && i.state != "aborted")
-                    .count()
-                    >= 2;
-                let doubled = (here as usize) + in_store > 1 && self.power.is_some();
-                let tag = if doubled && adopted {
-                    format!("{INTENT_BUG_TAG} (one store copy is an item adopted at recovery, its intent lost): ")
-                } else if doubled && twice {
-                    format!(
-                        "{UNLINK_BUG_TAG} (two ledger items for this original: its unlink was lost, not its record): "
-                    )
-                } else {
-                    String::new()
-                };
                 return Err(format!(
-                    "{tag}{}: at its original path: {here}, verified copies in the store: {in_store} (must be exactly one)",
+                    "{}: at its original path: {here}, verified copies in the store: {in_store} (must be exactly one)",
                     p.name
                 ));
             }
-            if here && !items.iter().any(|i| i.sha == p.sha && (i.state == "kept" || i.state == "released")) {
-                return Err(format!("{}: at its path but no kept/released ledger item (not decided)", p.name));
+            if here && !self.decided_here(&p.name, pending) {
+                return Err(format!("{}: at its path but not settled in the ledger (not decided)", p.name));
             }
             if path.exists() && !here {
-                // A release's empty claim of the name (`rename_claiming`) whose rename and
-                // intent were lost in the cut, its staging copy still beside it.
-                let claim = std::fs::metadata(&path).is_ok_and(|m| m.len() == 0);
-                let staged = std::fs::read_dir(&self.phone.camera).into_iter().flatten().flatten().any(|e| {
-                    let n = e.file_name().to_string_lossy().into_owned();
-                    n.starts_with(".pending-") && n.contains("-fotovakt-") && n.ends_with(&format!("-{}", p.name))
-                });
-                let tag = if self.power.is_some() && claim && staged {
-                    format!("{INTENT_BUG_TAG} (a release's empty claim of the name and its staging copy; its intent was lost in the cut): ")
-                } else {
-                    String::new()
-                };
-                return Err(format!("{tag}{}: a file is at its path but its bytes differ", p.name));
+                return Err(format!("{}: a file is at its path but its bytes differ", p.name));
             }
         }
         Ok(())
@@ -795,27 +637,7 @@ impl Rig {
             }
         }
         if !leftovers.is_empty() {
-            // After a cut: a head file's temporary whose rename was lost (write_head, not
-            // fsynced), or a release's staging copy in the camera folder whose intent was lost.
-            let tag = if self.power.is_none() {
-                String::new()
-            } else {
-                let head_tmp = |l: &String| l.ends_with("/ledger.head.tmp");
-                let staging = |l: &String| l.starts_with("camera/.pending-") && l.contains("-fotovakt-");
-                let mut t = String::new();
-                if leftovers.iter().all(|l| head_tmp(l) || staging(l)) {
-                    if leftovers.iter().any(head_tmp) {
-                        t.push_str(&format!("{HEAD_BUG_TAG} (write_head's temporary, its rename lost in the cut): "));
-                    }
-                    if leftovers.iter().any(staging) {
-                        t.push_str(&format!(
-                            "{INTENT_BUG_TAG} (a release's staging copy in the camera folder; its intent was lost in the cut): "
-                        ));
-                    }
-                }
-                t
-            };
-            return Err(format!("{tag}temporary, partial or unexpected files left: {leftovers:?}"));
+            return Err(format!("temporary, partial or unexpected files left: {leftovers:?}"));
         }
         Ok(())
     }
@@ -969,22 +791,6 @@ pub fn run(settings: &Settings) -> Tally {
             Ok(what)
         });
         match result {
-            Err(e) if settings.power && settings.tolerated(&e) => {
-                if e.contains(INTENT_BUG_TAG) {
-                    tally.known_intent_bug += 1;
-                } else if e.contains(UNLINK_BUG_TAG) {
-                    tally.known_unlink_bug += 1;
-                } else if e.contains(PURGE_BUG_TAG) {
-                    tally.known_purge_bug += 1;
-                } else {
-                    tally.known_head_bug += 1;
-                }
-                println!("  known bug in round {round} (rig {}, {:?}): {e}", tally.rigs, r.power);
-                if tally.known.len() < 5 {
-                    tally.known.push(format!("round {round}: {e}\n  history:\n    {}", r.history.join("\n    ")));
-                }
-                rig = None;
-            }
             Err(e) => {
                 tally.violations += 1;
                 println!("{}", describe_violation(settings, &tally, r, round, &e));
@@ -1011,9 +817,6 @@ pub fn run(settings: &Settings) -> Tally {
         }
     }
     if settings.power {
-        for k in &tally.known {
-            println!("known bug, one of the first cases:\n  {k}");
-        }
         println!("{}", tally.power_summary(settings.seed, started.elapsed()));
     } else {
         println!("{}", tally.summary(settings.seed, started.elapsed()));
@@ -1229,14 +1032,9 @@ fn fault_in(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String {
 
 /// An officer tags a kept photo in the camera folder; `tag` is killed at a fault point.
 fn fault_tag(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String {
-    let items = r.items().unwrap_or_default();
-    let candidates: Vec<String> = r
-        .photos
-        .iter()
-        .filter(|p| r.phone.camera.join(&p.name).exists())
-        .filter(|p| items.iter().any(|i| i.sha == p.sha && (i.state == "kept" || i.state == "released")))
-        .map(|p| p.name.clone())
-        .collect();
+    let pending = r.pending().unwrap_or_default();
+    let candidates: Vec<String> =
+        r.photos.iter().filter(|p| r.decided_here(&p.name, &pending)).map(|p| p.name.clone()).collect();
     let name = if candidates.is_empty() {
         // No kept photo yet: shoot one off-session and without GPS, and let it be decided.
         r.set_session(false);

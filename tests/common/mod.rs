@@ -8,6 +8,10 @@ use std::time::{Duration, Instant};
 
 use fotovakt::sample::SamplePhoto;
 
+pub mod skip;
+#[allow(unused_imports)]
+pub use skip::skip;
+
 /// A temporary phone: `phone/DCIM/Camera` (synced by Syncthing) and a private store.
 pub struct Phone {
     pub dir: tempfile::TempDir,

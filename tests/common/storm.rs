@@ -12,6 +12,9 @@
 //!
 //! Decisions are deterministic without the model: a photo with EXIF GPS inside the work site
 //! is quarantined, every other photo is kept (no session, no duty hours).
+//!
+//! [`run_beside`] runs something else against the same store while the photos arrive (the
+//! read-only commands, releases), and lets the test pace the writers.
 
 use std::io::Read as _;
 use std::path::{Path, PathBuf};
@@ -75,6 +78,8 @@ pub struct StormResult {
     pub photos: usize,
     pub quarantined: usize,
     pub kept: usize,
+    /// Quarantined, then released by an officer (only beside [`run_beside`]'s releases).
+    pub released: usize,
     /// Photos with no kept/quarantined ledger item.
     pub missed: usize,
     /// Photos decided the other way than their GPS says, or not where their item says.
@@ -97,7 +102,7 @@ pub struct StormResult {
 impl StormResult {
     pub fn summary(&self, s: &Storm) -> String {
         format!(
-            "storm{}{}: photos={} quarantined={} kept={} missed={} wrong={} write={:.1}s ({:.0} photos/s) \
+            "storm{}{}: photos={} quarantined={} kept={} released={} missed={} wrong={} write={:.1}s ({:.0} photos/s) \
              drain(last write→all decided)={:.2}s total(first write→all decided)={:.1}s ({:.0} photos/s) \
              peak_rss={:.1}MB rescans_logged={} overflows={} lane_full={} report={}",
             if s.overflow { " (inotify overflow forced)" } else { "" },
@@ -105,6 +110,7 @@ impl StormResult {
             self.photos,
             self.quarantined,
             self.kept,
+            self.released,
             self.missed,
             self.wrong.len(),
             self.write_s,
@@ -134,9 +140,13 @@ fn decided_count(db: &Path) -> usize {
     let Ok(conn) = rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY) else {
         return 0;
     };
-    conn.query_row("SELECT count(DISTINCT original_path) FROM items WHERE state IN ('kept', 'quarantined')", [], |r| {
-        r.get::<_, i64>(0)
-    })
+    // Case material by its item; the officer's own photos by their keyed records (no path).
+    conn.query_row(
+        "SELECT (SELECT count(DISTINCT original_path) FROM items WHERE state IN ('kept', 'quarantined', 'released')) \
+         + (SELECT count(*) FROM personal WHERE state = 'kept')",
+        [],
+        |r| r.get::<_, i64>(0),
+    )
     .map(|n| n as usize)
     .unwrap_or(0)
 }
@@ -152,8 +162,42 @@ fn wait_for(log: &Path, needle: &str, limit: Duration) -> bool {
     false
 }
 
+/// A photo of the storm: its name, its bytes, and whether its GPS is in the work site.
+type Shot = (String, Vec<u8>, bool);
+
+/// The storm's photos; every other one shot at the work site.
+fn shots(n: usize) -> Vec<Shot> {
+    (0..n)
+        .map(|i| {
+            let at_site = i % 2 == 0;
+            let bytes = SamplePhoto {
+                width: 160,
+                height: 120,
+                seed: 1_000_000 + i as u64,
+                gps: at_site.then_some(SITE),
+                quality: 85,
+                ..SamplePhoto::default()
+            }
+            .jpeg();
+            (format!("IMG_20261123_{i:06}.jpg"), bytes, at_site)
+        })
+        .collect()
+}
+
 /// Run one storm against the real binary. `Err` only when it could not be set up.
 pub fn run(s: &Storm) -> Result<StormResult, String> {
+    run_beside(s, &|_| {}, |_, _| ()).map(|(r, ())| r)
+}
+
+/// [`run`], with `beside` running on its own thread from the moment the agent watches until it
+/// returns, while the writers write (it gets the phone and the config file, for commands of
+/// its own); each writer calls `pace(i)` before it writes photo `i`. The storm's checks run
+/// once both are done.
+pub fn run_beside<T: Send>(
+    s: &Storm,
+    pace: &(dyn Fn(usize) + Sync),
+    beside: impl FnOnce(&Phone, &Path) -> T + Send,
+) -> Result<(StormResult, T), String> {
     // Field order matters on drop: unmount before the temporary tree goes.
     let (_fs, phone) = if s.mediafs {
         if let Some(why) = crate::mediafs::MediaFs::unavailable() {
@@ -181,21 +225,7 @@ pub fn run(s: &Storm) -> Result<StormResult, String> {
     )
     .map_err(|e| e.to_string())?;
     // Every photo made first, so the writers only write.
-    let photos: Vec<(String, Vec<u8>, bool)> = (0..s.photos)
-        .map(|i| {
-            let at_site = i % 2 == 0;
-            let bytes = SamplePhoto {
-                width: 160,
-                height: 120,
-                seed: 1_000_000 + i as u64,
-                gps: at_site.then_some(SITE),
-                quality: 85,
-                ..SamplePhoto::default()
-            }
-            .jpeg();
-            (format!("IMG_20261123_{i:06}.jpg"), bytes, at_site)
-        })
-        .collect();
+    let photos = shots(s.photos);
     let log = phone.dir.path().join("agent.log");
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_fotovakt"));
     cmd.arg("--config").arg(&cfg).arg("--log-json").arg("watch");
@@ -213,7 +243,7 @@ pub fn run(s: &Storm) -> Result<StormResult, String> {
     let pid = child.id();
     let camera = phone.camera.clone();
     let t0 = Instant::now();
-    let mut rest: &[(String, Vec<u8>, bool)] = &photos;
+    let mut rest: &[Shot] = &photos;
     if s.overflow && s.hold > 0 {
         // SAFETY: signalling our own child.
         unsafe { libc::kill(pid as i32, libc::SIGSTOP) };
@@ -225,20 +255,25 @@ pub fn run(s: &Storm) -> Result<StormResult, String> {
         unsafe { libc::kill(pid as i32, libc::SIGCONT) };
         rest = r;
     }
-    let last_write = std::thread::scope(|scope| {
+    let offset = photos.len() - rest.len();
+    let (last_write, beside_out) = std::thread::scope(|scope| {
+        let (phone, cfg) = (&phone, &cfg);
+        let beside = scope.spawn(move || beside(phone, cfg));
         let handles: Vec<_> = (0..s.writers.max(1))
             .map(|w| {
                 let camera = &camera;
-                let mine: Vec<&(String, Vec<u8>, bool)> = rest.iter().skip(w).step_by(s.writers.max(1)).collect();
+                let mine: Vec<(usize, &Shot)> = rest.iter().enumerate().skip(w).step_by(s.writers.max(1)).collect();
                 scope.spawn(move || {
-                    for (name, bytes, _) in mine {
+                    for (i, (name, bytes, _)) in mine {
+                        pace(offset + i);
                         fotovakt::sample::write_like_android(camera, name, bytes).expect("write photo");
                     }
                     Instant::now()
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().expect("writer")).max().unwrap_or_else(Instant::now)
+        let last = handles.into_iter().map(|h| h.join().expect("writer")).max().unwrap_or_else(Instant::now);
+        (last, beside.join().expect("beside the storm"))
     });
     let db = std::fs::canonicalize(&phone.store).unwrap_or(phone.store.clone()).join("ledger.sqlite");
     // A generous limit, far above any drain seen, so a stall ends as "missed" and not a hang.
@@ -275,11 +310,11 @@ pub fn run(s: &Storm) -> Result<StormResult, String> {
         }
     }
     check(&phone, &cfg, &photos, &mut r);
-    Ok(r)
+    Ok((r, beside_out))
 }
 
 /// Every photo decided, and where its decision says.
-fn check(phone: &Phone, cfg: &Path, photos: &[(String, Vec<u8>, bool)], r: &mut StormResult) {
+fn check(phone: &Phone, cfg: &Path, photos: &[Shot], r: &mut StormResult) {
     let run = |args: &[&str]| {
         Command::new(env!("CARGO_BIN_EXE_fotovakt"))
             .arg("--config")
@@ -292,9 +327,20 @@ fn check(phone: &Phone, cfg: &Path, photos: &[(String, Vec<u8>, bool)], r: &mut 
     let list = run(&["list", "--all", "--json"]);
     let items: serde_json::Value = serde_json::from_slice(&list.stdout).unwrap_or_default();
     let mut by_name: std::collections::HashMap<String, (String, String)> = std::collections::HashMap::new();
+    // A photo decided as the officer's own has no item (a keyed record only): it is decided
+    // when it is at its path and not pending.
+    let pending: Vec<String> = serde_json::from_slice(&run(&["pending", "--json"]).stdout).unwrap_or_default();
+    for (name, bytes, _) in photos {
+        if phone.camera.join(name).exists() && !pending.iter().any(|p| p.ends_with(&format!("/{name}"))) {
+            use sha2::Digest;
+            by_name.insert(name.clone(), ("kept".into(), hex::encode(sha2::Sha256::digest(bytes))));
+        }
+    }
     for i in items.as_array().into_iter().flatten() {
         let state = i["state"].as_str().unwrap_or_default().to_string();
-        if state != "kept" && state != "quarantined" {
+        // Case material (quarantined, or released by an officer beside the storm); a kept
+        // photo has no item.
+        if !["kept", "quarantined", "released"].contains(&state.as_str()) {
             continue;
         }
         let name = PathBuf::from(i["original_path"].as_str().unwrap_or_default())
@@ -313,12 +359,13 @@ fn check(phone: &Phone, cfg: &Path, photos: &[(String, Vec<u8>, bool)], r: &mut 
                 let ok = item_sha == &sha
                     && match state.as_str() {
                         "quarantined" => *at_site && !here,
+                        "released" => *at_site && here,
                         _ => !*at_site && here,
                     };
-                if state == "quarantined" {
-                    r.quarantined += 1;
-                } else {
-                    r.kept += 1;
+                match state.as_str() {
+                    "quarantined" => r.quarantined += 1,
+                    "released" => r.released += 1,
+                    _ => r.kept += 1,
                 }
                 if !ok {
                     r.wrong.push(format!("{name}: {state}, at its path: {here}, work-site GPS: {at_site}"));

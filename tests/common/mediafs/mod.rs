@@ -12,6 +12,12 @@
 //! | a plain rename replaces an existing destination | `MediaProvider.renameForFuse` ends in `Os.rename` |
 //! | `chmod`/`chown` are accepted and ignored; new files are 0664, directories 0775 | `pf_setattr` ("chmod/chown should NEVER be implemented"), `pf_create`, `pf_mkdir` |
 //! | `unlink` or `rename` of chosen paths fails (`EACCES`, `EROFS`, …): [`MediaFs::fail`] | `pf_unlink` returns what `MediaProvider.deleteFileForFuse` says (`EPERM`/`EACCES` for a caller without write access); `do_rename` returns `MediaProvider.renameForFuse`'s errno |
+//!
+//! Besides those traits, a failing disk can be injected on any mount: every write under a
+//! path ([`Op::Write`]: data writes, creating files and folders, truncating) or every `fsync`
+//! ([`Op::Fsync`]) fails with the errno given, `EIO` or `ENOSPC` say, until
+//! [`MediaFs::clear_faults`]; reads, renames, unlinks and `statfs` go on working, as on a disk
+//! whose writes fail. Faults match a path and everything under it.
 //! | with [`MediaFs::set_redaction`] on, a read-only open serves the EXIF GPS value bytes as zeros; an open for writing is not redacted; redacted handles use direct I/O | `pf_open` (`GetRedactionInfo` for readers without `ACCESS_MEDIA_LOCATION`, none for writers), `create_handle_for_node` (`direct_io` when redaction is needed), `do_read_with_redaction`, `LocalCallingIdentity.hasPermission(PERMISSION_IS_REDACTION_NEEDED)` |
 //! | changes made through the mount raise inotify events (the kernel's VFS does it for FUSE) | how apps and fotovakt see camera writes on `/storage/emulated/0` |
 //! | its own `st_dev`: a rename to any other filesystem (the store on `/data`) is `EXDEV` | `/storage/emulated` is a FUSE mount; app-private storage is on `/data` |
@@ -25,8 +31,9 @@
 //! ledger's `-shm` is mmapped through the page cache).
 //!
 //! Mounting needs `/dev/fuse` and root (the tests run as root; CI too). [`MediaFs::mount_or_skip`]
-//! prints a `SKIP:` line and returns `None` elsewhere. Attribute and entry TTLs are zero, so a
-//! stat always reaches the daemon (an injected fault or a rename is seen at once).
+//! skips elsewhere (`common::skip`: a `SKIP:` line, a failure under CI) and returns `None`.
+//! Attribute and entry TTLs are zero, so a stat always reaches the daemon (an injected fault
+//! or a rename is seen at once).
 #![allow(dead_code)]
 
 pub mod backing;
@@ -57,13 +64,18 @@ pub enum Op {
     Unlink,
     /// Matched on the rename's source path.
     Rename,
+    /// Every write: `write`, `create`, `mkdir`, `mknod`, a truncate.
+    Write,
+    /// `fsync` and `fsyncdir`.
+    Fsync,
 }
 
 /// What the tests can change while the filesystem is mounted.
 #[derive(Debug, Default)]
 pub struct Control {
     redact_gps: AtomicBool,
-    /// (op, path relative to the mount root, or `None` for every path) → errno.
+    /// (op, path relative to the mount root (and everything under it), or `None` for every
+    /// path) → errno.
     faults: Mutex<Vec<(Op, Option<PathBuf>, i32)>>,
     /// Requests that an injected fault refused.
     refused: AtomicU64,
@@ -72,7 +84,8 @@ pub struct Control {
 impl Control {
     fn fault(&self, op: Op, rel: &Path) -> Option<i32> {
         let faults = self.faults.lock().unwrap_or_else(|p| p.into_inner());
-        let hit = faults.iter().find(|(o, p, _)| *o == op && p.as_deref().is_none_or(|p| p == rel)).map(|f| f.2);
+        let hit =
+            faults.iter().find(|(o, p, _)| *o == op && p.as_deref().is_none_or(|p| rel.starts_with(p))).map(|f| f.2);
         if hit.is_some() {
             self.refused.fetch_add(1, Ordering::Relaxed);
         }
@@ -162,11 +175,11 @@ impl MediaFs {
         Err(io::Error::other("mediafs did not appear at the mount point"))
     }
 
-    /// Mount `dir/backing` at `dir/mnt`, or print `SKIP: … (what)` and return `None` where this
+    /// Mount `dir/backing` at `dir/mnt`, or skip (`common::skip`) and return `None` where this
     /// machine cannot (no `/dev/fuse`, not root, mount refused).
     pub fn mount_or_skip(dir: &Path, what: &str) -> Option<MediaFs> {
         if let Some(why) = MediaFs::unavailable() {
-            eprintln!("SKIP: {why}; {what} not exercised on the MediaProvider-like FUSE filesystem");
+            crate::common::skip::skip(format!("{why}; {what} not exercised on the MediaProvider-like FUSE filesystem"));
             return None;
         }
         let (b, m) = (dir.join("backing"), dir.join("mnt"));
@@ -175,13 +188,16 @@ impl MediaFs {
         match MediaFs::mount(&b, &m) {
             Ok(fs) => Some(fs),
             Err(e) => {
-                eprintln!("SKIP: cannot mount a FUSE filesystem here ({e}); {what} not exercised on mediafs");
+                crate::common::skip::skip(format!(
+                    "cannot mount a FUSE filesystem here ({e}); {what} not exercised on mediafs"
+                ));
                 None
             }
         }
     }
 
-    /// Make `op` on `rel` (relative to the mount root; `None`: every path) fail with `errno`.
+    /// Make `op` on `rel` and everything under it (relative to the mount root; `None`: every
+    /// path) fail with `errno`.
     pub fn fail(&self, op: Op, rel: Option<&Path>, errno: i32) {
         self.control.faults.lock().unwrap_or_else(|p| p.into_inner()).push((op, rel.map(Path::to_path_buf), errno));
     }
@@ -248,6 +264,8 @@ const TTL: Duration = Duration::ZERO;
 
 struct Handle {
     file: File,
+    /// The path relative to the mount root it was opened as (for injected write faults).
+    rel: PathBuf,
     /// Zeroed byte ranges for this reader (empty: no redaction).
     redact: Vec<(u64, u64)>,
 }
@@ -347,10 +365,32 @@ impl Fs {
         Ok(self.path(parent)?.join(name))
     }
 
-    fn add_handle(&self, file: File, redact: Vec<(u64, u64)>) -> FileHandle {
+    fn add_handle(&self, file: File, rel: PathBuf, redact: Vec<(u64, u64)>) -> FileHandle {
         let fh = self.next_fh.fetch_add(1, Ordering::Relaxed);
-        self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, Handle { file, redact });
+        self.handles.lock().unwrap_or_else(|p| p.into_inner()).insert(fh, Handle { file, rel, redact });
         FileHandle(fh)
+    }
+
+    /// An injected fault of `op` on the file open as `fh`.
+    fn handle_fault(&self, op: Op, fh: FileHandle) -> Option<Errno> {
+        let rel = self.handles.lock().unwrap_or_else(|p| p.into_inner()).get(&fh.0).map(|h| h.rel.clone())?;
+        self.control.fault(op, &rel).map(Errno::from_i32)
+    }
+
+    /// An injected fault of `op` on `path` (a backing path).
+    fn path_fault_of(&self, op: Op, path: &Path) -> Result<(), Errno> {
+        match self.control.fault(op, &self.rel(path)) {
+            Some(e) => Err(Errno::from_i32(e)),
+            None => Ok(()),
+        }
+    }
+
+    /// An injected write fault on `path` (a backing path).
+    fn path_fault(&self, path: &Path) -> Result<(), Errno> {
+        match self.control.fault(Op::Write, &self.rel(path)) {
+            Some(e) => Err(Errno::from_i32(e)),
+            None => Ok(()),
+        }
     }
 
     fn with_handle<T>(&self, fh: FileHandle, f: impl FnOnce(&Handle) -> io::Result<T>) -> Result<T, Errno> {
@@ -404,6 +444,9 @@ impl Filesystem for Fs {
             }
         }
         if let Some(size) = size {
+            if let Err(e) = self.path_fault(&path) {
+                return reply.error(e);
+            }
             let r = match fh {
                 Some(fh) => self.with_handle(fh, |h| self.backing.truncate(&path, Some(&h.file), size)),
                 None => self.backing.truncate(&path, None, size).map_err(errno),
@@ -438,6 +481,7 @@ impl Filesystem for Fs {
         reply: ReplyEntry,
     ) {
         let r = self.child(parent, name).and_then(|p| {
+            self.path_fault(&p)?;
             self.backing.mknod(&p, mode, rdev).map_err(errno)?;
             self.entry(p)
         });
@@ -449,6 +493,7 @@ impl Filesystem for Fs {
 
     fn mkdir(&self, _req: &Request, parent: INodeNo, name: &OsStr, mode: u32, umask: u32, reply: ReplyEntry) {
         let r = self.child(parent, name).and_then(|p| {
+            self.path_fault(&p)?;
             self.backing.mkdir(&p, mode & !umask).map_err(errno)?;
             self.entry(p)
         });
@@ -561,7 +606,7 @@ impl Filesystem for Fs {
             Vec::new()
         };
         let fopen = if redact.is_empty() { FopenFlags::empty() } else { FopenFlags::FOPEN_DIRECT_IO };
-        reply.opened(self.add_handle(file, redact), fopen);
+        reply.opened(self.add_handle(file, self.rel(&path), redact), fopen);
     }
 
     fn read(
@@ -607,6 +652,9 @@ impl Filesystem for Fs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
+        if let Some(e) = self.handle_fault(Op::Write, fh) {
+            return reply.error(e);
+        }
         match self.with_handle(fh, |h| self.backing.write(&h.file, offset, data)) {
             Ok(n) => reply.written(n as u32),
             Err(e) => reply.error(e),
@@ -632,6 +680,9 @@ impl Filesystem for Fs {
     }
 
     fn fsync(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, datasync: bool, reply: ReplyEmpty) {
+        if let Some(e) = self.handle_fault(Op::Fsync, fh) {
+            return reply.error(e);
+        }
         match self.with_handle(fh, |h| self.backing.fsync(&h.file, datasync)) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
@@ -671,7 +722,10 @@ impl Filesystem for Fs {
     }
 
     fn fsyncdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, _datasync: bool, reply: ReplyEmpty) {
-        match self.path(ino).and_then(|p| self.backing.fsync_dir(&p).map_err(errno)) {
+        match self.path(ino).and_then(|p| {
+            self.path_fault_of(Op::Fsync, &p)?;
+            self.backing.fsync_dir(&p).map_err(errno)
+        }) {
             Ok(()) => reply.ok(),
             Err(e) => reply.error(e),
         }
@@ -711,11 +765,14 @@ impl Filesystem for Fs {
         reply: ReplyCreate,
     ) {
         let r = self.child(parent, name).and_then(|p| {
+            self.path_fault(&p)?;
             let f = self.backing.create(&p, flags, mode & !umask).map_err(errno)?;
-            Ok((self.entry(p)?, f))
+            Ok((self.entry(p.clone())?, f, self.rel(&p)))
         });
         match r {
-            Ok((a, f)) => reply.created(&TTL, &a, Generation(0), self.add_handle(f, Vec::new()), FopenFlags::empty()),
+            Ok((a, f, rel)) => {
+                reply.created(&TTL, &a, Generation(0), self.add_handle(f, rel, Vec::new()), FopenFlags::empty())
+            }
             Err(e) => reply.error(e),
         }
     }

@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.imageio.ImageIO;
+import no.fotovakt.core.AgencyHead;
 import no.fotovakt.core.DeviceSigner;
 import no.fotovakt.core.FotovaktException;
 import no.fotovakt.core.FotovaktException.Code;
@@ -130,9 +131,10 @@ public final class BridgeHarness {
                 && Path.of(stored).toRealPath().startsWith(files.resolve("quarantine").toRealPath()), stored);
         expectThrows("previewJpeg of an unknown item throws", Code.NO_SUCH_ITEM, () -> core.previewJpeg("999999", 160));
         String health = core.healthJson();
-        check("healthJson: model state, media location, backlog, last intake",
+        check("healthJson: model state, media location, backlog, last intake, store health",
                 health.contains("\"model_loaded\":false") && health.contains("\"model_error\":\"") && health.contains("\"media_location_access\":true")
-                        && health.contains("\"backlog\":\"record\"") && field(health, "last_decided_ms").matches("\\d{13}"), health);
+                        && health.contains("\"backlog\":\"record\"") && field(health, "last_decided_ms").matches("\\d{13}")
+                        && health.contains("\"store\":{\"store\":\"ok\""), health);
 
         String released = core.release(item, "private", "officer-17");
         check("release returns an outcome for the item", released.contains(item), released);
@@ -181,8 +183,11 @@ public final class BridgeHarness {
         managedConfig(work.resolve("managed"));
         backlog(work.resolve("backlog"));
         deviceKey(work.resolve("device-key"));
+        ShellChecks shell = new ShellChecks(this, models);
+        shell.run(work.resolve("shell"));
         if (models != null) {
             frames(work.resolve("frames"));
+            agencyHead(work.resolve("agency-head"));
         } else {
             System.out.println("skip frame-source checks: no models dir given");
         }
@@ -316,7 +321,7 @@ public final class BridgeHarness {
         return new ManagedSettings.Device(files.toString(), shared.toString(), location, null, null);
     }
 
-    private static Map<String, Object> map(Object... kv) {
+    static Map<String, Object> map(Object... kv) {
         Map<String, Object> m = new HashMap<>();
         for (int i = 0; i < kv.length; i += 2) {
             m.put((String) kv[i], kv[i + 1]);
@@ -339,6 +344,17 @@ public final class BridgeHarness {
         check("defaults: no problems, and the core reads them as documented",
                 d.problems.isEmpty() && eff.contains("\"shifts\":[]") && eff.contains("\"media_location_access\":true")
                         && eff.contains("\"backlog\":\"record\"") && eff.contains(camera.toString()) && !eff.contains("Pictures"), eff);
+        // The core writes durations in humantime's words: 90 days are "2months 29days 2h 52m 48s".
+        check("privacy defaults reach the core: personal decisions 7 days, corrections 90 days",
+                field(eff, "keep_personal_decisions").equals("7days")
+                        && field(eff, "keep_corrections").equals("2months 29days 2h 52m 48s"), eff);
+        ManagedSettings priv = ManagedSettings.parse(map("keep_personal_decisions", "1D 12h", "keep_corrections", "forever"));
+        String effPriv = NativeCore.checkConfig(priv.toToml(device(files, shared, true)), files.toString());
+        check("keep_personal_decisions from the EMM reaches the core; a bad keep_corrections is reported, its default used",
+                field(effPriv, "keep_personal_decisions").equals("1day 12h")
+                        && field(effPriv, "keep_corrections").equals(field(eff, "keep_corrections"))
+                        && priv.problems.containsKey("keep_corrections") && !priv.problems.containsKey("keep_personal_decisions"),
+                effPriv + " " + priv.problems);
         String noLocation = NativeCore.checkConfig(d.toToml(device(files, shared, false)), files.toString());
         check("ACCESS_MEDIA_LOCATION missing -> media_location_access = false in the core",
                 noLocation.contains("\"media_location_access\":false"), noLocation);
@@ -350,6 +366,21 @@ public final class BridgeHarness {
         check("empty duty_schedule: off duty, unjudged photo kept where it is",
                 field(o1, "kind").equals("kept") && field(o1, "source").equals("default") && Files.exists(p1), o1);
         never.close();
+
+        // keep_personal_decisions through the bridge: the personal photo gets no item number, and
+        // once the time is up the reconcile tick forgets the decision; the photo is not judged again.
+        NativeCore brief = NativeCore.start(ManagedSettings.parse(map("keep_personal_decisions", "1s"))
+                .toToml(device(files, shared, true)), files.toString(), "", "");
+        Path p3 = writeJpeg(camera.resolve("IMG_P1.jpg"), Color.MAGENTA);
+        String kept = brief.onMedia(p3.toString());
+        check("a personal photo: kept, a keyed record only (no item number)",
+                field(kept, "kind").equals("kept") && field(kept, "item").equals("null") && Files.exists(p3), kept);
+        Thread.sleep(2_200);
+        String tick = brief.reconcile();
+        String again = brief.onMedia(p3.toString());
+        check("after keep_personal_decisions the reconcile tick forgets it, and it is not decided again",
+                tick.equals("[]") && field(again, "kind").equals("kept") && field(again, "rule").contains("forgotten"), tick + " " + again);
+        brief.close();
 
         // "always": on duty around the clock, so the same kind of photo is quarantined.
         ManagedSettings always = ManagedSettings.parse(map("duty_schedule", "always"));
@@ -385,10 +416,10 @@ public final class BridgeHarness {
         ManagedSettings bad = ManagedSettings.parse(map(
                 "case_threshold", "1.5", "reconcile_minutes", 2, "retention_days", "ninety", "backlog", "delete",
                 "duty_schedule", "mon-fri 7-15; sat 08:00-14:00", "report_stats", "yes", "camera_folders", "../etc, DCIM/Camera",
-                "camera_packages", "not a package", "surprise", "x"));
+                "camera_packages", "not a package", "keep_personal_decisions", "0s", "surprise", "x"));
         check("bad values reported per key", bad.problems.keySet().containsAll(java.util.Arrays.asList(
                 "case_threshold", "reconcile_minutes", "retention_days", "backlog", "duty_schedule", "report_stats",
-                "camera_folders", "camera_packages", "surprise")), String.valueOf(bad.problems));
+                "camera_folders", "camera_packages", "keep_personal_decisions", "surprise")), String.valueOf(bad.problems));
         check("bad values fall back to the defaults (clamped where a range applies)",
                 bad.caseThreshold == null && bad.reconcileMinutes == 5 && bad.retentionDays == 90 && bad.backlog.equals("record")
                         && bad.reportStats && bad.shifts.size() == 1 && bad.cameraFolders.equals(java.util.Collections.singletonList("DCIM/Camera")),
@@ -404,6 +435,67 @@ public final class BridgeHarness {
         expectThrows("the core itself rejects an out-of-range work site (a second line of defence)", Code.CONFIG,
                 () -> NativeCore.checkConfig("[[work_sites]]\nname = \"x\"\nlat = 95.0\nlon = 0.0\nradius_m = 1.0\n", files.toString()));
         expectThrows("checkConfig reports an unknown key", Code.CONFIG, () -> NativeCore.checkConfig("surprise = 1\n", files.toString()));
+    }
+
+    /**
+     * An agency's own head through managed configuration: the pinned file on shared storage is
+     * installed into filesDir and the real core decides with it; a wrong pin, a missing file and
+     * a head fitted for another model are refused, and the core keeps running without the
+     * classifier, saying why in healthJson.
+     */
+    private void agencyHead(Path work) throws Exception {
+        Path shared = Files.createDirectories(work.resolve("storage/emulated/0"));
+        Path camera = Files.createDirectories(shared.resolve("DCIM/Camera"));
+        Path files = Files.createDirectories(work.resolve("files"));
+        Path pushed = Files.createDirectories(shared.resolve("Download/fotovakt")).resolve("agency_head.json");
+        Files.copy(models.resolve("case_head.json"), pushed);
+        String sha = AgencyHead.sha256(pushed.toFile());
+        String model = models.resolve("efficientnet_lite0.int8.onnx").toString();
+
+        ManagedSettings noPin = ManagedSettings.parse(map("case_head_file", "Download/fotovakt/agency_head.json"));
+        check("case_head_file without its SHA-256: reported, the shipped head is used",
+                noPin.caseHeadFile == null && noPin.problems.containsKey("case_head_sha256"), String.valueOf(noPin.problems));
+        ManagedSettings s = ManagedSettings.parse(map("case_head_file", "Download/fotovakt/agency_head.json", "case_head_sha256", sha.toUpperCase()));
+        check("case_head_file with its SHA-256 parses", s.problems.isEmpty() && sha.equals(s.caseHeadSha256), String.valueOf(s.problems));
+        AgencyHead.Result r = AgencyHead.install(s.caseHeadFile, s.caseHeadSha256, shared.toString(), files.toString());
+        check("the pinned agency head is installed into filesDir/models",
+                r.ok() && r.path.equals(files.resolve("models/" + AgencyHead.INSTALLED).toString()) && AgencyHead.sha256(new File(r.path)).equals(sha),
+                r.error);
+        String toml = s.toToml(new ManagedSettings.Device(files.toString(), shared.toString(), true, model, r.path))
+                .replace("ort_dylib = \"libonnxruntime.so\"\n", "");
+        NativeCore core = NativeCore.start(toml, files.toString(), "", "");
+        String health = core.healthJson();
+        check("the core loads the agency head", health.contains("\"model_loaded\":true"), health);
+        core.close();
+
+        Files.delete(pushed);
+        AgencyHead.Result kept = AgencyHead.install(s.caseHeadFile, s.caseHeadSha256, shared.toString(), files.toString());
+        check("the shared file gone: the copy installed with the same pin is used", kept.ok(), kept.error);
+        AgencyHead.Result other = AgencyHead.install(s.caseHeadFile, "ab".repeat(32), shared.toString(), files.toString());
+        check("another pin and no such file: refused, never another head", !other.ok() && other.error.contains("not found"), other.error);
+        Files.write(pushed, "{\"tampered\":true}".getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        AgencyHead.Result tampered = AgencyHead.install(s.caseHeadFile, s.caseHeadSha256, shared.toString(), files.toString());
+        check("a changed file on shared storage: refused, both hashes named",
+                !tampered.ok() && tampered.error.contains(sha) && tampered.error.contains("head refused"), tampered.error);
+
+        // A head fitted for another model: the core refuses it and runs on without the classifier.
+        String text = new String(Files.readAllBytes(models.resolve("case_head.json")), java.nio.charset.StandardCharsets.UTF_8);
+        String modelSha = AgencyHead.sha256(new File(model));
+        Files.write(pushed, text.replace(modelSha, "0".repeat(64)).getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        String otherSha = AgencyHead.sha256(pushed.toFile());
+        ManagedSettings s2 = ManagedSettings.parse(map("case_head_file", pushed.toString(), "case_head_sha256", otherSha));
+        AgencyHead.Result r2 = AgencyHead.install(s2.caseHeadFile, s2.caseHeadSha256, shared.toString(), files.toString());
+        check("an absolute case_head_file is installed", r2.ok(), r2.error);
+        String toml2 = s2.toToml(new ManagedSettings.Device(files.toString(), shared.toString(), true, model, r2.path))
+                .replace("ort_dylib = \"libonnxruntime.so\"\n", "");
+        NativeCore refused = NativeCore.start(toml2, files.toString(), "", "");
+        String h2 = refused.healthJson();
+        check("a head for another model: refused by the core with both hashes, the agent keeps running",
+                h2.contains("\"model_loaded\":false") && h2.contains("0".repeat(64)) && h2.contains(modelSha) && h2.contains("head refused"), h2);
+        Path photo = writeJpeg(camera.resolve("IMG_H1.jpg"), Color.GREEN);
+        String o = refused.onMedia(photo.toString());
+        check("without the classifier the photo is decided by context", field(o, "score").equals("null") && !field(o, "kind").isEmpty(), o);
+        refused.close();
     }
 
     /** First run: what was in the camera folder before install is recorded, and nothing moves. */
@@ -513,7 +605,9 @@ public final class BridgeHarness {
         check("reconcile of a video: frame asked for and scored",
                 source.calls.stream().anyMatch(c -> c.startsWith("video VID_F3.mp4")) && rec.contains("VID_F3.mp4") && !rec.contains("\"score\":null,\"handle_ms\"") , rec + " " + source.calls);
 
-        // Found by the core's own watcher (a Rust thread, attached to the JVM for the call).
+        // Found by the core's own watcher (a Rust thread, attached to the JVM for the call),
+        // which the shell starts once the backlog is done.
+        check("the core's watcher starts on request", again.startWatcher() && again.healthJson().contains("\"watching\":true"), again.healthJson());
         source.calls.clear();
         Path watched = writeMp4(camera.resolve("VID_W1.mp4"));
         String watchedCall = null;
@@ -532,7 +626,7 @@ public final class BridgeHarness {
         check("the watched video is decided (ledger has it)", list.contains("VID_W1.mp4") || list.startsWith("["), list.length() + " chars");
     }
 
-    private static Path writeMp4(Path path) throws IOException {
+    static Path writeMp4(Path path) throws IOException {
         byte[] mp4 = new byte[4096];
         System.arraycopy("\0\0\0\030ftypisom".getBytes(java.nio.charset.StandardCharsets.ISO_8859_1), 0, mp4, 0, 12);
         mp4[100] = (byte) path.getFileName().toString().hashCode(); // distinct content per file
@@ -541,7 +635,7 @@ public final class BridgeHarness {
         return path;
     }
 
-    private static String field(String json, String name) {
+    static String field(String json, String name) {
         Matcher m = Pattern.compile("\"" + name + "\"\\s*:\\s*(\"([^\"]*)\"|(-?[0-9.]+|null|true|false))").matcher(json);
         if (!m.find()) {
             return "";
@@ -549,7 +643,7 @@ public final class BridgeHarness {
         return m.group(2) != null ? m.group(2) : m.group(3);
     }
 
-    private static Path writeJpeg(Path path, Color color) throws IOException {
+    static Path writeJpeg(Path path, Color color) throws IOException {
         BufferedImage img = new BufferedImage(320, 240, BufferedImage.TYPE_INT_RGB);
         Graphics2D g = img.createGraphics();
         g.setColor(color);
@@ -563,7 +657,7 @@ public final class BridgeHarness {
         return path;
     }
 
-    private interface Body {
+    interface Body {
         void run() throws Exception;
     }
 
@@ -571,7 +665,7 @@ public final class BridgeHarness {
      * {@code body} throws a FotovaktException with {@code code}, as a RefusedException exactly
      * when the code is a refusal: the app branches on these, so they are the bridge's contract.
      */
-    private void expectThrows(String name, Code code, Body body) {
+    void expectThrows(String name, Code code, Body body) {
         try {
             body.run();
             fail(name, "no exception");
@@ -598,7 +692,7 @@ public final class BridgeHarness {
         check("error codes: an unknown name reads as UNKNOWN", Code.of("NO_SUCH_CODE") == Code.UNKNOWN && Code.of(null) == Code.UNKNOWN, "");
     }
 
-    private void check(String name, boolean ok, String detail) {
+    void check(String name, boolean ok, String detail) {
         if (ok) {
             passed++;
             System.out.println("ok   " + name);
@@ -607,14 +701,14 @@ public final class BridgeHarness {
         }
     }
 
-    private void fail(String name, String detail) {
+    void fail(String name, String detail) {
         failed++;
         String d = detail == null ? "" : detail.length() > 400 ? detail.substring(0, 400) + "..." : detail;
         failures.add(name + ": " + d);
         System.out.println("FAIL " + name + ": " + d);
     }
 
-    private static void deleteTree(Path p) throws IOException {
+    static void deleteTree(Path p) throws IOException {
         if (!Files.exists(p)) {
             return;
         }

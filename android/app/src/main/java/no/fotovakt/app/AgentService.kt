@@ -6,12 +6,14 @@ import android.content.Context
 import android.content.Intent
 import android.content.IntentFilter
 import android.database.ContentObserver
-import android.net.Uri
 import android.os.Handler
 import android.os.HandlerThread
 import android.os.IBinder
+import android.os.SystemClock
 import android.provider.MediaStore
 import android.util.Log
+import no.fotovakt.core.Backlog
+import no.fotovakt.core.ChangeBatcher
 
 /**
  * The always-on foreground service.
@@ -31,6 +33,10 @@ import android.util.Log
  * Sources of new files, in order: MediaStore ContentObserver (here) and the content-trigger
  * job ([MediaJobService], survives a killed process); the core's own file watcher; a periodic
  * reconcile pass that walks the camera folders for anything both missed.
+ *
+ * The observer reacts on the leading edge ([ChangeBatcher]): the first change after a quiet
+ * spell is handled at once, a burst's changes together within 250 ms at most, and only the rows
+ * the notifications named ([MediaIntake.handleUris]) unless a notification named none.
  */
 class AgentService : Service() {
     private var thread: HandlerThread? = null
@@ -38,10 +44,22 @@ class AgentService : Service() {
     private var foreground = false
     private var reconcileMinutes = 15
 
-    private val observer by lazy {
-        object : ContentObserver(handler) {
-            override fun onChange(selfChange: Boolean, uri: Uri?) = scheduleScan()
-        }
+    private val batcher by lazy {
+        val h = handler!!
+        ChangeBatcher(
+            { SystemClock.uptimeMillis() },
+            object : ChangeBatcher.Scheduler {
+                override fun schedule(task: Runnable, delayMs: Long) {
+                    h.postDelayed(task, delayMs)
+                }
+
+                override fun cancel(task: Runnable) = h.removeCallbacks(task)
+            },
+        ) { batch -> safely("MediaStore batch") { intake(batch) } }
+    }
+
+    private val observer: ContentObserver by lazy {
+        Platform.mediaObserver(handler!!) { uris, everything -> batcher.offer(uris, everything) }
     }
 
     private val restrictionsReceiver = object : BroadcastReceiver() {
@@ -51,18 +69,50 @@ class AgentService : Service() {
         }
     }
 
-    private val scanRunnable = Runnable { safely("MediaStore pass") { MediaIntake.scanNew(this) } }
+    private val scanRunnable = Runnable { safely("MediaStore pass") { retryAfter(MediaIntake.scanNew(this)) } }
 
     private val reconcileRunnable = object : Runnable {
         override fun run() {
-            safely("reconcile") {
-                CoreHolder.call(this@AgentService, "reconcile") { it.reconcile() }?.let { Log.i(TAG, "reconcile: $it") }
-                // Retention: acknowledged exports past exported_days only (never unexported items).
-                CoreHolder.call(this@AgentService, "purge") { it.purge(false) }?.let { Log.i(TAG, "purge: $it") }
-                Health.report(this@AgentService)
-            }
+            safely("reconcile") { tick() }
             handler?.postDelayed(this, reconcileMinutes * 60_000L)
         }
+    }
+
+    /**
+     * The reconcile tick: the first-run backlog if access has come since (never a reconcile
+     * before it: that would decide the pre-install camera roll as new photos), then reconcile
+     * (its quarantines reach the officer through the core's outcome listener), purge, the
+     * hand-off folder, and the health states.
+     */
+    private fun tick() {
+        val starter = CoreHolder.starter(this)
+        CoreHolder.get(this) ?: return Health.report(this)
+        val backlog = starter.catchUp()
+        if (backlog?.state == Backlog.State.DONE) {
+            CoreHolder.call(this, "reconcile") { it.reconcile() }
+        } else {
+            Log.i(TAG, "reconcile waits for the first-run backlog: ${backlog?.state}")
+        }
+        // Retention: acknowledged exports past exported_days only (never unexported items).
+        CoreHolder.call(this, "purge") { it.purge(false) }
+        Handoff.sweep(this)
+        Health.report(this)
+    }
+
+    private fun intake(batch: ChangeBatcher.Batch) {
+        if (batch.everything) {
+            retryAfter(MediaIntake.scanNew(this))
+        } else {
+            retryAfter(MediaIntake.handleUris(this, batch.uris))
+        }
+    }
+
+    /** Another full pass after the backoff's delay: here, and as a job in case the process dies. */
+    private fun retryAfter(r: MediaIntake.Result) {
+        if (r.retryDelayMs < 0) return
+        handler?.removeCallbacks(scanRunnable)
+        handler?.postDelayed(scanRunnable, r.retryDelayMs)
+        MediaJobService.scheduleRetry(this, r.retryDelayMs, -1)
     }
 
     override fun onCreate() {
@@ -72,11 +122,11 @@ class AgentService : Service() {
             true
         } catch (e: IllegalStateException) {
             // ForegroundServiceStartNotAllowedException (API 31+) is an IllegalStateException.
-            if (!Platform.isForegroundStartRefused(e)) Log.e(TAG, "startForeground: ${e.message}")
+            if (!Platform.isForegroundStartRefused(e)) Log.e(TAG, "startForeground: ${Logs.of(e)}")
             Log.w(TAG, "foreground start not allowed now; the content job covers until the next allowed start")
             false
         } catch (e: SecurityException) {
-            Log.e(TAG, "startForeground refused: ${e.message}")
+            Log.e(TAG, "startForeground refused: ${Logs.of(e)}")
             false
         }
         if (!foreground) {
@@ -98,7 +148,7 @@ class AgentService : Service() {
 
     override fun onStartCommand(intent: Intent?, flags: Int, startId: Int): Int {
         if (!foreground) return START_NOT_STICKY
-        scheduleScan()
+        post { batcher.offer(emptyList(), true) }
         return START_STICKY
     }
 
@@ -124,22 +174,15 @@ class AgentService : Service() {
         safely("apply config") {
             val settings = ManagedConfig.read(this)
             reconcileMinutes = settings.reconcileMinutes
-            ModelAssets.install(this)
+            // Model, core, backlog (once access is there), watcher: AgentStarter, as on every path.
             val core = CoreHolder.get(this)
             alive = core != null
-            if (core != null) Backlog.runOnce(this, core)
+            Handoff.sweep(this)
             Notifications.updateService(this, Health.problemLine(this))
             Health.report(this)
         }
         handler?.removeCallbacks(reconcileRunnable)
         handler?.post(reconcileRunnable)
-    }
-
-    /** Coalesces bursts of MediaStore notifications (a burst shot fires dozens). */
-    private fun scheduleScan() {
-        val h = handler ?: return
-        h.removeCallbacks(scanRunnable)
-        h.postDelayed(scanRunnable, 150)
     }
 
     private fun post(block: () -> Unit) {
@@ -151,9 +194,9 @@ class AgentService : Service() {
         try {
             block()
         } catch (e: RuntimeException) {
-            Log.e(TAG, "$what failed: ${e.message}", e)
+            Log.e(TAG, "$what failed: ${Logs.of(e)}")
         } catch (e: LinkageError) {
-            Log.e(TAG, "$what failed: ${e.message}", e)
+            Log.e(TAG, "$what failed: ${Logs.of(e)}")
         }
     }
 
@@ -177,7 +220,7 @@ class AgentService : Service() {
             Log.w(TAG, "service start not allowed now (${e.javaClass.simpleName}); content job covers")
             false
         } catch (e: SecurityException) {
-            Log.e(TAG, "service start refused: ${e.message}")
+            Log.e(TAG, "service start refused: ${Logs.of(e)}")
             false
         }
     }

@@ -7,18 +7,18 @@ import android.widget.Button
 import android.widget.EditText
 import android.widget.LinearLayout
 import android.widget.TextView
-import java.io.File
+import org.json.JSONObject
 import java.util.concurrent.Executors
 
 /**
  * Hand-off of a case: export writes the case package (zip with the originals, their SHA-256
  * and the custody log, signed with the device key; encrypted to the case system's age keys
- * when managed configuration names them in `handoff_recipients`, as NAME.zip.age, so only the
- * receiver can open it on the way) to the app's own external files folder
- * (`Android/data/no.fotovakt.app/files/handoff`, not media-indexed, not readable by other apps
- * on Android 11+, reachable over USB at the agency's bench), and acknowledge records that the
- * receiving case file got it, which starts the `exported_days` clock. Both ask for the device
- * credential and carry the officer from managed configuration.
+ * when managed configuration names them in `handoff_recipients`, as `<case>.zip.age`, so only
+ * the receiver can open it on the way) into the [Handoff] folder as the case's one package,
+ * replacing an older one of the same case only once the new one is complete; acknowledge
+ * records that the receiving case file got it (which starts the `exported_days` clock) and
+ * removes the package from the folder. Both ask for the device credential and carry the
+ * officer from managed configuration.
  */
 class HandoffActivity : Activity() {
     private val worker = Executors.newSingleThreadExecutor()
@@ -52,20 +52,21 @@ class HandoffActivity : Activity() {
     }
 
     private fun export(case: String) = worker.execute {
-        val dir = getExternalFilesDir("handoff") ?: File(filesDir, "handoff")
-        dir.mkdirs()
-        File(dir, ".nomedia").createNewFile()
+        val dir = Handoff.dir(this)
         val settings = ManagedConfig.read(this)
-        val recipients = settings.handoffRecipients
-        val out = File(dir, case.replace(Regex("[^A-Za-z0-9._-]"), "_") + if (recipients.isEmpty()) ".zip" else ".zip.age")
-        val msg = CoreHolder.call(this, "export") { it.exportTo(case, out.absolutePath, settings.officerId, recipients) }
-            ?.let { getString(R.string.exported_to, out.absolutePath, it) } ?: getString(R.string.action_failed)
+        val msg = CoreHolder.call(this, "export") {
+            it.exportHandoff(case, dir.absolutePath, settings.officerId, settings.handoffRecipients)
+        }?.let { getString(R.string.exported_to, JSONObject(it).optString("path"), it) } ?: getString(R.string.action_failed)
+        // An older package of another state (acknowledged, of purged items) goes now too.
+        Handoff.sweep(this)
         runOnUiThread { status.text = msg }
     }
 
     private fun ack(case: String) = worker.execute {
         val officer = ManagedConfig.read(this).officerId
         val msg = CoreHolder.call(this, "ack") { it.ack(case, officer) } ?: getString(R.string.action_failed)
+        // Acknowledged: the package leaves the hand-off folder.
+        Handoff.sweep(this)
         runOnUiThread { status.text = msg }
     }
 

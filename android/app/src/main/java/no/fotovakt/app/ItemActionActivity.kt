@@ -46,7 +46,7 @@ fun askReason(activity: Activity, item: String, name: String, done: () -> Unit) 
     AlertDialog.Builder(activity)
         .setTitle(activity.getString(R.string.release_title, name))
         .setItems(labels) { _, which ->
-            Officer.confirmThen(activity, activity.getString(R.string.release_title, name)) {
+            Officer.confirmThen(activity, activity.getString(R.string.release_title, name), done) {
                 val officer = Officer.id(activity)
                 runOnCore(activity, item, activity.getString(R.string.released), done) { it.release(item, codes[which], officer) }
             }
@@ -56,7 +56,7 @@ fun askReason(activity: Activity, item: String, name: String, done: () -> Unit) 
         .show()
 }
 
-/** Case ID entry, then `tag(item, case, officer)`. */
+/** Case ID entry, then the device credential (as for a release), then `tag(item, case, officer)`. */
 fun askCaseId(activity: Activity, item: String, name: String, done: () -> Unit) {
     val input = EditText(activity).apply {
         inputType = InputType.TYPE_CLASS_TEXT or InputType.TYPE_TEXT_FLAG_CAP_CHARACTERS
@@ -70,8 +70,10 @@ fun askCaseId(activity: Activity, item: String, name: String, done: () -> Unit) 
             if (case.isEmpty()) {
                 done()
             } else {
-                val officer = Officer.id(activity)
-                runOnCore(activity, item, activity.getString(R.string.tagged, case), done) { it.tag(item, case, officer, null) }
+                Officer.confirmThen(activity, activity.getString(R.string.tag_title, name), done) {
+                    val officer = Officer.id(activity)
+                    runOnCore(activity, item, activity.getString(R.string.tagged, case), done) { it.tag(item, case, officer, null) }
+                }
             }
         }
         .setNegativeButton(android.R.string.cancel) { _, _ -> done() }

@@ -1,6 +1,5 @@
 package no.fotovakt.app
 
-import android.Manifest
 import android.app.Activity
 import android.content.Intent
 import android.content.pm.PackageManager
@@ -52,17 +51,19 @@ class MainActivity : Activity() {
             itemIds.getOrNull(position)?.let { startActivity(Intent(this, ReviewActivity::class.java).putExtra(ReviewActivity.EXTRA_ITEM, it)) }
         }
         findViewById<Button>(R.id.session_open).setOnClickListener { openSession() }
-        findViewById<Button>(R.id.session_close).setOnClickListener { background { it.sessionStop(); getString(R.string.session_closed) } }
+        // Closing a session turns its protection off: the device credential first, as for a release.
+        findViewById<Button>(R.id.session_close).setOnClickListener {
+            Officer.confirmThen(this, getString(R.string.session_close_button)) { background { it.sessionStop(); getString(R.string.session_closed) } }
+        }
         findViewById<Button>(R.id.handoff).setOnClickListener { startActivity(Intent(this, HandoffActivity::class.java)) }
         grant.setOnClickListener { Platform.allFilesAccessIntent(this)?.let { startActivity(it) } }
         battery.setOnClickListener {
             @Suppress("BatteryLife") // distributed through the EMM, not Play; the policy should grant it instead
             startActivity(Intent(Settings.ACTION_REQUEST_IGNORE_BATTERY_OPTIMIZATIONS, Uri.parse("package:$packageName")))
         }
-        val missing = ArrayList<String>()
-        if (checkSelfPermission(Manifest.permission.ACCESS_MEDIA_LOCATION) != PackageManager.PERMISSION_GRANTED) {
-            missing.add(Manifest.permission.ACCESS_MEDIA_LOCATION)
-        }
+        // The in-app fallback where the policy did not grant them: ACCESS_MEDIA_LOCATION with the
+        // photos and videos permissions it belongs with (and WRITE_EXTERNAL_STORAGE on Android 10).
+        val missing = Platform.storagePermissions().filter { checkSelfPermission(it) != PackageManager.PERMISSION_GRANTED }
         if (missing.isNotEmpty()) requestPermissions(missing.toTypedArray(), 2)
         if (Platform.notificationPermissionMissing(this)) Platform.requestNotificationPermission(this, 1)
         AgentService.start(this)
@@ -76,7 +77,7 @@ class MainActivity : Activity() {
 
     override fun onResume() {
         super.onResume()
-        grant.visibility = if (Platform.hasAllFilesAccess()) View.GONE else View.VISIBLE
+        grant.visibility = if (Platform.hasAllFilesAccess(this) || Platform.allFilesAccessIntent(this) == null) View.GONE else View.VISIBLE
         val pm = getSystemService(PowerManager::class.java)
         battery.visibility = if (pm?.isIgnoringBatteryOptimizations(packageName) == true) View.GONE else View.VISIBLE
         refresh()
@@ -94,7 +95,9 @@ class MainActivity : Activity() {
             return
         }
         val officer = ManagedConfig.read(this).officerId
-        background { it.sessionStart(case, officer, SESSION_SECONDS); getString(R.string.session_open, case) }
+        Officer.confirmThen(this, getString(R.string.session_open_button)) {
+            background { it.sessionStart(case, officer, SESSION_SECONDS); getString(R.string.session_open, case) }
+        }
     }
 
     private fun refresh() {

@@ -14,8 +14,14 @@ import android.content.Intent
  *
  * Quarantine notifications are quiet: a low-importance channel (no sound, no heads-up over
  * the viewfinder), alert-once, and grouped under one summary, so a burst of photos at a scene
- * is one line in the shade. The earlier high-importance channel is deleted on upgrade
- * (a channel's importance cannot be lowered once created).
+ * is one line in the shade. On the lock screen they show no content: private visibility, with
+ * a public version that is the title alone (no file name, no case ID). The earlier
+ * high-importance channel is deleted on upgrade (a channel's importance cannot be lowered
+ * once created).
+ *
+ * Every quarantine reaches the officer through [quarantined], whichever path decided it (the
+ * MediaStore pass, the content job, reconcile, the backlog pass, the core's own watcher), once
+ * per item (`QuarantineTeller`).
  */
 object Notifications {
     const val CHANNEL_SERVICE = "service"
@@ -107,6 +113,7 @@ object Notifications {
             .setSmallIcon(R.drawable.ic_stat_fotovakt)
             .setContentTitle(context.getString(R.string.quarantined_summary))
             .setVisibility(Notification.VISIBILITY_PRIVATE)
+            .setPublicVersion(publicVersion)
             .setGroup(GROUP)
             .setGroupSummary(true)
             .setOnlyAlertOnce(true)

@@ -12,15 +12,26 @@ import android.widget.Toast
 object Officer {
     fun id(activity: Activity): String? = ManagedConfig.read(activity).officerId
 
-    /** Runs [action] after the officer confirmed the device credential; refuses on a phone without one. */
-    fun confirmThen(activity: Activity, title: String, action: () -> Unit) {
+    /**
+     * Runs [action] after the officer confirmed the device credential; refuses on a phone
+     * without one. Asked before everything that takes evidence out of the store or changes what
+     * is protected: release, tag, opening and closing a case session, export, acknowledge.
+     * [refused] runs when the officer cancels or there is no screen lock.
+     */
+    fun confirmThen(activity: Activity, title: String, refused: () -> Unit = {}, action: () -> Unit) {
         val km = activity.getSystemService(KeyguardManager::class.java)
         if (km?.isDeviceSecure != true) {
             Toast.makeText(activity, R.string.needs_lock_screen, Toast.LENGTH_LONG).show()
+            refused()
             return
         }
         Platform.confirmCredential(activity, title, activity.getString(R.string.confirm_subtitle)) { ok, why ->
-            if (ok) action() else Toast.makeText(activity, why ?: activity.getString(R.string.action_failed), Toast.LENGTH_SHORT).show()
+            if (ok) {
+                action()
+            } else {
+                Toast.makeText(activity, why ?: activity.getString(R.string.action_failed), Toast.LENGTH_SHORT).show()
+                refused()
+            }
         }
     }
 }

@@ -31,10 +31,11 @@ object PlatformFrames : FrameSource {
         }
         bitmap?.let { jpeg(it) }
     } catch (e: IOException) {
-        Log.w(TAG, "no frame for $path: ${e.message}")
+        // A release build names neither the file nor the decoder's message (it may hold the path).
+        Log.w(TAG, "no $kind frame: ${Logs.of(e)}${Logs.detail(path)}")
         null
     } catch (e: RuntimeException) {
-        Log.w(TAG, "no frame for $path: ${e.message}")
+        Log.w(TAG, "no $kind frame: ${Logs.of(e)}${Logs.detail(path)}")
         null
     }
 

@@ -64,6 +64,8 @@ public class FotovaktException extends RuntimeException {
         REFUSED_ORIGINAL_OUTSIDE_CAMERAS,
         /** The folder a release would write to no longer exists. */
         REFUSED_ORIGINAL_FOLDER_GONE,
+        /** A recovered item of unknown origin, and no camera folder to release it into. */
+        REFUSED_RELEASE_NEEDS_CAMERA,
         /** A session that ended before it could be read back. */
         REFUSED_SESSION_ENDED,
         /** An export destination that already holds something. */

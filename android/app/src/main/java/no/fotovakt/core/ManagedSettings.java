@@ -27,8 +27,9 @@ import java.util.regex.Pattern;
 public final class ManagedSettings {
     /** Every managed-configuration key, in the order of app_restrictions.xml. */
     public static final List<String> KEYS = Collections.unmodifiableList(Arrays.asList(
-            "duty_schedule", "work_sites", "case_threshold", "camera_folders", "camera_packages",
-            "retention_days", "reconcile_minutes", "report_stats", "officer_id", "backlog", "handoff_recipients"));
+            "duty_schedule", "work_sites", "case_threshold", "case_head_file", "case_head_sha256", "camera_folders",
+            "camera_packages", "retention_days", "reconcile_minutes", "report_stats", "officer_id", "backlog",
+            "handoff_recipients", "keep_personal_decisions", "keep_corrections"));
 
     public static final String DEFAULT_CAMERA_FOLDER = "DCIM/Camera";
 
@@ -64,6 +65,13 @@ public final class ManagedSettings {
     public final List<Site> workSites;
     /** null: the model head's own threshold. */
     public final Float caseThreshold;
+    /**
+     * An agency's own head ({@code fotovakt head fit}) on shared storage, absolute or relative
+     * to it; null: the head shipped in the APK. Set only together with {@link #caseHeadSha256}.
+     */
+    public final String caseHeadFile;
+    /** The SHA-256 the agency head must have (lower-case hex); null with {@link #caseHeadFile}. */
+    public final String caseHeadSha256;
     /** Relative to shared storage ("DCIM/Camera") or absolute ("/storage/1234-5678/DCIM/Camera"). */
     public final List<String> cameraFolders;
     /** Owner packages whose files are taken (MediaStore OWNER_PACKAGE_NAME); empty: any owner. */
@@ -77,9 +85,16 @@ public final class ManagedSettings {
     public final String backlog;
     /**
      * The receiving case system's age X25519 public keys ({@code age1...}): the hand-off screen
-     * encrypts every package to them ({@link NativeCore#exportTo}). Empty: plain packages.
+     * encrypts every package to them ({@link NativeCore#exportHandoff}). Empty: plain packages.
      */
     public final List<String> handoffRecipients;
+    /**
+     * How long the minimal record of a photo kept as the officer's own is kept (the core's
+     * {@code [privacy] keep_personal_decisions}), as duration text: "7d", "12h", "1d 12h".
+     */
+    public final String keepPersonalDecisions;
+    /** How long officers' corrections are kept for learning ({@code [privacy] keep_corrections}). */
+    public final String keepCorrections;
     /** key -> what is wrong with its value (the default was used). */
     public final Map<String, String> problems;
 
@@ -87,6 +102,8 @@ public final class ManagedSettings {
         shifts = Collections.unmodifiableList(b.shifts);
         workSites = Collections.unmodifiableList(b.sites);
         caseThreshold = b.threshold;
+        caseHeadFile = b.headFile;
+        caseHeadSha256 = b.headSha256;
         cameraFolders = Collections.unmodifiableList(b.folders);
         cameraPackages = Collections.unmodifiableList(b.packages);
         retentionDays = b.retentionDays;
@@ -95,6 +112,8 @@ public final class ManagedSettings {
         officerId = b.officer;
         backlog = b.backlog;
         handoffRecipients = Collections.unmodifiableList(b.recipients);
+        keepPersonalDecisions = b.keepPersonal;
+        keepCorrections = b.keepCorrections;
         problems = Collections.unmodifiableMap(b.problems);
     }
 
@@ -102,6 +121,8 @@ public final class ManagedSettings {
         List<Shift> shifts = new ArrayList<>();
         List<Site> sites = new ArrayList<>();
         Float threshold;
+        String headFile;
+        String headSha256;
         List<String> folders = new ArrayList<>(Collections.singletonList(DEFAULT_CAMERA_FOLDER));
         List<String> packages = new ArrayList<>();
         int retentionDays = 90;
@@ -110,6 +131,8 @@ public final class ManagedSettings {
         String officer;
         String backlog = "record";
         List<String> recipients = new ArrayList<>();
+        String keepPersonal = "7d";
+        String keepCorrections = "90d";
         Map<String, String> problems = new LinkedHashMap<>();
 
         void problem(String key, String message) {
@@ -155,6 +178,7 @@ public final class ManagedSettings {
                 b.threshold = t.floatValue();
             }
         }
+        parseHead(text(values, "case_head_file", b), text(values, "case_head_sha256", b), b);
         List<String> folders = list(text(values, "camera_folders", b));
         if (folders != null) {
             List<String> ok = new ArrayList<>();
@@ -206,6 +230,8 @@ public final class ManagedSettings {
                 }
             }
         }
+        b.keepPersonal = duration(values, "keep_personal_decisions", b.keepPersonal, b);
+        b.keepCorrections = duration(values, "keep_corrections", b.keepCorrections, b);
         return new ManagedSettings(b);
     }
 
@@ -222,19 +248,33 @@ public final class ManagedSettings {
         public final boolean mediaLocationAccess;
         public final String modelFile;
         public final String headFile;
+        /** How the core finds ONNX Runtime; null: the host's way (pip's wheel or ORT_DYLIB_PATH). */
+        public final String ortDylib;
 
         /**
          * @param modelFile the verified model in filesDir/models, or null when it is missing or
          *     failed its SHA-256 check (the classifier is then disabled and the app reports it)
+         * @param ortDylib {@link #ORT_SONAME} on a phone (the AAR's library, found by the dynamic
+         *     linker inside the APK); null on a host
          */
-        public Device(String filesDir, String sharedStorage, boolean mediaLocationAccess, String modelFile, String headFile) {
+        public Device(String filesDir, String sharedStorage, boolean mediaLocationAccess, String modelFile, String headFile,
+                String ortDylib) {
             this.filesDir = filesDir;
             this.sharedStorage = sharedStorage;
             this.mediaLocationAccess = mediaLocationAccess;
             this.modelFile = modelFile;
             this.headFile = headFile;
+            this.ortDylib = ortDylib;
+        }
+
+        /** A phone's device facts: ONNX Runtime by its bare soname. */
+        public Device(String filesDir, String sharedStorage, boolean mediaLocationAccess, String modelFile, String headFile) {
+            this(filesDir, sharedStorage, mediaLocationAccess, modelFile, headFile, ORT_SONAME);
         }
     }
+
+    /** The onnxruntime-android AAR's library, by bare soname. */
+    public static final String ORT_SONAME = "libonnxruntime.so";
 
     /** Absolute camera folders, as the core's {@code cameras} (non-recursive, exact folders). */
     public List<String> absoluteCameraFolders(String sharedStorage) {
@@ -264,8 +304,10 @@ public final class ManagedSettings {
         line(s, "[classifier]");
         if (d.modelFile != null && d.headFile != null) {
             line(s, "enabled = true");
-            // Bare soname: the dynamic linker finds it inside the APK (onnxruntime-android AAR).
-            line(s, "ort_dylib = " + q("libonnxruntime.so"));
+            if (d.ortDylib != null) {
+                // Bare soname: the dynamic linker finds it inside the APK (onnxruntime-android AAR).
+                line(s, "ort_dylib = " + q(d.ortDylib));
+            }
             line(s, "model = " + q(d.modelFile));
             line(s, "head = " + q(d.headFile));
         } else {
@@ -274,6 +316,10 @@ public final class ManagedSettings {
         line(s, "");
         line(s, "[retention]");
         line(s, "quarantined_days = " + retentionDays);
+        line(s, "");
+        line(s, "[privacy]");
+        line(s, "keep_personal_decisions = " + q(keepPersonalDecisions));
+        line(s, "keep_corrections = " + q(keepCorrections));
         line(s, "");
         line(s, "[duty]");
         line(s, "shifts = [");
@@ -325,6 +371,33 @@ public final class ManagedSettings {
             }
             b.shifts.add(new Shift(days, pad(times[0]), pad(times[1])));
         }
+    }
+
+    /**
+     * The agency head: a file on shared storage and the SHA-256 it must have. A file without a
+     * usable pin (or a pin without a file) is a problem of that key, and the shipped head is
+     * used; the file itself is checked when the app installs it ({@link AgencyHead}).
+     */
+    private static void parseHead(String file, String sha, Builder b) {
+        String f = file == null ? "" : file.trim();
+        String h = sha == null ? "" : sha.trim().toLowerCase(Locale.ROOT);
+        if (f.isEmpty()) {
+            if (!h.isEmpty()) {
+                b.problem("case_head_sha256", "set without case_head_file (ignored; the shipped head is used)");
+            }
+            return;
+        }
+        if (f.contains("..") || f.endsWith("/")) {
+            b.problem("case_head_file", "\"" + f + "\" is not a file path (the shipped head is used)");
+            return;
+        }
+        if (!h.matches("[0-9a-f]{64}")) {
+            b.problem("case_head_sha256", (h.isEmpty() ? "missing" : "\"" + sha.trim() + "\" is not a SHA-256 in hex")
+                    + ": case_head_file needs its SHA-256 (`fotovakt head fit` prints it; the shipped head is used)");
+            return;
+        }
+        b.headFile = f;
+        b.headSha256 = h;
     }
 
     private static String pad(String t) {
@@ -446,6 +519,43 @@ public final class ManagedSettings {
             return c;
         }
         return n;
+    }
+
+    private static final Pattern DURATION_PART = Pattern.compile("(\\d{1,9})\\s*([smhdw])");
+    private static final long MAX_DURATION_S = 36_500L * 86_400L;
+
+    /**
+     * A duration as the core reads it (humantime): one or more "number unit" parts, units s, m,
+     * h, d, w ("7d", "12h", "1d 12h"), between 1 s and 100 years. Returned as "7d"-style text;
+     * anything else is a problem and the default is used.
+     */
+    private static String duration(Map<String, ?> values, String key, String dflt, Builder b) {
+        String text = text(values, key, b);
+        if (text == null || text.trim().isEmpty()) {
+            return dflt;
+        }
+        String t = text.trim().toLowerCase(Locale.ROOT);
+        java.util.regex.Matcher m = DURATION_PART.matcher(t);
+        StringBuilder out = new StringBuilder();
+        long seconds = 0;
+        int end = 0;
+        while (m.find() && t.substring(end, m.start()).trim().isEmpty()) {
+            long n = Long.parseLong(m.group(1));
+            long unit = "s".equals(m.group(2)) ? 1 : "m".equals(m.group(2)) ? 60 : "h".equals(m.group(2)) ? 3_600
+                    : "d".equals(m.group(2)) ? 86_400 : 604_800;
+            seconds = Math.min(seconds + n * unit, MAX_DURATION_S + 1);
+            out.append(out.length() == 0 ? "" : " ").append(n).append(m.group(2));
+            end = m.end();
+        }
+        if (out.length() == 0 || !t.substring(end).trim().isEmpty()) {
+            b.problem(key, "\"" + text + "\" is not a duration like 7d, 12h or 1d 12h (" + dflt + " is used)");
+            return dflt;
+        }
+        if (seconds < 1 || seconds > MAX_DURATION_S) {
+            b.problem(key, "\"" + text + "\" is not within 1s and 100 years (" + dflt + " is used)");
+            return dflt;
+        }
+        return out.toString();
     }
 
     private static boolean bool(Map<String, ?> values, String key, boolean dflt, Builder b) {

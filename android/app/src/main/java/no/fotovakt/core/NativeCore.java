@@ -94,6 +94,16 @@ public final class NativeCore implements AutoCloseable {
         return nativeListJson(h(), days);
     }
 
+    /**
+     * Starts the core's own file watcher on the camera folders, if it is not running. The shell
+     * calls it only once the first-run backlog pass is done ({@link AgentStarter}): the watcher
+     * reconciles at once and would decide the camera roll from before the install as new.
+     * Its outcomes go to the {@link OutcomeListener}. Returns whether it runs.
+     */
+    public boolean startWatcher() {
+        return nativeStartWatcher(h());
+    }
+
     /** Walk the camera folders for anything the observers missed. ReconcileReport JSON. */
     public String reconcile() {
         return nativeReconcile(h());
@@ -102,6 +112,14 @@ public final class NativeCore implements AutoCloseable {
     /** Counts only (for the EMM): JSON object. */
     public String statsJson() {
         return nativeStatsJson(h());
+    }
+
+    /**
+     * The statistics as a few keyed app states: JSON array of {@code {key, message, data}},
+     * data compact JSON within the EMM's limits (see src/android/states.rs).
+     */
+    public String statsStates() {
+        return nativeStatsStates(h());
     }
 
     /**
@@ -120,11 +138,7 @@ public final class NativeCore implements AutoCloseable {
      * (with {@code signer}, {@code recipients}, {@code sealed_sha256}).
      */
     public String exportTo(String caseId, String outPath, String officer, java.util.List<String> recipients) {
-        StringBuilder lines = new StringBuilder();
-        for (String r : recipients) {
-            lines.append(r).append('\n');
-        }
-        return nativeExportTo(h(), caseId, outPath, officer, lines.toString());
+        return nativeExportTo(h(), caseId, outPath, officer, lines(recipients));
     }
 
     /**
@@ -134,6 +148,35 @@ public final class NativeCore implements AutoCloseable {
      */
     public String anchor(String reason, String officer) {
         return nativeAnchor(h(), reason, officer);
+    }
+
+    /**
+     * Exports a case into the hand-off folder {@code dir} as its one package
+     * ({@code <case>.zip}, or {@code <case>.zip.age} encrypted to {@code recipients}, the receiving
+     * case system's age public keys from managed configuration {@code handoff_recipients}),
+     * replacing that case's older package there (of either kind) only once the new one is complete
+     * and recorded. Signed with the device key. ExportReport JSON; its {@code path} is where the
+     * package is.
+     */
+    public String exportHandoff(String caseId, String dir, String officer, java.util.List<String> recipients) {
+        return nativeExportHandoff(h(), caseId, dir, officer, lines(recipients));
+    }
+
+    private static String lines(java.util.List<String> recipients) {
+        StringBuilder lines = new StringBuilder();
+        for (String r : recipients) {
+            lines.append(r).append('\n');
+        }
+        return lines.toString();
+    }
+
+    /**
+     * Removes from the hand-off folder {@code dir} every package that is no longer needed at
+     * {@code nowMs}: acknowledged, replaced, holding an item that left the store (purged,
+     * released), older than the retention, or of no case. JSON {@code {kept:[…], removed:[…]}}.
+     */
+    public String sweepHandoff(String dir, long nowMs) {
+        return nativeSweepHandoff(h(), dir, nowMs);
     }
 
     /** Records that the case file received the package. AckReport JSON. */
@@ -153,7 +196,9 @@ public final class NativeCore implements AutoCloseable {
 
     /**
      * Health for the admin: {@code model_loaded}, {@code model_error}, {@code media_location_access},
-     * {@code backlog}, {@code cameras}, {@code last_decided_ms}, {@code device_key}
+     * {@code backlog}, {@code cameras}, {@code last_decided_ms}, {@code store}: the store's
+     * health ({@code store}: ok, failing, full, read_only or unknown; {@code reason},
+     * {@code since_ms}, {@code free_bytes}, {@code waiting}), {@code device_key}
      * ({@code algorithm}, {@code fingerprint}, {@code provider}; null with {@code device_key_error})
      * and {@code checkpoint} (the newest signed ledger checkpoint, for the EMM to keep). JSON object.
      */
@@ -210,6 +255,15 @@ public final class NativeCore implements AutoCloseable {
         nativeSetFrameSource(source);
     }
 
+    /**
+     * Installs the process's {@link OutcomeListener} (null removes it): told of every outcome of
+     * onMedia, reconcile, recordBacklog and the core's own watcher.
+     */
+    public static void setOutcomeListener(OutcomeListener listener) {
+        load();
+        nativeSetOutcomeListener(listener);
+    }
+
     /** Stops the agent (flushes the ledger). Idempotent. */
     @Override
     public synchronized void close() {
@@ -254,6 +308,11 @@ public final class NativeCore implements AutoCloseable {
     private static native void nativeSessionStop(long handle);
     private static native String nativeListJson(long handle, int days);
     private static native String nativeReconcile(long handle);
+    private static native boolean nativeStartWatcher(long handle);
+    private static native String nativeExportHandoff(long handle, String caseId, String dir, String officer, String recipients);
+    private static native String nativeSweepHandoff(long handle, String dir, long nowMs);
+    private static native String nativeStatsStates(long handle);
+    private static native void nativeSetOutcomeListener(OutcomeListener listener);
     private static native String nativeStatsJson(long handle);
     private static native String nativeExport(long handle, String caseId, String outPath, String officer);
     private static native String nativeAck(long handle, String caseId, String officer);
