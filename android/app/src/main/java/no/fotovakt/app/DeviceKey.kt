@@ -54,7 +54,7 @@ object DeviceKey {
             }
         } catch (e: FotovaktException) {
             lastError = "the Keystore key does not sign: ${e.message}"
-            Log.e(TAG, "device key: ${e.message}; the core signs with its key file")
+            Log.e(TAG, "device key: the Keystore key does not sign; the core signs with its key file${Logs.detail(e.message)}")
             NativeCore.setDeviceSigner(null)
         }
     }
@@ -78,7 +78,7 @@ object DeviceKey {
 
     private fun failed(e: Exception): DeviceSigner? {
         lastError = "Android Keystore: ${e.javaClass.simpleName}: ${e.message}"
-        Log.e(TAG, "device key: $lastError; the core signs with its key file")
+        Log.e(TAG, "device key: the Android Keystore failed (${Logs.of(e)}); the core signs with its key file")
         return null
     }
 

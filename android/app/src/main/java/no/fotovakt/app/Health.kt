@@ -73,7 +73,7 @@ object Health {
         try {
             NativeCore.setAutoTime(autoTime(context))
         } catch (e: LinkageError) {
-            Log.w(TAG, "auto time not passed to the core: ${e.message}")
+            Log.w(TAG, "auto time not passed to the core: ${Logs.of(e)}")
         }
         val states = ArrayList(checks(context))
         val settings = ManagedConfig.read(context)
