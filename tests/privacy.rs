@@ -305,6 +305,11 @@ fn a_case_photo_keeps_its_place_and_a_released_one_loses_it_when_its_correction_
     let shown = json(&phone.run(&["show", &wrong_id.to_string(), "--json"]));
     assert_eq!(shown["item"]["gps"][0], wrong.gps.0, "kept while the correction is: {shown}");
     verify_ok(&phone, "after the release");
+    // A signed checkpoint (issue 26) made while the released photo's events still hold their
+    // data, kept off the phone.
+    let off = tempfile::tempdir().expect("tempdir");
+    let checkpoint = off.path().join("checkpoint.json");
+    std::fs::copy(phone.store.join("ledger.checkpoint"), &checkpoint).expect("a checkpoint after the release");
 
     // The correction runs out; `purge` lets go of it.
     std::thread::sleep(Duration::from_millis(2_200));
@@ -323,6 +328,14 @@ fn a_case_photo_keeps_its_place_and_a_released_one_loses_it_when_its_correction_
     }
     let text = verify_ok(&phone, "after the correction ran out");
     assert!(text.contains("pruned on schedule"), "{text}");
+    // Pruning keeps every row's hash (hash version 2), so the checkpoint still holds.
+    let o = phone.run(&["verify", "--checkpoint", checkpoint.to_str().expect("utf-8")]);
+    assert!(o.status.success(), "verify --checkpoint after pruning: {}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("pruned on schedule") && stdout(&o).contains("extends 1 signed checkpoint(s)"),
+        "{}",
+        stdout(&o)
+    );
     assert_no_traces(&phone, &[&wrong], "after the correction ran out");
     assert_eq!(ledger(&phone).query_row("SELECT count(*) FROM corrections", [], |r| r.get::<_, i64>(0)).ok(), Some(0));
 
