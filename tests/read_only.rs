@@ -194,12 +194,17 @@ fn list_answers_within_a_second_while_the_watcher_copies_a_500_mb_video() {
 /// GPS) and an officer releases quarantined ones meanwhile: every run reports nothing.
 /// The photos are paced by the runs (photo `i` is written once `i / 6` runs have finished),
 /// so every run has photos arriving during it, however fast the machine; the releases run on
-/// their own thread, during the runs too.
+/// their own thread, during the runs too, and the runs go on past 50 until 5 releases were
+/// made (a verify takes a few ms where personal photos leave no events, fewer than a
+/// releaser's round).
 #[test]
 fn verify_beside_a_storm_and_releases_never_cries_wolf() {
     const RUNS: usize = 50;
     const PHOTOS: usize = 300;
     let runs = AtomicUsize::new(0);
+    // Releases made so far; the runs go on until there were 5, and the releaser until they end.
+    let releases = AtomicUsize::new(0);
+    let done = std::sync::atomic::AtomicBool::new(false);
     let pace = |i: usize| {
         let end = Instant::now() + Duration::from_secs(300);
         while runs.load(Ordering::SeqCst) * PHOTOS < i * RUNS && Instant::now() < end {
@@ -220,20 +225,23 @@ fn verify_beside_a_storm_and_releases_never_cries_wolf() {
         std::thread::scope(|scope| {
             let releaser = scope.spawn(|| {
                 let mut released = Vec::new();
-                while runs.load(Ordering::SeqCst) < RUNS {
+                while !done.load(Ordering::SeqCst) {
                     let items = json(&fotovakt(&["list", "--json"]));
                     let pick = items.as_array().into_iter().flatten().find_map(|i| i["id"].as_i64());
                     if let Some(id) = pick {
                         let o = fotovakt(&["release", &id.to_string(), "--reason", "storm test: not case material"]);
                         assert!(o.status.success(), "release {id}: {}", stderr(&o));
                         released.push(id);
+                        releases.fetch_add(1, Ordering::SeqCst);
                     }
                     std::thread::sleep(Duration::from_millis(150));
                 }
                 released
             });
             let mut problems = Vec::new();
-            for run in 0..RUNS {
+            let until = Instant::now() + Duration::from_secs(120);
+            let mut run = 0;
+            while run < RUNS || (releases.load(Ordering::SeqCst) < 5 && Instant::now() < until) {
                 let o = fotovakt(&["verify", "--json"]);
                 match serde_json::from_slice::<serde_json::Value>(&o.stdout) {
                     Ok(v) => {
@@ -247,13 +255,15 @@ fn verify_beside_a_storm_and_releases_never_cries_wolf() {
                     Err(e) => problems.push(format!("run {run}: no report ({e}): {}", stderr(&o))),
                 }
                 runs.fetch_add(1, Ordering::SeqCst);
+                run += 1;
             }
-            (problems, releaser.join().expect("releaser"))
+            done.store(true, Ordering::SeqCst);
+            (problems, run, releaser.join().expect("releaser"))
         })
     };
-    let (r, (problems, released)) = storm::run_beside(&s, &pace, beside).expect("storm runs");
+    let (r, (problems, verify_runs, released)) = storm::run_beside(&s, &pace, beside).expect("storm runs");
     println!(
-        "{} verify_runs={RUNS} verify_problems={} released_during={}",
+        "{} verify_runs={verify_runs} verify_problems={} released_during={}",
         r.summary(&s),
         problems.len(),
         released.len()
