@@ -301,8 +301,14 @@ for f, t in app.items():
 for f in ("ReviewActivity.kt", "HandoffActivity.kt", "ItemActionActivity.kt", "MainActivity.kt"):
     if "FLAG_SECURE" not in app.get(f, ""):
         errs.append(f"{f}: no FLAG_SECURE")
-if re.search(r"FileProvider|getUriForFile|content://", "".join(app.values())):
+if re.search(r"FileProvider|getUriForFile", "".join(app.values())) or any(
+        "content://" in t for f, t in app.items() if f != "CaseCamera.kt"):
     errs.append("a content URI for store files: previews are decoded in-app only")
+# The case camera's provider only takes writes (the camera app's photo into app storage): it
+# never serves a file to anyone.
+cam = app.get("CaseCamera.kt", "")
+if cam and "if (!mode.contains('w')) throw FileNotFoundException" not in cam:
+    errs.append("CaseCamera.kt: CaptureProvider.openFile must refuse anything but writing")
 # 8. nothing thrown from the core reaches a handler thread: the one opener catches
 st = files.get("AgentStarter.java", "")
 if "catch (RuntimeException e)" not in st or "catch (LinkageError e)" not in st:

@@ -54,6 +54,7 @@ use crate::media::MediaKind;
 use crate::watch::{WatchGuard, WatchOptions};
 
 mod callbacks;
+mod capture;
 pub mod errors;
 pub mod handoff;
 pub mod logging;

@@ -62,6 +62,18 @@ pub struct Config {
     /// photos already in the camera folders when the agent is installed. Default: `record`
     /// (hash and record them as kept, move none).
     pub backlog: Backlog,
+    /// Out of sight first: the first thing done with a new camera file is one rename into a
+    /// staging folder on the camera folder's filesystem that MediaStore does not index and no
+    /// detected sync client walks; it is hashed and judged there, and a photo judged personal
+    /// goes back to its name. `false` judges files where they lie (the behaviour before).
+    /// Default: `true`.
+    pub stash: bool,
+    /// The staging folder. Default: `.fotovakt-staging` in the nearest ancestor of each camera
+    /// folder that is on the camera folder's filesystem and outside every camera folder, sync
+    /// root, sync client's folder and media folder (on a phone: the volume root,
+    /// `/storage/emulated/0/.fotovakt-staging`). A folder named here must meet the same rules
+    /// and be on every camera folder's filesystem, or the agent refuses to start.
+    pub staging: Option<PathBuf>,
 }
 
 /// Photos that were in the camera folders before the agent was installed.
@@ -96,6 +108,8 @@ impl Default for Config {
             privacy: PrivacyConfig::default(),
             media_location_access: true,
             backlog: Backlog::Record,
+            stash: true,
+            staging: None,
         }
     }
 }

@@ -5,8 +5,12 @@
 //! feet at exactly that moment. Compiled in debug builds (the tests' binary) and with the
 //! `fault-injection` feature; a release build has no fault points at all.
 
-/// The fault points of a move, in the order a move reaches them.
+/// The fault points of a move, in the order a move reaches them: the stash (the journal row
+/// durable, then the rename into staging), the move into the store, and the return of a file
+/// judged personal (before its rename back, and after it, before the row closes).
 pub const POINTS: &[&str] = &[
+    "after_stash_journal",
+    "after_stash",
     "before_lock",
     "before_journal",
     "after_journal",
@@ -16,7 +20,12 @@ pub const POINTS: &[&str] = &[
     "before_unlink",
     "before_commit",
     "after_commit",
+    "before_return",
+    "after_return",
 ];
+
+/// The fault points of the stash and the return alone.
+pub const STASH_POINTS: &[&str] = &["after_stash_journal", "after_stash", "before_return", "after_return"];
 
 /// Die here if `FOTOVAKT_FAULT` names this point; pause here if `FOTOVAKT_PAUSE` does.
 #[inline]

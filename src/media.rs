@@ -237,6 +237,26 @@ impl ExifFacts {
     }
 }
 
+/// The camera's own make and model (EXIF `Make`, `Model` of the primary image), as written,
+/// trimmed; what `fotovakt import` records of a dedicated camera's files.
+pub fn camera_make_model(bytes: &[u8]) -> (Option<String>, Option<String>) {
+    let mut reader = exif::Reader::new();
+    reader.continue_on_error(true);
+    let parsed = match reader.read_from_container(&mut Cursor::new(bytes)) {
+        Ok(e) => e,
+        Err(exif::Error::PartialResult(partial)) => partial.into_inner().0,
+        Err(_) => return (None, None),
+    };
+    let text = |tag| match parsed.get_field(tag, exif::In::PRIMARY).map(|f| &f.value) {
+        Some(exif::Value::Ascii(v)) => v
+            .first()
+            .map(|b| String::from_utf8_lossy(b).trim_matches(|c: char| c == '\0' || c.is_whitespace()).to_string())
+            .filter(|s| !s.is_empty()),
+        _ => None,
+    };
+    (text(exif::Tag::Make), text(exif::Tag::Model))
+}
+
 fn valid_gps(lat: Option<f64>, lon: Option<f64>) -> Option<(f64, f64)> {
     match (lat, lon) {
         (Some(lat), Some(lon)) if lat.abs() <= 90.0 && lon.abs() <= 180.0 && (lat, lon) != (0.0, 0.0) => {

@@ -170,7 +170,13 @@ fn a_full_disk_leaves_the_original_in_place_and_the_agent_running() {
         let o = common::handle(&agent, &p);
         assert_eq!(o.kind, OutcomeKind::Retry, "{o:?}");
         assert!(o.detail.as_deref().unwrap_or("").contains("No space"), "{o:?}");
-        assert_eq!(sha256(&p), sha, "the original is untouched");
+        // The original is untouched, out of sight while it waits for the store: in staging, under
+        // the name its open stash row gives (issue 25 beside issue 23).
+        let staged = phone.staged();
+        assert_eq!(staged.len(), 1, "{staged:?}");
+        assert_eq!(sha256(&staged[0]), sha, "the original is untouched");
+        let rows = agent.ledger().pending_moves().expect("moves");
+        assert!(rows.iter().any(|m| m.src == p && m.dst == staged[0]), "{rows:?}");
         assert!(std::fs::read_dir(mnt.join("store/tmp")).expect("tmp").next().is_none(), "partial copy removed");
         // The agent goes on: a small photo still fits.
         let tiny = SamplePhoto { width: 32, height: 24, seed: 2, ..Default::default() }.jpeg();
@@ -290,13 +296,17 @@ fn scan_meddling_at(phone: &Phone, point: &str, meddle: impl FnOnce()) -> std::p
 
 #[test]
 fn a_file_deleted_or_replaced_between_decision_and_move_is_never_lost() {
-    // Two windows: after the hash and decision, before the move lock; and after the move is
-    // journaled, right before the rename. In each, the officer's gallery app deletes the
-    // file, replaces it with another photo, or swaps in a symlink to /etc/passwd.
+    // Three windows: with the stash, after the stash is journaled, right before the rename
+    // into staging; judging in place (`stash = false`), after the hash and decision, before
+    // the move lock, and after the move is journaled, right before the rename. In each, the
+    // officer's gallery app deletes the file, replaces it with another photo, or swaps in a
+    // symlink to /etc/passwd.
     let passwd_before = sha256(Path::new("/etc/passwd"));
-    for point in ["before_lock", "after_journal"] {
+    for (point, stash) in [("after_stash_journal", true), ("before_lock", false), ("after_journal", false)] {
         for meddling in ["deleted", "replaced", "symlinked"] {
             let phone = Phone::new();
+            let cfg = format!("stash = {stash}\n[classifier]\nenabled = false\n");
+            std::fs::write(phone.dir.path().join("test-config.toml"), cfg).expect("config");
             assert!(phone.run(&["session", "start", "--case", "RACE-1"]).status.success());
             let p = phone.shoot("IMG_race.jpg", 31);
             let original = sha256(&p);
@@ -315,6 +325,7 @@ fn a_file_deleted_or_replaced_between_decision_and_move_is_never_lost() {
                 }
             });
             let ctx = format!("{meddling} at {point}");
+            assert!(phone.staged().is_empty(), "{ctx}: nothing left in staging: {:?}", phone.staged());
             // The agent must not have stored what it did not hash, nor followed the link.
             let stored: Vec<String> = phone.stored().iter().map(|s| sha256(s)).collect();
             assert!(stored.iter().all(|s| *s == original || *s == other_sha), "{ctx}: stored {stored:?}");

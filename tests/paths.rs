@@ -9,7 +9,8 @@
 //! `.fotovakt-partial-…` left beside a target) and no `export` event for a package that is
 //! not there.
 //!
-//! `import` does not exist yet: its rows are the commented ones in [`CASES`], ready for it.
+//! `import PATH` reads its file where it is: every form but the read-only folder (nothing can be
+//! put there to import).
 
 mod common;
 
@@ -40,6 +41,8 @@ enum Arg {
     VerifyPackage,
     /// `classify PATH`.
     Classify,
+    /// `import --case ID PATH`.
+    Import,
 }
 
 /// How the path is written. The command runs in `<root>/home/here`.
@@ -165,10 +168,15 @@ const CASES: &[(Arg, Form, Expect)] = &[
     (Classify, Symlink, Works),
     (Classify, OtherFs, Works),
     (Classify, Missing, Fails(1, "No such file or directory")),
-    // `import` (not a command yet): the same eight forms, plus Missing and ReadOnly.
-    // (Import, Bare, Works),
-    // (Import, OtherFs, Works),
-    // (Import, Missing, Fails(1, "No such file or directory")),
+    (Import, Bare, Works),
+    (Import, DotSlash, Works),
+    (Import, DotDot, Works),
+    (Import, Absolute, Works),
+    (Import, Spaces, Works),
+    (Import, NonAscii, Works),
+    (Import, Symlink, Works),
+    (Import, OtherFs, Works),
+    (Import, Missing, Fails(1, "No such file or directory")),
 ];
 
 /// The tree every row runs in, and the two tmpfs mounts (root only).
@@ -331,6 +339,7 @@ fn run_case(t: &Tree, case: usize, arg: Arg, form: Form) -> RowResult {
         Tag => tag_row(t, case, form),
         VerifyPackage => verify_package_row(t, case, form),
         Classify => classify_row(t, case, form),
+        Import => import_row(t, case, form),
     }
 }
 
@@ -463,6 +472,33 @@ fn tag_row(t: &Tree, case: usize, form: Form) -> RowResult {
         return Err(format!("tagged, but still at {}", real.display()));
     }
     Ok((o, None))
+}
+
+/// `import --case ID PATH`: the file there goes into the case, recorded by its absolute path, and
+/// stays where it is.
+fn import_row(t: &Tree, case: usize, form: Form) -> RowResult {
+    let store = t.root.join(format!("store-{case}"));
+    let s = store.to_string_lossy().into_owned();
+    let (typed, real) = t.path(form, case, "IMG_i.jpg");
+    if form != Missing {
+        std::fs::write(&real, SamplePhoto { seed: 6000 + case as u64, ..SamplePhoto::default() }.jpeg())
+            .expect("photo");
+    }
+    let o = run(&mut t.cmd(&["--store", &s, "import", "--case", "I-1", &typed]));
+    if o.status.success() {
+        if !real.exists() {
+            return Err(format!("imported, but {} is gone (no --remove-source)", real.display()));
+        }
+        let list = stdout(&run(&mut t.cmd(&["--store", &s, "list", "--case", "I-1", "--json"])));
+        let v: serde_json::Value = serde_json::from_str(&list).map_err(|e| format!("list: {e}"))?;
+        let recorded = v[0]["original_path"].as_str().unwrap_or_default().to_string();
+        if !Path::new(&recorded).is_absolute()
+            || !recorded.ends_with(real.file_name().and_then(|n| n.to_str()).unwrap_or("?"))
+        {
+            return Err(format!("recorded source path {recorded:?}"));
+        }
+    }
+    Ok((o, Some(real)))
 }
 
 /// `verify-package PATH`: the package there checks out.

@@ -239,3 +239,52 @@ fn release_intent_is_durable_before_the_copy_out() {
     );
     assert_eq!(pp.places(&path, &sha), (false, 1));
 }
+
+/// Found by the campaign with the stash (issue 25): a case photo is stashed (journaled,
+/// renamed into staging, the rename not yet durable), copied into the store (fsynced,
+/// verified, renamed into `objects/`, the store folder fsynced), and `scan` is killed at
+/// `before_unlink`; a strict cut then takes back the stash rename, so the photo is at its
+/// original name again. Recovery saw the store copy verified and the staged name empty and
+/// called the move complete; the photo back at its name was then quarantined a second time
+/// (two store copies). Fix: recovery finishes (or undoes) a move out of staging from the
+/// original name when the stash rename was lost: the verified store copy stays, the original
+/// goes.
+#[test]
+fn a_stash_rename_lost_in_a_cut_is_finished_from_the_original_name() {
+    let Some(mut pp) = PowerPhone::new(mediafs::power::Model::Posix, "the lost-stash power cut") else { return };
+    pp.ok(&["session", "start", "--case", "C-1", "--officer", "o"], &[]);
+    let (path, sha) = pp.shoot_durably("IMG_1.jpg", 1);
+    let o = pp.phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", "before_unlink")]);
+    assert!(!o.status.success(), "killed at before_unlink: {}", common::stderr(&o));
+    pp.cut(&mut || 0);
+    assert_eq!(pp.places(&path, &sha), (true, 1), "the cut took the stash rename back; the copy is durable");
+    pp.ok(&["scan"], &[]);
+    assert_eq!(pp.places(&path, &sha), (false, 1), "the photo must be in exactly one place, once");
+    let staging = pp.camera_fs.mountpoint.join(".fotovakt-staging");
+    assert!(common::staged_in(&staging).is_empty(), "nothing left in staging");
+    assert!(pp.verify_problems().is_empty());
+}
+
+/// The same under the journal model, on the phone's FUSE. Found by the campaign while the
+/// stash still claimed its name in staging `O_EXCL` before renaming over the claim (FUSE
+/// refuses rename flags): the cut kept the empty claim and took back the rename, and recovery
+/// took the claim for the staged file and called the move complete without removing the photo
+/// at its original name (quarantined again). Fixed twice over: an empty file at the staged name
+/// counts as "the stash did not land", and the stash no longer claims (it renames into its own
+/// folder once the name is checked free; see `fsops::rename_into_own`).
+#[test]
+fn a_stash_cut_under_the_journal_model_before_the_unlink_ends_in_one_place() {
+    let Some(mut pp) = PowerPhone::new(mediafs::power::Model::Journal, "the lost-stash journal power cut") else {
+        return;
+    };
+    pp.ok(&["session", "start", "--case", "C-1", "--officer", "o"], &[]);
+    let (path, sha) = pp.shoot_durably("IMG_1.jpg", 1);
+    let o = pp.phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", "before_unlink")]);
+    assert!(!o.status.success(), "killed at before_unlink: {}", common::stderr(&o));
+    pp.cut(&mut || 1);
+    pp.ok(&["scan"], &[]);
+    assert_eq!(pp.places(&path, &sha), (false, 1), "the photo must be in exactly one place, once");
+    let staging = pp.camera_fs.mountpoint.join(".fotovakt-staging");
+    assert!(common::staged_in(&staging).is_empty(), "nothing left in staging");
+    assert!(pp.verify_problems().is_empty());
+}

@@ -405,3 +405,37 @@ fn a_running_watcher_forgets_on_its_reconcile_and_the_write_ahead_log_lets_go_to
     let text = verify_ok(&phone, "at the end");
     assert!(text.contains("pruned on schedule"), "{text}");
 }
+
+/// A personal photo judged in staging (issue 25: a work site that quarantines makes every
+/// photo go out of sight first) leaves nothing either: no item, no event, and the journal row
+/// that named it while it was staged leaves the ledger and its write-ahead log too, also while
+/// the watcher has them open.
+#[test]
+fn a_personal_photo_judged_in_staging_leaves_no_trace_either() {
+    let site = "[[work_sites]]\nname = \"Storskog\"\nlat = 69.6617\nlon = 30.1271\nradius_m = 500\n";
+    let phone = phone_with(&format!("reconcile_interval = \"1s\"\n{site}"), "");
+    let mut watch = phone
+        .command(&["watch"], &[])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("watch");
+    std::thread::sleep(Duration::from_millis(500));
+    let own = generated_photo(&phone, "IMG_20261122_141700_garden.jpg", 5, (59.951_2, 10.713_4));
+    wait_until("the watcher decides the photo", || stats(&phone)["items"]["seen"].as_u64() == Some(1));
+    assert!(own.path.exists(), "back at its name");
+    assert!(phone.staged().is_empty(), "{:?}", phone.staged());
+    // A reconcile tick (1 s) scrubs the write-ahead log that held the stash row.
+    std::thread::sleep(Duration::from_millis(2_500));
+    assert!(phone.store.join("ledger.sqlite-wal").exists(), "the watcher still has the ledger open");
+    assert_no_traces(&phone, &[&own], "while the watcher runs");
+    unsafe { libc::kill(watch.id() as i32, libc::SIGTERM) };
+    assert!(watch.wait().expect("watch exits").success());
+    assert_no_traces(&phone, &[&own], "after the watcher stopped");
+    let c = ledger(&phone);
+    let count = |sql: &str| c.query_row(sql, [], |r| r.get::<_, i64>(0)).expect(sql);
+    assert_eq!((count("SELECT count(*) FROM items"), count("SELECT count(*) FROM events")), (0, 0));
+    assert_eq!(count("SELECT count(*) FROM moves"), 0, "the stash row is closed");
+    assert_eq!(personal_rows(&c).len(), 1, "one keyed record");
+    verify_ok(&phone, "at the end");
+}

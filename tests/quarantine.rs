@@ -170,21 +170,24 @@ fn crash_at(point: &str, store_parent: Option<&Path>) {
     let photos = vec![("IMG_c.jpg".to_string(), sha256(&p))];
     let killed = phone.run_env(&["scan"], &[("FOTOVAKT_FAULT", point)]);
     let was_killed = killed.status.signal() == Some(libc::SIGKILL);
-    // At every instant: at the original path or in the store (possibly both, mid-way), never neither.
+    // At every instant: at the original path, in staging, or in the store (possibly two of
+    // them, mid-way), never none.
     let at_origin = p.exists();
     let in_store = !phone.stored().is_empty();
-    assert!(at_origin || in_store, "{point}: photo is nowhere after the kill");
+    let staged = phone.staged().iter().any(|f| sha256(f) == photos[0].1);
+    assert!(at_origin || in_store || staged, "{point}: photo is nowhere after the kill");
     // Restart: recovery completes or rolls back, then the scan finishes the job.
     let again = phone.run(&["scan"]);
     assert!(again.status.success(), "{point}: restart failed: {}", stderr(&again));
     assert_invariant(&phone, &photos);
     assert_eq!(phone.stored().len(), 1, "{point}: quarantined after restart");
+    assert!(phone.staged().is_empty(), "{point}: nothing left in staging after recovery: {:?}", phone.staged());
     let v = phone.run(&["verify"]);
     assert!(v.status.success(), "{point}: verify after recovery: {}", stdout(&v));
     if let Some(parent) = store_parent {
         let _ = std::fs::remove_dir_all(parent.join(phone.store.file_name().unwrap_or_default()));
     }
-    eprintln!("{point}: killed={was_killed} at_origin={at_origin} in_store={in_store}: recovered");
+    eprintln!("{point}: killed={was_killed} at_origin={at_origin} staged={staged} in_store={in_store}: recovered");
 }
 
 #[test]

@@ -135,7 +135,9 @@ fn watch_waits_for_a_store_it_cannot_create_and_says_so_once() {
 }
 
 /// A photo whose move keeps failing (it does not fit in the store) is tried again with the
-/// same item: its first failed try is recorded, the later ones are counted on its ending.
+/// same item: its first failed try is recorded, the later ones are counted on its ending. It
+/// waits out of sight in staging meanwhile (issue 25), under the name its open stash row gives,
+/// and goes into the store from there.
 #[test]
 fn a_retried_move_keeps_one_item_and_counts_its_tries() {
     let phone = Phone::new();
@@ -159,11 +161,23 @@ fn a_retried_move_keeps_one_item_and_counts_its_tries() {
     assert_eq!(items.len(), 1, "one item, however many tries: {items:?}");
     let kinds =
         |id| -> Vec<&'static str> { agent.ledger().events_of(id).expect("events").iter().map(|e| e.kind).collect() };
-    assert_eq!(kinds(items[0].id), ["intake", "decided", "move_aborted"], "the first failure only");
+    assert_eq!(kinds(items[0].id), ["intake", "stashed", "decided", "move_aborted"], "the first failure only");
+    // Out of sight while it waits: in staging, under the name its open stash row gives.
+    assert!(!p.exists(), "not back in the camera folder between tries");
+    let staged = phone.staged();
+    assert_eq!(staged.len(), 1, "{staged:?}");
+    assert_eq!(common::sha256(&staged[0]), hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&big)));
+    let rows = agent.ledger().pending_moves().expect("moves");
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!((&rows[0].src, &rows[0].dst, rows[0].item_id), (&p, &staged[0], items[0].id), "{rows:?}");
+    // The watcher's reconcile (and `pending`) still list it, by its camera name.
+    assert_eq!(agent.pending_files(Duration::ZERO).expect("pending"), vec![p.clone()]);
     tiny.resize("32m");
     let o = common::handle(&agent, &p);
     assert_eq!((o.kind, o.item), (OutcomeKind::Quarantined, Some(items[0].id)), "{o:?}");
-    assert_eq!(kinds(items[0].id), ["intake", "decided", "move_aborted", "quarantined"]);
+    assert_eq!(kinds(items[0].id), ["intake", "stashed", "decided", "move_aborted", "quarantined"]);
+    assert!(phone.staged().is_empty());
+    assert!(agent.ledger().pending_moves().expect("moves").is_empty());
     let last = agent.ledger().events_of(items[0].id).expect("events").pop().expect("event");
     assert_eq!(last.data["tries"], 5, "{}", last.data);
     assert!(last.data["exposure_ms"].as_i64().is_some(), "{}", last.data);
@@ -201,6 +215,7 @@ fn a_photo_decided_personal_after_its_move_failed_keeps_no_item() {
         let items = agent.ledger().items(None).expect("items");
         assert_eq!(items.len(), 1, "one item, however many tries: {items:?}");
         assert_eq!(agent.health().waiting, 1);
+        assert!(!p.exists() && phone.staged().len() == 1, "it waits in staging");
     }
     // Off duty now: the same photo is the officer's own.
     let agent = Agent::open(config).expect("agent");
@@ -211,7 +226,9 @@ fn a_photo_decided_personal_after_its_move_failed_keeps_no_item() {
     assert_eq!(agent.health().waiting, 0, "it no longer waits for the store");
     let v = agent.verify().expect("verify");
     assert!(v.problems.is_empty(), "{:?}", v.problems);
-    assert_eq!(v.pruned, 3, "intake, decided and move_aborted pruned: {v:?}");
+    // intake, stashed, decided, move_aborted, and the return of the photo from staging by the
+    // recovery when this agent opened (it waited there for the store).
+    assert_eq!(v.pruned, 5, "intake, stashed, decided, move_aborted and returned pruned: {v:?}");
     let db = rusqlite::Connection::open_with_flags(
         tiny.0.join("store/ledger.sqlite"),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

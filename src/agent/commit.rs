@@ -8,18 +8,21 @@
 //! A file whose move did not happen (the store was full, say) is tried again with the same
 //! item: at most one item per file and decision, however many tries the move takes. The first
 //! failed try is recorded (`move_aborted`); later tries that fail are counted, and the count
-//! goes into the item's ending (`quarantined` with `tries`).
+//! goes into the item's ending (`quarantined` with `tries`). A staged file whose move failed
+//! because the store could not take it stays in staging, out of every uploader's sight, under
+//! its open stash row: the next try moves it from there (see [`super::stash`]).
 
 use tracing::{debug, error, info, warn};
 
 use crate::classify::Assessment;
 use crate::fault;
-use crate::ledger::{Direction, Event, ForgetReason, Item, ItemState, LedgerError, MoveIntent, NewItem, Tx};
+use crate::ledger::{Direction, Event, ForgetReason, Item, ItemState, LedgerError, MoveIntent, Tx};
 use crate::policy::{Action, Verdict};
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
 use super::intake::{Earlier, Facts, Known};
+use super::record::{record, stashed};
 use super::{Agent, Custody, Error, OutcomeKind, RetryCause};
 
 /// An officer's manual tag carried into the pipeline.
@@ -49,11 +52,13 @@ pub(super) struct Decided {
     pub detail: Option<String>,
     /// Why a [`OutcomeKind::Retry`] is left for later.
     pub retry: Option<RetryCause>,
+    /// Back in the camera folder here after it was judged in staging.
+    pub returned: Option<std::path::PathBuf>,
 }
 
 impl Decided {
     fn done(item: i64, kind: OutcomeKind, detail: Option<String>) -> Decided {
-        Decided { item: Some(item), kind, detail, retry: None }
+        Decided { item: Some(item), kind, detail, retry: None, returned: None }
     }
 }
 
@@ -113,6 +118,10 @@ impl Agent {
             return tx.finish_move(m.id);
         }
         let (store_name, event) = match (m.direction, end) {
+            (Direction::Copy, Completed | SourceKept) => (
+                Some(name.as_str()),
+                Event::Quarantined { sha256, store_name: name.clone(), exposure_ms: None, recovered, tries },
+            ),
             (Direction::In, Completed) => (
                 Some(name.as_str()),
                 Event::Quarantined {
@@ -135,13 +144,13 @@ impl Agent {
                 },
             ),
             // Right after a failed move, a file gone from both places is a rollback too.
-            (Direction::In, RolledBack | Vanished) if seen == Seen::Midway => {
+            (Direction::In | Direction::Copy, RolledBack | Vanished) if seen == Seen::Midway => {
                 (None, Event::MoveRolledBack { reason, recovered })
             }
-            (Direction::In, RolledBack) if seen == Seen::Executed => {
+            (Direction::In | Direction::Copy, RolledBack) if seen == Seen::Executed => {
                 (None, Event::MoveAborted { reason: reason.unwrap_or_default() })
             }
-            (Direction::In, RolledBack) => (None, Event::MoveRolledBack { reason, recovered }),
+            (Direction::In | Direction::Copy, RolledBack) => (None, Event::MoveRolledBack { reason, recovered }),
             (Direction::Out, Completed | SourceKept) => {
                 let (reason, officer) = match seen {
                     Seen::Executed => (reason, note.officer.map(str::to_string)),
@@ -154,7 +163,10 @@ impl Agent {
                 (None, Event::ReleaseFailed { reason: reason.unwrap_or_default(), recovered })
             }
             (Direction::Out, RolledBack) => (None, Event::ReleaseRolledBack { recovered }),
-            (_, Vanished) => (None, Event::Vanished { recovered }),
+            (Direction::In | Direction::Out | Direction::Copy, Vanished) => (None, Event::Vanished { recovered }),
+            // A stash row ends through `Agent::give_back` (or with the move into the store that
+            // took its file), never here: closed without an event of its own.
+            (Direction::Stash, _) => return tx.finish_move(m.id),
         };
         let state = event.state().expect("every ending moves its item to a state");
         tx.set_state(m.item_id, state, store_name)?;
@@ -186,7 +198,7 @@ impl Agent {
         if unended && self.finish_journaled(&mut custody, f)? {
             known = Known::load(&custody.ledger, f.path, &f.id, self.held())?;
         }
-        let still_there = fsops::lstat_id(f.path).is_ok_and(|now| now.same_content_as(&f.id));
+        let still_there = fsops::lstat_id(f.at).is_ok_and(|now| now.same_content_as(&f.id));
         if !still_there || (tag.is_none() && known.settled) {
             return Ok(Committed::Earlier(known.earlier()));
         }
@@ -217,12 +229,12 @@ impl Agent {
         // nothing is recorded now, with another one the item is decided again.
         let earlier = redecided.or(again);
         let held = self.held();
-        let mut tx = custody.ledger.write()?;
         if verdict.action == Action::Keep && tag.is_none() {
             // The officer's own photo now: a keyed record and no item, also when an earlier
             // decision left one (held, or a move into the store that did not happen).
-            return self.keep_personal(tx, f, verdict, earlier.as_ref());
+            return self.keep_personal(&mut custody, f, verdict, earlier.as_ref());
         }
+        let mut tx = custody.ledger.write()?;
         // Case material: the full record, from now on. A keyed personal record of this file
         // version (a photo the agent had kept, tagged by an officer now) gives way to it.
         if known.personal.is_some() {
@@ -230,8 +242,13 @@ impl Agent {
         }
         let state = if held { ItemState::Held } else { ItemState::Moving };
         let item = match &earlier {
-            Some(i) if quiet => i.id,
-            _ => record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref())?,
+            Some(i) if quiet => {
+                // Nothing new about the decision; a fresh stash (the file came back to its name
+                // at a restart and went out of sight again) is recorded all the same.
+                stashed(&mut tx, f, i.id)?;
+                i.id
+            }
+            _ => record(&mut tx, f, verdict, assessment, tag, state, earlier.as_ref(), None)?,
         };
         if held {
             let reason = "media_location_access is off: the filesystem may have altered the bytes read (GPS \
@@ -244,7 +261,7 @@ impl Agent {
             return Ok(Committed::Decided(Decided::done(item, OutcomeKind::Kept, detail)));
         }
         fault::point("before_journal");
-        let (mut intent, _) = self.store.plan_in(item, f.path, &f.sha256, f.id.size);
+        let (mut intent, _) = self.store.plan_in(item, f.at, &f.sha256, f.id.size);
         intent.id = tx.journal_move(&intent)?;
         tx.commit()?;
         // The intent is durable before any byte moves: a power cut that kept the moved bytes
@@ -257,31 +274,40 @@ impl Agent {
             let note = Note { reason: Some(&reason), quiet, ..Note::default() };
             self.apply_outcome(&mut tx, &intent, Recovered::RolledBack, Seen::Executed, &note)?;
             tx.commit()?;
+            // A staged file waits in staging for the next try, out of sight.
             let retry = Some(RetryCause::Store);
-            return Ok(Committed::Decided(Decided {
-                item: Some(item),
-                kind: OutcomeKind::Retry,
-                detail: Some(reason),
-                retry,
-            }));
+            return Ok(Committed::Decided(Decided { retry, ..Decided::done(item, OutcomeKind::Retry, Some(reason)) }));
         }
         fault::point("after_journal");
-        self.move_in(&mut custody, f, &intent, quiet)
+        self.move_in(&mut custody, f, &intent, Try { quiet, exposed: true })
     }
 
     /// The officer's own photo (decided `keep`): a keyed record and nothing else, no item, no
     /// custody event, no path, time beyond the day, GPS or embedding (`ledger::privacy`). An
     /// item of this file decided `keep` now (held until access came back, or one whose move
     /// into the store did not happen, tried again under another decision) leaves the items
-    /// table the same way: its events are pruned and a `forgotten` event says so.
+    /// table the same way: its events are pruned (its `stashed` and `returned` ones too) and a
+    /// `forgotten` event says so. A file judged in staging is back at its name first, durably;
+    /// its stash row closes in the transaction that records the keyed record, and no event
+    /// names its stash or return (the write-ahead log that held the row is scrubbed at the
+    /// next prune).
     fn keep_personal(
         &self,
-        mut tx: Tx<'_>,
+        custody: &mut Custody<'_>,
         f: &Facts<'_>,
         verdict: &Verdict,
         earlier: Option<&Item>,
     ) -> Result<Committed, Error> {
         let state = if self.held() { ItemState::Held } else { ItemState::Kept };
+        let returned = match f.staged {
+            Some(s) => self.put_back(s, false)?,
+            None => None,
+        };
+        let mut tx = custody.ledger.write()?;
+        if let Some(s) = f.staged {
+            tx.finish_move(s.row)?;
+            *self.scrub_due.lock().unwrap_or_else(|p| p.into_inner()) = true;
+        }
         if let Some(item) = earlier {
             if tx.forget_item(item.id, ForgetReason::DecidedPersonal)?.is_none() {
                 // Its events do not verify: it stays an item, for `verify` to report.
@@ -289,16 +315,29 @@ impl Agent {
                 let tags = item.tags.clone();
                 let (action, source) = (verdict.action.as_str(), verdict.source.as_str());
                 tx.redecide_item(item.id, state, action, source, &verdict.rule, None, None, &tags)?;
+                if let Some(to) = returned.as_ref().filter(|p| p.as_path() != f.path) {
+                    tx.set_original_path(item.id, to)?;
+                }
                 tx.commit()?;
-                return Ok(Committed::Decided(Decided::done(item.id, OutcomeKind::Kept, None)));
+                return Ok(Committed::Decided(Decided { returned, ..Decided::done(item.id, OutcomeKind::Kept, None) }));
             }
         }
+        // The record is of the file version where it is now (under another name if its own was
+        // taken while it was staged), so reconcile recognises it there.
+        let at = returned.as_deref().unwrap_or(f.path);
         let keep = self.config.privacy.keep_personal_decisions;
-        tx.keep_personal(f.path, f.id.size, f.id.mtime_ns, state, verdict.source.into(), keep)?;
+        tx.keep_personal(at, f.id.size, f.id.mtime_ns, state, verdict.source.into(), keep)?;
         tx.commit()?;
-        let detail = (state == ItemState::Held)
-            .then(|| "held, not moved: media_location_access is off; decided again once access is back".to_string());
-        Ok(Committed::Decided(Decided { item: None, kind: OutcomeKind::Kept, detail, retry: None }))
+        let detail = match &returned {
+            _ if state == ItemState::Held => {
+                Some("held, not moved: media_location_access is off; decided again once access is back".to_string())
+            }
+            Some(p) if p.as_path() != f.path => {
+                Some("its name was taken meanwhile; returned under another".to_string())
+            }
+            _ => None,
+        };
+        Ok(Committed::Decided(Decided { item: None, kind: OutcomeKind::Kept, detail, retry: None, returned }))
     }
 
     /// Finish the journaled moves of `f`'s path into the store (see [`Agent::commit`]); true
@@ -306,7 +345,7 @@ impl Agent {
     fn finish_journaled(&self, custody: &mut Custody<'_>, f: &Facts<'_>) -> Result<bool, Error> {
         let ledger = &mut *custody.ledger;
         let mut any = false;
-        for m in ledger.pending_moves()?.into_iter().filter(|m| m.direction == Direction::In && m.src == f.path) {
+        for m in ledger.pending_moves()?.into_iter().filter(|m| m.direction == Direction::In && m.src == f.at) {
             any = true;
             let end = self.store.recover(&m).map_err(Error::io("recovering an unrecorded move", f.path))?;
             warn!(item = m.item_id, end = ?end, "finished a move whose ending was not recorded");
@@ -318,14 +357,13 @@ impl Agent {
         Ok(any)
     }
 
-    /// Run the journaled move of `f` into the store and record how it ended. `quiet`: a later
-    /// try with the same decision (a failure is counted, not recorded again).
-    fn move_in(
+    /// Run the journaled move of `f` into the store and record how it ended.
+    pub(super) fn move_in(
         &self,
         custody: &mut Custody<'_>,
         f: &Facts<'_>,
         intent: &MoveIntent,
-        quiet: bool,
+        how: Try,
     ) -> Result<Committed, Error> {
         use crate::quarantine::MoveProblem;
         let item = intent.item_id;
@@ -354,15 +392,17 @@ impl Agent {
                 }
                 (Recovered::RolledBack, kind, retry, Some(e.what.to_string()))
             }
-            Err(e) => return self.recover_midway(custody, f, intent, &e, quiet),
+            Err(e) => return self.recover_midway(custody, f, intent, &e, how.quiet),
         };
         let mut tx = custody.ledger.write()?;
-        let exposure_ms = (end != Recovered::RolledBack).then(|| exposure(&tx));
-        let tries = self.tries_with(item, quiet);
-        let quiet = quiet && kind == OutcomeKind::Retry;
+        let exposure_ms = (how.exposed && end != Recovered::RolledBack).then(|| exposure(&tx));
+        let tries = self.tries_with(item, how.quiet);
+        let quiet = how.quiet && kind == OutcomeKind::Retry;
         let note = Note { reason: reason.as_deref(), exposure_ms, quiet, tries, ..Note::default() };
         self.apply_outcome(&mut tx, intent, end, Seen::Executed, &note)?;
+        left_staging(&mut tx, f, end)?;
         tx.commit()?;
+        let returned = self.back_from_staging(custody, f, item, end, retry, reason.as_deref())?;
         fault::point("after_commit");
         if end != Recovered::RolledBack {
             self.store_took_a_file();
@@ -371,7 +411,33 @@ impl Agent {
             Recovered::SourceKept => reason.map(|r| format!("copied to the store; {r}")),
             _ => reason,
         };
-        Ok(Committed::Decided(Decided { item: Some(item), kind, detail, retry }))
+        Ok(Committed::Decided(Decided { item: Some(item), kind, detail, retry, returned }))
+    }
+
+    /// A staged file the move did not take into the store goes back to its name (its staged
+    /// copy could not be deleted, it changed), except when the store could not take it: then
+    /// it waits in staging, out of sight, under its open stash row, and the next try moves it
+    /// from there (recovery at a restart returns it).
+    fn back_from_staging(
+        &self,
+        custody: &mut Custody<'_>,
+        f: &Facts<'_>,
+        item: i64,
+        end: Recovered,
+        retry: Option<RetryCause>,
+        reason: Option<&str>,
+    ) -> Result<Option<std::path::PathBuf>, Error> {
+        match f.staged {
+            Some(_) if end == Recovered::RolledBack && retry == Some(RetryCause::Store) => {
+                debug!(item, path = %f.path.display(), "waits in staging for the store");
+                Ok(None)
+            }
+            Some(s) if end != Recovered::Completed => {
+                let why = reason.unwrap_or("not moved into the store");
+                self.give_back(&mut custody.ledger, s, Some(item), Some(why), false)
+            }
+            _ => Ok(None),
+        }
     }
 
     /// The tries a move of `item` took, this one included, when it is a later try (`again`):
@@ -394,7 +460,7 @@ impl Agent {
             error!(item = intent.item_id, error = %e, "move failed midway; recovering");
             debug!(item = intent.item_id, path = %f.path.display(), "file of the failed move");
         }
-        let end = self.store.recover(intent).map_err(Error::io("recovering a failed move", f.path))?;
+        let end = self.store.recover_beside(intent, f.path).map_err(Error::io("recovering a failed move", f.path))?;
         let reason = e.to_string();
         let (kind, retry) = match end {
             Recovered::SourceKept | Recovered::Completed => (OutcomeKind::Quarantined, None),
@@ -409,109 +475,32 @@ impl Agent {
         };
         let mut tx = custody.ledger.write()?;
         self.apply_outcome(&mut tx, intent, end, Seen::Midway, &note)?;
+        left_staging(&mut tx, f, end)?;
         tx.commit()?;
+        let returned = self.back_from_staging(custody, f, intent.item_id, end, retry, Some(&reason))?;
         if kind == OutcomeKind::Quarantined {
             self.store_took_a_file();
         }
-        Ok(Committed::Decided(Decided { item: Some(intent.item_id), kind, detail: Some(reason), retry }))
+        let item = Some(intent.item_id);
+        Ok(Committed::Decided(Decided { item, kind, detail: Some(reason), retry, returned }))
     }
 }
 
-/// The item row and its `intake`, `decided` (and `tagged`) events: a new item, or `earlier`
-/// decided again (an officer's tag of a kept photo, a held photo with access back).
-fn record(
-    tx: &mut Tx<'_>,
-    f: &Facts<'_>,
-    verdict: &Verdict,
-    assessment: Option<&Assessment>,
-    tag: Option<&Tag<'_>>,
-    state: ItemState,
-    earlier: Option<&Item>,
-) -> Result<i64, Error> {
-    let tags: Vec<String> = tag.and_then(|t| t.note).map(|n| vec![n.to_string()]).unwrap_or_default();
-    let item = if let Some(earlier) = earlier {
-        if earlier.sha256 != f.sha256 {
-            tx.set_sha256(earlier.id, &f.sha256)?;
-            let rehashed = Event::Rehashed {
-                sha256: f.sha256.clone(),
-                previous_sha256: earlier.sha256.clone(),
-                reason: "read again with media-location access; the earlier read was altered".into(),
-            };
-            tx.record(Some(earlier.id), &rehashed)?;
-        }
-        tx.redecide_item(
-            earlier.id,
-            state,
-            verdict.action.as_str(),
-            verdict.source.as_str(),
-            &verdict.rule,
-            verdict.case_id.as_deref(),
-            tag.and_then(|t| t.officer),
-            &tags,
-        )?;
-        earlier.id
-    } else {
-        let item = tx.insert_item(&new_item(f, verdict, assessment, tag, state, &tags))?;
-        let intake = Event::Intake {
-            sha256: f.sha256.clone(),
-            size: f.id.size,
-            kind: f.kind.as_str().into(),
-            path: f.path.to_string_lossy().into_owned(),
-            mtime_ns: f.id.mtime_ns,
-            first_seen_ms: f.first_seen,
-        };
-        tx.record(Some(item), &intake)?;
-        item
-    };
-    let decided = Event::Decided {
-        state,
-        action: verdict.action,
-        source: verdict.source.into(),
-        rule: verdict.rule.clone(),
-        case_id: verdict.case_id.clone(),
-        score: assessment.map(|a| a.case_score),
-    };
-    tx.record(Some(item), &decided)?;
-    if let Some(t) = tag {
-        tx.record(Some(item), &tagged(t.case, t.officer, t.note))?;
-        if let Some(a) = assessment.filter(|a| !a.embedding.is_empty()) {
-            tx.add_correction(item, true, &a.embedding)?;
-        }
-    }
-    Ok(item)
+/// How a move into the store is tried.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Try {
+    /// A later try with the same decision: a failure is counted, not recorded again.
+    pub quiet: bool,
+    /// The file was where a sync client could see it (a camera folder), so its exposure is
+    /// recorded.
+    pub exposed: bool,
 }
 
-/// The row of a file seen for the first time.
-fn new_item<'a>(
-    f: &'a Facts<'_>,
-    verdict: &'a Verdict,
-    assessment: Option<&'a Assessment>,
-    tag: Option<&Tag<'a>>,
-    state: ItemState,
-    tags: &'a [String],
-) -> NewItem<'a> {
-    NewItem {
-        sha256: &f.sha256,
-        size: f.id.size,
-        original_path: f.path,
-        kind: f.kind.as_str(),
-        capture_time: f.exif.capture_time.map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string()),
-        gps: f.exif.gps,
-        file_mtime_ns: Some(f.id.mtime_ns),
-        first_seen_ms: f.first_seen,
-        state,
-        action: verdict.action.as_str(),
-        source: verdict.source.as_str(),
-        rule: &verdict.rule,
-        score: assessment.map(|a| a.case_score),
-        case_id: verdict.case_id.as_deref(),
-        officer: tag.and_then(|t| t.officer),
-        tags,
-        embedding: assessment.map(|a| a.embedding.as_slice()).filter(|e| !e.is_empty()),
+/// A staged file that reached the store leaves staging in the transaction that records it:
+/// its stash row closes with the move's own.
+fn left_staging(tx: &mut Tx<'_>, f: &Facts<'_>, end: Recovered) -> Result<(), LedgerError> {
+    match f.staged {
+        Some(s) if end == Recovered::Completed => tx.finish_move(s.row),
+        _ => Ok(()),
     }
-}
-
-/// An officer's tag, as the custody log records it.
-pub(super) fn tagged(case: &str, officer: Option<&str>, note: Option<&str>) -> Event {
-    Event::Tagged { case_id: case.into(), officer: officer.map(str::to_string), note: note.map(str::to_string) }
 }

@@ -26,12 +26,24 @@ impl Agent {
     ) -> Result<(Verdict, Option<Assessment>), Error> {
         let shot_at = f.exif.capture_time.or_else(|| local_time(f.id.mtime_ns));
         let times = session_times(f);
-        let (released_before, sessions) = {
+        let (released_before, sessions, capture) = {
             let ledger = self.ledger();
             let (from, to) = (times.iter().min().copied(), times.iter().max().copied());
             let (from, to) = (from.unwrap_or(f.first_seen), to.unwrap_or(f.first_seen));
-            (ledger.was_released(&f.sha256)?, ledger.sessions_overlapping(from, to)?)
+            (
+                ledger.was_released(&f.sha256)?,
+                ledger.sessions_overlapping(from, to)?,
+                ledger.capture_with_sha(&f.sha256)?,
+            )
         };
+        // A camera app that also saved a gallery copy of a case-camera photo: the same bytes go
+        // into the same case, linked to the capture by their SHA-256.
+        if let (None, Some((item, case))) = (tag, capture) {
+            let rule = format!("the same SHA-256 as case-camera evidence #{item}: the camera app's gallery copy");
+            let verdict =
+                Verdict { action: policy::Action::Quarantine, source: policy::Source::Manual, case_id: case, rule };
+            return Ok((verdict, None));
+        }
         // The first of the photo's times that some session covers decides which session.
         let session = times.iter().find_map(|t| sessions.iter().find(|s| s.covers(*t)));
         let context = Evidence {
@@ -76,7 +88,7 @@ impl Agent {
     ) -> (Option<Assessment>, Option<String>) {
         let asked = match keyframe {
             None if crate::frames::needs_platform_frame(f.kind) && matches!(self.model, Model::Ready(_)) => {
-                crate::frames::fetch(f.path, f.kind)
+                crate::frames::fetch(f.at, f.kind)
             }
             _ => None,
         };

@@ -71,6 +71,10 @@ pub enum Error {
     /// retried, skipped) for the reason in `detail`; the file stays where it is.
     #[error("{path}: {detail}")]
     TagFailed { path: PathBuf, kind: OutcomeKind, detail: String },
+    /// A file offered for import that is not evidence the agent can take: empty, not a photo or
+    /// video by its content, over `max_file_bytes`, inside the store or a camera folder.
+    #[error("{path}: {reason}")]
+    NotEvidence { path: PathBuf, reason: String },
 }
 
 impl Error {

@@ -104,7 +104,14 @@ impl Agent {
     /// the smallest of them (free space, not read-only) and one small write that reaches the
     /// disk. Nothing is read from the files but their size.
     pub fn store_ready(&self, waiting: &[PathBuf]) -> bool {
-        let smallest = waiting.iter().filter_map(|p| std::fs::symlink_metadata(p).ok()).map(|m| m.len()).min();
+        // A file waiting in staging for the store is sized there.
+        let size = |p: &PathBuf| {
+            std::fs::symlink_metadata(p)
+                .or_else(|e| self.waiting_in_staging(p).map_or(Err(e), std::fs::symlink_metadata))
+                .ok()
+                .map(|m| m.len())
+        };
+        let smallest = waiting.iter().filter_map(size).min();
         // Every one is gone: trying them is what tells the watcher so.
         let Some(need) = smallest else { return true };
         match health::space(self.store.root()) {

@@ -4,8 +4,9 @@
 //!
 //! The pipeline, one module per stage:
 //!
-//! - `intake`: open (no symlinks) → what the ledger knows of this file version → hash →
-//!   sniff → EXIF; bad input is rejected here, once per file version.
+//! - `intake`: open (no symlinks) → what the ledger knows of this file version → out of
+//!   sight (`stash`: one rename into the staging folder) → hash → sniff → EXIF; bad input is
+//!   rejected here, once per file version, and a staged file goes back to its name.
 //! - `decide`: the context rules first (tag, release, session, work site), the classifier
 //!   only when the verdict depends on it, then the policy.
 //! - `commit`: under the move lock, record the item and its custody events, journal and
@@ -53,6 +54,7 @@ use crate::classify::Classifier;
 use crate::config::Config;
 use crate::ledger::Ledger;
 use crate::quarantine::fsops;
+use crate::quarantine::staging::Staging;
 use crate::quarantine::{MoveLock, Store};
 
 pub mod browse;
@@ -61,6 +63,7 @@ mod commit;
 mod decide;
 mod error;
 mod health;
+mod import;
 mod intake;
 mod keys;
 mod officer;
@@ -68,14 +71,17 @@ mod outcome;
 mod privacy;
 mod reader;
 mod reconcile;
+mod record;
 mod recover;
 pub mod scan;
+mod stash;
 #[cfg(test)]
 mod tests;
 mod verify;
 
 pub use casefile::{AckReport, ExportReport, PurgeReport};
 pub use error::{Error, Output, Refusal};
+pub use import::{ImportRequest, Imported, Origin};
 pub use keys::AnchorReport;
 pub use outcome::{Outcome, OutcomeKind, RetryCause};
 pub use privacy::PruneReport;
@@ -122,6 +128,8 @@ pub struct Agent {
     device_key: keys::DeviceKey,
     /// When this agent last made a checkpoint.
     last_checkpoint: Mutex<Option<std::time::Instant>>,
+    /// Where new camera files go out of sight before they are judged (`stash`).
+    staging: Staging,
     /// A scrub of the write-ahead log after pruning was held up by a reader: do it again.
     scrub_due: Mutex<bool>,
     /// The store's failures as this agent saw them.
@@ -166,6 +174,7 @@ impl Agent {
             + report.vanished
             + report.temp_files_removed
             + report.adopted
+            + report.returned
             + report.failed
             > 0
         {
@@ -178,6 +187,7 @@ impl Agent {
         let store_dir = config.store_dir()?;
         let cameras = reader::cameras_of(&config);
         let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
+        let staging = Staging::new(&cameras, &config.sync_roots, store.root(), config.staging.as_deref())?;
         let mut ledger = Ledger::open(&store.ledger_path())?;
         let device_key = keys::open_device_key(&store, &mut ledger);
         let model = if !load_model {
@@ -202,6 +212,7 @@ impl Agent {
             barrier: Mutex::new(Barrier::default()),
             device_key,
             last_checkpoint: Mutex::new(None),
+            staging,
             scrub_due: Mutex::new(false),
             tracker: Mutex::new(health::Tracker::default()),
         };

@@ -13,7 +13,8 @@ use crate::policy;
 use crate::quarantine::fsops;
 use crate::quarantine::{MoveError, Moved, Recovered};
 
-use super::commit::{tagged, Note, Seen, Tag};
+use super::commit::{Note, Seen, Tag};
+use super::record::tagged;
 use super::{ledger_path, Agent, Error, Outcome, OutcomeKind, Refusal};
 
 impl Agent {
@@ -98,6 +99,7 @@ impl Agent {
             score: item.score,
             handle_ms: 0.0,
             detail: None,
+            returned_to: None,
             retry: None,
         })
     }
@@ -208,6 +210,7 @@ impl Agent {
             score: item.score,
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: None,
+            returned_to: None,
             retry: None,
         })
     }

@@ -52,6 +52,12 @@ pub struct Outcome {
     /// Milliseconds from the start of handling to the verified move (or decision).
     pub handle_ms: f64,
     pub detail: Option<String>,
+    /// It was out of sight in staging while it was judged and is back in the camera folder at
+    /// this path (its own, or `NAME-returned-N.ext` if that was taken meanwhile). On Android
+    /// the shell asks MediaStore to scan it: MediaProvider marks a file renamed out of a hidden
+    /// folder pending until it is scanned again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub returned_to: Option<String>,
     /// Why a [`OutcomeKind::Retry`] was left for later; `None` for every other kind.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry: Option<RetryCause>,
@@ -85,6 +91,7 @@ impl Outcome {
             score: item.score,
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: Some(detail.to_string()),
+            returned_to: None,
             retry,
         }
     }
@@ -108,6 +115,7 @@ impl Outcome {
             score: None,
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: Some(detail.to_string()),
+            returned_to: None,
             retry: None,
         }
     }
@@ -125,6 +133,7 @@ impl Outcome {
             score: None,
             handle_ms: started.elapsed().as_secs_f64() * 1e3,
             detail: Some(detail.into()),
+            returned_to: None,
             retry,
         }
     }

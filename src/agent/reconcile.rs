@@ -7,7 +7,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use tracing::{info, warn};
 
-use crate::ledger::{self, Ledger};
+use crate::ledger::{self, Direction, Ledger};
 use crate::media::{self, ExifFacts, MediaKind};
 use crate::policy::{self, Action, Verdict};
 use crate::quarantine::fsops::{self, FileId};
@@ -89,7 +89,17 @@ impl Agent {
             rule: "backlog: in the camera folder before the agent was installed (backlog = record)".into(),
         };
         let known = self.known(path, &id).map_err(|e| self.failed(path, e.into(), started))?;
-        let facts = Facts { path, file, id, sha256, kind, exif: ExifFacts::default(), first_seen: ledger::now_ms() };
+        let facts = Facts {
+            path,
+            at: path,
+            staged: None,
+            file,
+            id,
+            sha256,
+            kind,
+            exif: ExifFacts::default(),
+            first_seen: ledger::now_ms(),
+        };
         match self.commit(&facts, &verdict, None, None, known).map_err(|e| self.failed(path, e, started))? {
             Committed::Decided(d) => Ok(decided(&facts, &verdict, None, d, started)),
             Committed::Earlier(earlier) => Ok(self.earlier_outcome(path, earlier, started)),
@@ -156,6 +166,16 @@ fn unsettled<L: std::ops::Deref<Target: AsRef<Ledger>>>(
                 continue;
             }
             out.push(path);
+        }
+    }
+    // A file decided "quarantine" that waits in staging for the store is unsettled too, by its
+    // camera name (trying that name takes it from staging).
+    let guard = lock()?;
+    let ledger: &Ledger = (*guard).as_ref();
+    for m in ledger.pending_moves()? {
+        let waiting = m.direction == Direction::Stash && m.item_id != 0 && m.dst.is_file();
+        if waiting && cameras.iter().any(|c| m.src.parent() == Some(c.as_path())) && !out.contains(&m.src) {
+            out.push(m.src);
         }
     }
     out.sort();

@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
-use crate::ledger::{Direction, Event, Item, ItemState, Ledger, NewItem};
+use crate::ledger::{Direction, Event, Item, ItemState, Ledger, MoveIntent, NewItem};
 use crate::quarantine::fsops::{self, OpenError};
 use crate::quarantine::{Recovered, Store};
 
@@ -28,6 +28,8 @@ pub struct RecoveryReport {
     pub temp_files_removed: usize,
     /// Store files of purged items that an interrupted purge left, wiped now.
     pub purges_finished: usize,
+    /// Files found in staging (a stash a dead process left) and put back at their names.
+    pub returned: usize,
 }
 
 impl Agent {
@@ -36,8 +38,21 @@ impl Agent {
         let mut custody = self.custody()?;
         let ledger = &mut *custody.ledger;
         let mut report = RecoveryReport::default();
-        for m in ledger.pending_moves()? {
-            let end = match self.store.recover(&m) {
+        let pending = ledger.pending_moves()?;
+        // A staged file's original name, by its name in staging.
+        let staged: std::collections::HashMap<PathBuf, PathBuf> = pending
+            .iter()
+            .filter(|m| m.direction == Direction::Stash)
+            .map(|m| (m.dst.clone(), m.src.clone()))
+            .collect();
+        for m in pending.into_iter().filter(|m| m.direction != Direction::Stash) {
+            let home = staged.get(&m.src).cloned().unwrap_or_else(|| m.src.clone());
+            // A move out of staging whose stash rename a power cut took back (the staged name is
+            // gone, or only the empty claim of it is left): the file is at its original name
+            // again, and that is the source to finish (or undo) the move from.
+            let lost_stash = home != m.src && !holds_bytes(&m.src) && present(&home);
+            let m = if lost_stash { MoveIntent { src: home.clone(), ..m } } else { m };
+            let end = match self.store.recover_beside(&m, &home) {
                 Ok(o) => o,
                 Err(e) => {
                     // One file must not stop the agent: the journal row stays for the next start.
@@ -55,7 +70,7 @@ impl Agent {
                     reason = Some("original could not be deleted");
                     report.completed += 1;
                 }
-                (Direction::Out, Recovered::SourceKept) => {
+                (Direction::Out | Direction::Stash | Direction::Copy, Recovered::SourceKept) => {
                     warn!(item = m.item_id, "released, but its store file could not be removed");
                     debug!(item = m.item_id, path = %m.src.display(), "store file left");
                     report.completed += 1;
@@ -72,6 +87,8 @@ impl Agent {
             self.apply_outcome(&mut tx, &m, end, Seen::AtStart, &Note { reason, ..Note::default() })?;
             tx.commit()?;
         }
+        // After the moves: an `In` move rolled back leaves its file in staging, to go home now.
+        self.recover_stashes(ledger, &mut report)?;
         for (item, wiped) in self.wipe_purged_files(ledger)? {
             match wiped {
                 Ok(bytes) => {
@@ -204,4 +221,15 @@ impl Agent {
         tx.commit()?;
         Ok(Some(how))
     }
+}
+
+/// Is there anything at `p` (not following a symlink)?
+fn present(p: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok()
+}
+
+/// Is there a file with bytes at `p`? An empty one is the claim of a name whose rename did not
+/// happen (`fsops::rename_claiming`).
+fn holds_bytes(p: &std::path::Path) -> bool {
+    std::fs::symlink_metadata(p).is_ok_and(|m| !m.is_file() || m.len() > 0)
 }

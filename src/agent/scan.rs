@@ -144,6 +144,7 @@ mod tests {
             score: None,
             handle_ms: 0.0,
             detail: None,
+            returned_to: None,
             retry: None,
         }
     }

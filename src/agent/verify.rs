@@ -78,8 +78,10 @@ impl Accounts {
             |p: &std::path::Path| p.strip_prefix(store.root()).ok().map(|n| n.to_string_lossy().into_owned());
         for m in l.pending_moves()? {
             let end = match m.direction {
-                Direction::In => &m.dst,
+                Direction::In | Direction::Copy => &m.dst,
                 Direction::Out => &m.src,
+                // A staged file is not in the store.
+                Direction::Stash => continue,
             };
             a.in_flight.extend(in_store(end));
         }

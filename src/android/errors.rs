@@ -60,6 +60,8 @@ codes! {
     Keyframe = "KEYFRAME",
     /// A tagged file could not be quarantined.
     TagFailed = "TAG_FAILED",
+    /// A file offered for import is not evidence the core can take.
+    NotEvidence = "NOT_EVIDENCE",
     /// A case ID is required.
     RefusedCaseIdRequired = "REFUSED_CASE_ID_REQUIRED",
     /// A reason is required to release.
@@ -188,6 +190,7 @@ pub fn code_of(e: &agent::Error) -> Code {
         Error::Io { .. } => Code::Io,
         Error::Keyframe { .. } => Code::Keyframe,
         Error::TagFailed { .. } => Code::TagFailed,
+        Error::NotEvidence { .. } => Code::NotEvidence,
         Error::Json { .. } => Code::Internal,
     }
 }

@@ -12,7 +12,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 /// tamper-evident chain-of-custody ledger.
 ///
 /// The store is `--store DIR`, else `store` in the config, else the platform data dir
-/// (`~/.local/share/fotovakt/store`). Only `watch`, `scan`, `tag` and `session` create it;
+/// (`~/.local/share/fotovakt/store`). Only `watch`, `scan`, `tag`, `import` and `session` create it;
 /// every other command refuses a store that does not exist, naming the path it looked at.
 /// The config is `--config FILE`, else `$FOTOVAKT_CONFIG`, else `~/.config/fotovakt/config.toml`.
 ///
@@ -45,7 +45,7 @@ pub struct Cli {
 /// officers, for admins. Every command is in exactly one group (a unit test checks).
 pub(crate) const GROUPS: &[(&str, &[&str])] = &[
     ("Service (the agent on the device)", &["watch", "scan", "pending", "serve-metrics"]),
-    ("Officers", &["tag", "release", "session", "list", "show", "export"]),
+    ("Officers", &["tag", "import", "release", "session", "list", "show", "export"]),
     ("Admins", &["stats", "report", "verify", "verify-package", "ack", "purge", "anchor", "classify", "head"]),
     ("Try it", &["demo"]),
 ];
@@ -116,6 +116,32 @@ pub enum Command {
         /// A free-text note kept in the custody log.
         #[arg(long, value_name = "TEXT")]
         note: Option<String>,
+    },
+    /// Bring evidence from a dedicated camera or an SD card into a case.
+    ///
+    /// Each file (folders are walked, media files only) is hashed on arrival and copied into
+    /// the store, verified against that hash, with custody events: its source path and the
+    /// camera's EXIF make, model and time. The source is left as it is, unless
+    /// --remove-source: then it is removed once its copy is verified. The same bytes already
+    /// in the case are not stored twice. A bad file gets one line on stderr and the rest go
+    /// on (exit code 1 if any failed). A progress bar shows on a terminal.
+    #[command(verbatim_doc_comment)]
+    Import {
+        /// Case ID the files belong to.
+        #[arg(long, value_name = "ID")]
+        case: String,
+        /// Who imports them (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        officer: Option<String>,
+        /// Remove each source file once its copy in the store is verified.
+        #[arg(long)]
+        remove_source: bool,
+        /// One JSON object per file instead of a summary.
+        #[arg(long)]
+        json: bool,
+        /// Files or folders (a card's DCIM, say).
+        #[arg(required = true, value_name = "PATH")]
+        paths: Vec<PathBuf>,
     },
     /// Put a false positive back where it came from, audited.
     ///

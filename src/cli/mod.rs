@@ -32,6 +32,7 @@ mod admin;
 mod args;
 mod format;
 mod head;
+mod import;
 mod officer;
 mod service;
 mod setup;
@@ -100,6 +101,9 @@ fn try_main(cli: &Cli) -> Result<()> {
         Command::Pending { camera, json } => service::pending(cli, camera, *json, out),
         Command::ServeMetrics { listen, allow_remote } => service::serve_metrics(cli, listen, *allow_remote, out),
         Command::Tag { path, case, officer, note } => officer::tag(cli, path, case, officer, note.as_deref(), out),
+        Command::Import { case, officer, remove_source, json, paths } => {
+            import::run(cli, case, officer, *remove_source, *json, paths, out)
+        }
         Command::Release { item, reason, officer } => officer::release(cli, item, reason, officer, out),
         Command::Session { action } => officer::session(cli, action, out),
         Command::List { case, all, json } => officer::list(cli, case.as_deref(), *all, *json, out),
@@ -147,7 +151,8 @@ fn exit_code_of(e: &anyhow::Error) -> u8 {
             | Error::Io { .. }
             | Error::Keyframe { .. }
             | Error::Json { .. }
-            | Error::TagFailed { .. },
+            | Error::TagFailed { .. }
+            | Error::NotEvidence { .. },
         )
         | None => exit::FAILURE,
     }

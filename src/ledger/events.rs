@@ -195,6 +195,26 @@ pub enum HeadFound {
     Unreadable,
 }
 
+/// Where imported evidence came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ImportOrigin {
+    /// A dedicated camera's card, or a folder an officer named (`fotovakt import`).
+    Card,
+    /// The app's case camera (the camera app wrote into the app's own provider).
+    CaseCamera,
+}
+
+impl ImportOrigin {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ImportOrigin::Card => "card",
+            ImportOrigin::CaseCamera => "case_camera",
+        }
+    }
+}
+
 /// Kinds that are looked up by name in SQL; [`Event::kind`] returns these same strings.
 pub mod kinds {
     pub const DEVICE_KEY: &str = "device_key";
@@ -291,6 +311,48 @@ pub enum Event {
     Vanished {
         #[serde(default, skip_serializing_if = "is_false")]
         recovered: bool,
+    },
+    /// Out of sight before it was judged: renamed in one metadata operation from the camera
+    /// folder (the `intake` event's path) into `staging`, a folder MediaStore does not index
+    /// and no detected sync client walks, at `stashed_at_ms`. No state of its own.
+    Stashed { staging: String, stashed_at_ms: i64 },
+    /// Back in the camera folder at `path` after a stash (a photo judged personal, one that
+    /// could not be judged now, or one recovery found staged). `name_taken`: its own name was
+    /// taken meanwhile, so it came back under `path`, another name. Without an item: a file
+    /// returned before it was recorded (`reason` says why). No state of its own.
+    Returned {
+        path: String,
+        staging: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        name_taken: bool,
+        #[serde(default, skip_serializing_if = "is_false")]
+        recovered: bool,
+    },
+    /// Brought into a case from outside the camera folders, hashed on arrival: a file from a
+    /// dedicated camera's card or a folder an officer named (`origin` `card`), or a photo the
+    /// case camera wrote into the app's own storage (`case_camera`; `camera_package` is the app
+    /// that wrote it, `written_at_ms` when its write ended). `make`, `model` and `exif_time` are
+    /// the camera's own EXIF. `remove_source`: the source goes once its copy is verified. No
+    /// state of its own (the move's ending gives it).
+    Imported {
+        case_id: String,
+        origin: ImportOrigin,
+        source_path: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        camera_package: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        written_at_ms: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        make: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exif_time: Option<String>,
+        #[serde(default, skip_serializing_if = "is_false")]
+        remove_source: bool,
+        officer: Option<String>,
     },
     /// A store file whose rows a power cut lost, verified and adopted. State `quarantined`.
     Adopted { sha256: String, store_name: String, size: u64 },
@@ -441,6 +503,9 @@ impl Event {
             Event::MoveAborted { .. } => "move_aborted",
             Event::MoveRolledBack { .. } => "move_rolled_back",
             Event::Vanished { .. } => "vanished",
+            Event::Imported { .. } => "imported",
+            Event::Stashed { .. } => "stashed",
+            Event::Returned { .. } => "returned",
             Event::Adopted { .. } => "adopted",
             Event::Rejected { .. } => kinds::REJECTED,
             Event::ReleaseRequested { .. } => "release_requested",
@@ -582,6 +647,20 @@ mod tests {
         ("move_rolled_back", r#"{"recovered":true,"state":"aborted"}"#),
         ("move_rolled_back", r#"{"reason":"r","state":"aborted"}"#),
         ("vanished", r#"{"recovered":true,"state":"aborted"}"#),
+        ("stashed", r#"{"staging":"/s/.fotovakt-staging/9-a.jpg","stashed_at_ms":5}"#),
+        (
+            "imported",
+            r#"{"case_id":"C","make":"Canon","model":"EOS","officer":"ola","origin":"card","remove_source":true,"source_path":"/m/a.jpg"}"#,
+        ),
+        (
+            "imported",
+            r#"{"camera_package":"com.cam","case_id":"C","officer":null,"origin":"case_camera","source_path":"/d/c.jpg","written_at_ms":7}"#,
+        ),
+        ("returned", r#"{"path":"/c/a.jpg","staging":"/s/.fotovakt-staging/9-a.jpg"}"#),
+        (
+            "returned",
+            r#"{"name_taken":true,"path":"/c/a-returned-3.jpg","reason":"r","recovered":true,"staging":"/s/9-a.jpg"}"#,
+        ),
         ("adopted", r#"{"sha256":"ab","size":3,"state":"quarantined","store_name":"n"}"#),
         ("rejected", r#"{"key":42,"path":"/c/x.jpg","reason":"not an image"}"#),
         ("release_requested", r#"{"officer":null,"reason":"fp","state":"releasing","to":"/c/a.jpg"}"#),
@@ -638,7 +717,7 @@ mod tests {
     #[test]
     fn every_kind_is_covered_by_the_stored_samples() {
         let kinds: std::collections::BTreeSet<&str> = STORED.iter().map(|(k, _)| *k).collect();
-        assert_eq!(kinds.len(), 27, "{kinds:?}");
+        assert_eq!(kinds.len(), 30, "{kinds:?}");
     }
 
     #[test]

@@ -55,7 +55,7 @@ pub use chain::{
     RawEvent, GENESIS, HASH_V1, HASH_V2,
 };
 pub use events::{
-    Action, Event, EventError, ForgetReason, HeadFound, ItemSource, KeyReason, PackageFormat, PurgeReason,
+    Action, Event, EventError, ForgetReason, HeadFound, ImportOrigin, ItemSource, KeyReason, PackageFormat, PurgeReason,
 };
 pub use keyed::{DeviceSecret, SecretError};
 pub(crate) use log::raw_from_row;
@@ -470,6 +470,59 @@ impl Ledger {
             [],
             move_from_row,
         )
+    }
+
+    /// Is the journal row `move_id` still open?
+    pub fn move_open(&self, move_id: i64) -> Result<bool> {
+        self.conn
+            .query_row("SELECT 1 FROM moves WHERE id = ?1", [move_id], |_| Ok(()))
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+
+    /// Has the case camera ever delivered a photo (an `imported` event naming the camera app)?
+    /// A gallery copy of such a photo may then arrive in a camera folder.
+    pub fn has_captures(&self) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM events WHERE kind = 'imported' AND data LIKE '%\"camera_package\":%' LIMIT 1",
+                [],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .map_err(self.err())
+    }
+
+    /// The newest case-camera capture with these bytes: (item, its case). A camera app that
+    /// also saved a gallery copy repeats exactly these bytes in a camera folder.
+    pub fn capture_with_sha(&self, sha256: &str) -> Result<Option<(i64, Option<String>)>> {
+        self.conn
+            .query_row(
+                "SELECT i.id, i.case_id FROM items i JOIN events e ON e.item_id = i.id \
+                 WHERE i.sha256 = ?1 AND e.kind = 'imported' AND e.data LIKE '%\"camera_package\":%' \
+                 ORDER BY i.id DESC LIMIT 1",
+                [sha256],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()
+            .map_err(self.err())
+    }
+
+    /// An item of `case` with these bytes that is (or is being put) in the store.
+    pub fn in_case_with_sha(&self, case: &str, sha256: &str) -> Result<Option<Item>> {
+        self.conn
+            .query_row(
+                &format!(
+                    "SELECT {ITEM_COLUMNS} FROM items WHERE case_id = ?1 AND sha256 = ?2 \
+                     AND state IN ('quarantined', 'copied_original_kept') ORDER BY id DESC LIMIT 1"
+                ),
+                params![case, sha256],
+                item_from_row,
+            )
+            .optional()
+            .map_err(self.err())
     }
 
     /// How many corrections are kept, and the newest one's number (cheap; the classifier

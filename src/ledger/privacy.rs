@@ -35,8 +35,10 @@ use super::{raw_from_row, ItemState, Ledger, RawEvent, Result, Tx, RAW_COLUMNS};
 pub const DAY_MS: i64 = 86_400_000;
 
 /// The custody events of a released false positive that name its path or place, or carry an
-/// officer's free text about it: pruned when its correction runs out.
-const RELEASED_PERSONAL_KINDS: [&str; 5] = ["intake", "decided", "tagged", "release_requested", "released"];
+/// officer's free text about it: pruned when its correction runs out. `stashed` and `returned`
+/// name it too (its name in staging, the name it came back to).
+const RELEASED_PERSONAL_KINDS: [&str; 7] =
+    ["intake", "stashed", "returned", "decided", "tagged", "release_requested", "released"];
 
 /// The rule text a forgotten released item keeps.
 pub const FORGOTTEN_RULE: &str = "(forgotten: the correction ran out)";

@@ -232,6 +232,14 @@ pub enum Direction {
     In,
     /// Store → camera folder (a release).
     Out,
+    /// Camera folder → its staging folder, before the file is judged (`src`: its original
+    /// path, `dst`: its name in staging; `item_id` 0 until the item is recorded). The row stays
+    /// while the file is in staging: it ends when the file goes into the store or back to its
+    /// name, and recovery returns a file it finds still staged.
+    Stash,
+    /// Into the store by a copy that never touches its source (`fotovakt import` of a card's
+    /// files without `--remove-source`): `src` is left as it is, whatever the ending.
+    Copy,
 }
 
 impl Direction {
@@ -239,12 +247,14 @@ impl Direction {
         match self {
             Direction::In => "in",
             Direction::Out => "out",
+            Direction::Stash => "stash",
+            Direction::Copy => "copy",
         }
     }
 
     /// The direction stored as `s`, if it is one.
     pub fn parse(s: &str) -> Option<Direction> {
-        [Direction::In, Direction::Out].into_iter().find(|d| d.as_str() == s)
+        [Direction::In, Direction::Out, Direction::Stash, Direction::Copy].into_iter().find(|d| d.as_str() == s)
     }
 }
 

@@ -223,6 +223,23 @@ impl Tx<'_> {
         Ok(self.tx.last_insert_rowid())
     }
 
+    /// The item a stash row's file became, once it is recorded (and its hash).
+    pub fn link_stash(&mut self, move_id: i64, item_id: i64, sha256: &str) -> Result<()> {
+        self.tx
+            .execute("UPDATE moves SET item_id = ?2, sha256 = ?3 WHERE id = ?1", params![move_id, item_id, sha256])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
+    /// Where a kept item's file is now, when it came back from staging under another name
+    /// (its own was taken meanwhile). Its `intake` event keeps the name it had.
+    pub fn set_original_path(&mut self, id: i64, path: &std::path::Path) -> Result<()> {
+        self.tx
+            .execute("UPDATE items SET original_path = ?2 WHERE id = ?1", params![id, path_bytes(path)])
+            .map_err(self.err())?;
+        Ok(())
+    }
+
     /// Remove a finished (or rolled back) move from the journal.
     pub fn finish_move(&mut self, move_id: i64) -> Result<()> {
         self.tx.execute("DELETE FROM moves WHERE id = ?1", [move_id]).map_err(self.err())?;

@@ -181,6 +181,39 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     }
 }
 
+/// A rename into a folder of the agent's own (the staging folder), under a name no other file
+/// can have: `RENAME_NOREPLACE` where the filesystem has it; where it refuses the flag (Android's
+/// shared storage) a plain rename once the name is checked free. Callers hold the move lock.
+/// Unlike [`rename_claiming`], nothing is renamed over an existing file, which on ext4 makes
+/// the kernel write back all of the renamed file's data first (`auto_da_alloc`): tens of
+/// milliseconds for a fresh video.
+pub fn rename_into_own(from: &Path, to: &Path) -> io::Result<()> {
+    let (f, t) = (cstr(from)?, cstr(to)?);
+    // SAFETY: both are valid NUL-terminated strings that outlive the call.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            f.as_ptr(),
+            libc::AT_FDCWD,
+            t.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        return Ok(());
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EINVAL) | Some(libc::ENOSYS) => match std::fs::symlink_metadata(to) {
+            Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, "the name in staging is taken")),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => std::fs::rename(from, to),
+            Err(e) => Err(e),
+        },
+        _ => Err(err),
+    }
+}
+
 /// Errors of `link(2)` on a filesystem that has no hard links at all.
 fn no_links(e: &io::Error) -> bool {
     matches!(e.raw_os_error(), Some(libc::ENOSYS) | Some(libc::EPERM) | Some(libc::EOPNOTSUPP) | Some(libc::EMLINK))

@@ -10,8 +10,9 @@
 //! STORE/tmp/                       cross-filesystem copies before they are verified
 //! ```
 //!
-//! The invariant: at every instant a photo is at its original path or verified (SHA-256)
-//! in the store. A move is journaled in the ledger first; then
+//! The invariant: at every instant a photo is at its original path, in a staging folder
+//! ([`staging`]) under a name a journal row names, or verified (SHA-256) in the store. A move
+//! is journaled in the ledger first; then
 //! * same filesystem: `rename` (never replacing), `fsync` of both directories;
 //! * other filesystem: copy into `tmp/`, `fsync`, verify the hash, rename into place,
 //!   then unlink the original.
@@ -22,6 +23,7 @@
 
 pub mod fsops;
 pub mod placement;
+pub mod staging;
 
 use std::fs::File;
 use std::io;
@@ -314,6 +316,13 @@ impl Store {
     ) -> Result<Moved, MoveError> {
         let fail = |what, rolled_back| MoveError { path: m.src.clone(), what, rolled_back };
         let io_fail = |op, source, rolled_back| fail(MoveProblem::Io { op, source }, rolled_back);
+        if m.direction == Direction::Copy {
+            // A copy reads the open descriptor and leaves the source as it is.
+            if let Err(e) = self.ensure_parent(&m.dst) {
+                return Err(io_fail("create store directory", e, true));
+            }
+            return self.copy_across(m, src_file, id, dirty);
+        }
         // The path must still be the file we hashed, and the file unchanged since.
         match fsops::lstat_id(&m.src) {
             Ok(now) if now.same_content_as(id) => {}
@@ -325,8 +334,9 @@ impl Store {
             return Err(io_fail("create store directory", e, true));
         }
         let final_mode = match m.direction {
-            Direction::In => 0o600,
-            Direction::Out => 0o644,
+            Direction::In | Direction::Copy => 0o600,
+            // A stash is not run through here; a staged file keeps its mode.
+            Direction::Out | Direction::Stash => 0o644,
         };
         match fsops::rename_noreplace(&m.src, &m.dst) {
             Ok(()) => {
@@ -413,6 +423,9 @@ impl Store {
         if let Err(e) = fsops::fsync_parent(&m.dst) {
             return Err(fail(MoveProblem::Io { op: "fsync store directory", source: e }, false));
         }
+        if m.direction == Direction::Copy {
+            return Ok(Moved::Done);
+        }
         // Unlink the original only if the path still names the file we copied.
         match fsops::lstat_id(&m.src) {
             Ok(now) if now.same_content_as(id) => {
@@ -431,6 +444,15 @@ impl Store {
 
     /// Finish or undo a move left by a process that died. Must run under the move lock.
     pub fn recover(&self, m: &MoveIntent) -> io::Result<Recovered> {
+        self.recover_beside(m, &m.src)
+    }
+
+    /// [`Store::recover`], keeping an unverified file found at the destination beside `home`
+    /// (the original's path; for a move out of staging, where the file came from).
+    pub fn recover_beside(&self, m: &MoveIntent, home: &Path) -> io::Result<Recovered> {
+        if m.direction == Direction::Copy {
+            return self.recover_copy(m);
+        }
         let verified = |p: &Path| -> io::Result<Option<bool>> {
             match fsops::hash_path(p) {
                 Ok(h) => Ok(Some(h == m.sha256)),
@@ -474,9 +496,9 @@ impl Store {
             }
             (Some(false), Some(_)) => {
                 // Never lose bytes: keep the odd file beside the original under a visible name.
-                let aside = m.src.with_file_name(format!(
+                let aside = home.with_file_name(format!(
                     "{}.fotovakt-recovered-{}",
-                    m.src.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+                    home.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
                     m.item_id
                 ));
                 if let Err(e) = fsops::rename_noreplace(&m.dst, &aside) {
@@ -500,6 +522,29 @@ impl Store {
             // A staging file that cannot be removed (an undeletable camera folder) holds a
             // copy, never the only one: say so and go on.
             tracing::warn!(path = %m.tmp.display(), error = %e, "staging file of a finished move could not be removed");
+        }
+        Ok(result)
+    }
+
+    /// Recovery of a copy that leaves its source alone: complete if the destination verifies
+    /// (or a verified staging copy can be put in place), else rolled back; the source is never
+    /// touched.
+    fn recover_copy(&self, m: &MoveIntent) -> io::Result<Recovered> {
+        let verifies = |p: &Path| fsops::hash_path(p).is_ok_and(|h| h == m.sha256);
+        let result = if verifies(&m.dst) {
+            Recovered::Completed
+        } else if std::fs::symlink_metadata(&m.dst).is_err() && verifies(&m.tmp) {
+            self.ensure_parent(&m.dst)?;
+            fsops::rename_noreplace(&m.tmp, &m.dst)?;
+            fsops::fsync_parent(&m.dst)?;
+            Recovered::Completed
+        } else {
+            Recovered::RolledBack
+        };
+        match std::fs::remove_file(&m.tmp) {
+            Ok(()) => fsops::fsync_parent(&m.tmp)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
         }
         Ok(result)
     }

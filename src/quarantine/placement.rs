@@ -24,8 +24,12 @@ pub const MEDIA_FOLDERS: &[&str] = &[
 
 /// Why the store cannot be at the requested place.
 #[derive(Debug, thiserror::Error)]
-#[error("refusing store {store}: {reason} ({marker}); choose a private directory outside every synced or media folder")]
+#[error(
+    "refusing {what} {store}: {reason} ({marker}); choose a private directory outside every synced or media folder"
+)]
 pub struct PlacementError {
+    /// What was refused: `store` (the default), or `staging folder`, `case package`, ….
+    pub what: &'static str,
     pub store: PathBuf,
     pub reason: String,
     /// The marker file or folder that gave it away.
@@ -105,8 +109,26 @@ pub fn sync_marker_in(dir: &Path) -> Option<(&'static str, PathBuf)> {
 
 /// Is `store` an acceptable place for the quarantine store?
 pub fn check(store: &Path, cameras: &[PathBuf], sync_roots: &[PathBuf]) -> Result<PathBuf, PlacementError> {
+    let resolved = check_unsynced(store, cameras, sync_roots)?;
+    let refuse =
+        |reason: String, marker: PathBuf| PlacementError { what: "store", store: store.to_path_buf(), reason, marker };
+    for shared in ["/storage/emulated", "/sdcard", "/storage/self"] {
+        if resolved.starts_with(shared) {
+            return Err(refuse("it lies on Android shared storage".into(), PathBuf::from(shared)));
+        }
+    }
+    Ok(resolved)
+}
+
+/// The rules the store and the staging folder share: not inside (or around) a camera folder,
+/// not inside a configured sync root, no sync client's marker and no media-indexed folder name
+/// in any ancestor. The staging folder may lie on Android shared storage (it must: it is on
+/// the camera folder's filesystem), the store may not ([`check`]).
+pub fn check_unsynced(place: &Path, cameras: &[PathBuf], sync_roots: &[PathBuf]) -> Result<PathBuf, PlacementError> {
+    let store = place;
     let resolved = resolve(store);
-    let refuse = |reason: String, marker: PathBuf| PlacementError { store: store.to_path_buf(), reason, marker };
+    let refuse =
+        |reason: String, marker: PathBuf| PlacementError { what: "store", store: store.to_path_buf(), reason, marker };
     for cam in cameras {
         let cam = resolve(cam);
         if resolved.starts_with(&cam) {
@@ -130,11 +152,6 @@ pub fn check(store: &Path, cameras: &[PathBuf], sync_roots: &[PathBuf]) -> Resul
             if MEDIA_FOLDERS.contains(&name) {
                 return Err(refuse(format!("it lies inside the media-indexed folder {name}"), anc.to_path_buf()));
             }
-        }
-    }
-    for shared in ["/storage/emulated", "/sdcard", "/storage/self"] {
-        if resolved.starts_with(shared) {
-            return Err(refuse("it lies on Android shared storage".into(), PathBuf::from(shared)));
         }
     }
     Ok(resolved)

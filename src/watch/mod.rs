@@ -220,7 +220,12 @@ impl<F: FnMut(&Outcome)> Effects for AgentEffects<'_, F> {
         let o = self.agent.on_media(path);
         (self.observe)(&o);
         match (o.kind, o.retry) {
-            (OutcomeKind::Retry, _) if std::fs::symlink_metadata(path).is_err() => Handling::Done,
+            // Gone, unless it waits in staging for the store: tried again by its camera name.
+            (OutcomeKind::Retry, _)
+                if std::fs::symlink_metadata(path).is_err() && self.agent.waiting_in_staging(path).is_none() =>
+            {
+                Handling::Done
+            }
             (OutcomeKind::Retry, Some(RetryCause::Busy)) => Handling::Settle,
             (OutcomeKind::Retry, Some(RetryCause::Store)) => Handling::Store,
             (OutcomeKind::Retry, _) => Handling::Backoff,

@@ -8,13 +8,18 @@
 //! quarantined while a case session is open and kept while none is. Officers' `tag` (moves
 //! in) and `release` (moves back out) are killed too.
 //!
+//! Every new photo goes out of sight first (issue 25): it is renamed into the staging folder
+//! before it is judged, so kills land between the stash and every later step (`after_stash_journal`,
+//! `after_stash`, the move's points, `before_return`, `after_return`), and inside the restart's
+//! own return of a staged photo ([`fault_in_recovery`]).
+//!
 //! After every kill the harness first checks "never neither" (each photo has an intact copy
-//! at its path or in `objects/`), then restarts (`scan`, or `watch` until it is watching and
+//! at its path, in staging under a name an open stash row gives, or in `objects/`), then restarts (`scan`, or `watch` until it is watching and
 //! then SIGTERM plus a `scan`), then checks the full invariant: each photo the harness ever
 //! wrote is at its original path (bytes and hash equal) XOR in the store as a quarantined
 //! ledger item whose file hashes right; every store object belongs to a quarantined item; no
 //! item is left `moving`/`releasing`; `verify --json` reports no problem; no staging or
-//! partial file is left in the store or the camera folder. The first violation stops the
+//! partial file is left in the store, the staging folder or the camera folder. The first violation stops the
 //! campaign with a reproducible description (seed, round, kill, history, file listing).
 //!
 //! **Power-cut mode** ([`Settings::power`], `tests/power_cut.rs`, `scripts/power-cut-campaign`):
@@ -49,8 +54,18 @@ use crate::mediafs::{MediaFs, Options};
 const SITE: (f64, f64) = (69.6617, 30.1271);
 
 /// Fault points a move into the store reaches, per filesystem layout.
-const IN_SAME_FS: &[&str] =
-    &["before_lock", "before_journal", "after_journal", "after_rename", "before_commit", "after_commit"];
+const IN_SAME_FS: &[&str] = &[
+    "after_stash_journal",
+    "after_stash",
+    "before_lock",
+    "before_journal",
+    "after_journal",
+    "after_rename",
+    "before_commit",
+    "after_commit",
+    "before_return",
+    "after_return",
+];
 const IN_CROSS_FS: &[&str] = fotovakt::fault::POINTS;
 /// Fault points a release (move back out) reaches.
 const OUT_SAME_FS: &[&str] = &["after_journal", "after_rename"];
@@ -203,6 +218,8 @@ struct Rig {
     packages: PathBuf,
     exported: std::collections::HashSet<String>,
     phone: Phone,
+    /// The staging folder the agent picks for this rig's camera folder.
+    staging: PathBuf,
     cross_fs: bool,
     cfg: PathBuf,
     photos: Vec<Photo>,
@@ -283,6 +300,12 @@ impl Rig {
         std::fs::create_dir_all(&packages).expect("packages dir");
         std::fs::write(&cfg, text).expect("write campaign config");
         let last_log = phone.dir.path().join("last-run.log");
+        // The nearest folder above the camera folder outside DCIM (synced, a media folder) on
+        // its filesystem: the phone's root, or the FUSE mount's root.
+        let staging = match &fs {
+            Some(fs) => fs.mountpoint.join(".fotovakt-staging"),
+            None => phone.dir.path().join("phone/.fotovakt-staging"),
+        };
         Rig {
             fs,
             store_fs,
@@ -290,6 +313,7 @@ impl Rig {
             packages,
             exported: Default::default(),
             phone,
+            staging,
             cross_fs,
             cfg,
             photos: Vec::new(),
@@ -427,19 +451,37 @@ impl Rig {
             .collect())
     }
 
-    /// Right after a kill, before any restart: every photo has an intact copy at its path
-    /// or under `objects/` (never neither).
+    /// Right after a kill, before any restart: every photo has an intact copy at its path, in
+    /// staging under a name an open stash row gives, or under `objects/` (never neither).
     fn check_never_neither(&self) -> Result<(), String> {
         let stored: Vec<String> = self.phone.stored().iter().map(|p| sha256(p)).collect();
+        let staged = self.staged_files();
+        let journal = if staged.is_empty() { Vec::new() } else { self.peek()?.stash };
         for p in &self.photos {
             let path = self.phone.camera.join(&p.name);
             let here = path.exists() && sha256(&path) == p.sha;
+            let in_staging = staged.iter().find(|f| sha256(f) == p.sha);
+            if let Some(f) = in_staging {
+                let name = f.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+                if !here && !stored.contains(&p.sha) && !journal.contains(&name) {
+                    return Err(format!("{}: only in staging ({name}), and no journal row names it", p.name));
+                }
+                continue;
+            }
             // Exported in a finished package (on disk, not cut): a purge may remove it.
             if !here && !stored.contains(&p.sha) && !self.exported.contains(&p.sha) {
-                return Err(format!("{}: neither at its path nor in the store right after the kill", p.name));
+                return Err(format!(
+                    "{}: neither at its path, in staging nor in the store right after the kill",
+                    p.name
+                ));
             }
         }
         Ok(())
+    }
+
+    /// Files in the staging folder (its `.nomedia` excluded).
+    fn staged_files(&self) -> Vec<PathBuf> {
+        crate::common::staged_in(&self.staging)
     }
 
     /// The ledger as the restart left it, read directly: every fotovakt command recovers at
@@ -629,6 +671,9 @@ impl Rig {
                 leftovers.push(p.display().to_string());
             }
         }
+        for f in self.staged_files() {
+            leftovers.push(format!("staging/{}", f.file_name().unwrap_or_default().to_string_lossy()));
+        }
         let expected: std::collections::HashSet<&str> = self.photos.iter().map(|p| p.name.as_str()).collect();
         for e in std::fs::read_dir(&self.phone.camera).map_err(|e| format!("camera: {e}"))?.flatten() {
             let n = e.file_name().to_string_lossy().into_owned();
@@ -678,7 +723,7 @@ impl Rig {
 
     fn listing(&self) -> String {
         let mut s = String::new();
-        for root in [&self.phone.camera, &self.phone.store] {
+        for root in [&self.phone.camera, &self.staging, &self.phone.store] {
             for p in files_under(root) {
                 let len = std::fs::symlink_metadata(&p).map(|m| m.len()).unwrap_or(0);
                 let h = if p.to_string_lossy().contains("ledger") || p.ends_with("move.lock") {
@@ -897,6 +942,10 @@ fn round_once(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> Result<String, S
         tally.cut(&cut_label(&what));
     }
     r.check_never_neither().map_err(|e| format!("after {what}: {e}"))?;
+    // A photo left in staging: now and then the restart is killed inside its return.
+    if !r.staged_files().is_empty() && rng.chance(40) {
+        fault_in_recovery(r, rng, tally)?;
+    }
     // Now and then the restart itself is killed at a random moment (during recovery).
     if rng.chance(if r.power.is_some() { 25 } else { 15 }) {
         let mut child = r.spawn(&["scan"], None);
@@ -915,6 +964,36 @@ fn round_once(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> Result<String, S
     }
     r.restart(rng).map_err(|e| format!("after {what}: {e}"))?;
     Ok(what)
+}
+
+/// The restart's recovery killed where it returns a staged photo: before its rename back, or
+/// after it (durable), before its journal row closes. Then the power is cut (power-cut mode)
+/// and "never neither" is checked again.
+fn fault_in_recovery(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> Result<(), String> {
+    let point = rng.pick(&["before_return", "after_return"]);
+    r.note(format!("restart scan with FOTOVAKT_FAULT={point} ({} staged)", r.staged_files().len()));
+    let out = r.run(&["scan"], Some(point));
+    if !killed(&out.status) {
+        tally.not_killed += 1;
+        return Ok(());
+    }
+    let label = format!("fault recovery {point}");
+    tally.kill(label.clone());
+    if r.power.is_some() {
+        r.cut(rng).map_err(|e| format!("after {label}: {e}"))?;
+        tally.cut(&label);
+    }
+    r.check_never_neither().map_err(|e| format!("after {label}: {e}"))
+}
+
+/// How many times a burst of `n` photos, `q` of them to quarantine, reaches `point`: every
+/// photo is stashed, only kept ones are returned, only quarantined ones moved.
+fn hits(point: &str, n: u64, q: u64) -> u64 {
+    match point {
+        "after_stash_journal" | "after_stash" => n,
+        "before_return" | "after_return" => n - q,
+        _ => q,
+    }
 }
 
 /// What was running when the power was cut, for the tally: `fault in mid_copy (watch burst)`;
@@ -990,7 +1069,7 @@ fn fault_in(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String {
     let point = rng.pick(points);
     if rng.chance(50) {
         let q = r.shoot(rng, n, tally);
-        let nth = rng.range(1, q.max(1));
+        let nth = rng.range(1, hits(point, n, q).max(1));
         let spec = format!("{point}:{nth}");
         r.note(format!("{n} photos ({q} to quarantine); scan with FOTOVAKT_FAULT={spec}"));
         let out = r.run(&["scan"], Some(&spec));
@@ -998,7 +1077,7 @@ fn fault_in(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String {
         record_kill(r, tally, &out.status, format!("fault in {point}"))
     } else {
         let (burst, q) = r.prepare(rng, n, tally);
-        let nth = rng.range(1, q.max(1));
+        let nth = rng.range(1, hits(point, n, q).max(1));
         let spec = format!("{point}:{nth}");
         r.note(format!("watch with FOTOVAKT_FAULT={spec}; burst of {n} photos ({q} to quarantine) written meanwhile"));
         let mut child = r.spawn(&["watch"], Some(&spec));
@@ -1049,8 +1128,13 @@ fn fault_tag(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String {
         candidates[(rng.next() % candidates.len() as u64) as usize].clone()
     };
     let path = r.phone.camera.join(&name);
-    let points = if r.cross_fs { IN_CROSS_FS } else { IN_SAME_FS };
-    let point = rng.pick(points);
+    // An officer's tag has decided already: it goes straight into the store, never stashed.
+    let points: Vec<&str> = if r.cross_fs { IN_CROSS_FS } else { IN_SAME_FS }
+        .iter()
+        .copied()
+        .filter(|p| !fotovakt::fault::STASH_POINTS.contains(p))
+        .collect();
+    let point = rng.pick(&points);
     r.note(format!("tag {name} --case TAG-7 with FOTOVAKT_FAULT={point}"));
     let p = path.to_string_lossy().into_owned();
     let out = r.run(&["tag", &p, "--case", "TAG-7", "--officer", "anna"], Some(point));
@@ -1151,24 +1235,36 @@ fn random_kill(r: &mut Rig, rng: &mut Rng, tally: &mut Tally) -> String {
 }
 
 /// What the checks read from the ledger directly.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Peek {
     pub journal: i64,
     pub unsettled: i64,
     pub last_seq: i64,
+    /// The names in staging that open stash rows give.
+    pub stash: Vec<String>,
 }
 
 impl Peek {
     /// The helper process's `PEEK` line (only `tests/power_cut.rs` prints it).
     #[allow(dead_code)]
     pub fn line(&self) -> String {
-        format!("journal={} unsettled={} last_seq={}", self.journal, self.unsettled, self.last_seq)
+        format!(
+            "journal={} unsettled={} last_seq={} stash={}",
+            self.journal,
+            self.unsettled,
+            self.last_seq,
+            self.stash.join("|")
+        )
     }
 
     fn parse(l: &str) -> Option<Peek> {
         let mut p = Peek::default();
         for kv in l.split_whitespace() {
             let (k, v) = kv.split_once('=')?;
+            if k == "stash" {
+                p.stash = v.split('|').filter(|n| !n.is_empty()).map(str::to_string).collect();
+                continue;
+            }
             let v = v.parse().ok()?;
             match k {
                 "journal" => p.journal = v,
@@ -1199,5 +1295,23 @@ pub fn peek_db(db: &Path) -> Result<Peek, String> {
         journal: count("SELECT count(*) FROM moves")?,
         unsettled: count("SELECT count(*) FROM items WHERE state IN ('moving', 'releasing')")?,
         last_seq: count("SELECT coalesce(max(seq), 0) FROM events")?,
+        stash: stash_names(&conn)?,
     })
+}
+
+/// The file names in staging that open stash rows give.
+fn stash_names(conn: &rusqlite::Connection) -> Result<Vec<String>, String> {
+    let mut st =
+        conn.prepare("SELECT dst FROM moves WHERE direction = 'stash'").map_err(|e| format!("stash rows: {e}"))?;
+    let rows = st
+        .query_map([], |r| r.get::<_, Vec<u8>>(0))
+        .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| format!("stash rows: {e}"))?;
+    Ok(rows
+        .into_iter()
+        .map(|b| {
+            let p = PathBuf::from(<std::ffi::OsString as std::os::unix::ffi::OsStringExt>::from_vec(b));
+            p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default()
+        })
+        .collect())
 }

@@ -98,6 +98,17 @@ impl Phone {
         out
     }
 
+    /// The staging folder the agent picks for this phone's camera folder (`DCIM` is synced and
+    /// a media folder, so the phone's root).
+    pub fn staging(&self) -> PathBuf {
+        self.dir.path().join("phone/.fotovakt-staging")
+    }
+
+    /// Files waiting in the staging folder (its `.nomedia` excluded).
+    pub fn staged(&self) -> Vec<PathBuf> {
+        staged_in(&self.staging())
+    }
+
     /// Media files left in the camera folder (dotfiles excluded).
     pub fn in_camera(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.camera)
@@ -109,6 +120,19 @@ impl Phone {
         v.sort();
         v
     }
+}
+
+/// Files in a staging folder, its `.nomedia` excluded.
+pub fn staged_in(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.file_name() != ".nomedia")
+        .map(|e| e.path())
+        .collect();
+    v.sort();
+    v
 }
 
 pub fn stdout(o: &Output) -> String {

@@ -34,12 +34,13 @@ use crate::mediafs::{MediaFs, Op, Options};
 
 /// Photos waiting in the camera folder.
 pub const PHOTOS: usize = 20;
-/// Ledger rows a photo may add, on average: its item, `intake`, `decided`, `quarantined`, one
-/// `move_aborted` for the try that failed first, and room for one `move_rolled_back` where a
-/// failing ledger could not record a try's end. Not per try. Keyed records (the officer's own
+/// Ledger rows a photo may add, on average: its item, `intake`, `stashed` (issue 25: it waits
+/// out of sight in staging, recorded once per stash, not per try), `decided`, `quarantined`,
+/// one `move_aborted` for the try that failed first, and room for one `move_rolled_back` where
+/// a failing ledger could not record a try's end. Not per try. Keyed records (the officer's own
 /// photos), journal rows and corrections count too: a case photo should leave none, and one
 /// that did would be counted against this bound, not hidden from it.
-pub const ROWS_PER_PHOTO: f64 = 6.0;
+pub const ROWS_PER_PHOTO: f64 = 7.0;
 /// The most CPU `watch` may use while the store is down, in % of one core.
 pub const CPU_LIMIT_PCT: f64 = 5.0;
 /// How long the photos may take to be quarantined once the fault is lifted: the probe and
@@ -285,17 +286,41 @@ impl Rig {
         }
     }
 
-    /// Every photo still at its path with its bytes (nothing lost or changed while stuck).
+    /// Every photo still at its path, or in staging under the name an open stash journal row
+    /// gives (issue 25: a photo decided "quarantine" waits there, out of sight, for the store),
+    /// with its bytes (nothing lost or changed while stuck).
     fn all_waiting(&self) -> Vec<String> {
         let mut out = Vec::new();
+        let staged = self.staged_by_journal();
         for (name, bytes, _) in &self.photos {
-            match std::fs::read(self.camera.join(name)) {
+            let at = self.camera.join(name);
+            let at = match staged.iter().find(|(src, _)| src.file_name() == Some(std::ffi::OsStr::new(name))) {
+                Some((_, dst)) if !at.exists() => dst.clone(),
+                _ => at,
+            };
+            match std::fs::read(&at) {
                 Ok(b) if &b == bytes => {}
                 Ok(_) => out.push(format!("{name}: changed while the store was down")),
-                Err(e) => out.push(format!("{name}: gone from the camera folder while the store was down: {e}")),
+                Err(e) => out.push(format!(
+                    "{name}: neither in the camera folder nor in staging under an open journal row while the store was down: {e}"
+                )),
             }
         }
         out
+    }
+
+    /// The open stash rows of the ledger (read-only): (camera name, name in staging). None
+    /// when the ledger cannot be read (it may not exist yet).
+    fn staged_by_journal(&self) -> Vec<(PathBuf, PathBuf)> {
+        use std::os::unix::ffi::OsStringExt;
+        let path = |b: Vec<u8>| PathBuf::from(std::ffi::OsString::from_vec(b));
+        let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY;
+        let Ok(db) = rusqlite::Connection::open_with_flags(self.store.join("ledger.sqlite"), flags) else {
+            return Vec::new();
+        };
+        db.prepare("SELECT src, dst FROM moves WHERE direction = 'stash'")
+            .and_then(|mut st| st.query_map([], |r| Ok((path(r.get(0)?), path(r.get(1)?))))?.collect())
+            .unwrap_or_default()
     }
 
     /// The photos' hashes found in the store's objects (each hashed from its bytes).

@@ -358,9 +358,14 @@ def parse_class_header(toks, pkg, origin, classes):
         lst = []
         while True:
             lst.append(p.type())
-            if p.peek() != ",":
-                break
-            p.next()
+            if p.peek() == ",":
+                p.next()
+                continue
+            # Signature files list several interfaces with spaces, not commas
+            # (`class Uri implements java.lang.Comparable<android.net.Uri> android.os.Parcelable {`).
+            if which == "implements" and p.peek() not in ("{", "extends", "implements", None):
+                continue
+            break
         if which == "extends" and kind == "class":
             sup = lst[0]
         else:

@@ -185,6 +185,7 @@ public final class BridgeHarness {
         deviceKey(work.resolve("device-key"));
         ShellChecks shell = new ShellChecks(this, models);
         shell.run(work.resolve("shell"));
+        new CaptureChecks(this).run(work.resolve("capture"));
         if (models != null) {
             frames(work.resolve("frames"));
             agencyHead(work.resolve("agency-head"));
@@ -542,7 +543,15 @@ public final class BridgeHarness {
 
         @Override
         public byte[] frame(String path, String kind) {
-            calls.add(kind + " " + Path.of(path).getFileName() + " " + Thread.currentThread().getName());
+            // Out of sight first: a new file is judged where it waits, in the staging folder, as
+            // `<inode>-<name>`; the call is recorded under its camera name, marked staged.
+            Path p = Path.of(path);
+            String name = p.getFileName().toString();
+            boolean staged = p.getParent() != null && p.getParent().getFileName().toString().equals(".fotovakt-staging");
+            if (staged) {
+                name = name.replaceFirst("^\\d+-", "");
+            }
+            calls.add(kind + " " + name + (staged ? " (staged)" : "") + " " + Thread.currentThread().getName());
             if (path.contains("THROW")) {
                 throw new IllegalStateException("decoder broke");
             }

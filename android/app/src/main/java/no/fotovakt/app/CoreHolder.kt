@@ -31,7 +31,11 @@ object CoreHolder {
     private var teller: QuarantineTeller? = null
 
     fun starter(context: Context): AgentStarter = starter ?: synchronized(this) {
-        starter ?: AgentStarter(AndroidEnv(context), PlatformFrames, teller(context)).also { starter = it }
+        starter ?: AgentStarter(AndroidEnv(context), PlatformFrames, teller(context)).also {
+            // Photos the core put back after judging them out of sight: MediaStore must scan them.
+            NativeCore.setReturnListener(ReturnScanner(context.applicationContext))
+            starter = it
+        }
     }
 
     /** Health reports after a quarantine, off the deciding thread (which may hold the core). */

@@ -56,6 +56,10 @@ class MainActivity : Activity() {
             Officer.confirmThen(this, getString(R.string.session_close_button)) { background { it.sessionStop(); getString(R.string.session_closed) } }
         }
         findViewById<Button>(R.id.handoff).setOnClickListener { startActivity(Intent(this, HandoffActivity::class.java)) }
+        findViewById<Button>(R.id.case_camera_photo).setOnClickListener { startActivity(Intent(this, CaseCameraActivity::class.java)) }
+        findViewById<Button>(R.id.case_camera_video).setOnClickListener {
+            startActivity(Intent(this, CaseCameraActivity::class.java).putExtra(CaseCameraActivity.EXTRA_VIDEO, true))
+        }
         grant.setOnClickListener { Platform.allFilesAccessIntent(this)?.let { startActivity(it) } }
         battery.setOnClickListener {
             @Suppress("BatteryLife") // distributed through the EMM, not Play; the policy should grant it instead

@@ -40,6 +40,8 @@ public class FotovaktException extends RuntimeException {
         KEYFRAME,
         /** A file an officer tagged could not be quarantined; it stays where it is. */
         TAG_FAILED,
+        /** A file offered for import (case camera, card) is not evidence the core can take. */
+        NOT_EVIDENCE,
         /** Tag, session start and export need a case ID. */
         REFUSED_CASE_ID_REQUIRED,
         /** Release needs a reason for the custody log. */

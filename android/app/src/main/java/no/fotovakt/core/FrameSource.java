@@ -12,7 +12,9 @@ package no.fotovakt.core;
  */
 public interface FrameSource {
     /**
-     * @param path the file's absolute path (in a camera folder)
+     * @param path the file's absolute path: in the camera folder's staging folder
+     *     ({@code .fotovakt-staging/<inode>-<name>}), where a new file waits out of sight while it
+     *     is judged, or in a camera folder (a file judged where it lies)
      * @param kind the core's media kind: {@code "video"} or {@code "heif"}
      * @return JPEG bytes of one scaled frame (in memory, nothing written), or {@code null} when it
      *     cannot be decoded: the core then decides by context. Must not throw; if it does, the

@@ -282,6 +282,26 @@ public final class NativeCore implements AutoCloseable {
     }
 
     /**
+     * A photo or video the case camera wrote into the app's own storage ({@code path}, written
+     * through {@code CaptureProvider}): imported into {@code caseId} (null: the open session's
+     * case), recorded with the camera app that wrote it ({@code cameraPackage}) and when the
+     * write ended, moved into the store and verified; the file at {@code path} is gone once its
+     * store copy is. The same bytes already in the case are not stored twice. Imported JSON.
+     */
+    public String importCapture(String path, String caseId, String cameraPackage, long writtenAtMs) {
+        return nativeImportCapture(h(), path, caseId, cameraPackage, writtenAtMs);
+    }
+
+    /**
+     * Installs (or, with {@code null}, removes) the listener told of every file the core judged
+     * out of sight and put back in a camera folder. Process-wide.
+     */
+    public static void setReturnListener(ReturnListener listener) {
+        load();
+        nativeSetReturnListener(listener);
+    }
+
+    /**
      * Every error code the core can throw, one per line: the host harness checks that each is
      * a {@link FotovaktException.Code} constant, so a new Rust variant cannot arrive as UNKNOWN.
      */
@@ -328,4 +348,6 @@ public final class NativeCore implements AutoCloseable {
     private static native String nativeExportTo(long handle, String caseId, String outPath, String officer, String recipients);
     private static native String nativeAnchor(long handle, String reason, String officer);
     private static native void nativeStop(long handle);
+    private static native String nativeImportCapture(long handle, String path, String caseId, String cameraPackage, long writtenAtMs);
+    private static native void nativeSetReturnListener(ReturnListener listener);
 }
