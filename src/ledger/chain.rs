@@ -35,7 +35,8 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::clock::{self, Stamp};
-use super::events::{Event, EventError};
+use super::events::{Event, EventError, ForgetReason};
+use super::pruning::{Fits, Misfit};
 use super::{Item, ItemState};
 
 /// Hash that precedes the first event.
@@ -144,6 +145,9 @@ pub enum Problem {
     UnknownHashVersion { seq: i64, kind: String, v: u8 },
     /// The row's `data` was removed, and no later `forgotten` event of its item records that.
     PrunedWithoutRecord { seq: i64, kind: String },
+    /// A `forgotten` event (`seq`) that does not fit its item: what it pruned was not the
+    /// agent's to forget (see [`super::pruning`]).
+    ForgottenDoesNotFit { seq: i64, item: i64, reason: ForgetReason, misfit: Misfit },
     /// `ledger.head` names an event that is not in the ledger: rows were cut off the end.
     HeadEventMissing { seq: i64 },
     /// `ledger.head` names an event whose hash is another.
@@ -216,6 +220,12 @@ impl fmt::Display for Problem {
                 f,
                 "event {seq} ({kind}): its contents were removed, and no later forgotten event of its item records \
                  that (the event was tampered with)"
+            ),
+            Problem::ForgottenDoesNotFit { seq, item, reason, misfit } => write!(
+                f,
+                "event {seq} (forgotten, {}): item {item}: {misfit} (a forged forgotten event erasing custody \
+                 records)",
+                reason.as_str()
             ),
             Problem::HeadEventMissing { seq } => {
                 write!(f, "ledger.head names event {seq}, which is missing (rows were cut off the end)")
@@ -436,6 +446,8 @@ pub struct ChainCheck {
     pruned: Vec<(i64, String, Option<i64>)>,
     /// Per item, the rows its `forgotten` events say were pruned.
     forgotten: BTreeMap<i64, BTreeSet<i64>>,
+    /// Every item's rows, to check that each `forgotten` event fits its item.
+    fits: Fits,
 }
 
 /// What a [`ChainCheck`] found.
@@ -486,6 +498,7 @@ impl ChainCheck {
             clock: None,
             pruned: Vec::new(),
             forgotten: BTreeMap::new(),
+            fits: Fits::default(),
         }
     }
 
@@ -517,6 +530,7 @@ impl ChainCheck {
             // Pruned: its clock stamp went with the rest of its data (a personal photo's time
             // is not kept); the clock check goes on from the last stamp still there.
             self.pruned.push((seq, kind, row.item));
+            self.fits.row(row, None);
             return None;
         };
         let parsed = serde_json::from_str::<serde_json::Value>(text)
@@ -533,6 +547,7 @@ impl ChainCheck {
                     }
                     self.items.entry(item).or_default().replay(seq, &event);
                 }
+                self.fits.row(row, Some(&event));
                 Some(event)
             }
             Err(error) => {
@@ -627,6 +642,7 @@ impl ChainCheck {
         if item.state == ItemState::Quarantined && h.store_name != item.store_name {
             found.push(Problem::ItemStoreNameDiffers { item: item.id });
         }
+        found.extend(self.fits.row_left(item.id));
         self.problems.extend(found);
     }
 
@@ -652,6 +668,7 @@ impl ChainCheck {
                 self.problems.push(Problem::PrunedWithoutRecord { seq, kind });
             }
         }
+        self.problems.extend(self.fits.finish());
         ChainReport {
             events: self.events,
             links_checked: self.links_checked,

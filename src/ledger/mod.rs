@@ -45,6 +45,7 @@ pub mod head;
 pub mod keyed;
 mod log;
 pub mod privacy;
+pub mod pruning;
 pub mod reader;
 pub mod schema;
 pub mod tx;

@@ -349,9 +349,10 @@ fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
     let db = dir.path().join("ledger.sqlite");
     let mut l = Ledger::open(&db).expect("open");
     let mut tx = l.write().expect("write");
-    let tag = Event::Tagged { case_id: "C".into(), officer: None, note: Some("the note".into()) };
-    let first = tx.record(Some(7), &tag).expect("tagged");
-    let second = tx.record(Some(7), &tag).expect("tagged again");
+    // A held photo (no media-location access), later decided as the officer's own.
+    let held = Event::Held { would: Action::Keep, reason: "the note".into() };
+    let first = tx.record(Some(7), &held).expect("held");
+    let second = tx.record(Some(7), &held).expect("held again");
     tx.commit().expect("commit");
     let prune = |seq: i64| l.conn().execute("UPDATE events SET data = NULL WHERE seq = ?1", [seq]).expect("prune");
     prune(first);
@@ -361,7 +362,7 @@ fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
         "unrecorded: {problems:?}"
     );
     let mut tx = l.write().expect("write");
-    let forgotten = Event::Forgotten { reason: ForgetReason::CorrectionExpired, pruned: vec![first], state: None };
+    let forgotten = Event::Forgotten { reason: ForgetReason::DecidedPersonal, pruned: vec![first], state: None };
     tx.record(Some(7), &forgotten).expect("forgotten");
     tx.commit().expect("commit");
     let report = l.check_chain().expect("check");
@@ -373,6 +374,59 @@ fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
         .expect("edit");
     let problems = l.check_chain().expect("check").problems;
     assert!(matches!(problems.as_ref(), [Problem::HashMismatch { seq, .. }] if *seq == second), "{problems:?}");
+}
+
+/// A `forgotten` event must fit its item (`pruning`): what the agent never forgets is
+/// reported, however well the hashes hold.
+#[test]
+fn a_forgotten_event_that_does_not_fit_its_item_is_reported() {
+    use super::pruning::Misfit;
+    let misfits = |events: &[Event], reason: ForgetReason| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut l = Ledger::open(&dir.path().join("ledger.sqlite")).expect("open");
+        let mut tx = l.write().expect("write");
+        let seqs: Vec<i64> = events.iter().map(|e| tx.record(Some(3), e).expect("record")).collect();
+        tx.commit().expect("commit");
+        for s in &seqs {
+            l.conn().execute("UPDATE events SET data = NULL WHERE seq = ?1", [s]).expect("prune");
+        }
+        let mut tx = l.write().expect("write");
+        tx.record(Some(3), &Event::Forgotten { reason, pruned: seqs, state: None }).expect("forgotten");
+        tx.commit().expect("commit");
+        let problems = l.check_chain().expect("check").problems;
+        problems
+            .as_ref()
+            .iter()
+            .map(|p| match p {
+                Problem::ForgottenDoesNotFit { misfit, .. } => misfit.clone(),
+                other => panic!("only misfits: {other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let held = Event::Held { would: Action::Keep, reason: "no access".into() };
+    let stored = Event::Quarantined {
+        sha256: "ab".repeat(32),
+        store_name: "objects/ab/x.jpg".into(),
+        exposure_ms: None,
+        recovered: false,
+        tries: None,
+    };
+    let released = Event::Released {
+        path: "/camera/IMG_1.jpg".into(),
+        reason: Some("not case material".into()),
+        officer: None,
+        recovered: false,
+        store_file_kept: false,
+    };
+    assert_eq!(misfits(std::slice::from_ref(&held), ForgetReason::DecidedPersonal), vec![]);
+    assert!(matches!(
+        misfits(&[held.clone(), stored.clone()], ForgetReason::DecidedPersonal).as_slice(),
+        [Misfit::CaseMaterial { kind, .. }] if kind == "quarantined"
+    ));
+    assert!(matches!(misfits(&[stored], ForgetReason::Upgrade).as_slice(), [Misfit::CaseMaterial { .. }]));
+    assert_eq!(misfits(std::slice::from_ref(&held), ForgetReason::CorrectionExpired), vec![Misfit::NotReleased]);
+    // Released within the same second: no keep_corrections runs out that soon.
+    assert!(matches!(misfits(&[held, released], ForgetReason::CorrectionExpired).as_slice(), [Misfit::TooSoon { .. }]));
 }
 
 /// The files beside a ledger, by name, with their sizes.

@@ -132,6 +132,17 @@ pub enum ForgetReason {
     DecidedPersonal,
 }
 
+impl ForgetReason {
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ForgetReason::CorrectionExpired => "correction_expired",
+            ForgetReason::Upgrade => "upgrade",
+            ForgetReason::DecidedPersonal => "decided_personal",
+        }
+    }
+}
+
 /// How a case package is written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
