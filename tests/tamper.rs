@@ -300,8 +300,39 @@ fn attack_ledger(name: &str, c: &Copy) {
             std::fs::write(c.checkpoint_file(), serde_json::to_string(&cp).expect("json")).expect("write");
         }
         "delete_device_key" => std::fs::remove_file(c.store().join("device.key")).expect("rm key"),
+        "forge_forgotten_after_checkpoint" => forge_forgotten(&db, newest, "decided_personal"),
+        "forge_correction_expired_after_checkpoint" => forge_forgotten(&db, newest, "correction_expired"),
         other => panic!("no ledger attack named {other:?}"),
     }
+}
+
+/// After the newest checkpoint, erase a case photo's intake and decision the way the agent
+/// prunes: their `data` removed (hashes kept, so every checkpoint still holds), and a
+/// `forgotten` event with `reason` appended that lists them, chained and anchored.
+fn forge_forgotten(db: &Path, newest: i64, reason: &str) {
+    let (id, _, _) = case_item(db);
+    let erased: Vec<i64> = {
+        let c = Connection::open(db).expect("db");
+        let mut st = c
+            .prepare("SELECT seq FROM events WHERE item_id = ?1 AND kind IN ('intake', 'decided') ORDER BY seq")
+            .expect("prepare");
+        let r = st.query_map([id], |r| r.get(0)).expect("query");
+        r.collect::<Result<_, _>>().expect("rows")
+    };
+    assert!(!erased.is_empty(), "the case item has an intake");
+    sql(db, &format!("UPDATE events SET data = NULL WHERE item_id = {id} AND kind IN ('intake', 'decided')"));
+    let at: i64 = one(db, &format!("SELECT at_ms + 1000 FROM events WHERE seq = {newest}"));
+    let state = if reason == "correction_expired" { r#","state":"released""# } else { "" };
+    let data = format!(r#"{{"pruned":{},"reason":"{reason}"{state}}}"#, serde_json::to_string(&erased).expect("json"));
+    Connection::open(db)
+        .expect("db")
+        .execute(
+            "INSERT INTO events(seq, at_ms, kind, item_id, data, prev_hash, hash, v) \
+             VALUES (?1, ?2, 'forgotten', ?3, ?4, '', '', ?5)",
+            params![newest + 1, at, id, data, HASH_V2],
+        )
+        .expect("insert");
+    rechain(db, newest + 1);
 }
 
 /// Package parts as the forger handles them.
