@@ -59,6 +59,7 @@ pub mod errors;
 pub mod handoff;
 pub mod logging;
 mod preview;
+mod signer;
 pub mod states;
 
 pub use errors::{BridgeError, Code};
@@ -497,6 +498,11 @@ struct Health {
     backlog: crate::config::Backlog,
     cameras: Vec<PathBuf>,
     last_decided_ms: Option<i64>,
+    /// The key packages and checkpoints are signed with (`null` with `device_key_error`).
+    device_key: Option<crate::stats::DeviceKeyStats>,
+    device_key_error: Option<String>,
+    /// The newest signed checkpoint, for the EMM to keep.
+    checkpoint: Option<crate::signing::Checkpoint>,
     /// The core's own watcher runs (started by the shell once the backlog pass is done).
     watching: bool,
     store: crate::health::Health,
@@ -525,6 +531,9 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeHealthJson<'l>(
             backlog: config.backlog,
             cameras: agent.cameras().to_vec(),
             last_decided_ms,
+            device_key: agent.device_key_stats(),
+            device_key_error: agent.signer().err().map(|e| e.to_string()),
+            checkpoint: agent.newest_checkpoint(),
             watching: running.watch.lock().unwrap_or_else(|e| e.into_inner()).is_some(),
             store: agent.health(),
         };
@@ -614,8 +623,9 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeSetOutcomeListener
     })
 }
 
-/// Exports a case into the hand-off folder, replacing its older package there cleanly
-/// ([`handoff::export`]). ExportReport JSON.
+/// Exports a case into the hand-off folder, encrypted to `recipients` (one `age1…` per line;
+/// none: a plain package), replacing its older package there cleanly ([`handoff::export`]).
+/// ExportReport JSON.
 #[no_mangle]
 pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeExportHandoff<'l>(
     mut env: JNIEnv<'l>,
@@ -624,12 +634,16 @@ pub extern "system" fn Java_no_fotovakt_core_NativeCore_nativeExportHandoff<'l>(
     case_id: JString<'l>,
     dir: JString<'l>,
     officer: JString<'l>,
+    recipients: JString<'l>,
 ) -> jstring {
     guard(&mut env, std::ptr::null_mut(), |env| {
         let case_id = string(env, &case_id, "caseId")?;
         let dir = PathBuf::from(string(env, &dir, "dir")?);
         let officer = opt_string(env, &officer, "officer")?;
-        let report = handoff::export(&*lookup(handle)?, &case_id, &dir, officer.as_deref())?;
+        let recipients = opt_string(env, &recipients, "recipients")?.unwrap_or_default();
+        let recipients = crate::export::Recipients::parse(recipients.lines())
+            .map_err(|e| BridgeError::argument(format!("recipients: {e}")))?;
+        let report = handoff::export(&*lookup(handle)?, &case_id, &dir, officer.as_deref(), &recipients)?;
         jstr(env, &json(&report)?)
     })
 }

@@ -28,6 +28,10 @@ pub struct Config {
     /// Reconcile the camera folders against the ledger this often while watching. Default: `5m`.
     #[serde(with = "humantime_serde_compat")]
     pub reconcile_interval: Duration,
+    /// A signed ledger checkpoint is made at every durability barrier that advanced the
+    /// ledger's head, and at least this often (checked on each reconcile tick). Default: `15m`.
+    #[serde(with = "humantime_serde_compat")]
+    pub checkpoint_interval: Duration,
     /// A file that got a create event but no close-after-write is processed once its size
     /// has been stable this long (hard links, FUSE). Default: `2s`.
     #[serde(with = "humantime_serde_compat")]
@@ -92,6 +96,7 @@ impl Default for Config {
             wait_for_cameras: false,
             sync_roots: Vec::new(),
             reconcile_interval: Duration::from_secs(300),
+            checkpoint_interval: Duration::from_secs(900),
             settle: Duration::from_secs(2),
             max_file_bytes: 8 << 30,
             max_image_bytes: 64 << 20,
@@ -374,6 +379,9 @@ impl Config {
         }
         if self.reconcile_interval < Duration::from_secs(1) {
             return Err(invalid("reconcile_interval must be at least 1s".into()));
+        }
+        if self.checkpoint_interval < Duration::from_secs(1) {
+            return Err(invalid("checkpoint_interval must be at least 1s".into()));
         }
         for (name, d) in [
             ("keep_personal_decisions", self.privacy.keep_personal_decisions),

@@ -307,7 +307,12 @@ impl Phone {
             exported.bytes,
             package.display()
         )?;
-        let checked = crate::export::verify_package(&package)?;
+        // The receiver trusts this phone's registered key (what `stats` shows) and no other.
+        let mut trust = crate::signing::TrustList::default();
+        let fingerprint = exported.signer.clone().unwrap_or_default();
+        trust.add(&fingerprint, "the demo phone's key").map_err(|e| e.to_string())?;
+        let check = crate::export::Check { trust: Some(&trust), identities: None };
+        let checked = crate::export::verify_package_with(&package, &check)?;
         if !checked.problems.is_empty() {
             return Err(format!("verify-package: {}", checked.problems.join("; ")).into());
         }
@@ -318,6 +323,7 @@ impl Phone {
             checked.events,
             checked.digest.as_deref().unwrap_or("-")
         )?;
+        writeln!(out, "   signed by this phone's device key {fingerprint} (verify-package --trust)")?;
 
         Ok(())
     }

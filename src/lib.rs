@@ -11,7 +11,9 @@
 //! * [`ledger`]: SQLite chain-of-custody ledger with hash-chained events.
 //! * [`stats`]: counts and durations for admins; [`report`] draws them as one HTML page and
 //!   [`serve`] exposes them for Prometheus scrapes; [`health`] is the store's health in them.
-//! * [`export`]: case packages (directory or zip) and their offline check.
+//! * [`export`]: case packages (directory or zip, signed, optionally encrypted to their
+//!   receiver) and their offline check.
+//! * [`signing`]: the device key, signatures of packages and ledger checkpoints.
 //! * [`retention`]: when a store file's time is up, and removing it.
 //! * [`output`]: how every file or folder a command writes for people is put in place.
 //!
@@ -41,6 +43,7 @@ pub mod report;
 pub mod retention;
 pub mod sample;
 pub mod serve;
+pub mod signing;
 pub mod stats;
 pub mod watch;
 

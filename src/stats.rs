@@ -17,6 +17,9 @@ use crate::ledger::events::kinds;
 use crate::ledger::{Action, ItemSource, ItemState, Ledger, LedgerError};
 use crate::quarantine::Store;
 
+mod metrics;
+pub use metrics::{openmetrics, prometheus_text};
+
 /// Everything `stats` reports. The JSON keys are documented in the README.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Stats {
@@ -50,6 +53,26 @@ pub struct Stats {
     pub storage: StorageHealth,
     /// The store's health: failing, full, read-only, or ok; free space; files waiting for it.
     pub health: crate::health::Health,
+    /// The device key packages and checkpoints are signed with: what an admin registers per
+    /// phone (`null` when the store has none usable).
+    pub device_key: Option<DeviceKeyStats>,
+    /// The newest signed checkpoint of the ledger, to keep off the phone (`verify --checkpoint`
+    /// takes it as it is here); `null` before the first.
+    pub checkpoint: Option<crate::signing::Checkpoint>,
+    /// Whether the phone takes its time from the network (Android `AUTO_TIME`); `null` where
+    /// the shell cannot tell (hosts).
+    pub auto_time: Option<bool>,
+}
+
+/// The device key, as `stats` shows it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DeviceKeyStats {
+    /// `ed25519` or `ecdsa-p256-sha256`.
+    pub algorithm: String,
+    /// SHA-256 of the public key's `SubjectPublicKeyInfo` DER, hex.
+    pub fingerprint: String,
+    /// `key_file`, `android_keystore` or `android_strongbox`.
+    pub provider: String,
 }
 
 /// Storage health (issue 10): what a phone's shared storage did to the agent's moves.
@@ -183,6 +206,16 @@ fn percentile(sorted: &[i64], p: f64) -> Option<i64> {
     Some(sorted[rank.min(sorted.len()) - 1])
 }
 
+/// The device key the ledger recorded last (its newest `device_key` event), as `stats` shows it.
+fn recorded_device_key(l: &Ledger) -> Result<Option<DeviceKeyStats>, LedgerError> {
+    Ok(l.events_of_kind(kinds::DEVICE_KEY)?.into_iter().rev().find_map(|(_, _, e)| match e {
+        crate::ledger::Event::DeviceKey { algorithm, fingerprint, provider, .. } => {
+            Some(DeviceKeyStats { algorithm, fingerprint, provider })
+        }
+        _ => None,
+    }))
+}
+
 /// Take the numbers, with retention counted against `retention` (the configured `[retention]`
 /// settings: `Agent::stats` passes them).
 pub fn collect_configured(
@@ -221,6 +254,12 @@ pub fn collect_configured(
             held: by_state.get(&ItemState::Held).copied().unwrap_or(0),
             releases_failed: l.count_events(kinds::RELEASE_FAILED)?,
         },
+        // The key the ledger recorded last, read-only; the agent sets the one it signs with
+        // (`Agent::stats`).
+        device_key: recorded_device_key(l)?,
+        checkpoint: crate::signing::Checkpoint::read(&store.root().join(crate::signing::checkpoint::FILE_NAME))
+            .unwrap_or(None),
+        auto_time: crate::ledger::clock::auto_time(),
         // The filesystem's side; the agent adds what it saw fail (`Agent::stats`).
         health: crate::health::Health::of_filesystem(store.root()),
     })
@@ -411,6 +450,17 @@ pub fn table(s: &Stats) -> String {
         r.acknowledged,
         r.purged
     );
+    match &s.device_key {
+        Some(k) => {
+            let _ = writeln!(o, "device key  {} {} ({})", k.algorithm, k.fingerprint, k.provider);
+        }
+        None => {
+            let _ = writeln!(o, "device key  NONE (packages cannot be signed; see the log)");
+        }
+    }
+    if let Some(c) = &s.checkpoint {
+        let _ = writeln!(o, "checkpoint  event {} at {}  hash {}", c.seq, crate::export::utc(c.at_ms), c.hash);
+    }
     let _ = writeln!(o, "decisions   {:<12} {:>10} {:>6}", "source", "quarantine", "keep");
     for (src, a) in &s.decisions {
         let _ = writeln!(o, "            {:<12} {:>10} {:>6}", src, a.quarantine, a.keep);
@@ -431,243 +481,6 @@ pub fn table(s: &Stats) -> String {
 pub const OPENMETRICS_CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 /// The content type of [`prometheus_text`] (the classic text format).
 pub const PROMETHEUS_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
-
-/// One metric family, rendered either way.
-struct Family {
-    name: &'static str,
-    kind: &'static str,
-    unit: Option<&'static str>,
-    help: &'static str,
-    /// (suffix, labels, value)
-    samples: Vec<(&'static str, String, String)>,
-}
-
-fn float(v: f64) -> String {
-    if v.is_nan() {
-        "NaN".into()
-    } else if v == f64::INFINITY {
-        "+Inf".into()
-    } else {
-        format!("{v}")
-    }
-}
-
-/// A count that may be unknown: `NaN` when it is (never a zero that is not one).
-fn maybe(v: Option<u64>) -> String {
-    v.map(|x| x.to_string()).unwrap_or_else(|| "NaN".into())
-}
-
-fn ms_to_seconds(v: Option<i64>) -> String {
-    v.map(|x| float(x as f64 / 1000.0)).unwrap_or_else(|| "NaN".into())
-}
-
-/// The metric families, in one place so both formats say the same. Labels only ever carry
-/// states, deciding rules, actions and bucket bounds: never names, places or case IDs.
-fn families(s: &Stats) -> Vec<Family> {
-    let mut all = decision_families(s);
-    all.extend(exposure_families(&s.exposure_ms));
-    all.extend(store_families(s));
-    all
-}
-
-fn gauge(name: &'static str, unit: Option<&'static str>, help: &'static str, value: String) -> Family {
-    Family { name, kind: "gauge", unit, help, samples: vec![("", String::new(), value)] }
-}
-
-fn counter(name: &'static str, help: &'static str, value: u64) -> Family {
-    Family { name, kind: "counter", unit: None, help, samples: vec![("_total", String::new(), value.to_string())] }
-}
-
-/// Items by state, seen, decisions by rule, rejected.
-fn decision_families(s: &Stats) -> Vec<Family> {
-    let c = &s.items;
-    let mut decisions = Vec::new();
-    for (src, a) in &s.decisions {
-        for (action, n) in [("quarantine", a.quarantine), ("keep", a.keep)] {
-            decisions.push(("", format!("{{source=\"{src}\",action=\"{action}\"}}"), n.to_string()));
-        }
-    }
-    vec![
-        Family {
-            name: "fotovakt_items",
-            kind: "gauge",
-            unit: None,
-            help: "Items decided by the agent, by current state.",
-            samples: [
-                ("quarantined", c.quarantined),
-                ("released", c.released),
-                ("kept", c.kept),
-                ("pending", c.pending),
-                ("aborted", c.aborted),
-            ]
-            .iter()
-            .map(|(st, n)| ("", format!("{{state=\"{st}\"}}"), n.to_string()))
-            .collect(),
-        },
-        counter("fotovakt_seen", "Files decided since the store was created.", c.seen),
-        Family {
-            name: "fotovakt_decisions",
-            kind: "gauge",
-            unit: None,
-            help: "Items by the rule that made their current decision, and the action.",
-            samples: decisions,
-        },
-        counter("fotovakt_rejected", "Files rejected as bad input.", s.rejected),
-    ]
-}
-
-/// The exposure histogram and its percentiles.
-fn exposure_families(e: &Exposure) -> Vec<Family> {
-    let mut hist = Vec::new();
-    let mut cumulative = 0;
-    for b in &e.buckets {
-        cumulative += b.count;
-        let le = b.le.map(|ms| float(ms as f64 / 1000.0)).unwrap_or_else(|| "+Inf".into());
-        hist.push(("_bucket", format!("{{le=\"{le}\"}}"), cumulative.to_string()));
-    }
-    hist.push(("_count", String::new(), e.count.to_string()));
-    hist.push(("_sum", String::new(), float(e.sum as f64 / 1000.0)));
-    vec![
-        Family {
-            name: "fotovakt_exposure_seconds",
-            kind: "histogram",
-            unit: Some("seconds"),
-            help: "Exposure window from file write to verified quarantine.",
-            samples: hist,
-        },
-        gauge(
-            "fotovakt_exposure_p50_seconds",
-            Some("seconds"),
-            "Median exposure window on this device.",
-            ms_to_seconds(e.p50),
-        ),
-        gauge(
-            "fotovakt_exposure_p95_seconds",
-            Some("seconds"),
-            "95th percentile exposure window on this device.",
-            ms_to_seconds(e.p95),
-        ),
-        gauge(
-            "fotovakt_exposure_max_seconds",
-            Some("seconds"),
-            "Longest exposure window on this device.",
-            ms_to_seconds(e.max),
-        ),
-    ]
-}
-
-/// The store, cases, sessions, retention and storage health.
-fn store_families(s: &Stats) -> Vec<Family> {
-    vec![
-        gauge(
-            "fotovakt_store_bytes",
-            Some("bytes"),
-            "Bytes of original files held in the store (NaN: the store could not be listed).",
-            maybe(s.store.bytes),
-        ),
-        gauge("fotovakt_store_files", None, "Files held in the store (NaN: not listed).", maybe(s.store.files)),
-        Family {
-            name: "fotovakt_store_health",
-            kind: "gauge",
-            unit: None,
-            help: "1 for the store's state now (ok, failing, full, read_only, unknown), 0 for the others.",
-            samples: crate::health::StoreState::ALL
-                .iter()
-                .map(|st| ("", format!("{{state=\"{}\"}}", st.as_str()), ((*st == s.health.store) as u8).to_string()))
-                .collect(),
-        },
-        gauge(
-            "fotovakt_store_free_bytes",
-            Some("bytes"),
-            "Bytes free on the store's filesystem (NaN: unknown).",
-            maybe(s.health.free_bytes),
-        ),
-        gauge(
-            "fotovakt_files_waiting",
-            None,
-            "Files the agent could not store yet and tries again (this process's view).",
-            s.health.waiting.to_string(),
-        ),
-        gauge("fotovakt_cases", None, "Cases with at least one quarantined item.", s.cases.count.to_string()),
-        gauge("fotovakt_session_open", None, "1 while a case session is open.", (s.session_open as u8).to_string()),
-        gauge(
-            "fotovakt_items_overdue",
-            None,
-            "Items in the store never exported and past quarantined_days.",
-            s.retention.overdue.to_string(),
-        ),
-        gauge(
-            "fotovakt_items_exported",
-            None,
-            "Items in the store exported at least once.",
-            s.retention.exported.to_string(),
-        ),
-        gauge(
-            "fotovakt_items_acknowledged",
-            None,
-            "Items in the store whose newest export was acknowledged.",
-            s.retention.acknowledged.to_string(),
-        ),
-        counter("fotovakt_items_purged", "Store files purged after their retention ran out.", s.retention.purged),
-        gauge(
-            "fotovakt_media_location_access",
-            None,
-            "1 when reads are unaltered (Android: ACCESS_MEDIA_LOCATION granted); 0: nothing is moved.",
-            (s.storage.media_location_access as u8).to_string(),
-        ),
-        gauge(
-            "fotovakt_items_original_kept",
-            None,
-            "Items verified in the store whose original could not be deleted.",
-            s.storage.originals_kept.to_string(),
-        ),
-        gauge(
-            "fotovakt_items_held",
-            None,
-            "Items left untouched while media-location access was off.",
-            s.storage.held.to_string(),
-        ),
-        counter("fotovakt_releases_failed", "Releases whose write-back failed.", s.storage.releases_failed),
-        gauge(
-            "fotovakt_overdue_oldest_seconds",
-            Some("seconds"),
-            "How long the most overdue item is past its retention (NaN when none is).",
-            s.retention.oldest_overdue_days.map(|d| float(d * 86400.0)).unwrap_or_else(|| "NaN".into()),
-        ),
-    ]
-}
-
-/// OpenMetrics 1.0 text exposition (`application/openmetrics-text`), ending with `# EOF`.
-pub fn openmetrics(s: &Stats) -> String {
-    let mut o = String::new();
-    for f in families(s) {
-        let _ = writeln!(o, "# TYPE {} {}", f.name, f.kind);
-        if let Some(u) = f.unit {
-            let _ = writeln!(o, "# UNIT {} {u}", f.name);
-        }
-        let _ = writeln!(o, "# HELP {} {}", f.name, f.help);
-        for (suffix, labels, value) in &f.samples {
-            let _ = writeln!(o, "{}{suffix}{labels} {value}", f.name);
-        }
-    }
-    o.push_str("# EOF\n");
-    o
-}
-
-/// The classic Prometheus text format 0.0.4 (`text/plain`): the same samples; counters are
-/// declared under their `_total` name, and there are no `# UNIT` or `# EOF` lines.
-pub fn prometheus_text(s: &Stats) -> String {
-    let mut o = String::new();
-    for f in families(s) {
-        let declared = if f.kind == "counter" { format!("{}_total", f.name) } else { f.name.to_string() };
-        let _ = writeln!(o, "# HELP {declared} {}", f.help);
-        let _ = writeln!(o, "# TYPE {declared} {}", f.kind);
-        for (suffix, labels, value) in &f.samples {
-            let _ = writeln!(o, "{}{suffix}{labels} {value}", f.name);
-        }
-    }
-    o
-}
 
 #[cfg(test)]
 mod tests {

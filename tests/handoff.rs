@@ -564,3 +564,167 @@ fn watch_warns_about_overdue_items_at_start() {
     assert_eq!(line["level"], "WARN");
     assert_eq!(line["fields"]["overdue"], 3, "{line}");
 }
+
+/// `verify-package` with extra arguments (trust, identity), offline as always.
+fn verify_package_with(path: &Path, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_fotovakt"))
+        .arg("verify-package")
+        .args(extra)
+        .arg(path)
+        .env("FOTOVAKT_CONFIG", "/nonexistent/fotovakt.toml")
+        .env("NO_COLOR", "1")
+        .output()
+        .expect("run verify-package")
+}
+
+/// The phone's device key fingerprint, as `stats` shows it (what an admin registers).
+fn fingerprint(phone: &Phone) -> String {
+    let s = json(&phone.run(&["stats", "--format", "json"]));
+    let f = s["device_key"]["fingerprint"].as_str().expect("stats names the device key").to_string();
+    assert_eq!(s["device_key"]["algorithm"], "ed25519");
+    assert_eq!(s["device_key"]["provider"], "key_file");
+    assert!(stdout(&phone.run(&["stats"])).contains(&format!("device key  ed25519 {f} (key_file)")));
+    f
+}
+
+#[test]
+fn packages_are_signed_by_the_device_key_and_trust_names_the_keys_a_receiver_accepts() {
+    let phone = phone_with_case("");
+    let fp = fingerprint(&phone);
+    assert_eq!(fp.len(), 64);
+    // The key is the store's own: 0600 beside the ledger, recorded in the ledger when made.
+    let key = phone.store.join("device.key");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(std::fs::metadata(&key).expect("key file").permissions().mode() & 0o777, 0o600);
+    let zip = out_dir(&phone).join("C-1.zip");
+    export(&phone, "C-1", &zip);
+    let bytes = std::fs::read(&zip).expect("zip");
+    let pem = std::fs::read_to_string(&key).expect("pem");
+    let secret = pem.lines().nth(1).expect("base64 line");
+    assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()), "the private key never goes into a package");
+
+    let v = verify_package_with(&zip, &[]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    assert!(stdout(&v).contains(&format!("signature: valid, device key {fp} (ed25519)")), "{}", stdout(&v));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&verify_package_with(&zip, &["--json"]))).expect("json");
+    assert_eq!(j["signature"]["status"], "valid");
+    assert_eq!(j["signature"]["fingerprint"], fp.as_str());
+
+    // --trust: the registered fingerprint (as people write it) passes; any other fails.
+    let v = verify_package_with(&zip, &["--trust", &format!("SHA256:{}", fp.to_uppercase())]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    assert!(stdout(&v).contains("one of the 1 trusted key(s)"), "{}", stdout(&v));
+    let other = "ab".repeat(32);
+    let v = verify_package_with(&zip, &["--trust", &other]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains(&format!("signed by device key {fp}, which is not among the trusted keys")));
+    let file = phone.dir.path().join("trusted.txt");
+    std::fs::write(&file, format!("# unit 4\n{other}  phone 7\n{fp}  phone 12\n")).expect("trust file");
+    let v = verify_package_with(&zip, &["--trust-file", file.to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    let v = verify_package_with(&zip, &["--trust", "not-a-fingerprint"]);
+    assert_eq!(v.status.code(), Some(2), "a bad fingerprint is bad usage: {}", stderr(&v));
+
+    // The phone recorded who signed: the export events name the key, and a device_key event
+    // the key itself, from when the store was made.
+    let id = json(&phone.run(&["list", "--case", "C-1", "--json"]))[0]["id"].to_string();
+    let show = json(&phone.run(&["show", &id, "--json"]));
+    let export = show["events"].as_array().expect("events").iter().find(|e| e["kind"] == "export").expect("export");
+    assert_eq!(export["data"]["signer"], fp.as_str());
+    let a = fotovakt::Agent::open_without_model(phone.config()).expect("agent");
+    let keys = a.ledger().events_of_kind("device_key").expect("keys");
+    assert!(
+        matches!(&keys[..], [(1, _, fotovakt::ledger::Event::DeviceKey { fingerprint, reason: fotovakt::ledger::KeyReason::NewStore, .. })] if *fingerprint == fp),
+        "{keys:?}"
+    );
+}
+
+#[test]
+fn an_encrypted_package_opens_only_with_its_receivers_identity_and_never_lies_on_disk_in_plaintext() {
+    let phone = phone_with_case("");
+    let receiver = age::x25519::Identity::generate();
+    let stranger = age::x25519::Identity::generate();
+    let keys = phone.dir.path().join("keys");
+    std::fs::create_dir_all(&keys).expect("keys");
+    let write_identity = |name: &str, id: &age::x25519::Identity| {
+        use age::secrecy::ExposeSecret;
+        let p = keys.join(name);
+        std::fs::write(&p, format!("# created: test\n{}\n", id.to_string().expose_secret())).expect("identity");
+        p
+    };
+    let mine = write_identity("receiver.txt", &receiver);
+    let theirs = write_identity("stranger.txt", &stranger);
+    let out = out_dir(&phone);
+    let sealed = out.join("C-1.zip.age");
+    let to = receiver.to_public().to_string();
+    let o = phone.run(&["export", "--case", "C-1", "--out", sealed.to_str().expect("utf-8"), "--to", &to, "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report = json(&o);
+    assert_eq!(report["format"], "age");
+    assert_eq!(report["recipients"][0], to.as_str());
+    assert_eq!(report["sealed_sha256"], sha256(&sealed).as_str(), "the ledger names the encrypted file as it travels");
+
+    // Nothing readable: the file is age's binary format, no zip entry name or JPEG marker in it,
+    // and no plaintext (partial or whole) was left beside it.
+    let bytes = std::fs::read(&sealed).expect("read");
+    assert!(bytes.starts_with(b"age-encryption.org/v1\n-> X25519 "), "{:?}", &bytes[..40]);
+    for needle in [&b"manifest.json"[..], b"custody.json", b"PK\x03\x04", b"\xff\xd8\xff"] {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle), "{needle:?} in the ciphertext");
+    }
+    let left: Vec<String> =
+        std::fs::read_dir(&out).expect("ls").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    assert_eq!(left, vec!["C-1.zip.age".to_string()]);
+
+    // Only the receiver opens it; then every check runs as for a plain zip, signature included.
+    let v = verify_package_with(&sealed, &[]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(stderr(&v).contains("open it with --identity"), "{}", stderr(&v));
+    let v = verify_package_with(&sealed, &["--identity", theirs.to_str().expect("utf-8")]);
+    assert_eq!(v.status.code(), Some(1));
+    assert!(stderr(&v).contains("cannot be opened with this identity file"), "{}", stderr(&v));
+    let fp = fingerprint(&phone);
+    let v = verify_package_with(&sealed, &["--identity", mine.to_str().expect("utf-8"), "--trust", &fp]);
+    assert_eq!(v.status.code(), Some(0), "{}{}", stdout(&v), stderr(&v));
+    let text = stdout(&v);
+    assert!(text.starts_with("OK: case C-1: 3 files"), "{text}");
+    assert!(text.contains("one of the 1 trusted key(s)") && text.contains("encrypted to its receiver"), "{text}");
+    let id = json(&phone.run(&["list", "--case", "C-1", "--json"]))[0]["id"].to_string();
+    let show = json(&phone.run(&["show", &id, "--json"]));
+    let e = show["events"].as_array().expect("events").iter().find(|e| e["kind"] == "export").expect("export");
+    assert_eq!((e["data"]["format"].as_str(), e["data"]["recipients"][0].as_str()), (Some("age"), Some(to.as_str())));
+
+    // Refused: recipients with a plain name, a .age name without recipients, a bad recipient.
+    let o =
+        phone.run(&["export", "--case", "C-1", "--out", out.join("plain.zip").to_str().expect("utf-8"), "--to", &to]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("name it NAME.zip.age"), "{}", stderr(&o));
+    let o = phone.run(&["export", "--case", "C-1", "--out", out.join("x.zip.age").to_str().expect("utf-8")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("encrypted to its receivers"), "{}", stderr(&o));
+    let o = phone.run(&[
+        "export",
+        "--case",
+        "C-1",
+        "--out",
+        out.join("y.zip.age").to_str().expect("utf-8"),
+        "--to",
+        "age1nope",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let left: Vec<String> =
+        std::fs::read_dir(&out).expect("ls").flatten().map(|e| e.file_name().to_string_lossy().into()).collect();
+    assert_eq!(left, vec!["C-1.zip.age".to_string()], "refusals leave nothing");
+}
+
+#[test]
+fn a_package_from_before_signing_still_verifies_as_unsigned() {
+    let old = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/ledger-v1/C-1.zip");
+    let v = verify_package_with(&old, &[]);
+    assert_eq!(v.status.code(), Some(0), "{}", stdout(&v));
+    assert!(stdout(&v).contains("signature: none"), "{}", stdout(&v));
+    let j: serde_json::Value = serde_json::from_str(&stdout(&verify_package_with(&old, &["--json"]))).expect("json");
+    assert_eq!(j["signature"]["status"], "unsigned");
+    let v = verify_package_with(&old, &["--trust", &"ab".repeat(32)]);
+    assert_eq!(v.status.code(), Some(1), "{}", stdout(&v));
+    assert!(stdout(&v).contains("the package is not signed"), "{}", stdout(&v));
+}

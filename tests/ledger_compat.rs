@@ -75,7 +75,11 @@ fn every_old_event_reads_typed_and_writes_back_the_very_text_that_was_hashed() {
     for (seq, kind, data) in rows(&l) {
         let e = Event::from_stored(&kind, &data).unwrap_or_else(|err| panic!("event {seq}: {err}"));
         assert_eq!(e.kind(), kind);
-        assert_eq!(e.data_text(), data, "event {seq} ({kind}): field names, types and order are today's");
+        // Events this program records (the upgrade's) also carry the ledger's boot-clock stamp,
+        // which is the ledger's, not the event's.
+        let mut stored: serde_json::Value = serde_json::from_str(&data).expect("json");
+        stored.as_object_mut().expect("an object").remove(fotovakt::ledger::clock::KEY);
+        assert_eq!(e.data_text(), stored.to_string(), "event {seq} ({kind}): field names, types and order are today's");
         kinds.insert(kind);
     }
     for k in [
@@ -177,6 +181,45 @@ fn the_old_case_package_still_verifies_against_the_digest_its_ledger_recorded() 
         })
         .collect();
     assert!(digests.contains(r.digest.as_ref().expect("digest")), "{digests:?}");
+}
+
+/// A store from before device keys gets one at its first open by a program that has them, and
+/// the ledger records it as added (not as a new store), with nothing else changed.
+#[test]
+fn an_old_store_gets_a_device_key_at_its_first_open_recorded_in_its_ledger() {
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = dir.path().join("store");
+    std::fs::DirBuilder::new().mode(0o700).create(&store).expect("store");
+    for name in ["ledger.sqlite", "ledger.head"] {
+        std::fs::copy(fixture().join(name), store.join(name)).expect("copy fixture");
+    }
+    let (before, newest) = {
+        let l = Ledger::open(&store.join("ledger.sqlite")).expect("open");
+        (rows(&l), l.newest_event().expect("newest").expect("events").0)
+    };
+    let config = fotovakt::Config {
+        store: Some(store.clone()),
+        classifier: fotovakt::classify::Settings { enabled: false, ..Default::default() },
+        ..fotovakt::Config::default()
+    };
+    let a = fotovakt::Agent::open_without_model(config.clone()).expect("agent");
+    let fingerprint = a.stats(false).expect("stats").device_key.expect("a key").fingerprint;
+    let keys = a.ledger().events_of_kind("device_key").expect("keys");
+    assert_eq!(keys.len(), 1, "{keys:?}");
+    let (seq, _, event) = &keys[0];
+    assert_eq!(*seq, newest + 1, "appended after the old events (and the upgrade's)");
+    assert!(
+        matches!(event, Event::DeviceKey { reason: fotovakt::ledger::KeyReason::Added, previous: None, fingerprint: f, algorithm, .. } if *f == fingerprint && algorithm == "ed25519"),
+        "{event:?}"
+    );
+    assert!(a.ledger().check_chain().expect("check").problems.is_empty());
+    drop(a);
+    // The second open finds the same key and records nothing.
+    let a = fotovakt::Agent::open_without_model(config).expect("again");
+    assert_eq!(a.ledger().events_of_kind("device_key").expect("keys").len(), 1);
+    let after = rows(&a.ledger());
+    assert_eq!(&after[..before.len()], &before[..], "the old events are untouched");
 }
 
 /// Every file of the ledger (database, write-ahead log, its index, the head) as bytes.

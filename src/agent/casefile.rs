@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use tracing::{debug, error, info, warn};
 
+use crate::export::Recipients;
 use crate::ledger::{self, Event, Item, ItemState, Ledger, RawEvent};
 use crate::{export, retention, stats};
 
@@ -28,6 +29,14 @@ pub struct ExportReport {
     pub package_sha256: String,
     pub items: Vec<i64>,
     pub bytes: u64,
+    /// Fingerprint of the device key that signed it.
+    pub signer: Option<String>,
+    /// The age recipients an encrypted package is for.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipients: Vec<String>,
+    /// SHA-256 of the encrypted file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sealed_sha256: Option<String>,
 }
 
 /// What `ack` recorded.
@@ -124,6 +133,8 @@ impl Agent {
     pub fn stats(&self, by_case: bool) -> Result<stats::Stats, Error> {
         let mut s = StoreReader::stats(self, by_case)?;
         s.health = self.health();
+        // The key this agent signs with now (the reader's is the one the ledger recorded last).
+        s.device_key = self.device_key_stats();
         Ok(s)
     }
 
@@ -137,6 +148,12 @@ impl Agent {
 /// How many times export makes a package: again when the case changed while its files were
 /// copied (an item released, purged or tagged), the last time under the move lock.
 const EXPORT_TRIES: usize = 3;
+
+/// What every try of one export signs and encrypts the package with.
+struct Seal<'a> {
+    signer: &'a dyn crate::signing::Signer,
+    recipients: &'a Recipients,
+}
 
 /// A case as export read it.
 struct CaseRead {
@@ -188,18 +205,37 @@ impl Agent {
     /// item released, purged or tagged meanwhile) the package is made again; the last of
     /// [`EXPORT_TRIES`] holds the move lock throughout, so an export always ends.
     pub fn export(&self, case: &str, out: &Path, officer: Option<&str>) -> Result<ExportReport, Error> {
-        self.durable(self.export_now(case, out, officer))
+        self.export_to(case, out, officer, &Recipients::default())
     }
 
-    fn export_now(&self, case: &str, out: &Path, officer: Option<&str>) -> Result<ExportReport, Error> {
+    /// [`Agent::export`], signed with the device key, and encrypted to `recipients` when there
+    /// are any (then `out` must end in `.age`: the package is one encrypted zip).
+    pub fn export_to(
+        &self,
+        case: &str,
+        out: &Path,
+        officer: Option<&str>,
+        recipients: &Recipients,
+    ) -> Result<ExportReport, Error> {
+        self.durable(self.export_now(case, out, officer, recipients))
+    }
+
+    fn export_now(
+        &self,
+        case: &str,
+        out: &Path,
+        officer: Option<&str>,
+        recipients: &Recipients,
+    ) -> Result<ExportReport, Error> {
         let case = case.trim();
         if case.is_empty() {
             return Err(Refusal::CaseIdRequired.into());
         }
+        let seal = Seal { signer: self.signer()?, recipients };
         self.check_export_target(out)?;
         for _ in 1..EXPORT_TRIES {
             let read = self.read_case(case)?;
-            let staged = match self.stage_case(case, out, officer, &read) {
+            let staged = match self.stage_case(case, out, officer, &read, &seal) {
                 Ok(staged) => staged,
                 // A store file released or purged while it was copied: the case changed.
                 Err(e) if !read.still_holds(&*self.read()?)? => {
@@ -220,7 +256,7 @@ impl Agent {
         // The case keeps changing: this try holds the move lock throughout.
         let mut custody = self.custody()?;
         let read = self.read_case(case)?;
-        let staged = self.stage_case(case, out, officer, &read)?;
+        let staged = self.stage_case(case, out, officer, &read, &seal)?;
         self.record_export(&mut custody.ledger, case, out, officer, &read, staged)
     }
 
@@ -231,6 +267,7 @@ impl Agent {
         out: &Path,
         officer: Option<&str>,
         read: &CaseRead,
+        seal: &Seal<'_>,
     ) -> Result<export::Staged, Error> {
         let items = read.items.iter().map(|i| (i, self.store.path_of(i.store_name.as_deref().unwrap_or_default())));
         let input = export::PackageInput {
@@ -239,6 +276,8 @@ impl Agent {
             items: items.collect(),
             events: &read.events,
             now_ms: ledger::now_ms(),
+            signer: Some(seal.signer),
+            recipients: seal.recipients,
         };
         Ok(export::stage(out, &input)?)
     }
@@ -256,6 +295,8 @@ impl Agent {
     ) -> Result<ExportReport, Error> {
         let ids = read.ids();
         let (format, digest, bytes) = (staged.format, staged.digest.clone(), staged.bytes);
+        let (signer, recipients, sealed_sha256) =
+            (staged.signer.clone(), staged.recipients.clone(), staged.sealed_sha256.clone());
         let package = out.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         // The `export` events are written in one transaction that commits only once the
         // package is in place (renamed, its folder fsynced): a package that could not be
@@ -268,6 +309,9 @@ impl Agent {
             format,
             items: ids.len(),
             officer: officer.map(str::to_string),
+            signer: signer.clone(),
+            recipients: recipients.clone(),
+            sealed_sha256: sealed_sha256.clone(),
         };
         for id in &ids {
             tx.record(Some(*id), &exported)?;
@@ -291,6 +335,9 @@ impl Agent {
             package_sha256: digest,
             items: ids,
             bytes,
+            signer,
+            recipients,
+            sealed_sha256,
         })
     }
 
@@ -458,7 +505,7 @@ impl Agent {
 fn remove_placed(out: &Path, format: export::PackageFormat) {
     let removed = match format {
         export::PackageFormat::Dir => std::fs::remove_dir_all(out),
-        export::PackageFormat::Zip => std::fs::remove_file(out),
+        export::PackageFormat::Zip | export::PackageFormat::Age => std::fs::remove_file(out),
     };
     match removed.and_then(|()| crate::quarantine::fsops::fsync_dir(crate::output::folder_of(out))) {
         Ok(()) => {}

@@ -228,4 +228,11 @@ pub enum Refusal {
     /// `ack` of a case that was never exported.
     #[error("case {case}: nothing was exported yet; run `fotovakt export --case {case}` first")]
     NotExported { case: String },
+    /// The store has no usable device key (the reason says why): packages are not written
+    /// unsigned.
+    #[error("no device key to sign with: {reason}")]
+    NoDeviceKey { reason: String },
+    /// `anchor` while the head anchor is there and readable: nothing to clear.
+    #[error("the ledger's head anchor is there and readable; nothing to anchor again (`fotovakt verify` says more)")]
+    HeadPresent,
 }

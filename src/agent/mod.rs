@@ -17,6 +17,8 @@
 //! - `officer`: tag, release, case sessions.
 //! - `casefile`: export, ack, purge, statistics and the admin report; `verify`: the store
 //!   and the chain checked from one snapshot.
+//! - `keys`: the device key (found, made or replaced at open, recorded in the ledger), the
+//!   signed checkpoints after barriers and on the reconcile tick, `anchor`.
 //! - `recover`: moves a dead process left journaled, orphaned store files, kept originals.
 //! - `privacy`: letting go of what is kept about the officer's own photos, on schedule.
 //! - `reader`: [`StoreReader`], the store opened read-only. The views (`browse`, statistics,
@@ -36,7 +38,8 @@
 //! 2. the ledger mutex ([`Agent::ledger`]);
 //! 3. the store's cross-process move lock, taken only through `Custody`, which locks the
 //!    ledger first;
-//! 4. leaves, never held while another lock is taken: `rejected`, `barrier` and `tracker`.
+//! 4. leaves, never held while another lock is taken: `rejected`, `barrier`, `tracker` and
+//!    `last_checkpoint`.
 //!
 //! Each agent's life lock (`life`: `store/live/TOKEN.lock`) is taken once at open and held
 //! until drop; another agent's is only ever probed without waiting (`LOCK_NB`), so it is
@@ -66,6 +69,7 @@ mod error;
 mod health;
 mod import;
 mod intake;
+mod keys;
 mod life;
 mod officer;
 mod outcome;
@@ -83,6 +87,7 @@ mod verify;
 pub use casefile::{AckReport, ExportReport, PurgeReport};
 pub use error::{Error, Output, Refusal};
 pub use import::{ImportRequest, Imported, Origin};
+pub use keys::AnchorReport;
 pub use outcome::{Outcome, OutcomeKind, RetryCause};
 pub use privacy::PruneReport;
 pub use reader::StoreReader;
@@ -124,6 +129,10 @@ pub struct Agent {
     /// Bad input already logged and recorded: (path, file version key).
     rejected: Mutex<HashSet<(PathBuf, i64)>>,
     barrier: Mutex<Barrier>,
+    /// The key packages and checkpoints are signed with.
+    device_key: keys::DeviceKey,
+    /// When this agent last made a checkpoint.
+    last_checkpoint: Mutex<Option<std::time::Instant>>,
     /// Where new camera files go out of sight before they are judged (`stash`).
     staging: Staging,
     /// A scrub of the write-ahead log after pruning was held up by a reader: do it again.
@@ -187,8 +196,9 @@ impl Agent {
         let cameras = reader::cameras_of(&config);
         let store = Store::open(&store_dir, &cameras, &config.sync_roots)?;
         let staging = Staging::new(&cameras, &config.sync_roots, store.root(), config.staging.as_deref())?;
-        let ledger = Ledger::open(&store.ledger_path())?;
+        let mut ledger = Ledger::open(&store.ledger_path())?;
         let life = life::Life::take(store.root())?;
+        let device_key = keys::open_device_key(&store, &mut ledger);
         let model = if !load_model {
             Model::Unavailable("not loaded for this command".into())
         } else if !config.classifier.enabled {
@@ -209,6 +219,8 @@ impl Agent {
             model,
             rejected: Mutex::new(HashSet::new()),
             barrier: Mutex::new(Barrier::default()),
+            device_key,
+            last_checkpoint: Mutex::new(None),
             staging,
             scrub_due: Mutex::new(false),
             tracker: Mutex::new(health::Tracker::default()),
@@ -277,7 +289,9 @@ impl Agent {
         }
         let ledger = self.ledger();
         let changes = ledger.conn().total_changes();
-        ledger.sync()?;
+        let synced = ledger.sync()?;
+        // Every barrier that advanced the head is checkpointed (signed, for keeping off the phone).
+        self.after_barrier(synced, &ledger);
         drop(ledger);
         self.barrier().synced_changes = Some(changes);
         Ok(())

@@ -41,14 +41,17 @@ impl Agent {
     }
 
     /// One reconcile pass (the Android shell's tick): the privacy pruning ([`Agent::prune`]),
-    /// then every unsettled file in the camera folders is handled.
+    /// then every unsettled file in the camera folders is handled; then a signed checkpoint if
+    /// none was made for `checkpoint_interval`.
     pub fn reconcile(&self, min_age: Duration) -> Result<Vec<Outcome>, Error> {
         self.prune_logged();
         let files = self.pending_files(min_age)?;
         if !files.is_empty() {
             info!(files = files.len(), "reconcile: files not yet decided");
         }
-        Ok(files.iter().map(|p| self.on_media(p)).collect())
+        let outcomes = files.iter().map(|p| self.on_media(p)).collect();
+        self.checkpoint_if_due();
+        Ok(outcomes)
     }
 
     /// The first-run pass over what was in the camera folders before the agent was installed

@@ -26,6 +26,7 @@ use tracing::warn;
 
 use crate::ledger::{Direction, Item, ItemState, Ledger, LedgerError, Problem, Problems};
 use crate::quarantine::{fsops, Store};
+use crate::signing::Checkpoint;
 
 use super::{Error, StoreReader};
 
@@ -37,6 +38,10 @@ pub struct VerifyReport {
     /// a problem; their hashes still chain.
     pub pruned: u64,
     pub files: u64,
+    /// Checkpoints checked (`verify --checkpoint`).
+    pub checkpoints: usize,
+    /// What is worth knowing but not wrong: the ledger anchored again by an officer.
+    pub notes: Vec<String>,
     /// What is wrong, typed; `Display` of each is the sentence `verify` prints, and the list
     /// serialises as those sentences.
     pub problems: Problems,
@@ -127,8 +132,21 @@ impl StoreReader {
     /// snapshot of the ledger; what changed in the store since is told from tampering (see
     /// the module docs). Never waits behind a move.
     pub fn verify(&self) -> Result<VerifyReport, Error> {
-        let (chain, snapshot) = self.read()?.snapshot(|l| Ok((l.check_chain()?, Accounts::read(l, &self.store)?)))?;
+        self.verify_with(&[])
+    }
+
+    /// [`StoreReader::verify`], and prove that today's ledger still extends each of
+    /// `checkpoints` (signed by a device key the ledger recorded, its event still there with its
+    /// hash). Checked in the same snapshot as the chain: a watcher that appends meanwhile only
+    /// adds events after them, so it cannot make a good checkpoint look rolled back.
+    pub fn verify_with(&self, checkpoints: &[Checkpoint]) -> Result<VerifyReport, Error> {
+        let (chain, snapshot, checked, notes) = self.read()?.snapshot(|l| {
+            let mut checked = Problems::default();
+            super::keys::check_checkpoints(l, checkpoints, &mut checked)?;
+            Ok((l.check_chain()?, Accounts::read(l, &self.store)?, checked, super::keys::anchor_notes(l)?))
+        })?;
         let mut problems = chain.problems;
+        problems.extend(checked.into_vec());
         let mut files = 0u64;
         let mut doubts = Vec::new();
         let mut stored: Vec<&Item> = snapshot.stored.values().collect();
@@ -148,7 +166,14 @@ impl StoreReader {
         if !doubts.is_empty() {
             self.settle(doubts, &mut problems, &mut files)?;
         }
-        Ok(VerifyReport { events: chain.events, pruned: chain.pruned, files, problems })
+        Ok(VerifyReport {
+            events: chain.events,
+            pruned: chain.pruned,
+            files,
+            checkpoints: checkpoints.len(),
+            notes,
+            problems,
+        })
     }
 
     /// Does the store file `name` hash to `sha256`?

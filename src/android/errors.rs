@@ -106,6 +106,10 @@ codes! {
     RefusedAlreadyAcknowledged = "REFUSED_ALREADY_ACKNOWLEDGED",
     /// The case was never exported.
     RefusedNotExported = "REFUSED_NOT_EXPORTED",
+    /// The store has no usable device key to sign with.
+    RefusedNoDeviceKey = "REFUSED_NO_DEVICE_KEY",
+    /// Anchoring again while the head anchor is there.
+    RefusedHeadPresent = "REFUSED_HEAD_PRESENT",
     /// An argument from Java is null or unusable.
     Argument = "ARGUMENT",
     /// No running agent has this handle.
@@ -216,6 +220,8 @@ fn refusal_code(r: &Refusal) -> Code {
         Refusal::NothingInStore { .. } => Code::RefusedNothingInStore,
         Refusal::AlreadyAcknowledged { .. } => Code::RefusedAlreadyAcknowledged,
         Refusal::NotExported { .. } => Code::RefusedNotExported,
+        Refusal::NoDeviceKey { .. } => Code::RefusedNoDeviceKey,
+        Refusal::HeadPresent => Code::RefusedHeadPresent,
     }
 }
 

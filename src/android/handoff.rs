@@ -4,11 +4,14 @@
 //! app storage. So a package stays there only while it is needed:
 //!
 //! * **Re-export replaces.** A package is written under the case's one name
-//!   ([`package_name`]) in `handoff/.staging/`, and only once the export is recorded and
-//!   complete it is renamed over the older package of that case (`rename(2)` replaces it in one
-//!   step: a reader sees the old package or the new one, never neither or half of one). An
-//!   export that fails leaves the older package as it was.
-//! * **[`sweep`]** removes every file that is not the newest, not yet acknowledged package of a
+//!   ([`package_name`]; `NAME.zip.age` when it is encrypted to the managed
+//!   `handoff_recipients`, issue 26) in `handoff/.staging/`, and only once the export is
+//!   recorded and complete it is renamed over the older package of that case (`rename(2)`
+//!   replaces it in one step: a reader sees the old package or the new one, never neither or
+//!   half of one). An older package of the other kind (plain after encrypted, or the other way)
+//!   is removed right after. An export that fails leaves the older package as it was.
+//! * **[`sweep`]** removes every file (plain or encrypted) that is not the newest, not yet
+//!   acknowledged package of a
 //!   case whose exported items are all still in the store, within `quarantined_days` (the
 //!   managed `retention_days`) of its export: so a package leaves on `ack`, when an item of it
 //!   is purged or released, and when its retention runs out. The shell sweeps after every
@@ -28,7 +31,8 @@ use sha2::{Digest, Sha256};
 
 use super::{BridgeError, BridgeResult, Code};
 use crate::agent::{Agent, ExportReport};
-use crate::ledger::ItemState;
+use crate::export::Recipients;
+use crate::ledger::{Event, ItemState, PackageFormat};
 use crate::quarantine::fsops;
 use crate::retention::{self, DAY_MS};
 
@@ -59,16 +63,36 @@ pub fn package_name(case: &str) -> String {
     }
 }
 
-/// Export `case` into `dir`, replacing its older package there only once the new one is
-/// complete and recorded. The report's `path` is where the package now is.
-pub fn export(agent: &Agent, case: &str, dir: &Path, officer: Option<&str>) -> BridgeResult<ExportReport> {
+/// The file name of `case`'s package in `format`: [`package_name`], plus `.age` when it is
+/// encrypted.
+fn file_name(case: &str, format: PackageFormat) -> String {
+    match format {
+        PackageFormat::Age => format!("{}.age", package_name(case)),
+        PackageFormat::Dir | PackageFormat::Zip => package_name(case),
+    }
+}
+
+/// Export `case` into `dir` (encrypted to `recipients` when there are any), replacing its older
+/// package there only once the new one is complete and recorded. The report's `path` is where
+/// the package now is.
+pub fn export(
+    agent: &Agent,
+    case: &str,
+    dir: &Path,
+    officer: Option<&str>,
+    recipients: &Recipients,
+) -> BridgeResult<ExportReport> {
     let _folder = FOLDER.lock().unwrap_or_else(|e| e.into_inner());
     let staging = dir.join(STAGING);
     clear(&staging)?;
     std::fs::create_dir_all(&staging).map_err(io("making the staging folder", &staging))?;
-    let name = package_name(case);
+    let (format, other) = match recipients.is_empty() {
+        true => (PackageFormat::Zip, PackageFormat::Age),
+        false => (PackageFormat::Age, PackageFormat::Zip),
+    };
+    let name = file_name(case, format);
     let staged = staging.join(&name);
-    let mut report = agent.export(case, &staged, officer)?;
+    let mut report = agent.export_to(case, &staged, officer, recipients)?;
     let dest = dir.join(&name);
     if let Err(e) = std::fs::rename(&staged, &dest).and_then(|_| fsops::fsync_parent(&dest)) {
         let _ = retention::wipe(&staged);
@@ -78,6 +102,15 @@ pub fn export(agent: &Agent, case: &str, dir: &Path, officer: Option<&str>) -> B
         ));
     }
     report.path = dest;
+    // The case's package of the other kind is outdated now (the sweep would remove it too).
+    let outdated = dir.join(file_name(case, other));
+    match remove(&outdated) {
+        Ok(()) => {
+            let _ = fsops::fsync_dir(dir);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(error = %e, "hand-off folder: an outdated package could not be removed yet"),
+    }
     Ok(report)
 }
 
@@ -137,27 +170,40 @@ fn live_packages(agent: &Agent, now_ms: i64) -> BridgeResult<HashSet<String>> {
     let ledger_err = |e: crate::ledger::LedgerError| BridgeError::new(Code::Ledger, format!("hand-off folder: {e}"));
     let (exported, acked) = ledger.handoff_times().map_err(ledger_err)?;
     let lifetime = i64::from(agent.config().retention.quarantined_days).saturating_mul(DAY_MS);
-    // case -> (newest export time, its items' states, acknowledged since)
-    let mut cases: BTreeMap<String, (i64, Vec<ItemState>, bool)> = BTreeMap::new();
+    // case -> (newest export time, its items' states, acknowledged since, an item of it)
+    let mut cases: BTreeMap<String, (i64, Vec<ItemState>, bool, i64)> = BTreeMap::new();
     for item in ledger.items(None).map_err(ledger_err)? {
         let (Some(case), Some(&at)) = (item.case_id.clone(), exported.get(&item.id)) else { continue };
         let acked_since = acked.get(&item.id).is_some_and(|a| *a >= at);
-        let entry = cases.entry(case).or_insert((at, Vec::new(), false));
+        let entry = cases.entry(case).or_insert((at, Vec::new(), false, item.id));
         if at > entry.0 {
-            *entry = (at, Vec::new(), false);
+            *entry = (at, Vec::new(), false, item.id);
         }
         if at == entry.0 {
             entry.1.push(item.state);
             entry.2 |= acked_since;
         }
     }
-    Ok(cases
-        .into_iter()
-        .filter(|(_, (at, states, acknowledged))| {
-            !acknowledged && states.iter().all(|s| *s == ItemState::Quarantined) && now_ms < at.saturating_add(lifetime)
-        })
-        .map(|(case, _)| package_name(&case))
-        .collect())
+    let mut live = HashSet::new();
+    for (case, (at, states, acknowledged, item)) in cases {
+        if acknowledged || states.iter().any(|s| *s != ItemState::Quarantined) || now_ms >= at.saturating_add(lifetime)
+        {
+            continue;
+        }
+        // The newest export's own format: a plain package and an encrypted one are told apart.
+        let format = ledger
+            .events_of(item)
+            .map_err(ledger_err)?
+            .into_iter()
+            .rev()
+            .find_map(|l| match l.event {
+                Event::Exported { format, .. } => Some(format),
+                _ => None,
+            })
+            .unwrap_or(PackageFormat::Zip);
+        live.insert(file_name(&case, format));
+    }
+    Ok(live)
 }
 
 /// Remove everything in the staging folder (what an export that died left there).
@@ -210,5 +256,7 @@ mod tests {
         for n in &names {
             assert!(n.ends_with(".zip") && !n.starts_with('.') && !n.contains('/') && n.len() <= 100, "{n}");
         }
+        assert_eq!(file_name("INT-9", PackageFormat::Age), "INT-9.zip.age");
+        assert_eq!(file_name("INT-9", PackageFormat::Zip), "INT-9.zip");
     }
 }

@@ -6,7 +6,9 @@
 //! time of the figures, rejections, whether a session is open) and `fotovakt.stats.<part>`
 //! for each object (`items`, `decisions`, `exposure_ms`, `store`, `cases`, `retention`,
 //! `storage`), its data the part as compact JSON. Per-day series and bucket lists (arrays)
-//! stay on the device (`statsJson`); `cases.by_case` (case IDs) never leaves it.
+//! stay on the device (`statsJson`); `cases.by_case` (case IDs) never leaves it. The device
+//! key, the newest checkpoint and automatic time (issue 26) go out as health states
+//! (`fotovakt.health.device_key`, `.checkpoint`, `.auto_time`, `AppStates.java`), not here.
 //!
 //! Nothing is cut: a key is never longer than [`MAX_KEY_LENGTH`], and a part whose JSON would
 //! not fit in [`MAX_DATA_LENGTH`] is spread over `…`, `….2`, `….3` by whole members. The
@@ -33,12 +35,15 @@ pub struct AppState {
 /// Members that never leave the device: they name cases.
 const PRIVATE: &[&str] = &["by_case"];
 
+/// Top-level members the shell sends as health states instead.
+const AS_HEALTH: &[&str] = &["device_key", "checkpoint", "auto_time"];
+
 /// The statistics (`stats` serialised) as keyed app states.
 pub fn stats_states(stats: &Value) -> Vec<AppState> {
     let Some(top) = stats.as_object() else { return Vec::new() };
     let mut summary = Map::new();
     let mut parts: Vec<(String, Map<String, Value>)> = Vec::new();
-    for (name, value) in top {
+    for (name, value) in top.iter().filter(|(name, _)| !AS_HEALTH.contains(&name.as_str())) {
         match value {
             Value::Object(o) => parts.push((format!("{PREFIX}.{name}"), public(o))),
             Value::Array(_) => {}
@@ -121,6 +126,7 @@ mod tests {
             "per_day": [{"date": "2024-01-01", "seen": 5}],
             "exposure_ms": {"count": 3, "max": 40, "sum": 90, "buckets": [{"le": 10, "count": 1}]},
             "cases": {"count": 1, "items_per_case_max": 3, "by_case": {"CASE-9": 3}},
+            "device_key": {"fingerprint": "ab"}, "checkpoint": {"seq": 4}, "auto_time": null,
         });
         let states = stats_states(&stats);
         let keys: Vec<&str> = states.iter().map(|s| s.key.as_str()).collect();

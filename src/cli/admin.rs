@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use super::args::{officer, Cli, StatsFormat};
 use super::format::{fit, io_reason, json_with_store, time_text};
@@ -14,9 +14,31 @@ use super::set_errored;
 use super::setup::{open, open_reader, Model, StoreUse};
 use crate::classify::{self, Assessment, ClassifyError};
 use crate::config::Config;
+use crate::export::SignatureStatus;
 use crate::media::{self, InspectError};
 use crate::quarantine::fsops::OpenError;
+use crate::signing::{Checkpoint, TrustList};
 use crate::stats;
+
+/// One line on who signed a package.
+fn signature_line(s: &SignatureStatus, trusted_keys: usize) -> String {
+    match s {
+        SignatureStatus::Unsigned => "signature: none (an unsigned package: who made it cannot be told)".into(),
+        SignatureStatus::Invalid { .. } => "signature: does not stand (see the problems above)".into(),
+        SignatureStatus::Valid { fingerprint, algorithm, attestation_certificates, trusted } => {
+            let attested = match attestation_certificates {
+                0 => String::new(),
+                n => format!(", with a {n}-certificate Keystore attestation chain"),
+            };
+            let trust = match trusted {
+                Some(true) => format!(": one of the {trusted_keys} trusted key(s)"),
+                Some(false) => ": NOT a trusted key".into(),
+                None => " (not checked against trusted keys: pass --trust FINGERPRINT)".into(),
+            };
+            format!("signature: valid, device key {fingerprint} ({algorithm}{attested}){trust}")
+        }
+    }
+}
 
 /// `stats`: counts and durations, as a table, JSON or OpenMetrics.
 pub(crate) fn stats(cli: &Cli, format: StatsFormat, by_case: bool, out: &mut dyn Write) -> Result<()> {
@@ -42,22 +64,41 @@ pub(crate) fn report(cli: &Cli, path: &Path, out: &mut dyn Write) -> Result<()> 
     Ok(())
 }
 
-/// `verify`: re-hash the store and check the chain.
-pub(crate) fn verify(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<()> {
+/// The checkpoints in `files` (each: one object, a `stats --json` output, an array, or lines).
+fn read_checkpoints(files: &[PathBuf]) -> Result<Vec<Checkpoint>> {
+    let mut all = Vec::new();
+    for f in files {
+        let text = std::fs::read_to_string(f).with_context(|| format!("--checkpoint {}", f.display()))?;
+        let found = Checkpoint::parse_many(&text)
+            .map_err(|e| super::Usage(format!("--checkpoint {}: not a fotovakt checkpoint: {e}", f.display())))?;
+        all.extend(found);
+    }
+    Ok(all)
+}
+
+/// `verify [--checkpoint FILE]…`: re-hash the store, check the chain, and prove the ledger
+/// extends each checkpoint.
+pub(crate) fn verify(cli: &Cli, json: bool, checkpoints: &[PathBuf], out: &mut dyn Write) -> Result<()> {
+    let checkpoints = read_checkpoints(checkpoints)?;
     let store = open_reader(cli)?;
-    let v = store.verify()?;
+    let v = store.verify_with(&checkpoints)?;
     if !v.problems.is_empty() {
         set_errored();
     }
     if json {
         return json_with_store(out, &store, &v);
     }
+    for n in &v.notes {
+        writeln!(out, "NOTE: {n}")?;
+    }
+    let extended =
+        if v.checkpoints > 0 { format!(", extends {} signed checkpoint(s)", v.checkpoints) } else { String::new() };
     let pruned = match v.pruned {
         0 => String::new(),
         n => format!(" ({n} pruned on schedule: personal data removed, their hashes still chained)"),
     };
     if v.problems.is_empty() {
-        writeln!(out, "OK: {} events chained{pruned}, {} stored files verified", v.events, v.files)?;
+        writeln!(out, "OK: {} events chained{pruned}, {} stored files verified{extended}", v.events, v.files)?;
         return Ok(());
     }
     for p in &v.problems {
@@ -67,9 +108,42 @@ pub(crate) fn verify(cli: &Cli, json: bool, out: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// `anchor --reason TEXT`: anchor the ledger again after its head was lost, audited.
+pub(crate) fn anchor(cli: &Cli, reason: &str, by: &Option<String>, out: &mut dyn Write) -> Result<()> {
+    let agent = open(cli, Model::Skip, StoreUse::Existing)?;
+    let r = agent.anchor(reason, officer(by).as_deref())?;
+    writeln!(
+        out,
+        "ledger anchored again at event {} (the head was {:?} with events up to {})",
+        r.seq, r.found, r.newest
+    )?;
+    Ok(())
+}
+
+/// What a receiver brings to `verify-package`: trusted keys and its identity.
+pub(crate) struct Receiver<'a> {
+    pub(crate) trust: &'a [String],
+    pub(crate) trust_file: &'a [PathBuf],
+    pub(crate) identity: Option<&'a Path>,
+}
+
 /// `verify-package PATH`: offline, needs neither the config nor a store.
-pub(crate) fn verify_package(path: &Path, json: bool, out: &mut dyn Write) -> Result<()> {
-    let r = crate::export::verify_package(path)?;
+pub(crate) fn verify_package(path: &Path, receiver: &Receiver<'_>, json: bool, out: &mut dyn Write) -> Result<()> {
+    let mut trust = TrustList::default();
+    for t in receiver.trust {
+        trust.add(t, "--trust").map_err(|e| super::Usage(e.to_string()))?;
+    }
+    for f in receiver.trust_file {
+        let text = std::fs::read_to_string(f).with_context(|| format!("--trust-file {}", f.display()))?;
+        let before = trust.len();
+        trust.add_file_text(&text, f).map_err(|e| super::Usage(e.to_string()))?;
+        if trust.len() == before && !text.lines().any(|l| !l.split('#').next().unwrap_or("").trim().is_empty()) {
+            return Err(super::Usage(format!("--trust-file {}: no fingerprint in it", f.display())).into());
+        }
+    }
+    let identities = receiver.identity.map(crate::export::Identities::from_file).transpose()?;
+    let check = crate::export::Check { trust: Some(&trust), identities: identities.as_ref() };
+    let r = crate::export::verify_package_with(path, &check)?;
     if !r.problems.is_empty() {
         set_errored();
     }
@@ -93,6 +167,10 @@ pub(crate) fn verify_package(path: &Path, json: bool, out: &mut dyn Write) -> Re
         writeln!(out, "package sha256 {}", r.digest.as_deref().unwrap_or("-"))?;
     } else {
         writeln!(out, "{} problem(s); {summary}", r.problems.len())?;
+    }
+    writeln!(out, "{}", signature_line(&r.signature, trust.len()))?;
+    if r.encrypted {
+        writeln!(out, "encrypted to its receiver; opened with the identity given")?;
     }
     Ok(())
 }

@@ -46,7 +46,7 @@ pub struct Cli {
 pub(crate) const GROUPS: &[(&str, &[&str])] = &[
     ("Service (the agent on the device)", &["watch", "scan", "pending", "serve-metrics"]),
     ("Officers", &["tag", "import", "release", "session", "list", "show", "export"]),
-    ("Admins", &["stats", "report", "verify", "verify-package", "ack", "purge", "classify", "head"]),
+    ("Admins", &["stats", "report", "verify", "verify-package", "ack", "purge", "anchor", "classify", "head"]),
     ("Try it", &["demo"]),
 ];
 
@@ -214,10 +214,19 @@ pub enum Command {
         allow_remote: bool,
     },
     /// Re-hash every stored file and check the ledger's hash chain; non-zero exit on any mismatch.
+    ///
+    /// With --checkpoint, also prove that today's ledger still extends each signed checkpoint
+    /// kept off the phone (from `stats --json`, the EMM's keyed app states, or
+    /// STORE/ledger.checkpoint copied earlier): a ledger rolled back before it, or rewritten at
+    /// or before it, is reported.
+    #[command(verbatim_doc_comment)]
     Verify {
-        /// One JSON object (`store`, `events`, `files`, `problems`) instead of text.
+        /// One JSON object (`store`, `events`, `files`, `checkpoints`, `notes`, `problems`) instead of text.
         #[arg(long)]
         json: bool,
+        /// A file of signed checkpoints: one JSON object, a `stats --json` output, a JSON array, or one per line (repeatable).
+        #[arg(long, value_name = "FILE")]
+        checkpoint: Vec<PathBuf>,
     },
     /// Export a case as a package (a directory, or a .zip): originals, manifest, custody log.
     Export {
@@ -230,14 +239,33 @@ pub enum Command {
         /// Who exports it (default: $USER).
         #[arg(long, value_name = "NAME")]
         officer: Option<String>,
+        /// Encrypt the package to this receiver's age public key (age1…; repeatable); PATH
+        /// must then end in .zip.age. Only a holder of a matching identity can open it.
+        #[arg(long = "to", value_name = "RECIPIENT")]
+        to: Vec<String>,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
     },
     /// Check a case package offline (no config, no store); non-zero exit on any problem.
+    ///
+    /// Checks the files, manifest, custody log and digest, and the device key's signature
+    /// over the digest; prints the signer's key fingerprint. With --trust (or --trust-file)
+    /// the package must be signed by one of those keys: a package rewritten and signed again
+    /// by anyone else fails. An encrypted package (.age) needs the receiver's --identity.
+    #[command(verbatim_doc_comment)]
     VerifyPackage {
-        /// The package folder or .zip.
+        /// The package folder, .zip or .zip.age.
         path: PathBuf,
+        /// A trusted device key's fingerprint (64 hex digits, as `stats` shows it; repeatable).
+        #[arg(long, value_name = "FINGERPRINT")]
+        trust: Vec<String>,
+        /// A file of trusted fingerprints, one per line (the first word; `#` comments; repeatable).
+        #[arg(long, value_name = "FILE")]
+        trust_file: Vec<PathBuf>,
+        /// The receiver's age identity file (AGE-SECRET-KEY-1…), to open an encrypted package.
+        #[arg(long, value_name = "KEYFILE")]
+        identity: Option<PathBuf>,
         /// One JSON object instead of text.
         #[arg(long)]
         json: bool,
@@ -260,6 +288,20 @@ pub enum Command {
         #[arg(long)]
         json: bool,
         /// Who runs it (default: $USER).
+        #[arg(long, value_name = "NAME")]
+        officer: Option<String>,
+    },
+    /// Anchor the ledger again after `verify` found its head anchor missing or unreadable.
+    ///
+    /// Records a `head_anchored` event with the reason (how the store lost its head: restored
+    /// from a backup without it, a file deleted by hand, damage) and writes the head at it.
+    /// `verify` then lists it as a note. Refused while the head is there and readable.
+    #[command(verbatim_doc_comment)]
+    Anchor {
+        /// Why the head was missing or unreadable (kept in the custody log).
+        #[arg(long, value_name = "TEXT")]
+        reason: String,
+        /// Who anchors it (default: $USER).
         #[arg(long, value_name = "NAME")]
         officer: Option<String>,
     },

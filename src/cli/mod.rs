@@ -108,12 +108,20 @@ fn try_main(cli: &Cli) -> Result<()> {
         Command::Session { action } => officer::session(cli, action, out),
         Command::List { case, all, json } => officer::list(cli, case.as_deref(), *all, *json, out),
         Command::Show { item, json } => officer::show(cli, item, *json, out),
-        Command::Export { case, out: path, officer, json } => officer::export(cli, case, path, officer, *json, out),
+        Command::Export { case, out: path, officer, to, json } => {
+            officer::export(cli, case, path, officer, to, *json, out)
+        }
         Command::Stats { format, by_case } => admin::stats(cli, *format, *by_case, out),
         Command::Report { out: path } => admin::report(cli, path, out),
-        Command::Verify { json } => admin::verify(cli, *json, out),
+        Command::Verify { json, checkpoint } => admin::verify(cli, *json, checkpoint, out),
         // Offline: needs neither the config nor a store.
-        Command::VerifyPackage { path, json } => admin::verify_package(path, *json, out),
+        Command::VerifyPackage { path, trust, trust_file, identity, json } => admin::verify_package(
+            path,
+            &admin::Receiver { trust, trust_file, identity: identity.as_deref() },
+            *json,
+            out,
+        ),
+        Command::Anchor { reason, officer } => admin::anchor(cli, reason, officer, out),
         Command::Ack { case, officer } => admin::ack(cli, case, officer, out),
         Command::Purge { dry_run, json, officer } => admin::purge(cli, *dry_run, *json, officer, out),
         Command::Classify { json, paths } => admin::classify(cli, paths, *json, out),

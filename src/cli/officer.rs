@@ -156,17 +156,20 @@ fn item_text(out: &mut dyn Write, it: &Item) -> Result<()> {
     Ok(())
 }
 
-/// `export --case ID --out PATH`: the case package.
+/// `export --case ID --out PATH [--to RECIPIENT]…`: the case package, signed, and encrypted
+/// to its receivers when `--to` names any.
 pub(crate) fn export(
     cli: &Cli,
     case: &str,
     path: &Path,
     by: &Option<String>,
+    to: &[String],
     json: bool,
     out: &mut dyn Write,
 ) -> Result<()> {
+    let recipients = crate::export::Recipients::parse(to).map_err(|e| super::Usage(format!("--to: {e}")))?;
     let agent = open(cli, Model::Record, StoreUse::Existing)?;
-    let r = agent.export(case, path, officer(by).as_deref())?;
+    let r = agent.export_to(case, path, officer(by).as_deref(), &recipients)?;
     if json {
         return json_with_store(out, &agent, &r);
     }
@@ -179,5 +182,11 @@ pub(crate) fn export(
         r.bytes,
         r.package_sha256
     )?;
+    if let Some(f) = &r.signer {
+        writeln!(out, "signed by device key {f}")?;
+    }
+    if let Some(sealed) = &r.sealed_sha256 {
+        writeln!(out, "encrypted to {}; encrypted file sha256 {sealed}", r.recipients.join(", "))?;
+    }
     Ok(())
 }

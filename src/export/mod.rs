@@ -7,9 +7,14 @@
 //! manifest.csv     the same records as CSV (for a spreadsheet)
 //! custody.json     every ledger event of those items, with seq, at, kind, data, prev_hash, hash
 //! package.sha256   SHA-256 over manifest.json, manifest.csv and custody.json (see [`package_digest`])
+//! package.sig      the device key's signature over that digest, with its public key (and, on
+//!                  Android, the Keystore's attestation chain)
 //! README.txt       how to check the package
 //! files/<item>-<sha8>.<ext>   the originals, byte for byte from the store
 //! ```
+//!
+//! Exported with recipients (`export --to`), the `.zip` is encrypted as it is written, to the
+//! receivers' age X25519 keys (`NAME.zip.age`, [`seal`]): no plaintext of it touches the disk.
 //!
 //! The custody log is a *subset* of the phone's global hash chain: other items' events
 //! interleave. Each event carries its `prev_hash` and `hash`, so a receiver recomputes every
@@ -19,8 +24,10 @@
 //! records the SHA-256 taken before anything else read the file. The package digest is
 //! recorded in the phone's ledger (`export` events), so the phone attests what left it.
 //!
-//! Nothing here is signed: someone who rewrites a package consistently (files, manifest, log,
-//! digest) is caught only by comparing the digest with the phone's ledger (`fotovakt show`).
+//! The signature binds the digest (and through it every file's SHA-256) to the device key. A
+//! package rewritten consistently (files, manifest, log, digest) no longer verifies under its
+//! signature; re-signed with another key, it fails `verify-package --trust` with the phone's
+//! registered fingerprint. Packages written before signing verify as "unsigned".
 //!
 //! [`write`] builds packages; [`verify`] checks them, with the ledger's own chain checker
 //! ([`crate::ledger::ChainCheck`]).
@@ -33,11 +40,14 @@ use sha2::{Digest, Sha256};
 
 use crate::ledger::Item;
 
+mod reader;
+pub mod seal;
 pub mod verify;
 pub mod write;
 
 pub use crate::ledger::PackageFormat;
-pub use verify::{verify_package, PackageProblem, PackageReport};
+pub use seal::{Identities, Recipients};
+pub use verify::{verify_package, verify_package_with, Check, PackageProblem, PackageReport, SignatureStatus};
 pub use write::{stage, PackageInput, Staged};
 
 /// The package format written and understood here.
@@ -47,6 +57,9 @@ pub const MANIFEST_CSV: &str = "manifest.csv";
 pub const CUSTODY_LOG: &str = "custody.json";
 pub const DIGEST_FILE: &str = "package.sha256";
 pub const README_FILE: &str = "README.txt";
+pub const SIGNATURE_FILE: &str = "package.sig";
+/// The format of `package.sig`.
+pub const SIGNATURE_FORMAT: &str = "fotovakt-package-signature-v1";
 pub const FILES_DIR: &str = "files";
 
 /// Largest manifest or custody log read back (a sanity bound against a hostile package).
@@ -115,6 +128,12 @@ pub enum PackageError {
     /// `path` is not where a package can be written or read: `about` says why.
     #[error("{path}: {about}")]
     Unusable { path: PathBuf, about: &'static str },
+    /// The device key did not sign the package (nothing was published).
+    #[error("signing the package: {0}")]
+    Sign(#[from] crate::signing::SignError),
+    /// Encrypting to the recipients, or opening an encrypted package, failed.
+    #[error("{path}: {reason}")]
+    Sealed { path: PathBuf, reason: String },
 }
 
 fn io_at(path: &std::path::Path) -> impl Fn(io::Error) -> PackageError + '_ {
@@ -161,6 +180,17 @@ pub struct ManifestItem {
     pub officer: Option<String>,
     pub case_id: Option<String>,
     pub tags: Vec<String>,
+}
+
+/// `package.sig`: the device key's signature over the package digest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PackageSignature {
+    pub format: String,
+    /// The package digest it signs (what `package.sha256` holds), as the signed text
+    /// [`crate::signing::package_message`] spells it.
+    pub digest: String,
+    #[serde(flatten)]
+    pub signed: crate::signing::Signed,
 }
 
 /// `custody.json`.

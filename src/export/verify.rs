@@ -7,18 +7,48 @@
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::fs::File;
-use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use super::reader::Reader;
 use super::{
-    csv_fields, io_at, package_digest, parse_csv, utc, CustodyLog, LogEvent, Manifest, ManifestItem, PackageError,
-    CSV_COLUMNS, CUSTODY_LOG, DIGEST_FILE, FORMAT, MANIFEST_CSV, MANIFEST_JSON, MAX_TEXT_BYTES, README_FILE,
+    csv_fields, package_digest, parse_csv, utc, CustodyLog, Identities, LogEvent, Manifest, ManifestItem, PackageError,
+    PackageSignature, CSV_COLUMNS, CUSTODY_LOG, DIGEST_FILE, FORMAT, MANIFEST_CSV, MANIFEST_JSON, README_FILE,
+    SIGNATURE_FILE, SIGNATURE_FORMAT,
 };
 use crate::ledger::{ChainCheck, Coverage, Event, Head, ItemState, PackageFormat, Problem, Problems, RawEvent};
+use crate::signing::{package_message, SignatureProblem, TrustList};
+
+/// What a receiver asks of a package beyond its being whole: whose signature it must carry,
+/// and the keys to open it with if it is encrypted.
+#[derive(Default, Clone, Copy)]
+pub struct Check<'a> {
+    /// Device keys one of which must have signed the package; `None` (or an empty list):
+    /// a signature is checked and its signer reported, but none is required.
+    pub trust: Option<&'a TrustList>,
+    /// The receiver's identities, for a package encrypted to it.
+    pub identities: Option<&'a Identities>,
+}
+
+/// Who signed a package.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", rename_all = "snake_case")]
+pub enum SignatureStatus {
+    /// No `package.sig` (a package from before signing, or one whose signature was removed).
+    Unsigned,
+    /// Signed, and the signature stands over this package's digest.
+    Valid {
+        fingerprint: String,
+        algorithm: crate::signing::Algorithm,
+        /// Certificates in the key's attestation chain (Android Keystore keys).
+        attestation_certificates: usize,
+        /// Whether a trusted key signed it; `None` when no trust list was given.
+        trusted: Option<bool>,
+    },
+    /// There is a `package.sig`, but it does not stand (the problems say why).
+    Invalid { fingerprint: Option<String> },
+}
 
 /// What `verify-package` found.
 #[derive(Debug, Clone, Serialize)]
@@ -34,6 +64,10 @@ pub struct PackageReport {
     pub links_checked: u64,
     /// Places where events of items outside the package sit between two exported events.
     pub gaps: u64,
+    /// Who signed it.
+    pub signature: SignatureStatus,
+    /// The package was encrypted to its receiver (and opened with its identity).
+    pub encrypted: bool,
     pub problems: Problems<PackageProblem>,
 }
 
@@ -98,6 +132,16 @@ pub enum PackageProblem {
     DecisionDiffers { file: String, field: &'static str, seq: i64 },
     /// The item's events do not end with it in the store.
     NotInStore { file: String, state: Option<ItemState> },
+    /// `package.sig` does not read as a package signature.
+    SignatureUnreadable { reason: String },
+    /// `package.sig` signs another digest than this package's: its contents were changed.
+    SignatureForOtherDigest { signed: String },
+    /// `package.sig`'s signature does not stand.
+    BadSignature(SignatureProblem),
+    /// A trusted signer was asked for (`--trust`), and the package is not signed.
+    Unsigned,
+    /// Signed by a key that is not among the trusted ones.
+    UntrustedSigner { fingerprint: String },
 }
 
 impl fmt::Display for PackageProblem {
@@ -161,6 +205,16 @@ impl fmt::Display for PackageProblem {
             P::DecisionDiffers { file, field, seq } => {
                 write!(f, "{file}: {field} in the manifest differs from its decided event (seq {seq})")
             }
+            P::SignatureUnreadable { reason } => write!(f, "{SIGNATURE_FILE}: unreadable: {reason}"),
+            P::SignatureForOtherDigest { signed } => write!(
+                f,
+                "{SIGNATURE_FILE}: signs package digest {signed}, not this package's (its contents were changed)"
+            ),
+            P::BadSignature(p) => write!(f, "{SIGNATURE_FILE}: {p}"),
+            P::Unsigned => write!(f, "the package is not signed, and a signature by a trusted device key was asked for"),
+            P::UntrustedSigner { fingerprint } => {
+                write!(f, "{SIGNATURE_FILE}: signed by device key {fingerprint}, which is not among the trusted keys")
+            }
             P::NotInStore { file, state } => write!(
                 f,
                 "{file}: its custody log does not end in the store (last state {})",
@@ -176,16 +230,24 @@ struct Parts {
     csv: Option<Vec<u8>>,
     log: Option<Vec<u8>>,
     digest: Option<Vec<u8>>,
+    signature: Option<Vec<u8>>,
+}
+
+/// [`verify_package_with`] asking nothing more: any signature is checked, none is required.
+pub fn verify_package(path: &Path) -> Result<PackageReport, PackageError> {
+    verify_package_with(path, &Check::default())
 }
 
 /// Check a package offline (no config, no store): files against the manifest, the CSV against
 /// the JSON, every event's hash and the links between consecutive events, each file's SHA-256
-/// against its intake event, and the package digest. Problems are listed, not returned as errors;
-/// an `Err` means the package could not be opened at all.
-pub fn verify_package(path: &Path) -> Result<PackageReport, PackageError> {
-    let mut r = Reader::open(path)?;
-    if let Reader::Zip(z) = &r {
-        if z.is_empty() {
+/// against its intake event, the package digest, and the device key's signature over it (by a
+/// trusted key, when `check` names any). An encrypted package is opened with `check`'s
+/// identities, in place. Problems are listed, not returned as errors; an `Err` means the
+/// package could not be opened at all.
+pub fn verify_package_with(path: &Path, check: &Check<'_>) -> Result<PackageReport, PackageError> {
+    let mut r = Reader::open(path, check.identities)?;
+    if let Reader::Zip { archive, .. } = &r {
+        if archive.is_empty() {
             return Err(PackageError::Unusable { path: path.to_path_buf(), about: "empty archive" });
         }
     }
@@ -198,10 +260,13 @@ pub fn verify_package(path: &Path) -> Result<PackageReport, PackageError> {
         events: 0,
         links_checked: 0,
         gaps: 0,
+        signature: SignatureStatus::Unsigned,
+        encrypted: r.format() == PackageFormat::Age,
         problems: Problems::default(),
     };
     let parts = read_parts(&mut r, &mut report.problems);
     report.digest = check_digest(&parts, &mut report.problems);
+    report.signature = check_signature(&parts, report.digest.as_deref(), check.trust, &mut report.problems);
     let manifest: Option<Manifest> = parse_part(parts.manifest.as_deref(), MANIFEST_JSON, &mut report.problems);
     let log: Option<CustodyLog> = parse_part(parts.log.as_deref(), CUSTODY_LOG, &mut report.problems);
     let Some(manifest) = manifest else {
@@ -237,7 +302,76 @@ fn read_parts(r: &mut Reader, p: &mut Problems<PackageProblem>) -> Parts {
             None
         }
     };
-    Parts { manifest: text(MANIFEST_JSON), csv: text(MANIFEST_CSV), log: text(CUSTODY_LOG), digest: text(DIGEST_FILE) }
+    let parts = Parts {
+        manifest: text(MANIFEST_JSON),
+        csv: text(MANIFEST_CSV),
+        log: text(CUSTODY_LOG),
+        digest: text(DIGEST_FILE),
+        signature: None,
+    };
+    // Optional: packages from before signing have none.
+    let signature = match r.read_text(SIGNATURE_FILE) {
+        Ok(b) => b,
+        Err(e) => {
+            p.push(PackageProblem::SignatureUnreadable { reason: e.to_string() });
+            None
+        }
+    };
+    Parts { signature, ..parts }
+}
+
+/// The signature in `package.sig` over the recomputed `digest`, and whether a trusted key made it.
+fn check_signature(
+    parts: &Parts,
+    digest: Option<&str>,
+    trust: Option<&TrustList>,
+    p: &mut Problems<PackageProblem>,
+) -> SignatureStatus {
+    let trust = trust.filter(|t| !t.is_empty());
+    let Some(bytes) = &parts.signature else {
+        if trust.is_some() {
+            p.push(PackageProblem::Unsigned);
+        }
+        return SignatureStatus::Unsigned;
+    };
+    let sig: PackageSignature = match serde_json::from_slice(bytes) {
+        Ok(s) => s,
+        Err(e) => {
+            p.push(PackageProblem::SignatureUnreadable { reason: e.to_string() });
+            return SignatureStatus::Invalid { fingerprint: None };
+        }
+    };
+    let invalid = SignatureStatus::Invalid { fingerprint: Some(sig.signed.fingerprint.clone()) };
+    if sig.format != SIGNATURE_FORMAT {
+        p.push(PackageProblem::SignatureUnreadable {
+            reason: format!("format {:?}, expected {SIGNATURE_FORMAT:?}", sig.format),
+        });
+        return invalid;
+    }
+    // Without the three text parts there is no digest to hold the signature against (their
+    // absence is reported already).
+    let Some(digest) = digest else { return invalid };
+    if !sig.digest.eq_ignore_ascii_case(digest) {
+        p.push(PackageProblem::SignatureForOtherDigest { signed: sig.digest.clone() });
+        return invalid;
+    }
+    let key = match sig.signed.check(&package_message(digest)) {
+        Ok(key) => key,
+        Err(e) => {
+            p.push(PackageProblem::BadSignature(e));
+            return invalid;
+        }
+    };
+    let trusted = trust.map(|t| t.trusts(&key.fingerprint()));
+    if trusted == Some(false) {
+        p.push(PackageProblem::UntrustedSigner { fingerprint: key.fingerprint() });
+    }
+    SignatureStatus::Valid {
+        fingerprint: key.fingerprint(),
+        algorithm: key.algorithm(),
+        attestation_certificates: sig.signed.attestation.len(),
+        trusted,
+    }
 }
 
 /// The digest recomputed from the three text parts, compared with `package.sha256`.
@@ -305,7 +439,7 @@ fn check_files(r: &mut Reader, manifest: &Manifest, p: &mut Problems<PackageProb
     }
     match r.names() {
         Ok(names) => {
-            let known = [MANIFEST_JSON, MANIFEST_CSV, CUSTODY_LOG, DIGEST_FILE, README_FILE];
+            let known = [MANIFEST_JSON, MANIFEST_CSV, CUSTODY_LOG, DIGEST_FILE, SIGNATURE_FILE, README_FILE];
             for name in names {
                 if !known.contains(&name.as_str()) && !listed.contains(&name) {
                     p.push(PackageProblem::Unlisted { name });
@@ -435,123 +569,6 @@ fn bind_file(m: &ManifestItem, check: &ChainCheck, p: &mut Problems<PackageProbl
     let state = history.and_then(|h| h.state);
     if state != Some(ItemState::Quarantined) {
         p.push(PackageProblem::NotInStore { file: file(), state });
-    }
-}
-
-/// Read access to a package, directory or zip.
-enum Reader {
-    Dir(PathBuf),
-    Zip(Box<zip::ZipArchive<File>>),
-}
-
-impl Reader {
-    fn open(path: &Path) -> Result<Reader, PackageError> {
-        let meta = std::fs::metadata(path).map_err(io_at(path))?;
-        if meta.is_dir() {
-            return Ok(Reader::Dir(path.to_path_buf()));
-        }
-        let f = File::open(path).map_err(io_at(path))?;
-        let z = zip::ZipArchive::new(f).map_err(|source| PackageError::Zip { path: path.to_path_buf(), source })?;
-        Ok(Reader::Zip(Box::new(z)))
-    }
-
-    fn format(&self) -> PackageFormat {
-        match self {
-            Reader::Dir(_) => PackageFormat::Dir,
-            Reader::Zip(_) => PackageFormat::Zip,
-        }
-    }
-
-    /// Every entry name (files only), `/`-separated and relative.
-    fn names(&mut self) -> Result<Vec<String>, String> {
-        match self {
-            Reader::Dir(root) => {
-                let mut out = Vec::new();
-                let mut stack = vec![PathBuf::new()];
-                while let Some(rel) = stack.pop() {
-                    let dir = root.join(&rel);
-                    let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-                    for e in entries.flatten() {
-                        let r = rel.join(e.file_name());
-                        match e.file_type() {
-                            Ok(t) if t.is_dir() => stack.push(r),
-                            _ => out.push(r.to_string_lossy().into_owned()),
-                        }
-                    }
-                }
-                out.sort();
-                Ok(out)
-            }
-            Reader::Zip(z) => {
-                let mut out = Vec::new();
-                for i in 0..z.len() {
-                    let f = z.by_index_raw(i).map_err(|e| e.to_string())?;
-                    if !f.is_dir() {
-                        out.push(f.name().map_err(|e| e.to_string())?.into_owned());
-                    }
-                }
-                out.sort();
-                Ok(out)
-            }
-        }
-    }
-
-    /// Stream one entry into `f`; `Ok(false)` when there is no such entry.
-    fn with_entry(&mut self, name: &str, f: &mut dyn FnMut(&mut dyn Read) -> io::Result<()>) -> io::Result<bool> {
-        match self {
-            Reader::Dir(root) => {
-                let path = root.join(name);
-                match std::fs::symlink_metadata(&path) {
-                    Ok(m) if m.is_file() => {}
-                    Ok(_) => return Err(io::Error::other("not a regular file")),
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-                    Err(e) => return Err(e),
-                }
-                let mut file = File::open(&path)?;
-                f(&mut file)?;
-                Ok(true)
-            }
-            Reader::Zip(z) => match z.by_name(name) {
-                Ok(mut entry) => {
-                    f(&mut entry)?;
-                    Ok(true)
-                }
-                Err(zip::result::ZipError::FileNotFound) => Ok(false),
-                Err(e) => Err(io::Error::other(e.to_string())),
-            },
-        }
-    }
-
-    fn read_text(&mut self, name: &str) -> io::Result<Option<Vec<u8>>> {
-        let mut buf = Vec::new();
-        let found = self.with_entry(name, &mut |r| {
-            r.take(MAX_TEXT_BYTES + 1).read_to_end(&mut buf)?;
-            if buf.len() as u64 > MAX_TEXT_BYTES {
-                return Err(io::Error::other(format!("larger than {MAX_TEXT_BYTES} bytes")));
-            }
-            Ok(())
-        })?;
-        Ok(found.then_some(buf))
-    }
-
-    fn hash(&mut self, name: &str) -> io::Result<Option<(String, u64)>> {
-        let mut out = None;
-        let found = self.with_entry(name, &mut |r| {
-            let mut h = Sha256::new();
-            let mut buf = vec![0u8; 1 << 20];
-            let mut n = 0u64;
-            loop {
-                let k = r.read(&mut buf)?;
-                if k == 0 {
-                    break;
-                }
-                h.update(&buf[..k]);
-                n += k as u64;
-            }
-            out = Some((hex::encode(h.finalize()), n));
-            Ok(())
-        })?;
-        Ok(if found { out } else { None })
     }
 }
 

@@ -34,7 +34,9 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::events::{Event, EventError};
+use super::clock::{self, Stamp};
+use super::events::{Event, EventError, ForgetReason};
+use super::pruning::{Fits, Misfit};
 use super::{Item, ItemState};
 
 /// Hash that precedes the first event.
@@ -143,12 +145,31 @@ pub enum Problem {
     UnknownHashVersion { seq: i64, kind: String, v: u8 },
     /// The row's `data` was removed, and no later `forgotten` event of its item records that.
     PrunedWithoutRecord { seq: i64, kind: String },
+    /// A `forgotten` event (`seq`) that does not fit its item: what it pruned was not the
+    /// agent's to forget (see [`super::pruning`]).
+    ForgottenDoesNotFit { seq: i64, item: i64, reason: ForgetReason, misfit: Misfit },
     /// `ledger.head` names an event that is not in the ledger: rows were cut off the end.
     HeadEventMissing { seq: i64 },
     /// `ledger.head` names an event whose hash is another.
     HeadHashDiffers { seq: i64 },
     /// `ledger.head` could not be read or parsed.
     HeadUnreadable { reason: String },
+    /// No `ledger.head`, yet the ledger has events: rows may have been cut off the end with
+    /// it. A store made today has a head from its first instant (naming event 0).
+    HeadMissing { newest: i64 },
+    /// The wall clock advanced `by_ms` less than the boot clock since event `previous` (same
+    /// boot): the phone's time was set back, and this event's time may be backdated.
+    ClockRanBackwards { seq: i64, kind: String, previous: i64, by_ms: i64 },
+    /// A boot-clock stamp before the previous one's in the same boot: stamps were edited.
+    MonotonicBackwards { seq: i64, kind: String, previous: i64 },
+    /// A checkpoint names event `seq`, but the ledger ends at `newest`: rolled back or cut off.
+    CheckpointRolledBack { seq: i64, at_ms: i64, newest: i64 },
+    /// A checkpoint names event `seq` with another hash: the ledger was rewritten at or before it.
+    CheckpointRewritten { seq: i64, at_ms: i64 },
+    /// A checkpoint whose signature does not stand.
+    CheckpointUnverified { seq: i64, reason: String },
+    /// A checkpoint signed by a key the ledger never recorded as its device key.
+    CheckpointForeignKey { seq: i64, fingerprint: String },
     /// An item row that does not read (a stored value this program does not know).
     UnreadableItem { item: i64, reason: String },
     /// An item row no event speaks of (inserted outside the agent).
@@ -200,11 +221,51 @@ impl fmt::Display for Problem {
                 "event {seq} ({kind}): its contents were removed, and no later forgotten event of its item records \
                  that (the event was tampered with)"
             ),
+            Problem::ForgottenDoesNotFit { seq, item, reason, misfit } => write!(
+                f,
+                "event {seq} (forgotten, {}): item {item}: {misfit} (a forged forgotten event erasing custody \
+                 records)",
+                reason.as_str()
+            ),
             Problem::HeadEventMissing { seq } => {
                 write!(f, "ledger.head names event {seq}, which is missing (rows were cut off the end)")
             }
             Problem::HeadHashDiffers { seq } => write!(f, "ledger.head: event {seq} has a different hash"),
             Problem::HeadUnreadable { reason } => write!(f, "ledger.head: {reason}"),
+            Problem::HeadMissing { newest } => write!(
+                f,
+                "ledger.head is missing, yet the ledger has events up to {newest} (rows may have been cut off the \
+                 end with it; if you know why, `fotovakt anchor --reason TEXT` records it and anchors the ledger again)"
+            ),
+            Problem::ClockRanBackwards { seq, kind, previous, by_ms } => write!(
+                f,
+                "event {seq} ({kind}): the wall clock fell {} behind the boot clock since event {previous} (the \
+                 phone's time was set back; this event's time may be backdated)",
+                humantime::format_duration(std::time::Duration::from_secs((*by_ms / 1000).max(0) as u64))
+            ),
+            Problem::MonotonicBackwards { seq, kind, previous } => write!(
+                f,
+                "event {seq} ({kind}): its boot-clock stamp is before event {previous}'s in the same boot (stamps \
+                 were edited)"
+            ),
+            Problem::CheckpointRolledBack { seq, at_ms, newest } => write!(
+                f,
+                "checkpoint of event {seq} (made {}): the ledger now ends at event {newest}: it was rolled back or \
+                 cut off since",
+                crate::export::utc(*at_ms)
+            ),
+            Problem::CheckpointRewritten { seq, at_ms } => write!(
+                f,
+                "checkpoint of event {seq} (made {}): the ledger's event {seq} has another hash: the ledger was \
+                 rewritten at or before it",
+                crate::export::utc(*at_ms)
+            ),
+            Problem::CheckpointUnverified { seq, reason } => write!(f, "checkpoint of event {seq}: {reason}"),
+            Problem::CheckpointForeignKey { seq, fingerprint } => write!(
+                f,
+                "checkpoint of event {seq}: signed by key {fingerprint}, which this ledger never recorded as its \
+                 device key"
+            ),
             Problem::UnreadableItem { item, reason } => write!(f, "item {item}: unreadable row: {reason}"),
             Problem::ItemWithoutEvents { item } => {
                 write!(f, "item {item}: has no events (row inserted outside the agent)")
@@ -378,11 +439,15 @@ pub struct ChainCheck {
     gaps: u64,
     problems: Problems,
     items: BTreeMap<i64, ItemHistory>,
+    /// The last row with a monotonic stamp: (`seq`, `at_ms`, stamp).
+    clock: Option<(i64, i64, Stamp)>,
     /// Pruned rows seen so far: (`seq`, `kind`, `item`), each to be accounted for by a later
     /// `forgotten` event of its item.
     pruned: Vec<(i64, String, Option<i64>)>,
     /// Per item, the rows its `forgotten` events say were pruned.
     forgotten: BTreeMap<i64, BTreeSet<i64>>,
+    /// Every item's rows, to check that each `forgotten` event fits its item.
+    fits: Fits,
 }
 
 /// What a [`ChainCheck`] found.
@@ -404,13 +469,19 @@ impl ChainCheck {
     /// A check of `coverage`; `head` is the anchor for [`Coverage::Ledger`] (read it *before*
     /// the rows: a row committed meanwhile is then merely newer than the head).
     pub fn new(coverage: Coverage, head: Head) -> ChainCheck {
-        let head_seen = !matches!(head, Head::At { .. });
-        if let Head::Unreadable(reason) = &head {
-            let mut problems = Problems::default();
-            problems.push(Problem::HeadUnreadable { reason: reason.clone() });
-            return ChainCheck { problems, ..ChainCheck::empty(coverage, head, head_seen) };
+        // A head at event 0 is a new store's: it names the genesis hash, not a row.
+        let head_seen = match &head {
+            Head::At { seq: 0, .. } => true,
+            Head::At { .. } => false,
+            Head::Absent | Head::Unreadable(_) => true,
+        };
+        let mut problems = Problems::default();
+        match &head {
+            Head::Unreadable(reason) => problems.push(Problem::HeadUnreadable { reason: reason.clone() }),
+            Head::At { seq: 0, hash } if hash != GENESIS => problems.push(Problem::HeadHashDiffers { seq: 0 }),
+            _ => {}
         }
-        ChainCheck::empty(coverage, head, head_seen)
+        ChainCheck { problems, ..ChainCheck::empty(coverage, head, head_seen) }
     }
 
     fn empty(coverage: Coverage, head: Head, head_seen: bool) -> ChainCheck {
@@ -424,8 +495,10 @@ impl ChainCheck {
             gaps: 0,
             problems: Problems::default(),
             items: BTreeMap::new(),
+            clock: None,
             pruned: Vec::new(),
             forgotten: BTreeMap::new(),
+            fits: Fits::default(),
         }
     }
 
@@ -453,11 +526,20 @@ impl ChainCheck {
             }
         }
         self.prev = Some((seq, row.hash.clone()));
-        let Some(data) = row.data.as_deref() else {
+        let Some(text) = row.data.as_deref() else {
+            // Pruned: its clock stamp went with the rest of its data (a personal photo's time
+            // is not kept); the clock check goes on from the last stamp still there.
             self.pruned.push((seq, kind, row.item));
+            self.fits.row(row, None);
             return None;
         };
-        match Event::from_stored(&row.kind, data) {
+        let parsed = serde_json::from_str::<serde_json::Value>(text)
+            .map_err(|e| EventError::Malformed { kind: row.kind.clone(), message: e.to_string() })
+            .and_then(|data| {
+                self.check_clock(row, &data);
+                Event::from_value(&row.kind, data)
+            });
+        match parsed {
             Ok(event) => {
                 if let Some(item) = row.item {
                     if let Event::Forgotten { pruned, .. } = &event {
@@ -465,6 +547,7 @@ impl ChainCheck {
                     }
                     self.items.entry(item).or_default().replay(seq, &event);
                 }
+                self.fits.row(row, Some(&event));
                 Some(event)
             }
             Err(error) => {
@@ -518,6 +601,26 @@ impl ChainCheck {
         }
     }
 
+    /// Compare the row's two clocks with the last stamped row's, within one boot: the wall
+    /// clock may not fall behind the boot clock by more than [`clock::TOLERANCE_MS`].
+    fn check_clock(&mut self, row: &RawEvent, data: &serde_json::Value) {
+        let Some(stamp) = clock::of_data(data) else { return };
+        if let Some((previous, prev_at, prev)) = &self.clock {
+            if prev.boot == stamp.boot {
+                let (seq, kind, previous) = (row.seq, row.kind.clone(), *previous);
+                if stamp.mono_ms < prev.mono_ms {
+                    self.problems.push(Problem::MonotonicBackwards { seq, kind, previous });
+                } else {
+                    let by_ms = (stamp.mono_ms - prev.mono_ms) - (row.at_ms - prev_at);
+                    if by_ms > clock::TOLERANCE_MS {
+                        self.problems.push(Problem::ClockRanBackwards { seq, kind, previous, by_ms });
+                    }
+                }
+            }
+        }
+        self.clock = Some((row.seq, row.at_ms, stamp));
+    }
+
     /// What the events so far say about `item`.
     pub fn history(&self, item: i64) -> Option<&ItemHistory> {
         self.items.get(&item)
@@ -539,6 +642,7 @@ impl ChainCheck {
         if item.state == ItemState::Quarantined && h.store_name != item.store_name {
             found.push(Problem::ItemStoreNameDiffers { item: item.id });
         }
+        found.extend(self.fits.row_left(item.id));
         self.problems.extend(found);
     }
 
@@ -553,6 +657,9 @@ impl ChainCheck {
         if let (false, Head::At { seq, .. }) = (self.head_seen, &self.head) {
             self.problems.push(Problem::HeadEventMissing { seq: *seq });
         }
+        if let (Coverage::Ledger, Head::Absent, Some((newest, _))) = (self.coverage, &self.head, &self.prev) {
+            self.problems.push(Problem::HeadMissing { newest: *newest });
+        }
         let mut pruned = 0;
         for (seq, kind, item) in std::mem::take(&mut self.pruned) {
             if item.and_then(|i| self.forgotten.get(&i)).is_some_and(|f| f.contains(&seq)) {
@@ -561,6 +668,7 @@ impl ChainCheck {
                 self.problems.push(Problem::PrunedWithoutRecord { seq, kind });
             }
         }
+        self.problems.extend(self.fits.finish());
         ChainReport {
             events: self.events,
             links_checked: self.links_checked,

@@ -18,176 +18,14 @@ use serde::{Deserialize, Serialize};
 use super::ItemState;
 use crate::config::RetentionConfig;
 
-/// What the decision was: move the file into the store, or leave it where it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    Quarantine,
-    Keep,
-}
+mod fields;
 
-impl Action {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Quarantine => "quarantine",
-            Action::Keep => "keep",
-        }
-    }
-}
-
-/// Which rule decided an item, as stored in `items.source` and `decided` events: the policy's
-/// rules, plus `recovered` for a store file adopted at recovery.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ItemSource {
-    Manual,
-    Released,
-    Session,
-    WorkSite,
-    Classifier,
-    DutyHours,
-    Default,
-    /// Adopted at recovery: a verified store file whose ledger rows a power cut lost.
-    Recovered,
-}
-
-impl ItemSource {
-    const ALL: [ItemSource; 8] = [
-        ItemSource::Manual,
-        ItemSource::Released,
-        ItemSource::Session,
-        ItemSource::WorkSite,
-        ItemSource::Classifier,
-        ItemSource::DutyHours,
-        ItemSource::Default,
-        ItemSource::Recovered,
-    ];
-
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ItemSource::Manual => "manual",
-            ItemSource::Released => "released",
-            ItemSource::Session => "session",
-            ItemSource::WorkSite => "work_site",
-            ItemSource::Classifier => "classifier",
-            ItemSource::DutyHours => "duty_hours",
-            ItemSource::Default => "default",
-            ItemSource::Recovered => "recovered",
-        }
-    }
-
-    /// The source stored as `s`, if it is one.
-    pub fn parse(s: &str) -> Option<ItemSource> {
-        ItemSource::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-impl std::fmt::Display for ItemSource {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl AsRef<str> for ItemSource {
-    fn as_ref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-/// An item's source reads as its stored name wherever text is expected (the policy parses it
-/// back with `policy::Source::parse(&item.source)`).
-impl std::ops::Deref for ItemSource {
-    type Target = str;
-    fn deref(&self) -> &str {
-        self.as_str()
-    }
-}
-
-/// Compares with the stored name (`item.source == "classifier"`).
-impl PartialEq<&str> for ItemSource {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-/// Why an item was purged (its time in the store was up).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PurgeReason {
-    /// Exported, acknowledged by the receiver, and `exported_days` have passed.
-    Acknowledged,
-    /// Never exported and `quarantined_days` have passed.
-    Unexported,
-}
-
-impl PurgeReason {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PurgeReason::Acknowledged => "acknowledged",
-            PurgeReason::Unexported => "unexported",
-        }
-    }
-}
-
-/// Why an item's personal data left the ledger (a `forgotten` event).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ForgetReason {
-    /// The officer's correction (a release: "not case material") ran out (`keep_corrections`):
-    /// the path, capture time, GPS and embedding of the released photo go.
-    CorrectionExpired,
-    /// The ledger was brought to schema 2: a photo an earlier version had kept as personal is
-    /// now a keyed record, and what the earlier version wrote about it goes.
-    Upgrade,
-    /// An item held while media-location access was off was decided `keep` once access came
-    /// back, or an item whose move into the store did not happen was decided `keep` when it
-    /// was tried again: it is the officer's own photo, kept as a keyed record only.
-    DecidedPersonal,
-}
-
-/// How a case package is written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PackageFormat {
-    Dir,
-    Zip,
-}
-
-impl PackageFormat {
-    /// `.zip` (any case) means a zip archive; anything else a directory.
-    pub fn for_path(path: &std::path::Path) -> PackageFormat {
-        match path.extension() {
-            Some(e) if e.eq_ignore_ascii_case("zip") => PackageFormat::Zip,
-            _ => PackageFormat::Dir,
-        }
-    }
-}
-
-/// Where imported evidence came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ImportOrigin {
-    /// A dedicated camera's card, or a folder an officer named (`fotovakt import`).
-    Card,
-    /// The app's case camera (the camera app wrote into the app's own provider).
-    CaseCamera,
-}
-
-impl ImportOrigin {
-    /// The stored name.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ImportOrigin::Card => "card",
-            ImportOrigin::CaseCamera => "case_camera",
-        }
-    }
-}
+pub use fields::{Action, ForgetReason, HeadFound, ImportOrigin, ItemSource, KeyReason, PackageFormat, PurgeReason};
 
 /// Kinds that are looked up by name in SQL; [`Event::kind`] returns these same strings.
 pub mod kinds {
+    pub const DEVICE_KEY: &str = "device_key";
+    pub const HEAD_ANCHORED: &str = "head_anchored";
     pub const EXPORT: &str = "export";
     pub const ACK: &str = "ack";
     pub const REJECTED: &str = "rejected";
@@ -370,6 +208,15 @@ pub enum Event {
         format: PackageFormat,
         items: usize,
         officer: Option<String>,
+        /// Fingerprint of the device key that signed the package (none before signing existed).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        signer: Option<String>,
+        /// The age recipients an encrypted package is for.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        recipients: Vec<String>,
+        /// SHA-256 of the encrypted file as written (what travels).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sealed_sha256: Option<String>,
     },
     /// A recorded export whose package could not be put in place.
     ExportFailed { package_sha256: String, reason: String },
@@ -406,6 +253,34 @@ pub enum Event {
         due_at_ms: i64,
         officer: Option<String>,
         retention: RetentionConfig,
+    },
+    /// The key this store signs packages and checkpoints with, from now on.
+    DeviceKey {
+        /// `ed25519` or `ecdsa-p256-sha256`.
+        algorithm: String,
+        /// SHA-256 of the public key's `SubjectPublicKeyInfo` DER, hex.
+        fingerprint: String,
+        /// The `SubjectPublicKeyInfo` DER, base64: checkpoints and packages it signed stay
+        /// checkable after the key is gone.
+        public_key: String,
+        /// Where it lives: `key_file`, `android_keystore`, `android_strongbox`.
+        provider: String,
+        reason: KeyReason,
+        /// The key recorded before it, if any.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        previous: Option<String>,
+        /// Where an unusable key file was set aside.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        set_aside: Option<String>,
+    },
+    /// An officer anchored the ledger again after its head anchor was found missing or
+    /// unreadable; the head names this event from now on.
+    HeadAnchored {
+        found: HeadFound,
+        /// The newest event when it was found (the rows nothing anchored).
+        newest: i64,
+        reason: String,
+        officer: Option<String>,
     },
 }
 
@@ -450,6 +325,8 @@ impl Event {
             Event::ExportFailed { .. } => "export_failed",
             Event::Acknowledged { .. } => kinds::ACK,
             Event::Purged { .. } => "purge",
+            Event::DeviceKey { .. } => kinds::DEVICE_KEY,
+            Event::HeadAnchored { .. } => kinds::HEAD_ANCHORED,
             Event::Forgotten { .. } => kinds::FORGOTTEN,
             Event::PrivacyUpgrade { .. } => "privacy_upgrade",
         }
@@ -610,6 +487,19 @@ mod tests {
             "purge",
             r#"{"due_at_ms":1,"officer":null,"reason":"acknowledged","retention":{"exported_days":7,"purge_unexported":false,"quarantined_days":90},"sha256":"ab","size":3,"state":"purged","store_name":"n"}"#,
         ),
+        (
+            "export",
+            r#"{"case_id":"C","format":"age","items":1,"officer":null,"package":"p.zip.age","package_sha256":"dd","recipients":["age1x"],"sealed_sha256":"ee","signer":"ff"}"#,
+        ),
+        (
+            "device_key",
+            r#"{"algorithm":"ed25519","fingerprint":"ab","provider":"key_file","public_key":"MCow","reason":"new_store"}"#,
+        ),
+        (
+            "device_key",
+            r#"{"algorithm":"ecdsa-p256-sha256","fingerprint":"cd","previous":"ab","provider":"android_strongbox","public_key":"MFkw","reason":"changed"}"#,
+        ),
+        ("head_anchored", r#"{"found":"missing","newest":41,"officer":"ola","reason":"restored from backup"}"#),
         ("forgotten", r#"{"pruned":[3,4,9],"reason":"correction_expired","state":"released"}"#),
         ("forgotten", r#"{"pruned":[1,2],"reason":"upgrade"}"#),
         ("forgotten", r#"{"pruned":[5],"reason":"decided_personal"}"#),
@@ -634,7 +524,7 @@ mod tests {
     #[test]
     fn every_kind_is_covered_by_the_stored_samples() {
         let kinds: std::collections::BTreeSet<&str> = STORED.iter().map(|(k, _)| *k).collect();
-        assert_eq!(kinds.len(), 28, "{kinds:?}");
+        assert_eq!(kinds.len(), 30, "{kinds:?}");
     }
 
     #[test]

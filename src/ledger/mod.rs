@@ -26,22 +26,26 @@
 //! upgrading), [`events`] (the event types), [`tx`] (writes), [`chain`] (the hash chain and its
 //! checker), [`head`] (the anchor file), [`keyed`] (the device secret and keyed hashes),
 //! [`privacy`] (personal records, corrections and what is forgotten when), `log` (reads of the
-//! custody log).
+//! custody log), [`clock`] (the boot-clock stamp in event data), `anchor` (the head's life:
+//! event 0 of a new ledger, the barrier, re-anchoring).
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
+mod anchor;
 pub mod chain;
+pub mod clock;
 pub mod events;
 pub mod head;
 pub mod keyed;
 mod log;
 pub mod privacy;
+pub mod pruning;
 pub mod reader;
 pub mod schema;
 pub mod tx;
@@ -51,7 +55,9 @@ pub use chain::{
     data_sha256, event_hash, event_hash_v2, ChainCheck, ChainReport, Coverage, Head, ItemHistory, Problem, Problems,
     RawEvent, GENESIS, HASH_V1, HASH_V2,
 };
-pub use events::{Action, Event, EventError, ForgetReason, ImportOrigin, ItemSource, PackageFormat, PurgeReason};
+pub use events::{
+    Action, Event, EventError, ForgetReason, HeadFound, ImportOrigin, ItemSource, KeyReason, PackageFormat, PurgeReason,
+};
 pub use keyed::{DeviceSecret, SecretError};
 pub(crate) use log::raw_from_row;
 pub use privacy::{PersonalCounts, PersonalRecord};
@@ -152,6 +158,14 @@ pub struct Logged {
     pub hash: String,
 }
 
+/// What a durability barrier made durable: the newest event, and whether the head advanced to it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Synced {
+    pub seq: i64,
+    pub hash: String,
+    pub advanced: bool,
+}
+
 /// An event of the custody log whose contents were pruned on schedule (a `forgotten` event
 /// lists it): what is left of it.
 #[derive(Debug, Clone, Serialize)]
@@ -176,6 +190,8 @@ pub struct Ledger {
     /// The `seq` this connection last wrote to the head file (a barrier with nothing new
     /// writes nothing).
     head_written: AtomicI64,
+    /// This connection logged that the head is missing or unreadable.
+    head_lost_said: AtomicBool,
     /// Opened with `SQLITE_OPEN_READ_ONLY` ([`LedgerReader`]): the barrier has nothing to make
     /// durable and writes nothing, at close either.
     read_only: bool,
@@ -224,6 +240,7 @@ impl Ledger {
             head_path,
             secret: Some(secret),
             head_written: AtomicI64::new(0),
+            head_lost_said: AtomicBool::new(false),
             read_only: false,
         };
         if let Migration::Upgraded { .. } = migration {
@@ -232,6 +249,7 @@ impl Ledger {
             ledger.conn.execute_batch("VACUUM").map_err(ledger.err())?;
             ledger.scrub_log()?;
         }
+        ledger.anchor_new()?;
         Ok(ledger)
     }
 
@@ -262,7 +280,8 @@ impl Ledger {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(|source| LedgerError::Sqlite { path: self.db_path.clone(), source })?;
-        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms(), secret })
+        // Both clocks are read under the write lock: stamps follow the order of `seq`.
+        Ok(Tx { tx, db_path: &self.db_path, last: None, now: now_ms(), clock: clock::now(), secret })
     }
 
     /// Rows of `sql` (one parameter list), each read by `f`.
@@ -542,64 +561,29 @@ impl Ledger {
     }
 
     /// The newest event's `seq` and `hash`.
-    fn newest_event(&self) -> Result<Option<(i64, String)>> {
+    pub fn newest_event(&self) -> Result<Option<(i64, String)>> {
         self.conn
             .query_row("SELECT seq, hash FROM events ORDER BY seq DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()
             .map_err(self.err())
     }
 
-    /// Durability barrier: fsync the write-ahead log so every commit so far survives power
-    /// loss, then advance `ledger.head` to the newest event (written, fsynced, renamed, its
-    /// folder fsynced).
-    ///
-    /// The head is advanced here and not at every commit: a head written at commit could reach
-    /// the disk before the WAL does and, after a power cut, name rows that are gone (a false
-    /// tamper alarm); making it safe per commit would cost an fsync of the WAL and two more per
-    /// commit. Here the newest row is read *before* the WAL is synced, so the head never names
-    /// a row that is not durable; it lags commits made since the last barrier, which are the
-    /// rows a power cut may take anyway. A barrier with no new events writes no head. The cost
-    /// is two fsyncs per barrier (the head file, its folder): measured on ext4 in a VM, a
-    /// barrier after a 3-event commit took 10.4 ms against 4.0 ms for the WAL fsync alone.
-    /// Without the folder fsync a cut could only bring back an older head (still safe); with
-    /// it, the head a barrier wrote survives the cut too, so rows cut off later are caught.
-    pub fn sync(&self) -> Result<()> {
-        if self.read_only {
-            return Ok(());
-        }
-        let newest = self.newest_event()?;
-        self.sync_log()?;
-        let durability = |about, path: &Path| {
-            let path = path.to_path_buf();
-            move |source| LedgerError::Durability { about, path, source }
-        };
-        let Some((seq, hash)) = newest else { return Ok(()) };
-        if seq <= self.head_written.load(Ordering::Relaxed) {
-            return Ok(());
-        }
-        // The watcher and an officer's command share the ledger and may reach their barriers
-        // at once: SQLite's write lock is held while the head is compared and replaced, so two
-        // processes never interleave on the head's temporary file (an empty head renamed into
-        // place would read as truncation) and one never moves the head back.
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(self.err())?;
-        let advanced = self.advance_head(seq, &hash).map_err(durability("writing the head anchor", &self.head_path));
-        let end = if advanced.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        self.conn.execute_batch(end).map_err(self.err())?;
-        advanced
+    /// The hash of event `seq`, if the ledger has it.
+    pub fn hash_of(&self, seq: i64) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT hash FROM events WHERE seq = ?1", [seq], |r| r.get(0))
+            .optional()
+            .map_err(self.err())
     }
 
-    /// Write the head `seq hash` unless the file already names `seq` or later (another
-    /// process advanced it meanwhile). Runs under the write lock ([`Ledger::sync`]).
-    fn advance_head(&self, seq: i64, hash: &str) -> std::io::Result<()> {
-        if let Head::At { seq: on_disk, .. } = head::read(&self.head_path) {
-            if on_disk >= seq {
-                self.head_written.store(on_disk, Ordering::Relaxed);
-                return Ok(());
-            }
-        }
-        head::write(&self.head_path, seq, hash)?;
-        self.head_written.store(seq, Ordering::Relaxed);
-        Ok(())
+    /// Every event of `kind`, oldest first, typed (`device_key`, `head_anchored`).
+    pub fn events_of_kind(&self, kind: &str) -> Result<Vec<(i64, i64, Event)>> {
+        let rows = self.rows(
+            "SELECT seq, at_ms, data FROM events WHERE kind = ?1 AND data IS NOT NULL ORDER BY seq",
+            [kind],
+            |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?)),
+        )?;
+        rows.into_iter().map(|(seq, at, data)| Ok((seq, at, Event::from_stored(kind, &data)?))).collect()
     }
 
     /// Make every commit so far durable (fsync the write-ahead log), without advancing the

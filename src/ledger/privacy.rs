@@ -37,7 +37,7 @@ pub const DAY_MS: i64 = 86_400_000;
 /// The custody events of a released false positive that name its path or place, or carry an
 /// officer's free text about it: pruned when its correction runs out. `stashed` and `returned`
 /// name it too (its name in staging, the name it came back to).
-const RELEASED_PERSONAL_KINDS: [&str; 7] =
+pub(super) const RELEASED_PERSONAL_KINDS: [&str; 7] =
     ["intake", "stashed", "returned", "decided", "tagged", "release_requested", "released"];
 
 /// The rule text a forgotten released item keeps.
@@ -113,11 +113,14 @@ impl Ledger {
     }
 
     /// Released items whose correction ran out at `now_ms` under `keep` and that still hold
-    /// personal data.
+    /// personal data. An item that was ever exported or acknowledged is not one: a case package
+    /// holds its custody records, and `verify` reports its events forgotten as tampering.
     pub fn released_due(&self, now_ms: i64, keep: Duration) -> Result<Vec<i64>> {
         self.rows(
             "SELECT id FROM items WHERE state = 'released' AND original_path IS NOT NULL \
-             AND released_at_ms IS NOT NULL AND released_at_ms <= ?1 - ?2 ORDER BY id",
+             AND released_at_ms IS NOT NULL AND released_at_ms <= ?1 - ?2 \
+             AND NOT EXISTS (SELECT 1 FROM events e WHERE e.item_id = items.id AND e.kind IN ('export', 'ack', 'purge')) \
+             ORDER BY id",
             params![now_ms, keep_ms(keep)],
             |r| r.get(0),
         )

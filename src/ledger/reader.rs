@@ -120,6 +120,7 @@ impl LedgerReader {
             head_path: path.with_file_name("ledger.head"),
             secret: read_secret(path),
             head_written: std::sync::atomic::AtomicI64::new(0),
+            head_lost_said: std::sync::atomic::AtomicBool::new(false),
             read_only: true,
         };
         Ok(LedgerReader(ledger, compat))

@@ -191,9 +191,83 @@ fn the_head_advances_at_the_barrier_and_never_names_a_row_that_is_not_there() {
     assert!(problems(&l).is_empty());
     l.sync().expect("sync");
     assert!(matches!(head::read(l.head_path()), Head::At { seq: 3, .. }));
-    // A head lost entirely (power cut before its first barrier) is the normal case too.
-    std::fs::remove_file(l.head_path()).expect("rm head");
+}
+
+#[test]
+fn a_new_ledger_is_anchored_from_its_first_instant_and_a_lost_head_is_never_silently_remade() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    let mut l = Ledger::open(&db).expect("open");
+    assert_eq!(head::read(l.head_path()), Head::At { seq: 0, hash: GENESIS.into() }, "a new ledger names event 0");
     assert!(problems(&l).is_empty());
+    for i in 0..3 {
+        let mut tx = l.write().expect("tx");
+        tx.record(None, &session_event(i)).expect("record");
+        tx.commit().expect("commit");
+    }
+    // Committed, not yet behind a barrier: the head at 0 lags, which is no problem.
+    assert!(problems(&l).is_empty(), "{:?}", problems(&l));
+    let s = l.sync().expect("sync").expect("events");
+    assert_eq!((s.seq, s.advanced), (3, true));
+    assert!(!l.sync().expect("sync").expect("events").advanced, "nothing new: the head stays");
+
+    // The head deleted (with rows cut off, or alone): reported, and no barrier writes a new one.
+    std::fs::remove_file(l.head_path()).expect("rm head");
+    let c = Connection::open(&db).expect("raw");
+    c.execute("DELETE FROM events WHERE seq = 3", []).expect("cut");
+    drop(c);
+    assert_eq!(problems(&l), vec![Problem::HeadMissing { newest: 2 }]);
+    let mut tx = l.write().expect("tx");
+    tx.record(None, &session_event(9)).expect("record");
+    tx.commit().expect("commit");
+    let s = l.sync().expect("sync").expect("events");
+    assert!(!s.advanced && head::read(l.head_path()) == Head::Absent, "no head written over the loss");
+    drop(l);
+    let l = Ledger::open(&db).expect("reopen");
+    assert_eq!(head::read(l.head_path()), Head::Absent, "reopening a ledger with events does not anchor it anew");
+    assert_eq!(problems(&l), vec![Problem::HeadMissing { newest: 3 }]);
+
+    // An officer's audited re-anchoring clears it.
+    let mut l = l;
+    let mut tx = l.write().expect("tx");
+    let e = Event::HeadAnchored { found: HeadFound::Missing, newest: 3, reason: "test".into(), officer: None };
+    tx.record(None, &e).expect("record");
+    tx.commit().expect("commit");
+    assert_eq!(l.reanchor().expect("anchor").map(|(seq, _)| seq), Some(4));
+    assert!(matches!(head::read(l.head_path()), Head::At { seq: 4, .. }));
+    assert!(problems(&l).is_empty(), "{:?}", problems(&l));
+}
+
+#[test]
+fn every_event_carries_a_boot_clock_stamp_and_a_wall_clock_set_back_is_flagged() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("ledger.sqlite");
+    let l = ledger_with_events(dir.path(), 3);
+    let stamps: Vec<clock::Stamp> = {
+        let mut stmt = l.conn().prepare("SELECT data FROM events ORDER BY seq").expect("prepare");
+        let rows = stmt.query_map([], |r| r.get::<_, String>(0)).expect("query");
+        rows.map(|d| clock::of_data(&serde_json::from_str(&d.expect("row")).expect("json")).expect("stamp")).collect()
+    };
+    assert_eq!(stamps.len(), 3);
+    assert!(stamps.windows(2).all(|w| w[0].boot == w[1].boot && w[0].mono_ms <= w[1].mono_ms), "{stamps:?}");
+    assert!(problems(&l).is_empty());
+    // Event 3 recorded as if the wall clock had been set back an hour (its own hash and the
+    // head recomputed: only the two clocks disagree).
+    let c = Connection::open(&db).expect("raw");
+    let (at, kind, data, prev): (i64, String, String, String) = c
+        .query_row("SELECT at_ms, kind, data, prev_hash FROM events WHERE seq = 3", [], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
+        .expect("row");
+    let back = at - 3_600_000;
+    let hash = event_hash_v2(3, back, &kind, None, &data_sha256(&data), &prev);
+    c.execute("UPDATE events SET at_ms = ?1, hash = ?2 WHERE seq = 3", params![back, hash]).expect("edit");
+    head::write(l.head_path(), 3, &hash).expect("head");
+    let found = problems(&l);
+    assert!(
+        matches!(found.as_slice(), [Problem::ClockRanBackwards { seq: 3, previous: 2, by_ms, .. }] if *by_ms >= 3_590_000),
+        "{found:?}"
+    );
 }
 
 #[test]
@@ -275,9 +349,10 @@ fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
     let db = dir.path().join("ledger.sqlite");
     let mut l = Ledger::open(&db).expect("open");
     let mut tx = l.write().expect("write");
-    let tag = Event::Tagged { case_id: "C".into(), officer: None, note: Some("the note".into()) };
-    let first = tx.record(Some(7), &tag).expect("tagged");
-    let second = tx.record(Some(7), &tag).expect("tagged again");
+    // A held photo (no media-location access), later decided as the officer's own.
+    let held = Event::Held { would: Action::Keep, reason: "the note".into() };
+    let first = tx.record(Some(7), &held).expect("held");
+    let second = tx.record(Some(7), &held).expect("held again");
     tx.commit().expect("commit");
     let prune = |seq: i64| l.conn().execute("UPDATE events SET data = NULL WHERE seq = ?1", [seq]).expect("prune");
     prune(first);
@@ -287,7 +362,7 @@ fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
         "unrecorded: {problems:?}"
     );
     let mut tx = l.write().expect("write");
-    let forgotten = Event::Forgotten { reason: ForgetReason::CorrectionExpired, pruned: vec![first], state: None };
+    let forgotten = Event::Forgotten { reason: ForgetReason::DecidedPersonal, pruned: vec![first], state: None };
     tx.record(Some(7), &forgotten).expect("forgotten");
     tx.commit().expect("commit");
     let report = l.check_chain().expect("check");
@@ -299,6 +374,59 @@ fn pruned_v2_rows_verify_only_when_recorded_and_edits_are_caught() {
         .expect("edit");
     let problems = l.check_chain().expect("check").problems;
     assert!(matches!(problems.as_ref(), [Problem::HashMismatch { seq, .. }] if *seq == second), "{problems:?}");
+}
+
+/// A `forgotten` event must fit its item (`pruning`): what the agent never forgets is
+/// reported, however well the hashes hold.
+#[test]
+fn a_forgotten_event_that_does_not_fit_its_item_is_reported() {
+    use super::pruning::Misfit;
+    let misfits = |events: &[Event], reason: ForgetReason| {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut l = Ledger::open(&dir.path().join("ledger.sqlite")).expect("open");
+        let mut tx = l.write().expect("write");
+        let seqs: Vec<i64> = events.iter().map(|e| tx.record(Some(3), e).expect("record")).collect();
+        tx.commit().expect("commit");
+        for s in &seqs {
+            l.conn().execute("UPDATE events SET data = NULL WHERE seq = ?1", [s]).expect("prune");
+        }
+        let mut tx = l.write().expect("write");
+        tx.record(Some(3), &Event::Forgotten { reason, pruned: seqs, state: None }).expect("forgotten");
+        tx.commit().expect("commit");
+        let problems = l.check_chain().expect("check").problems;
+        problems
+            .as_ref()
+            .iter()
+            .map(|p| match p {
+                Problem::ForgottenDoesNotFit { misfit, .. } => misfit.clone(),
+                other => panic!("only misfits: {other:?}"),
+            })
+            .collect::<Vec<_>>()
+    };
+    let held = Event::Held { would: Action::Keep, reason: "no access".into() };
+    let stored = Event::Quarantined {
+        sha256: "ab".repeat(32),
+        store_name: "objects/ab/x.jpg".into(),
+        exposure_ms: None,
+        recovered: false,
+        tries: None,
+    };
+    let released = Event::Released {
+        path: "/camera/IMG_1.jpg".into(),
+        reason: Some("not case material".into()),
+        officer: None,
+        recovered: false,
+        store_file_kept: false,
+    };
+    assert_eq!(misfits(std::slice::from_ref(&held), ForgetReason::DecidedPersonal), vec![]);
+    assert!(matches!(
+        misfits(&[held.clone(), stored.clone()], ForgetReason::DecidedPersonal).as_slice(),
+        [Misfit::CaseMaterial { kind, .. }] if kind == "quarantined"
+    ));
+    assert!(matches!(misfits(&[stored], ForgetReason::Upgrade).as_slice(), [Misfit::CaseMaterial { .. }]));
+    assert_eq!(misfits(std::slice::from_ref(&held), ForgetReason::CorrectionExpired), vec![Misfit::NotReleased]);
+    // Released within the same second: no keep_corrections runs out that soon.
+    assert!(matches!(misfits(&[held, released], ForgetReason::CorrectionExpired).as_slice(), [Misfit::TooSoon { .. }]));
 }
 
 /// The files beside a ledger, by name, with their sizes.

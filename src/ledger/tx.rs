@@ -20,6 +20,8 @@ pub struct Tx<'a> {
     /// (`seq`, `hash`) of the newest event, once this transaction has read or written it.
     pub(super) last: Option<(i64, String)>,
     pub(super) now: i64,
+    /// The monotonic stamp taken with `now` (under the write lock, so stamps follow `seq`).
+    pub(super) clock: Option<super::clock::Stamp>,
     /// The device secret, for the keyed records of personal photos.
     pub(super) secret: &'a DeviceSecret,
 }
@@ -46,8 +48,33 @@ impl Tx<'_> {
     /// Record one custody event, chained to the one before it; returns its sequence number.
     /// The one writer of the `events` table. Rows are written with hash version 2: the hash
     /// covers the SHA-256 of `data`, so `data` can be pruned later and the chain still checks.
+    /// The transaction's monotonic stamp goes into the event's data (under `clock`), so the
+    /// hash covers it while the data is there (and it goes with the data when pruned).
     pub fn record(&mut self, item: Option<i64>, event: &Event) -> Result<i64> {
-        self.append_row(event.kind(), item, &event.data_text())
+        let mut data = event.data();
+        if let (Some(stamp), Some(map)) = (&self.clock, data.as_object_mut()) {
+            map.insert(super::clock::KEY.into(), serde_json::to_value(stamp).expect("a stamp is plain data"));
+        }
+        self.append_row(event.kind(), item, &data.to_string())
+    }
+
+    /// The newest event of `kind` (no item), read inside this transaction.
+    pub fn newest_of_kind(&self, kind: &str) -> Result<Option<Event>> {
+        let row: Option<String> = self
+            .tx
+            .query_row(
+                "SELECT data FROM events WHERE kind = ?1 AND data IS NOT NULL ORDER BY seq DESC LIMIT 1",
+                [kind],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.err())?;
+        Ok(row.map(|data| Event::from_stored(kind, &data)).transpose()?)
+    }
+
+    /// Does the ledger hold any event yet?
+    pub fn has_events(&self) -> Result<bool> {
+        self.tx.query_row("SELECT EXISTS (SELECT 1 FROM events)", [], |r| r.get(0)).map_err(self.err())
     }
 
     fn append_row(&mut self, kind: &str, item: Option<i64>, data: &str) -> Result<i64> {

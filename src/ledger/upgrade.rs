@@ -87,7 +87,7 @@ pub(super) fn migrate(
          DROP TABLE events_v1; DROP TABLE items_v1;"
     ))
     .map_err(err)?;
-    let mut t = Tx { tx, db_path, last: None, now: now_ms(), secret };
+    let mut t = Tx { tx, db_path, last: None, now: now_ms(), clock: super::clock::now(), secret };
     let (personal_items, events_pruned, left_for_verify) = personal_to_keyed(&mut t)?;
     let upgrade = Event::PrivacyUpgrade { from_schema: version.max(1), personal_items, events_pruned, left_for_verify };
     t.record(None, &upgrade)?;

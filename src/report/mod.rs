@@ -507,6 +507,9 @@ mod tests {
                 oldest_overdue_days: Some(3.5),
             },
             storage: Default::default(),
+            device_key: None,
+            checkpoint: None,
+            auto_time: None,
             health: crate::health::Health::from_parts(
                 None,
                 Ok(crate::health::Space { free: 5 << 30, read_only: false }),

@@ -239,6 +239,9 @@ impl<F: FnMut(&Outcome)> Effects for AgentEffects<'_, F> {
     }
 
     fn unsettled(&mut self) -> Option<Vec<Unsettled>> {
+        // The reconcile tick (at start and every `reconcile_interval`): an idle phone still
+        // makes a signed checkpoint every `checkpoint_interval`.
+        self.agent.checkpoint_if_due();
         let files = match self.agent.pending_files(Duration::ZERO) {
             Ok(f) => f,
             Err(e) => {

@@ -15,6 +15,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import javax.imageio.ImageIO;
 import no.fotovakt.core.AgencyHead;
+import no.fotovakt.core.DeviceSigner;
 import no.fotovakt.core.FotovaktException;
 import no.fotovakt.core.FotovaktException.Code;
 import no.fotovakt.core.FrameSource;
@@ -181,6 +182,7 @@ public final class BridgeHarness {
 
         managedConfig(work.resolve("managed"));
         backlog(work.resolve("backlog"));
+        deviceKey(work.resolve("device-key"));
         ShellChecks shell = new ShellChecks(this, models);
         shell.run(work.resolve("shell"));
         new CaptureChecks(this).run(work.resolve("capture"));
@@ -190,6 +192,127 @@ public final class BridgeHarness {
         } else {
             System.out.println("skip frame-source checks: no models dir given");
         }
+    }
+
+    /**
+     * A device key as the Keystore makes one: EC P-256, SHA256withECDSA, DER signatures (the
+     * JCA calls KeystoreSigner makes, minus the AndroidKeyStore provider the host has not).
+     */
+    private static final class JcaSigner implements DeviceSigner {
+        final java.security.KeyPair pair;
+        final java.security.PrivateKey signingKey;
+        final List<String> calls = java.util.Collections.synchronizedList(new ArrayList<>());
+
+        JcaSigner(java.security.KeyPair pair, java.security.PrivateKey signingKey) {
+            this.pair = pair;
+            this.signingKey = signingKey;
+        }
+
+        static java.security.KeyPair p256() throws Exception {
+            java.security.KeyPairGenerator g = java.security.KeyPairGenerator.getInstance("EC");
+            g.initialize(new java.security.spec.ECGenParameterSpec("secp256r1"));
+            return g.generateKeyPair();
+        }
+
+        @Override public String algorithm() { return "ecdsa-p256-sha256"; }
+        @Override public byte[] publicKey() { return pair.getPublic().getEncoded(); }
+        @Override public String provider() { return "android_strongbox"; }
+        @Override public byte[][] attestationChain() {
+            return new byte[][] {"leaf-certificate".getBytes(java.nio.charset.StandardCharsets.US_ASCII), "root-certificate".getBytes(java.nio.charset.StandardCharsets.US_ASCII)};
+        }
+        @Override public byte[] sign(byte[] message) throws Exception {
+            calls.add(Thread.currentThread().getName());
+            java.security.Signature s = java.security.Signature.getInstance("SHA256withECDSA");
+            s.initSign(signingKey);
+            s.update(message);
+            return s.sign();
+        }
+    }
+
+    private static String sha256Hex(byte[] bytes) throws Exception {
+        StringBuilder hex = new StringBuilder();
+        for (byte b : java.security.MessageDigest.getInstance("SHA-256").digest(bytes)) {
+            hex.append(String.format("%02x", b));
+        }
+        return hex.toString();
+    }
+
+    private static boolean verifies(java.security.PublicKey key, String message, String base64Signature) throws Exception {
+        java.security.Signature s = java.security.Signature.getInstance("SHA256withECDSA");
+        s.initVerify(key);
+        s.update(message.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        return s.verify(java.util.Base64.getDecoder().decode(base64Signature));
+    }
+
+    /** The device key through the bridge: install, sign packages and checkpoints, encrypted hand-off. */
+    private void deviceKey(Path work) throws Exception {
+        Path camera = Files.createDirectories(work.resolve("camera/DCIM/Camera"));
+        Path files = Files.createDirectories(work.resolve("files"));
+        java.security.KeyPair pair = JcaSigner.p256();
+        expectThrows("a device signer that signs with another key than its public one is refused", Code.IO,
+                () -> NativeCore.setDeviceSigner(new JcaSigner(pair, JcaSigner.p256().getPrivate())));
+        JcaSigner signer = new JcaSigner(pair, pair.getPrivate());
+        String fp = NativeCore.setDeviceSigner(signer);
+        check("setDeviceSigner answers the key's fingerprint: SHA-256 of its SubjectPublicKeyInfo",
+                fp.equals(sha256Hex(pair.getPublic().getEncoded())), fp);
+        NativeCore.setAutoTime(false);
+        String toml = "store = \"" + files.resolve("quarantine") + "\"\ncameras = [\"" + camera + "\"]\n[classifier]\nenabled = false\n";
+        NativeCore core = NativeCore.start(toml, files.toString(), "", "");
+        core.sessionStart("CASE-K", "officer-17", 600);
+        String out = core.onMedia(writeJpeg(camera.resolve("IMG_K1.jpg"), Color.ORANGE).toString());
+        check("a photo quarantined with the Keystore-style key installed", field(out, "kind").equals("quarantined"), out);
+        String health = core.healthJson();
+        check("healthJson names the device key the shell installed",
+                health.contains("\"fingerprint\":\"" + fp + "\"") && health.contains("\"provider\":\"android_strongbox\"")
+                        && health.contains("\"algorithm\":\"ecdsa-p256-sha256\""), health);
+        Matcher cp = Pattern.compile("\"checkpoint\":\\{\"format\":\"fotovakt-checkpoint-v1\",\"seq\":(\\d+),\"hash\":\"([0-9a-f]{64})\",\"at_ms\":(\\d+).*?\"signature\":\"([^\"]+)\"").matcher(health);
+        check("healthJson carries the newest checkpoint, signed in the Keystore: it verifies with the public key in Java",
+                cp.find() && verifies(pair.getPublic(), "fotovakt-checkpoint-v1\n" + cp.group(1) + "\n" + cp.group(2) + "\n" + cp.group(3) + "\n" + fp + "\n", cp.group(4)),
+                health);
+        check("the core asked the shell to sign (the key never left it)", !signer.calls.isEmpty(), "" + signer.calls);
+        String stats = core.statsJson();
+        check("statsJson: device key fingerprint and automatic time off, as the shell said",
+                stats.contains(fp) && Pattern.compile("\"auto_time\"\\s*:\\s*false").matcher(stats).find(), stats);
+
+        Path pkg = work.resolve("handoff/CASE-K.zip");
+        Files.createDirectories(pkg.getParent());
+        String exported = core.exportTo("CASE-K", pkg.toString(), "officer-17", java.util.Collections.<String>emptyList());
+        check("exportTo without recipients: a plain package, signed by the device key", exported.contains("\"signer\":\"" + fp + "\""), exported);
+        try (java.util.zip.ZipFile z = new java.util.zip.ZipFile(pkg.toFile())) {
+            String sig = new String(z.getInputStream(z.getEntry("package.sig")).readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+            String digest = new String(z.getInputStream(z.getEntry("package.sha256")).readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+            check("package.sig: the Keystore's signature over the package digest verifies in Java, with the attestation chain carried",
+                    verifies(pair.getPublic(), "fotovakt-package-signature-v1\n" + digest + "\n", field(sig, "signature"))
+                            && field(sig, "algorithm").equals("ecdsa-p256-sha256") && field(sig, "digest").equals(digest)
+                            && sig.contains(java.util.Base64.getEncoder().encodeToString("leaf-certificate".getBytes(java.nio.charset.StandardCharsets.US_ASCII))),
+                    sig);
+        }
+
+        // The hand-off screen's recipients come from managed configuration.
+        String good = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+        ManagedSettings ms = ManagedSettings.parse(map("handoff_recipients", good + ",\nage1nope"));
+        check("handoff_recipients: age keys kept, a bad one reported and left out",
+                ms.handoffRecipients.equals(java.util.Collections.singletonList(good)) && ms.problems.containsKey("handoff_recipients"),
+                ms.handoffRecipients + " " + ms.problems);
+        check("handoff_recipients: none by default", ManagedSettings.defaults().handoffRecipients.isEmpty(), "");
+        Path sealed = work.resolve("handoff/CASE-K.zip.age");
+        String enc = core.exportTo("CASE-K", sealed.toString(), "officer-17", ms.handoffRecipients);
+        byte[] head = java.util.Arrays.copyOf(Files.readAllBytes(sealed), 32);
+        check("exportTo with the managed recipients: an age file, the ledger records them",
+                new String(head, java.nio.charset.StandardCharsets.ISO_8859_1).startsWith("age-encryption.org/v1\n-> X25519 ")
+                        && enc.contains(good) && field(enc, "sealed_sha256").equals(sha256Hex(Files.readAllBytes(sealed))), enc);
+        expectThrows("exportTo with a recipient that is not an age key throws", Code.ARGUMENT,
+                () -> core.exportTo("CASE-K", work.resolve("handoff/x.zip.age").toString(), null, java.util.Collections.singletonList("age1nope")));
+
+        // A lost head anchor: reported by verify, cleared by an officer with an audited event.
+        expectThrows("anchor while the head is there is refused", Code.REFUSED_HEAD_PRESENT, () -> core.anchor("nothing wrong", null));
+        Files.delete(files.resolve("quarantine/ledger.head"));
+        String anchored = core.anchor("restored from a backup without its head", "officer-17");
+        check("anchor records the re-anchoring", anchored.contains("\"found\":\"missing\""), anchored);
+        check("anchor wrote a new head", Files.isRegularFile(files.resolve("quarantine/ledger.head")), "");
+        core.close();
+        NativeCore.setDeviceSigner(null);
+        NativeCore.setAutoTime(null);
     }
 
     /** Repository models/ (argument 2), for the checks that need the real classifier. */

@@ -426,17 +426,17 @@ final class ShellChecks {
         NativeCore core = NativeCore.start(toml, files.toString(), "", "");
         String d = dir.toString();
         List<String> h1 = quarantine(core, camera, "CASE-H1", 2);
-        String first = core.exportHandoff("CASE-H1", d, "officer-1");
+        String first = core.exportHandoff("CASE-H1", d, "officer-1", PLAIN);
         Path pkg = dir.resolve("CASE-H1.zip");
         h.check("export writes the case's one package into the hand-off folder",
                 Files.isRegularFile(pkg) && BridgeHarness.field(first, "path").equals(pkg.toString()) && zipFiles(pkg) == 2, first);
         List<String> more = quarantine(core, camera, "CASE-H1", 1);
-        String second = core.exportHandoff("CASE-H1", d, "officer-1");
+        String second = core.exportHandoff("CASE-H1", d, "officer-1", PLAIN);
         h.check("re-exporting a case replaces its older package cleanly (same name, new content, nothing left over)",
                 zipFiles(pkg) == 3 && !BridgeHarness.field(second, "package_sha256").equals(BridgeHarness.field(first, "package_sha256"))
                         && listing(dir).equals(Arrays.asList(".nomedia", ".staging", "CASE-H1.zip")) && listing(dir.resolve(".staging")).isEmpty(),
                 listing(dir) + " " + second);
-        h.expectThrows("a failed export leaves the older package alone", Code.REFUSED_UNKNOWN_CASE, () -> core.exportHandoff("NO-SUCH", d, null));
+        h.expectThrows("a failed export leaves the older package alone", Code.REFUSED_UNKNOWN_CASE, () -> core.exportHandoff("NO-SUCH", d, null, PLAIN));
         h.check("… and the older package is still whole", zipFiles(pkg) == 3, "");
         Files.write(dir.resolve("stray.zip"), "not a package".getBytes());
         String kept = core.sweepHandoff(d, System.currentTimeMillis());
@@ -448,7 +448,7 @@ final class ShellChecks {
         h.check("on ack the package leaves the hand-off folder", !Files.exists(pkg) && afterAck.contains("CASE-H1.zip"), afterAck);
 
         quarantine(core, camera, "CASE-H2", 1);
-        core.exportHandoff("CASE-H2", d, null);
+        core.exportHandoff("CASE-H2", d, null, PLAIN);
         core.ack("CASE-H2", null); // the app died before it swept
         String purged = core.purge(false);
         String afterPurge = core.sweepHandoff(d, System.currentTimeMillis());
@@ -456,13 +456,13 @@ final class ShellChecks {
                 !Files.exists(dir.resolve("CASE-H2.zip")) && purged.contains("\"reason\"") && afterPurge.contains("CASE-H2.zip"), purged + " " + afterPurge);
 
         List<String> h3 = quarantine(core, camera, "CASE-H3", 2);
-        core.exportHandoff("CASE-H3", d, null);
+        core.exportHandoff("CASE-H3", d, null, PLAIN);
         core.release(h3.get(0), "private", "officer-1");
         core.sweepHandoff(d, System.currentTimeMillis());
         h.check("a package holding an item that left the store (released) leaves too", !Files.exists(dir.resolve("CASE-H3.zip")), listing(dir).toString());
 
         quarantine(core, camera, "case-h4", 1);
-        String h4 = core.exportHandoff("case-h4", d, null);
+        String h4 = core.exportHandoff("case-h4", d, null, PLAIN);
         Path p4 = Path.of(BridgeHarness.field(h4, "path"));
         long day = 86_400_000L;
         String at89 = core.sweepHandoff(d, System.currentTimeMillis() + 89 * day);
@@ -471,8 +471,28 @@ final class ShellChecks {
                 at89.contains(p4.getFileName().toString()) && at91.contains(p4.getFileName().toString()) && !Files.exists(p4), at89 + " " + at91);
         h.check("a lower-case case ID gets its own name (shared storage is case-insensitive)",
                 p4.getFileName().toString().matches("case-h4-[0-9a-f]{12}\\.zip"), p4.toString());
+
+        // Issue 26: with handoff_recipients the package is CASE.zip.age; the sweep knows it too.
+        List<String> recipients = Collections.singletonList("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p");
+        quarantine(core, camera, "CASE-H5", 1);
+        core.exportHandoff("CASE-H5", d, null, PLAIN);
+        String h5 = core.exportHandoff("CASE-H5", d, null, recipients);
+        Path sealed = dir.resolve("CASE-H5.zip.age");
+        byte[] head = Arrays.copyOf(Files.readAllBytes(sealed), 21);
+        h.check("with recipients the hand-off package is CASE.zip.age (age-encrypted), and replaces the plain one",
+                BridgeHarness.field(h5, "path").equals(sealed.toString()) && !Files.exists(dir.resolve("CASE-H5.zip"))
+                        && new String(head, java.nio.charset.StandardCharsets.ISO_8859_1).equals("age-encryption.org/v1"),
+                listing(dir) + " " + h5);
+        String sweptSealed = core.sweepHandoff(d, System.currentTimeMillis());
+        h.check("a sweep keeps a waiting encrypted package", Files.exists(sealed) && sweptSealed.contains("CASE-H5.zip.age"), sweptSealed);
+        core.ack("CASE-H5", null);
+        String ackedSealed = core.sweepHandoff(d, System.currentTimeMillis());
+        h.check("on ack the encrypted package leaves the hand-off folder too", !Files.exists(sealed) && ackedSealed.contains("CASE-H5.zip.age"), ackedSealed);
         core.close();
     }
+
+    /** No recipients: a plain package. */
+    private static final List<String> PLAIN = Collections.emptyList();
 
     /** Issue 24 item 6: the keyed app states are few, structured, within the limits, and never cut. */
     private void appStates(Path work) throws Exception {

@@ -7,6 +7,7 @@ import no.fotovakt.core.AgentStarter
 import no.fotovakt.core.KeyValueStore
 import no.fotovakt.core.ManagedSettings
 import no.fotovakt.core.ModelInstaller
+import no.fotovakt.core.NativeCore
 import java.io.File
 
 /** What [AgentStarter] needs of the phone: managed configuration, paths, grants, the APK's assets. */
@@ -36,6 +37,12 @@ class AndroidEnv(context: Context) : AgentStarter.Env {
     override fun ortDylib(): String = ManagedSettings.ORT_SONAME
 
     override fun nowMs(): Long = System.currentTimeMillis()
+
+    override fun beforeStart() {
+        // The Keystore device key signs packages and checkpoints; the core's key file if not.
+        DeviceKey.install(app)
+        NativeCore.setAutoTime(Health.autoTime(app))
+    }
 
     companion object {
         @Suppress("DEPRECATION")

@@ -12,11 +12,13 @@ import java.util.concurrent.Executors
 
 /**
  * Hand-off of a case: export writes the case package (zip with the originals, their SHA-256
- * and the custody log) into the [Handoff] folder as the case's one package, replacing an
- * older one of the same case only once the new one is complete; acknowledge records that the
- * receiving case file got it (which starts the `exported_days` clock) and removes the package
- * from the folder. Both ask for the device credential and carry the officer from managed
- * configuration.
+ * and the custody log, signed with the device key; encrypted to the case system's age keys
+ * when managed configuration names them in `handoff_recipients`, as `<case>.zip.age`, so only
+ * the receiver can open it on the way) into the [Handoff] folder as the case's one package,
+ * replacing an older one of the same case only once the new one is complete; acknowledge
+ * records that the receiving case file got it (which starts the `exported_days` clock) and
+ * removes the package from the folder. Both ask for the device credential and carry the
+ * officer from managed configuration.
  */
 class HandoffActivity : Activity() {
     private val worker = Executors.newSingleThreadExecutor()
@@ -51,9 +53,10 @@ class HandoffActivity : Activity() {
 
     private fun export(case: String) = worker.execute {
         val dir = Handoff.dir(this)
-        val officer = ManagedConfig.read(this).officerId
-        val msg = CoreHolder.call(this, "export") { it.exportHandoff(case, dir.absolutePath, officer) }
-            ?.let { getString(R.string.exported_to, JSONObject(it).optString("path"), it) } ?: getString(R.string.action_failed)
+        val settings = ManagedConfig.read(this)
+        val msg = CoreHolder.call(this, "export") {
+            it.exportHandoff(case, dir.absolutePath, settings.officerId, settings.handoffRecipients)
+        }?.let { getString(R.string.exported_to, JSONObject(it).optString("path"), it) } ?: getString(R.string.action_failed)
         // An older package of another state (acknowledged, of purged items) goes now too.
         Handoff.sweep(this)
         runOnUiThread { status.text = msg }

@@ -3,9 +3,11 @@ package no.fotovakt.app
 import android.app.NotificationManager
 import android.content.Context
 import android.os.PowerManager
+import android.provider.Settings
 import android.util.Log
 import no.fotovakt.core.AppStates
 import no.fotovakt.core.Backlog
+import no.fotovakt.core.NativeCore
 
 /**
  * What an admin needs to know about this phone, as a fixed, small set of keyed app states
@@ -49,15 +51,30 @@ object Health {
             installedAtMs = info.firstInstallTime
             firstStartMs = prefs.getLong(FIRST_START, now)
             forceStoppedBefore = this@Health.forceStoppedBefore
+            deviceKeyError = DeviceKey.lastError
+            autoTime = autoTime(app)
         }
     }
 
     fun checks(context: Context): List<AppStates.State> = AppStates.health(facts(context))
 
+    /** `Settings.Global.AUTO_TIME`: is the phone's time taken from the network? null: cannot tell. */
+    fun autoTime(context: Context): Boolean? = try {
+        Settings.Global.getInt(context.contentResolver, Settings.Global.AUTO_TIME) == 1
+    } catch (e: Settings.SettingNotFoundException) {
+        null
+    }
+
     /** One line for the service notification / screen: the first problem, or null. */
     fun problemLine(context: Context): String? = checks(context).firstOrNull { !it.ok() }?.message
 
     fun report(context: Context) {
+        // Every event recorded from now on says whether the clock was set by the network.
+        try {
+            NativeCore.setAutoTime(autoTime(context))
+        } catch (e: LinkageError) {
+            Log.w(TAG, "auto time not passed to the core: ${Logs.of(e)}")
+        }
         val states = ArrayList(checks(context))
         val settings = ManagedConfig.read(context)
         states.add(AppStates.config(settings.problems))

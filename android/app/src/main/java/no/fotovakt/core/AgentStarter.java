@@ -54,6 +54,15 @@ public final class AgentStarter {
         String ortDylib();
 
         long nowMs();
+
+        /**
+         * Called before every start of the core: the app installs the Keystore device signer
+         * ({@link NativeCore#setDeviceSigner}) and tells the core whether the clock is the
+         * network's ({@link NativeCore#setAutoTime}). A host has neither: the core signs with
+         * its key file.
+         */
+        default void beforeStart() {
+        }
     }
 
     private final Env env;
@@ -93,6 +102,7 @@ public final class AgentStarter {
             }
             NativeCore.setFrameSource(frames);
             NativeCore.setOutcomeListener(listener);
+            env.beforeStart();
             core = NativeCore.start(toml, env.filesDir().getAbsolutePath(), env.cacheDir(), env.nativeLibDir());
             applied = toml;
             lastError = null;

@@ -36,7 +36,8 @@ public final class AppStates {
     public static final int SEVERITY_ERROR = 2;
 
     public static final List<String> HEALTH_KEYS = Collections.unmodifiableList(java.util.Arrays.asList(
-            "access", "media_location", "notifications", "battery_exemption", "model", "case_head", "service_alive", "last_intake", "store", "started"));
+            "access", "media_location", "notifications", "battery_exemption", "model", "case_head", "service_alive", "last_intake", "store", "started",
+            "device_key", "checkpoint", "auto_time"));
 
     /** One keyed app state. */
     public static final class State {
@@ -89,6 +90,10 @@ public final class AppStates {
         public long firstStartMs;
         /** The process before this one was force-stopped (API 30+ exit reasons; false if unknown). */
         public boolean forceStoppedBefore;
+        /** Why the Keystore device key is not in use (the core signs with its key file), or null. */
+        public String deviceKeyError;
+        /** {@code Settings.Global.AUTO_TIME}: the phone takes its time from the network; null: cannot tell. */
+        public Boolean autoTime;
     }
 
     private AppStates() {
@@ -149,7 +154,35 @@ public final class AppStates {
         out.add(state("started", !f.forceStoppedBefore,
                 f.forceStoppedBefore ? "the app was force-stopped and stayed off until this start" : "started",
                 obj("installed_at_ms", f.installedAtMs, "first_start_ms", f.firstStartMs, "force_stopped_before", f.forceStoppedBefore)));
+        signing(f, core, out);
         return out;
+    }
+
+    /**
+     * Issue 26: the device key (what the admin registers per phone: packages and checkpoints are
+     * signed with it), the newest signed ledger checkpoint (the EMM's history of these proves
+     * later that the ledger was not rolled back or rewritten: {@code fotovakt verify --checkpoint}),
+     * and whether the clock is the network's.
+     */
+    private static void signing(Facts f, JSONObject core, List<State> out) {
+        JSONObject key = core == null ? null : core.optJSONObject("device_key");
+        String provider = key == null ? "" : key.optString("provider");
+        String fingerprint = key == null ? "" : key.optString("fingerprint");
+        boolean keystore = provider.startsWith("android_");
+        String keyWhy = core != null && !core.isNull("device_key_error") ? core.optString("device_key_error") : f.coreError;
+        out.add(state("device_key", key != null && keystore,
+                key == null ? "no device key: packages cannot be signed (" + keyWhy + ")"
+                        : !keystore ? "device key in the app's key file, not the Keystore (" + f.deviceKeyError + "); fingerprint " + fingerprint
+                        : "device key (" + ("android_strongbox".equals(provider) ? "StrongBox" : "TEE") + "), SHA-256 of the public key " + fingerprint,
+                obj("fingerprint", fingerprint, "provider", provider)));
+        JSONObject checkpoint = core == null ? null : core.optJSONObject("checkpoint");
+        String cp = checkpoint == null ? "{}" : checkpoint.toString();
+        out.add(state("checkpoint", true,
+                checkpoint != null ? "signed ledger checkpoint of event " + checkpoint.optLong("seq") : "no ledger checkpoint yet",
+                cp.length() <= MAX_DATA_LENGTH ? cp : obj("seq", checkpoint.optLong("seq"), "too_long", true)));
+        out.add(state("auto_time", !Boolean.FALSE.equals(f.autoTime),
+                "automatic (network) time: " + (Boolean.FALSE.equals(f.autoTime) ? "OFF: the clock can be set back to backdate events" : f.autoTime == null ? "unknown" : "on"),
+                obj("auto_time", f.autoTime == null ? "unknown" : f.autoTime.toString())));
     }
 
     /** The one state for the managed configuration: INFO, or ERROR naming the keys not used. */

@@ -86,6 +86,10 @@ public class FotovaktException extends RuntimeException {
         REFUSED_ALREADY_ACKNOWLEDGED,
         /** Acknowledging a case that was never exported. */
         REFUSED_NOT_EXPORTED,
+        /** The store has no usable device key: packages are not written unsigned (see health). */
+        REFUSED_NO_DEVICE_KEY,
+        /** Anchoring the ledger again while its head anchor is there and readable. */
+        REFUSED_HEAD_PRESENT,
         /** An argument from Java is missing (null) or cannot be used. */
         ARGUMENT,
         /** The agent is stopped, or the handle names none. */

@@ -29,7 +29,7 @@ public final class ManagedSettings {
     public static final List<String> KEYS = Collections.unmodifiableList(Arrays.asList(
             "duty_schedule", "work_sites", "case_threshold", "case_head_file", "case_head_sha256", "camera_folders",
             "camera_packages", "retention_days", "reconcile_minutes", "report_stats", "officer_id", "backlog",
-            "keep_personal_decisions", "keep_corrections"));
+            "handoff_recipients", "keep_personal_decisions", "keep_corrections"));
 
     public static final String DEFAULT_CAMERA_FOLDER = "DCIM/Camera";
 
@@ -84,6 +84,11 @@ public final class ManagedSettings {
     /** "record" or "quarantine" (the core's {@code backlog}). */
     public final String backlog;
     /**
+     * The receiving case system's age X25519 public keys ({@code age1...}): the hand-off screen
+     * encrypts every package to them ({@link NativeCore#exportHandoff}). Empty: plain packages.
+     */
+    public final List<String> handoffRecipients;
+    /**
      * How long the minimal record of a photo kept as the officer's own is kept (the core's
      * {@code [privacy] keep_personal_decisions}), as duration text: "7d", "12h", "1d 12h".
      */
@@ -106,6 +111,7 @@ public final class ManagedSettings {
         reportStats = b.reportStats;
         officerId = b.officer;
         backlog = b.backlog;
+        handoffRecipients = Collections.unmodifiableList(b.recipients);
         keepPersonalDecisions = b.keepPersonal;
         keepCorrections = b.keepCorrections;
         problems = Collections.unmodifiableMap(b.problems);
@@ -124,6 +130,7 @@ public final class ManagedSettings {
         boolean reportStats = true;
         String officer;
         String backlog = "record";
+        List<String> recipients = new ArrayList<>();
         String keepPersonal = "7d";
         String keepCorrections = "90d";
         Map<String, String> problems = new LinkedHashMap<>();
@@ -213,10 +220,26 @@ public final class ManagedSettings {
                 b.problem("backlog", "\"" + backlog + "\" is neither record nor quarantine (record is used)");
             }
         }
+        List<String> recipients = list(text(values, "handoff_recipients", b));
+        if (recipients != null) {
+            for (String r : recipients) {
+                if (!AGE_RECIPIENT.matcher(r).matches()) {
+                    b.problem("handoff_recipients", "\"" + r + "\" is not an age X25519 public key (age1..., 62 characters; left out)");
+                } else if (!b.recipients.contains(r.toLowerCase(Locale.ROOT))) {
+                    b.recipients.add(r.toLowerCase(Locale.ROOT));
+                }
+            }
+        }
         b.keepPersonal = duration(values, "keep_personal_decisions", b.keepPersonal, b);
         b.keepCorrections = duration(values, "keep_corrections", b.keepCorrections, b);
         return new ManagedSettings(b);
     }
+
+    /**
+     * An age X25519 recipient: "age1" and 58 bech32 characters, one case throughout. The core
+     * checks the checksum again ({@link NativeCore#exportTo} refuses a bad one).
+     */
+    private static final Pattern AGE_RECIPIENT = Pattern.compile("age1[02-9ac-hj-np-z]{58}|AGE1[02-9AC-HJ-NP-Z]{58}");
 
     /** Paths and device facts the TOML needs besides the managed configuration. */
     public static final class Device {

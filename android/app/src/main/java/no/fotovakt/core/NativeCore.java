@@ -131,12 +131,43 @@ public final class NativeCore implements AutoCloseable {
     }
 
     /**
-     * Exports a case into the hand-off folder {@code dir} as its one package
-     * ({@code <case>.zip}), replacing that case's older package there only once the new one is
-     * complete and recorded. ExportReport JSON; its {@code path} is where the package is.
+     * {@link #export}, encrypted to the receiving case system's age public keys
+     * ({@code age1...}, managed configuration {@code handoff_recipients}): {@code outPath} must
+     * then end in .zip.age, and only a holder of a matching identity can open it. With no
+     * recipients, a plain package. Every package is signed with the device key. ExportReport JSON
+     * (with {@code signer}, {@code recipients}, {@code sealed_sha256}).
      */
-    public String exportHandoff(String caseId, String dir, String officer) {
-        return nativeExportHandoff(h(), caseId, dir, officer);
+    public String exportTo(String caseId, String outPath, String officer, java.util.List<String> recipients) {
+        return nativeExportTo(h(), caseId, outPath, officer, lines(recipients));
+    }
+
+    /**
+     * Anchors the ledger again after its head anchor was found missing or unreadable (health
+     * and {@code fotovakt verify} say so): an audited event with the officer's reason.
+     * AnchorReport JSON; refused ({@code REFUSED_HEAD_PRESENT}) while the head is there.
+     */
+    public String anchor(String reason, String officer) {
+        return nativeAnchor(h(), reason, officer);
+    }
+
+    /**
+     * Exports a case into the hand-off folder {@code dir} as its one package
+     * ({@code <case>.zip}, or {@code <case>.zip.age} encrypted to {@code recipients}, the receiving
+     * case system's age public keys from managed configuration {@code handoff_recipients}),
+     * replacing that case's older package there (of either kind) only once the new one is complete
+     * and recorded. Signed with the device key. ExportReport JSON; its {@code path} is where the
+     * package is.
+     */
+    public String exportHandoff(String caseId, String dir, String officer, java.util.List<String> recipients) {
+        return nativeExportHandoff(h(), caseId, dir, officer, lines(recipients));
+    }
+
+    private static String lines(java.util.List<String> recipients) {
+        StringBuilder lines = new StringBuilder();
+        for (String r : recipients) {
+            lines.append(r).append('\n');
+        }
+        return lines.toString();
     }
 
     /**
@@ -165,9 +196,11 @@ public final class NativeCore implements AutoCloseable {
 
     /**
      * Health for the admin: {@code model_loaded}, {@code model_error}, {@code media_location_access},
-     * {@code backlog}, {@code cameras}, {@code last_decided_ms}, and {@code store}: the store's
+     * {@code backlog}, {@code cameras}, {@code last_decided_ms}, {@code store}: the store's
      * health ({@code store}: ok, failing, full, read_only or unknown; {@code reason},
-     * {@code since_ms}, {@code free_bytes}, {@code waiting}). JSON object.
+     * {@code since_ms}, {@code free_bytes}, {@code waiting}), {@code device_key}
+     * ({@code algorithm}, {@code fingerprint}, {@code provider}; null with {@code device_key_error})
+     * and {@code checkpoint} (the newest signed ledger checkpoint, for the EMM to keep). JSON object.
      */
     public String healthJson() {
         return nativeHealthJson(h());
@@ -194,6 +227,26 @@ public final class NativeCore implements AutoCloseable {
     public static String checkConfig(String configToml, String filesDir) {
         load();
         return nativeCheckConfig(configToml, filesDir);
+    }
+
+    /**
+     * Installs the process's device key (null removes it) for agents started afterwards: the
+     * core checks that it signs with its own public key and returns its fingerprint (SHA-256
+     * of the public key, hex), which the admin registers. A signer that fails that check is not
+     * installed and throws; the core then signs with its own key file.
+     */
+    public static String setDeviceSigner(DeviceSigner signer) {
+        load();
+        return nativeSetDeviceSigner(signer);
+    }
+
+    /**
+     * Whether the phone takes its time from the network ({@code Settings.Global.AUTO_TIME});
+     * null: cannot tell. Every custody event recorded afterwards says so in its clock stamp.
+     */
+    public static void setAutoTime(Boolean on) {
+        load();
+        nativeSetAutoTime(on == null ? -1 : on ? 1 : 0);
     }
 
     /** Installs the process's {@link FrameSource} (null removes it). */
@@ -276,7 +329,7 @@ public final class NativeCore implements AutoCloseable {
     private static native String nativeListJson(long handle, int days);
     private static native String nativeReconcile(long handle);
     private static native boolean nativeStartWatcher(long handle);
-    private static native String nativeExportHandoff(long handle, String caseId, String dir, String officer);
+    private static native String nativeExportHandoff(long handle, String caseId, String dir, String officer, String recipients);
     private static native String nativeSweepHandoff(long handle, String dir, long nowMs);
     private static native String nativeStatsStates(long handle);
     private static native void nativeSetOutcomeListener(OutcomeListener listener);
@@ -290,6 +343,10 @@ public final class NativeCore implements AutoCloseable {
     private static native String nativeItemFile(long handle, String item);
     private static native String nativeCheckConfig(String configToml, String filesDir);
     private static native void nativeSetFrameSource(FrameSource source);
+    private static native String nativeSetDeviceSigner(DeviceSigner signer);
+    private static native void nativeSetAutoTime(int state);
+    private static native String nativeExportTo(long handle, String caseId, String outPath, String officer, String recipients);
+    private static native String nativeAnchor(long handle, String reason, String officer);
     private static native void nativeStop(long handle);
     private static native String nativeImportCapture(long handle, String path, String caseId, String cameraPackage, long writtenAtMs);
     private static native void nativeSetReturnListener(ReturnListener listener);
