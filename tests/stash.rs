@@ -425,3 +425,40 @@ fn a_tag_of_a_photo_a_live_agent_keeps_judging_says_so_and_leaves_it() {
     assert_eq!((it.len(), &it[0]["state"]), (1, &"quarantined".into()), "{it:?}");
     assert!(phone.staged().is_empty() && !p.exists());
 }
+
+/// An officer's tag is a decision that a power cut or a kill in the middle of its move does not
+/// undo: recovery rolls the copy back and the photo is at its name again, and the next pass
+/// finishes the tag's move into the tagged case, although no rule would quarantine the photo
+/// now (no classifier, no session, no work site: left to itself it is the officer's own).
+/// (Killed before its decision was committed, a tag did not happen: the command failed.)
+#[test]
+fn a_tag_whose_move_was_killed_stands_on_the_next_pass() {
+    let phone = Phone::new();
+    // `tag` takes the camera folders from the config (scan and watch get `--camera`).
+    let config = format!("cameras = [{:?}]\n\n[classifier]\nenabled = false\n", phone.camera);
+    std::fs::write(phone.dir.path().join("test-config.toml"), config).expect("config");
+    for (n, point) in ["after_journal", "after_rename", "before_commit"].into_iter().enumerate() {
+        let name = format!("IMG_tag{n}.jpg");
+        let p =
+            fotovakt::sample::write_like_android(&phone.camera, &name, &photo(60 + n as u64, false)).expect("write");
+        let target = p.to_str().expect("utf-8").to_string();
+        let case = format!("T-{n}");
+        let killed = phone.run_env(&["tag", &target, "--case", &case], &[("FOTOVAKT_FAULT", point)]);
+        assert_eq!(killed.status.signal(), Some(libc::SIGKILL), "{point}: {}", stderr(&killed));
+        let out = phone.run(&["scan"]);
+        assert!(out.status.success(), "{point}: {}", stderr(&out));
+        let item = items(&phone)
+            .into_iter()
+            .find(|i| i["original_path"].as_str().is_some_and(|o| o.ends_with(&format!("/{name}"))))
+            .unwrap_or_else(|| panic!("{point}: the tagged photo has no item"));
+        assert_eq!(
+            (item["state"].as_str(), item["source"].as_str(), item["case_id"].as_str()),
+            (Some("quarantined"), Some("manual"), Some(case.as_str())),
+            "{point}: {item}"
+        );
+        assert!(!p.exists(), "{point}: in the store, not in the camera folder");
+    }
+    assert!(phone.staged().is_empty());
+    let v = phone.run(&["verify"]);
+    assert!(v.status.success(), "{}", stdout(&v));
+}
