@@ -151,8 +151,9 @@ fn cstr(p: &Path) -> io::Result<CString> {
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "path has a NUL byte"))
 }
 
-/// `rename(2)` that fails with `AlreadyExists` instead of replacing `to`.
-pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+/// `renameat2(RENAME_NOREPLACE)` itself: the filesystem's error as it is (`EINVAL` or `ENOSYS`
+/// where it refuses the flag).
+fn renameat2_noreplace(from: &Path, to: &Path) -> io::Result<()> {
     let (f, t) = (cstr(from)?, cstr(to)?);
     // SAFETY: both are valid NUL-terminated strings that outlive the call.
     let rc = unsafe {
@@ -166,9 +167,15 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
         )
     };
     if rc == 0 {
-        return Ok(());
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
     }
-    let err = io::Error::last_os_error();
+}
+
+/// `rename(2)` that fails with `AlreadyExists` instead of replacing `to`.
+pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
+    let Err(err) = renameat2_noreplace(from, to) else { return Ok(()) };
     match err.raw_os_error() {
         // Filesystems without RENAME_NOREPLACE: link() also refuses to overwrite.
         Some(libc::EINVAL) | Some(libc::ENOSYS) => match std::fs::hard_link(from, to) {
@@ -188,22 +195,7 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
 /// the kernel write back all of the renamed file's data first (`auto_da_alloc`): tens of
 /// milliseconds for a fresh video.
 pub fn rename_into_own(from: &Path, to: &Path) -> io::Result<()> {
-    let (f, t) = (cstr(from)?, cstr(to)?);
-    // SAFETY: both are valid NUL-terminated strings that outlive the call.
-    let rc = unsafe {
-        libc::syscall(
-            libc::SYS_renameat2,
-            libc::AT_FDCWD,
-            f.as_ptr(),
-            libc::AT_FDCWD,
-            t.as_ptr(),
-            libc::RENAME_NOREPLACE,
-        )
-    };
-    if rc == 0 {
-        return Ok(());
-    }
-    let err = io::Error::last_os_error();
+    let Err(err) = renameat2_noreplace(from, to) else { return Ok(()) };
     match err.raw_os_error() {
         Some(libc::EINVAL) | Some(libc::ENOSYS) => match std::fs::symlink_metadata(to) {
             Ok(_) => Err(io::Error::new(io::ErrorKind::AlreadyExists, "the name in staging is taken")),
