@@ -267,31 +267,7 @@ fn bad_config_and_bad_arguments_exit_2_with_one_line() {
 /// Start `scan` paused at `point` (FOTOVAKT_PAUSE), wait until it says it paused, run
 /// `meddle`, and let it finish.
 fn scan_meddling_at(phone: &Phone, point: &str, meddle: impl FnOnce()) -> std::process::Output {
-    use std::io::BufRead;
-    let pause = format!("{point}:1500");
-    let mut child = phone
-        .command(&["scan"], &[("FOTOVAKT_PAUSE", pause.as_str())])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn scan");
-    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut log = String::new();
-    loop {
-        let mut line = String::new();
-        let n = err.read_line(&mut line).expect("read stderr");
-        log.push_str(&line);
-        assert!(n > 0, "{point}: scan ended before it paused:\n{log}");
-        if line.contains("pausing") {
-            break;
-        }
-    }
-    meddle();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut err, &mut rest).expect("read stderr");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{point}: scan failed:\n{log}{rest}");
-    out
+    phone.scan_paused(point, 1500, meddle)
 }
 
 #[test]

@@ -9,7 +9,6 @@ mod common;
 #[path = "common/mediafs/mod.rs"]
 mod mediafs;
 
-use std::io::BufRead;
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
@@ -155,35 +154,7 @@ fn what_only_keep_can_come_out_for_is_judged_where_it_lies() {
 
 /// Start `scan` paused at `point`, run `meddle` while it waits there, let it finish.
 fn scan_paused_at(phone: &Phone, point: &str, meddle: impl FnOnce()) -> std::process::Output {
-    scan_paused_for(phone, point, 1500, meddle)
-}
-
-/// [`scan_paused_at`], paused for `ms`.
-fn scan_paused_for(phone: &Phone, point: &str, ms: u64, meddle: impl FnOnce()) -> std::process::Output {
-    let pause = format!("{point}:{ms}");
-    let mut child = phone
-        .command(&["scan"], &[("FOTOVAKT_PAUSE", pause.as_str())])
-        .stderr(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("spawn scan");
-    let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let mut log = String::new();
-    loop {
-        let mut line = String::new();
-        let n = err.read_line(&mut line).expect("read stderr");
-        log.push_str(&line);
-        assert!(n > 0, "{point}: scan ended before it paused:\n{log}");
-        if line.contains("pausing") {
-            break;
-        }
-    }
-    meddle();
-    let mut rest = String::new();
-    std::io::Read::read_to_string(&mut err, &mut rest).expect("read stderr");
-    let out = child.wait_with_output().expect("wait");
-    assert!(out.status.success(), "{point}: scan failed:\n{log}{rest}");
-    out
+    phone.scan_paused(point, 1500, meddle)
 }
 
 fn items(phone: &Phone) -> Vec<serde_json::Value> {
@@ -357,7 +328,7 @@ fn a_live_agents_staged_file_is_left_to_it_and_a_dead_ones_returned() {
     let bytes = photo(40, true);
     let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_live.jpg", &bytes).expect("write");
     let target = p.to_str().expect("utf-8").to_string();
-    scan_paused_for(&phone, "before_lock", 8000, || {
+    phone.scan_paused("before_lock", 8000, || {
         let staged = phone.staged();
         assert_eq!(staged.len(), 1, "{staged:?}");
         let s = phone.run(&["session", "start", "--case", "LIVE-1"]);
@@ -415,7 +386,7 @@ fn a_tag_of_a_photo_a_live_agent_keeps_judging_says_so_and_leaves_it() {
     write_site_config(&phone, "");
     let p = fotovakt::sample::write_like_android(&phone.camera, "IMG_slow.jpg", &photo(60, true)).expect("write");
     let target = p.to_str().expect("utf-8").to_string();
-    scan_paused_for(&phone, "before_lock", 14000, || {
+    phone.scan_paused("before_lock", 14000, || {
         let t = phone.run(&["tag", &target, "--case", "TAG-SLOW"]);
         assert!(!t.status.success(), "{}", stdout(&t));
         assert!(stderr(&t).contains("still judging it"), "{}", stderr(&t));

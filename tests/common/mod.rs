@@ -109,6 +109,36 @@ impl Phone {
         staged_in(&self.staging())
     }
 
+    /// Start `scan` paused at fault point `point` for `ms` (`FOTOVAKT_PAUSE`), wait until it
+    /// says it paused, run `meddle` while it waits there, and let it finish (it must succeed).
+    pub fn scan_paused(&self, point: &str, ms: u64, meddle: impl FnOnce()) -> Output {
+        use std::io::BufRead;
+        let pause = format!("{point}:{ms}");
+        let mut child = self
+            .command(&["scan"], &[("FOTOVAKT_PAUSE", pause.as_str())])
+            .stderr(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn scan");
+        let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let mut log = String::new();
+        loop {
+            let mut line = String::new();
+            let n = err.read_line(&mut line).expect("read stderr");
+            log.push_str(&line);
+            assert!(n > 0, "{point}: scan ended before it paused:\n{log}");
+            if line.contains("pausing") {
+                break;
+            }
+        }
+        meddle();
+        let mut rest = String::new();
+        std::io::Read::read_to_string(&mut err, &mut rest).expect("read stderr");
+        let out = child.wait_with_output().expect("wait");
+        assert!(out.status.success(), "{point}: scan failed:\n{log}{rest}");
+        out
+    }
+
     /// Media files left in the camera folder (dotfiles excluded).
     pub fn in_camera(&self) -> Vec<String> {
         let mut v: Vec<String> = std::fs::read_dir(&self.camera)
