@@ -245,12 +245,17 @@ impl Agent {
         Ok(Some(to))
     }
 
+    /// The open stash rows of camera name `path`, newest first.
+    fn open_stashes(&self, path: &Path) -> Result<Vec<ledger::MoveIntent>, ledger::LedgerError> {
+        let rows = self.ledger().pending_moves()?;
+        Ok(rows.into_iter().rev().filter(|m| m.direction == Direction::Stash && m.src == path).collect())
+    }
+
     /// A file decided "quarantine" that waits in staging for the store (see the module docs):
     /// the open stash row of camera name `path`, linked to its item, whose file is still in
     /// staging. A file the watcher tries again by its camera name is taken from there.
     pub(super) fn resume_staged(&self, path: &Path) -> Option<Staged> {
-        let rows = self.ledger().pending_moves().ok()?;
-        let m = rows.into_iter().rev().find(|m| m.direction == Direction::Stash && m.src == path && m.item_id != 0)?;
+        let m = self.open_stashes(path).ok()?.into_iter().find(|m| m.item_id != 0)?;
         std::fs::symlink_metadata(&m.dst).ok().filter(|meta| meta.is_file())?;
         Some(Staged { row: m.id, original: m.src, at: m.dst, at_ms: 0, size: m.size, item: Some(m.item_id) })
     }
@@ -262,11 +267,7 @@ impl Agent {
     pub(super) fn decided_by_other(&self, path: &Path, started: Instant) -> Option<Outcome> {
         let deadline = Instant::now() + OTHER_HANDLER_WAIT;
         let (mut staged_id, mut item) = (None, None);
-        loop {
-            let rows = self.ledger().pending_moves().ok()?;
-            let Some(m) = rows.into_iter().rev().find(|m| m.direction == Direction::Stash && m.src == path) else {
-                break;
-            };
+        while let Some(m) = self.open_stashes(path).ok()?.into_iter().next() {
             staged_id = staged_id.or_else(|| fsops::lstat_id(&m.dst).ok());
             item = (m.item_id != 0).then_some(m.item_id).or(item);
             if Instant::now() >= deadline {
@@ -350,10 +351,7 @@ impl Agent {
     /// that reached the store meanwhile has its item tagged. `None` when no row names `path`.
     pub(super) fn tag_staged(&self, path: &Path, tag: Tag<'_>) -> Result<Option<Outcome>, Error> {
         let open_row = |linked: Option<bool>| -> Result<bool, Error> {
-            let rows = self.ledger().pending_moves()?;
-            Ok(rows.iter().any(|m| {
-                m.direction == Direction::Stash && m.src == path && linked.is_none_or(|l| l == (m.item_id != 0))
-            }))
+            Ok(self.open_stashes(path)?.iter().any(|m| linked.is_none_or(|l| l == (m.item_id != 0))))
         };
         if !open_row(None)? {
             return Ok(None);
